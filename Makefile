@@ -1,0 +1,36 @@
+# Two commands for newcomers: `make demo` (run the platform) and `make test` (run the checks).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv lint typecheck pytest bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==26.3
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	DEBUG=$${DEBUG:-true} $(PY) manage.py demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf var/broker var/db.sqlite3* var/media var/celerybeat-schedule*

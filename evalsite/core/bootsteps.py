@@ -1,0 +1,93 @@
+"""Worker liveness: a consumer bootstep writes a `WorkerHeartbeat` row every few seconds.
+
+The health and System pages read these rows only; remote-control `inspect` is an extra that
+may not answer (a busy solo worker, a broker without fanout), so nothing depends on it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+import celery
+from celery import bootsteps
+from celery.signals import beat_embedded_init, worker_process_init
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+
+def write_heartbeat(hostname: str, queues: list[str], started_at: Any) -> None:
+    from evalsite.core.models import WorkerHeartbeat
+
+    try:
+        WorkerHeartbeat.objects.update_or_create(
+            hostname=hostname,
+            defaults={
+                "pid": os.getpid(),
+                "queues": sorted(queues),
+                "version": celery.__version__,
+                "platform": sys.platform,
+                "started_at": started_at,
+                "last_seen": timezone.now(),
+            },
+        )
+    except Exception:  # the DB may be briefly locked or down; the next beat tries again
+        log.exception("could not write worker heartbeat")
+    finally:
+        connection.close()
+
+
+class WorkerHeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.timer_ref: Any = None
+        self.started_at = timezone.now()
+
+    def start(self, parent: Any) -> None:
+        hostname = parent.hostname
+        queues = [q.name for q in parent.app.amqp.queues.consume_from.values()]
+
+        def beat() -> None:
+            write_heartbeat(hostname, queues, self.started_at)
+
+        beat()
+        self.timer_ref = parent.timer.call_repeatedly(settings.WORKER_HEARTBEAT_SECONDS, beat)
+
+    def stop(self, parent: Any) -> None:
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+            self.timer_ref = None
+
+    def shutdown(self, parent: Any) -> None:
+        self.stop(parent)
+        from evalsite.core.models import WorkerHeartbeat
+
+        try:
+            WorkerHeartbeat.objects.filter(hostname=parent.hostname).delete()
+        except Exception:
+            log.exception("could not remove worker heartbeat")
+
+
+@worker_process_init.connect
+@beat_embedded_init.connect
+def _die_with_parent(**_: Any) -> None:
+    """Pool children (and an embedded beat) die when the worker's main process is SIGKILLed.
+
+    Otherwise an orphaned child would keep running (and heartbeating) a chunk whose worker is gone.
+    """
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        except OSError:
+            log.warning("prctl(PR_SET_PDEATHSIG) unavailable; orphaned pool children may linger")
+    connection.close()  # never share the parent's DB socket with a forked child

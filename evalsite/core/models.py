@@ -1,0 +1,102 @@
+"""Crash-safe background work and worker liveness.
+
+The database, not the broker, is the source of truth for work: a `Job` is split into `Chunk`s;
+a worker claims a chunk with a conditional UPDATE and renews a lease by heartbeat while it works;
+the reaper (Celery beat) re-enqueues chunks whose lease expired. See evalsite/core/jobs.py.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Job(models.Model):
+    kind = models.CharField(max_length=64, db_index=True, help_text="registered job kind")
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
+class Chunk(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    queue = models.CharField(max_length=32, default="default")
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    claimed_by = models.CharField(max_length=255, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["job_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="chunk_unique_index"),
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of job {self.job_id} ({self.status})"
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by a consumer bootstep every few seconds; the health page reads only this."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    pid = models.PositiveIntegerField()
+    queues = models.JSONField(default=list)
+    version = models.CharField(max_length=64, blank=True)
+    platform = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class ServiceHeartbeat(models.Model):
+    """Last run of a periodic service such as the beat-driven reaper."""
+
+    name = models.CharField(max_length=64, unique=True)
+    last_seen = models.DateTimeField()
+    detail = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return self.name

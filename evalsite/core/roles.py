@@ -1,0 +1,106 @@
+"""Roles (Django groups) and what each may do — ../shared/contracts/platform.md.
+
+"admin" is a superuser. Capabilities nest: a release manager can do what a researcher can; an
+annotator can only rate. Views use the decorators; DRF views use the permission classes; the
+navigation uses `nav_context`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from rest_framework.permissions import BasePermission
+
+ANNOTATOR = "annotator"
+RESEARCHER = "researcher"
+RELEASE_MANAGER = "release_manager"
+ROLES = (ANNOTATOR, RESEARCHER, RELEASE_MANAGER)
+
+
+def _groups(user: Any) -> set[str]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_role_cache", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._role_cache = cached
+    return cached
+
+
+def is_admin(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_superuser)
+
+
+def can_release(user: Any) -> bool:
+    """Move `production`, record release decisions."""
+    return is_admin(user) or RELEASE_MANAGER in _groups(user)
+
+
+def can_research(user: Any) -> bool:
+    """See sets/models/runs/results; import sets, upload models, start runs, create campaigns."""
+    return can_release(user) or RESEARCHER in _groups(user)
+
+
+def can_rate(user: Any) -> bool:
+    return ANNOTATOR in _groups(user)
+
+
+def role_names(user: Any) -> list[str]:
+    names = sorted(_groups(user) & set(ROLES))
+    if is_admin(user):
+        names.append("admin")
+    return names
+
+
+def _require(
+    check: Callable[[Any], bool],
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not check(request.user):
+                raise PermissionDenied("Your role does not allow this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+researcher_required = _require(can_research)
+manager_required = _require(can_release)
+admin_required = _require(is_admin)
+annotator_required = _require(can_rate)
+
+
+class CanResearch(BasePermission):
+    message = "This API needs the researcher, release_manager or admin role."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return can_research(request.user)
+
+
+class CanRelease(BasePermission):
+    message = "Only release managers and admins may do this."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return can_release(request.user)
+
+
+def nav_context(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    return {
+        "nav": {
+            "research": can_research(user),
+            "release": can_release(user),
+            "rate": can_rate(user),
+            "admin": is_admin(user),
+            "roles": role_names(user),
+        }
+    }

@@ -1,0 +1,115 @@
+"""Read-only queries for the health endpoint and the System page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from evalsite.core.models import Chunk, Job, JobStatus, ServiceHeartbeat, WorkerHeartbeat
+
+# A worker counts as live while its heartbeat is younger than this many heartbeat periods.
+LIVE_AFTER_MISSED_BEATS = 3
+# Beat counts as running while the reaper ran within this many reaper periods.
+BEAT_LATE_AFTER_PERIODS = 4
+
+QUEUE_HINTS = {"coreml": "no macOS worker connected"}
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def database_status() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        return {"ok": False, "vendor": connection.vendor, "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def broker_status() -> dict[str, Any]:
+    from evalsite.celery import app
+
+    url = redact_url(settings.CELERY_BROKER_URL)
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            transport = conn.transport_cls
+    except Exception as exc:
+        return {"ok": False, "url": url, "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "url": url, "transport": str(transport)}
+
+
+def live_workers() -> list[WorkerHeartbeat]:
+    cutoff = timezone.now() - timedelta(
+        seconds=settings.WORKER_HEARTBEAT_SECONDS * LIVE_AFTER_MISSED_BEATS
+    )
+    return list(WorkerHeartbeat.objects.filter(last_seen__gte=cutoff))
+
+
+def workers_by_queue(workers: list[WorkerHeartbeat] | None = None) -> dict[str, dict[str, Any]]:
+    workers = live_workers() if workers is None else workers
+    out: dict[str, dict[str, Any]] = {}
+    for queue in settings.WORKER_QUEUES:
+        names = sorted(w.hostname for w in workers if queue in w.queues)
+        entry: dict[str, Any] = {"live": len(names), "workers": names}
+        if not names:
+            entry["note"] = QUEUE_HINTS.get(queue, "no live worker")
+        out[queue] = entry
+    return out
+
+
+def beat_status() -> dict[str, Any]:
+    row = ServiceHeartbeat.objects.filter(name="beat").first()
+    if row is None:
+        return {"ok": False, "last_run": None, "note": "the reaper has not run yet"}
+    late = timezone.now() - row.last_seen > timedelta(
+        seconds=settings.JOB_REAPER_SECONDS * BEAT_LATE_AFTER_PERIODS
+    )
+    status: dict[str, Any] = {"ok": not late, "last_run": row.last_seen.isoformat(), **row.detail}
+    if late:
+        status["note"] = "beat is late: is the beat process running?"
+    return status
+
+
+def health() -> tuple[dict[str, Any], int]:
+    """Everything /healthz reports, and its HTTP status (503 only when the DB does not answer)."""
+    db = database_status()
+    broker = broker_status()
+    if not db["ok"]:
+        return {"status": "down", "database": db, "broker": broker}, 503
+    queues = workers_by_queue()
+    beat = beat_status()
+    degraded = [name for name, ok in (("broker", broker["ok"]), ("beat", beat["ok"])) if not ok]
+    degraded += [f"queue:{q}" for q, info in queues.items() if not info["live"] and q != "coreml"]
+    body = {
+        "status": "degraded" if degraded else "ok",
+        "degraded": degraded,
+        "database": db,
+        "broker": broker,
+        "queues": queues,
+        "beat": beat,
+    }
+    return body, 200
+
+
+def job_overview(limit: int = 20) -> dict[str, Any]:
+    return {
+        "pending_chunks": Chunk.objects.filter(status=JobStatus.PENDING).count(),
+        "running_chunks": Chunk.objects.filter(status=JobStatus.RUNNING).count(),
+        "failed_jobs": list(Job.objects.filter(status=JobStatus.FAILED)[:limit]),
+        "active_jobs": list(
+            Job.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING])[:limit]
+        ),
+    }

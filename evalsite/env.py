@@ -1,0 +1,179 @@
+"""Typed environment helpers: a bad value stops start-up with a message naming the variable.
+
+Every variable the project reads goes through these helpers, so the README's settings table and
+this module are the single list of knobs (see ../shared/contracts/platform.md).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes"}
+_FALSE = {"0", "false", "no"}
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.lower() not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"{name} must be a boolean (1/0/true/false/yes/no), got {raw!r}")
+    return raw.lower() in _TRUE
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    items = [part.strip() for part in raw.split(",") if part.strip()]
+    if not items:
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list, got {raw!r}")
+    return items
+
+
+def env_path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    path = Path(raw)
+    if not path.is_absolute():
+        raise ImproperlyConfigured(f"{name} must be an absolute path, got {raw!r}")
+    return path
+
+
+# SQLite is written by the web process and the worker at the same time: WAL lets readers run
+# beside one writer, the busy timeout waits for the lock instead of failing at once, and
+# IMMEDIATE transactions take the write lock at BEGIN so two writers never deadlock on upgrade.
+SQLITE_OPTIONS: dict[str, Any] = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
+def database_from_url(name: str, url: str) -> dict[str, Any]:
+    """Parse `sqlite:////abs/path` or `postgres://user:pass@host:port/db` into Django settings."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        # sqlite:////abs/path -> path "/abs/path" (netloc empty, four slashes in all)
+        path = unquote(parts.path)
+        if parts.netloc or not path.startswith("/") or path == "/":
+            raise ImproperlyConfigured(
+                f"{name} must look like sqlite:////absolute/path/db.sqlite3, got {url!r}"
+            )
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": SQLITE_OPTIONS}
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        dbname = unquote(parts.path.lstrip("/"))
+        if not parts.hostname and not dbname:
+            raise ImproperlyConfigured(
+                f"{name} must look like postgres://user:password@host:5432/dbname, got {url!r}"
+            )
+        options: dict[str, Any] = {}
+        for key, values in parse_qs(parts.query).items():
+            options[key] = values[-1]
+        try:
+            port = parts.port
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} has an invalid port: {url!r}") from None
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": dbname or "postgres",
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(port or ""),
+            "OPTIONS": options,
+            "CONN_MAX_AGE": 0,
+        }
+    raise ImproperlyConfigured(
+        f"{name} has an unsupported scheme {scheme!r} (use sqlite:////abs/path or "
+        f"postgres://user@host:5432/db), got {url!r}"
+    )
+
+
+def broker_from_url(name: str, url: str, broker_root: Path) -> tuple[str, dict[str, Any]]:
+    """Validate the broker URL and return (url, transport options)."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "filesystem":
+        folders = {
+            "data_folder_in": broker_root / "queue",
+            "data_folder_out": broker_root / "queue",
+            "processed_folder": broker_root / "processed",
+            "control_folder": broker_root / "control",
+        }
+        for folder in folders.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {key: str(value) for key, value in folders.items()}
+        # Processed messages are not kept: the database, not the broker, is the record of work.
+        options["store_processed"] = False
+        return "filesystem://", options
+    if scheme in {"redis", "rediss"}:
+        # Redis redelivers unacked messages only after this; the job reaper makes recovery timely.
+        return url, {"visibility_timeout": 3600}
+    if scheme in {"amqp", "pyamqp"}:
+        return url, {}
+    raise ImproperlyConfigured(
+        f"{name} has an unsupported scheme {scheme!r} (use filesystem:// or "
+        f"redis://host:6379/0), got {url!r}"
+    )
+
+
+def secret_key(var_dir: Path) -> str:
+    """SECRET_KEY from the environment, else generated once into var/secret_key (untracked)."""
+    raw = os.environ.get("SECRET_KEY")
+    if raw is not None:
+        if len(raw) < 16:
+            raise ImproperlyConfigured("SECRET_KEY must be at least 16 characters")
+        return raw
+    key_file = var_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    from django.core.management.utils import get_random_secret_key
+
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = get_random_secret_key()
+    tmp = key_file.with_suffix(".tmp")
+    tmp.write_text(key)
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, key_file)  # atomic create-if-absent: two processes agree on one key
+    except FileExistsError:
+        pass
+    tmp.unlink(missing_ok=True)
+    return key_file.read_text().strip()

@@ -1,0 +1,7 @@
+"""Entry point for ``python -m pipelines.synth`` (see :mod:`pipelines.synth.cli`)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

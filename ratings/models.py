@@ -1,0 +1,1 @@
+"""Data of this app."""
