@@ -91,8 +91,8 @@ def database_from_url(name: str, url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
-        # sqlite:////abs/path -> path "/abs/path" (netloc empty, four slashes in all)
-        path = unquote(parts.path)
+        # sqlite:////abs/path -> "/abs/path"; sqlite:///relative is refused (where would it be?)
+        path = unquote(parts.path)[1:]
         if parts.netloc or not path.startswith("/") or path == "/":
             raise ImproperlyConfigured(
                 f"{name} must look like sqlite:////absolute/path/db.sqlite3, got {url!r}"

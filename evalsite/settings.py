@@ -100,7 +100,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 STATICFILES_DIRS = [BASE_DIR / "evalsite" / "static"]
 WHITENOISE_USE_FINDERS = True  # serve from app folders without collectstatic (demo, tests)
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
