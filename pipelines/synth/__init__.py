@@ -16,8 +16,27 @@ from .people import PersonSpec, draw_person, random_person_spec
 from .sources import SourceError
 
 __all__ = [
-    "GENDERS", "MANIFEST_COLUMNS", "MONK_HEX", "NEGATIVE_KINDS", "SKIN_TONES", "CompositeResult",
-    "ContrastStats", "GenerateOptions", "ItemRecord", "Jitter", "PersonSpec", "SourceError",
-    "ToneSummary", "bg_luminance_spread", "composite", "composite_subjects", "contrast_by_tone",
-    "contrast_stats", "draw_person", "generate", "make_negative", "monk_rgb", "random_person_spec",
-]  # fmt: skip
+    "GENDERS",
+    "MANIFEST_COLUMNS",
+    "MONK_HEX",
+    "NEGATIVE_KINDS",
+    "SKIN_TONES",
+    "CompositeResult",
+    "ContrastStats",
+    "GenerateOptions",
+    "ItemRecord",
+    "Jitter",
+    "PersonSpec",
+    "SourceError",
+    "ToneSummary",
+    "bg_luminance_spread",
+    "composite",
+    "composite_subjects",
+    "contrast_by_tone",
+    "contrast_stats",
+    "draw_person",
+    "generate",
+    "make_negative",
+    "monk_rgb",
+    "random_person_spec",
+]

@@ -20,18 +20,21 @@ NATURAL_LONG_SIDE = 640
 #: 2.5 % keeps soft object borders (hair, shadows) that the binary mask misses out of the crop.
 DILATE_FRAC = 0.025
 #: Candidate crop scales (share of the largest aspect-matched crop), largest first.
-CROP_SCALES = (1.0, 0.85, 0.7, 0.55, 0.45)
-#: Positions tried per scale; 12 found crops within ~1 % of the best of 200 on sod (measured).
-CROP_TRIES = 12
+CROP_SCALES = (1.0, 0.85, 0.7, 0.55, 0.45, 0.35)
+#: Positions tried per scale. Measured on 150 sod backgrounds: 12 tries left 18 % of the crop to
+#: inpaint on average, 64 tries 10 %, 200 tries 8 %; 64 costs ~2 ms per background.
+CROP_TRIES = 64
 #: Penalty per unit of lost scale, so a slightly larger overlap is preferred to a tiny crop.
 SCALE_PENALTY = 0.15
+#: Long side at which holes are inpainted (see :func:`inpaint`).
+INPAINT_SIDE = 160
 
 
 def natural_size(shape: tuple[int, ...]) -> tuple[int, int]:
     """(W, H) of an image capped so its long side is ≤ NATURAL_LONG_SIDE (aspect kept)."""
     h, w = shape[0], shape[1]
     s = min(1.0, NATURAL_LONG_SIDE / max(h, w))
-    return max(1, int(round(w * s))), max(1, int(round(h * s)))
+    return max(1, round(w * s)), max(1, round(h * s))
 
 
 def resize_to(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -73,7 +76,10 @@ def _best_crop(
         xs = rng.integers(0, w_img - cw + 1, CROP_TRIES)
         ys = rng.integers(0, h_img - ch + 1, CROP_TRIES)
         sums = (
-            integral[ys + ch, xs + cw] - integral[ys, xs + cw] - integral[ys + ch, xs] + integral[ys, xs]
+            integral[ys + ch, xs + cw]
+            - integral[ys, xs + cw]
+            - integral[ys + ch, xs]
+            + integral[ys, xs]
         )
         fracs = sums / float(cw * ch)
         i = int(np.argmin(fracs))
@@ -112,8 +118,28 @@ def background_crop(
     crop = np.ascontiguousarray(rgb[y : y + ch, x : x + cw])
     hole = blocked[y : y + ch, x : x + cw]
     if hole.any():
-        crop = cv2.inpaint(crop, hole.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
+        crop = inpaint(crop, hole)
     return resize_to(crop, size), frac
+
+
+def inpaint(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Fill ``hole`` pixels with ``cv2.inpaint`` (Telea) run at ≤ INPAINT_SIDE px, then upsampled.
+
+    Telea's cost grows with hole area x radius²; at the source resolution it took ~45 ms per sod
+    background (most of a 200-item run). Large holes get a smooth fill either way, so solving at low
+    resolution loses nothing visible; pixels outside the hole are left untouched.
+    """
+    h, w = hole.shape
+    s = min(1.0, INPAINT_SIDE / max(h, w))
+    sw, sh = max(1, round(w * s)), max(1, round(h * s))
+    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    # Any coverage counts as hole, so no object colour leaks into the low-resolution source pixels.
+    small_hole = cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    filled = cv2.inpaint(small, small_hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+    up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = rgb.copy()
+    out[hole] = up[hole]
+    return out
 
 
 def _gamma_lut(g: float) -> np.ndarray:
@@ -121,13 +147,13 @@ def _gamma_lut(g: float) -> np.ndarray:
 
 
 def rescale_luminance(rgb: np.ndarray, target_lstar: float, iters: int = 24) -> np.ndarray:
-    """Apply a per-channel gamma so the image's mean L* is ``target_lstar`` (as close as 8 bits allow).
+    """Per-channel gamma so the image's mean L* is ``target_lstar`` (as close as 8 bits allow).
 
     Gamma (not a gain) maps 0→0 and 255→255, so nothing clips and hue is roughly kept; mean L* is
     monotone in the exponent, so bisection converges. The search runs on a strided subsample (which
     keeps the pixel distribution, unlike area averaging), the result is applied with a LUT.
     """
-    step = max(1, int(max(rgb.shape[:2]) // 256))
+    step = max(1, int(max(rgb.shape[:2]) // 128))  # ~10k pixels: mean L* within ~0.3 of full
     sample = np.ascontiguousarray(rgb[::step, ::step])
     lo, hi = -3.0, 3.0  # log-exponent range: gamma 0.05 … 20
     for _ in range(iters):

@@ -66,11 +66,14 @@ def contrast_by_tone(
             continue
         bg = col(rows, "bg_luminance")
         out[tone] = ToneSummary(
-            tone=tone, n=len(rows), bg_luminance_mean=_mean(bg), bg_luminance_std=_std(bg),
+            tone=tone,
+            n=len(rows),
+            bg_luminance_mean=_mean(bg),
+            bg_luminance_std=_std(bg),
             contrast_mean=_mean(col(rows, "contrast")),
             contrast_ratio_mean=_mean(col(rows, "contrast_ratio")),
             michelson_mean=_mean(col(rows, "michelson")),
-        )  # fmt: skip
+        )
     return out
 
 

@@ -1,10 +1,10 @@
 """Cut-and-paste composites of real foregrounds onto other backgrounds, with exact masks.
 
-Why hard (binary) pasting: the ground-truth mask must equal the composited alpha *exactly* — mask > 0
-precisely where a foreground pixel was written and is still visible. Any feathering would make the
-label ambiguous at the border, which is exactly where subject-lifting models are judged. Several
-subjects are pasted bottom to top; each instance mask keeps only what is left visible after the
-subjects above it, so instance masks are disjoint and their union is the item mask.
+Why hard (binary) pasting: the ground-truth mask must equal the composited alpha *exactly* —
+mask > 0 precisely where a foreground pixel was written and is still visible. Any feathering would
+make the label ambiguous at the border, which is exactly where subject-lifting models are judged.
+Several subjects are pasted bottom to top; each instance mask keeps only what is left visible after
+the subjects above it, so instance masks are disjoint and their union is the item mask.
 """
 
 from __future__ import annotations
@@ -76,8 +76,10 @@ def cut_foreground(fg: np.ndarray, fg_mask: np.ndarray) -> tuple[np.ndarray, np.
     return fg[y0:y1, x0:x1], m[y0:y1, x0:x1]
 
 
-def jitter_colour(rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator, j: Jitter) -> np.ndarray:
-    """Brightness/contrast/saturation/white-balance jitter computed from the subject's own pixels."""
+def jitter_colour(
+    rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator, j: Jitter
+) -> np.ndarray:
+    """Brightness/contrast/saturation/white-balance jitter, centred on the subject's own mean."""
     gain = 1.0 + rng.uniform(-j.brightness, j.brightness)
     con = 1.0 + rng.uniform(-j.contrast, j.contrast)
     sat = 1.0 + rng.uniform(-j.saturation, j.saturation)
@@ -97,7 +99,7 @@ def jitter_colour(rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator, j
 def _resize_pair(rgb: np.ndarray, m: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     shrink = w * h < rgb.shape[0] * rgb.shape[1]
     img = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    # Bilinear + 0.5 threshold gives smooth edges when enlarging 8x (phone resolution), unlike nearest.
+    # Bilinear + 0.5 threshold: smooth edges when enlarging 8x (phone resolution), unlike nearest.
     alpha = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
     if not alpha.any():
         alpha = cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
@@ -107,7 +109,11 @@ def _resize_pair(rgb: np.ndarray, m: np.ndarray, w: int, h: int) -> tuple[np.nda
 
 
 def _make_layer(
-    fg: np.ndarray, fg_mask: np.ndarray, canvas_hw: tuple[int, int], rng: np.random.Generator, j: Jitter
+    fg: np.ndarray,
+    fg_mask: np.ndarray,
+    canvas_hw: tuple[int, int],
+    rng: np.random.Generator,
+    j: Jitter,
 ) -> _Layer:
     crop, m = cut_foreground(fg, fg_mask)
     H, W = canvas_hw

@@ -23,7 +23,15 @@ from .manifest import ItemRecord, subject_stats, write_manifest, write_readme
 from .monk import GENDERS, mean_lstar
 from .negatives import PROCEDURAL_KINDS, make_negative
 from .people import draw_person, random_person_spec
-from .sources import SourceError, SourceFolder, SourceItem, licence_for, list_bg_folder, list_fg_folder, load
+from .sources import (
+    SourceError,
+    SourceFolder,
+    SourceItem,
+    licence_for,
+    list_bg_folder,
+    list_fg_folder,
+    load,
+)
 
 # Kind codes mixed into per-item seeds; never renumber them (it would change every output).
 _COMPOSITE, _PERSON, _NEGATIVE, _PERSON_LAYOUT, _PERSON_STRATA = 1, 2, 3, 4, 5
@@ -54,8 +62,14 @@ class GenerateOptions:
     image_format: str = "jpg"
 
     def command(self) -> str:
-        parts = ["python -m pipelines.synth", f"--fg {self.fg_dir}", f"--bg {self.bg_dir}",
-                 f"--n {self.n}", f"--seed {self.seed}", "--out OUT"]  # fmt: skip
+        parts = [
+            "python -m pipelines.synth",
+            f"--fg {self.fg_dir}",
+            f"--bg {self.bg_dir}",
+            f"--n {self.n}",
+            f"--seed {self.seed}",
+            "--out OUT",
+        ]
         if self.size is not None:
             parts.append(f"--size {self.size[0]}x{self.size[1]}")
         parts += [f"--people {self.people}", f"--negatives {self.negatives}"]
@@ -112,13 +126,20 @@ def _composite_item(src: _Sources, opts: GenerateOptions, index: int) -> tuple[I
     kept = [picks[k][0] for k in res.kept]
     multi = len(kept) > 1
     rec = ItemRecord(
-        stem=f"comp_{index:05d}", kind="composite", image=res.image, mask=res.mask,
-        skin_tone="unknown", perceived_gender="unknown",
+        stem=f"comp_{index:05d}",
+        kind="composite",
+        image=res.image,
+        mask=res.mask,
+        skin_tone="unknown",
+        perceived_gender="unknown",
         tags=["synthetic", "composite"] + (["multi"] if multi else []),
         source=f"synthetic: fg={'+'.join(it.ref for it in kept)} bg={bg_item.ref}",
-        licence=licence_for(src.fg, src.bg), attribute_source="manifest",
-        n_subjects=len(kept), seed=opts.seed, index=index,
-    )  # fmt: skip
+        licence=licence_for(src.fg, src.bg),
+        attribute_source="manifest",
+        n_subjects=len(kept),
+        seed=opts.seed,
+        index=index,
+    )
     subject_stats(rec)
     return rec, (res.instances if multi else [])
 
@@ -139,13 +160,21 @@ def _person_item(src: _Sources, opts: GenerateOptions, i: int, index: int) -> It
     spec = random_person_spec(tone, gender, rng, layout)
     image, mask = draw_person(bg, spec, rng)
     rec = ItemRecord(
-        stem=f"person_{index:05d}", kind="person", image=image, mask=mask,
-        skin_tone=str(tone), perceived_gender=gender,
+        stem=f"person_{index:05d}",
+        kind="person",
+        image=image,
+        mask=mask,
+        skin_tone=str(tone),
+        perceived_gender=gender,
         tags=["synthetic", "person", "synthetic_labels"],
         source=f"synthetic: person tone={tone} gender={gender} hair={spec.hair} bg={bg_item.ref}",
-        licence=licence_for(src.bg), attribute_source="synthetic",
-        n_subjects=1, seed=opts.seed, index=index, bg_luminance_target=float(target),
-    )  # fmt: skip
+        licence=licence_for(src.bg),
+        attribute_source="synthetic",
+        n_subjects=1,
+        seed=opts.seed,
+        index=index,
+        bg_luminance_target=float(target),
+    )
     subject_stats(rec)
     return rec
 
@@ -154,12 +183,17 @@ def _negative_item(src: _Sources, opts: GenerateOptions, i: int, index: int) -> 
     rng = _rng(opts.seed, _NEGATIVE, i)
     folder = src.bg if src.bg.has_masks else src.fg  # a real negative needs a salient mask
     masked = folder.masked
-    kind = "background" if i % 2 == 0 and masked else PROCEDURAL_KINDS[(i // 2) % 3 if masked else i % 3]
+    kind = (
+        "background"
+        if i % 2 == 0 and masked
+        else PROCEDURAL_KINDS[(i // 2) % 3 if masked else i % 3]
+    )
     if kind == "background":
         item = masked[int(rng.integers(0, len(masked)))]
         rgb, m = load(item)
+        assert m is not None  # ``masked`` only lists items with a mask
         size = opts.size or natural_size(rgb.shape)
-        image, _ = make_negative(size, rng, kind, source=(rgb, m))  # type: ignore[arg-type]
+        image, _ = make_negative(size, rng, kind, source=(rgb, m))
         source = f"synthetic: negative bg={item.ref} (crop outside dilated mask, rest inpainted)"
         licence = licence_for(folder)
     else:
@@ -168,12 +202,20 @@ def _negative_item(src: _Sources, opts: GenerateOptions, i: int, index: int) -> 
         source, licence = f"synthetic: negative procedural={kind}", licence_for()
     mask = np.zeros(image.shape[:2], dtype=np.uint8)
     rec = ItemRecord(
-        stem=f"neg_{index:05d}", kind="negative", image=image, mask=mask,
-        skin_tone="not_applicable", perceived_gender="not_applicable",
+        stem=f"neg_{index:05d}",
+        kind="negative",
+        image=image,
+        mask=mask,
+        skin_tone="not_applicable",
+        perceived_gender="not_applicable",
         tags=["synthetic", "no_subject", "background" if kind == "background" else "procedural"],
-        source=source, licence=licence, attribute_source="manifest",
-        n_subjects=0, seed=opts.seed, index=index,
-    )  # fmt: skip
+        source=source,
+        licence=licence,
+        attribute_source="manifest",
+        n_subjects=0,
+        seed=opts.seed,
+        index=index,
+    )
     rec.bg_luminance = mean_lstar(image)
     return rec
 
@@ -235,8 +277,9 @@ def generate(
     image_format: str = "jpg",
     overwrite: bool = False,
 ) -> Path:
-    """Write ``n`` items to ``out_dir``: ``n - people - negatives`` composites, then the people, then
-    the negatives. ``bg_dir`` None uses the foreground folder (its masks let crops avoid objects).
+    """Write ``n`` items to ``out_dir``: ``n - people - negatives`` composites, then the people,
+    then the negatives. ``bg_dir`` None uses the foreground folder (its masks let crops avoid
+    objects). ``size`` is (W, H); None keeps each background's natural size (long side ≤ 640).
 
     Returns the output folder (with ``manifest.csv`` and ``README.md``). Raises ``SourceError`` for
     unusable inputs, before anything is written.
@@ -251,8 +294,16 @@ def generate(
         raise SourceError(f"--size must be at least 16x16, got {size[0]}x{size[1]}")
     fg = list_fg_folder(Path(fg_dir))
     bg = list_bg_folder(Path(bg_dir)) if bg_dir is not None else list_bg_folder(fg.path)
-    opts = GenerateOptions(Path(fg_dir), Path(bg_dir if bg_dir is not None else fg_dir), n, seed, size,
-                           people, negatives, image_format)  # fmt: skip
+    opts = GenerateOptions(
+        Path(fg_dir),
+        Path(bg_dir if bg_dir is not None else fg_dir),
+        n,
+        seed,
+        size,
+        people,
+        negatives,
+        image_format,
+    )
     out = Path(out_dir)
     _prepare_out(out, overwrite)
     src = _Sources(fg, bg, fg.path.resolve() == bg.path.resolve())

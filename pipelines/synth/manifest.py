@@ -16,11 +16,30 @@ import numpy as np
 from .monk import contrast_stats
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "image", "mask", "skin_tone", "perceived_gender", "tags", "source", "licence",
-    "attribute_source", "kind", "width", "height", "n_subjects", "instances", "fg_fraction",
-    "bg_luminance", "bg_luminance_target", "subject_luminance", "ring_luminance", "contrast",
-    "contrast_ratio", "michelson", "seed", "index",
-)  # fmt: skip
+    "image",
+    "mask",
+    "skin_tone",
+    "perceived_gender",
+    "tags",
+    "source",
+    "licence",
+    "attribute_source",
+    "kind",
+    "width",
+    "height",
+    "n_subjects",
+    "instances",
+    "fg_fraction",
+    "bg_luminance",
+    "bg_luminance_target",
+    "subject_luminance",
+    "ring_luminance",
+    "contrast",
+    "contrast_ratio",
+    "michelson",
+    "seed",
+    "index",
+)
 
 
 @dataclass
@@ -66,18 +85,30 @@ class ItemRecord:
             return "" if x is None else f"{x:.4f}"
 
         return {
-            "image": self.image_rel, "mask": self.mask_rel, "skin_tone": self.skin_tone,
-            "perceived_gender": self.perceived_gender, "tags": ";".join(self.tags),
-            "source": self.source, "licence": self.licence,
-            "attribute_source": self.attribute_source, "kind": self.kind,
-            "width": str(self.width), "height": str(self.height),
-            "n_subjects": str(self.n_subjects), "instances": self.instances_rel,
-            "fg_fraction": f(self.fg_fraction), "bg_luminance": f(self.bg_luminance),
+            "image": self.image_rel,
+            "mask": self.mask_rel,
+            "skin_tone": self.skin_tone,
+            "perceived_gender": self.perceived_gender,
+            "tags": ";".join(self.tags),
+            "source": self.source,
+            "licence": self.licence,
+            "attribute_source": self.attribute_source,
+            "kind": self.kind,
+            "width": str(self.width),
+            "height": str(self.height),
+            "n_subjects": str(self.n_subjects),
+            "instances": self.instances_rel,
+            "fg_fraction": f(self.fg_fraction),
+            "bg_luminance": f(self.bg_luminance),
             "bg_luminance_target": f(self.bg_luminance_target),
-            "subject_luminance": f(self.subject_luminance), "ring_luminance": f(self.ring_luminance),
-            "contrast": f(self.contrast), "contrast_ratio": f(self.contrast_ratio),
-            "michelson": f(self.michelson), "seed": str(self.seed), "index": str(self.index),
-        }  # fmt: skip
+            "subject_luminance": f(self.subject_luminance),
+            "ring_luminance": f(self.ring_luminance),
+            "contrast": f(self.contrast),
+            "contrast_ratio": f(self.contrast_ratio),
+            "michelson": f(self.michelson),
+            "seed": str(self.seed),
+            "index": str(self.index),
+        }
 
 
 def subject_stats(rec: ItemRecord) -> None:

@@ -49,8 +49,8 @@ def _srgb_to_linear_lut() -> np.ndarray:
     return lin.astype(np.float32)
 
 
-# A 256-entry table is exact for 8-bit input and ~10x faster than evaluating the power law per pixel,
-# which matters at 12 MP (phone resolution).
+# A 256-entry table is exact for 8-bit input and ~10x faster than evaluating the power law per
+# pixel, which matters at 12 MP (phone resolution).
 _LIN = _srgb_to_linear_lut()
 _REC709 = (0.2126, 0.7152, 0.0722)
 
@@ -108,9 +108,9 @@ class ContrastStats:
 def ring_width(shape: tuple[int, ...]) -> int:
     """Band width around the subject used for contrast: 3 % of the short side (≥ 2 px).
 
-    Proportional to image size so the same composite at 640 px and at 3024x4032 measures the same ring.
+    Proportional to image size, so a composite at 640 px and at 3024x4032 measures the same ring.
     """
-    return max(2, int(round(0.03 * min(shape[0], shape[1]))))
+    return max(2, round(0.03 * min(shape[0], shape[1])))
 
 
 def contrast_stats(rgb: np.ndarray, mask: np.ndarray) -> ContrastStats | None:

@@ -1,4 +1,4 @@
-""""No subject" items: background regions with their object removed, and procedural textures.
+""" "No subject" items: background regions with their object removed, and procedural textures.
 
 Why: an item whose mask is empty measures *gating* — whether a model declines to lift anything when
 there is nothing to lift. Real-photo negatives keep the statistics of the positives' backgrounds
@@ -26,7 +26,7 @@ def _grain(h: int, w: int, rng: np.random.Generator, sigma: float) -> np.ndarray
 
 
 def _noise(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Smooth value noise (random coarse grid, bicubic upsampling) between two colours, plus grain."""
+    """Smooth value noise (coarse random grid, upsampled) between two colours, plus grain."""
     w, h = size
     cells = int(rng.integers(3, 12))
     gh, gw = max(2, round(cells * h / max(w, h))), max(2, round(cells * w / max(w, h)))

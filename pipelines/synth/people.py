@@ -57,7 +57,7 @@ class PersonSpec:
 def random_person_spec(
     tone: int, gender: str, rng: np.random.Generator, layout_rng: np.random.Generator | None = None
 ) -> PersonSpec:
-    """Draw a spec: gender-specific cues from ``rng``; framing, clothes and light from ``layout_rng``.
+    """Draw a spec: gender cues from ``rng``; framing, clothes and light from ``layout_rng``.
 
     Shape cues per (synthetic) gender: ``woman`` narrower shoulders and mostly long hair, ``man``
     broader shoulders and mostly short or no hair, ``other`` anything in between. ``layout_rng``
@@ -71,8 +71,12 @@ def random_person_spec(
     height = float(lay.uniform(0.7, 1.05))
     top = float(lay.uniform(0.05, 0.25))
     center_x = float(lay.uniform(0.3, 0.7))
-    hsv = np.uint8([[[lay.integers(0, 180), lay.integers(40, 230), lay.integers(40, 230)]]])
-    clothing = tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+    # Saturation and value stay within 40..230 so no garment is pure white, black or neon.
+    hsv = np.array(
+        [[[lay.integers(0, 180), lay.integers(40, 230), lay.integers(40, 230)]]], dtype=np.uint8
+    )
+    r, g, b = (int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+    clothing = (r, g, b)
     hair_rgb = HAIR_PALETTE[int(lay.integers(0, len(HAIR_PALETTE)))]
     sleeves = "short" if lay.random() < 0.4 else "long"
     arms_out = float(lay.uniform(0.0, 1.0))
@@ -91,10 +95,21 @@ def random_person_spec(
         beard = bool(rng.random() < 0.1)
     strands = 0 if hair == "none" else int(rng.integers(4, 20))
     return PersonSpec(
-        tone=tone, gender=gender, height=height, top=top, center_x=center_x,
-        clothing_rgb=clothing, hair_rgb=hair_rgb, hair=hair, shoulder=shoulder,  # type: ignore[arg-type]
-        sleeves=sleeves, arms_out=arms_out, strands=strands, beard=beard, light=light,
-    )  # fmt: skip
+        tone=tone,
+        gender=gender,
+        height=height,
+        top=top,
+        center_x=center_x,
+        clothing_rgb=clothing,
+        hair_rgb=hair_rgb,
+        hair=hair,
+        shoulder=shoulder,
+        sleeves=sleeves,
+        arms_out=arms_out,
+        strands=strands,
+        beard=beard,
+        light=light,
+    )
 
 
 class _Pen:
@@ -104,19 +119,34 @@ class _Pen:
         self.lab, self.cx, self.y0, self.u = lab, cx, y0, u
 
     def p(self, dx: float, dy: float) -> tuple[int, int]:
-        return int(round(self.cx + dx * self.u)), int(round(self.y0 + dy * self.u))
+        return round(self.cx + dx * self.u), round(self.y0 + dy * self.u)
 
     def n(self, d: float) -> int:
-        return max(1, int(round(d * self.u)))
+        return max(1, round(d * self.u))
 
     def poly(self, pts: list[tuple[float, float]], label: int) -> None:
         arr = np.array([self.p(x, y) for x, y in pts], dtype=np.int32)
         cv2.fillPoly(self.lab, [arr], label, lineType=cv2.LINE_8)
 
-    def ellipse(self, c: tuple[float, float], ax: tuple[float, float], label: int,
-                start: float = 0, end: float = 360) -> None:  # fmt: skip
-        cv2.ellipse(self.lab, self.p(*c), (self.n(ax[0]), self.n(ax[1])), 0, start, end, label, -1,
-                    lineType=cv2.LINE_8)  # fmt: skip
+    def ellipse(
+        self,
+        c: tuple[float, float],
+        ax: tuple[float, float],
+        label: int,
+        start: float = 0,
+        end: float = 360,
+    ) -> None:
+        cv2.ellipse(
+            self.lab,
+            self.p(*c),
+            (self.n(ax[0]), self.n(ax[1])),
+            0,
+            start,
+            end,
+            label,
+            -1,
+            lineType=cv2.LINE_8,
+        )
 
     def line(self, pts: list[tuple[float, float]], label: int, thick: float) -> None:
         arr = np.array([self.p(x, y) for x, y in pts], dtype=np.int32)
@@ -125,7 +155,7 @@ class _Pen:
 
 def _strands(pen: _Pen, spec: PersonSpec, rng: np.random.Generator) -> None:
     """Fine flyaway strands from the hair outline: 1 px at ≤ 640 px, thicker only at phone scale."""
-    thick_px = max(1, int(round(pen.u / 1000)))
+    thick_px = max(1, round(pen.u / 1000))
     for _ in range(spec.strands):
         if spec.hair == "long" and rng.random() < 0.4:
             side = 1 if rng.random() < 0.5 else -1
@@ -163,21 +193,34 @@ def draw_labels(hw: tuple[int, int], spec: PersonSpec, rng: np.random.Generator)
     pen.poly([(-0.032, 0.16), (0.032, 0.16), (0.034, ys + 0.02), (-0.034, ys + 0.02)], SKIN)  # neck
     waist, hip = sw - 0.05, sw - 0.04
     pen.poly(
-        [(-sw + 0.04, ys), (sw - 0.04, ys), (sw, ys + 0.05), (waist, 0.62), (hip, 1.0),
-         (-hip, 1.0), (-waist, 0.62), (-sw, ys + 0.05)],
+        [
+            (-sw + 0.04, ys),
+            (sw - 0.04, ys),
+            (sw, ys + 0.05),
+            (waist, 0.62),
+            (hip, 1.0),
+            (-hip, 1.0),
+            (-waist, 0.62),
+            (-sw, ys + 0.05),
+        ],
         CLOTH,
-    )  # fmt: skip
+    )
     for s in (-1, 1):
         pen.ellipse((s * (sw - 0.04), ys + 0.045), (0.045, 0.045), CLOTH)  # rounded shoulders
     pen.poly([(-0.04, ys - 0.005), (0.04, ys - 0.005), (0, ys + 0.06)], SKIN)  # neckline
     out = 0.06 * spec.arms_out
     for s in (-1, 1):
-        sh, el, wr = (s * (sw - 0.025), ys + 0.05), (s * (sw + 0.015 + out), ys + 0.28), (
-            s * (sw + out * 1.6), ys + 0.5)  # fmt: skip
+        sh, el, wr = (
+            (s * (sw - 0.025), ys + 0.05),
+            (s * (sw + 0.015 + out), ys + 0.28),
+            (s * (sw + out * 1.6), ys + 0.5),
+        )
         pen.line([sh, el], CLOTH, 0.068)
         pen.line([el, wr], SKIN if spec.sleeves == "short" else CLOTH, 0.058)
         if spec.sleeves == "short":
-            pen.line([sh, (sh[0] + 0.6 * (el[0] - sh[0]), sh[1] + 0.6 * (el[1] - sh[1]))], CLOTH, 0.075)
+            pen.line(
+                [sh, (sh[0] + 0.6 * (el[0] - sh[0]), sh[1] + 0.6 * (el[1] - sh[1]))], CLOTH, 0.075
+            )
         pen.ellipse((wr[0], wr[1] + 0.03), (0.028, 0.04), SKIN)  # hand
     for s in (-1, 1):
         pen.ellipse((s * 0.068, 0.11), (0.012, 0.022), SKIN)  # ears
@@ -188,10 +231,14 @@ def draw_labels(hw: tuple[int, int], spec: PersonSpec, rng: np.random.Generator)
     if spec.hair != "none":
         pen.ellipse((0, 0.075), (0.075, 0.068), HAIR, 180, 360)  # cap down to the forehead
         for s in (-1, 1):
-            pen.poly([(s * 0.075, 0.075), (s * 0.06, 0.075), (s * 0.068, 0.1), (s * 0.075, 0.1)], HAIR)
+            pen.poly(
+                [(s * 0.075, 0.075), (s * 0.06, 0.075), (s * 0.068, 0.1), (s * 0.075, 0.1)], HAIR
+            )
     if spec.hair == "long":
         for s in (-1, 1):
-            pen.poly([(s * 0.062, 0.075), (s * 0.085, 0.075), (s * 0.11, 0.4), (s * 0.078, 0.4)], HAIR)
+            pen.poly(
+                [(s * 0.062, 0.075), (s * 0.085, 0.075), (s * 0.11, 0.4), (s * 0.078, 0.4)], HAIR
+            )
     for s in (-1, 1):
         pen.ellipse((s * 0.026, 0.098), (0.01, 0.005), FEATURE)  # eyes
     pen.line([(-0.02, 0.155), (0.02, 0.155)], FEATURE, 0.006)  # mouth
@@ -222,15 +269,16 @@ def draw_person(
     palette[CLOTH] = spec.clothing_rgb
     palette[HAIR] = spec.hair_rgb
     palette[FEATURE] = np.array(spec.hair_rgb, dtype=np.float32) * 0.5
-    col = palette[sub]
-    yy, xx = np.mgrid[y : y + h, x : x + w].astype(np.float32)
-    u = spec.height * H
-    d = ((xx - (x + w / 2)) * np.cos(spec.light) + (yy - (y + h / 2)) * np.sin(spec.light)) / u
-    shade = np.clip(1.0 + 0.16 * d, 0.92, 1.08)
-    col *= shade[..., None]
-    col += rng.normal(0.0, 1.5, size=col.shape).astype(np.float32)
+    # Colour only the painted pixels (not the bounding box): 3x faster at 12 MP.
     alpha = sub > 0
+    py, px = np.nonzero(alpha)
+    col = palette[sub[py, px]]
+    u = spec.height * H
+    d = ((px - w / 2) * np.cos(spec.light) + (py - h / 2) * np.sin(spec.light)) / u
+    shade = np.clip(1.0 + 0.16 * d, 0.92, 1.08).astype(np.float32)
+    col *= shade[:, None]
+    col += rng.standard_normal(col.shape, dtype=np.float32) * np.float32(1.5)
     region = out[y : y + h, x : x + w]
-    region[alpha] = np.clip(np.round(col[alpha]), 0, 255).astype(np.uint8)
+    region[py, px] = np.clip(np.round(col), 0, 255).astype(np.uint8)
     mask[y : y + h, x : x + w][alpha] = 255
     return out, mask

@@ -105,7 +105,9 @@ def list_fg_folder(path: Path) -> SourceFolder:
         raise SourceError(f"--fg folder {path} must contain images/ and masks/ subfolders")
     masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() == ".png"}
     items = tuple(
-        SourceItem(path.name, p.stem, p, masks[p.stem]) for p in _images_in(img_dir) if p.stem in masks
+        SourceItem(path.name, p.stem, p, masks[p.stem])
+        for p in _images_in(img_dir)
+        if p.stem in masks
     )
     if not items:
         raise SourceError(f"--fg folder {path}: no image in images/ has a mask masks/<stem>.png")
@@ -125,7 +127,9 @@ def list_bg_folder(path: Path) -> SourceFolder:
             if mask_dir.is_dir()
             else {}
         )
-        items = tuple(SourceItem(path.name, p.stem, p, masks.get(p.stem)) for p in _images_in(img_dir))
+        items = tuple(
+            SourceItem(path.name, p.stem, p, masks.get(p.stem)) for p in _images_in(img_dir)
+        )
     else:
         items = tuple(SourceItem(path.name, p.stem, p, None) for p in _images_in(path))
     if not items:
@@ -134,7 +138,7 @@ def list_bg_folder(path: Path) -> SourceFolder:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """Read an image as HxWx3 uint8 RGB (EXIF orientation ignored, as the datasets are pre-rotated)."""
+    """Read an image as uint8 RGB (EXIF orientation ignored: the datasets are pre-rotated)."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None:
         raise SourceError(f"cannot read image {path}")
@@ -142,12 +146,14 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def read_mask(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a mask as a boolean array (value > 127 is foreground, the datasets' binarisation rule)."""
+    """Read a mask as booleans (value > 127 is foreground: the datasets' binarisation rule)."""
     m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if m is None:
         raise SourceError(f"cannot read mask {path}")
     if shape is not None and m.shape != shape:
-        raise SourceError(f"mask {path} is {m.shape[1]}x{m.shape[0]}, image is {shape[1]}x{shape[0]}")
+        raise SourceError(
+            f"mask {path} is {m.shape[1]}x{m.shape[0]}, image is {shape[1]}x{shape[0]}"
+        )
     return m > 127
 
 
