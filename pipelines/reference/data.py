@@ -108,12 +108,13 @@ def procedural_texture(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     cells = int(rng.integers(2, 12))
     noise = rng.uniform(0, 255, (cells, cells, 3)).astype(np.float32)
     tex = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    grid = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = grid[0], grid[1]
     if rng.random() < 0.5:
         angle, period = rng.uniform(0, np.pi), rng.uniform(4, 40)
         stripes = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period)
         tex += stripes[..., None] * rng.uniform(5, 40)
-    tex += rng.normal(0, rng.uniform(1, 12), tex.shape).astype(np.float32)
+    tex += np.asarray(rng.normal(0, rng.uniform(1, 12), tex.shape), np.float32)
     return np.clip(tex, 0, 255).astype(np.uint8)
 
 
@@ -130,8 +131,8 @@ def composite(
     if len(ys) == 0:
         return bg.copy(), np.zeros((h, w), np.float32)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    obj = fg[y0:y1, x0:x1]
-    alpha = (fg_mask[y0:y1, x0:x1] > 127).astype(np.float32)
+    obj: np.ndarray = fg[y0:y1, x0:x1]
+    alpha: np.ndarray = (fg_mask[y0:y1, x0:x1] > 127).astype(np.float32)
     if rng.random() < 0.5:
         obj, alpha = obj[:, ::-1], alpha[:, ::-1]
     # Object's longer bbox side covers 35–95 % of the canvas's matching side, aspect jittered ±20 %.

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -180,10 +181,11 @@ def train(args: argparse.Namespace) -> dict:
     )
     if ckpt is not None:
         cfg = ModelConfig.from_dict(ckpt["config"])
-    model = build_model(cfg).to(memory_format=torch.channels_last)  # ~1.5x faster on CPU (measured)
+    model = build_model(cfg)
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # 1.5x faster
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    state = {
+    state: dict[str, Any] = {
         "step": 0,
         "elapsed_s": 0.0,
         "samples": 0,
