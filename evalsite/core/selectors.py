@@ -104,6 +104,26 @@ def health() -> tuple[dict[str, Any], int]:
     return body, 200
 
 
+def inspect_active(timeout: float = 1.0) -> dict[str, Any] | None:
+    """Tasks each worker is running, from remote control; None when no worker answers in time.
+
+    Extra detail for the System page only: a busy or remote worker may not answer, so nothing
+    else depends on it.
+    """
+    from evalsite.celery import app
+
+    try:
+        replies = app.control.inspect(timeout=timeout).active()
+    except Exception:
+        return None
+    if not replies:
+        return None
+    return {
+        host: [{"name": t.get("name"), "args": t.get("args"), "id": t.get("id")} for t in tasks]
+        for host, tasks in replies.items()
+    }
+
+
 def job_overview(limit: int = 20) -> dict[str, Any]:
     return {
         "pending_chunks": Chunk.objects.filter(status=JobStatus.PENDING).count(),

@@ -30,5 +30,11 @@ def system(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "core/system.html",
-        {"health": body, "http_status": status, "workers": workers, **selectors.job_overview()},
+        {
+            "health": body,
+            "http_status": status,
+            "workers": workers,
+            "active_tasks": selectors.inspect_active(),
+            **selectors.job_overview(),
+        },
     )
