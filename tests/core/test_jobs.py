@@ -138,3 +138,17 @@ def test_progress_counts_come_from_the_database(tmp_path):
     assert chunk and jobs.chunk_complete(chunk)
     progress = jobs.job_progress(job)
     assert progress["total"] == 3 and progress["done"] == 1 and progress["pending"] == 2
+
+
+def test_recording_task_writes_an_unhandled_failure_on_the_owning_row(tmp_path):
+    from evalsite.core.tasks import RecordingTask
+
+    job = make_job(tmp_path, n=1)
+
+    class OwnedTask(RecordingTask):
+        name = "tests.owned"
+        owner_model = "core.Job"
+
+    OwnedTask().on_failure(MemoryError("model too large"), "task-id", (job.pk,), {}, None)
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error == "MemoryError: model too large"
