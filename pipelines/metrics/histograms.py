@@ -113,15 +113,18 @@ class PairStats:
 def centroid_split(gt: np.ndarray) -> tuple[int, int]:
     """PySODMetrics' S-measure split point: `argwhere(gt).mean(0).round()` + 1 (centre if empty).
 
-    `cv2.moments` sums integer coordinates in float64, exactly (all partial sums < 2**53), so the
-    division and numpy's round-half-to-even give the same integers as PySODMetrics.
+    Coordinate sums are exact integers here and in PySODMetrics' float64 mean (all partial sums
+    < 2**53), so the division and numpy's round-half-to-even give the same integers.
     """
     h, w = gt.shape
-    m = cv2.moments(gt, binaryImage=True)
-    if m["m00"] == 0:
+    per_row = cv2.reduce(gt, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel().astype(np.int64)
+    per_col = cv2.reduce(gt, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel().astype(np.int64)
+    n = int(per_row.sum())
+    if n == 0:
         cy, cx = np.round(h / 2), np.round(w / 2)
     else:
-        cy, cx = np.round(m["m01"] / m["m00"]), np.round(m["m10"] / m["m00"])
+        cy = np.round(int(per_row @ np.arange(h)) / n)
+        cx = np.round(int(per_col @ np.arange(w)) / n)
     return int(cy) + 1, int(cx) + 1
 
 
@@ -129,7 +132,10 @@ def pair_stats(pred: np.ndarray, gt: np.ndarray) -> PairStats:
     """Build `PairStats` from a uint8 prediction and a uint8 0/1 foreground mask of equal shape."""
     split = centroid_split(gt)
     stats = PairStats(
-        pred=pred, gt=gt, fg=np.zeros((4, 256), np.int64), all=np.zeros((4, 256), np.int64),
+        pred=pred,
+        gt=gt,
+        fg=np.zeros((4, 256), np.int64),
+        all=np.zeros((4, 256), np.int64),
         split=split,
     )
     for q, (rows, cols) in enumerate(stats.quadrants()):

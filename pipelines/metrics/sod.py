@@ -12,6 +12,8 @@ an adaptive threshold that lands on a prediction level, and a constant-valued S-
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .histograms import EPS, PairStats
@@ -184,7 +186,7 @@ def adaptive_f_measure(s: PairStats, beta2: float = 0.3) -> float:
 # E-measure (Fan et al., IJCAI 2018), 256 thresholds + adaptive
 
 
-def _enhanced_sum(s: PairStats, fg_fg: np.ndarray, fg_bg: np.ndarray) -> np.ndarray:
+def _enhanced_sum(s: PairStats, fg_fg: Any, fg_bg: Any) -> np.ndarray:
     """Sum of the enhanced alignment matrix given predicted-foreground counts on GT fg / bg.
 
     The alignment term only depends on (binary prediction, GT) and the two global means, so the
