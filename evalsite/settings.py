@@ -6,6 +6,7 @@ DATABASE_URL and CELERY_BROKER_URL moves the same code to PostgreSQL + Redis.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from kombu import Exchange, Queue
@@ -111,6 +112,12 @@ MEDIA_URL = "/media/"
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 512, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# Held-out set imports: decompression-bomb pixel limit per image, largest archive (uncompressed),
+# and the decode/hash process pool size (inside a Celery worker, threads are used instead).
+DATASET_MAX_PIXELS = env_int("DATASET_MAX_PIXELS", 40_000_000, minimum=1)
+DATASET_ZIP_MAX_BYTES = env_int("DATASET_ZIP_MAX_BYTES", 20 * 2**30, minimum=1)
+DATASET_IMPORT_PROCESSES = env_int("DATASET_IMPORT_PROCESSES", os.cpu_count() or 1, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,50 @@
+"""`make demo` step: import the demo sets from fixtures/sets/ (idempotent: same content →
+unchanged, no new version)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from evalsite.datasets.errors import ImportRejected
+from evalsite.datasets.importing import dataset_import
+
+DEMO_SETS = (
+    (
+        "pascal-s-demo",
+        "30 real PASCAL-S validation pairs (items 401-500), 3 with no subject",
+        "PASCAL-S (images from PASCAL VOC 2010) - research use only",
+    ),
+    (
+        "synthetic-people",
+        "Generated people in the 10 Monk tones, composites and no-subject "
+        "negatives; attribute labels of drawn people are synthetic",
+        "research only (synthetic)",
+    ),
+)
+
+
+def setup(log: Callable[[str], None]) -> None:
+    root = Path(settings.BASE_DIR) / "fixtures" / "sets"
+    user = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
+    for name, description, licence in DEMO_SETS:
+        folder = root / name
+        if not folder.is_dir():
+            log(f"==> demo set {name}: {folder} is missing, skipped")
+            continue
+        try:
+            result = dataset_import(
+                path=folder,
+                name=name,
+                user=user,
+                description=description,
+                licence=licence,
+                source_label=f"fixtures/sets/{name}",
+            )
+        except ImportRejected as exc:
+            log(f"==> demo set {name} rejected: {exc}")
+            continue
+        log(f"==> demo set {name}: {result.message}")

@@ -1,0 +1,115 @@
+"""Vocabularies and small value parsers shared by the models, the import and the pages.
+
+Why one module: the contract in ../shared/contracts/platform.md fixes these words; the manifest
+parser, the database choices and the page counts must never disagree about them.
+"""
+
+from __future__ import annotations
+
+import re
+
+SKIN_TONES: tuple[str, ...] = (*(str(i) for i in range(1, 11)), "not_applicable", "unknown")
+GENDERS: tuple[str, ...] = ("woman", "man", "other", "not_applicable", "unknown")
+ATTRIBUTE_SOURCES: tuple[str, ...] = ("manifest", "annotated", "synthetic")
+NOT_APPLICABLE = "not_applicable"
+UNKNOWN = "unknown"
+
+DEFAULT_SKIN_TONE_GROUPS = "1-3,4-7,8-10"
+
+# Object-size buckets by foreground share; thresholds from the issue (small < 5 %, large > 30 %).
+SMALL_MAX = 0.05
+LARGE_MIN = 0.30
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# URL segments under /sets/ that a set name would shadow.
+RESERVED_NAMES = frozenset({"upload", "imports", "files", "new"})
+
+
+def size_bucket(fg_fraction: float) -> str:
+    """none (empty mask, a "no subject" item) / small (< 5 %) / medium / large (> 30 %)."""
+    if fg_fraction <= 0.0:
+        return "none"
+    if fg_fraction < SMALL_MAX:
+        return "small"
+    if fg_fraction > LARGE_MIN:
+        return "large"
+    return "medium"
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a set, or None. `:` is excluded so `NAME:HASH` is unambiguous."""
+    if not NAME_RE.match(name or ""):
+        return (
+            f"set name {name!r} must be 1-100 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if name.lower() in RESERVED_NAMES:
+        return f"set name {name!r} is reserved by the site; choose another"
+    return None
+
+
+def _token(raw: str) -> str:
+    return re.sub(r"[\s-]+", "_", raw.strip().lower())
+
+
+def normalise_skin_tone(raw: str) -> str | None:
+    """Manifest cell → vocabulary word; blank means "can't tell" (unknown); None when invalid."""
+    value = _token(raw)
+    if value == "":
+        return UNKNOWN
+    if value.isdigit():
+        value = str(int(value))  # "03" → "3"
+    return value if value in SKIN_TONES else None
+
+
+def normalise_gender(raw: str) -> str | None:
+    value = _token(raw)
+    if value == "":
+        return UNKNOWN
+    return value if value in GENDERS else None
+
+
+def normalise_attribute_source(raw: str) -> str | None:
+    value = _token(raw)
+    if value == "":
+        return "manifest"
+    return value if value in ATTRIBUTE_SOURCES else None
+
+
+def parse_skin_tone_groups(text: str) -> list[tuple[int, int]]:
+    """Parse "1-3,4-7,8-10" into [(1, 3), (4, 7), (8, 10)].
+
+    The groups must cover the Monk scale 1-10 exactly once, so every person lands in one group
+    and a fairness report never silently drops a tone.
+    """
+    groups: list[tuple[int, int]] = []
+    for part in (p.strip() for p in text.split(",")):
+        m = re.fullmatch(r"(\d+)\s*(?:-|–|\.\.)\s*(\d+)|(\d+)", part)
+        if not m:
+            raise ValueError(f"skin-tone group {part!r} must look like 1-3 or 5")
+        lo, hi = (int(m.group(1)), int(m.group(2))) if m.group(1) else (int(m.group(3)),) * 2
+        if not 1 <= lo <= hi <= 10:
+            raise ValueError(f"skin-tone group {part!r} must lie within the Monk scale 1-10")
+        groups.append((lo, hi))
+    covered = sorted(t for lo, hi in groups for t in range(lo, hi + 1))
+    if covered != list(range(1, 11)):
+        raise ValueError(
+            f"skin-tone groups {text!r} must cover tones 1-10 exactly once (e.g. 1-3,4-7,8-10)"
+        )
+    return sorted(groups)
+
+
+def group_label(group: tuple[int, int]) -> str:
+    lo, hi = group
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
+def skin_tone_group(tone: str, groups: list[tuple[int, int]]) -> str:
+    """Group label of a tone; not_applicable / unknown stay themselves (never a tone group)."""
+    if not tone.isdigit():
+        return tone
+    t = int(tone)
+    for group in groups:
+        if group[0] <= t <= group[1]:
+            return group_label(group)
+    return UNKNOWN

@@ -1,0 +1,32 @@
+"""`make demo` imports the committed demo sets, and a second run changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalsite.datasets import demo
+from evalsite.datasets.models import AttributeSource, DatasetVersion, ItemAttribute
+
+pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
+
+
+def test_demo_sets_import_once_with_no_subject_items_and_synthetic_labels():
+    lines: list[str] = []
+    demo.setup(lines.append)
+    real = DatasetVersion.objects.get(dataset__name="pascal-s-demo")
+    synthetic = DatasetVersion.objects.get(dataset__name="synthetic-people")
+    assert (real.item_count, real.no_subject_count) == (30, 3)
+    assert real.report["skipped"] == []
+    assert {i.metadata["licence"] for i in real.items.all()} == {
+        "PASCAL-S (images from PASCAL VOC 2010) - research use only"
+    }
+    assert synthetic.item_count == 40 and synthetic.no_subject_count >= 5
+    labels = ItemAttribute.objects.filter(revision__version=synthetic)
+    people = labels.filter(source=AttributeSource.SYNTHETIC)
+    assert people.count() == 30
+    assert set(people.values_list("skin_tone", flat=True)) == {str(t) for t in range(1, 11)}
+    assert set(people.values_list("perceived_gender", flat=True)) >= {"woman", "man"}
+
+    demo.setup(lines.append)
+    assert DatasetVersion.objects.count() == 2
+    assert sum("no new version" in line for line in lines) == 2
