@@ -1,19 +1,34 @@
 """Test settings: the same settings, with test-only isolation.
 
 The test database must be a file (not SQLite's in-memory default) because integration tests run
-real Celery worker processes that open it; the filesystem broker gets its own folders so a running
-demo never consumes test messages.
+real Celery worker processes that open it. Each test session gets its own database file, broker
+folders and media root (keyed by TEST_RUN_ID, which worker subprocesses inherit), so two test
+sessions, or a running demo, never share a queue or a database.
 """
+
+import os
 
 from evalsite.env import broker_from_url, env_str
 from evalsite.settings import *  # noqa: F403
 from evalsite.settings import DATABASES, VAR_DIR
 
+RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid()))
+TEST_DIR = VAR_DIR / "test-runs" / RUN_ID
+TEST_DIR.mkdir(parents=True, exist_ok=True)
+
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(TEST_DIR / "test-db.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{RUN_ID}"}
 
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_from_url(
-    "CELERY_BROKER_URL", env_str("CELERY_BROKER_URL", "filesystem://"), VAR_DIR / "test-broker"
+    "CELERY_BROKER_URL", env_str("CELERY_BROKER_URL", "filesystem://"), TEST_DIR / "broker"
 )
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
-MEDIA_ROOT = VAR_DIR / "test-media"
+MEDIA_ROOT = TEST_DIR / "media"
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Queues of concurrent test sessions on one Redis must not mix.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "global_keyprefix": f"test-{RUN_ID}:",
+    }

@@ -55,11 +55,31 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    from django.conf import settings
+
+    test_dir = getattr(settings, "TEST_DIR", None)
+    if test_dir is not None and os.environ.get("TEST_RUN_ID") == str(os.getpid()):
+        import shutil
+
+        shutil.rmtree(test_dir, ignore_errors=True)
     if ci_full_run() and _skipped:
         print(f"\nCI full run: {len(_skipped)} test(s) were skipped, which is a failure here:")
         for nodeid in _skipped:
             print(f"  {nodeid}")
         session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def _role_groups(request: Any) -> None:
+    """Role groups come from a data migration, which a transactional test's flush deletes."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return
+    transactional = marker.kwargs.get("transaction", False)
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from evalsite.core.roles import ensure_role_groups
+
+    ensure_role_groups()
 
 
 @pytest.fixture

@@ -22,6 +22,14 @@ RELEASE_MANAGER = "release_manager"
 ROLES = (ANNOTATOR, RESEARCHER, RELEASE_MANAGER)
 
 
+def ensure_role_groups() -> None:
+    """Create the role groups if missing (the data migration does this; a flushed DB loses them)."""
+    from django.contrib.auth.models import Group
+
+    for name in ROLES:
+        Group.objects.get_or_create(name=name)
+
+
 def _groups(user: Any) -> set[str]:
     if not getattr(user, "is_authenticated", False):
         return set()

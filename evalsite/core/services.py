@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from evalsite.core.roles import ROLES
+from evalsite.core.roles import ROLES, ensure_role_groups
 
 
 def user_ensure(*, username: str, password: str, roles: list[str], superuser: bool = False) -> Any:
@@ -19,6 +19,7 @@ def user_ensure(*, username: str, password: str, roles: list[str], superuser: bo
     if unknown:
         raise ValueError(f"unknown role(s) {sorted(unknown)}; known roles: {list(ROLES)}")
     user_model = get_user_model()
+    ensure_role_groups()
     with transaction.atomic():
         user, _ = user_model.objects.get_or_create(username=username)
         user.set_password(password)
