@@ -142,6 +142,8 @@ def broker_from_url(name: str, url: str, broker_root: Path) -> tuple[str, dict[s
         options: dict[str, Any] = {key: str(value) for key, value in folders.items()}
         # Processed messages are not kept: the database, not the broker, is the record of work.
         options["store_processed"] = False
+        # The default 1 s poll adds up to a second between chunks; a folder listing is cheap.
+        options["polling_interval"] = 0.1
         return "filesystem://", options
     if scheme in {"redis", "rediss"}:
         # Redis redelivers unacked messages only after this; the job reaper makes recovery timely.

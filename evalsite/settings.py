@@ -119,6 +119,15 @@ DATASET_MAX_PIXELS = env_int("DATASET_MAX_PIXELS", 40_000_000, minimum=1)
 DATASET_ZIP_MAX_BYTES = env_int("DATASET_ZIP_MAX_BYTES", 20 * 2**30, minimum=1)
 DATASET_IMPORT_PROCESSES = env_int("DATASET_IMPORT_PROCESSES", os.cpu_count() or 1, minimum=1)
 
+# Model code runs in a child process with these limits (validation of uploads, evaluation runs):
+# a 512² forward of a model of up to ~100 MB needs well under 2 GB besides torch's own mappings.
+MODEL_VALIDATION_MEMORY_MB = env_int("MODEL_VALIDATION_MEMORY_MB", 3072, minimum=256)
+MODEL_VALIDATION_CPU_SECONDS = env_int("MODEL_VALIDATION_CPU_SECONDS", 120, minimum=1)
+MODEL_VALIDATION_TIMEOUT_S = env_int("MODEL_VALIDATION_TIMEOUT_S", 180, minimum=1)
+# Intra-op threads of the model runtime per worker process; 0 = the runtime's default. Several
+# worker processes on one machine should share the cores (bench/throughput.py measures it).
+EVAL_RUNNER_THREADS = env_int("EVAL_RUNNER_THREADS", 0, minimum=0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

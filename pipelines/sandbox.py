@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.daemonic import children_allowed
 from pipelines.formats import FormatError, sniff_format
 from pipelines.runners.dryrun import ValidationReport
 from pipelines.spec import ModelSpec, SpecError, parse_spec
@@ -230,8 +231,9 @@ def run_in_sandbox(fn: Any, *args: Any, limits: SandboxLimits | None = None, **k
     limits = limits or SandboxLimits()
     payload = pickle.dumps((fn, args, kwargs))
     parent, child = _context().Pipe(duplex=False)
-    proc = _context().Process(target=_call_child, args=(child, limits, payload), daemon=True)
-    proc.start()
+    with children_allowed():  # also from a Celery pool process (the Process copies its config)
+        proc = _context().Process(target=_call_child, args=(child, limits, payload), daemon=True)
+        proc.start()
     child.close()
     try:
         kind, value = _await(parent, proc, limits)
@@ -272,10 +274,11 @@ class SandboxedRunner:
         self.close()
         parent, child = _context().Pipe(duplex=True)
         payload = pickle.dumps((self.path, self.spec, self.runtime, self.threads))
-        self._proc = _context().Process(
-            target=_runner_child, args=(child, self.limits, payload), daemon=True
-        )
-        self._proc.start()
+        with children_allowed():
+            self._proc = _context().Process(
+                target=_runner_child, args=(child, self.limits, payload), daemon=True
+            )
+            self._proc.start()
         child.close()
         self._conn = parent
         kind, value = self._request(None)
