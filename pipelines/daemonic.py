@@ -21,7 +21,9 @@ def children_allowed() -> Iterator[None]:
     saved = dict(config)
     config["daemon"] = False
     if "authkey" in config:
-        config["authkey"] = multiprocessing.process.AuthenticationString(bytes(config["authkey"]))
+        config["authkey"] = multiprocessing.process.AuthenticationString(  # type: ignore[attr-defined]
+            bytes(config["authkey"])
+        )
     try:
         yield
     finally:
