@@ -1,1 +1,190 @@
-"""Data of this app."""
+"""Model registry data: families, immutable versions, aliases and the history of alias moves.
+
+A version is immutable once registered (file, sha256, spec); only its validation status moves
+uploaded -> validating -> ready | rejected. Versions start with a digit and aliases with a letter
+(platform contract), so a reference `family:X` is never ambiguous.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+VERSION_RE = r"^[0-9][0-9A-Za-z.+_-]{0,63}$"
+ALIAS_RE = r"^[A-Za-z][A-Za-z0-9._-]{0,63}$"
+FAMILY_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+# URL segments of this app that a family name would shadow.
+RESERVED_FAMILY_NAMES = frozenset({"upload", "tokens", "api", "static"})
+PRODUCTION = "production"
+CANDIDATE = "candidate"
+
+version_validator = RegexValidator(
+    VERSION_RE, "A version starts with a digit (e.g. 1.1.0) and uses letters, digits, . + _ -"
+)
+alias_validator = RegexValidator(
+    ALIAS_RE, "An alias starts with a letter (e.g. production) and uses letters, digits, . _ -"
+)
+family_validator = RegexValidator(
+    FAMILY_RE, "A family name uses letters, digits, . _ - (e.g. subject-lift)"
+)
+
+
+class ModelFormat(models.TextChoices):
+    TORCH_EXPORT = "torch_export", "torch.export (.pt2)"
+    TORCHSCRIPT = "torchscript", "TorchScript"
+    ONNX = "onnx", "ONNX"
+    COREML = "coreml", "Core ML"
+    BUILTIN = "builtin", "built-in runner"
+    UNKNOWN = "unknown", "unknown"
+
+
+class VersionStatus(models.TextChoices):
+    UPLOADED = "uploaded"
+    VALIDATING = "validating"
+    READY = "ready"
+    REJECTED = "rejected"
+
+
+class ModelFamily(models.Model):
+    name = models.CharField(max_length=100, unique=True, validators=[family_validator])
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "model families"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("registry:family", args=[self.name])
+
+
+def version_upload_to(instance: ModelVersion, filename: str) -> str:
+    """MEDIA_ROOT/models/<family>/<version>/<file>: one folder per immutable version."""
+    return f"models/{instance.family.name}/{instance.version}/{filename}"
+
+
+class ModelVersion(models.Model):
+    family = models.ForeignKey(ModelFamily, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=64, validators=[version_validator])
+    format = models.CharField(
+        max_length=16, choices=ModelFormat.choices, default=ModelFormat.UNKNOWN
+    )
+    file = models.FileField(upload_to=version_upload_to, max_length=500, blank=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    size = models.BigIntegerField(default=0, help_text="bytes")
+    spec = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16,
+        choices=VersionStatus.choices,
+        default=VersionStatus.UPLOADED,
+        db_index=True,
+    )
+    rejection_reason = models.TextField(blank=True)
+    status_note = models.CharField(
+        max_length=255, blank=True, help_text="e.g. 'prediction on macOS workers only'"
+    )
+    validation_report = models.JSONField(default=dict, blank=True)
+    validation_job = models.ForeignKey(
+        "core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    validated_at = models.DateTimeField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    conversion = models.JSONField(
+        default=dict, blank=True, help_text="for converted children: source version, sha256, tool"
+    )
+    card = models.TextField(blank=True, help_text="model card (markdown, shown as text)")
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["family__name", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["family", "version"], name="version_unique_in_family"),
+        ]
+
+    def __str__(self) -> str:
+        return self.ref
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("registry:version", args=[self.family.name, self.version])
+
+    @property
+    def ref(self) -> str:
+        """The `family:version` reference the CLI, API and eval runner use."""
+        return f"{self.family.name}:{self.version}"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == VersionStatus.READY
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {VersionStatus.READY, VersionStatus.REJECTED}
+
+    @property
+    def training_sha256s(self) -> list[str]:
+        training: Any = (self.spec or {}).get("training") or {}
+        return list(training.get("image_sha256") or [])
+
+
+class Alias(models.Model):
+    """A movable name (`production`, `candidate`, free names) pointing at one ready version."""
+
+    family = models.ForeignKey(ModelFamily, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(max_length=64, validators=[alias_validator])
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family__name", "name"]
+        verbose_name_plural = "aliases"
+        constraints = [
+            models.UniqueConstraint(fields=["family", "name"], name="alias_unique_in_family"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family.name}:{self.name}"
+
+
+class AliasMove(models.Model):
+    """Append-only history: who moved which alias from where to where, when and why."""
+
+    alias = models.ForeignKey(Alias, on_delete=models.CASCADE, related_name="moves")
+    from_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    moved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moved_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-moved_at", "-pk"]
+
+    def __str__(self) -> str:
+        src = self.from_version.version if self.from_version else "∅"
+        return f"{self.alias}: {src} -> {self.to_version.version}"

@@ -1,9 +1,195 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Registry pages: thin views that parse a form, call one service or selector, and render."""
 
-from evalsite.core.roles import researcher_required
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
+
+from evalsite.core.roles import can_release, researcher_required
+from models import selectors, services
+from models.errors import RegistryError
+from models.forms import AliasMoveForm, ConvertForm, UploadForm, max_upload_bytes
+from models.models import PRODUCTION, ModelFormat, VersionStatus
 
 
 @researcher_required
 def family_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "registry/families.html", {})
+    return render(request, "registry/families.html", {"families": selectors.family_rows()})
+
+
+@researcher_required
+def family_detail(request: HttpRequest, family: str) -> HttpResponse:
+    fam = selectors.family_get(family)
+    return render(request, "registry/family.html", _family_context(request, fam, None))
+
+
+def _family_context(request: HttpRequest, fam: Any, form: AliasMoveForm | None) -> dict[str, Any]:
+    versions = list(selectors.family_versions(fam))
+    ready = [v.version for v in versions if v.status == VersionStatus.READY]
+    return {
+        "family": fam,
+        "versions": versions,
+        "aliases": selectors.family_aliases(fam),
+        "history": selectors.alias_history(fam),
+        "form": form or AliasMoveForm(versions=ready),
+        "can_release": can_release(request.user),
+    }
+
+
+@researcher_required
+@require_POST
+def alias_move(request: HttpRequest, family: str) -> HttpResponse:
+    fam = selectors.family_get(family)
+    ready = list(fam.versions.filter(status=VersionStatus.READY).values_list("version", flat=True))
+    form = AliasMoveForm(request.POST, versions=ready)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.alias_move(
+                family=fam,
+                name=data["name"],
+                version=fam.versions.get(version=data["version"]),
+                user=request.user,
+                reason=data["reason"],
+            )
+        except RegistryError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{fam.name}:{data['name']} now points at {data['version']}.")
+            return redirect("registry:family", family=fam.name)
+    # PermissionDenied (a researcher moving production) propagates: a 403 page, like the API.
+    return render(request, "registry/family.html", _family_context(request, fam, form), status=400)
+
+
+@researcher_required
+def version_detail(request: HttpRequest, family: str, version: str) -> HttpResponse:
+    row = selectors.version_get(family, version)
+    context = {
+        "v": row,
+        "spec_pretty": json.dumps(_spec_for_display(row.spec), indent=2),
+        "report_pretty": json.dumps(row.validation_report, indent=2)
+        if row.validation_report
+        else "",
+        "lineage": selectors.version_lineage(row),
+        "children": list(row.children.all()),
+        "aliases": list(row.aliases.all()),
+        "conversion_jobs": selectors.conversion_jobs(row),
+        "runs": selectors.version_runs(row),
+        "can_convert": row.format == ModelFormat.TORCH_EXPORT and row.is_ready,
+        "convert_form": ConvertForm(),
+        "training_images": len(row.training_sha256s),
+        "production": row.family.aliases.filter(name=PRODUCTION).select_related("version").first(),
+        "refresh": not row.is_finished,
+    }
+    return render(request, "registry/version.html", context)
+
+
+def _spec_for_display(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with its (hundreds of) training digests summarised; the API has them all."""
+    training = spec.get("training")
+    digests = training.get("image_sha256") if isinstance(training, dict) else None
+    if not digests:
+        return spec
+    return {**spec, "training": {**training, "image_sha256": f"<{len(digests)} sha256 digests>"}}
+
+
+@researcher_required
+@require_POST
+def version_convert(request: HttpRequest, family: str, version: str) -> HttpResponse:
+    row = selectors.version_get(family, version)
+    form = ConvertForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a conversion target: onnx or coreml.")
+    else:
+        try:
+            services.model_version_convert_enqueue(
+                version=row, target=form.cleaned_data["target"], user=request.user
+            )
+        except RegistryError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                f"Conversion to {form.cleaned_data['target']} queued; the child version appears "
+                "here when it is converted and validated.",
+            )
+    return redirect(row.get_absolute_url())
+
+
+@researcher_required
+def upload(request: HttpRequest) -> HttpResponse:
+    """Upload form; the page's JS posts it by XHR (progress bar) and gets JSON back."""
+    wants_json = request.headers.get("x-requested-with") == "XMLHttpRequest"
+    form = UploadForm(request.POST or None, request.FILES or None, initial=request.GET.dict())
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                result = services.model_version_register(
+                    family=data["family"],
+                    version=data["version"],
+                    file=data["file"],
+                    spec=data["spec"],
+                    user=request.user,
+                    parent=data["parent"] or None,
+                    notes=data["notes"],
+                    card=data["card"],
+                    original_filename=data["file"].name,
+                    validate="job",
+                )
+            except RegistryError as exc:
+                form.add_error(None, str(exc))
+            else:
+                row = result.version
+                if row.status == VersionStatus.REJECTED:
+                    messages.error(request, f"{row.ref} was rejected: {row.rejection_reason}")
+                elif not result.created:
+                    messages.info(request, f"{row.ref} already holds this exact file; unchanged.")
+                else:
+                    messages.success(request, f"{row.ref} uploaded; validation is queued.")
+                if wants_json:
+                    return JsonResponse({"redirect": row.get_absolute_url(), "status": row.status})
+                return redirect(row.get_absolute_url())
+        if wants_json:
+            return JsonResponse({"errors": _form_errors(form)}, status=400)
+    context = {"form": form, "max_upload_bytes": max_upload_bytes()}
+    return render(request, "registry/upload.html", context, status=400 if form.errors else 200)
+
+
+def _form_errors(form: UploadForm) -> list[str]:
+    out = []
+    for field, errors in form.errors.items():
+        label = "" if field == "__all__" else f"{form.fields[field].label or field}: "
+        out.extend(f"{label}{e}" for e in errors)
+    return out
+
+
+@researcher_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    """The user's own API token: create (key shown once), replace, revoke."""
+    new_key = ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "create":
+            new_key = services.api_token_create(user=request.user).key
+            messages.success(request, "New token created. Copy it now: it is shown only once.")
+        elif action == "revoke":
+            if services.api_token_revoke(user=request.user):
+                messages.success(request, "Your API token was revoked; clients using it get 401.")
+            else:
+                messages.info(request, "You had no API token.")
+            return redirect("registry:tokens")
+    token = Token.objects.filter(user=request.user).first()
+    context = {
+        "token": token,
+        "new_key": new_key,
+        "api_base": request.build_absolute_uri(reverse("registry:api-families")),
+    }
+    return render(request, "registry/tokens.html", context)

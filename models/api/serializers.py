@@ -1,0 +1,130 @@
+"""API input parsing and output shapes; the same upload limit and spec parsing as the web form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from rest_framework import serializers
+
+from models.forms import check_upload_size, parse_spec_text
+from models.models import VERSION_RE, Alias, AliasMove, ModelVersion
+
+
+class VersionUploadSerializer(serializers.Serializer):
+    version = serializers.RegexField(
+        VERSION_RE, max_length=64, error_messages={"invalid": "A version starts with a digit."}
+    )
+    file = serializers.FileField()
+    spec = serializers.JSONField(
+        help_text="the model spec as a JSON string field, or a .spec.json file part",
+        error_messages={
+            "invalid": "The spec is not valid JSON: send the .spec.json contents or file part."
+        },
+    )
+    parent = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # curl -F spec=@model.spec.json sends a file part; -F 'spec={...}' sends text.
+        if hasattr(data, "getlist") and hasattr(data.get("spec"), "read"):
+            data = data.copy()
+            data["spec"] = data["spec"].read().decode("utf-8", errors="replace")
+        return super().to_internal_value(data)
+
+    def validate_file(self, value: Any) -> Any:
+        try:
+            check_upload_size(value)
+        except forms.ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
+
+    def validate_spec(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, str):
+            try:
+                value = parse_spec_text(value)
+            except forms.ValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from exc
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("The spec must be a JSON object.")
+        return value
+
+
+class AliasMoveSerializer(serializers.Serializer):
+    version = serializers.RegexField(
+        VERSION_RE, max_length=64, error_messages={"invalid": "A version starts with a digit."}
+    )
+    reason = serializers.CharField(max_length=2000)
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    family = serializers.CharField(source="family.name")
+    ref = serializers.CharField()
+    parent = serializers.SerializerMethodField()
+    aliases = serializers.SerializerMethodField()
+    children = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "ref",
+            "family",
+            "version",
+            "format",
+            "status",
+            "rejection_reason",
+            "status_note",
+            "sha256",
+            "size",
+            "spec",
+            "validation_report",
+            "parent",
+            "children",
+            "aliases",
+            "conversion",
+            "notes",
+            "created_at",
+            "validated_at",
+            "url",
+        ]
+
+    def get_parent(self, obj: ModelVersion) -> str | None:
+        return obj.parent.version if obj.parent_id else None
+
+    def get_aliases(self, obj: ModelVersion) -> list[str]:
+        return sorted(a.name for a in obj.aliases.all())
+
+    def get_children(self, obj: ModelVersion) -> list[str]:
+        return sorted(c.version for c in obj.children.all())
+
+    def get_url(self, obj: ModelVersion) -> str:
+        request = self.context.get("request")
+        url = obj.get_absolute_url()
+        return request.build_absolute_uri(url) if request else url
+
+
+class AliasSerializer(serializers.ModelSerializer):
+    family = serializers.CharField(source="family.name")
+    version = serializers.CharField(source="version.version")
+    history = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Alias
+        fields = ["family", "name", "version", "updated_at", "history"]
+
+    def get_history(self, obj: Alias) -> list[dict[str, Any]]:
+        moves = AliasMove.objects.filter(alias=obj).select_related(
+            "from_version", "to_version", "moved_by"
+        )[:20]
+        return [
+            {
+                "from": m.from_version.version if m.from_version else None,
+                "to": m.to_version.version,
+                "by": m.moved_by.get_username() if m.moved_by else "operator (CLI)",
+                "at": m.moved_at.isoformat(),
+                "reason": m.reason,
+            }
+            for m in moves
+        ]

@@ -1,0 +1,116 @@
+"""REST endpoints (token or session auth): thin wrappers over the registry's services.
+
+Errors: 400 for bad input (the body names the field), 401 without credentials, 403 for a role
+that may not do this (e.g. a researcher moving `production`), 404 for unknown family/version.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from evalsite.core.roles import CanResearch
+from models import selectors, services
+from models.api.serializers import (
+    AliasMoveSerializer,
+    AliasSerializer,
+    VersionSerializer,
+    VersionUploadSerializer,
+)
+from models.errors import RegistryError
+from models.models import ModelVersion
+
+PERMISSIONS = [IsAuthenticated, CanResearch]
+
+
+@api_view(["GET"])
+@permission_classes(PERMISSIONS)
+def family_list(request: Request) -> Response:
+    rows = [
+        {
+            "name": f.name,
+            "versions": f.n_versions,
+            "aliases": {a.name: a.version.version for a in f.aliases.all()},
+        }
+        for f in selectors.family_rows()
+    ]
+    return Response(rows)
+
+
+@api_view(["GET", "POST"])
+@permission_classes(PERMISSIONS)
+def family_versions(request: Request, family: str) -> Response:
+    """GET: the family's versions. POST (multipart: file, version, spec): register one."""
+    if request.method == "GET":
+        fam = selectors.family_get(family)
+        rows = selectors.family_versions(fam).prefetch_related("children")
+        return Response(VersionSerializer(rows, many=True, context={"request": request}).data)
+    form = VersionUploadSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    data = form.validated_data
+    try:
+        result = services.model_version_register(
+            family=family,
+            version=data["version"],
+            file=data["file"],
+            spec=data["spec"],
+            user=request.user,
+            parent=data.get("parent") or None,
+            notes=data.get("notes", ""),
+            original_filename=data["file"].name,
+            validate="job",
+        )
+    except RegistryError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    body = VersionSerializer(result.version, context={"request": request}).data
+    return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+@api_view(["GET"])
+@permission_classes(PERMISSIONS)
+def version_detail(request: Request, pk: int) -> Response:
+    row = (
+        ModelVersion.objects.select_related("family", "parent")
+        .prefetch_related("aliases", "children")
+        .filter(pk=pk)
+        .first()
+    )
+    if row is None:
+        raise Http404(f"No model version with id {pk}.")
+    return Response(VersionSerializer(row, context={"request": request}).data)
+
+
+@api_view(["GET", "POST"])
+@permission_classes(PERMISSIONS)
+def alias_detail(request: Request, family: str, name: str) -> Response:
+    """GET: where the alias points and its history. POST {version, reason}: move it."""
+    fam = selectors.family_get(family)
+    if request.method == "GET":
+        alias = fam.aliases.select_related("family", "version").filter(name=name).first()
+        if alias is None:
+            raise Http404(f"{family} has no alias {name!r}.")
+        return Response(AliasSerializer(alias).data)
+    form = AliasMoveSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    version = fam.versions.filter(version=form.validated_data["version"]).first()
+    if version is None:
+        raise Http404(f"{family} has no version {form.validated_data['version']!r}.")
+    try:
+        alias = services.alias_move(
+            family=fam,
+            name=name,
+            version=version,
+            user=request.user,
+            reason=form.validated_data["reason"],
+        )
+    except DjangoPermissionDenied as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except RegistryError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(AliasSerializer(alias).data)

@@ -1,0 +1,133 @@
+"""Read-only queries of the registry; the query shape (select/prefetch) is chosen here."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404
+
+from evalsite.core.models import Job
+from models.errors import VersionNotFound
+from models.models import Alias, AliasMove, ModelFamily, ModelVersion, VersionStatus
+from models.services.conversions import CONVERT_JOB
+
+HISTORY_ROWS = 50  # alias moves shown on a family page; older ones stay in the database
+# The eval app plugs its runs into version pages by providing this function; the registry does
+# not import the eval app (it comes later and depends on the registry, not the other way round).
+RUNS_PROVIDER = ("evalsite.evals.selectors", "runs_for_model_version")
+
+
+def family_rows() -> QuerySet[ModelFamily]:
+    return ModelFamily.objects.annotate(
+        n_versions=Count("versions", distinct=True)
+    ).prefetch_related(Prefetch("aliases", queryset=Alias.objects.select_related("version")))
+
+
+def family_get(name: str) -> ModelFamily:
+    family = ModelFamily.objects.filter(name=name).first()
+    if family is None:
+        raise Http404(f"No model family {name!r}.")
+    return family
+
+
+def family_versions(family: ModelFamily) -> QuerySet[ModelVersion]:
+    return (
+        family.versions.select_related("parent", "created_by", "family")
+        .prefetch_related("aliases")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def family_aliases(family: ModelFamily) -> QuerySet[Alias]:
+    return family.aliases.select_related("version", "updated_by", "family")
+
+
+def alias_history(family: ModelFamily) -> QuerySet[AliasMove]:
+    return AliasMove.objects.filter(alias__family=family).select_related(
+        "alias", "from_version", "to_version", "moved_by"
+    )[:HISTORY_ROWS]
+
+
+def version_get(family: str, version: str) -> ModelVersion:
+    row = (
+        ModelVersion.objects.select_related("family", "parent", "created_by", "validation_job")
+        .prefetch_related("children", "aliases")
+        .filter(family__name=family, version=version)
+        .first()
+    )
+    if row is None:
+        raise Http404(f"No model version {family}:{version}.")
+    return row
+
+
+def version_lineage(version: ModelVersion) -> list[ModelVersion]:
+    """Ancestors, oldest first (conversions are children of their source)."""
+    chain: list[ModelVersion] = []
+    node = version.parent
+    while node is not None and len(chain) < 20:
+        chain.append(node)
+        node = node.parent
+    return list(reversed(chain))
+
+
+def conversion_jobs(version: ModelVersion) -> list[Job]:
+    """Recent conversion jobs of a source version (a failed one explains a missing child)."""
+    return list(Job.objects.filter(kind=CONVERT_JOB, payload__source_id=version.pk)[:10])
+
+
+def version_runs(version: ModelVersion) -> list[Any] | None:
+    """Runs of this version from the eval app, or None while it provides none."""
+    module_name, func_name = RUNS_PROVIDER
+    try:
+        provider = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError):
+        return None
+    return list(provider(version))
+
+
+def model_version_resolve(ref: str, *, require_ready: bool = False) -> ModelVersion:
+    """`F:V` (version, starts with a digit) or `F:ALIAS` (starts with a letter) -> the version.
+
+    Raises VersionNotFound with a message listing what the family has; with require_ready, also
+    when the version is not validated (evaluations need a ready version).
+    """
+    family_name, sep, name = (ref or "").partition(":")
+    if not sep or not family_name or not name:
+        raise VersionNotFound(
+            f"{ref!r} is not a model reference: use FAMILY:VERSION (subject-lift:1.1.0) or "
+            "FAMILY:ALIAS (subject-lift:production)."
+        )
+    family = ModelFamily.objects.filter(name=family_name).first()
+    if family is None:
+        known = ", ".join(ModelFamily.objects.values_list("name", flat=True)) or "none yet"
+        raise VersionNotFound(f"No model family {family_name!r} (families: {known}).")
+    if name[0].isdigit():
+        row = family.versions.select_related("family").filter(version=name).first()
+        if row is None:
+            known = ", ".join(family.versions.values_list("version", flat=True)) or "none yet"
+            raise VersionNotFound(f"{family_name} has no version {name!r} (versions: {known}).")
+    else:
+        alias = family.aliases.select_related("version__family").filter(name=name).first()
+        if alias is None:
+            known = ", ".join(family.aliases.values_list("name", flat=True)) or "none yet"
+            raise VersionNotFound(f"{family_name} has no alias {name!r} (aliases: {known}).")
+        row = alias.version
+    if require_ready and row.status != VersionStatus.READY:
+        why = f": {row.rejection_reason}" if row.rejection_reason else ""
+        raise VersionNotFound(f"{row.ref} is {row.status}, not ready{why}")
+    return row
+
+
+def training_overlap(version: ModelVersion, item_sha256s: Iterable[str]) -> set[str]:
+    """Item image digests that also appear in the version's training images (spec `training`).
+
+    Compare with each held-out item's image sha256 as imported; a non-empty result means the
+    model saw those images in training and its scores on them are optimistic.
+    """
+    trained = set(version.training_sha256s)
+    if not trained:
+        return set()
+    return {digest for digest in item_sha256s if digest in trained}

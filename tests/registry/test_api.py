@@ -1,0 +1,158 @@
+"""The token REST API: upload, status, alias moves, and the README's curl example run for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from models.models import Alias, AliasMove, ModelVersion, VersionStatus
+from models.services import model_version_validate
+from tests.registry.factories import VersionFactory
+from tests.registry.tiny_models import spec_for
+
+pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
+
+README = Path(__file__).resolve().parents[2] / "models" / "README-api.md"
+VERSIONS = "/models/api/families/subject-lift/versions/"
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def upload(client, path: Path, version="1.2.0", spec=None):
+    with open(path, "rb") as fh:
+        return client.post(
+            VERSIONS,
+            {"version": version, "file": fh, "spec": json.dumps(spec or spec_for("torch_export"))},
+            format="multipart",
+        )
+
+
+def test_post_version_queues_validation_and_get_shows_the_status(
+    tiny, researcher, no_broker, django_capture_on_commit_callbacks
+):
+    client = client_for(researcher)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, tiny["pt2"])
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["ref"], body["status"], body["format"]) == ("subject-lift:1.2.0", "uploaded",
+                                                             "torch_export")
+    assert no_broker.call_count == 1  # the registry.validate chunk went to the queue
+
+    model_version_validate(version_id=body["id"])  # what the worker does
+    status = client.get(f"/models/api/versions/{body['id']}/").json()
+    assert status["status"] == "ready" and status["validation_report"]["latency_ms"] > 0
+
+
+def test_post_a_pickle_is_recorded_as_rejected_with_the_reason(tiny, researcher, no_broker):
+    response = upload(client_for(researcher), tiny["pickle"])
+    assert response.status_code == 201
+    assert response.json()["status"] == "rejected"
+    assert "pickled checkpoint" in response.json()["rejection_reason"]
+    assert no_broker.call_count == 0
+
+
+def test_bad_input_is_a_400_naming_the_field(tiny, researcher, no_broker):
+    client = client_for(researcher)
+    assert upload(client, tiny["pt2"], version="latest").json()["version"] == [
+        "A version starts with a digit."
+    ]
+    with open(tiny["pt2"], "rb") as fh:
+        response = client.post(VERSIONS, {"version": "1.0.0", "file": fh, "spec": "{nope"},
+                               format="multipart")
+    assert response.status_code == 400
+    assert "The spec is not valid JSON" in response.json()["spec"][0]
+
+
+def test_upload_over_the_size_limit_is_refused_with_the_limit(tmp_path, researcher, settings,
+                                                              no_broker):
+    settings.MAX_UPLOAD_MB = 1
+    big = tmp_path / "big.pt2"
+    big.write_bytes(b"\0" * (1024 * 1024 + 1))
+    response = upload(client_for(researcher), big)
+    assert response.status_code == 400
+    assert "the upload limit is 1 MB (MAX_UPLOAD_MB)" in response.json()["file"][0]
+    assert not ModelVersion.objects.exists()
+
+
+def test_no_credentials_is_401_and_annotators_get_403(tiny, annotator):
+    assert APIClient().get("/models/api/families/").status_code == 401
+    assert APIClient().post(VERSIONS, {}).status_code == 401
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert bad.get("/models/api/families/").status_code == 401
+    annotator_client = client_for(annotator)
+    assert annotator_client.get("/models/api/families/").status_code == 403
+    assert upload(annotator_client, tiny["pt2"]).status_code == 403
+
+
+def test_alias_move_by_api_obeys_the_production_rule_and_keeps_history(researcher, manager):
+    v1, v2 = VersionFactory(version="1.0.0"), VersionFactory(version="1.1.0")
+    url = "/models/api/families/subject-lift/aliases/"
+    rc = client_for(researcher)
+    ok = rc.post(url + "candidate/", {"version": "1.1.0", "reason": "better IoU"})
+    assert ok.status_code == 200 and ok.json()["version"] == "1.1.0"
+    denied = rc.post(url + "production/", {"version": "1.1.0", "reason": "ship it"})
+    assert denied.status_code == 403
+    assert "Only release managers and admins" in denied.json()["detail"]
+    mc = client_for(manager)
+    assert mc.post(url + "production/", {"version": "1.0.0", "reason": "first"}).status_code == 200
+    moved = mc.post(url + "production/", {"version": "1.1.0", "reason": "release 1.1"})
+    history = moved.json()["history"]
+    assert [(h["from"], h["to"], h["by"], h["reason"]) for h in history] == [
+        ("1.0.0", "1.1.0", "mo", "release 1.1"), (None, "1.0.0", "mo", "first")]
+    assert Alias.objects.get(name="production").version == v2 and v1
+    assert mc.post(url + "production/", {"version": "9.9.9", "reason": "x"}).status_code == 404
+    assert mc.post(url + "production/", {"version": "1.0.0"}).status_code == 400
+    assert rc.get(url + "candidate/").json()["version"] == "1.1.0"
+
+
+def test_moving_an_alias_to_a_rejected_version_is_a_400(researcher):
+    VersionFactory(version="2.0.0", status=VersionStatus.REJECTED)
+    response = client_for(researcher).post(
+        "/models/api/families/subject-lift/aliases/candidate/", {"version": "2.0.0", "reason": "x"}
+    )
+    assert response.status_code == 400 and "only ready (validated) versions" in response.json()[
+        "detail"]
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 2, "README-api.md lost its curl examples"
+    return blocks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_readme_curl_examples_work_against_a_live_server(tiny, tmp_path, live_server,
+                                                              researcher, no_broker):
+    assert shutil.which("curl"), "curl is needed for this test"
+    token = Token.objects.create(user=researcher).key
+    shutil.copy(tiny["pt2"], tmp_path / "subject-lift-1.2.0.pt2")
+    shutil.copy(f"{tiny['pt2']}.spec.json", tmp_path / "subject-lift-1.2.0.pt2.spec.json")
+    env = {**os.environ, "BASE": live_server.url, "TOKEN": token}
+    upload_cmd, alias_cmd = readme_commands()[:2]
+
+    done = subprocess.run(["bash", "-c", upload_cmd], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    body = json.loads(done.stdout)
+    assert body["ref"] == "subject-lift:1.2.0" and body["status"] == "uploaded"
+
+    model_version_validate(version_id=body["id"])
+    moved = subprocess.run(["bash", "-c", alias_cmd], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["version"] == "1.2.0"
+    assert AliasMove.objects.get().reason == "beats 1.1.0 on PASCAL-S"
