@@ -5,3 +5,7 @@ class EvalsConfig(AppConfig):
     name = "evalsite.evals"
     label = "evals"
     verbose_name = "Evaluation runs"
+
+    def ready(self) -> None:
+        # job_create refuses a kind its own process does not know: register in every process.
+        from evalsite.evals import jobs  # noqa: F401

@@ -1,1 +1,145 @@
-"""Data of this app."""
+"""Evaluation runs: one model version × one set version × runtime × post-processing config.
+
+Why the shape: a run is split into chunks on the core job primitive (the chunk rows are its work
+units; there is no separate EvalChunk table), and every per-image outcome is an `ItemResult`
+unique on (run, item) so a chunk retried after a crash overwrites instead of duplicating.
+Progress is read from database counts of these rows, never from the broker.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+#: Metric columns stored as floats so the per-image browser can sort on them in SQL. They hold the
+#: GATED output (what the user gets); the ungated numbers live in `ItemResult.ungated`.
+SORTABLE_METRICS = (
+    "iou", "precision", "recall", "boundary_f", "mae", "s_measure", "max_f", "weighted_f", "max_e",
+)  # fmt: skip
+#: Metrics where smaller is better (sort order and delta colouring flip for them).
+LOWER_IS_BETTER = frozenset({"mae"})
+LATENCY_STAGES = ("preprocess", "model", "postprocess", "total")
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATUSES = frozenset({RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+class ResultStatus(models.TextChoices):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class EvalRun(models.Model):
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="eval_runs"
+    )
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="eval_runs"
+    )
+    attribute_revision = models.ForeignKey(
+        "datasets.AttributeRevision",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="attribute labels the slices and later fairness reports of this run used",
+    )
+    runtime = models.CharField(max_length=32, default="auto", help_text="as requested")
+    device = models.CharField(max_length=64, blank=True, help_text="as resolved by the worker")
+    queue = models.CharField(max_length=32)
+    postprocess = models.JSONField(default=dict, blank=True)
+    config_hash = models.CharField(max_length=64, db_index=True)
+    is_default_config = models.BooleanField(
+        default=True, help_text="default runtime and post-processing: eligible as primary run"
+    )
+    parity_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="parity_runs",
+        help_text="run of the parent version this (converted) run is checked against",
+    )
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
+    job = models.ForeignKey(
+        "core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    chunk_size = models.PositiveIntegerField(default=16)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    curves = models.JSONField(default=dict, blank=True)
+    artefacts_purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["model_version", "dataset_version", "status"])]
+
+    def __str__(self) -> str:
+        return f"run #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("evals:detail", args=[self.pk])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def artefact_dir(self) -> str:
+        """MEDIA_ROOT-relative folder holding every file this run wrote."""
+        return f"runs/{self.pk}"
+
+
+class ItemResult(models.Model):
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="results")
+    item = models.ForeignKey("datasets.Item", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=8, choices=ResultStatus.choices, db_index=True)
+    error = models.TextField(blank=True)
+    iou = models.FloatField(null=True, blank=True)
+    precision = models.FloatField(null=True, blank=True)
+    recall = models.FloatField(null=True, blank=True)
+    boundary_f = models.FloatField(null=True, blank=True)
+    mae = models.FloatField(null=True, blank=True)
+    s_measure = models.FloatField(null=True, blank=True)
+    max_f = models.FloatField(null=True, blank=True)
+    weighted_f = models.FloatField(null=True, blank=True)
+    max_e = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="every gated metric")
+    ungated = models.JSONField(default=dict, blank=True, help_text="metrics of the ungated alpha")
+    instance_scores = models.JSONField(default=dict, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    gated = models.BooleanField(default=False)
+    instance_count = models.PositiveIntegerField(default=0)
+    latency = models.JSONField(default=dict, blank=True, help_text="ms per stage")
+    artefacts = models.JSONField(default=dict, blank=True, help_text="MEDIA_ROOT-relative paths")
+    attempt = models.PositiveIntegerField(default=1, help_text="chunk attempt that wrote the row")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run_id", "item_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "item"], name="itemresult_unique_run_item")
+        ]
+        indexes = [models.Index(fields=["run", "status"])]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} item {self.item_id} ({self.status})"

@@ -1,6 +1,20 @@
-from django.urls import path
+from django.urls import include, path
 
 from evalsite.evals import views
 
 app_name = "evals"
-urlpatterns = [path("", views.run_list, name="list")]
+urlpatterns = [
+    path("", views.run_list_view, name="list"),
+    path("start/", views.run_start_view, name="start"),
+    path("compare/", views.compare_view, name="compare"),
+    path("api/", include("evalsite.evals.api.urls")),
+    path("<int:pk>/", views.run_detail_view, name="detail"),
+    path("<int:pk>/progress.json", views.run_progress_view, name="progress"),
+    path("<int:pk>/cancel/", views.run_cancel_view, name="cancel"),
+    path("<int:pk>/rerun/", views.run_rerun_view, name="rerun"),
+    path("<int:pk>/items/", views.run_items_view, name="items"),
+    path("<int:pk>/items/<int:item_id>/", views.run_item_view, name="item"),
+    path("<int:pk>/items/<int:item_id>/<str:role>", views.run_file_view, name="file"),
+    path("<int:pk>/results.csv", views.run_csv_view, name="csv"),
+    path("<int:pk>/results.json", views.run_json_view, name="json"),
+]

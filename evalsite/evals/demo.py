@@ -1,0 +1,120 @@
+"""`make demo` step of the eval app: evaluate the demo models on the demo sets, then wait.
+
+Idempotent: a finished (or still active) run with the same config hash is reused, so restarting
+the demo does not evaluate again. Runs whose queue no live worker consumes (Core ML without a
+macOS worker) are started but not waited for: their page says what they wait for.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from evalsite.core.selectors import workers_by_queue
+from evalsite.datasets.models import Dataset, DatasetVersion
+from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.evals.selectors import run_progress
+from evalsite.evals.services.runs import (
+    DEFAULT_POSTPROCESS,
+    DEFAULT_RUNTIME,
+    config_hash,
+    eval_run_start,
+)
+from models.models import ModelFormat, ModelVersion, VersionStatus
+
+DEMO_FAMILY = "subject-lift"
+DEMO_VERSIONS = ("1.0.0", "1.1.0")
+#: The demo waits this long for its runs (the demo set takes well under a minute on one CPU).
+WAIT_SECONDS = float(os.environ.get("DEMO_EVAL_TIMEOUT", "1800"))
+POLL_SECONDS = 2.0
+
+Log = Callable[[str], object]
+
+
+def demo_versions() -> list[ModelVersion]:
+    """subject-lift 1.0.0 and 1.1.0, and every ready built-in baseline."""
+    wanted = list(
+        ModelVersion.objects.filter(
+            family__name=DEMO_FAMILY, version__in=DEMO_VERSIONS, status=VersionStatus.READY
+        ).select_related("family")
+    )
+    baselines = ModelVersion.objects.filter(
+        format=ModelFormat.BUILTIN, status=VersionStatus.READY
+    ).select_related("family")
+    return wanted + [b for b in baselines if b not in wanted]
+
+
+def demo_sets() -> list[DatasetVersion]:
+    """The latest version of every set (the demo imports only demo sets)."""
+    out = []
+    for dataset in Dataset.objects.all():
+        latest = dataset.versions.select_related("dataset").order_by("-created_at", "-pk").first()
+        if latest is not None:
+            out.append(latest)
+    return out
+
+
+def run_for(version: ModelVersion, dataset_version: DatasetVersion, log: Log) -> EvalRun:
+    digest = config_hash(
+        version=version,
+        dataset_version=dataset_version,
+        runtime=DEFAULT_RUNTIME,
+        post=dict(DEFAULT_POSTPROCESS),
+    )
+    existing = (
+        EvalRun.objects.filter(
+            config_hash=digest,
+            status__in=[RunStatus.DONE, RunStatus.QUEUED, RunStatus.RUNNING],
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if existing is not None:
+        log(f"    run #{existing.pk} of {version.ref} on {dataset_version.spec}: {existing.status}")
+        return existing
+    run = eval_run_start(model_version=version, dataset_version=dataset_version)
+    log(f"    started run #{run.pk}: {version.ref} on {dataset_version.spec} (queue {run.queue})")
+    return run
+
+
+def after_start(log: Log) -> None:
+    versions, sets = demo_versions(), demo_sets()
+    if not versions or not sets:
+        log("==> evaluations: no demo model or set found; skipped")
+        return
+    log(f"==> evaluating {len(versions)} model version(s) on {len(sets)} set(s)")
+    runs = [run_for(v, s, log) for s in sets for v in versions]
+    wait_for_runs(runs, log)
+
+
+def wait_for_runs(runs: list[EvalRun], log: Log) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    last: dict[int, str] = {}
+    pending = {r.pk for r in runs}
+    while pending and time.monotonic() < deadline:
+        queues = workers_by_queue()
+        active = EvalRun.objects.filter(pk__in=pending).select_related(
+            "model_version__family", "dataset_version__dataset", "job"
+        )
+        for run in active.order_by("pk"):
+            progress = run_progress(run)
+            line = (
+                f"    run #{run.pk} {run.model_version.ref}: {run.status} "
+                f"{progress['done']}/{progress['items']}"
+            )
+            if run.is_finished:
+                metrics = run.summary.get("metrics") or {}
+                line += f" — mean IoU {metrics['iou']:.4f}" if "iou" in metrics else ""
+                line += f" — {run.error}" if run.error else ""
+                pending.discard(run.pk)
+            elif not queues.get(run.queue, {}).get("live"):
+                line += f" — {progress['waiting']} (not waiting for it)"
+                pending.discard(run.pk)
+            if last.get(run.pk) != line:
+                log(line)
+                last[run.pk] = line
+        if pending:
+            time.sleep(POLL_SECONDS)
+    if pending:
+        log(f"    still running after {WAIT_SECONDS:.0f} s: runs {sorted(pending)}; see /runs/")

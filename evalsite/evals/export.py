@@ -1,0 +1,91 @@
+"""One JSON/CSV shape of a run for every door: page download, REST API and `run_eval --json`.
+
+Why one module: a model team's CI parses the API's JSON and a person opens the CSV; if each door
+built its own rows they would drift. Metric keys are metrics.md's names.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from evalsite.evals.models import LATENCY_STAGES, SORTABLE_METRICS, EvalRun, ItemResult
+from evalsite.evals.selectors import run_progress, training_overlap_stems
+
+CSV_COLUMNS = (
+    "stem", "status", "error", *SORTABLE_METRICS, "confidence", "gated", "instance_count",
+    *(f"latency_{s}_ms" for s in LATENCY_STAGES), "in_training_data",
+)  # fmt: skip
+
+
+def run_status_document(run: EvalRun) -> dict[str, Any]:
+    """What a poller needs: identity, config, status and progress counts."""
+    return {
+        "id": run.pk,
+        "model": run.model_version.ref,
+        "dataset": run.dataset_version.spec,
+        "runtime": run.runtime,
+        "device": run.device,
+        "queue": run.queue,
+        "postprocess": run.postprocess,
+        "config_hash": run.config_hash,
+        "status": run.status,
+        "error": run.error,
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "progress": run_progress(run),
+    }
+
+
+def result_row(r: ItemResult, overlap: set[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"stem": r.item.stem, "status": r.status, "error": r.error}
+    row.update({k: getattr(r, k) for k in SORTABLE_METRICS})
+    row.update(
+        {
+            "confidence": r.confidence,
+            "gated": r.gated,
+            "instance_count": r.instance_count,
+            "in_training_data": r.item.stem in overlap,
+        }
+    )
+    for stage in LATENCY_STAGES:
+        row[f"latency_{stage}_ms"] = r.latency.get(stage)
+    return row
+
+
+def result_rows(run: EvalRun) -> Iterable[dict[str, Any]]:
+    overlap = training_overlap_stems(run)
+    qs = ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem")
+    for r in qs.iterator(chunk_size=500):
+        yield result_row(r, overlap)
+
+
+def run_results_document(run: EvalRun) -> dict[str, Any]:
+    """Status + summary + curves + every per-image row (metrics, ungated metrics)."""
+    overlap = training_overlap_stems(run)
+    per_image = []
+    for r in ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem"):
+        row = result_row(r, overlap)
+        row["metrics"] = r.metrics
+        row["ungated_metrics"] = r.ungated
+        row["instance_scores"] = r.instance_scores
+        per_image.append(row)
+    return {
+        **run_status_document(run),
+        "environment": run.environment,
+        "summary": run.summary,
+        "curves": run.curves,
+        "per_image": per_image,
+    }
+
+
+def results_csv(run: EvalRun) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in result_rows(run):
+        writer.writerow(row)
+    return buf.getvalue()

@@ -1,0 +1,190 @@
+"""Read-only queries of the eval app; query shapes (select/prefetch) are chosen here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from evalsite.core.jobs import job_progress
+from evalsite.core.selectors import workers_by_queue
+from evalsite.datasets.models import DatasetVersion
+from evalsite.evals.models import (
+    LOWER_IS_BETTER,
+    SORTABLE_METRICS,
+    EvalRun,
+    ItemResult,
+    ResultStatus,
+    RunStatus,
+)
+from evalsite.evals.services.runs import DEFAULT_RUNTIME
+from models.models import ModelVersion
+
+COREML_WAITING = "waiting for a macOS worker"
+SORT_KEYS = (*SORTABLE_METRICS, "confidence", "stem", "status")
+
+
+def run_queryset() -> QuerySet[EvalRun]:
+    return EvalRun.objects.select_related(
+        "model_version__family", "dataset_version__dataset", "created_by", "job", "parity_of"
+    )
+
+
+def run_get(run_id: int) -> EvalRun:
+    run = run_queryset().filter(pk=run_id).first()
+    if run is None:
+        raise Http404(f"No run #{run_id}.")
+    return run
+
+
+def run_list(*, status: str = "", dataset_version: int | None = None, limit: int = 200) -> list[
+    EvalRun
+]:
+    qs = run_queryset()
+    if status:
+        qs = qs.filter(status=status)
+    if dataset_version:
+        qs = qs.filter(dataset_version_id=dataset_version)
+    return list(qs[:limit])
+
+
+def runs_for_model_version(version: ModelVersion) -> QuerySet[EvalRun]:
+    """Runs of a version, newest first (the registry's version page lists them)."""
+    return run_queryset().filter(model_version=version)
+
+
+def primary_run(
+    *, model_version: ModelVersion, dataset_version: DatasetVersion
+) -> EvalRun | None:
+    """The latest finished run with the default runtime and post-processing config."""
+    return (
+        run_queryset()
+        .filter(
+            model_version=model_version,
+            dataset_version=dataset_version,
+            status=RunStatus.DONE,
+            runtime=DEFAULT_RUNTIME,
+            is_default_config=True,
+        )
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def primary_run_ids() -> set[int]:
+    """Ids of every primary run (one per version × set version), for retention."""
+    seen: dict[tuple[int, int], int] = {}
+    rows = (
+        EvalRun.objects.filter(status=RunStatus.DONE, is_default_config=True)
+        .order_by("-finished_at", "-pk")
+        .values_list("pk", "model_version_id", "dataset_version_id")
+    )
+    for pk, mv, dv in rows:
+        seen.setdefault((mv, dv), pk)
+    return set(seen.values())
+
+
+def finished_run_with_hash(config_hash: str) -> EvalRun | None:
+    return run_queryset().filter(config_hash=config_hash, status=RunStatus.DONE).first()
+
+
+def waiting_note(run: EvalRun, queues: dict[str, dict[str, Any]] | None = None) -> str:
+    """Why an unfinished run is not moving: no live worker consumes its queue ("" otherwise)."""
+    if run.is_finished:
+        return ""
+    queues = workers_by_queue() if queues is None else queues
+    if queues.get(run.queue, {}).get("live"):
+        return ""
+    if run.queue == "coreml":
+        return COREML_WAITING
+    return f"waiting for a worker on the {run.queue!r} queue (no live worker consumes it)"
+
+
+def run_progress(run: EvalRun) -> dict[str, Any]:
+    """Progress from database counts: results written and chunks by status."""
+    counts = dict(
+        ItemResult.objects.filter(run=run)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    total = run.dataset_version.item_count
+    ok, failed = counts.get(ResultStatus.OK, 0), counts.get(ResultStatus.FAILED, 0)
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "error": run.error,
+        "items": total,
+        "ok": ok,
+        "failed": failed,
+        "done": ok + failed,
+        "percent": round(100.0 * (ok + failed) / total, 1) if total else 0.0,
+        "chunks": job_progress(run.job) if run.job_id else {},
+        "waiting": waiting_note(run),
+        "device": run.device,
+        "finished": run.is_finished,
+    }
+
+
+def result_rows(
+    run: EvalRun, *, sort: str = "iou", descending: bool = False, status: str = ""
+) -> QuerySet[ItemResult]:
+    """Per-image rows sorted by a metric (failed rows last); unknown keys fall back to stem."""
+    key = sort if sort in SORT_KEYS else "stem"
+    field = "item__stem" if key == "stem" else key
+    qs = ItemResult.objects.filter(run=run).select_related("item")
+    if status:
+        qs = qs.filter(status=status)
+    order = f"-{field}" if descending else field
+    if key in SORTABLE_METRICS or key == "confidence":
+        from django.db.models import F
+
+        expr = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+        return qs.order_by(expr, "item__stem")
+    return qs.order_by(order, "item__stem")
+
+
+def result_get(run: EvalRun, item_id: int) -> ItemResult:
+    row = ItemResult.objects.filter(run=run, item_id=item_id).select_related("item").first()
+    if row is None:
+        raise Http404("No result for this item in this run.")
+    return row
+
+
+def training_overlap_stems(run: EvalRun) -> set[str]:
+    """Stems of items whose picture is in the model's training images (scores are optimistic)."""
+    from models.selectors import training_overlap
+
+    items = run.dataset_version.items.values_list("stem", "image_sha256")
+    overlap = training_overlap(run.model_version, [sha for _, sha in items])
+    return {stem for stem, sha in items if sha in overlap}
+
+
+def compare_rows(a: EvalRun, b: EvalRun, *, metric: str = "iou") -> list[dict[str, Any]]:
+    """Per-image deltas b − a on the items both runs scored, worst regression first."""
+    if metric not in SORTABLE_METRICS:
+        metric = "iou"
+    left = {r.item_id: r for r in ItemResult.objects.filter(run=a).select_related("item")}
+    rows = []
+    for r in ItemResult.objects.filter(run=b).select_related("item"):
+        base = left.get(r.item_id)
+        if base is None:
+            continue
+        va, vb = getattr(base, metric), getattr(r, metric)
+        delta = None if va is None or vb is None else vb - va
+        rows.append({"item": r.item, "a": base, "b": r, "va": va, "vb": vb, "delta": delta})
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    # Worst first: the largest drop in quality; rows without a delta (a failure) lead.
+    rows.sort(key=lambda row: (row["delta"] is not None, sign * (row["delta"] or 0.0)))
+    return rows
+
+
+def comparable_runs(run: EvalRun) -> QuerySet[EvalRun]:
+    return run_queryset().filter(
+        dataset_version=run.dataset_version, status=RunStatus.DONE
+    ).exclude(pk=run.pk)
+
+
+def active_runs_count() -> int:
+    return EvalRun.objects.filter(Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING)).count()

@@ -1,0 +1,1 @@
+"""Write services of the eval app (HackSoft style: keyword-only, own their transactions)."""

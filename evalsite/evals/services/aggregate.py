@@ -1,0 +1,248 @@
+"""Finishing a run: recompute the summary from the stored PNGs and publish it.
+
+Why recompute instead of averaging the per-item rows: the page must equal what `python -m
+pipelines.predict` + `python -m pipelines.metrics` give on a folder, so the summary is computed by
+the same `MetricAggregator` over the same 8-bit PNGs the run stored (gated and ungated), paired
+with the items' ground-truth masks; it also yields the dataset-level curves (mean PR / F curves),
+which per-item scalars cannot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from evalsite.core.models import Chunk
+from evalsite.evals.models import (
+    LATENCY_STAGES,
+    EvalRun,
+    ItemResult,
+    ResultStatus,
+    RunStatus,
+)
+from evalsite.evals.services.artefacts import media_root
+from evalsite.evals.services.parity import parity_refresh
+from evalsite.evals.services.runs import eval_run_fail
+from pipelines.metrics import MetricAggregator, evaluate_pair
+from pipelines.metrics.io import Pair, load_pair
+
+log = logging.getLogger(__name__)
+
+#: Below this many pixels (median item) the page notes that latency was measured on small images,
+#: because post-processing cost grows with the photo while the model's input stays 512².
+SMALL_IMAGE_PIXELS = 2_000_000
+SLICE_METRICS = ("iou", "boundary_f", "mae", "s_measure", "weighted_f")
+PERCENTILES = (50, 90, 99)
+
+
+def _score(results: Iterable[ItemResult], key: str) -> tuple[MetricAggregator, dict[str, Any]]:
+    agg = MetricAggregator()
+    root = media_root()
+    for r in results:
+        pair = Pair(r.item.stem, root / r.artefacts[key], Path(r.item.mask.path))
+        pred_u8, gt, _ = load_pair(pair)
+        agg.add(r.item.stem, evaluate_pair(pred_u8, gt))
+    out = agg.compute()
+    return agg, out
+
+
+def latency_summary(results: list[ItemResult], warmups: int) -> dict[str, Any]:
+    """p50/p90/p99/mean per stage (ms), per device; warm-up inferences are never in `results`."""
+    by_device: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        by_device[r.latency.get("device") or "unknown"].append(r.latency)
+    out: dict[str, Any] = {"warmup_excluded": warmups, "devices": {}}
+    for device, rows in by_device.items():
+        stages = {}
+        for stage in LATENCY_STAGES:
+            values = np.array([float(row.get(stage, 0.0)) for row in rows], dtype=np.float64)
+            p = np.percentile(values, PERCENTILES)  # linear interpolation (numpy default)
+            stages[stage] = {
+                "p50": float(p[0]), "p90": float(p[1]), "p99": float(p[2]),
+                "mean": float(values.mean()),
+            }  # fmt: skip
+        out["devices"][device] = {"n": len(rows), "stages": stages}
+    return out
+
+
+def _slice_table(rows: list[tuple[str, ItemResult, dict[str, float]]]) -> list[dict[str, Any]]:
+    groups: dict[str, list[tuple[ItemResult, dict[str, float]]]] = defaultdict(list)
+    for key, r, m in rows:
+        groups[key].append((r, m))
+    table = []
+    for key in sorted(groups):
+        members = groups[key]
+        entry: dict[str, Any] = {"slice": key, "n": len(members)}
+        for metric in SLICE_METRICS:
+            entry[metric] = float(np.mean([m[metric] for _, m in members]))
+        entry["gated_rate"] = float(np.mean([r.gated for r, _ in members]))
+        table.append(entry)
+    return table
+
+
+def slices(results: list[ItemResult], per_image: dict[str, dict[str, float]]) -> dict[str, Any]:
+    by_bucket = [(r.item.size_bucket, r, per_image[r.item.stem]) for r in results]
+    by_tag = [(t, r, per_image[r.item.stem]) for r in results for t in r.item.tags]
+    return {"size_bucket": _slice_table(by_bucket), "tag": _slice_table(by_tag)}
+
+
+def gating_summary(results: list[ItemResult]) -> dict[str, Any]:
+    """How gating behaved on no-subject items (should gate) and on items with a subject."""
+    none = [r for r in results if r.item.is_no_subject]
+    some = [r for r in results if not r.item.is_no_subject]
+    return {
+        "gated": sum(r.gated for r in results),
+        "no_subject_items": len(none),
+        "no_subject_gated": sum(r.gated for r in none),
+        "subject_items": len(some),
+        "subject_gated": sum(r.gated for r in some),
+    }
+
+
+def instances_summary(results: list[ItemResult]) -> dict[str, Any] | None:
+    scored = [r.instance_scores for r in results if r.instance_scores.get("gt_count")]
+    if not scored:
+        return None
+    ious = [v for s in scored for v in s["matched_iou"]]
+    return {
+        "items": len(scored),
+        "gt_instances": len(ious),
+        "mean_matched_iou": float(np.mean(ious)) if ious else None,
+        "count_accuracy": float(np.mean([s["count_correct"] for s in scored])),
+    }
+
+
+def image_size_note(results: list[ItemResult]) -> dict[str, Any]:
+    w = int(np.median([r.item.width for r in results]))
+    h = int(np.median([r.item.height for r in results]))
+    note = ""
+    if w * h < SMALL_IMAGE_PIXELS:
+        note = f"latency measured on small images (median {w}×{h})"
+    return {"median_width": w, "median_height": h, "note": note}
+
+
+def _chunk_results(run: EvalRun) -> list[dict[str, Any]]:
+    if not run.job_id:
+        return []
+    return [c.result or {} for c in Chunk.objects.filter(job_id=run.job_id)]
+
+
+def failure_message(failed: list[ItemResult], total: int) -> str:
+    reasons = Counter(r.error for r in failed)
+    common, n = reasons.most_common(1)[0] if reasons else ("no result was written", 0)
+    return (
+        f"the model failed every item ({len(failed)} of {total}); most common reason "
+        f"({n}×): {common}"
+    )
+
+
+def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
+    results = list(
+        ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem")
+    )
+    ok = [r for r in results if r.status == ResultStatus.OK]
+    failed = [r for r in results if r.status == ResultStatus.FAILED]
+    if not ok:
+        raise NoResults(failure_message(failed, run.dataset_version.item_count or len(results)))
+    _, gated = _score(ok, "alpha")
+    _, ungated = _score(ok, "alpha_ungated")
+    per_image = {row["name"]: row for row in gated["per_image"]}
+    chunks = _chunk_results(run)
+    summary: dict[str, Any] = {
+        "metrics": gated["summary"],
+        "ungated_metrics": ungated["summary"],
+        "counts": {
+            "items": run.dataset_version.item_count,
+            "ok": len(ok),
+            "failed": len(failed),
+            "gated": sum(r.gated for r in ok),
+        },
+        "gating": gating_summary(ok),
+        "latency": latency_summary(ok, sum(int(c.get("warmups", 0)) for c in chunks)),
+        "slices": slices(ok, per_image),
+        "instances": instances_summary(ok),
+        "image_size": image_size_note(ok),
+        "failures": dict(Counter(r.error for r in failed).most_common(10)),
+        "workers": sorted({(c.get("worker") or {}).get("hostname", "") for c in chunks} - {""}),
+        "restarts": sum(int(c.get("restarts", 0)) for c in chunks),
+    }
+    curves = {**gated["curves"], "ungated": ungated["curves"]}
+    return summary, curves
+
+
+class NoResults(Exception):
+    """No item produced an output: the run fails with this message."""
+
+
+def _worker_environment(run: EvalRun) -> dict[str, Any]:
+    envs = [c.get("worker") for c in _chunk_results(run) if c.get("worker")]
+    return {**run.environment, "workers": envs[:8]}
+
+
+def eval_run_finalise(*, run_id: int) -> EvalRun:
+    """Aggregate and mark the run done (or failed when every item failed). Idempotent."""
+    run = EvalRun.objects.select_related("dataset_version", "model_version").get(pk=run_id)
+    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+        return run
+    try:
+        summary, curves = build_summary(run)
+    except NoResults as exc:
+        eval_run_fail(run_id=run_id, reason=str(exc))
+        run.refresh_from_db()
+        return run
+    except Exception as exc:
+        log.exception("aggregating run %s failed", run_id)
+        eval_run_fail(run_id=run_id, reason=f"aggregation failed: {type(exc).__name__}: {exc}")
+        run.refresh_from_db()
+        return run
+    with transaction.atomic():
+        EvalRun.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+            status=RunStatus.DONE,
+            summary=summary,
+            curves=curves,
+            environment=_worker_environment(run),
+            finished_at=timezone.now(),
+            error="",
+        )
+    run.refresh_from_db()
+    try:
+        parity_refresh(run=run)
+    except Exception:  # parity is an extra section; it must never undo a finished run
+        log.exception("parity of run %s failed", run_id)
+    return run
+
+
+#: A run whose job finished this long ago but which is still open lost its finishing step (the
+#: worker died between the last chunk and the aggregation); it is finished again from the rows.
+RECONCILE_AFTER_SECONDS = 60
+
+
+def eval_run_reconcile(*, run: EvalRun) -> EvalRun:
+    """Bring a run in line with its job when the job's hook never ran (idempotent, cheap)."""
+    from datetime import timedelta
+
+    from evalsite.core.models import JobStatus
+    from evalsite.evals.services.runs import eval_run_mark_cancelled
+
+    if run.is_finished or run.job is None or not run.job.is_finished:
+        return run
+    stale = run.job.finished_at and timezone.now() - run.job.finished_at > timedelta(
+        seconds=RECONCILE_AFTER_SECONDS
+    )
+    if not stale:
+        return run
+    if run.job.status == JobStatus.DONE:
+        return eval_run_finalise(run_id=run.pk)
+    if run.job.status == JobStatus.FAILED:
+        eval_run_fail(run_id=run.pk, reason=f"evaluation job failed: {run.job.error}")
+    else:
+        eval_run_mark_cancelled(run_id=run.pk, reason=run.job.error or "cancelled")
+    run.refresh_from_db()
+    return run

@@ -1,0 +1,243 @@
+"""Running one chunk of a run: predict, post-process, write PNGs, score, upsert `ItemResult`s.
+
+Why one sandboxed session per chunk: loading a model (and importing torch / onnxruntime) costs far
+more than one image, so the child process loads once and predicts the whole chunk; it runs under
+the registry's memory/CPU limits, so a model that crashes or leaks costs that child only. A crash
+fails the image it was working on, the session is restarted (a new warm-up, counted) and the
+chunk goes on. Everything a chunk writes is keyed on (run, item) or on the item's stem, so a
+retried chunk overwrites its previous attempt's rows and files.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from evalsite.core.jobs import ChunkLost
+from evalsite.core.models import Chunk
+from evalsite.datasets.models import Item
+from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
+from evalsite.evals.services import runner as runners
+from evalsite.evals.services.artefacts import remove_item_artefacts, write_item_artefacts
+from evalsite.evals.services.instances import instance_scores
+from evalsite.evals.services.runs import eval_run_mark_running
+from pipelines.metrics import evaluate_pair
+from pipelines.metrics.io import read_gray8
+from pipelines.postprocess.pipeline import postprocess
+from pipelines.spec import ModelSpec, parse_spec
+
+log = logging.getLogger(__name__)
+
+#: Seed set in the worker before a chunk (recorded with the run). Inference itself is
+#: deterministic; the seed only pins anything a runner might sample.
+SEED = 0
+#: Longest error text kept per item (a traceback tail is enough to say why).
+ERROR_CHARS = 2000
+
+
+@dataclass
+class ChunkState:
+    run: EvalRun
+    attempt: int
+    session: runners.Session | None = None
+    warmups: int = 0
+    restarts: int = 0
+    device: str = ""
+    load_error: str = ""
+    spec: ModelSpec | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+def load_photo(path: str | Path) -> np.ndarray:
+    """The stored picture as the user sees it: EXIF-oriented RGB uint8 (what `predict` reads)."""
+    with Image.open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB")).copy()
+
+
+def _open(state: ChunkState) -> runners.Session:
+    """The worker's warm session, or a new one with its warm-up (excluded from latency, counted)."""
+    session, fresh = runners.session_acquire(state.run.model_version, state.run.runtime)
+    if fresh:
+        try:
+            state.warmups += session.warmup()
+        except Exception:
+            runners.session_release(session, broken=True)
+            raise
+    state.device = state.device or session.device
+    state.environment = state.environment or session.environment()
+    return session
+
+
+def _check_output(alpha: Any, spec: dict[str, Any]) -> np.ndarray:
+    """The raw alpha must be finite and have the spec's size; anything else fails the item."""
+    arr = np.asarray(alpha, dtype=np.float32)
+    if arr.ndim == 4 and arr.shape[:2] == (1, 1):
+        arr = arr[0, 0]
+    expected = tuple(int(v) for v in spec["input"]["size"])
+    if arr.shape != expected:
+        raise runners.BadOutput(
+            f"alpha has shape {tuple(np.asarray(alpha).shape)}, the spec says 1×1×{expected[0]}×"
+            f"{expected[1]}"
+        )
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise runners.BadOutput(f"alpha has {bad} NaN/infinite value(s)")
+    return arr
+
+
+def _metric_row(result: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in result.items() if k != "curves"}
+
+
+def evaluate_item(state: ChunkState, item: Item) -> dict[str, Any]:
+    """Fields of the item's `ItemResult` (ok); raises on a bad output or a crashed session."""
+    run = state.run
+    spec = run.model_version.spec
+    if state.spec is None:  # parsed (schema-checked) once per chunk, not per image
+        state.spec = parse_spec(spec)
+    post_cfg = run.postprocess
+    photo = load_photo(item.image.path)
+    if state.session is None:
+        state.session = _open(state)
+    raw = state.session.predict(photo)
+    alpha = _check_output(raw.alpha, spec)
+    t0 = time.perf_counter()
+    post = postprocess(
+        alpha,
+        raw.confidence,
+        photo,
+        state.spec,
+        gate=bool(post_cfg.get("gate", True)),
+        threshold=post_cfg.get("gate_threshold"),
+        upsample=post_cfg.get("upsample", "guided"),
+        min_instance_area=float(post_cfg.get("min_instance_area", 0.002)),
+    )
+    post_ms = (time.perf_counter() - t0) * 1000.0
+    files = write_item_artefacts(run.pk, item.stem, photo, post)
+    gt = read_gray8(Path(item.mask.path)) > 127
+    gated = _metric_row(evaluate_pair(post.alpha_png, gt))
+    ungated = gated if not post.gated else _metric_row(evaluate_pair(post.ungated_png, gt))
+    timings = dict(raw.timings or {})
+    latency = {
+        "preprocess": float(timings.get("preprocess", 0.0)),
+        "model": float(timings.get("model", 0.0)),
+        "postprocess": post_ms,
+    }
+    latency["total"] = sum(latency.values())
+    latency["device"] = state.device
+    return {
+        "status": ResultStatus.OK,
+        "error": "",
+        **{k: gated[k] for k in SORTABLE_METRICS},
+        "metrics": gated,
+        "ungated": ungated,
+        "instance_scores": instance_scores(item, post.instances),
+        "confidence": None if raw.confidence is None else float(raw.confidence),
+        "gated": bool(post.gated),
+        "instance_count": post.instance_count,
+        "latency": latency,
+        "artefacts": files,
+    }
+
+
+def _failed(reason: str) -> dict[str, Any]:
+    blank: dict[str, Any] = {k: None for k in SORTABLE_METRICS}
+    return {
+        "status": ResultStatus.FAILED,
+        "error": reason[-ERROR_CHARS:],
+        **blank,
+        "metrics": {},
+        "ungated": {},
+        "instance_scores": {},
+        "confidence": None,
+        "gated": False,
+        "instance_count": 0,
+        "latency": {},
+        "artefacts": {},
+    }
+
+
+def _process(state: ChunkState, item: Item) -> dict[str, Any]:
+    if state.load_error:  # loading again for every item would only repeat the same failure
+        return _failed(state.load_error)
+    try:
+        return evaluate_item(state, item)
+    except runners.SessionCrashed as exc:
+        state.restarts += 1
+        _close(state, broken=True)
+        return _failed(f"model process crashed on this image: {exc}")
+    except runners.ModelLoadError as exc:
+        _close(state, broken=True)
+        state.load_error = f"model could not be loaded: {exc}"
+        return _failed(state.load_error)
+    except (runners.BadOutput, runners.PredictError) as exc:
+        return _failed(f"bad model output: {exc}")
+    except (OSError, ValueError) as exc:
+        log.warning("item %s of run %s failed", item.pk, state.run.pk, exc_info=True)
+        return _failed(f"{type(exc).__name__}: {exc}")
+
+
+def _close(state: ChunkState, *, broken: bool = False) -> None:
+    if state.session is not None:
+        runners.session_release(state.session, broken=broken)
+        state.session = None
+
+
+def _still_wanted(run_id: int, chunk: Chunk) -> bool:
+    """False once the run was cancelled or this chunk was taken away (lease lost)."""
+    if EvalRun.objects.filter(pk=run_id, status=RunStatus.CANCELLED).exists():
+        return False
+    return Chunk.objects.filter(
+        pk=chunk.pk, status="running", claimed_by=chunk.claimed_by, attempts=chunk.attempts
+    ).exists()
+
+
+def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
+    """Job-kind handler for `evals.run`: evaluate the chunk's items, idempotently."""
+    run_id = int(chunk.payload["run_id"])
+    run = EvalRun.objects.select_related("model_version__family").get(pk=run_id)
+    if run.status == RunStatus.CANCELLED:
+        raise ChunkLost("run was cancelled")
+    eval_run_mark_running(run_id=run_id)
+    random.seed(SEED)
+    np.random.seed(SEED)
+    threads = runners.runner_threads()
+    if threads:  # one budget for the worker: post-processing threads match the model's
+        cv2.setNumThreads(threads)
+    items = {i.pk: i for i in Item.objects.filter(pk__in=chunk.payload["item_ids"])}
+    state = ChunkState(run=run, attempt=chunk.attempts)
+    ok = failed = 0
+    try:
+        for item_id in chunk.payload["item_ids"]:
+            item = items.get(item_id)
+            if item is None:
+                continue  # deleted with its set version: nothing to evaluate
+            if not _still_wanted(run_id, chunk):
+                raise ChunkLost("run cancelled or chunk taken over")
+            fields = _process(state, item)
+            if fields["status"] == ResultStatus.FAILED:
+                remove_item_artefacts(run_id, item.stem)
+            fields["attempt"] = chunk.attempts
+            ItemResult.objects.update_or_create(run_id=run_id, item=item, defaults=fields)
+            ok += fields["status"] == ResultStatus.OK
+            failed += fields["status"] == ResultStatus.FAILED
+    finally:
+        _close(state)
+    if state.device:
+        EvalRun.objects.filter(pk=run_id, device="").update(device=state.device)
+    return {
+        "ok": ok,
+        "failed": failed,
+        "warmups": state.warmups,
+        "restarts": state.restarts,
+        "device": state.device,
+        "worker": {**state.environment, "seed": SEED, "opencv_threads": cv2.getNumThreads()},
+    }

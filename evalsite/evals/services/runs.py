@@ -1,0 +1,293 @@
+"""Starting, cancelling and re-running evaluation runs (one service behind web, CLI, API, demo).
+
+Why a config hash: two runs with the same model bytes, set content, runtime and post-processing
+must give the same numbers, so the hash identifies "the same evaluation" across re-runs (the demo
+reuses a finished run with the same hash instead of evaluating again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from evalsite.core.jobs import job_cancel, job_create
+from evalsite.datasets.models import AttributeRevision, DatasetVersion
+from evalsite.evals.errors import EvalError
+from evalsite.evals.models import EvalRun, RunStatus
+from models.models import ModelFormat, ModelVersion, VersionStatus
+from pipelines.runners import RUNTIMES, queue_for_format
+
+EVAL_JOB = "evals.run"
+#: Items per chunk. Each chunk starts one sandboxed child that imports torch/onnxruntime and loads
+#: the model (measured ≈1.5–3 s on a CPU worker) plus one warm-up inference, so a chunk must hold
+#: enough images to amortise that (16 images of the demo model ≈ 2–4 s of inference), yet stay
+#: small enough that a crashed worker loses little work and a 50-image set still spreads over
+#: two or more workers (bench/throughput.py measures the effect).
+CHUNK_SIZE = 16
+
+#: Runtimes a run may request per model format (pipelines.runners accepts the same); "auto"
+#: lets the worker pick the best device (MPS, then CUDA, then CPU; ONNX picks its provider).
+RUNTIMES_BY_FORMAT: dict[str, tuple[str, ...]] = {
+    ModelFormat.TORCH_EXPORT: ("auto", "cpu", "cuda", "mps"),
+    ModelFormat.TORCHSCRIPT: ("auto", "cpu", "cuda", "mps"),
+    ModelFormat.ONNX: ("auto", "onnx-cpu", "onnx-cuda", "onnx-coreml", "cpu", "cuda"),
+    ModelFormat.COREML: ("auto", "coreml"),
+    ModelFormat.BUILTIN: ("auto", "builtin", "cpu"),
+}
+ALL_RUNTIMES = tuple(RUNTIMES)
+DEFAULT_RUNTIME = "auto"
+#: Smallest instance as a share of the image (pipelines.postprocess.instances' default).
+DEFAULT_MIN_INSTANCE_AREA = 0.002
+DEFAULT_POSTPROCESS: dict[str, Any] = {
+    "upsample": "guided",
+    "gate": True,
+    "gate_threshold": None,  # None: the spec's gate_threshold
+    "min_instance_area": DEFAULT_MIN_INSTANCE_AREA,
+}
+LIBRARIES = ("django", "celery", "numpy", "opencv-contrib-python-headless", "pillow", "torch",
+             "onnxruntime", "coremltools")  # fmt: skip
+
+
+def postprocess_normalise(options: dict[str, Any] | None) -> dict[str, Any]:
+    """Defaults filled in and values checked; raises EvalError naming the bad option."""
+    raw = dict(options or {})
+    unknown = set(raw) - set(DEFAULT_POSTPROCESS)
+    if unknown:
+        raise EvalError(
+            f"unknown post-processing option(s) {sorted(unknown)}; "
+            f"known: {sorted(DEFAULT_POSTPROCESS)}"
+        )
+    out = {**DEFAULT_POSTPROCESS, **{k: v for k, v in raw.items() if v is not None}}
+    if "gate_threshold" in raw:
+        out["gate_threshold"] = raw["gate_threshold"]
+    if out["upsample"] not in ("guided", "bilinear"):
+        raise EvalError(f"upsample must be 'guided' or 'bilinear', got {out['upsample']!r}")
+    if not isinstance(out["gate"], bool):
+        raise EvalError(f"gate must be true or false, got {out['gate']!r}")
+    if out["gate_threshold"] is not None:
+        try:
+            out["gate_threshold"] = float(out["gate_threshold"])
+        except (TypeError, ValueError):
+            raise EvalError(
+                f"gate_threshold must be a number, got {out['gate_threshold']!r}"
+            ) from None
+        if not 0 <= out["gate_threshold"] <= 1:
+            raise EvalError(f"gate_threshold must be within [0, 1], got {out['gate_threshold']}")
+    try:
+        area = float(out["min_instance_area"])
+    except (TypeError, ValueError):
+        raise EvalError(
+            f"min_instance_area must be a number, got {out['min_instance_area']!r}"
+        ) from None
+    if not 0 <= area < 1:
+        raise EvalError(f"min_instance_area is a share of the image in [0, 1), got {area}")
+    out["min_instance_area"] = area
+    return out
+
+
+def model_identity(version: ModelVersion) -> str:
+    """What makes a model's numbers what they are: its file digest, or the builtin runner + spec."""
+    if version.sha256:
+        return version.sha256
+    spec = json.dumps(version.spec or {}, sort_keys=True, separators=(",", ":"))
+    return "spec:" + hashlib.sha256(spec.encode()).hexdigest()
+
+
+def config_hash(
+    *, version: ModelVersion, dataset_version: DatasetVersion, runtime: str, post: dict[str, Any]
+) -> str:
+    document = {
+        "model": model_identity(version),
+        "dataset": dataset_version.content_hash,
+        "runtime": runtime,
+        "postprocess": post,
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def queue_for(version: ModelVersion) -> str:
+    """torch / onnx / coreml by format (builtin baselines are CPU compute: the torch queue)."""
+    if version.format not in RUNTIMES_BY_FORMAT:
+        raise EvalError(f"{version.ref} has format {version.format!r}, which no worker runs")
+    return queue_for_format(version.format)
+
+
+def runtime_check(version: ModelVersion, runtime: str) -> str:
+    allowed = RUNTIMES_BY_FORMAT.get(version.format, ("auto",))
+    if runtime not in allowed:
+        raise EvalError(
+            f"runtime {runtime!r} does not run a {version.format} model; "
+            f"choose one of {', '.join(allowed)}"
+        )
+    return runtime
+
+
+def platform_commit() -> str:
+    """`git rev-parse HEAD` of the platform checkout, or "" outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def library_versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def start_environment() -> dict[str, Any]:
+    """Recorded when a run is created; workers add theirs (threads, device, seeds) per chunk."""
+    return {
+        "platform_commit": platform_commit(),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "created_on": socket.gethostname(),
+        "libraries": library_versions(),
+    }
+
+
+def _latest_revision(dataset_version: DatasetVersion) -> AttributeRevision | None:
+    return AttributeRevision.objects.filter(version=dataset_version).order_by("-number").first()
+
+
+def eval_run_start(
+    *,
+    model_version: ModelVersion,
+    dataset_version: DatasetVersion,
+    user: Any = None,
+    runtime: str = DEFAULT_RUNTIME,
+    postprocess: dict[str, Any] | None = None,
+    parity: bool = False,
+    chunk_size: int = CHUNK_SIZE,
+    parity_of: EvalRun | None = None,
+) -> EvalRun:
+    """Create the run and its chunks; chunks are enqueued after the transaction commits.
+
+    With `parity`, runs of the version's ready ONNX / Core ML children start too (same images,
+    same post-processing), each pointing back with `parity_of` so the run page can compare them.
+    """
+    if model_version.status != VersionStatus.READY:
+        why = f": {model_version.rejection_reason}" if model_version.rejection_reason else ""
+        raise EvalError(f"{model_version.ref} is {model_version.status}, not ready{why}")
+    runtime_check(model_version, runtime)
+    post = postprocess_normalise(postprocess)
+    queue = queue_for(model_version)
+    if chunk_size < 1:
+        raise EvalError("chunk_size must be at least 1")
+    item_ids = list(dataset_version.items.order_by("pk").values_list("pk", flat=True))
+    if not item_ids:
+        raise EvalError(f"{dataset_version.spec} has no items to evaluate")
+    with transaction.atomic():
+        run = EvalRun.objects.create(
+            model_version=model_version,
+            dataset_version=dataset_version,
+            attribute_revision=_latest_revision(dataset_version),
+            runtime=runtime,
+            queue=queue,
+            postprocess=post,
+            config_hash=config_hash(
+                version=model_version, dataset_version=dataset_version, runtime=runtime, post=post
+            ),
+            is_default_config=(runtime == DEFAULT_RUNTIME and post == DEFAULT_POSTPROCESS),
+            parity_of=parity_of,
+            chunk_size=chunk_size,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            environment=start_environment(),
+        )
+        chunks = [
+            {"run_id": run.pk, "item_ids": item_ids[i : i + chunk_size]}
+            for i in range(0, len(item_ids), chunk_size)
+        ]
+        job = job_create(
+            kind=EVAL_JOB,
+            chunks=chunks,
+            queue=queue,
+            payload={"run_id": run.pk},
+            created_by=run.created_by,
+        )
+        EvalRun.objects.filter(pk=run.pk).update(job=job)
+        run.job = job
+        if parity:
+            for child in parity_children(model_version):
+                eval_run_start(
+                    model_version=child,
+                    dataset_version=dataset_version,
+                    user=user,
+                    postprocess=post,
+                    chunk_size=chunk_size,
+                    parity_of=run,
+                )
+    return run
+
+
+def parity_children(version: ModelVersion) -> list[ModelVersion]:
+    """Ready ONNX / Core ML conversions of a version (the parity option evaluates them too)."""
+    return list(
+        version.children.filter(
+            status=VersionStatus.READY, format__in=[ModelFormat.ONNX, ModelFormat.COREML]
+        ).select_related("family")
+    )
+
+
+def eval_run_cancel(*, run: EvalRun, reason: str = "cancelled by user") -> bool:
+    """Cancel a queued or running run; chunks already running stop at their next item."""
+    if run.is_finished:
+        return False
+    with transaction.atomic():
+        if run.job_id:
+            job_cancel(job=run.job, reason=reason)  # its on_cancelled hook marks the run too
+        return bool(eval_run_mark_cancelled(run_id=run.pk, reason=reason))
+
+
+def eval_run_mark_cancelled(*, run_id: int, reason: str) -> int:
+    return EvalRun.objects.filter(
+        pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).update(status=RunStatus.CANCELLED, error=reason, finished_at=timezone.now())
+
+
+def eval_run_rerun(*, run: EvalRun, user: Any = None) -> EvalRun:
+    """A new run with the same version, set, runtime and post-processing."""
+    return eval_run_start(
+        model_version=run.model_version,
+        dataset_version=run.dataset_version,
+        user=user,
+        runtime=run.runtime,
+        postprocess=run.postprocess,
+        chunk_size=run.chunk_size,
+    )
+
+
+def eval_run_fail(*, run_id: int, reason: str) -> int:
+    return EvalRun.objects.filter(
+        pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).update(
+        status=RunStatus.FAILED, error=reason, finished_at=timezone.now()
+    )
+
+
+def eval_run_mark_running(*, run_id: int) -> int:
+    return EvalRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now()
+    )

@@ -1,9 +1,0 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-
-from evalsite.core.roles import researcher_required
-
-
-@researcher_required
-def run_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "evals/list.html", {})

@@ -1,0 +1,195 @@
+"""Per-image browsing, file serving, run comparison and downloads.
+
+Why files go through a view: artefacts and set pictures sit under MEDIA_ROOT, which is not served
+as such; every image request checks the role (annotators never reach these URLs) and only names
+files by (run, item, role), never by path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from evalsite.core.roles import researcher_required
+from evalsite.evals.export import results_csv, run_results_document
+from evalsite.evals.models import LOWER_IS_BETTER, SORTABLE_METRICS
+from evalsite.evals.selectors import (
+    SORT_KEYS,
+    compare_rows,
+    result_get,
+    result_rows,
+    run_get,
+    training_overlap_stems,
+)
+from evalsite.evals.services.artefacts import resolve
+
+PAGE_SIZE = 24
+DIFFERENT_SETS = "These runs are on different set versions; compare runs of the same set version."
+COMPARE_PAGE_SIZE = 100
+#: Files of the set item itself (served from the set's stored copies).
+ITEM_FILES = {"photo": "web", "photo_full": "image", "gt": "mask", "gt_overlay": "web_overlay"}
+#: Files a run wrote per item.
+RUN_FILES = ("alpha", "alpha_ungated", "cutout", "web_cutout", "web_overlay", "web_alpha")
+
+
+@researcher_required
+@require_GET
+def run_items_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = run_get(pk)
+    sort = request.GET.get("sort", "iou")
+    if sort not in SORT_KEYS:
+        sort = "iou"
+    descending = request.GET.get("dir", "asc") == "desc"
+    status = request.GET.get("status", "")
+    rows = result_rows(run, sort=sort, descending=descending, status=status)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "evals/items.html",
+        {
+            "run": run,
+            "page": page,
+            "sort": sort,
+            "dir": "desc" if descending else "asc",
+            "status": status,
+            "sort_keys": SORT_KEYS,
+            "overlap": training_overlap_stems(run),
+        },
+    )
+
+
+@researcher_required
+@require_GET
+def run_item_view(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
+    run = run_get(pk)
+    result = result_get(run, item_id)
+    metrics = [(k, result.metrics.get(k), result.ungated.get(k)) for k in result.metrics]
+    return render(
+        request,
+        "evals/item.html",
+        {
+            "run": run,
+            "r": result,
+            "metrics": metrics,
+            "in_training": result.item.stem in training_overlap_stems(run),
+            "instances": [
+                (
+                    reverse("evals:file", args=[run.pk, item_id, f"instance-{n}"]),
+                    reverse("evals:file", args=[run.pk, item_id, f"instance_web-{n}"]),
+                )
+                for n in range(1, len(result.artefacts.get("instances") or []) + 1)
+            ],
+        },
+    )
+
+
+@researcher_required
+@require_GET
+def run_file_view(request: HttpRequest, pk: int, item_id: int, role: str) -> FileResponse:
+    run = run_get(pk)
+    result = result_get(run, item_id)
+    if role in ITEM_FILES:
+        field = getattr(result.item, ITEM_FILES[role])
+        if not field:
+            raise Http404("This item has no such file.")
+        path = Path(settings.MEDIA_ROOT) / field.name
+    elif role in RUN_FILES or role.startswith(("instance-", "instance_web-")):
+        path = _run_file(result.artefacts, role)
+    else:
+        raise Http404(f"Unknown file {role!r}.")
+    if not path.is_file():
+        raise Http404("The file is gone (artefacts of old runs are purged).")
+    return FileResponse(path.open("rb"))
+
+
+def _run_file(artefacts: dict[str, object], role: str) -> Path:
+    if role.startswith(("instance-", "instance_web-")):
+        kind, _, n = role.partition("-")
+        instances = artefacts.get("instances") or []
+        if not n.isdigit() or not 1 <= int(n) <= len(instances):  # type: ignore[arg-type]
+            raise Http404("No such instance.")
+        rel = instances[int(n) - 1]["web" if kind == "instance_web" else "full"]  # type: ignore[index]
+    else:
+        rel = artefacts.get(role)
+    if not rel:
+        raise Http404("This result has no such file (the item failed).")
+    try:
+        return resolve(str(rel))
+    except ValueError:
+        raise Http404("Not a run file.") from None
+
+
+@researcher_required
+@require_GET
+def compare_view(request: HttpRequest) -> HttpResponse:
+    try:
+        a = run_get(int(request.GET.get("a", "")))
+        b = run_get(int(request.GET.get("b", "")))
+    except ValueError:
+        return HttpResponseBadRequest("Give two run ids: /runs/compare/?a=<id>&b=<id>")
+    if a.dataset_version_id != b.dataset_version_id:
+        return render(
+            request,
+            "evals/compare.html",
+            {"a": a, "b": b, "error": DIFFERENT_SETS},
+            status=400,
+        )
+    metric = request.GET.get("metric", "iou")
+    if metric not in SORTABLE_METRICS:
+        metric = "iou"
+    rows = compare_rows(a, b, metric=metric)
+    page = Paginator(rows, COMPARE_PAGE_SIZE).get_page(request.GET.get("page"))
+    ma = (a.summary or {}).get("metrics") or {}
+    mb = (b.summary or {}).get("metrics") or {}
+    summary = [
+        (k, ma.get(k), mb.get(k), None if ma.get(k) is None or mb.get(k) is None
+         else mb[k] - ma[k])
+        for k in SORTABLE_METRICS
+    ]  # fmt: skip
+    return render(
+        request,
+        "evals/compare.html",
+        {
+            "a": a,
+            "b": b,
+            "metric": metric,
+            "metrics": SORTABLE_METRICS,
+            "lower_is_better": metric in LOWER_IS_BETTER,
+            "page": page,
+            "summary": summary,
+            "regressions": sum(1 for r in rows if (r["delta"] or 0) < 0) if metric not in
+            LOWER_IS_BETTER else sum(1 for r in rows if (r["delta"] or 0) > 0),
+        },
+    )
+
+
+@researcher_required
+@require_GET
+def run_csv_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = run_get(pk)
+    response = HttpResponse(results_csv(run), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.csv"'
+    return response
+
+
+@researcher_required
+@require_GET
+def run_json_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = run_get(pk)
+    body = json.dumps(run_results_document(run), indent=1, default=str)
+    response = HttpResponse(body, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.json"'
+    return response

@@ -1,0 +1,109 @@
+"""Fixtures of the eval tests: a fake model session (no sandbox), inline chunk execution, users."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from evalsite.core import jobs
+from evalsite.core.models import Chunk
+from evalsite.evals.models import EvalRun
+from evalsite.evals.services import runner as runners
+from evalsite.evals.services.execute import eval_chunk_run, load_photo
+from pipelines.runners.base import RawOutput
+
+
+def photo_key(photo: np.ndarray) -> str:
+    return hashlib.md5(np.ascontiguousarray(photo).tobytes()).hexdigest()
+
+
+def item_key(item: Any) -> str:
+    return photo_key(load_photo(item.image.path))
+
+
+@dataclass
+class FakeModel:
+    """Stands in for the sandboxed session: thresholds brightness, misbehaves on chosen photos.
+
+    `behaviour` maps a photo key (see `item_key`) to "nan", "shape", "raise" or "crash".
+    """
+
+    size: int = 64
+    behaviour: dict[str, str] = field(default_factory=dict)
+    fail_load: str = ""
+    opened: int = 0
+    predicted: int = 0
+
+    def session(self, version: Any, runtime: str, threads: int | None = None) -> Any:
+        if self.fail_load:
+            raise runners.ModelLoadError(self.fail_load)
+        self.opened += 1
+        return _FakeSession(self)
+
+
+class _FakeSession:
+    device = "cpu"
+
+    def __init__(self, model: FakeModel) -> None:
+        self.model = model
+
+    def warmup(self) -> int:
+        return 1
+
+    def environment(self) -> dict[str, Any]:
+        return {"hostname": "fake", "threads": 1}
+
+    def close(self) -> None:
+        pass
+
+    def predict(self, photo: np.ndarray) -> RawOutput:
+        what = self.model.behaviour.get(photo_key(photo), "")
+        if what == "crash":
+            raise runners.SessionCrashed("child exited with signal SIGSEGV")
+        if what == "raise":
+            raise runners.PredictError("RuntimeError: boom on this image")
+        self.model.predicted += 1
+        s = self.model.size
+        grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        alpha = cv2.resize(grey, (s, s), interpolation=cv2.INTER_LINEAR)
+        if what == "nan":
+            alpha[0, 0] = np.nan
+        if what == "shape":
+            alpha = np.zeros((s // 2, s), np.float32)
+        confidence = 0.9 if grey.max() > 0.5 else 0.1
+        return RawOutput(alpha=alpha, confidence=confidence,
+                         timings={"preprocess": 0.5, "model": 2.0})  # fmt: skip
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeModel]:
+    model = FakeModel()
+    runners.session_cache_clear()
+    monkeypatch.setattr(runners, "open_session", model.session)
+    yield model
+    runners.session_cache_clear()
+
+
+@pytest.fixture
+def run_inline(
+    django_capture_on_commit_callbacks: Any,
+) -> Iterator[Callable[[EvalRun], EvalRun]]:
+    """Execute every pending chunk of a run in this process, as a worker would, hooks included."""
+
+    def run(run: EvalRun, *, only: int | None = None) -> EvalRun:
+        chunks = Chunk.objects.filter(job_id=run.job_id, status="pending").order_by("index")
+        for chunk in list(chunks)[: only or None]:
+            claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline")
+            assert claimed is not None
+            result = eval_chunk_run(claimed)
+            with django_capture_on_commit_callbacks(execute=True):
+                jobs.chunk_complete(claimed, result)
+        return EvalRun.objects.get(pk=run.pk)
+
+    yield run
