@@ -20,7 +20,7 @@ from tests.registry.tiny_models import spec_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
-README = Path(__file__).resolve().parents[2] / "models" / "README-api.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 VERSIONS = "/models/api/families/subject-lift/versions/"
 
 
@@ -129,8 +129,8 @@ def test_moving_an_alias_to_a_rejected_version_is_a_400(researcher):
 
 
 def readme_commands() -> list[str]:
-    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 2, "README-api.md lost its curl examples"
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 2, "README.md lost its curl examples"
     return blocks
 
 
