@@ -49,12 +49,14 @@ def test_compose_describes_web_worker_beat_postgres_redis():
     assert "container_name" not in worker and "ports" not in worker, "worker must scale"
     for name in ("web", "worker", "beat"):
         env = services[name]["environment"]
-        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert "@postgres:5432/" in env["DATABASE_URL"]
         assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
         assert env["MEDIA_ROOT"] == "/data/media"
         assert "media:/data/media" in services[name]["volumes"]
         assert set(services[name]["depends_on"]) == {"postgres", "redis"}
-    assert services["postgres"]["environment"]["POSTGRES_DB"] in services["web"]["environment"]["DATABASE_URL"]
+    db_name = services["postgres"]["environment"]["POSTGRES_DB"]
+    assert services["web"]["environment"]["DATABASE_URL"].endswith(f"/{db_name}")
     assert {"media", "pgdata"} <= set(load_compose()["volumes"])
 
 

@@ -1,4 +1,4 @@
-"""`manage.py demo` (what `make demo` runs) starts web + worker + beat and stops them all on Ctrl-C."""
+"""`manage.py demo` (what `make demo` runs) starts web, worker and beat; Ctrl-C stops them all."""
 
 from __future__ import annotations
 
