@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 import zipfile
@@ -156,8 +155,11 @@ def _process(
         ) as threads:
             yield from _reporting(threads.map(process_item, tasks), total, progress)
         return
-    # fork on Linux: children need nothing but this pure module, and spawn would re-import Django.
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    # forkserver, not fork: forking a process that has threads (a DB driver's, a test runner's)
+    # can leave a lock held forever in the child; the fork server is single-threaded. Children
+    # need only the pure imaging module.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=pool_init, initargs=(max_pixels,)
     ) as pool:
