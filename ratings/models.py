@@ -1,1 +1,201 @@
-"""Data of this app."""
+"""Crowd rating data: campaigns over runs of one set, tasks, leased assignments and ratings.
+
+Why this shape:
+- A `Task` is one unit of rating (an item and a pair of runs; one run in absolute mode) with its
+  stratum fixed at creation, so every report can be split by how its items were chosen.
+- An `Assignment` is the claim on a task slot: it holds the lease, the randomised side order and
+  the opaque token every annotator URL uses, so no run id ever reaches the browser. The database
+  (not a cache) counts live claims: submitted assignments plus unexpired leases.
+- A `Rating` is one-to-one with its assignment, so a double submit stores one rating; the choice as
+  shown (left/right) is mapped to run identity (a/b) on save, because the side order is random.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+DEFAULT_OVERLAP = 3
+DEFAULT_LEASE_SECONDS = 600  # 10 min: a slow annotator on a hard pair stays well inside it
+REASON_TAGS = (
+    ("edges", "edges / hair"),
+    ("missing", "missing part"),
+    ("extra", "extra background"),
+    ("wrong_subject", "wrong subject"),
+    ("artefacts", "artefacts"),
+)
+REASON_KEYS = frozenset(key for key, _ in REASON_TAGS)
+#: Keyboard toggles of the reason tags on the rating page (with the reasons panel open).
+REASON_HOTKEYS = {
+    "edges": "e", "missing": "m", "extra": "x", "wrong_subject": "w", "artefacts": "a",
+}  # fmt: skip
+
+
+def new_token() -> str:
+    """Opaque, unguessable id for annotator URLs (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+class Mode(models.TextChoices):
+    PAIRWISE = "pairwise"
+    ABSOLUTE = "absolute"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Stratum(models.TextChoices):
+    DISAGREEMENT = "disagreement"
+    CONTROL = "control"
+    GOLD = "gold"
+
+
+class Campaign(models.Model):
+    name = models.CharField(max_length=200)
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="campaigns"
+    )
+    runs = models.ManyToManyField("evals.EvalRun", related_name="campaigns")
+    reference_run = models.ForeignKey(
+        "evals.EvalRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Bradley–Terry anchor (= 0): the production run when one is in the campaign",
+    )
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PAIRWISE)
+    overlap = models.PositiveSmallIntegerField(default=DEFAULT_OVERLAP, help_text="k per task")
+    items_per_pair = models.PositiveIntegerField(
+        default=100, help_text="budget: rated items per pair of runs (gold not included)"
+    )
+    disagreement_share = models.FloatField(
+        default=0.5, help_text="share of the budget taken by disagreement-first items"
+    )
+    gold_ratio = models.FloatField(default=0.1, help_text="gold tasks per non-gold task")
+    gold_threshold = models.FloatField(default=0.7, help_text="flag annotators below this")
+    min_gold = models.PositiveIntegerField(default=10, help_text="scored gold needed to flag")
+    exclude_flagged = models.BooleanField(default=True)
+    lease_seconds = models.PositiveIntegerField(default=DEFAULT_LEASE_SECONDS)
+    instructions = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=8, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True
+    )
+    seed = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Task(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks")
+    item = models.ForeignKey("datasets.Item", on_delete=models.CASCADE, related_name="+")
+    run_a = models.ForeignKey("evals.EvalRun", on_delete=models.CASCADE, related_name="+")
+    run_b = models.ForeignKey(
+        "evals.EvalRun", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="empty in absolute mode",
+    )  # fmt: skip
+    stratum = models.CharField(max_length=16, choices=Stratum.choices, db_index=True)
+    gold_winner = models.CharField(
+        max_length=1, blank=True, choices=[("a", "a"), ("b", "b")], help_text="gold: better run"
+    )
+    divergence = models.FloatField(default=0.0, help_text="1 − IoU between the two outputs")
+    iou_a = models.FloatField(null=True, blank=True)
+    iou_b = models.FloatField(null=True, blank=True)
+    order = models.PositiveIntegerField(help_text="serving order, shuffled at creation")
+    claim_version = models.PositiveIntegerField(default=0, help_text="bumped to serialise claims")
+
+    class Meta:
+        ordering = ["campaign_id", "order"]
+        indexes = [models.Index(fields=["campaign", "order"])]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} ({self.stratum})"
+
+
+class Assignment(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rating_assignments"
+    )
+    token = models.CharField(max_length=32, unique=True, default=new_token)
+    left_is_a = models.BooleanField(help_text="side order, randomised per assignment")
+    created_at = models.DateTimeField(auto_now_add=True)
+    leased_until = models.DateTimeField(db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "annotator"], name="assignment_once_per_task")
+        ]
+        indexes = [models.Index(fields=["campaign", "annotator", "submitted_at"])]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk}"
+
+
+class Outcome(models.TextChoices):
+    """A pairwise choice in run identity (task.run_a / task.run_b)."""
+
+    A = "a"
+    B = "b"
+    TIE = "tie"
+    BOTH_BAD = "both_bad"
+
+
+SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
+
+
+class Rating(models.Model):
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="rating")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="ratings")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ratings")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings"
+    )
+    shown_choice = models.CharField(
+        max_length=8, blank=True, choices=[(c, c) for c in SHOWN_CHOICES]
+    )
+    outcome = models.CharField(max_length=8, blank=True, choices=Outcome.choices)
+    score = models.PositiveSmallIntegerField(null=True, blank=True, help_text="absolute mode 1–5")
+    reasons = models.JSONField(default=list, blank=True)
+    seconds = models.FloatField(default=0.0, help_text="time on the task as the page measured it")
+    late = models.BooleanField(default=False, help_text="submitted after the lease expired")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"rating {self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.shown_choice and not self.outcome:
+            self.outcome = outcome_of(self.shown_choice, left_is_a=self.assignment.left_is_a)
+        super().save(*args, **kwargs)
+
+
+def outcome_of(shown: str, *, left_is_a: bool) -> str:
+    """Map the choice as shown on screen to run identity."""
+    if shown == "left":
+        return Outcome.A if left_is_a else Outcome.B
+    if shown == "right":
+        return Outcome.B if left_is_a else Outcome.A
+    if shown in ("tie", "both_bad"):
+        return shown
+    raise ValueError(f"unknown choice {shown!r}; expected one of {SHOWN_CHOICES}")

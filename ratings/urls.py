@@ -3,4 +3,14 @@ from django.urls import path
 from ratings import views
 
 app_name = "ratings"
-urlpatterns = [path("", views.next_task, name="next")]
+urlpatterns = [
+    path("", views.next_task, name="next"),  # the annotator's home
+    path("api/state", views.state_view, name="state"),
+    path("api/submit", views.submit_view, name="submit"),
+    path("i/<str:token>/<str:slot>", views.image_view, name="image"),
+    path("campaigns/", views.campaign_list_view, name="campaigns"),
+    path("campaigns/new/", views.campaign_create_view, name="create"),
+    path("campaigns/<int:pk>/", views.campaign_detail_view, name="campaign"),
+    path("campaigns/<int:pk>/status/", views.campaign_status_view, name="status"),
+    path("campaigns/<int:pk>/export.<str:fmt>", views.campaign_export_view, name="export"),
+]

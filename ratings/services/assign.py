@@ -1,0 +1,247 @@
+"""Handing out tasks under leases, and storing ratings exactly once.
+
+Why claims look like this: a task slot is taken by an `Assignment` row (submitted, or with an
+unexpired lease); a task is open while it has fewer than k of them. Two annotators racing for the
+last slot are serialised on the task row before the count is re-read inside the transaction:
+PostgreSQL locks it with SELECT … FOR UPDATE SKIP LOCKED (a busy task is skipped, not waited on);
+SQLite has no row locks, so a conditional UPDATE of the row takes its database-wide write lock
+first. The unique (task, annotator) constraint makes "rates a task twice" impossible either way.
+A submit after the lease expired is stored (paid work is never lost) and flagged late.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+
+from ratings.models import (
+    REASON_KEYS,
+    SHOWN_CHOICES,
+    Assignment,
+    Campaign,
+    CampaignStatus,
+    Mode,
+    Rating,
+    Task,
+    outcome_of,
+)
+
+#: Live assignments an annotator holds: the task on screen plus one preloaded behind it.
+QUEUE_DEPTH = 2
+#: Candidate tasks read per claim attempt: enough that 50 annotators racing for the same first
+#: rows (all skip the locked ones) still find a free one without a second query.
+CANDIDATES = 16
+#: Candidate reads per fill when every free candidate was locked by a concurrent claimer: locks
+#: last a few ms, so a second look almost always finds the slot; bounded so a request never spins.
+CLAIM_ROUNDS = 3
+MAX_SECONDS = 3600.0  # a page left open overnight is not 9 hours of work
+
+
+class RatingError(ValueError):
+    """A submit that cannot be stored; the message says what to fix."""
+
+
+class AssignmentNotFound(LookupError):
+    """No assignment with this token belongs to this annotator."""
+
+
+def _live(now: datetime, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}submitted_at__isnull": False}) | Q(**{f"{prefix}leased_until__gt": now})
+
+
+def open_tasks(*, campaign: Campaign, user: Any, now: datetime) -> QuerySet[Task]:
+    """Tasks this annotator may still take: not theirs yet, fewer than k live claims."""
+    return (
+        Task.objects.filter(campaign=campaign)
+        .exclude(assignments__annotator=user)
+        .annotate(live=Count("assignments", filter=_live(now, "assignments__")))
+        .filter(live__lt=campaign.overlap)
+    )
+
+
+def _lock(task_id: int) -> bool:
+    if connection.features.has_select_for_update_skip_locked:
+        rows = Task.objects.select_for_update(skip_locked=True).filter(pk=task_id).order_by()
+        return bool(list(rows.values_list("pk", flat=True)))
+    return Task.objects.filter(pk=task_id).update(claim_version=F("claim_version") + 1) == 1
+
+
+def _candidates(*, campaign: Campaign, user: Any, now: datetime) -> tuple[list[int], int]:
+    """Up to CANDIDATES open task ids (fullest first, so items reach k raters before new ones
+    start) and the number of open tasks in all, in one query: this runs on every submit."""
+    task, assignment = Task._meta.db_table, Assignment._meta.db_table
+    sql = f"""
+        SELECT t.id, COUNT(*) OVER () FROM {task} t
+        LEFT JOIN {assignment} a ON a.task_id = t.id
+             AND (a.submitted_at IS NOT NULL OR a.leased_until > %s)
+        WHERE t.campaign_id = %s AND NOT EXISTS (
+            SELECT 1 FROM {assignment} m WHERE m.task_id = t.id AND m.annotator_id = %s)
+        GROUP BY t.id, t."order"
+        HAVING COUNT(a.id) < %s
+        ORDER BY COUNT(a.id) DESC, t."order" ASC
+        LIMIT %s"""
+    params = [connection.ops.adapt_datetimefield_value(now), campaign.pk, user.pk,
+              campaign.overlap, CANDIDATES]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [int(r[0]) for r in rows], int(rows[0][1]) if rows else 0
+
+
+class _Busy:
+    """A candidate another claimer holds locked right now (it may still have a free slot)."""
+
+
+BUSY = _Busy()
+
+
+def _claim_one(
+    *, campaign: Campaign, user: Any, now: datetime, task_id: int
+) -> Assignment | _Busy | None:
+    try:
+        with transaction.atomic():
+            if not _lock(task_id):
+                return BUSY
+            counts = Assignment.objects.filter(task_id=task_id).aggregate(
+                live=Count("pk", filter=_live(now)), mine=Count("pk", filter=Q(annotator=user))
+            )
+            if counts["live"] >= campaign.overlap or counts["mine"]:
+                return None
+            return Assignment.objects.create(
+                task_id=task_id, campaign=campaign, annotator=user,
+                left_is_a=bool(secrets.randbits(1)),
+                leased_until=now + timedelta(seconds=campaign.lease_seconds),
+            )  # fmt: skip
+    except IntegrityError:  # the same annotator claiming twice at once (two tabs)
+        return None
+
+
+def pending(*, user: Any, campaign: Campaign, now: datetime) -> list[Assignment]:
+    return list(
+        Assignment.objects.filter(
+            campaign=campaign, annotator=user, submitted_at__isnull=True, leased_until__gt=now
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The annotator's live assignments (current first) in `campaign`, and their progress."""
+
+    campaign: Campaign | None
+    assignments: list[Assignment]
+    done: int = 0
+    total: int = 0
+
+
+def _fill(*, campaign: Campaign, user: Any, now: datetime, depth: int) -> Queue:
+    queue = pending(user=user, campaign=campaign, now=now)
+    held = len(queue)
+    open_total: int | None = None
+    for _ in range(CLAIM_ROUNDS):
+        if len(queue) >= depth:
+            break
+        candidates, total = _candidates(campaign=campaign, user=user, now=now)
+        open_total = total if open_total is None else open_total
+        busy = False
+        for task_id in candidates:
+            claimed = _claim_one(campaign=campaign, user=user, now=now, task_id=task_id)
+            busy = busy or claimed is BUSY
+            if isinstance(claimed, Assignment):
+                queue.append(claimed)
+                if len(queue) >= depth:
+                    break
+        if not busy:  # nothing was skipped: what is left is really full
+            break
+    if not queue:
+        return Queue(None, [])
+    if open_total is None:
+        open_total = open_tasks(campaign=campaign, user=user, now=now).count()
+    done = Rating.objects.filter(campaign=campaign, annotator=user).count()
+    return Queue(campaign, queue, done, done + held + open_total)
+
+
+def assignment_queue(
+    *, user: Any, campaign: Campaign | None = None, prefer: Campaign | None = None,
+    depth: int = QUEUE_DEPTH,
+) -> Queue:  # fmt: skip
+    """The annotator's current and preloaded assignments (oldest first), topped up to `depth`.
+
+    A reload returns the same current assignment while its lease lasts. Without `campaign`, the
+    `prefer`red campaign (the one just rated in) is tried first, then open campaigns oldest first.
+    """
+    now = timezone.now()
+    if campaign is not None:
+        return _fill(campaign=campaign, user=user, now=now, depth=depth)
+    if prefer is not None and prefer.status == CampaignStatus.OPEN:
+        queue = _fill(campaign=prefer, user=user, now=now, depth=depth)
+        if queue.assignments:
+            return queue
+    others = Campaign.objects.filter(status=CampaignStatus.OPEN).order_by("created_at", "pk")
+    for c in others.exclude(pk=prefer.pk) if prefer is not None else others:
+        queue = _fill(campaign=c, user=user, now=now, depth=depth)
+        if queue.assignments:
+            return queue
+    return Queue(None, [])
+
+
+@dataclass(frozen=True)
+class Submitted:
+    rating: Rating
+    created: bool
+
+
+def _clean(
+    campaign: Campaign, choice: str | None, score: int | None, reasons: Any
+) -> tuple[str, int | None, list[str]]:
+    if campaign.mode == Mode.PAIRWISE:
+        if choice not in SHOWN_CHOICES:
+            raise RatingError(f"choice: expected one of {', '.join(SHOWN_CHOICES)}")
+        score = None
+    else:
+        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+            raise RatingError("score: expected a whole number from 1 to 5")
+        choice = ""
+    tags = [str(r) for r in (reasons or [])]
+    unknown = sorted(set(tags) - REASON_KEYS)
+    if unknown:
+        raise RatingError(f"reasons: unknown tag(s) {unknown}; known: {sorted(REASON_KEYS)}")
+    return choice or "", score, sorted(set(tags))
+
+
+def rating_submit(
+    *, user: Any, token: str, choice: str | None = None, score: int | None = None,
+    reasons: Any = (), seconds: float = 0.0,
+) -> Submitted:  # fmt: skip
+    """Store the rating of one assignment; a repeated submit returns the stored one unchanged."""
+    assignment = (
+        Assignment.objects.select_related("campaign").filter(token=token, annotator=user).first()
+    )
+    if assignment is None:
+        raise AssignmentNotFound("this task is not yours or does not exist")
+    if assignment.submitted_at is not None:  # a double submit: keep the first rating
+        return Submitted(Rating.objects.get(assignment=assignment), False)
+    shown, score, tags = _clean(assignment.campaign, choice, score, reasons)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            rating = Rating.objects.create(
+                assignment=assignment, task_id=assignment.task_id, campaign=assignment.campaign,
+                annotator=user, shown_choice=shown,
+                outcome=outcome_of(shown, left_is_a=assignment.left_is_a) if shown else "",
+                score=score, reasons=tags,
+                seconds=min(max(float(seconds or 0.0), 0.0), MAX_SECONDS),
+                late=now > assignment.leased_until,
+            )  # fmt: skip
+            Assignment.objects.filter(pk=assignment.pk, submitted_at__isnull=True).update(
+                submitted_at=now
+            )
+    except IntegrityError:  # a double submit racing this one stored it first
+        return Submitted(Rating.objects.get(assignment=assignment), False)
+    return Submitted(rating, True)

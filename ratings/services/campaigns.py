@@ -1,0 +1,242 @@
+"""Creating, opening and closing campaigns; choosing their items (strata) at creation.
+
+Why three strata: the disagreement stratum spends the budget where the runs' outputs differ most
+(1 − IoU between their masks), which is where humans learn something, but it is a biased sample;
+the control stratum is a uniform random sample drawn FIRST from all common items, so its scores are
+the unbiased headline; gold tasks are gross failures only (one output's IoU with ground truth at
+least GOLD_MARGIN above the other's and the worse below GOLD_WORSE_BELOW), whose better side is the
+known right answer used to check annotators, never to score runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from PIL import Image
+
+from evalsite.datasets.models import DatasetVersion
+from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
+from evalsite.evals.services.artefacts import resolve
+from ratings.models import Campaign, CampaignStatus, Mode, Stratum, Task
+
+GOLD_MARGIN = 0.3
+GOLD_WORSE_BELOW = 0.5
+ALPHA_ON = 128  # alpha ≥ 128 counts as foreground, as the metrics binarise predictions
+
+
+class CampaignError(ValueError):
+    """A campaign that cannot be created as asked; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class _Result:
+    iou: float | None
+    alpha: str
+
+
+def _results(run: EvalRun) -> dict[int, _Result]:
+    rows = ItemResult.objects.filter(run=run, status=ResultStatus.OK).values_list(
+        "item_id", "iou", "artefacts"
+    )
+    return {
+        item: _Result(iou, str((art or {}).get("alpha", "")))
+        for item, iou, art in rows
+        if (art or {}).get("web_cutout")
+    }
+
+
+class _Masks:
+    """Binarised alpha masks read once per (run, item) across all pairs."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, np.ndarray | None] = {}
+
+    def get(self, rel: str) -> np.ndarray | None:
+        if rel not in self._cache:
+            try:
+                with Image.open(resolve(rel)) as img:
+                    self._cache[rel] = np.asarray(img.convert("L")) >= ALPHA_ON
+            except (OSError, ValueError):
+                self._cache[rel] = None
+        return self._cache[rel]
+
+    def divergence(self, a: str, b: str) -> float:
+        """1 − IoU of the two masks; two empty masks agree (IoU 1); unreadable = most divergent."""
+        ma, mb = self.get(a), self.get(b)
+        if ma is None or mb is None or ma.shape != mb.shape:
+            return 1.0
+        union = int(np.count_nonzero(ma | mb))
+        if union == 0:
+            return 0.0
+        return 1.0 - int(np.count_nonzero(ma & mb)) / union
+
+
+def _is_gross_failure(a: _Result, b: _Result) -> str:
+    """'a' or 'b' (the better run) when the pair is a gross failure, else ''."""
+    if a.iou is None or b.iou is None:
+        return ""
+    if a.iou - b.iou >= GOLD_MARGIN and b.iou < GOLD_WORSE_BELOW:
+        return "a"
+    if b.iou - a.iou >= GOLD_MARGIN and a.iou < GOLD_WORSE_BELOW:
+        return "b"
+    return ""
+
+
+def _validate(
+    *, name: str, dataset_version: DatasetVersion, runs: Sequence[EvalRun], overlap: int,
+    disagreement_share: float, gold_ratio: float, items_per_pair: int, mode: str,
+) -> None:  # fmt: skip
+    if not name.strip():
+        raise CampaignError("name: give the campaign a name")
+    if len({r.pk for r in runs}) < 2:
+        raise CampaignError("runs: pick two or more different runs")
+    for run in runs:
+        if run.dataset_version_id != dataset_version.pk:
+            raise CampaignError(f"runs: run #{run.pk} is on another set version")
+        if run.status != RunStatus.DONE:
+            raise CampaignError(f"runs: run #{run.pk} is {run.status}, not done")
+    if overlap < 1:
+        raise CampaignError("overlap: k must be at least 1")
+    if not 0.0 <= disagreement_share <= 1.0:
+        raise CampaignError("disagreement_share: must be between 0 and 1")
+    if not 0.0 <= gold_ratio <= 1.0:
+        raise CampaignError("gold_ratio: must be between 0 and 1")
+    if items_per_pair < 1:
+        raise CampaignError("items_per_pair: must be at least 1")
+    if mode not in Mode.values:
+        raise CampaignError(f"mode: must be one of {Mode.values}")
+
+
+def _pair_tasks(
+    a: EvalRun, b: EvalRun, ra: dict[int, _Result], rb: dict[int, _Result], *, masks: _Masks,
+    budget: int, share: float, gold_ratio: float, rng: np.random.Generator,
+) -> list[Task]:  # fmt: skip
+    common = sorted(set(ra) & set(rb))
+    n = min(budget, len(common))
+    n_dis = round(n * share)
+    control = set(rng.choice(common, n - n_dis, replace=False).tolist()) if common else set()
+    div = {i: masks.divergence(ra[i].alpha, rb[i].alpha) for i in common}
+    rest = sorted((i for i in common if i not in control), key=lambda i: (-div[i], i))
+    disagreement = rest[:n_dis]
+    used = control | set(disagreement)
+    gold_pool = [i for i in common if i not in used and _is_gross_failure(ra[i], rb[i])]
+    n_gold = min(len(gold_pool), round(gold_ratio * n))
+    gold = rng.choice(gold_pool, n_gold, replace=False).tolist() if n_gold else []
+
+    def task(item: int, stratum: str) -> Task:
+        return Task(
+            item_id=item, run_a=a, run_b=b, stratum=stratum, divergence=div[item],
+            iou_a=ra[item].iou, iou_b=rb[item].iou, order=0,
+            gold_winner=_is_gross_failure(ra[item], rb[item]) if stratum == Stratum.GOLD else "",
+        )  # fmt: skip
+
+    return (
+        [task(i, Stratum.CONTROL) for i in sorted(control)]
+        + [task(i, Stratum.DISAGREEMENT) for i in disagreement]
+        + [task(i, Stratum.GOLD) for i in gold]
+    )
+
+
+def _absolute_tasks(
+    runs: Sequence[EvalRun], results: dict[int, dict[int, _Result]], *, masks: _Masks,
+    budget: int, share: float, rng: np.random.Generator,
+) -> list[Task]:  # fmt: skip
+    """Absolute mode: one task per (item, run); an item's divergence is its largest over pairs."""
+    common = sorted(set.intersection(*(set(results[r.pk]) for r in runs)))
+    div = {
+        i: max(masks.divergence(results[a.pk][i].alpha, results[b.pk][i].alpha)
+               for a, b in combinations(runs, 2))
+        for i in common
+    }  # fmt: skip
+    n = min(budget, len(common))
+    n_dis = round(n * share)
+    control = set(rng.choice(common, n - n_dis, replace=False).tolist()) if common else set()
+    rest = sorted((i for i in common if i not in control), key=lambda i: (-div[i], i))
+    chosen = [(i, Stratum.CONTROL) for i in sorted(control)]
+    chosen += [(i, Stratum.DISAGREEMENT) for i in rest[:n_dis]]
+    return [
+        Task(item_id=i, run_a=run, stratum=s, divergence=div[i], iou_a=results[run.pk][i].iou,
+             order=0)
+        for i, s in chosen
+        for run in runs
+    ]  # fmt: skip
+
+
+def campaign_create(
+    *, name: str, dataset_version: DatasetVersion, runs: Sequence[EvalRun], user: Any = None,
+    mode: str = Mode.PAIRWISE, overlap: int = 3, items_per_pair: int = 100,
+    disagreement_share: float = 0.5, gold_ratio: float = 0.1, instructions: str = "",
+    reference_run: EvalRun | None = None, seed: int = 0, open_now: bool = False,
+    lease_seconds: int | None = None,
+) -> Campaign:  # fmt: skip
+    """Create a campaign and its tasks in one transaction (a half-built campaign never shows)."""
+    runs = sorted(runs, key=lambda r: r.pk)
+    _validate(
+        name=name, dataset_version=dataset_version, runs=runs, overlap=overlap, mode=mode,
+        disagreement_share=disagreement_share, gold_ratio=gold_ratio, items_per_pair=items_per_pair,
+    )  # fmt: skip
+    if reference_run is not None and reference_run.pk not in {r.pk for r in runs}:
+        raise CampaignError("reference_run: must be one of the campaign's runs")
+    rng = np.random.default_rng(seed)
+    masks = _Masks()
+    results = {r.pk: _results(r) for r in runs}
+    if mode == Mode.PAIRWISE:
+        tasks = []
+        for a, b in combinations(runs, 2):
+            tasks += _pair_tasks(
+                a, b, results[a.pk], results[b.pk], masks=masks, budget=items_per_pair,
+                share=disagreement_share, gold_ratio=gold_ratio, rng=rng,
+            )  # fmt: skip
+    else:
+        tasks = _absolute_tasks(
+            runs, results, masks=masks, budget=items_per_pair, share=disagreement_share, rng=rng
+        )
+    if not [t for t in tasks if t.stratum != Stratum.GOLD]:
+        raise CampaignError("runs: the runs have no successfully evaluated item in common")
+    for position, index in enumerate(rng.permutation(len(tasks)).tolist()):
+        tasks[index].order = position
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            name=name.strip(), dataset_version=dataset_version, mode=mode, overlap=overlap,
+            items_per_pair=items_per_pair, disagreement_share=disagreement_share,
+            gold_ratio=gold_ratio if mode == Mode.PAIRWISE else 0.0, instructions=instructions,
+            reference_run=reference_run or _production_run(runs) or runs[0], seed=seed,
+            status=CampaignStatus.OPEN if open_now else CampaignStatus.DRAFT, created_by=user,
+            **({"lease_seconds": lease_seconds} if lease_seconds else {}),
+        )  # fmt: skip
+        campaign.runs.set(runs)
+        for t in tasks:
+            t.campaign = campaign
+        Task.objects.bulk_create(tasks, batch_size=500)
+    return campaign
+
+
+def _production_run(runs: Sequence[EvalRun]) -> EvalRun | None:
+    from models.models import PRODUCTION, Alias
+
+    prod = set(
+        Alias.objects.filter(name=PRODUCTION, version__in=[r.model_version_id for r in runs])
+        .values_list("version_id", flat=True)
+    )  # fmt: skip
+    return next((r for r in runs if r.model_version_id in prod), None)
+
+
+def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
+    """Open or close a campaign; closing keeps every rating (late submits still land)."""
+    if status not in CampaignStatus.values:
+        raise CampaignError(f"status: must be one of {CampaignStatus.values}")
+    Campaign.objects.filter(pk=campaign.pk).update(status=status)
+    campaign.status = status
+    return campaign
+
+
+def campaign_set_exclusion(*, campaign: Campaign, exclude_flagged: bool) -> Campaign:
+    """Switch whether flagged annotators' ratings count in the scores (QC toggle)."""
+    Campaign.objects.filter(pk=campaign.pk).update(exclude_flagged=exclude_flagged)
+    campaign.exclude_flagged = exclude_flagged
+    return campaign

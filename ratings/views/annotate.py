@@ -1,0 +1,147 @@
+"""The annotator's rating page, its two JSON calls and its images — all under opaque tokens.
+
+Why so few calls: "submit + fetch next" is one POST that returns the next state, so an annotator
+waits one round trip per task; the page holds the current task and one preloaded behind it.
+Blindness: nothing here puts a run id, model name, file name or metric into HTML, JSON, URLs or
+headers; images are the metadata-free web copies, read from disk and sent without a filename.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from evalsite.core.roles import annotator_required
+from evalsite.evals.models import ItemResult
+from evalsite.evals.services.artefacts import resolve
+from ratings.models import REASON_HOTKEYS, REASON_TAGS, Assignment, Campaign, Mode
+from ratings.services.assign import (
+    AssignmentNotFound,
+    RatingError,
+    assignment_queue,
+    rating_submit,
+)
+
+CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+IMAGE_CACHE = "private, max-age=3600"  # per-assignment URLs never change content
+PAIR_SLOTS = ("photo", "thumb", "left", "right")
+SINGLE_SLOTS = ("photo", "thumb", "single")
+
+
+def _task(assignment: Assignment, mode: str) -> dict[str, Any]:
+    slots = PAIR_SLOTS if mode == Mode.PAIRWISE else SINGLE_SLOTS
+    return {
+        "token": assignment.token,
+        "images": {s: reverse("ratings:image", args=[assignment.token, s]) for s in slots},
+    }
+
+
+def annotator_state(user: Any, prefer: Campaign | None = None) -> dict[str, Any]:
+    """Current task, the preloaded one, progress and instructions of this annotator."""
+    q = assignment_queue(user=user, prefer=prefer)
+    campaign, queue = q.campaign, q.assignments
+    if campaign is None:
+        return {"current": None, "upcoming": None, "progress": None, "mode": None,
+                "instructions": ""}  # fmt: skip
+    return {
+        "mode": campaign.mode,
+        "instructions": campaign.instructions,
+        "current": _task(queue[0], campaign.mode),
+        "upcoming": _task(queue[1], campaign.mode) if len(queue) > 1 else None,
+        "progress": {"done": q.done, "total": q.total},
+    }
+
+
+@annotator_required
+@never_cache
+def next_task(request: HttpRequest) -> HttpResponse:
+    state = annotator_state(request.user)
+    if state["current"] is None:
+        return render(request, "ratings/next.html", {})
+    reasons = [(key, REASON_HOTKEYS[key], label) for key, label in REASON_TAGS]
+    return render(
+        request,
+        "ratings/rate.html",
+        {"state": state, "reasons": reasons, "pairwise": state["mode"] == Mode.PAIRWISE},
+    )
+
+
+@annotator_required
+@never_cache
+@require_GET
+def state_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(annotator_state(request.user))
+
+
+@annotator_required
+@never_cache
+@require_POST
+def submit_view(request: HttpRequest) -> JsonResponse:
+    try:
+        body = json.loads(request.body or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError
+    except ValueError:
+        return JsonResponse({"error": "send a JSON object"}, status=400)
+    try:
+        submitted = rating_submit(
+            user=request.user, token=str(body.get("token", "")), choice=body.get("choice"),
+            score=body.get("score"), reasons=body.get("reasons") or [],
+            seconds=float(body.get("seconds") or 0.0),
+        )  # fmt: skip
+    except AssignmentNotFound as exc:
+        return JsonResponse({"error": str(exc)}, status=404)
+    except (RatingError, TypeError, ValueError) as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(annotator_state(request.user, prefer=submitted.rating.campaign))
+
+
+def _image_path(assignment: Assignment, slot: str) -> Path:
+    task = assignment.task
+    if slot == "photo":
+        return Path(task.item.web.path)
+    if slot == "thumb":
+        return Path(task.item.thumb.path)
+    run_id = task.run_a_id if slot == "single" or (slot == "left") == assignment.left_is_a else (
+        task.run_b_id
+    )  # fmt: skip
+    artefacts = (
+        ItemResult.objects.filter(run_id=run_id, item_id=task.item_id)
+        .values_list("artefacts", flat=True)
+        .first()
+    )
+    rel = (artefacts or {}).get("web_cutout")
+    if not rel:
+        raise Http404("image not available")
+    return resolve(rel)
+
+
+@annotator_required
+@require_GET
+def image_view(request: HttpRequest, token: str, slot: str) -> HttpResponse:
+    assignment = (
+        Assignment.objects.select_related("task__item", "campaign")
+        .filter(token=token, annotator=request.user)
+        .first()
+    )
+    if assignment is None:
+        raise Http404("no such image")
+    allowed = PAIR_SLOTS if assignment.campaign.mode == Mode.PAIRWISE else SINGLE_SLOTS
+    if slot not in allowed:
+        raise Http404("no such image")
+    path = _image_path(assignment, slot)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise Http404("image not available") from exc
+    # HttpResponse, not FileResponse: FileResponse would name the stored file in its headers.
+    response = HttpResponse(data, content_type=CONTENT_TYPES.get(path.suffix.lower(), "image/png"))
+    response["Cache-Control"] = IMAGE_CACHE
+    return response

@@ -1,0 +1,128 @@
+"""Campaign pages for researchers and managers: list, create, results, open/close, export."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from evalsite.core.roles import researcher_required
+from ratings import selectors
+from ratings.forms import CampaignForm
+from ratings.models import Campaign, CampaignStatus
+from ratings.services.campaigns import (
+    CampaignError,
+    campaign_create,
+    campaign_set_exclusion,
+    campaign_set_status,
+)
+
+CSV_COLUMNS = (
+    "rating", "task", "item", "stratum", "run_a", "run_b", "left_run", "shown_choice", "outcome",
+    "winner", "score", "reasons", "seconds", "late", "annotator", "gold_winner", "created_at",
+)  # fmt: skip
+
+
+@researcher_required
+def campaign_list_view(request: HttpRequest) -> HttpResponse:
+    campaigns = Campaign.objects.select_related("dataset_version__dataset").annotate(
+        n_tasks=Count("tasks", distinct=True), n_ratings=Count("ratings", distinct=True)
+    )
+    return render(request, "ratings/campaigns.html", {"campaigns": campaigns})
+
+
+@researcher_required
+def campaign_create_view(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            campaign = campaign_create(
+                name=data["name"], dataset_version=data["dataset_version"],
+                runs=list(data["runs"]), mode=data["mode"], overlap=data["overlap"],
+                items_per_pair=data["items_per_pair"],
+                disagreement_share=data["disagreement_share"], gold_ratio=data["gold_ratio"],
+                instructions=data["instructions"], open_now=data["open_now"], user=request.user,
+            )  # fmt: skip
+        except CampaignError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Campaign “{campaign.name}” created.")
+            return redirect("ratings:campaign", pk=campaign.pk)
+    return render(request, "ratings/campaign_new.html", {"form": form})
+
+
+def _exclude_param(request: HttpRequest) -> bool | None:
+    raw = request.GET.get("exclude")
+    return None if raw is None else raw in {"1", "true", "yes"}
+
+
+@researcher_required
+def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk)
+    report = selectors.campaign_report(campaign, exclude=_exclude_param(request))
+    return render(request, "ratings/campaign.html", {"campaign": campaign, "r": report})
+
+
+@researcher_required
+@require_POST
+def campaign_status_view(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    action = request.POST.get("action", "")
+    if action in {CampaignStatus.OPEN, CampaignStatus.CLOSED, CampaignStatus.DRAFT}:
+        campaign_set_status(campaign=campaign, status=action)
+        messages.success(request, f"Campaign is now {action}.")
+    elif action in {"exclude", "include"}:
+        campaign_set_exclusion(campaign=campaign, exclude_flagged=action == "exclude")
+        messages.success(request, "Flagged annotators' ratings are now "
+                         + ("excluded." if action == "exclude" else "counted."))  # fmt: skip
+    else:
+        messages.error(request, f"Unknown action {action!r}.")
+    return redirect("ratings:campaign", pk=pk)
+
+
+def _csv_rows(campaign: Campaign) -> list[dict[str, Any]]:
+    runs = selectors.campaign_runs(campaign)
+    label = {r.pk: selectors.run_label(r) for r in runs}
+    out = []
+    for r in selectors.rating_rows(campaign):
+        a, b = r["task__run_a_id"], r["task__run_b_id"]
+        left = a if r["assignment__left_is_a"] else b
+        winner = {"a": a, "b": b}.get(r["outcome"])
+        out.append({
+            "rating": r["pk"], "task": r["task_id"], "item": r["task__item__stem"],
+            "stratum": r["task__stratum"], "run_a": label.get(a, ""), "run_b": label.get(b, ""),
+            "left_run": label.get(left, ""), "shown_choice": r["shown_choice"],
+            "outcome": r["outcome"], "winner": label.get(winner, "") if winner else "",
+            "score": r["score"] if r["score"] is not None else "",
+            "reasons": ";".join(r["reasons"] or []), "seconds": round(r["seconds"], 3),
+            "late": r["late"], "annotator": r["annotator__username"],
+            "gold_winner": r["task__gold_winner"], "created_at": r["created_at"].isoformat(),
+        })  # fmt: skip
+    return out
+
+
+@researcher_required
+def campaign_export_view(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    campaign = get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk)
+    if fmt == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="campaign-{pk}-ratings.csv"'
+        writer = csv.DictWriter(response, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(_csv_rows(campaign))
+        return response
+    if fmt == "json":
+        body = {
+            "report": selectors.campaign_report(campaign, exclude=_exclude_param(request)),
+            "ratings": _csv_rows(campaign),
+        }
+        response = JsonResponse(body, json_dumps_params={"indent": 1, "default": str})
+        response["Content-Disposition"] = f'attachment; filename="campaign-{pk}.json"'
+        return response
+    raise Http404("export as .csv or .json")

@@ -1,0 +1,160 @@
+"""Playwright + Debian Chromium against a real server process (pytest-django's live server).
+
+An annotator logs in, rates with the keyboard only, zooms, switches backgrounds, reloads in the
+middle and resumes the same task; every HTML/JSON response and header is scanned for model
+identity; a manager then sees the scores change. Screenshots go to var/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ratings.models import Rating
+from ratings.selectors import campaign_report
+from ratings.services.campaigns import campaign_create
+from tests.evals.factories import user_with
+from tests.ratings.blind import forbidden, leaks
+from tests.ratings.builders import build_world
+
+pytestmark = [pytest.mark.browser, pytest.mark.no_services]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "var" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]  # fmt: skip
+
+
+def _login(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "pw-" + username)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def _progress(page: Any) -> str:
+    return str(page.text_content("#progress"))
+
+
+def _rate_key(page: Any, key: str) -> None:
+    before = _progress(page)
+    page.keyboard.press(key)
+    page.wait_for_function("b => document.getElementById('progress').textContent !== b", arg=before)
+
+
+def _scores_text(page: Any) -> str:
+    return str(page.text_content(".scores[data-stratum=all]"))
+
+
+def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
+    transactional_db: Any, live_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM reads beside Playwright's loop
+    world = build_world(tmp_path, n=10, annotators=1)
+    user_with("release_manager", "mgr")
+    campaign = campaign_create(
+        name="Browser campaign", dataset_version=world.version, runs=world.runs,
+        items_per_pair=8, gold_ratio=0.25, open_now=True, instructions="Pick the cleaner lift.",
+    )  # fmt: skip
+    words = forbidden(world)
+    seen: list[tuple[str, str]] = []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def record(response: Any) -> None:
+        headers = " ".join(f"{k}: {v}" for k, v in response.headers.items())
+        seen.append((response.url, headers))
+        ctype = response.headers.get("content-type", "")
+        if ctype.startswith(("text/", "application/json")):
+            try:
+                seen.append((response.url, response.text()))
+            except Exception:  # a redirect has no body to read
+                pass
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        ann = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = ann.new_page()
+        page.on("response", record)
+        _login(page, live_server.url, "ann0")
+        assert page.url.rstrip("/").endswith("/rate")  # an annotator lands in their next task
+        page.wait_for_function("document.querySelector('.pane .cut').complete")
+        assert _progress(page).startswith("0 of")
+        first_token = page.get_attribute("#rate", "data-token")
+
+        # Zoom with the keyboard, then the wheel; both panes move together; dblclick resets.
+        page.keyboard.press("z")
+        assert page.get_attribute("#rate", "data-zoom") == "2"
+        page.mouse.move(400, 400)
+        page.mouse.wheel(0, -200)
+        page.wait_for_function("Number(document.getElementById('rate').dataset.zoom) > 2")
+        transforms = page.eval_on_selector_all(".view", "els => els.map(e => e.style.transform)")
+        assert len(set(transforms)) == 1 and "scale(2.5)" in transforms[0]
+        page.keyboard.press("b")
+        page.keyboard.press("b")
+        page.keyboard.press("b")  # dimmed photo behind the cutouts
+        assert page.get_attribute("#rate", "data-bg") == "photo"
+        page.screenshot(path=str(SHOTS / "rating-zoomed-photo-bg.png"))
+        page.dblclick(".pane[data-slot=left] .stage")
+        assert page.get_attribute("#rate", "data-zoom") == "1"
+        page.keyboard.press("b")
+        page.keyboard.press("?")
+        assert page.is_visible("#help")
+        page.screenshot(path=str(SHOTS / "rating-help.png"))
+        page.keyboard.press("?")
+
+        # Rate with the keyboard only: a reason, then choices.
+        page.keyboard.press("r")
+        page.keyboard.press("e")
+        assert page.is_checked("#reasons input[value=edges]")
+        _rate_key(page, "1")
+        assert page.get_attribute("#rate", "data-token") != first_token
+        for key in ("2", "3"):
+            _rate_key(page, key)
+        assert _progress(page).startswith("3 of")
+        page.screenshot(path=str(SHOTS / "rating-page.png"))
+
+        # Reload mid-campaign: same task, same progress.
+        token = page.get_attribute("#rate", "data-token")
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        assert page.get_attribute("#rate", "data-token") == token
+        assert _progress(page).startswith("3 of")
+
+        # A manager looks at the scores, the annotator rates on, the scores change.
+        mgr = browser.new_context()
+        mpage = mgr.new_page()
+        _login(mpage, live_server.url, "mgr")
+        mpage.goto(f"{live_server.url}/rate/campaigns/{campaign.pk}/")
+        before = _scores_text(mpage)
+        assert "Bradley" in before
+        for _ in range(4):
+            _rate_key(page, "1")
+        mpage.reload()
+        after = _scores_text(mpage)
+        assert after != before
+        mpage.screenshot(path=str(SHOTS / "campaign-page.png"), full_page=True)
+
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        html = page.content()
+        browser.close()
+
+    assert Rating.objects.filter(annotator=world.annotators[0]).count() == 7
+    assert Rating.objects.get(annotator=world.annotators[0], reasons=["edges"])
+    report = campaign_report(campaign, rounds=50)
+    assert report["scores"]["all"]["votes"] > 0
+    # Blindness: the HTML and every response (bodies of text/JSON, all headers, all URLs).
+    assert leaks(html, words) == []
+    annotator_responses = [(u, t) for u, t in seen if "/login/" not in u]
+    assert annotator_responses
+    for url, text in annotator_responses:
+        assert leaks(url, words) == [], url
+        assert leaks(text, words) == [], (url, leaks(text, words))
+    (SHOTS / "blind-scan.json").write_text(json.dumps(
+        {"responses": len(seen), "forbidden_words": len(words)}, indent=1))  # fmt: skip

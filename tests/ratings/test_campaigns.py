@@ -1,0 +1,94 @@
+"""Campaign creation: strata, gold from gross failures only, validation, production anchor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ratings.models import CampaignStatus, Stratum, Task
+from ratings.services.campaigns import CampaignError, campaign_create
+from tests.ratings.builders import World, build_world
+
+pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
+
+
+def test_it_builds_control_disagreement_and_gold_strata(db: Any, tmp_path: Any) -> None:
+    world = build_world(tmp_path, n=16)
+    campaign = campaign_create(
+        name="c", dataset_version=world.version, runs=world.runs, items_per_pair=4,
+        disagreement_share=0.5, gold_ratio=0.5, seed=1,
+    )  # fmt: skip
+    tasks = list(Task.objects.filter(campaign=campaign))
+    by = {s: [t for t in tasks if t.stratum == s] for s in Stratum.values}
+    assert len(by[Stratum.CONTROL]) == 2
+    assert len(by[Stratum.DISAGREEMENT]) == 2
+    # Disagreement takes the most divergent of the items left after the uniform control draw.
+    control_items = {t.item_id for t in by[Stratum.CONTROL]}
+    rest = [t for t in tasks if t.item_id not in control_items]
+    assert min(t.divergence for t in by[Stratum.DISAGREEMENT]) >= max(
+        (t.divergence for t in rest if t.stratum != Stratum.DISAGREEMENT), default=0.0
+    )
+    assert len(by[Stratum.GOLD]) == 2
+    for t in by[Stratum.GOLD]:
+        assert t.gold_winner == "a"  # run 0 is the truth, run 1 missed the subject
+        assert t.iou_a - t.iou_b >= 0.3 and t.iou_b < 0.5
+        assert t.item_id not in control_items
+    assert sorted(t.order for t in tasks) == list(range(len(tasks)))
+    assert campaign.reference_run_id == world.runs[0].pk  # the production run anchors BT
+    assert campaign.status == CampaignStatus.DRAFT
+
+
+def test_gold_never_comes_from_close_pairs(db: Any, tmp_path: Any) -> None:
+    world = build_world(tmp_path, runs=3)
+    campaign = campaign_create(
+        name="c", dataset_version=world.version, runs=world.runs, items_per_pair=2, gold_ratio=1.0
+    )
+    gold = Task.objects.filter(campaign=campaign, stratum=Stratum.GOLD)
+    assert gold.exists()
+    for t in gold:
+        assert abs(t.iou_a - t.iou_b) >= 0.3
+    pairs = {(t.run_a_id, t.run_b_id) for t in Task.objects.filter(campaign=campaign)}
+    assert len(pairs) == 3  # every pair of three runs
+
+
+def test_absolute_mode_has_one_task_per_item_and_run(world: World) -> None:
+    campaign = campaign_create(
+        name="abs", dataset_version=world.version, runs=world.runs, mode="absolute",
+        items_per_pair=3,
+    )  # fmt: skip
+    tasks = Task.objects.filter(campaign=campaign)
+    assert tasks.count() == 6
+    assert not tasks.filter(stratum=Stratum.GOLD).exists()
+    assert not tasks.filter(run_b__isnull=False).exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"runs_slice": 1}, "runs"),
+        ({"overlap": 0}, "overlap"),
+        ({"disagreement_share": 1.5}, "disagreement_share"),
+        ({"name": " "}, "name"),
+    ],
+)
+def test_it_refuses_bad_input_naming_the_field(world: World, kwargs: dict, field: str) -> None:
+    runs = world.runs[: kwargs.pop("runs_slice", None) or None]
+    args = {"name": "c", "dataset_version": world.version, "runs": runs, **kwargs}
+    with pytest.raises(CampaignError, match=field):
+        campaign_create(**args)
+    assert not Task.objects.exists()
+
+
+def test_demo_step_opens_one_campaign_over_the_demo_runs_and_reuses_it(world: World) -> None:
+    from ratings import demo
+
+    lines: list[str] = []
+    demo.after_start(lines.append)
+    demo.after_start(lines.append)
+    from ratings.models import Campaign
+
+    campaign = Campaign.objects.get()
+    assert campaign.status == CampaignStatus.OPEN
+    assert sorted(campaign.runs.values_list("pk", flat=True)) == [r.pk for r in world.runs]
+    assert "reusing" in lines[-1]
