@@ -103,6 +103,21 @@ def _single_threaded_opencv() -> None:
     cv2.setNumThreads(1)
 
 
+def _start_method() -> str | None:
+    """fork when this process has a single OS thread, else forkserver.
+
+    fork lets workers inherit the already-imported numpy/cv2 (the command line's case), but
+    forking a process with other threads (OpenCV's pool after earlier work, a DB driver, a test
+    runner) can leave a lock held forever in the child.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    tasks = Path("/proc/self/task")
+    single = tasks.is_dir() and len(list(tasks.iterdir())) == 1
+    if "fork" in methods and single:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else None
+
+
 def _run(pairs: list[Pair], threshold: float, workers: int) -> Iterator[JobResult]:
     jobs = [(p, threshold) for p in pairs]
     workers = min(workers, len(jobs))
@@ -110,9 +125,7 @@ def _run(pairs: list[Pair], threshold: float, workers: int) -> Iterator[JobResul
     if workers <= 1:
         yield from map(_evaluate_file_pair, jobs)
         return
-    methods = multiprocessing.get_all_start_methods()
-    # fork: workers inherit the already-imported numpy/cv2 instead of importing them again.
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    context = multiprocessing.get_context(_start_method())
     init = _single_threaded_opencv
     with ProcessPoolExecutor(workers, mp_context=context, initializer=init) as pool:
         yield from pool.map(_evaluate_file_pair, jobs)
