@@ -67,14 +67,23 @@ def test_postgres_url_parses_every_part():
     assert db["OPTIONS"] == {"sslmode": "require"}
 
 
-def test_sqlite_wal_mode_is_active(django_db_setup, django_db_blocker):
-    from django.db import connection
+def test_sqlite_connections_run_in_wal_mode(tmp_path, django_db_blocker):
+    """Checked on a private SQLite file, so it runs whatever database the suite uses."""
+    from django.db.backends.sqlite3.base import DatabaseWrapper
 
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite-only pragma check; this run uses another database")
-    with django_db_blocker.unblock(), connection.cursor() as cur:
-        cur.execute("PRAGMA journal_mode")
-        assert cur.fetchone()[0] == "wal"
+    settings_dict = database_from_url("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    wrapper = DatabaseWrapper({**settings_dict, "TIME_ZONE": None, "CONN_MAX_AGE": 0,
+                               "CONN_HEALTH_CHECKS": False, "AUTOCOMMIT": True,
+                               "ATOMIC_REQUESTS": False, "TEST": {}, "USER": "",
+                               "PASSWORD": "", "HOST": "", "PORT": ""})
+    try:
+        with django_db_blocker.unblock(), wrapper.cursor() as cur:
+            cur.execute("PRAGMA journal_mode")
+            assert cur.fetchone()[0] == "wal"
+            cur.execute("PRAGMA busy_timeout")
+            assert cur.fetchone()[0] >= 5000
+    finally:
+        wrapper.close()
 
 
 def test_filesystem_broker_uses_absolute_shared_folders(tmp_path):
