@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 import tempfile
 import time
 import zipfile
@@ -37,17 +36,10 @@ from evalsite.datasets.writing import ImportResult, version_create, version_unch
 
 Progress = Callable[[int, int], None]
 
-DEFAULT_MAX_PIXELS = 40_000_000  # issue #4: decompression-bomb limit, 40 MP
-DEFAULT_ZIP_MAX_BYTES = 20 * 2**30
 # Below this many items a pool costs more (fork + pickling) than it saves; measured ~0.3 s.
 POOL_MIN_ITEMS = 16
 # Items per pool task: large enough to amortise pickling, small enough for a smooth progress bar.
 POOL_CHUNKSIZE = 4
-
-
-def _setting(name: str, default: int) -> int:
-    # Declared in settings.py from the environment; the default keeps the service usable alone.
-    return int(getattr(settings, name, default))
 
 
 def dataset_import(
@@ -72,7 +64,7 @@ def dataset_import(
             root = archive_extract(
                 path,
                 Path(tmp) / "x",
-                max_total_bytes=_setting("DATASET_ZIP_MAX_BYTES", DEFAULT_ZIP_MAX_BYTES),
+                max_total_bytes=settings.DATASET_ZIP_MAX_BYTES,
             )
         elif path.is_dir():
             root = path
@@ -91,7 +83,7 @@ def dataset_import(
         report: dict[str, Any] = {
             "source": source_label or str(path),
             "manifest": plan.manifest_label,
-            "max_pixels": _setting("DATASET_MAX_PIXELS", DEFAULT_MAX_PIXELS),
+            "max_pixels": settings.DATASET_MAX_PIXELS,
             "candidates": plan.candidates,
         }
         if not plan.items:
@@ -140,7 +132,7 @@ def _process(
         for p in plan.items
     ]
     total = len(tasks)
-    workers = min(_setting("DATASET_IMPORT_PROCESSES", os.cpu_count() or 1), total)
+    workers = min(settings.DATASET_IMPORT_PROCESSES, total)
     if progress:
         progress(0, total)
     if total < POOL_MIN_ITEMS or workers <= 1:

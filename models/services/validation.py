@@ -21,23 +21,15 @@ from evalsite.core.models import Job
 from models.models import ModelFormat, ModelVersion, VersionStatus
 
 VALIDATE_JOB = "registry.validate"
-# Defaults until settings carry MODEL_VALIDATION_*: a 512² forward of a ≤100 MB model needs well
-# under 2 GB besides torch's own ~1 GB of mappings; 120 s CPU covers a slow first load on 2 cores.
-DEFAULT_LIMITS = {"memory_mb": 3072, "cpu_seconds": 120, "timeout_s": 180}
 COREML_NOTE = "prediction on macOS workers only: coreml queue"
 
 
 def validation_limits() -> dict[str, int]:
+    """Limits of the child process that runs model code (settings MODEL_VALIDATION_*)."""
     return {
-        "memory_mb": int(
-            getattr(settings, "MODEL_VALIDATION_MEMORY_MB", DEFAULT_LIMITS["memory_mb"])
-        ),
-        "cpu_seconds": int(
-            getattr(settings, "MODEL_VALIDATION_CPU_SECONDS", DEFAULT_LIMITS["cpu_seconds"])
-        ),
-        "timeout_s": int(
-            getattr(settings, "MODEL_VALIDATION_TIMEOUT_S", DEFAULT_LIMITS["timeout_s"])
-        ),
+        "memory_mb": settings.MODEL_VALIDATION_MEMORY_MB,
+        "cpu_seconds": settings.MODEL_VALIDATION_CPU_SECONDS,
+        "timeout_s": settings.MODEL_VALIDATION_TIMEOUT_S,
     }
 
 
