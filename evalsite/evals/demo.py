@@ -7,12 +7,12 @@ macOS worker) are started but not waited for: their page says what they wait for
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
 from evalsite.core.selectors import workers_by_queue
 from evalsite.datasets.models import Dataset, DatasetVersion
+from evalsite.env import env_float
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import run_progress
 from evalsite.evals.services.runs import (
@@ -26,7 +26,7 @@ from models.models import ModelFormat, ModelVersion, VersionStatus
 DEMO_FAMILY = "subject-lift"
 DEMO_VERSIONS = ("1.0.0", "1.1.0")
 #: The demo waits this long for its runs (the demo set takes well under a minute on one CPU).
-WAIT_SECONDS = float(os.environ.get("DEMO_EVAL_TIMEOUT", "1800"))
+WAIT_SECONDS = env_float("DEMO_EVAL_TIMEOUT", 1800.0, minimum=1)  # typed: a bad value names it
 POLL_SECONDS = 2.0
 
 Log = Callable[[str], object]
