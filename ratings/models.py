@@ -190,6 +190,36 @@ class Rating(models.Model):
         super().save(*args, **kwargs)
 
 
+class CampaignSnapshot(models.Model):
+    """The stored campaign report: computed by `ratings.services.reports`, read by every page.
+
+    One row per campaign. Rating submissions mark it `dirty` (a conditional UPDATE, so a burst of
+    ratings costs one flag write each and schedules one recompute); the debounced job recomputes
+    the payload from SQL aggregates and clears the flag only if no rating arrived meanwhile
+    (`ratings_count` / `last_rating_id` say exactly which ratings the payload covers). Pages and
+    exports read `payload` as it is; its shape is documented in `ratings.services.reports`.
+    """
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="snapshot")
+    computed_at = models.DateTimeField(null=True, blank=True)
+    ratings_count = models.PositiveIntegerField(default=0, help_text="ratings the payload covers")
+    last_rating_id = models.BigIntegerField(
+        default=0, help_text="highest rating id the payload covers"
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    dirty = models.BooleanField(
+        default=True, db_index=True, help_text="ratings arrived after the payload was computed"
+    )
+    dirty_since = models.DateTimeField(null=True, blank=True)
+    generation = models.PositiveBigIntegerField(
+        default=0, help_text="bumped by every mark-dirty; a recompute clears `dirty` only if unchanged"
+    )
+    seconds = models.FloatField(default=0.0, help_text="time the last recompute took")
+
+    def __str__(self) -> str:
+        return f"snapshot of campaign {self.campaign_id}"
+
+
 def outcome_of(shown: str, *, left_is_a: bool) -> str:
     """Map the choice as shown on screen to run identity."""
     if shown == "left":
