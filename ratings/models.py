@@ -212,7 +212,7 @@ class CampaignSnapshot(models.Model):
     )
     dirty_since = models.DateTimeField(null=True, blank=True)
     generation = models.PositiveBigIntegerField(
-        default=0, help_text="bumped by every mark-dirty; a recompute clears `dirty` only if unchanged"
+        default=0, help_text="bumped on mark-dirty; a recompute clears dirty only if unchanged"
     )
     seconds = models.FloatField(default=0.0, help_text="time the last recompute took")
 

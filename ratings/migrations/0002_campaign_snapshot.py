@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('payload', models.JSONField(blank=True, default=dict)),
                 ('dirty', models.BooleanField(db_index=True, default=True, help_text='ratings arrived after the payload was computed')),
                 ('dirty_since', models.DateTimeField(blank=True, null=True)),
-                ('generation', models.PositiveBigIntegerField(default=0, help_text='bumped by every mark-dirty; a recompute clears `dirty` only if unchanged')),
+                ('generation', models.PositiveBigIntegerField(default=0, help_text='bumped on mark-dirty; a recompute clears dirty only if unchanged')),
                 ('seconds', models.FloatField(default=0.0, help_text='time the last recompute took')),
                 ('campaign', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='snapshot', to='ratings.campaign')),
             ],
