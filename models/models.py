@@ -38,6 +38,9 @@ class ModelFormat(models.TextChoices):
     ONNX = "onnx", "ONNX"
     COREML = "coreml", "Core ML"
     BUILTIN = "builtin", "built-in runner"
+    #: No runnable file: results come only from `import_predictions` (made on a device, by another
+    #: framework or a vendor). Workers never schedule it.
+    EXTERNAL = "external", "external (predictions imported)"
     UNKNOWN = "unknown", "unknown"
 
 
@@ -108,6 +111,9 @@ class ModelVersion(models.Model):
     )
     card = models.TextField(blank=True, help_text="model card (markdown, shown as text)")
     notes = models.TextField(blank=True)
+    provenance = models.TextField(
+        blank=True, help_text="where this model and its predictions come from, in words"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -139,6 +145,11 @@ class ModelVersion(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {VersionStatus.READY, VersionStatus.REJECTED}
+
+    @property
+    def is_external(self) -> bool:
+        """No runnable file: its runs are imported, never scheduled on a worker."""
+        return self.format == ModelFormat.EXTERNAL
 
     @property
     def training_sha256s(self) -> list[str]:

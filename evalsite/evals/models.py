@@ -32,6 +32,11 @@ class RunStatus(models.TextChoices):
 FINISHED_STATUSES = frozenset({RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED})
 
 
+class RunSource(models.TextChoices):
+    WORKER = "worker", "run on a platform worker"
+    IMPORTED = "imported", "predictions imported"
+
+
 class ResultStatus(models.TextChoices):
     OK = "ok"
     FAILED = "failed"
@@ -53,7 +58,24 @@ class EvalRun(models.Model):
         help_text="attribute labels the slices and later fairness reports of this run used",
     )
     runtime = models.CharField(max_length=32, default="auto", help_text="as requested")
-    device = models.CharField(max_length=64, blank=True, help_text="as resolved by the worker")
+    device = models.CharField(
+        max_length=128, blank=True, help_text="as resolved by the worker, or as stated on import"
+    )
+    source = models.CharField(
+        max_length=16, choices=RunSource.choices, default=RunSource.WORKER, db_index=True
+    )
+    # Imported runs only (blank on worker runs): what the importer states about where the alphas
+    # were predicted. `created_by` is the person who imported.
+    os = models.CharField(max_length=128, blank=True, help_text="e.g. iOS 18.1")
+    runtime_label = models.CharField(max_length=128, blank=True, help_text="e.g. Core ML 8")
+    compute_units = models.CharField(max_length=64, blank=True, help_text="e.g. cpuAndNeuralEngine")
+    provenance = models.TextField(blank=True, help_text="who produced the predictions, how")
+    import_name = models.CharField(
+        max_length=255, blank=True, help_text="imported folder name or uploaded file name"
+    )
+    has_latency = models.BooleanField(
+        default=True, help_text="False: no latency was measured (imported without a latency CSV)"
+    )
     queue = models.CharField(max_length=32)
     postprocess = models.JSONField(default=dict, blank=True)
     config_hash = models.CharField(max_length=64, db_index=True)
