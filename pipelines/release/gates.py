@@ -1,0 +1,225 @@
+"""Release gates, Holm across the gates of one report, and the verdict.
+
+Every statistical gate is a one-sided test of "the candidate is acceptable":
+- metric non-inferiority: H0 "oriented delta <= -margin" (MAE oriented so that lower is better);
+- fairness (per attribute): H0 "some eligible group's oriented paired delta <= -margin", tested
+  as an intersection-union test (p = the largest of the groups' p-values); and no flagged group;
+- crowd: H0 "win rate <= minimum".
+p-values are bootstrap shares (pipelines.release.deltas.one_sided_p). Holm's step-down correction
+runs over the statistical gates of one report; a gate passes when its Holm-adjusted p <= alpha.
+With the default alpha 0.025 a lone gate passes exactly when the lower bound of its 95 % percentile
+interval is at or above the threshold, the rule the gate's sentence quotes.
+Latency (a measured percentile against a budget) and evidence gates (enough votes, same
+post-processing) are deterministic and outside the Holm family. A gate without evidence is
+`insufficient`; the verdict is `fail` if any gate fails, else `insufficient` if any lacks
+evidence, else `pass` — a suggestion for the release manager, never an automatic release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from pipelines.stats.groups import holm_adjust
+
+from .crowd import CrowdResult, not_enough
+from .deltas import MetricDelta, one_sided_p
+from .groups import GroupDelta
+
+PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient"
+EXIT_CODES = {PASS: 0, FAIL: 3, INSUFFICIENT: 4}
+METRIC_LABELS = {
+    "iou": "IoU", "precision": "precision", "recall": "recall", "boundary_f": "boundary F",
+    "mae": "MAE", "s_measure": "S-measure", "max_f": "max F", "weighted_f": "weighted F",
+    "max_e": "max E",
+}  # fmt: skip
+ATTRIBUTE_LABELS = {"skin_tone": "skin tone", "perceived_gender": "perceived gender"}
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """What a model family's gates require (stored per family as `releases.GateConfig`)."""
+
+    metric_margins: Mapping[str, float] = field(
+        default_factory=lambda: {"iou": 0.01, "boundary_f": 0.02, "mae": 0.01})
+    improvement_margin: float = 0.01
+    fairness_metric: str = "iou"
+    fairness_margin: float = 0.02
+    fairness_attributes: Sequence[str] = ("skin_tone", "perceived_gender")
+    min_group_size: int = 20
+    latency_budget_ms: float | None = None
+    min_win_rate: float | None = 0.5
+    min_votes: int = 50
+    alpha: float = 0.025
+    rounds: int = 1000
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["metric_margins"] = dict(self.metric_margins)
+        out["fairness_attributes"] = list(self.fairness_attributes)
+        return out
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    kind: str
+    status: str
+    text: str
+    value: float | None = None
+    ci: list[float] | None = None
+    threshold: float | None = None
+    group: str | None = None
+    p_value: float | None = None
+    p_holm: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("value", "ci")}
+
+
+def _f(x: float, signed: bool = True) -> str:
+    return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+
+def group_label(attribute: str, group: str) -> str:
+    return f"Monk {group}" if attribute == "skin_tone" and group[:1].isdigit() else group
+
+
+def _metric_gate(d: MetricDelta, margin: float) -> tuple[Gate, float]:
+    label = METRIC_LABELS.get(d.metric, d.metric)
+    threshold = margin if d.lower_is_better else -margin
+    op = "<=" if d.lower_is_better else ">="
+    bound = d.high if d.lower_is_better else d.low
+    text = (f"{label} {_f(d.delta)} [{_f(d.low)}, {_f(d.high)}]; "
+            f"{'upper' if d.lower_is_better else 'lower'} bound {_f(bound)} must be {op} "
+            f"{_f(threshold)}")
+    gate = Gate(name=f"{label} non-inferiority", kind="metric", status=PASS, text=text,
+                value=d.delta, ci=[d.low, d.high], threshold=threshold)
+    return gate, d.p_noninferior(margin)
+
+
+def _fairness_gate(attribute: str, groups: list[GroupDelta], s: GateSettings,
+                   lower_is_better: bool) -> tuple[Gate, float | None]:
+    label = ATTRIBUTE_LABELS.get(attribute, attribute)
+    name = f"fairness: {label}"
+    metric = METRIC_LABELS.get(s.fairness_metric, s.fairness_metric)
+    eligible = [g for g in groups if not g.too_small]
+    if not eligible:
+        text = (f"no {label} group has {s.min_group_size} or more images with labels; "
+                "fairness cannot be judged")
+        return Gate(name=name, kind="fairness", status=INSUFFICIENT, text=text), None
+    sign = -1.0 if lower_is_better else 1.0
+    worst = min(eligible, key=lambda g: (sign * g.delta, g.group))
+    flagged = [g for g in eligible if g.flagged]
+    culprit = min(flagged, key=lambda g: (sign * g.delta, g.group)) if flagged else worst
+    p = max(g.p_noninferior(s.fairness_margin, lower_is_better=lower_is_better)
+            for g in eligible)
+    threshold = s.fairness_margin if lower_is_better else -s.fairness_margin
+    ci = [culprit.low, culprit.high] if culprit.low is not None else None
+    who = group_label(attribute, culprit.group)
+    numbers = f"{metric} {_f(culprit.delta)} [{_f(culprit.low or 0)}, {_f(culprit.high or 0)}]"
+    if flagged:
+        text = (f"{who}: {numbers}, {_f(culprit.delta_vs_rest or 0)} against the other images "
+                f"(Holm p {culprit.p_holm:.3g}): flagged")
+    else:
+        text = f"worst group {who}: {numbers}; must stay {'<=' if lower_is_better else '>='} " \
+               f"{_f(threshold)}"
+    gate = Gate(name=name, kind="fairness", status=FAIL if flagged else PASS, text=text,
+                value=culprit.delta, ci=ci, threshold=threshold, group=culprit.group)
+    return gate, p
+
+
+def evaluate_gates(
+    *,
+    deltas: Mapping[str, MetricDelta],
+    fairness: Mapping[str, list[GroupDelta]] | None,
+    latency_p99_ms: float | None,
+    crowd: CrowdResult,
+    config_differences: list[str],
+    settings: GateSettings,
+    lower_is_better: frozenset[str] = frozenset({"mae"}),
+) -> list[Gate]:
+    """Every gate of one report with its numbers, status and one sentence (Holm applied)."""
+    tested: list[tuple[Gate, float | None]] = []
+    for metric, margin in settings.metric_margins.items():
+        if metric in deltas:
+            tested.append(_metric_gate(deltas[metric], margin))
+    for attribute in settings.fairness_attributes:
+        if fairness is None:
+            tested.append((Gate(name=f"fairness: {ATTRIBUTE_LABELS.get(attribute, attribute)}",
+                                kind="fairness", status=INSUFFICIENT,
+                                text="fairness not available: the set has no person attributes"),
+                           None))
+            continue
+        tested.append(_fairness_gate(attribute, fairness.get(attribute, []), settings,
+                                     settings.fairness_metric in lower_is_better))
+    crowd_gates = settings.min_win_rate is not None or settings.min_votes > 0
+    enough = crowd.section.get("win_rate") is not None and crowd.votes >= settings.min_votes
+    if crowd_gates and settings.min_win_rate is not None:
+        name = "crowd win rate"
+        wr = crowd.section.get("win_rate")
+        if not enough or wr is None or crowd.win_samples is None:
+            why = crowd.section.get("note") or not_enough(crowd.votes, settings.min_votes)
+            tested.append((Gate(name=name, kind="crowd", status=INSUFFICIENT, text=why,
+                                threshold=settings.min_win_rate), None))
+        else:
+            p = one_sided_p(crowd.win_samples[np.isfinite(crowd.win_samples)],
+                            settings.min_win_rate)
+            text = (f"win rate vs baseline {_f(wr['estimate'], False)} [{_f(wr['ci'][0], False)},"
+                    f" {_f(wr['ci'][1], False)}] from {crowd.votes} control votes; lower bound "
+                    f"must be >= {_f(settings.min_win_rate, False)}")
+            tested.append((Gate(name=name, kind="crowd", status=PASS, text=text,
+                                value=wr["estimate"], ci=list(wr["ci"]),
+                                threshold=settings.min_win_rate), p))
+    p_values = np.array([np.nan if p is None else p for _, p in tested])
+    adjusted = holm_adjust(p_values)
+    gates: list[Gate] = []
+    for (gate, p), p_holm in zip(tested, adjusted, strict=True):
+        if p is None:
+            gates.append(gate)
+            continue
+        status = gate.status
+        if status == PASS and p_holm > settings.alpha:
+            status = FAIL
+        note = "" if gate.status == FAIL else f" (Holm p {p_holm:.3g}, alpha {settings.alpha})"
+        gates.append(replace(gate, status=status, p_value=float(p), p_holm=float(p_holm),
+                             text=gate.text + note))
+    if settings.latency_budget_ms is not None:
+        budget = settings.latency_budget_ms
+        if latency_p99_ms is None:
+            gates.append(Gate(name="latency budget", kind="latency", status=INSUFFICIENT,
+                              text="the candidate's run has no latency measurements",
+                              threshold=budget))
+        else:
+            ok = latency_p99_ms <= budget
+            gates.append(Gate(
+                name="latency budget", kind="latency", status=PASS if ok else FAIL,
+                value=latency_p99_ms, threshold=budget,
+                text=f"candidate p99 {latency_p99_ms:.1f} ms {'<=' if ok else '>'} budget "
+                     f"{budget:.1f} ms"))
+    if crowd_gates and settings.min_votes > 0:
+        ok = crowd.votes >= settings.min_votes
+        gates.append(Gate(
+            name="minimum votes", kind="evidence", status=PASS if ok else INSUFFICIENT,
+            value=float(crowd.votes), threshold=float(settings.min_votes),
+            text=(f"{crowd.votes} control votes >= {settings.min_votes}" if ok
+                  else crowd.section.get("note") or not_enough(crowd.votes, settings.min_votes))))
+    gates.append(Gate(
+        name="same post-processing", kind="evidence",
+        status=INSUFFICIENT if config_differences else PASS,
+        text=("both runs used the same post-processing config" if not config_differences else
+              "post-processing differs: " + "; ".join(config_differences))))
+    return gates
+
+
+def verdict_of(gates: Sequence[Gate]) -> str:
+    statuses = {g.status for g in gates}
+    if FAIL in statuses:
+        return FAIL
+    if INSUFFICIENT in statuses:
+        return INSUFFICIENT
+    return PASS

@@ -1,0 +1,161 @@
+"""Assemble a release report (the JSON of shared/contracts/reports.md) from arrays.
+
+The Django app pairs the two runs' per-image results by item, looks up attributes, latency
+summaries and crowd votes, and calls `build_release_report`; everything it stores is returned here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .crowd import CrowdVotes, crowd_section
+from .deltas import LOWER_IS_BETTER, paired_deltas
+from .gates import EXIT_CODES, GateSettings, evaluate_gates, verdict_of
+from .groups import paired_group_deltas
+
+GALLERY_SIZE = 6
+NOT_APPLICABLE = "not_applicable"
+INTERSECTION = "skin_tone_x_perceived_gender"
+
+
+@dataclass(frozen=True)
+class ReleaseInputs:
+    candidate: str
+    baseline: str
+    dataset: str
+    runs: Mapping[str, int]
+    items: list[dict[str, Any]]  # {"id", "stem"} in the order of every array below
+    baseline_metrics: Mapping[str, ArrayLike]
+    candidate_metrics: Mapping[str, ArrayLike]
+    baseline_gated: ArrayLike
+    candidate_gated: ArrayLike
+    no_subject: ArrayLike
+    latency: Mapping[str, dict[str, Any]]  # side -> {p50, p99, runtime, device, source}
+    postprocess: Mapping[str, dict[str, Any]]
+    attributes: Mapping[str, list[str]] | None = None  # attribute -> ASCII group label per item
+    synthetic_labels: bool = False
+    crowd: CrowdVotes | None = None
+    dropped: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def config_differences(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> list[str]:
+    """Human-readable keys whose post-processing values differ (missing = "unset")."""
+    out = []
+    for key in sorted(set(baseline) | set(candidate)):
+        b, c = baseline.get(key, "unset"), candidate.get(key, "unset")
+        if b != c:
+            out.append(f"{key}: baseline {b!r}, candidate {c!r}")
+    return out
+
+
+def _gating(gated: np.ndarray, no_subject: np.ndarray) -> dict[str, Any]:
+    none, some = gated[no_subject], gated[~no_subject]
+    return {"no_subject_items": int(none.size),
+            "no_subject_gated": float(none.mean()) if none.size else None,
+            "subject_items": int(some.size),
+            "subject_gated": float(some.mean()) if some.size else None}
+
+
+def _gallery(inputs: ReleaseInputs, iou_b: np.ndarray, iou_c: np.ndarray) -> dict[str, Any]:
+    delta = iou_c - iou_b
+    order = np.argsort(delta, kind="stable")
+
+    def row(i: int) -> dict[str, Any]:
+        return {**inputs.items[i], "iou_baseline": float(iou_b[i]),
+                "iou_candidate": float(iou_c[i]), "delta": float(delta[i])}
+
+    regressed = [row(int(i)) for i in order[:GALLERY_SIZE] if delta[i] < 0]
+    improved = [row(int(i)) for i in order[::-1][:GALLERY_SIZE] if delta[i] > 0]
+    disagreement = []
+    if inputs.crowd is not None and len(inputs.crowd.items):
+        index = {it["id"]: k for k, it in enumerate(inputs.items)}
+        votes = inputs.crowd
+        for item in np.unique(votes.items):
+            k = index.get(item.item() if hasattr(item, "item") else item)
+            if k is None:
+                continue
+            out = votes.outcome[votes.items == item]
+            human = float((np.sum(out == 0) - np.sum(out == 1)) / len(out))
+            d = float(delta[k])
+            if -human * d > 0:
+                disagreement.append({**inputs.items[k], "votes": len(out), "human": human,
+                                     "iou_delta": d, "divergence": -human * d})
+        disagreement.sort(key=lambda r: (-r["divergence"], r["stem"]))
+    return {"regressed": regressed, "improved": improved,
+            "disagreement": disagreement[:GALLERY_SIZE]}
+
+
+def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[str, Any]:
+    s = settings
+    deltas = paired_deltas(inputs.baseline_metrics, inputs.candidate_metrics,
+                           margin=s.improvement_margin, rounds=s.rounds, seed=s.seed)
+    metric = s.fairness_metric
+    fair_b = np.asarray(inputs.baseline_metrics[metric], dtype=np.float64)
+    fair_c = np.asarray(inputs.candidate_metrics[metric], dtype=np.float64)
+    fairness_groups = None
+    fairness: dict[str, Any] = {"available": False, "metric": metric,
+                                "note": "not available: the set has no person attributes"}
+    if inputs.attributes:
+        fairness_groups = {}
+        labels = {k: np.asarray(v).astype(str) for k, v in inputs.attributes.items()}
+        if "skin_tone" in labels and "perceived_gender" in labels:
+            labels[INTERSECTION] = np.char.add(np.char.add(labels["skin_tone"], " x "),
+                                               labels["perceived_gender"])
+        sections = {}
+        for attribute, lab in labels.items():
+            person = ~np.char.startswith(lab, NOT_APPLICABLE)
+            if not person.any():
+                continue
+            groups = paired_group_deltas(
+                fair_b[person], fair_c[person], lab[person], min_group_size=s.min_group_size,
+                alpha=0.05, margin=s.fairness_margin, lower_is_better=metric in LOWER_IS_BETTER,
+                rounds=s.rounds, seed=s.seed)
+            fairness_groups[attribute] = groups
+            sections[attribute] = [g.as_dict() for g in groups]
+        fairness = {"available": bool(sections), "metric": metric,
+                    "synthetic_labels": inputs.synthetic_labels,
+                    "min_group_size": s.min_group_size, "margin": s.fairness_margin,
+                    "attributes": sections,
+                    "flags": [{"attribute": a, "group": g.group, "metric": metric,
+                               "delta": g.delta, "delta_vs_rest": g.delta_vs_rest}
+                              for a, gs in fairness_groups.items() for g in gs if g.flagged]}
+        if not sections:
+            fairness["note"] = "not available: no item of the set shows a person"
+            fairness_groups = None
+    crowd = crowd_section(inputs.crowd, min_votes=s.min_votes, rounds=s.rounds, seed=s.seed)
+    cand_latency = inputs.latency.get("candidate") or {}
+    diffs = config_differences(inputs.postprocess.get("baseline") or {},
+                               inputs.postprocess.get("candidate") or {})
+    gates = evaluate_gates(deltas=deltas, fairness=fairness_groups,
+                           latency_p99_ms=cand_latency.get("p99"), crowd=crowd,
+                           config_differences=diffs, settings=s)
+    verdict = verdict_of(gates)
+    no_subject = np.asarray(inputs.no_subject, dtype=bool)
+    return {
+        "candidate": inputs.candidate, "baseline": inputs.baseline, "dataset": inputs.dataset,
+        "runs": dict(inputs.runs), "verdict": verdict, "exit_code": EXIT_CODES[verdict],
+        "items": {"paired": len(inputs.items), "dropped": inputs.dropped},
+        "gates": [g.as_dict() for g in gates],
+        "metrics": {name: d.as_dict() for name, d in deltas.items()},
+        "gating": {"candidate": _gating(np.asarray(inputs.candidate_gated, bool), no_subject),
+                   "baseline": _gating(np.asarray(inputs.baseline_gated, bool), no_subject)},
+        "fairness": fairness,
+        "latency": {**{k: dict(v) for k, v in inputs.latency.items()},
+                    "budget_ms": s.latency_budget_ms},
+        "crowd": crowd.section,
+        "postprocess": {"same": not diffs, "differences": diffs,
+                        "baseline": dict(inputs.postprocess.get("baseline") or {}),
+                        "candidate": dict(inputs.postprocess.get("candidate") or {})},
+        "gallery": _gallery(inputs, fair_b if metric == "iou" else
+                            np.asarray(inputs.baseline_metrics["iou"], np.float64),
+                            fair_c if metric == "iou" else
+                            np.asarray(inputs.candidate_metrics["iou"], np.float64)),
+        "settings": s.as_dict(),
+        **dict(inputs.extra),
+    }
