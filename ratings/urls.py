@@ -12,5 +12,6 @@ urlpatterns = [
     path("campaigns/new/", views.campaign_create_view, name="create"),
     path("campaigns/<int:pk>/", views.campaign_detail_view, name="campaign"),
     path("campaigns/<int:pk>/status/", views.campaign_status_view, name="status"),
+    path("campaigns/<int:pk>/recompute/", views.campaign_recompute_view, name="recompute"),
     path("campaigns/<int:pk>/export.<str:fmt>", views.campaign_export_view, name="export"),
 ]

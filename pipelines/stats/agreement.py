@@ -49,17 +49,39 @@ def coincidence_matrix(reliability_data: ArrayLike) -> tuple[FloatArray, FloatAr
     if data.ndim != 2:
         raise ValueError("reliability data must be a 2-D matrix raters x units (NaN = missing)")
     counts, values = _value_counts(data)
+    return coincidence_from_counts(counts), values
+
+
+def coincidence_from_counts(counts: ArrayLike) -> FloatArray:
+    """Krippendorff's coincidence matrix from per-unit value counts ``(units, V)``."""
+    counts = np.asarray(counts, dtype=np.float64)
     m = counts.sum(axis=1)
     pairable = m >= 2
     c = counts[pairable]
     weights = 1.0 / (m[pairable] - 1.0)
-    o = (c * weights[:, None]).T @ c - np.diag((c * weights[:, None]).sum(axis=0))
-    return o, values
+    return np.asarray((c * weights[:, None]).T @ c - np.diag((c * weights[:, None]).sum(axis=0)))
 
 
 def krippendorff_alpha(reliability_data: ArrayLike, level: Level = "nominal") -> float:
     """Krippendorff's alpha for a raters x units matrix with NaN for missing ratings."""
     o, values = coincidence_matrix(reliability_data)
+    return _alpha(o, values, level)
+
+
+def krippendorff_alpha_from_counts(counts: ArrayLike, values: ArrayLike,
+                                   level: Level = "nominal") -> float:
+    """Krippendorff's alpha from per-unit value counts ``(units, V)`` (a ``GROUP BY unit, value``
+    of the ratings) with the value of each column; values nobody gave are dropped, as the
+    reliability-matrix form never sees them."""
+    table = np.asarray(counts, dtype=np.float64)
+    vals = np.asarray(values, dtype=np.float64)
+    if table.ndim != 2 or table.shape[1] != len(vals):
+        raise ValueError("counts must be units x values with one column per value")
+    used = table.sum(axis=0) > 0
+    return _alpha(coincidence_from_counts(table[:, used]), vals[used], level)
+
+
+def _alpha(o: FloatArray, values: FloatArray, level: Level) -> float:
     n_c = o.sum(axis=1)
     n = n_c.sum()
     if n < 2:

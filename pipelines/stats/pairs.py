@@ -73,12 +73,23 @@ class ItemPairCounts:
     def from_votes(cls, items: ArrayLike, model_a: ArrayLike, model_b: ArrayLike,
                    choices: ArrayLike, n_models: int) -> ItemPairCounts:
         """Counts from one row per vote: item label, left model, right model (0..K-1), choice."""
+        return cls.from_counts(items, model_a, model_b, choices, None, n_models=n_models)
+
+    @classmethod
+    def from_counts(cls, items: ArrayLike, model_a: ArrayLike, model_b: ArrayLike,
+                    choices: ArrayLike, counts: ArrayLike | None, *, n_models: int
+                    ) -> ItemPairCounts:
+        """Counts from aggregated rows: (item, model a, model b, choice) and how many such votes
+        (``counts``; ``None`` = one vote per row). A database ``GROUP BY`` feeds this directly."""
         labels, item_idx = np.unique(np.asarray(items), return_inverse=True)
+        item_idx = item_idx.reshape(-1)
         a = np.asarray(model_a, dtype=np.int64)
         b = np.asarray(model_b, dtype=np.int64)
         code = choice_codes(choices)
-        if not (a.shape == b.shape == code.shape == item_idx.shape):
-            raise ValueError("items, model_a, model_b and choices need one entry per vote")
+        weight = (np.ones(len(code)) if counts is None
+                  else np.asarray(counts, dtype=np.float64).reshape(-1))
+        if not (a.shape == b.shape == code.shape == item_idx.shape == weight.shape):
+            raise ValueError("items, model_a, model_b, choices and counts need one entry per row")
         if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n_models):
             raise ValueError(f"model indices must be in 0..{n_models - 1}")
         if np.any(a == b):
@@ -91,7 +102,8 @@ class ItemPairCounts:
         sym = code >= TIE  # ties and both-bad also count at [j, i]
         rows = np.concatenate([item_idx, item_idx[sym]])
         cols = np.concatenate([cols, (block * k2 + loser * n_models + winner)[sym]])
-        matrix = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(labels), 3 * k2))
+        data = np.concatenate([weight, weight[sym]])
+        matrix = sp.csr_matrix((data, (rows, cols)), shape=(len(labels), 3 * k2))
         matrix.sum_duplicates()
         return cls(matrix, n_models, labels)
 

@@ -67,6 +67,14 @@ def _gold_codes(gold: ArrayLike | None, n: int) -> NDArray[np.int64]:
     """-1 for non-gold rows, else LEFT/RIGHT."""
     if gold is None:
         return np.full(n, -1, dtype=np.int64)
+    arr = np.asarray(gold)
+    if arr.dtype.kind in "iu":  # already codes: -1 none, LEFT / RIGHT
+        codes = arr.astype(np.int64)
+        bad = (codes != -1) & (codes != LEFT) & (codes != RIGHT)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"row {i}: a gold answer must be left or right, got {arr[i]!r}")
+        return codes
     out = np.full(n, -1, dtype=np.int64)
     for i, g in enumerate(np.asarray(gold, dtype=object)):
         if g is None or (isinstance(g, float) and np.isnan(g)) or g == "" or g == -1:
@@ -99,8 +107,11 @@ def annotator_qc(annotators: ArrayLike, choices: ArrayLike, seconds: ArrayLike,
     if not (who.shape == code.shape == secs.shape == gold.shape):
         raise ValueError("annotators, choices, seconds and gold answers need one entry per rating")
     out = []
-    for name in np.unique(who):
-        rows = np.flatnonzero(who == name)
+    names, group = np.unique(who, return_inverse=True)
+    order = np.argsort(group.reshape(-1), kind="stable")  # keeps each annotator's rating order
+    starts = np.searchsorted(group.reshape(-1)[order], np.arange(len(names) + 1))
+    for g, name in enumerate(names):
+        rows = order[starts[g]:starts[g + 1]]
         c, s, g = code[rows], secs[rows], gold[rows]
         scored = (g >= 0) & (c != BOTH_BAD)
         correct = int(np.sum(scored & (c == g)))

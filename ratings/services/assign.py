@@ -31,6 +31,7 @@ from ratings.models import (
     Task,
     outcome_of,
 )
+from ratings.services.reports import campaign_snapshot_mark_dirty
 
 #: Live assignments an annotator holds: the task on screen plus one preloaded behind it.
 QUEUE_DEPTH = 2
@@ -244,4 +245,5 @@ def rating_submit(
             )
     except IntegrityError:  # a double submit racing this one stored it first
         return Submitted(Rating.objects.get(assignment=assignment), False)
+    campaign_snapshot_mark_dirty(campaign_id=assignment.campaign_id)
     return Submitted(rating, True)

@@ -23,6 +23,7 @@ from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services.artefacts import resolve
 from ratings.models import Campaign, CampaignStatus, Mode, Stratum, Task
+from ratings.services.reports import campaign_snapshot_mark_dirty
 
 GOLD_MARGIN = 0.3
 GOLD_WORSE_BELOW = 0.5
@@ -213,6 +214,7 @@ def campaign_create(
         for t in tasks:
             t.campaign = campaign
         Task.objects.bulk_create(tasks, batch_size=500)
+        campaign_snapshot_mark_dirty(campaign_id=campaign.pk)
     return campaign
 
 
@@ -237,6 +239,8 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
 
 def campaign_set_exclusion(*, campaign: Campaign, exclude_flagged: bool) -> Campaign:
     """Switch whether flagged annotators' ratings count in the scores (QC toggle)."""
-    Campaign.objects.filter(pk=campaign.pk).update(exclude_flagged=exclude_flagged)
+    with transaction.atomic():
+        Campaign.objects.filter(pk=campaign.pk).update(exclude_flagged=exclude_flagged)
+        campaign_snapshot_mark_dirty(campaign_id=campaign.pk)
     campaign.exclude_flagged = exclude_flagged
     return campaign

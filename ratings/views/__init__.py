@@ -6,6 +6,7 @@ from ratings.views.campaigns import (
     campaign_detail_view,
     campaign_export_view,
     campaign_list_view,
+    campaign_recompute_view,
     campaign_status_view,
 )
 
@@ -14,6 +15,7 @@ __all__ = [
     "campaign_detail_view",
     "campaign_export_view",
     "campaign_list_view",
+    "campaign_recompute_view",
     "campaign_status_view",
     "image_view",
     "next_task",

@@ -21,6 +21,7 @@ from ratings.services.campaigns import (
     campaign_set_exclusion,
     campaign_set_status,
 )
+from ratings.services.reports import campaign_snapshot_payload, campaign_snapshot_refresh
 
 CSV_COLUMNS = (
     "rating", "task", "item", "stratum", "run_a", "run_b", "left_run", "shown_choice", "outcome",
@@ -57,16 +58,28 @@ def campaign_create_view(request: HttpRequest) -> HttpResponse:
     return render(request, "ratings/campaign_new.html", {"form": form})
 
 
-def _exclude_param(request: HttpRequest) -> bool | None:
-    raw = request.GET.get("exclude")
-    return None if raw is None else raw in {"1", "true", "yes"}
+@researcher_required
+def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The stored report with its age; nothing is computed here (see ratings.services.reports)."""
+    campaign = get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk)
+    snapshot = selectors.campaign_snapshot_get(campaign=campaign)
+    report = snapshot.payload if snapshot is not None and snapshot.computed_at else None
+    return render(
+        request, "ratings/campaign.html", {"campaign": campaign, "snap": snapshot, "r": report}
+    )
 
 
 @researcher_required
-def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+@require_POST
+def campaign_recompute_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """"Recompute now": the report from every rating so far, in this request."""
     campaign = get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk)
-    report = selectors.campaign_report(campaign, exclude=_exclude_param(request))
-    return render(request, "ratings/campaign.html", {"campaign": campaign, "r": report})
+    snapshot = campaign_snapshot_refresh(campaign=campaign)
+    messages.success(
+        request,
+        f"Report recomputed from {snapshot.ratings_count} ratings in {snapshot.seconds:.1f} s.",
+    )
+    return redirect("ratings:campaign", pk=pk)
 
 
 @researcher_required
@@ -118,8 +131,11 @@ def campaign_export_view(request: HttpRequest, pk: int, fmt: str) -> HttpRespons
         writer.writerows(_csv_rows(campaign))
         return response
     if fmt == "json":
+        snapshot = selectors.campaign_snapshot_get(campaign=campaign)
         body = {
-            "report": selectors.campaign_report(campaign, exclude=_exclude_param(request)),
+            "report": campaign_snapshot_payload(snapshot=snapshot)
+            if snapshot is not None and snapshot.computed_at
+            else None,
             "ratings": _csv_rows(campaign),
         }
         response = JsonResponse(body, json_dumps_params={"indent": 1, "default": str})

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from ratings.models import Rating
-from ratings.selectors import campaign_report
 from ratings.services.campaigns import campaign_create
+from ratings.services.reports import campaign_snapshot_refresh
 from tests.evals.factories import user_with
 from tests.ratings.blind import forbidden, leaks
 from tests.ratings.builders import build_world
@@ -51,11 +51,16 @@ def _scores_text(page: Any) -> str:
 
 
 def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
-    transactional_db: Any, live_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    transactional_db: Any,
+    live_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
 ) -> None:
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM reads beside Playwright's loop
+    settings.RATINGS_MIN_PAIR_VOTES = 1  # a handful of votes: show the numbers anyway
     world = build_world(tmp_path, n=10, annotators=1)
     user_with("release_manager", "mgr")
     campaign = campaign_create(
@@ -131,11 +136,18 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
         mpage = mgr.new_page()
         _login(mpage, live_server.url, "mgr")
         mpage.goto(f"{live_server.url}/rate/campaigns/{campaign.pk}/")
+        mpage.click("#snapshot button")  # "Recompute now" (no worker runs in this test)
+        mpage.wait_for_load_state("networkidle")
+        assert "ago from 3 ratings" in str(mpage.text_content("#snapshot"))
         before = _scores_text(mpage)
         assert "Bradley" in before
         for _ in range(4):
             _rate_key(page, "1")
         mpage.reload()
+        assert _scores_text(mpage) == before  # pages read the stored report, never compute
+        mpage.click("#snapshot button")
+        mpage.wait_for_load_state("networkidle")
+        assert "ago from 7 ratings" in str(mpage.text_content("#snapshot"))
         after = _scores_text(mpage)
         assert after != before
         mpage.screenshot(path=str(SHOTS / "campaign-page.png"), full_page=True)
@@ -147,7 +159,7 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
 
     assert Rating.objects.filter(annotator=world.annotators[0]).count() == 7
     assert Rating.objects.get(annotator=world.annotators[0], reasons=["edges"])
-    report = campaign_report(campaign, rounds=50)
+    report = campaign_snapshot_refresh(campaign=campaign, rounds=50).payload
     assert report["scores"]["all"]["votes"] > 0
     # Blindness: the HTML and every response (bodies of text/JSON, all headers, all URLs).
     assert leaks(html, words) == []

@@ -14,8 +14,10 @@ from django.urls import reverse
 from PIL import Image
 
 from ratings.models import Campaign, CampaignStatus, Rating
+from ratings.selectors import campaign_snapshot_get
 from ratings.services.assign import assignment_queue, rating_submit
-from ratings.services.campaigns import campaign_create
+from ratings.services.campaigns import campaign_create, campaign_set_exclusion
+from ratings.services.reports import campaign_snapshot_refresh
 from tests.ratings.blind import forbidden, leaks
 from tests.ratings.builders import World
 
@@ -117,30 +119,54 @@ def _rate_everything(world: World, choice_for: Any) -> None:
             if not queue:
                 break
             a = queue[0]
-            rating_submit(user=ann, token=a.token, choice=choice_for(a), reasons=["edges"],
-                          seconds=3.0)  # fmt: skip
+            rating_submit(
+                user=ann, token=a.token, choice=choice_for(a), reasons=["edges"], seconds=3.0
+            )
 
 
-def test_campaign_page_shows_progress_agreement_qc_and_scores(world: World) -> None:
+def test_campaign_page_shows_progress_agreement_qc_and_scores(world: World, settings: Any) -> None:
+    settings.RATINGS_MIN_PAIR_VOTES = 1
     campaign = _open(world)
     # Everybody prefers run 0 (the truth) whatever side it is on.
     _rate_everything(world, lambda a: "left" if a.left_is_a else "right")
-    page = _client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
+    res = _client(world.researcher)
+    before = res.get(reverse("ratings:campaign", args=[campaign.pk])).content.decode()
+    assert "Recompute now" in before and "Krippendorff" not in before  # not computed yet
+    assert res.post(reverse("ratings:recompute", args=[campaign.pk])).status_code == 302
+    page = res.get(reverse("ratings:campaign", args=[campaign.pk]))
     html = page.content.decode()
     assert page.status_code == 200
+    n = Rating.objects.count()
+    assert f"ago from {n} ratings" in html
     assert "insufficient gold" in html
     assert "Krippendorff" in html and "Fleiss" in html
     assert "Control (uniform sample" in html and "Disagreement-first" in html
     assert "subject-lift 1.0.0 [production] · run #" in html
     assert "edges: " in html
-    from ratings.selectors import campaign_report
-
-    report = campaign_report(campaign, rounds=50)
+    report = campaign_snapshot_get(campaign=campaign).payload  # type: ignore[union-attr]
     assert report["agreement"]["alpha"] in (None, 1.0)  # unanimous (α undefined if one value)
     strengths = {s["run"]: s["estimate"] for s in report["scores"]["all"]["strengths"]}
     prod, cand = (strengths[n] for n in report["runs"])
     assert prod == 0.0 and cand < 0.0
-    assert report["progress"]["ratings"] == Rating.objects.count()
+    assert report["progress"]["ratings"] == n == report["computed_from"]["ratings"]
+    votes = report["pair_votes"][0]
+    assert votes["a_wins"] == votes["total"] == report["scores"]["all"]["votes"]
+    assert report["both_bad_rate"]["all"] == 0.0 and report["top_reasons"][0][0] == "edges"
+    vs_ref = report["scores"]["all"]["vs_reference"][0]
+    assert vs_ref["run_id"] == world.runs[1].pk and vs_ref["win"]["estimate"] == 0.0
+
+
+def test_too_few_votes_show_no_strength_and_say_how_many(world: World, settings: Any) -> None:
+    settings.RATINGS_MIN_PAIR_VOTES = 500
+    campaign = _open(world)
+    _rate_everything(world, lambda a: "left")
+    snap = campaign_snapshot_refresh(campaign=campaign, rounds=20)
+    bt = snap.payload["scores"]["all"]
+    cand = bt["strengths"][1]
+    assert cand["enough"] is False and cand["estimate"] is None and cand["low"] is None
+    assert bt["pairs"][0]["win"] == {"estimate": None, "low": None, "high": None}
+    html = _client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
+    assert f"not enough votes ({cand['votes']} of 500)" in html.content.decode()
 
 
 def test_exports_have_one_row_per_rating_with_run_identity(world: World) -> None:
@@ -152,7 +178,14 @@ def test_exports_have_one_row_per_rating_with_run_identity(world: World) -> None
     assert len(rows) == Rating.objects.count() > 0
     assert all(r["outcome"] == "tie" and r["run_a"].startswith("subject-lift") for r in rows)
     body = json.loads(res.get(reverse("ratings:export", args=[campaign.pk, "json"])).content)
+    assert body["report"] is None and len(body["ratings"]) == len(rows)  # not computed yet
+    campaign_snapshot_refresh(campaign=campaign, rounds=20)
+    body = json.loads(res.get(reverse("ratings:export", args=[campaign.pk, "json"])).content)
     assert body["report"]["campaign"]["id"] == campaign.pk and len(body["ratings"]) == len(rows)
+    assert (
+        body["report"]["snapshot"]["ratings"] == len(rows)
+        and not body["report"]["snapshot"]["dirty"]
+    )
 
 
 def test_researcher_creates_opens_and_toggles_a_campaign(world: World) -> None:
@@ -195,17 +228,19 @@ def test_a_gold_failing_annotator_is_flagged_and_the_switch_shows_the_effect(
 
     _rate_everything(world, choice)
     campaign.refresh_from_db()
-    from ratings.selectors import campaign_report
-
-    report = campaign_report(campaign, rounds=50)
+    report = campaign_snapshot_refresh(campaign=campaign, rounds=50).payload
     assert report["qc"]["flagged"] == [clicker.username]
     assert report["qc"]["excluded"] == [clicker.username] and report["excluded_ratings"] > 0
     flagged_row = next(r for r in report["qc"]["annotators"] if r["annotator"] == clicker.username)
     assert flagged_row["gold_accuracy"] == 0.0 and flagged_row["dawid_skene"] is not None
-    included = campaign_report(campaign, exclude=False, rounds=50)
+    campaign_set_exclusion(campaign=campaign, exclude_flagged=False)
+    assert campaign_snapshot_get(campaign=campaign).dirty  # type: ignore[union-attr]
+    included = campaign_snapshot_refresh(campaign=campaign, rounds=50).payload
     assert included["qc"]["excluded"] == []
     assert included["scores"]["all"]["votes"] > report["scores"]["all"]["votes"]
     assert report["scores_other_setting"] == included["scores"]["all"]
+    campaign_set_exclusion(campaign=campaign, exclude_flagged=True)
+    campaign_snapshot_refresh(campaign=campaign, rounds=50)
     html = _client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
     assert "flagged" in html.content.decode() and "show with them" in html.content.decode()
 
@@ -224,5 +259,6 @@ def test_absolute_mode_shows_one_cutout_takes_scores_and_reports_means(world: Wo
     ok = c.post(reverse("ratings:submit"), json.dumps({"token": state["current"]["token"],
                 "score": 4}), content_type="application/json")  # fmt: skip
     assert ok.status_code == 200 and ok.json()["progress"]["done"] == 1
+    campaign_snapshot_refresh(campaign=campaign, rounds=50)
     html = _client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
     assert "Mean scores (1–5)" in html.content.decode()
