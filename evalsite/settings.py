@@ -169,11 +169,24 @@ JOB_REAPER_SECONDS = env_float("JOB_REAPER_SECONDS", 15.0, minimum=0.5)
 JOB_PENDING_RESEND_SECONDS = env_int("JOB_PENDING_RESEND_SECONDS", 300, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
 
+# Campaign reports (ratings.services.reports): a burst of ratings marks the stored report dirty
+# once and recomputes it this long after the first; a report dirty for longer than STALE (its
+# message lost with a worker) is recomputed by beat. Below MIN_PAIR_VOTES votes on a pair (or a
+# run), its rates and Bradley–Terry strength are withheld ("not enough votes (12 of 30)").
+RATINGS_SNAPSHOT_DEBOUNCE_SECONDS = env_float("RATINGS_SNAPSHOT_DEBOUNCE_SECONDS", 10.0, minimum=0)
+RATINGS_SNAPSHOT_STALE_SECONDS = env_int("RATINGS_SNAPSHOT_STALE_SECONDS", 300, minimum=1)
+RATINGS_MIN_PAIR_VOTES = env_int("RATINGS_MIN_PAIR_VOTES", 30, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
     "reap-expired-chunks": {
         "task": "evalsite.core.tasks.reap_jobs",
         "schedule": JOB_REAPER_SECONDS,
         "options": {"queue": "default", "expires": JOB_REAPER_SECONDS * 2},
+    },
+    "refresh-stale-campaign-reports": {
+        "task": "ratings.tasks.refresh_dirty_snapshots",
+        "schedule": 60.0,
+        "options": {"queue": "default", "expires": 120.0},
     },
 }
 
