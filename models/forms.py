@@ -9,7 +9,8 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from models.models import FAMILY_RE, VERSION_RE, alias_validator
+from evalsite.core.names import NameFormField
+from models.models import FAMILY_RE, VERSION_RE
 
 
 def max_upload_bytes() -> int:
@@ -39,15 +40,8 @@ def parse_spec_text(text: str) -> dict[str, Any]:
 
 
 class UploadForm(forms.Form):
-    family = forms.RegexField(
-        regex=FAMILY_RE, max_length=100, help_text="existing or new, e.g. subject-lift"
-    )
-    version = forms.RegexField(
-        regex=VERSION_RE,
-        max_length=64,
-        help_text="starts with a digit, e.g. 1.2.0",
-        error_messages={"invalid": "A version starts with a digit (e.g. 1.2.0)."},
-    )
+    family = NameFormField(kind="family", help_text="existing or new, e.g. subject-lift")
+    version = NameFormField(kind="version", help_text="starts with a digit, e.g. 1.2.0")
     file = forms.FileField(help_text=".pt2, TorchScript, .onnx, .mlmodel or zipped .mlpackage")
     spec_file = forms.FileField(required=False, label="Spec (.spec.json)")
     spec_text = forms.CharField(
@@ -80,8 +74,29 @@ class UploadForm(forms.Form):
         return data
 
 
+class ExternalVersionForm(forms.Form):
+    """A version with no runnable file: its runs are imported predictions."""
+
+    family = forms.RegexField(
+        regex=FAMILY_RE, max_length=100, help_text="existing or new, e.g. vendor-cutout"
+    )
+    version = forms.RegexField(
+        regex=VERSION_RE,
+        max_length=64,
+        help_text="starts with a digit, e.g. 2024.06",
+        error_messages={"invalid": "A version starts with a digit (e.g. 1.2.0)."},
+    )
+    parent = forms.CharField(required=False, max_length=64, help_text="lineage: parent version")
+    provenance = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="where the model and its predictions come from (who, which app/API, when)",
+    )
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
 class AliasMoveForm(forms.Form):
-    name = forms.CharField(max_length=64, validators=[alias_validator], label="Alias")
+    name = NameFormField(kind="alias", label="Alias")
     version = forms.ChoiceField(label="Version")
     reason = forms.CharField(widget=forms.TextInput(attrs={"size": 40}), max_length=2000)
 

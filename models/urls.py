@@ -7,6 +7,7 @@ app_name = "registry"
 urlpatterns = [
     path("", views.family_list, name="families"),
     path("upload/", views.upload, name="upload"),
+    path("upload/external/", views.upload_external, name="upload-external"),
     path("tokens/", views.tokens, name="tokens"),
     path("api/", include("models.api.urls")),
     path("<str:family>/", views.family_detail, name="family"),

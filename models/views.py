@@ -15,7 +15,13 @@ from rest_framework.authtoken.models import Token
 from evalsite.core.roles import can_release, researcher_required
 from models import selectors, services
 from models.errors import RegistryError
-from models.forms import AliasMoveForm, ConvertForm, UploadForm, max_upload_bytes
+from models.forms import (
+    AliasMoveForm,
+    ConvertForm,
+    ExternalVersionForm,
+    UploadForm,
+    max_upload_bytes,
+)
 from models.models import PRODUCTION, ModelFormat, VersionStatus
 
 
@@ -161,6 +167,37 @@ def upload(request: HttpRequest) -> HttpResponse:
             return JsonResponse({"errors": _form_errors(form)}, status=400)
     context = {"form": form, "max_upload_bytes": max_upload_bytes()}
     return render(request, "registry/upload.html", context, status=400 if form.errors else 200)
+
+
+@researcher_required
+def upload_external(request: HttpRequest) -> HttpResponse:
+    """Register a version with no runnable file (its runs are imported predictions)."""
+    form = ExternalVersionForm(request.POST or None, initial=request.GET.dict())
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = services.model_version_register(
+                family=data["family"],
+                version=data["version"],
+                file=None,
+                spec=None,
+                user=request.user,
+                parent=data["parent"] or None,
+                notes=data["notes"],
+                external=True,
+                provenance=data["provenance"],
+            )
+        except RegistryError as exc:
+            form.add_error(None, str(exc))
+        else:
+            row = result.version
+            if result.created:
+                messages.success(request, f"{row.ref} registered; import its predictions next.")
+            else:
+                messages.info(request, f"{row.ref} was already registered; unchanged.")
+            return redirect(row.get_absolute_url())
+    status = 400 if form.errors else 200
+    return render(request, "registry/external.html", {"form": form}, status=status)
 
 
 def _form_errors(form: UploadForm) -> list[str]:

@@ -100,8 +100,13 @@ def _ignored(name: str) -> bool:
     return any(p in IGNORED_PARTS for p in parts) or parts[-1].startswith("._")
 
 
-def archive_extract(path: Path, dest: Path, *, max_total_bytes: int) -> Path:
-    """Extract a checked archive into `dest` and return the dataset root inside it."""
+def archive_extract(
+    path: Path, dest: Path, *, max_total_bytes: int, dataset_root: bool = True
+) -> Path:
+    """Extract a checked archive into `dest` and return the dataset root inside it.
+
+    `dataset_root=False` (archives that are not sets, e.g. imported predictions) returns `dest`.
+    """
     infos = archive_check(path, max_total_bytes=max_total_bytes)
     dest.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path) as zf:
@@ -124,7 +129,7 @@ def archive_extract(path: Path, dest: Path, *, max_total_bytes: int) -> Path:
                             ]
                         )
                     dst.write(chunk)
-    return find_root(dest, label=path.name)
+    return find_root(dest, label=path.name) if dataset_root else dest
 
 
 def find_root(folder: Path, *, label: str) -> Path:

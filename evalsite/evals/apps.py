@@ -9,3 +9,4 @@ class EvalsConfig(AppConfig):
     def ready(self) -> None:
         # job_create refuses a kind its own process does not know: register in every process.
         from evalsite.evals import jobs  # noqa: F401
+        from evalsite.evals.imports import jobs as import_jobs  # noqa: F401

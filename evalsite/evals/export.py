@@ -11,7 +11,13 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from evalsite.evals.models import LATENCY_STAGES, SORTABLE_METRICS, EvalRun, ItemResult
+from evalsite.evals.models import (
+    LATENCY_STAGES,
+    SORTABLE_METRICS,
+    EvalRun,
+    ItemResult,
+    RunSource,
+)
 from evalsite.evals.selectors import run_progress, training_overlap_stems
 
 CSV_COLUMNS = (
@@ -28,6 +34,9 @@ def run_status_document(run: EvalRun) -> dict[str, Any]:
         "dataset": run.dataset_version.spec,
         "runtime": run.runtime,
         "device": run.device,
+        "source": run.source,
+        "imported": run_import_document(run),
+        "has_latency": run.has_latency,
         "queue": run.queue,
         "postprocess": run.postprocess,
         "config_hash": run.config_hash,
@@ -37,6 +46,23 @@ def run_status_document(run: EvalRun) -> dict[str, Any]:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "progress": run_progress(run),
+    }
+
+
+def run_import_document(run: EvalRun) -> dict[str, Any] | None:
+    """What the importer stated about an imported run's predictions (None for worker runs)."""
+    if run.source != RunSource.IMPORTED:
+        return None
+    return {
+        "device": run.device,
+        "os": run.os,
+        "runtime_label": run.runtime_label,
+        "compute_units": run.compute_units,
+        "provenance": run.provenance,
+        "import_name": run.import_name,
+        "imported_by": run.created_by.get_username() if run.created_by else None,
+        **{k: v for k, v in (run.environment.get("import") or {}).items() if k != "notes"},
+        "notes": (run.environment.get("import") or {}).get("notes", []),
     }
 
 

@@ -8,7 +8,7 @@ from django import forms
 
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.services.runs import ALL_RUNTIMES, DEFAULT_MIN_INSTANCE_AREA
-from models.models import ModelVersion, VersionStatus
+from models.models import ModelFormat, ModelVersion, VersionStatus
 
 
 class VersionChoice(forms.ModelChoiceField):  # type: ignore[type-arg]
@@ -25,6 +25,7 @@ class SetVersionChoice(forms.ModelChoiceField):  # type: ignore[type-arg]
 class RunStartForm(forms.Form):
     model_version = VersionChoice(
         queryset=ModelVersion.objects.filter(status=VersionStatus.READY)
+        .exclude(format=ModelFormat.EXTERNAL)  # predictions imported, never run here
         .select_related("family")
         .prefetch_related("aliases"),
         label="Model version",

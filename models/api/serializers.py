@@ -7,16 +7,16 @@ from typing import Any
 from django import forms
 from rest_framework import serializers
 
+from evalsite.core.names import NameSerializerField
 from models.forms import check_upload_size, parse_spec_text
-from models.models import VERSION_RE, Alias, AliasMove, ModelVersion
+from models.models import Alias, AliasMove, ModelVersion
 
 
 class VersionUploadSerializer(serializers.Serializer):
-    version = serializers.RegexField(
-        VERSION_RE, max_length=64, error_messages={"invalid": "A version starts with a digit."}
-    )
-    file = serializers.FileField()
+    version = NameSerializerField(kind="version")
+    file = serializers.FileField(required=False)
     spec = serializers.JSONField(
+        required=False,
         help_text="the model spec as a JSON string field, or a .spec.json file part",
         error_messages={
             "invalid": "The spec is not valid JSON: send the .spec.json contents or file part."
@@ -24,6 +24,23 @@ class VersionUploadSerializer(serializers.Serializer):
     )
     parent = serializers.CharField(required=False, allow_blank=True, max_length=64)
     notes = serializers.CharField(required=False, allow_blank=True)
+    external = serializers.BooleanField(
+        required=False, default=False, help_text="no file: predictions are imported, not run here"
+    )
+    provenance = serializers.CharField(required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("external"):
+            clashing = [f for f in ("file", "spec") if attrs.get(f)]
+            if clashing:
+                raise serializers.ValidationError(
+                    {f: ["An external version has no runnable file and no spec."] for f in clashing}
+                )
+            return attrs
+        missing = {f: ["This field is required."] for f in ("file", "spec") if f not in attrs}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
 
     def to_internal_value(self, data: Any) -> Any:
         # curl -F spec=@model.spec.json sends a file part; -F 'spec={...}' sends text.
@@ -51,9 +68,7 @@ class VersionUploadSerializer(serializers.Serializer):
 
 
 class AliasMoveSerializer(serializers.Serializer):
-    version = serializers.RegexField(
-        VERSION_RE, max_length=64, error_messages={"invalid": "A version starts with a digit."}
-    )
+    version = NameSerializerField(kind="version")
     reason = serializers.CharField(max_length=2000)
 
 
@@ -85,6 +100,7 @@ class VersionSerializer(serializers.ModelSerializer):
             "aliases",
             "conversion",
             "notes",
+            "provenance",
             "created_at",
             "validated_at",
             "url",

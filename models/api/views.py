@@ -46,7 +46,10 @@ def family_list(request: Request) -> Response:
 @api_view(["GET", "POST"])
 @permission_classes(PERMISSIONS)
 def family_versions(request: Request, family: str) -> Response:
-    """GET: the family's versions. POST (multipart: file, version, spec): register one."""
+    """GET: the family's versions. POST (multipart: file, version, spec): register one.
+
+    POST `version`, `external=true` [notes, parent, provenance] registers an external version.
+    """
     if request.method == "GET":
         fam = selectors.family_get(family)
         rows = selectors.family_versions(fam).prefetch_related("children")
@@ -54,17 +57,20 @@ def family_versions(request: Request, family: str) -> Response:
     form = VersionUploadSerializer(data=request.data)
     form.is_valid(raise_exception=True)
     data = form.validated_data
+    upload = data.get("file")
     try:
         result = services.model_version_register(
             family=family,
             version=data["version"],
-            file=data["file"],
-            spec=data["spec"],
+            file=upload,
+            spec=data.get("spec"),
             user=request.user,
             parent=data.get("parent") or None,
             notes=data.get("notes", ""),
-            original_filename=data["file"].name,
+            original_filename=upload.name if upload else "",
             validate="job",
+            external=data["external"],
+            provenance=data.get("provenance", ""),
         )
     except RegistryError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)

@@ -4,11 +4,13 @@ A version row is written for every attempt that names a valid family and version
 upload (pickle, junk, unsafe zip, bad spec) ends as `rejected` with the exact reason, like a model
 that fails validation. Refused bytes are never stored. A rejected version string may be
 registered again (its row is replaced); a version with any other status is immutable.
+
+An `external` version has no file and nothing to validate: it is ready at once, and its runs come
+only from `import_predictions` (predictions made on a device, by another framework or a vendor).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,11 +18,9 @@ from typing import Any, Literal
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
+from evalsite.core.names import NameRejected, canonical_name
 from models.errors import RegistryError
 from models.models import (
-    FAMILY_RE,
-    RESERVED_FAMILY_NAMES,
-    VERSION_RE,
     ModelFamily,
     ModelFormat,
     ModelVersion,
@@ -30,6 +30,8 @@ from models.services.staging import DoorVerdict, door_check, file_sha256, spec_c
 from models.services.validation import model_version_validate, validation_job_create
 
 ValidateMode = Literal["inline", "job", "none"]
+#: What an external version's pages and run-start refusals say about it.
+EXTERNAL_NOTE = "predictions imported, not run here"
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,10 @@ class Registration:
 
 
 def model_family_get_or_create(*, name: str, user: Any = None) -> ModelFamily:
-    if not re.match(FAMILY_RE, name or "") or name in RESERVED_FAMILY_NAMES:
-        raise RegistryError(
-            f"Invalid family name {name!r}: use letters, digits, . _ - (e.g. subject-lift); "
-            f"{sorted(RESERVED_FAMILY_NAMES)} are reserved."
-        )
+    try:
+        name = canonical_name(name, kind="family")
+    except NameRejected as exc:
+        raise RegistryError(str(exc)) from exc
     family, _ = ModelFamily.objects.get_or_create(name=name, defaults={"created_by": user})
     return family
 
@@ -61,19 +62,22 @@ def model_version_register(
     original_filename: str = "",
     conversion: dict[str, Any] | None = None,
     validate: ValidateMode = "job",
+    external: bool = False,
+    provenance: str = "",
 ) -> Registration:
     """Register `family:version` from a model file (or a builtin spec when `file` is None).
 
     validate: "inline" runs the sandbox validation now (CLI, demo), "job" enqueues the
     `registry.validate` job after commit (web, API), "none" leaves it `uploaded` (tests).
+    external: no file and no spec; the version is ready at once and only imported runs use it.
     """
-    if not re.match(VERSION_RE, version or ""):
-        raise RegistryError(
-            f"Invalid version {version!r}: a version starts with a digit (e.g. 1.1.0) and uses "
-            "letters, digits, . + _ - ; names starting with a letter are aliases."
-        )
-    fam = model_family_get_or_create(name=family, user=user)
-    parent_row = _parent(fam, parent)
+    try:
+        version = canonical_name(version, kind="version")
+    except NameRejected as exc:
+        raise RegistryError(str(exc)) from exc
+    with transaction.atomic():  # an unknown parent leaves no new, empty family behind
+        fam = model_family_get_or_create(name=family, user=user)
+        parent_row = _parent(fam, parent)
     fields: dict[str, Any] = {
         "spec": spec or {},
         "created_by": user,
@@ -81,7 +85,18 @@ def model_version_register(
         "notes": notes,
         "card": card,
         "conversion": conversion or {},
+        "provenance": provenance,
     }
+    if external:
+        if file is not None or spec:
+            raise RegistryError(
+                f"{family}:{version} is external (predictions imported, not run here): "
+                "give no model file and no spec."
+            )
+        fields.update(sha256="", size=0, status_note=EXTERNAL_NOTE)
+        verdict = DoorVerdict(ModelFormat.EXTERNAL, "")
+        row, created = _write(fam, version, verdict, None, "none", user, fields)
+        return Registration(row, created=created)
     if file is None:
         verdict = _builtin_check(spec)
         row, created = _write(
@@ -112,15 +127,18 @@ def _write(
     """Create the row (and store accepted bytes) in one transaction; enqueue after commit."""
     try:
         with transaction.atomic():
-            existing = _existing(fam, version, fields["sha256"])
+            existing = _existing(fam, version, fields["sha256"], verdict.format)
             if existing is not None:
                 return existing, False
             rejected = bool(verdict.reason)
+            status = VersionStatus.REJECTED if rejected else VersionStatus.UPLOADED
+            if verdict.format == ModelFormat.EXTERNAL:  # nothing to validate
+                status = VersionStatus.READY
             row = ModelVersion.objects.create(
                 family=fam,
                 version=version,
                 format=verdict.format,
-                status=VersionStatus.REJECTED if rejected else VersionStatus.UPLOADED,
+                status=status,
                 rejection_reason=f"Refused at upload: {verdict.reason}" if rejected else "",
                 **fields,
             )
@@ -142,6 +160,10 @@ def _parent(fam: ModelFamily, parent: str | None) -> ModelVersion | None:
     if not parent:
         return None
     ref = parent.split(":", 1)[1] if ":" in parent else parent
+    try:
+        ref = canonical_name(ref, kind="version")
+    except NameRejected as exc:
+        raise RegistryError(f"Parent: {exc}") from exc
     row = ModelVersion.objects.filter(family=fam, version=ref).first()
     if row is None:
         known = ", ".join(fam.versions.values_list("version", flat=True)) or "none yet"
@@ -149,14 +171,19 @@ def _parent(fam: ModelFamily, parent: str | None) -> ModelVersion | None:
     return row
 
 
-def _existing(fam: ModelFamily, version: str, digest: str) -> ModelVersion | None:
+def _existing(fam: ModelFamily, version: str, digest: str, fmt: str) -> ModelVersion | None:
     """The same registration again (same bytes) returns the row; a rejected row is replaced."""
     row = ModelVersion.objects.select_for_update().filter(family=fam, version=version).first()
     if row is None:
         return None
     if row.status != VersionStatus.REJECTED:
-        if row.sha256 == digest:
+        if row.sha256 == digest and (digest or row.format == fmt):
             return row
+        if ModelFormat.EXTERNAL in (row.format, fmt):
+            raise RegistryError(
+                f"{row.ref} already exists as a {row.get_format_display()} version; versions "
+                "are immutable, so register under a new version string."
+            )
         raise RegistryError(
             f"{row.ref} already exists with a different file (sha256 {row.sha256[:12]}…); "
             "versions are immutable, so register the new file under a new version string."

@@ -54,14 +54,21 @@ def _score(results: Iterable[ItemResult], key: str) -> tuple[MetricAggregator, d
 
 
 def latency_summary(results: list[ItemResult], warmups: int) -> dict[str, Any]:
-    """p50/p90/p99/mean per stage (ms), per device; warm-up inferences are never in `results`."""
+    """p50/p90/p99/mean per stage (ms), per device; warm-up inferences are never in `results`.
+
+    Items without latency (an imported run without a latency CSV) are left out, and so is a
+    stage no item measured (a device CSV with only `image,ms`): "not measured", never zeros.
+    """
     by_device: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
-        by_device[r.latency.get("device") or "unknown"].append(r.latency)
+        if r.latency:
+            by_device[r.latency.get("device") or "unknown"].append(r.latency)
     out: dict[str, Any] = {"warmup_excluded": warmups, "devices": {}}
     for device, rows in by_device.items():
         stages = {}
         for stage in LATENCY_STAGES:
+            if not any(stage in row for row in rows):
+                continue
             values = np.array([float(row.get(stage, 0.0)) for row in rows], dtype=np.float64)
             p = np.percentile(values, PERCENTILES)  # linear interpolation (numpy default)
             stages[stage] = {

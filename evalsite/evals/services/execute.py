@@ -31,7 +31,7 @@ from evalsite.evals.services.instances import instance_scores
 from evalsite.evals.services.runs import eval_run_mark_running
 from pipelines.metrics import evaluate_pair
 from pipelines.metrics.io import read_gray8
-from pipelines.postprocess.pipeline import postprocess
+from pipelines.postprocess.pipeline import PostResult, postprocess
 from pipelines.spec import ModelSpec, parse_spec
 
 log = logging.getLogger(__name__)
@@ -121,18 +121,29 @@ def evaluate_item(state: ChunkState, item: Item) -> dict[str, Any]:
         min_instance_area=float(post_cfg.get("min_instance_area", 0.002)),
     )
     post_ms = (time.perf_counter() - t0) * 1000.0
-    files = write_item_artefacts(run.pk, item.stem, photo, post)
-    gt = read_gray8(Path(item.mask.path)) > 127
-    gated = _metric_row(evaluate_pair(post.alpha_png, gt))
-    ungated = gated if not post.gated else _metric_row(evaluate_pair(post.ungated_png, gt))
     timings = dict(raw.timings or {})
-    latency = {
+    latency: dict[str, Any] = {
         "preprocess": float(timings.get("preprocess", 0.0)),
         "model": float(timings.get("model", 0.0)),
         "postprocess": post_ms,
     }
     latency["total"] = sum(latency.values())
     latency["device"] = state.device
+    return score_output(run_id=run.pk, item=item, photo=photo, post=post, latency=latency)
+
+
+def score_output(
+    *, run_id: int, item: Item, photo: np.ndarray, post: PostResult, latency: dict[str, Any]
+) -> dict[str, Any]:
+    """Write an item's files and score them: the fields of its `ItemResult` (ok).
+
+    Shared by worker runs and imported runs (whose `post` wraps the imported PNG), so both are
+    stored, scored, split into instances and made browsable by the same code.
+    """
+    files = write_item_artefacts(run_id, item.stem, photo, post)
+    gt = read_gray8(Path(item.mask.path)) > 127
+    gated = _metric_row(evaluate_pair(post.alpha_png, gt))
+    ungated = gated if not post.gated else _metric_row(evaluate_pair(post.ungated_png, gt))
     return {
         "status": ResultStatus.OK,
         "error": "",
@@ -140,7 +151,7 @@ def evaluate_item(state: ChunkState, item: Item) -> dict[str, Any]:
         "metrics": gated,
         "ungated": ungated,
         "instance_scores": instance_scores(item, post.instances),
-        "confidence": None if raw.confidence is None else float(raw.confidence),
+        "confidence": None if post.confidence is None else float(post.confidence),
         "gated": bool(post.gated),
         "instance_count": post.instance_count,
         "latency": latency,

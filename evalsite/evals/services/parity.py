@@ -2,8 +2,10 @@
 
 Why the ungated PNGs: gating depends on a confidence threshold, so a tiny confidence drift could
 flip a whole image; comparing the ungated full-resolution alphas measures the conversion itself,
-and the confidence difference is reported beside it. IoU is on the binarised alphas (≥ 128, the
-metrics' rule); max abs difference is on the 0–1 scale.
+and the confidence difference is reported beside it. An imported run has only the alphas the
+device shipped (gated, no confidence), so when either side is imported the shipped alphas of both
+are compared. IoU is `pipelines.metrics.functional.binary_iou` (the metrics' ≥ 128 rule, both
+empty = 1); max abs difference is on the 0–1 scale.
 """
 
 from __future__ import annotations
@@ -12,22 +14,29 @@ from typing import Any
 
 import numpy as np
 
-from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
+from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunSource, RunStatus
 from evalsite.evals.services.artefacts import media_root
+from pipelines.metrics.functional import binary_iou
 from pipelines.metrics.io import read_gray8
 
 #: Parity rows kept on the run (the worst first); the summary numbers cover every image.
 PARITY_ROWS = 200
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = int(np.count_nonzero(a | b))
-    return 1.0 if union == 0 else int(np.count_nonzero(a & b)) / union
+#: Binarisation of the reference side: the metrics' rule for predictions (v / 255 > 0.5).
+FOREGROUND_MIN_VALUE = 128
+
+
+def parity_role(source: EvalRun, other: EvalRun) -> str:
+    """The artefact compared: ungated alphas, or the shipped ones when a side was imported."""
+    imported = RunSource.IMPORTED in (source.source, other.source)
+    return "alpha" if imported else "alpha_ungated"
 
 
 def parity_between(source: EvalRun, other: EvalRun) -> dict[str, Any]:
-    """Per-image IoU and max abs difference of two runs' ungated alphas on their shared items."""
+    """Per-image IoU and max abs difference of two runs' alphas on their shared items."""
     root = media_root()
+    role = parity_role(source, other)
     mine = {
         r.item_id: r for r in ItemResult.objects.filter(run=source, status=ResultStatus.OK)
     }
@@ -36,8 +45,8 @@ def parity_between(source: EvalRun, other: EvalRun) -> dict[str, Any]:
         base = mine.get(r.item_id)
         if base is None:
             continue
-        a = read_gray8(root / base.artefacts["alpha_ungated"])
-        b = read_gray8(root / r.artefacts["alpha_ungated"])
+        a = read_gray8(root / base.artefacts[role])
+        b = read_gray8(root / r.artefacts[role])
         if a.shape != b.shape:
             rows.append({"stem": r.item.stem, "iou": 0.0, "max_abs_diff": 1.0,
                          "confidence_diff": None, "note": "output sizes differ"})  # fmt: skip
@@ -46,7 +55,8 @@ def parity_between(source: EvalRun, other: EvalRun) -> dict[str, Any]:
         conf = None
         if base.confidence is not None and r.confidence is not None:
             conf = abs(base.confidence - r.confidence)
-        rows.append({"stem": r.item.stem, "iou": _iou(a >= 128, b >= 128),
+        iou = binary_iou(b, a >= FOREGROUND_MIN_VALUE)
+        rows.append({"stem": r.item.stem, "iou": iou,
                      "max_abs_diff": diff, "confidence_diff": conf})  # fmt: skip
     rows.sort(key=lambda row: (row["iou"], -row["max_abs_diff"]))
     ious = [row["iou"] for row in rows]
@@ -54,6 +64,8 @@ def parity_between(source: EvalRun, other: EvalRun) -> dict[str, Any]:
     return {
         "against_run": source.pk,
         "against": source.model_version.ref,
+        "against_source": source.source,
+        "compared": "shipped (gated) alphas" if role == "alpha" else "ungated alphas",
         "items": len(rows),
         "mean_iou": float(np.mean(ious)) if ious else None,
         "min_iou": float(np.min(ious)) if ious else None,

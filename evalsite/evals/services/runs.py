@@ -191,6 +191,12 @@ def eval_run_start(
     if model_version.status != VersionStatus.READY:
         why = f": {model_version.rejection_reason}" if model_version.rejection_reason else ""
         raise EvalError(f"{model_version.ref} is {model_version.status}, not ready{why}")
+    if model_version.is_external:
+        raise EvalError(
+            f"{model_version.ref} is an external model (predictions imported, not run here): "
+            "no worker can run it; import its predictions with `python manage.py "
+            "import_predictions` or on the run import page"
+        )
     runtime_check(model_version, runtime)
     post = postprocess_normalise(postprocess)
     queue = queue_for(model_version)

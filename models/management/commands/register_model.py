@@ -1,5 +1,9 @@
 """`python manage.py register_model FILE --family F --version V [...]` (platform contract).
 
+`register_model --external --family F --version V [--notes T] [--parent V] [--provenance T]`
+registers a version with no runnable file (reports contract): ready at once, never run by a worker;
+its runs come from `import_predictions`.
+
 Validates inline by default (the same function the worker runs) and prints the verdict.
 Exit codes: 0 ready (or unchanged), 1 rejected, 2 bad arguments (nothing written).
 """
@@ -68,6 +72,15 @@ class Command(BaseCommand):
         parser.add_argument("--notes", default="")
         parser.add_argument("--builtin", help="register a built-in runner (no FILE)")
         parser.add_argument(
+            "--external",
+            action="store_true",
+            help="no runnable file: results come from import_predictions (predictions made "
+            "on a device, by another framework or a vendor)",
+        )
+        parser.add_argument(
+            "--provenance", default="", help="where the model and its predictions come from"
+        )
+        parser.add_argument(
             "--convert", default="", help="comma-separated conversions to add: onnx,coreml"
         )
         parser.add_argument("--user", help="username the registration is recorded as")
@@ -89,6 +102,9 @@ class Command(BaseCommand):
                 "--alias and --convert need the validation verdict; drop --no-wait",
                 returncode=BAD_ARGS,
             )
+        if opts["external"]:
+            self._external(opts, user)
+            return
         file, spec, card = self._inputs(opts)
         try:
             result = services.model_version_register(
@@ -101,6 +117,7 @@ class Command(BaseCommand):
                 notes=opts["notes"],
                 card=card,
                 validate="job" if opts["no_wait"] else "inline",
+                provenance=opts["provenance"],
             )
         except RegistryError as exc:
             raise CommandError(str(exc), returncode=BAD_ARGS) from exc
@@ -126,6 +143,34 @@ class Command(BaseCommand):
             self.stdout.write(describe(child))
             if child.status != VersionStatus.READY:
                 raise CommandError(f"{child.ref} was rejected", returncode=REJECTED)
+
+    def _external(self, opts: dict[str, Any], user: Any) -> None:
+        clashing = [f for f in ("file", "builtin", "spec", "convert") if opts[f]]
+        if clashing:
+            names = ", ".join("FILE" if f == "file" else f"--{f}" for f in clashing)
+            raise CommandError(
+                f"--external takes no {names}: an external version has no runnable file",
+                returncode=BAD_ARGS,
+            )
+        try:
+            result = services.model_version_register(
+                family=opts["family"],
+                version=opts["version"],
+                file=None,
+                spec=None,
+                user=user,
+                parent=opts["parent"],
+                notes=opts["notes"],
+                external=True,
+                provenance=opts["provenance"],
+            )
+        except RegistryError as exc:
+            raise CommandError(str(exc), returncode=BAD_ARGS) from exc
+        if not result.created:
+            self.stdout.write(f"unchanged: {result.version.ref} is already registered")
+        self.stdout.write(describe(result.version))
+        if opts["alias"]:
+            self._alias(result.version, opts["alias"], opts["reason"], user)
 
     def _inputs(self, opts: dict[str, Any]) -> tuple[Path | None, dict[str, Any] | None, str]:
         if opts["builtin"]:

@@ -1,0 +1,375 @@
+"""Imported runs: predictions made elsewhere, scored exactly like a worker run's (one service).
+
+`eval_run_import` is the one service behind the CLI, the web upload and the REST endpoint. It
+checks the whole folder first (stems, PNG decoding, sizes, latency CSV; `checks.py`) and refuses
+with every problem before anything is written. Then the prediction files are kept as sent under
+`runs/<id>/imported/`, and each item goes through `execute.score_output` — the function a worker
+run calls after its model and post-processing — so files, metrics, instances, cutouts and web
+copies come from the same code; `aggregate.eval_run_finalise` then recomputes the summary from the
+stored PNGs as for any run.
+
+Modes: "inline" (CLI, demo) scores everything in one transaction in this process, so any failure
+leaves nothing at all; "job" (web, API) creates the run and chunks on the job primitive (queue
+`default`) and a worker scores them, each chunk in one transaction, progress read from the rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from evalsite.core.jobs import ChunkLost, job_create
+from evalsite.core.models import Chunk
+from evalsite.datasets.archive import archive_extract
+from evalsite.datasets.errors import ImportRejected, format_entry
+from evalsite.datasets.models import DatasetVersion, Item
+from evalsite.evals.imports.checks import CheckedImport, ImportRefused, predictions_check
+from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
+from evalsite.evals.services.aggregate import eval_run_finalise
+from evalsite.evals.services.artefacts import run_folder
+from evalsite.evals.services.execute import load_photo, score_output
+from evalsite.evals.services.runs import (
+    DEFAULT_MIN_INSTANCE_AREA,
+    DEFAULT_RUNTIME,
+    _latest_revision,
+    eval_run_mark_running,
+    model_identity,
+    start_environment,
+)
+from models.models import ModelVersion
+from pipelines.imports import imported_postresult, read_prediction
+
+IMPORT_JOB = "evals.import"
+IMPORT_QUEUE = "default"
+#: Items per chunk of an imported run. No model is loaded, so a chunk costs only decoding,
+#: instance splitting, cutouts and scoring (≈ 30–60 ms per demo-sized image on one core):
+#: 32 items keep a chunk's transaction a few seconds long and spread a 500-image set over workers.
+IMPORT_CHUNK_SIZE = 32
+#: Stored under runs/<id>/: the prediction files exactly as they were imported.
+IMPORTED_FOLDER = "imported"
+#: The label latency is grouped under when the importer did not name the device.
+UNSTATED_DEVICE = "device not stated"
+
+Mode = Literal["inline", "job"]
+
+
+def predictions_digest(files: dict[str, Path]) -> str:
+    """sha256 over the sorted `stem:sha256(bytes)` lines: identifies the imported predictions."""
+    lines = []
+    for stem in sorted(files):
+        lines.append(f"{stem}:{hashlib.sha256(files[stem].read_bytes()).hexdigest()}")
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _config_hash(version: ModelVersion, dataset_version: DatasetVersion, digest: str) -> str:
+    document = {
+        "model": model_identity(version),
+        "dataset": dataset_version.content_hash,
+        "imported_predictions": digest,
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parity_reference(*, version: ModelVersion, dataset_version: DatasetVersion) -> EvalRun | None:
+    """The run an imported run is checked against: the parent version's primary worker run on
+    the same set version, else the version's own (device output vs platform worker output)."""
+    for candidate in (version.parent, version):
+        if candidate is None:
+            continue
+        run = (
+            EvalRun.objects.filter(
+                model_version=candidate,
+                dataset_version=dataset_version,
+                source=RunSource.WORKER,
+                status=RunStatus.DONE,
+                is_default_config=True,
+            )
+            .order_by("-finished_at", "-pk")
+            .first()
+        )
+        if run is not None:
+            return run
+    return None
+
+
+def _latency(row: dict[str, float] | None, device: str) -> dict[str, Any]:
+    if not row:
+        return {}
+    return {**row, "device": device or UNSTATED_DEVICE}
+
+
+def _score_item(run: EvalRun, item: Item, path: Path, latency: dict[str, Any]) -> dict[str, Any]:
+    prediction = read_prediction(path)
+    min_area = float(run.postprocess.get("min_instance_area", DEFAULT_MIN_INSTANCE_AREA))
+    post = imported_postresult(prediction.alpha, min_instance_area=min_area)
+    photo = load_photo(item.image.path)
+    return score_output(run_id=run.pk, item=item, photo=photo, post=post, latency=latency)
+
+
+def eval_run_import(
+    *,
+    folder: Path,
+    model_version: ModelVersion,
+    dataset_version: DatasetVersion,
+    user: Any = None,
+    latency_csv: str | None = None,
+    latency_label: str = "latency CSV",
+    device: str = "",
+    os: str = "",
+    runtime_label: str = "",
+    compute_units: str = "",
+    provenance: str = "",
+    import_name: str = "",
+    ignore_extra: bool = False,
+    parity_of: EvalRun | None = None,
+    mode: Mode = "inline",
+) -> EvalRun:
+    """Check the folder, then create the imported run (scored now, or by a job); see the module.
+
+    Raises ImportRefused (every problem, naming the files) with nothing created.
+    """
+    _still_exists(model_version, dataset_version)
+    checked = predictions_check(
+        folder=folder,
+        dataset_version=dataset_version,
+        ignore_extra=ignore_extra,
+        latency_csv=latency_csv,
+        latency_label=latency_label,
+        label=import_name or folder.name,
+    )
+    parity = parity_of or parity_reference(version=model_version, dataset_version=dataset_version)
+    run_id: int | None = None
+    try:
+        with transaction.atomic():
+            _still_exists(model_version, dataset_version)  # deleted while the files were read
+            run = _create_run(
+                checked, model_version, dataset_version, user, parity,
+                device=device, os=os, runtime_label=runtime_label, compute_units=compute_units,
+                provenance=provenance, import_name=import_name or folder.name, mode=mode,
+            )  # fmt: skip
+            run_id = run.pk
+            _stage(run, checked)
+            if mode == "inline":
+                _score_all(run, checked)
+                eval_run_finalise(run_id=run.pk)
+                run.refresh_from_db()
+                if run.status != RunStatus.DONE:  # every item failed: nothing to keep
+                    raise ImportRefused([f"{run.import_name}: {run.error}"])
+            else:
+                _create_job(run, checked, user)
+    except BaseException:
+        if run_id is not None:
+            shutil.rmtree(run_folder(run_id), ignore_errors=True)
+        raise
+    return run
+
+
+def _still_exists(version: ModelVersion, dataset_version: DatasetVersion) -> None:
+    if not DatasetVersion.objects.filter(pk=dataset_version.pk).exists():
+        raise ImportRefused(
+            [f"set version {dataset_version.spec} no longer exists; choose another version"]
+        )
+    if not ModelVersion.objects.filter(pk=version.pk).exists():
+        raise ImportRefused([f"model version {version.ref} no longer exists"])
+
+
+def _create_run(
+    checked: CheckedImport,
+    version: ModelVersion,
+    dataset_version: DatasetVersion,
+    user: Any,
+    parity: EvalRun | None,
+    *,
+    device: str,
+    os: str,
+    runtime_label: str,
+    compute_units: str,
+    provenance: str,
+    import_name: str,
+    mode: Mode,
+) -> EvalRun:
+    digest = predictions_digest(checked.files)
+    environment = start_environment()
+    environment["import"] = {
+        "files": len(checked.files),
+        "predictions_sha256": digest,
+        "notes": checked.notes,
+        "ignored_extra": checked.ignored,
+        "latency_rows": len(checked.latency or {}),
+    }
+    return EvalRun.objects.create(
+        model_version=version,
+        dataset_version=dataset_version,
+        attribute_revision=_latest_revision(dataset_version),
+        runtime=DEFAULT_RUNTIME,
+        device=device[:128],
+        queue=IMPORT_QUEUE,
+        postprocess={"min_instance_area": DEFAULT_MIN_INSTANCE_AREA},
+        config_hash=_config_hash(version, dataset_version, digest),
+        is_default_config=True,
+        parity_of=parity,
+        chunk_size=IMPORT_CHUNK_SIZE,
+        status=RunStatus.RUNNING if mode == "inline" else RunStatus.QUEUED,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        environment=environment,
+        source=RunSource.IMPORTED,
+        os=os[:128],
+        runtime_label=runtime_label[:128],
+        compute_units=compute_units[:64],
+        provenance=provenance,
+        import_name=import_name[:255],
+        has_latency=checked.latency is not None,
+    )
+
+
+def _stage(run: EvalRun, checked: CheckedImport) -> None:
+    """Keep the prediction files exactly as sent (the run scores these bytes)."""
+    target = run_folder(run.pk) / IMPORTED_FOLDER
+    target.mkdir(parents=True, exist_ok=True)
+    for stem, path in checked.files.items():
+        shutil.copyfile(path, target / f"{stem}.png")
+
+
+def _staged(run: EvalRun, stem: str) -> Path:
+    return run_folder(run.pk) / IMPORTED_FOLDER / f"{stem}.png"
+
+
+def _score_all(run: EvalRun, checked: CheckedImport) -> None:
+    items = run.dataset_version.items.filter(stem__in=list(checked.files)).order_by("pk")
+    for item in items:
+        latency = _latency((checked.latency or {}).get(item.stem), run.device)
+        fields = _score_item(run, item, _staged(run, item.stem), latency)
+        ItemResult.objects.update_or_create(run=run, item=item, defaults=fields)
+
+
+def _create_job(run: EvalRun, checked: CheckedImport, user: Any) -> None:
+    rows = list(
+        run.dataset_version.items.filter(stem__in=list(checked.files))
+        .order_by("pk")
+        .values_list("pk", "stem")
+    )
+    latency = checked.latency or {}
+    chunks = []
+    for i in range(0, len(rows), IMPORT_CHUNK_SIZE):
+        part = rows[i : i + IMPORT_CHUNK_SIZE]
+        chunks.append({
+            "run_id": run.pk,
+            "item_ids": [pk for pk, _ in part],
+            "latency": {str(pk): latency[stem] for pk, stem in part if stem in latency},
+        })  # fmt: skip
+    job = job_create(
+        kind=IMPORT_JOB,
+        chunks=chunks,
+        queue=IMPORT_QUEUE,
+        payload={"run_id": run.pk},
+        created_by=run.created_by,
+    )
+    EvalRun.objects.filter(pk=run.pk).update(job=job)
+    run.job = job
+
+
+def import_chunk_run(chunk: Chunk) -> dict[str, Any]:
+    """Job-kind handler of `evals.import`: score the chunk's items in one transaction."""
+    run_id = int(chunk.payload["run_id"])
+    run = EvalRun.objects.select_related("dataset_version").get(pk=run_id)
+    if run.status == RunStatus.CANCELLED:
+        raise ChunkLost("run was cancelled")
+    eval_run_mark_running(run_id=run_id)
+    latency = chunk.payload.get("latency") or {}
+    items = {i.pk: i for i in Item.objects.filter(pk__in=chunk.payload["item_ids"])}
+    ok = 0
+    with transaction.atomic():
+        for item_id in chunk.payload["item_ids"]:
+            item = items.get(item_id)
+            if item is None:
+                continue
+            row = _latency(latency.get(str(item_id)), run.device)
+            fields = _score_item(run, item, _staged(run, item.stem), row)
+            fields["attempt"] = chunk.attempts
+            ItemResult.objects.update_or_create(run_id=run_id, item=item, defaults=fields)
+            ok += 1
+    return {"ok": ok, "failed": 0, "warmups": 0, "restarts": 0, "device": run.device}
+
+
+# --- the web / API door: a zip of PNGs -------------------------------------------------------
+
+
+@contextmanager
+def extracted_zip(upload: UploadedFile | Path, *, label: str) -> Iterator[Path]:
+    """The predictions folder inside an uploaded zip, in a temporary folder removed afterwards.
+
+    Extracted by the set importer's `archive_extract`, which checks every entry first (absolute
+    paths, `..`, symlinks, encrypted entries, zip bombs); the top level or a single top folder
+    holds the PNGs.
+    """
+    with tempfile.TemporaryDirectory(prefix="import-") as tmp:
+        root = Path(tmp)
+        archive = root / "upload.zip"
+        if isinstance(upload, Path):
+            shutil.copyfile(upload, archive)
+        else:
+            with open(archive, "wb") as fh:
+                for part in upload.chunks():
+                    fh.write(part)
+        try:
+            dest = archive_extract(
+                archive,
+                root / "files",
+                max_total_bytes=settings.DATASET_ZIP_MAX_BYTES,
+                dataset_root=False,
+            )
+        except ImportRejected as exc:
+            problems = [format_entry({**e, "file": f"{label}: {e['file']}"}) for e in exc.entries]
+            raise ImportRefused(problems) from None
+        yield _predictions_root(dest)
+
+
+def _predictions_root(folder: Path) -> Path:
+    """The top of the archive, or its single top folder when the PNGs were zipped in one."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return folder
+
+
+def eval_run_import_upload(
+    *,
+    upload: UploadedFile,
+    model_version: ModelVersion,
+    dataset_version: DatasetVersion,
+    user: Any,
+    latency: UploadedFile | None = None,
+    **metadata: Any,
+) -> EvalRun:
+    """The web / API door: a zip of `<stem>.png` (+ optional latency CSV) → a queued import job."""
+    label = upload.name or "upload.zip"
+    latency_csv = None
+    if latency is not None:
+        try:
+            latency_csv = latency.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ImportRefused([f"{latency.name}: not a UTF-8 text CSV"]) from None
+    with extracted_zip(upload, label=label) as folder:
+        return eval_run_import(
+            folder=folder,
+            model_version=model_version,
+            dataset_version=dataset_version,
+            user=user,
+            latency_csv=latency_csv,
+            latency_label=(latency.name if latency is not None else "") or "latency CSV",
+            import_name=label,
+            mode="job",
+            **metadata,
+        )
+
