@@ -24,6 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipelines.synth.monk import GENDERS
+from pipelines.synth.negatives import make_negative
+from pipelines.synth.people import draw_person, random_person_spec
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -196,35 +200,131 @@ def color_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+NEGATIVE_SCALES: tuple[tuple[float, float], ...] = ((0.02, 0.08), (0.08, 0.25), (0.25, 0.6))
+
+
+def real_negative_crop(item: Item, rng: np.random.Generator, tries: int = 12) -> np.ndarray | None:
+    """A no-subject crop of a real training photo at one of several scales (small to large).
+
+    The scale band is drawn first (so large crops are asked for as often as small ones), then up to
+    ``tries`` boxes of that band are checked for an empty mask; None when the photo has none.
+    """
+    h, w = item.mask.shape
+    scale = NEGATIVE_SCALES[int(rng.integers(len(NEGATIVE_SCALES)))]
+    for _ in range(tries):
+        y, x, ch, cw = random_crop_box(h, w, rng, scale)
+        if not item.mask[y : y + ch, x : x + cw].any():
+            return item.image[y : y + ch, x : x + cw]
+    return None
+
+
 class TrainSampler:
-    """Draws augmented (image, mask, has_subject) samples at ``size``² from decoded items."""
+    """Draws augmented (image, mask, has_subject) samples at ``size``² from decoded items.
+
+    Kinds of sample (probabilities ``p_negative``, ``p_composite``, the rest plain photos):
+
+    * negative — no subject, confidence target 0. One of: a real no-subject crop of a training photo
+      (several scales, :func:`real_negative_crop`), a whole training item whose mask is empty (the
+      no-subject PASCAL-S items of the training split), a generator negative
+      (:func:`pipelines.synth.negatives.make_negative`: inpainted background or noise / gradient /
+      stripes), or a procedural texture;
+    * composite — composed on the fly each step: a foreground onto a sampled background (real crop,
+      generator negative or texture). With probability ``p_person`` the foreground is one of the
+      generator's synthetic people (:func:`pipelines.synth.people.draw_person`), else a real cut-out
+      of a training item by its ground-truth mask;
+    * plain — a random resized crop of a training photo.
+
+    ``synth=False`` keeps 1.0.0/1.1.0's sampler (crop/texture negatives, real cut-outs only).
+    """
 
     def __init__(
-        self, items: list[Item], size: int, p_composite: float = 0.3, p_negative: float = 0.1
+        self,
+        items: list[Item],
+        size: int,
+        p_composite: float = 0.3,
+        p_negative: float = 0.1,
+        p_person: float = 0.0,
+        synth: bool = False,
     ):
         self.items, self.size = items, size
-        self.p_composite, self.p_negative = p_composite, p_negative
+        self.p_composite, self.p_negative, self.p_person = p_composite, p_negative, p_person
+        self.synth = synth
         self.fg_items = [it for it in items if it.mask.any()]
+        self.empty_items = [it for it in items if not it.mask.any()]
+        self.kinds: dict[str, int] = {}  # sample kind -> count, for the training log
+
+    def _count(self, kind: str) -> None:
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+    def _synth_negative(self, rng: np.random.Generator) -> np.ndarray:
+        s = self.size
+        if rng.random() < 0.5 and self.fg_items:
+            src = self.fg_items[int(rng.integers(len(self.fg_items)))]
+            # Work at <= 2x the sample size: the generator inpaints at the source resolution.
+            scale = min(1.0, 2 * s / max(src.mask.shape))
+            img, msk = src.image, src.mask
+            if scale < 1.0:
+                dsize = (round(img.shape[1] * scale), round(img.shape[0] * scale))
+                img = cv2.resize(img, dsize, interpolation=cv2.INTER_AREA)
+                msk = cv2.resize(msk, dsize, interpolation=cv2.INTER_NEAREST)
+            out, _ = make_negative((s, s), rng, kind="background", source=(img, msk))
+            return out
+        out, _ = make_negative((s, s), rng)
+        return out
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
-        if rng.random() < 0.75:
-            crop = background_crop(self.items[int(rng.integers(len(self.items)))], rng)
+        if not self.synth:
+            if rng.random() < 0.75:
+                crop = background_crop(self.items[int(rng.integers(len(self.items)))], rng)
+                if crop is not None:
+                    return crop
+            return procedural_texture(self.size, self.size, rng)
+        u = rng.random()
+        if u < 0.6:
+            crop = real_negative_crop(self.items[int(rng.integers(len(self.items)))], rng)
             if crop is not None:
                 return crop
+        if u < 0.85:
+            return self._synth_negative(rng)
         return procedural_texture(self.size, self.size, rng)
+
+    def _negative(self, rng: np.random.Generator) -> np.ndarray:
+        if self.synth and self.empty_items and rng.random() < 0.1:
+            self._count("negative_empty_item")
+            it = self.empty_items[int(rng.integers(len(self.empty_items)))]
+            h, w = it.mask.shape
+            y, x, ch, cw = (
+                (0, 0, h, w) if rng.random() < 0.5 else random_crop_box(h, w, rng, (0.3, 1.0))
+            )
+            return it.image[y : y + ch, x : x + cw]
+        self._count("negative")
+        return self._background(rng)
+
+    def _person(self, bg: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        spec = random_person_spec(
+            int(rng.integers(1, 11)), GENDERS[int(rng.integers(len(GENDERS)))], rng
+        )
+        img, mask = draw_person(np.ascontiguousarray(bg), spec, rng)
+        return img, mask.astype(np.float32) / 255.0
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
         """Return (uint8 size×size×3 RGB, float32 size×size mask in [0, 1], confidence target)."""
         s = self.size
         u = rng.random()
         if u < self.p_negative or not self.fg_items:
-            img = resize_square(self._background(rng), s, cv2.INTER_LINEAR)
+            img = resize_square(self._negative(rng), s, cv2.INTER_LINEAR)
             mask = np.zeros((s, s), np.float32)
         elif u < self.p_negative + self.p_composite:
-            fg = self.fg_items[int(rng.integers(len(self.fg_items)))]
             bg = resize_square(self._background(rng), s, cv2.INTER_LINEAR)
-            img, mask = composite(fg.image, fg.mask, bg, rng)
+            if self.synth and rng.random() < self.p_person:
+                self._count("composite_person")
+                img, mask = self._person(bg, rng)
+            else:
+                self._count("composite_real")
+                fg = self.fg_items[int(rng.integers(len(self.fg_items)))]
+                img, mask = composite(fg.image, fg.mask, bg, rng)
         else:
+            self._count("plain")
             it = self.items[int(rng.integers(len(self.items)))]
             h, w = it.mask.shape
             y, x, ch, cw = (
@@ -249,3 +349,29 @@ class TrainSampler:
         y = np.stack([s[1][None] for s in samples])
         c = np.array([s[2] for s in samples], np.float32)
         return x, y, c
+
+
+def validation_negatives(items: list[Item], seed: int = 0, size: int = 512) -> list[Item]:
+    """Deterministic no-subject items made from *validation* photos only (never trained on).
+
+    Per photo: one real no-subject crop when one exists (:func:`real_negative_crop`), and one
+    generator negative (inpainted background of the photo); plus one procedural generator negative
+    (noise / gradient / stripes) per photo. Used to choose and check the gate threshold, where the
+    three empty-mask PASCAL-S items alone would be too few.
+    """
+    rng = np.random.default_rng(seed)
+    out: list[Item] = []
+
+    def add(it: Item, tag: str, img: np.ndarray) -> None:
+        out.append(Item(Path(f"{it.image_path}#{tag}"), img, np.zeros(img.shape[:2], np.uint8)))
+
+    for it in items:
+        crop = real_negative_crop(it, rng, tries=30)
+        if crop is not None:
+            add(it, "crop", crop)
+        if it.mask.any():
+            bg, _ = make_negative((size, size), rng, kind="background", source=(it.image, it.mask))
+            add(it, "inpainted", bg)
+        tex, kind = make_negative((size, size), rng)
+        add(it, kind, tex)
+    return out

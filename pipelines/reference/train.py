@@ -1,7 +1,16 @@
 """Time-budgeted, resumable training of the reference network on a CPU.
 
 ``python -m pipelines.reference.train --out DIR --config small|base --minutes M [--seed S]
-[--resume] [--threads T] [--data ../shared/data]``
+[--resume] [--threads T] [--data ../shared/data] [--init MODEL.pt2] [--synth] [--p-negative P]
+[--p-composite P] [--p-person P] [--conf-weight W]``
+
+``--init`` starts from the weights of an exported ``.pt2`` (its ``state_dict`` loaded into a
+``SubjectLiftNet`` of the given config: a fine-tune of a shipped parent). ``--synth`` turns on the
+gate-training data (real no-subject crops at several scales, the generator's negatives and
+synthetic people, the empty-mask training items; see ``data.TrainSampler``). Validation reports,
+besides the mean IoU, the confidence gate at a threshold picked on validation (``gating.py``):
+gated shares of subject / no-subject items, the IoU scored the platform's way on gated output,
+and the calibration (ECE + reliability table) of the confidence.
 
 Why time-budgeted: the machine is a shared 2-core CPU, so a step count would finish at an unknown
 time; the LR follows a warm-up + cosine over the fraction of the budget used (elapsed time is
@@ -30,9 +39,17 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from pipelines.reference.data import Item, TrainSampler, load_items, normalize, split_pairs
+from pipelines.metrics.functional import binary_iou
+from pipelines.reference.data import (
+    Item,
+    TrainSampler,
+    load_items,
+    normalize,
+    split_pairs,
+    validation_negatives,
+)
+from pipelines.reference.gating import GateReport, gate_report, sigmoid
 from pipelines.reference.model import (
     CONFIGS,
     ModelConfig,
@@ -46,21 +63,21 @@ CONTRACT_SIZE = (
 )
 
 
-def binary_iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    """IoU of two boolean masks; two empty masks count as 1.0 (nothing to find, nothing found)."""
-    union = np.logical_or(pred, gt).sum()
-    return 1.0 if union == 0 else float(np.logical_and(pred, gt).sum() / union)
+Predict2 = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def evaluate(
-    predict: Callable[[torch.Tensor], torch.Tensor], items: Sequence[Item], batch: int = 10
-) -> float:
-    """Mean per-image IoU at threshold 0.5, the way the platform scores a model.
+def score_items(
+    predict: Predict2, items: Sequence[Item], batch: int = 10, device: str = "cpu"
+) -> tuple[list[float], list[float]]:
+    """Per-image (IoU, confidence probability), the way the platform scores a model.
 
-    Each image is stretched to 512×512 (the contract), ``predict`` returns N×1×512×512 alpha,
-    which is resized back to the mask size (bilinear) and thresholded at 0.5.
+    Each image is stretched to 512×512 (the contract); ``predict`` returns (N×1×512×512 alpha,
+    N confidence logits). The alpha is resized back to the mask size (bilinear) and scored by
+    ``pipelines.metrics.functional.binary_iou`` (8-bit quantised, foreground = 128 and above; two
+    empty masks count as 1.0). The confidence is ``sigmoid(logit)``, as the runner reports it.
     """
     ious: list[float] = []
+    probs: list[float] = []
     for i in range(0, len(items), batch):
         chunk = items[i : i + batch]
         x = np.stack(
@@ -74,12 +91,58 @@ def evaluate(
             ]
         )
         with torch.no_grad():
-            alpha = predict(torch.from_numpy(x)).float().numpy()
+            alpha_t, conf_t = predict(torch.from_numpy(x).to(device))
+        alpha = alpha_t.float().cpu().numpy()
+        probs.extend(sigmoid(conf_t.float().cpu().numpy().reshape(-1)).tolist())
         for it, a in zip(chunk, alpha, strict=True):
             h, w = it.mask.shape
-            up = cv2.resize(a[0], (w, h), interpolation=cv2.INTER_LINEAR)
-            ious.append(binary_iou(up > 0.5, it.mask > 127))
+            up = np.clip(cv2.resize(a[0], (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+            ious.append(binary_iou(up, it.mask))
+    return ious, probs
+
+
+def evaluate(
+    predict: Callable[[torch.Tensor], torch.Tensor], items: Sequence[Item], batch: int = 10
+) -> float:
+    """Mean per-image IoU (see :func:`score_items`) of an alpha-only ``predict``."""
+
+    def both(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return predict(x), torch.zeros(x.shape[0])
+
+    ious, _ = score_items(both, items, batch)
     return float(np.mean(ious)) if ious else float("nan")
+
+
+def validate_gate(
+    predict: Predict2,
+    val_items: Sequence[Item],
+    extra_negatives: Sequence[Item],
+    batch: int = 10,
+    device: str = "cpu",
+    threshold: float | None = None,
+) -> GateReport:
+    """IoU (ungated and gated), gating rates and calibration on validation (see ``gating.py``)."""
+    ious, probs = score_items(predict, val_items, batch, device)
+    _, extra = score_items(predict, extra_negatives, batch, device) if extra_negatives else ([], [])
+    return gate_report(
+        ious=ious,
+        probs=probs,
+        has_subject=[bool(it.mask.any()) for it in val_items],
+        extra_probs=extra,
+        threshold=threshold,
+    )
+
+
+def load_init(model: SubjectLiftNet, path: Path) -> None:
+    """Load an exported ``.pt2``'s weights (parameters + BatchNorm buffers) into ``model``.
+
+    Strict: a config that does not match the exported network fails here, naming the file.
+    """
+    ep = torch.export.load(str(path))
+    try:
+        model.load_state_dict(ep.state_dict, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"{path}: weights do not fit the {model.cfg} network: {e}") from e
 
 
 def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -137,6 +200,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--max-steps", type=int, default=0, help="stop after this many steps (0: budget only)"
     )
+    ap.add_argument("--init", type=Path, default=None, help="start from an exported .pt2")
+    ap.add_argument("--synth", action="store_true", help="gate-training data (see TrainSampler)")
+    ap.add_argument("--p-negative", type=float, default=0.1)
+    ap.add_argument("--p-composite", type=float, default=0.3)
+    ap.add_argument("--p-person", type=float, default=0.0, help="share of composites: people")
+    ap.add_argument("--conf-weight", type=float, default=0.2, help="weight of confidence BCE")
+    ap.add_argument("--warmup-steps", type=int, default=300)
+    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
+    ap.add_argument(
+        "--select",
+        choices=("iou", "gated_iou"),
+        default="iou",
+        help="validation number that picks best.pt (gated_iou: the platform's score with the gate)",
+    )
+    ap.add_argument("--progress-seconds", type=float, default=60.0)
     return ap.parse_args(argv)
 
 
@@ -163,10 +241,22 @@ def _checkpoint(
     }
 
 
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _fmt_minutes(seconds: float) -> str:
+    m = int(max(0.0, seconds) // 60)
+    return f"{m // 60}:{m % 60:02d}"
+
+
 def train(args: argparse.Namespace) -> dict:
     """Run (or resume) one training; returns the final summary also written to OUT/summary.json."""
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)  # augmentation runs between steps; keep it off torch's threads
+    device = _device(args.device)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     random.seed(args.seed)
@@ -182,7 +272,10 @@ def train(args: argparse.Namespace) -> dict:
     if ckpt is not None:
         cfg = ModelConfig.from_dict(ckpt["config"])
     model = build_model(cfg)
-    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # 1.5x faster
+    if ckpt is None and args.init is not None:
+        load_init(model, args.init)
+        print(f"initialised from {args.init}", flush=True)
+    model = model.to(device=device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # 1.5x faster
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     state: dict[str, Any] = {
@@ -192,6 +285,8 @@ def train(args: argparse.Namespace) -> dict:
         "best_iou": -1.0,
         "best_step": -1,
         "last_iou": None,
+        "last_gate": None,
+        "best_gate": None,
     }
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -200,15 +295,24 @@ def train(args: argparse.Namespace) -> dict:
         rng.bit_generator.state = ckpt["rng"]["numpy"]
         torch.set_rng_state(ckpt["rng"]["torch"])
         random.setstate(ckpt["rng"]["python"])
-        state = {k: ckpt[k] for k in state}
+        state = {k: ckpt.get(k) for k in state}
         print(f"resumed from {out / 'last.pt'} at step {state['step']}", flush=True)
 
     train_pairs, val_pairs = split_pairs(args.data)
     train_items, val_items = load_items(train_pairs), load_items(val_pairs)
-    sampler = TrainSampler(train_items, cfg.work_size)
+    extra_negatives = validation_negatives(val_items, seed=args.seed) if args.synth else []
+    sampler = TrainSampler(
+        train_items,
+        cfg.work_size,
+        p_composite=args.p_composite,
+        p_negative=args.p_negative,
+        p_person=args.p_person,
+        synth=args.synth,
+    )
     n_params = count_params(model)
     print(
-        f"config={args.config} params={n_params} train={len(train_items)} val={len(val_items)}",
+        f"config={args.config} params={n_params} train={len(train_items)} val={len(val_items)} "
+        f"val_extra_negatives={len(extra_negatives)} device={device}",
         str(cfg),
         flush=True,
     )
@@ -218,7 +322,10 @@ def train(args: argparse.Namespace) -> dict:
     log_f = log_path.open("a", newline="")
     log = csv.writer(log_f)
     if new_log:
-        log.writerow(["step", "elapsed_s", "epochs", "lr", "loss", "val_iou"])
+        log.writerow(
+            ["step", "elapsed_s", "epochs", "lr", "loss", "val_iou", "val_iou_gated",
+             "gate_threshold", "gated_no_subject", "gated_subject", "gated_extra_negatives", "ece"]
+        )  # fmt: skip
 
     def save(best: bool) -> None:
         ck = _checkpoint(model, ema, opt, state, rng, args)
@@ -227,11 +334,13 @@ def train(args: argparse.Namespace) -> dict:
             atomic_save(ck, out / "best.pt")
 
     def validate() -> None:
-        iou = evaluate(lambda x: ema(x)[0], val_items)
-        state["last_iou"] = iou
-        better = iou > state["best_iou"]
+        rep = validate_gate(ema, val_items, extra_negatives, device=device)
+        state["last_iou"], state["last_gate"] = rep.val_iou, rep.to_dict()
+        score = rep.val_iou_gated if args.select == "gated_iou" else rep.val_iou
+        better = score > state["best_iou"]
         if better:
-            state["best_iou"], state["best_step"] = iou, state["step"]
+            state["best_iou"], state["best_step"] = score, state["step"]
+            state["best_gate"] = rep.to_dict()
         log.writerow(
             [
                 state["step"],
@@ -239,35 +348,46 @@ def train(args: argparse.Namespace) -> dict:
                 round(state["samples"] / len(train_items), 2),
                 "",
                 "",
-                round(iou, 4),
+                round(rep.val_iou, 4),
+                round(rep.val_iou_gated, 4),
+                round(rep.threshold, 4),
+                round(rep.gated_no_subject, 4),
+                round(rep.gated_subject, 4),
+                round(rep.gated_extra_negatives, 4) if extra_negatives else "",
+                round(rep.ece, 4),
             ]
         )
         log_f.flush()
-        tqdm.write(
-            f"step {state['step']} val_iou {iou:.4f} "
-            f"(best {state['best_iou']:.4f} @ {state['best_step']})"
+        print(
+            f"step {state['step']} val_iou {rep.val_iou:.4f} gated {rep.val_iou_gated:.4f} "
+            f"@ threshold {rep.threshold:.3f}: no-subject gated {rep.gated_no_subject:.2f} "
+            f"(extra {rep.gated_extra_negatives:.2f}), subject gated {rep.gated_subject:.3f}, "
+            f"ECE {rep.ece:.3f} | best {args.select} {state['best_iou']:.4f} "
+            f"@ {state['best_step']}",
+            flush=True,
         )
         save(best=better)
 
     budget = args.minutes * 60.0
-    t0, elapsed0 = time.time(), state["elapsed_s"]
+    t0, elapsed0, step0 = time.time(), state["elapsed_s"], state["step"]
     last_ckpt = state["elapsed_s"]
+    last_progress = time.time()
     running = None
-    bar = tqdm(initial=state["step"], unit="step", mininterval=30, file=sys.stdout)
     model.train()
     while state["elapsed_s"] < budget and not (args.max_steps and state["step"] >= args.max_steps):
         progress = state["elapsed_s"] / budget
         if args.max_steps:
             progress = max(progress, state["step"] / args.max_steps)
-        lr = lr_at(progress, state["step"], args.lr)
+        lr = lr_at(progress, state["step"], args.lr, args.warmup_steps)
         for g in opt.param_groups:
             g["lr"] = lr
         xb, yb, cb = sampler.batch(args.batch_size, rng)
-        x = torch.from_numpy(xb).contiguous(memory_format=torch.channels_last)
-        y, c = torch.from_numpy(yb), torch.from_numpy(cb)
+        x = torch.from_numpy(xb).to(device).contiguous(memory_format=torch.channels_last)
+        y, c = torch.from_numpy(yb).to(device), torch.from_numpy(cb).to(device)
         logits, conf = model.forward_logits(x)
         loss = F.binary_cross_entropy_with_logits(logits, y) + soft_iou_loss(logits, y)
-        loss = loss + 0.2 * F.binary_cross_entropy_with_logits(conf, c)
+        # BCE on the confidence logit: its sigmoid is trained as a calibrated P(subject present).
+        loss = loss + args.conf_weight * F.binary_cross_entropy_with_logits(conf, c)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -276,13 +396,19 @@ def train(args: argparse.Namespace) -> dict:
         state["samples"] += args.batch_size
         state["elapsed_s"] = elapsed0 + time.time() - t0
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        bar.update(1)
-        bar.set_postfix(
-            loss=f"{running:.3f}",
-            lr=f"{lr:.2e}",
-            min=f"{state['elapsed_s'] / 60:.1f}",
-            refresh=False,
-        )
+        if time.time() - last_progress >= args.progress_seconds:
+            last_progress = time.time()
+            rate = (state["step"] - step0) / max(1e-9, time.time() - t0)
+            left = budget - state["elapsed_s"]
+            if args.max_steps:
+                left = min(left, (args.max_steps - state["step"]) / max(rate, 1e-9))
+            eta = time.strftime("%H:%M UTC", time.gmtime(time.time() + left))
+            print(
+                f"step {state['step']} | {_fmt_minutes(state['elapsed_s'])} of "
+                f"{_fmt_minutes(budget)} | {rate:.2f} steps/s | loss {running:.3f} | "
+                f"lr {lr:.2e} | ETA {eta} ({_fmt_minutes(left)} left)",
+                flush=True,
+            )
         if state["step"] % 50 == 0:
             log.writerow(
                 [
@@ -291,7 +417,6 @@ def train(args: argparse.Namespace) -> dict:
                     round(state["samples"] / len(train_items), 2),
                     f"{lr:.3e}",
                     round(running, 4),
-                    "",
                 ]
             )
             log_f.flush()
@@ -300,7 +425,6 @@ def train(args: argparse.Namespace) -> dict:
             model.eval()
             validate()
             model.train()
-    bar.close()
     model.eval()
     validate()
     log_f.close()
@@ -314,6 +438,12 @@ def train(args: argparse.Namespace) -> dict:
         "final_val_iou": state["last_iou"],
         "best_val_iou": state["best_iou"],
         "best_step": state["best_step"],
+        "select": args.select,
+        "final_gate": state["last_gate"],
+        "best_gate": state["best_gate"],
+        "sample_kinds": sampler.kinds,
+        "init": str(args.init) if args.init else None,
+        "device": device,
         "seed": args.seed,
         "batch_size": args.batch_size,
         "threads": args.threads,
