@@ -152,8 +152,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3600, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3900, minimum=1)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# coreml is consumed only by macOS workers (Core ML prediction runs nowhere else).
-WORKER_QUEUES = ("default", "torch", "onnx", "coreml")
+# coreml is consumed only by macOS workers (Core ML prediction runs nowhere else); maintenance
+# (the reaper) only by the maintenance worker, which runs no chunks, so work never delays it.
+WORKER_QUEUES = ("default", "torch", "onnx", "coreml", "maintenance")
 CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in WORKER_QUEUES]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -164,8 +165,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60, minimum=2)
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
+# Database errors in a row that a chunk rides out without consuming an attempt (then they count).
+JOB_MAX_INTERRUPTIONS = env_int("JOB_MAX_INTERRUPTIONS", 20, minimum=0)
 JOB_REAPER_SECONDS = env_float("JOB_REAPER_SECONDS", 15.0, minimum=0.5)
-# A pending chunk whose message was taken by a worker that died before claiming it is sent again.
+# A pending chunk the broker holds no message for is resent within two reaper periods (the reaper
+# compares queue depths); when the broker cannot be asked, after this long in any case.
 JOB_PENDING_RESEND_SECONDS = env_int("JOB_PENDING_RESEND_SECONDS", 300, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
 
@@ -181,7 +185,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-expired-chunks": {
         "task": "evalsite.core.tasks.reap_jobs",
         "schedule": JOB_REAPER_SECONDS,
-        "options": {"queue": "default", "expires": JOB_REAPER_SECONDS * 2},
+        "options": {"queue": "maintenance", "expires": JOB_REAPER_SECONDS * 2},
     },
     "refresh-stale-campaign-reports": {
         "task": "ratings.tasks.refresh_dirty_snapshots",

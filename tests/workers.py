@@ -103,6 +103,8 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     ) -> WorkerProcess:
         n = len(started)
         log = tmp_path / f"worker-{n}.log"
+        if beat and "maintenance" not in queues.split(","):
+            queues = f"{queues},maintenance"  # the reaper that beat schedules runs there
         cmd = [
             sys.executable,
             "-m",

@@ -7,8 +7,16 @@ registered kind, split into `Chunk`s. Invariants:
   the same chunk finds nothing to claim and does nothing.
 * A running chunk holds a lease its worker renews by heartbeat. The reaper re-enqueues a chunk whose
   lease expired (its worker died) until `max_attempts`, then fails it with the reason.
-* Completing a chunk is conditional on still owning it (same worker, same attempt), and the job
-  completes once, by the single UPDATE that moves it from running to done.
+* Completing a chunk is conditional on still owning it (same worker, same attempt). The check
+  "was this the last open chunk?" runs with the job row locked (SELECT … FOR UPDATE), so two
+  chunks finishing at the same instant cannot both miss each other's update (READ COMMITTED);
+  the job completes once, by the single UPDATE that moves it from running to done, and the
+  reaper finishes any job whose chunks are all terminal anyway (belt and braces).
+* The kind's final hook (on_done/on_failed/on_cancelled) is claimed with a conditional UPDATE
+  and recorded when it returns; the reaper runs a hook whose worker died before it ran.
+* Database errors are infrastructure, not the chunk's fault: the heartbeat retries with backoff,
+  and the task layer resumes an interrupted chunk without consuming an attempt (up to
+  JOB_MAX_INTERRUPTIONS in a row, then it counts like any failure).
 * Chunk handlers must be idempotent (write results with unique keys, overwrite on retry).
 """
 
@@ -26,11 +34,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from evalsite.core.models import Chunk, Job, JobStatus, ServiceHeartbeat
+from evalsite.core.models import Chunk, Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +144,7 @@ def chunk_claim(*, chunk_id: int, worker: str) -> Chunk | None:
             heartbeat_at=now,
             lease_expires_at=lease,
             error="",
+            interruptions=0,
         )
         if updated != 1:
             return None
@@ -164,24 +173,72 @@ def chunk_renew(chunk: Chunk) -> bool:
     return updated == 1
 
 
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """A database connection problem (server gone, restart, network cut), not the chunk's fault.
+
+    Looks through `__cause__`/`__context__`, because handlers may wrap the driver error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OperationalError | InterfaceError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def backoff_seconds(failures: int, *, cap: float) -> float:
+    """0.25 s, 0.5 s, 1 s, … doubling per consecutive failure, never above `cap`."""
+    return float(min(cap, 0.25 * 2 ** max(0, failures - 1)))
+
+
+def close_broken_connection() -> None:
+    """Drop this thread's DB connection after an error, so the next query reconnects."""
+    try:
+        connection.close()
+    except Exception:  # closing a dead socket can raise too; the handle is gone either way
+        log.debug("closing a broken connection failed", exc_info=True)
+
+
 @contextmanager
 def heartbeat(chunk: Chunk) -> Iterator[threading.Event]:
     """Renew the chunk's lease from a background thread while the body runs.
 
     Yields an event that is set when ownership was lost, so long handlers can stop early
-    (`raise_if_lost`).
+    (`raise_if_lost`). A failed renewal (database unreachable) is logged and retried with
+    backoff, sooner than the regular period; the thread only ends when the body ends or the
+    chunk is really lost, never on an error.
     """
     stop = threading.Event()
     lost = threading.Event()
+    period = settings.JOB_HEARTBEAT_SECONDS
 
     def beat() -> None:
+        failures = 0
+        delay = period
         try:
-            while not stop.wait(settings.JOB_HEARTBEAT_SECONDS):
-                if not chunk_renew(chunk):
+            while not stop.wait(delay):
+                try:
+                    owned = chunk_renew(chunk)
+                except Exception as exc:
+                    failures += 1
+                    delay = backoff_seconds(failures, cap=period)
+                    log.warning(
+                        "heartbeat for chunk %s failed (%d in a row, next try in %.2f s): %s",
+                        chunk.pk,
+                        failures,
+                        delay,
+                        exc,
+                    )
+                    close_broken_connection()
+                    continue
+                if failures:
+                    log.info("chunk %s heartbeat back after %d failure(s)", chunk.pk, failures)
+                failures, delay = 0, period
+                if not owned:
                     lost.set()
                     return
-        except Exception:  # a transient DB error: the lease simply runs down
-            log.exception("heartbeat for chunk %s failed", chunk.pk)
         finally:
             connection.close()
 
@@ -199,12 +256,40 @@ def raise_if_lost(lost: threading.Event) -> None:
         raise ChunkLost("this worker no longer owns the chunk")
 
 
+def chunk_resume(*, chunk_id: int, worker: str, previous: dict[str, Any]) -> Chunk | None:
+    """Take back a chunk whose run was interrupted by a database error, without a new attempt.
+
+    `previous` names the owner the interrupted run had (`claimed_by`, `attempts`); None when
+    the chunk moved on meanwhile (reaped, cancelled), and the caller claims it normally.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Chunk.objects.filter(
+            pk=chunk_id,
+            status=JobStatus.RUNNING,
+            claimed_by=previous.get("claimed_by", ""),
+            attempts=int(previous.get("attempts", -1)),
+            job__status=JobStatus.RUNNING,
+        ).update(
+            claimed_by=worker,
+            heartbeat_at=now,
+            lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+            interruptions=F("interruptions") + 1,
+        )
+        if updated != 1:
+            return None
+        return Chunk.objects.select_related("job").get(pk=chunk_id)
+
+
 def chunk_complete(chunk: Chunk, result: dict[str, Any] | None = None) -> bool:
     """Mark the chunk done if still owned; finish the job when it was the last one."""
     now = timezone.now()
     with transaction.atomic():
         updated = Chunk.objects.filter(_owned(chunk)).update(
-            status=JobStatus.DONE, finished_at=now, result=result or {}, lease_expires_at=None
+            status=JobStatus.DONE,
+            finished_at=now,
+            result=result or {},
+            lease_expires_at=None,
         )
         if updated != 1:
             return False
@@ -212,19 +297,95 @@ def chunk_complete(chunk: Chunk, result: dict[str, Any] | None = None) -> bool:
     return True
 
 
+def _lock_job(job_id: int) -> Job | None:
+    """Lock the job row until the transaction ends: one finisher at a time per job.
+
+    Why: under READ COMMITTED two workers completing the last two chunks each see the other's
+    chunk still running (uncommitted) and neither finishes the job. Holding the job row while
+    checking makes the second wait for the first to commit, then see its chunk done.
+    (SQLite has one writer at a time anyway; `select_for_update` is a no-op there.)
+    """
+    return Job.objects.select_for_update().filter(pk=job_id).first()
+
+
 def _finish_job_if_complete(job_id: int) -> None:
-    open_chunks = Chunk.objects.filter(job_id=job_id).exclude(status=JobStatus.DONE).exists()
-    if open_chunks:
+    """With the job row locked: finish it if no chunk is open (done, or failed if one failed)."""
+    job = _lock_job(job_id)
+    if job is None or job.is_finished:
         return
-    won = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.DONE, finished_at=timezone.now()
-    )
+    states = set(Chunk.objects.filter(job_id=job_id).values_list("status", flat=True))
+    if states & {JobStatus.PENDING, JobStatus.RUNNING}:
+        return
+    if JobStatus.FAILED in states:
+        failed = Chunk.objects.filter(job_id=job_id, status=JobStatus.FAILED).first()
+        why = f"chunk {failed.index}: {failed.error}" if failed else "a chunk failed"
+        _fail_job(job_id, why)
+        return
+    still_open = Job.objects.filter(pk=job_id, status__in=[JobStatus.PENDING, JobStatus.RUNNING])
+    if states - {JobStatus.DONE}:  # done and cancelled chunks only: someone cancelled it
+        won = still_open.update(
+            status=JobStatus.CANCELLED, finished_at=timezone.now(), error="cancelled"
+        )
+    else:
+        won = still_open.update(status=JobStatus.DONE, finished_at=timezone.now())
     if won:
-        job = Job.objects.get(pk=job_id)
-        hook = job_kind(job.kind).on_done
-        if hook:
-            # After commit: hooks may enqueue follow-up work that must see the finished job.
-            transaction.on_commit(lambda: hook(job))
+        _after_commit_hook(job_id)
+
+
+# --- final hooks: claimed, run, recorded ----------------------------------------------------
+
+_HOOKS = {
+    JobStatus.DONE: "on_done",
+    JobStatus.FAILED: "on_failed",
+    JobStatus.CANCELLED: "on_cancelled",
+}
+
+
+def _after_commit_hook(job_id: int) -> None:
+    # After commit: hooks may enqueue follow-up work that must see the finished job.
+    transaction.on_commit(lambda: job_run_hook(job_id=job_id))
+
+
+def _hook_for(job: Job) -> JobHook | None:
+    name = _HOOKS.get(JobStatus(job.status))
+    return getattr(job_kind(job.kind), name) if name else None
+
+
+def job_run_hook(*, job_id: int) -> bool:
+    """Run the finished job's hook unless it ran or is running elsewhere; True when it ran here.
+
+    The claim is a conditional UPDATE of `hook_claimed_at`, so the worker that finished the job
+    and the reaper cannot both run it; a claim older than the lease (its process died mid-hook)
+    can be taken over. A hook that raises stays unrecorded and the reaper tries it again later.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    claimed = (
+        Job.objects.filter(
+            pk=job_id,
+            status__in=list(_HOOKS),
+            hook_ran_at__isnull=True,
+        )
+        .filter(Q(hook_claimed_at__isnull=True) | Q(hook_claimed_at__lt=stale))
+        .update(hook_claimed_at=now)
+    )
+    if not claimed:
+        return False
+    job = Job.objects.get(pk=job_id)
+    try:
+        kind_hook = _hook_for(job)
+    except LookupError:
+        log.error("job %s: %s hook of unknown kind %r not run", job_id, job.status, job.kind)
+        return False
+    if kind_hook is not None:
+        try:
+            kind_hook(job)
+        except Exception:
+            log.exception("the %s hook of job %s (%s) failed; the reaper retries", job.status,
+                          job_id, job.kind)  # fmt: skip
+            return False
+    Job.objects.filter(pk=job_id).update(hook_ran_at=timezone.now())
+    return True
 
 
 def chunk_fail(chunk: Chunk, reason: str, *, retry: bool = True) -> None:
@@ -257,10 +418,7 @@ def _fail_job(job_id: int, reason: str) -> None:
         Chunk.objects.filter(job_id=job_id, status=JobStatus.PENDING).update(
             status=JobStatus.CANCELLED
         )
-        job = Job.objects.get(pk=job_id)
-        hook = job_kind(job.kind).on_failed
-        if hook:
-            transaction.on_commit(lambda: hook(job))
+        _after_commit_hook(job_id)
 
 
 def job_cancel(*, job: Job, reason: str = "cancelled by user") -> bool:
@@ -274,9 +432,7 @@ def job_cancel(*, job: Job, reason: str = "cancelled by user") -> bool:
             status=JobStatus.CANCELLED, lease_expires_at=None
         )
         job.refresh_from_db()
-        hook = job_kind(job.kind).on_cancelled
-        if hook:
-            transaction.on_commit(lambda: hook(job))
+        _after_commit_hook(job.pk)
     return True
 
 
@@ -284,48 +440,10 @@ def job_cancel(*, job: Job, reason: str = "cancelled by user") -> bool:
 
 
 def jobs_reap() -> dict[str, int]:
-    """Re-enqueue chunks whose worker died (lease expired); resend long-pending chunks.
+    """The reaper's pass (evalsite.core.reaper.reap): expired leases, stuck jobs, lost hooks."""
+    from evalsite.core.reaper import reap
 
-    Runs from Celery beat every JOB_REAPER_SECONDS. Safe to run concurrently: every change is a
-    conditional UPDATE on the state it observed.
-    """
-    now = timezone.now()
-    requeued = failed = resent = 0
-    expired = Chunk.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-    for chunk in expired.select_related("job"):
-        with transaction.atomic():
-            still = Chunk.objects.filter(
-                pk=chunk.pk,
-                status=JobStatus.RUNNING,
-                attempts=chunk.attempts,
-                lease_expires_at__lt=now,
-            )
-            who = chunk.claimed_by or "unknown worker"
-            if chunk.attempts >= chunk.max_attempts:
-                reason = f"worker lost: lease expired on {who} after {chunk.attempts} attempt(s)"
-                if still.update(status=JobStatus.FAILED, error=reason, finished_at=now):
-                    failed += 1
-                    _fail_job(chunk.job_id, f"chunk {chunk.index}: {reason}")
-            elif still.update(
-                status=JobStatus.PENDING,
-                error=f"lease expired on {who}; re-enqueued",
-                lease_expires_at=None,
-                claimed_by="",
-            ):
-                requeued += 1
-                transaction.on_commit(lambda c=chunk: chunk_send(c))
-    stale = now - timedelta(seconds=settings.JOB_PENDING_RESEND_SECONDS)
-    for chunk in Chunk.objects.filter(
-        status=JobStatus.PENDING,
-        job__status__in=[JobStatus.PENDING, JobStatus.RUNNING],
-    ).filter(Q(enqueued_at__lt=stale) | Q(enqueued_at__isnull=True)):
-        chunk_send(chunk)
-        resent += 1
-    stats = {"requeued": requeued, "failed": failed, "resent": resent}
-    ServiceHeartbeat.objects.update_or_create(
-        name="beat", defaults={"last_seen": now, "detail": stats}
-    )
-    return stats
+    return reap()
 
 
 def job_progress(job: Job) -> dict[str, int]:

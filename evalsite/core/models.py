@@ -32,6 +32,11 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The kind's final hook (on_done / on_failed / on_cancelled) is claimed with a conditional
+    # UPDATE of `hook_claimed_at` and recorded in `hook_ran_at`, so it runs once even when the
+    # worker that finished the job died first and the reaper runs it instead.
+    hook_claimed_at = models.DateTimeField(null=True, blank=True)
+    hook_ran_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -54,6 +59,8 @@ class Chunk(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
+    # Runs of the current attempt cut short by a database error (resumed without a new attempt).
+    interruptions = models.PositiveIntegerField(default=0)
     claimed_by = models.CharField(max_length=255, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

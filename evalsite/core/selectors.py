@@ -17,7 +17,10 @@ LIVE_AFTER_MISSED_BEATS = 3
 # Beat counts as running while the reaper ran within this many reaper periods.
 BEAT_LATE_AFTER_PERIODS = 4
 
-QUEUE_HINTS = {"coreml": "no macOS worker connected"}
+QUEUE_HINTS = {
+    "coreml": "no macOS worker connected",
+    "maintenance": "no maintenance worker: the reaper does not run",
+}
 
 
 def redact_url(url: str) -> str:

@@ -11,8 +11,9 @@ import traceback
 from typing import Any
 
 from celery import Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from django.apps import apps
+from django.conf import settings
 from django.db import close_old_connections
 
 from evalsite.core import jobs
@@ -51,35 +52,87 @@ class RecordingTask(Task):  # type: ignore[misc]
             log.exception("could not record failure of %s on %s", self.name, self.owner_model)
 
 
+def _retry_later(
+    task: RecordingTask, chunk_id: int, resume: dict[str, Any] | None, exc: BaseException
+) -> Retry:
+    """Send this chunk's message again after a backoff (the database is unreachable now).
+
+    The broker, not the database, carries the retry, so a message pulled during an outage is
+    not lost; `resume` lets the retried task take back a chunk it had claimed without counting
+    a new attempt. Capped at a quarter of the lease so the chunk is resumed before the reaper
+    would take it away.
+    """
+    jobs.close_broken_connection()
+    failures = task.request.retries + 1
+    delay = jobs.backoff_seconds(failures, cap=max(0.5, settings.JOB_LEASE_SECONDS / 4))
+    log.warning("chunk %s: database unreachable (%s); retry %d in %.2f s", chunk_id, exc,
+                failures, delay)  # fmt: skip
+    retry: Retry = task.retry(
+        args=[chunk_id], kwargs={"resume": resume}, countdown=delay, max_retries=None, exc=exc
+    )
+    return retry
+
+
 @shared_task(bind=True, base=RecordingTask, name="evalsite.core.tasks.run_chunk")
-def run_chunk(self: RecordingTask, chunk_id: int) -> str:
-    """Claim one chunk, run its kind's handler under a heartbeat, record the outcome."""
+def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None = None) -> str:
+    """Claim one chunk, run its kind's handler under a heartbeat, record the outcome.
+
+    A database error anywhere (claim, handler, completion) is infrastructure: the task retries
+    through the broker and resumes the chunk under the same attempt (`jobs.chunk_resume`), up to
+    JOB_MAX_INTERRUPTIONS times in a row; after that it counts as a failed attempt.
+    """
     close_old_connections()
-    chunk = jobs.chunk_claim(chunk_id=chunk_id, worker=jobs.worker_name())
+    worker = jobs.worker_name()
+    try:
+        chunk = jobs.chunk_resume(chunk_id=chunk_id, worker=worker, previous=resume) if resume \
+            else None  # fmt: skip
+        chunk = chunk or jobs.chunk_claim(chunk_id=chunk_id, worker=worker)
+    except Exception as exc:
+        if jobs.is_infrastructure_error(exc):
+            raise _retry_later(self, chunk_id, resume, exc) from exc
+        raise
     if chunk is None:
         return "not claimed"  # duplicate message, finished or cancelled: nothing to do
     kind = jobs.job_kind(chunk.job.kind)
     try:
-        with jobs.heartbeat(chunk) as lost:
-            result = kind.run_chunk(chunk)
-            jobs.raise_if_lost(lost)
-    except jobs.ChunkLost:
-        return "lost"
-    except SoftTimeLimitExceeded:
-        jobs.chunk_fail(chunk, "time limit exceeded", retry=False)
-        return "time limit"
+        try:
+            with jobs.heartbeat(chunk) as lost:
+                result = kind.run_chunk(chunk)
+                jobs.raise_if_lost(lost)
+        except jobs.ChunkLost:
+            return "lost"
+        except SoftTimeLimitExceeded:
+            jobs.chunk_fail(chunk, "time limit exceeded", retry=False)
+            return "time limit"
+        except Exception as exc:
+            if jobs.is_infrastructure_error(exc) and (
+                chunk.interruptions < settings.JOB_MAX_INTERRUPTIONS
+            ):
+                raise
+            log.exception("chunk %s failed", chunk_id)
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            jobs.chunk_fail(chunk, detail, retry=getattr(exc, "retryable", True))
+            return "failed"
+        return "done" if jobs.chunk_complete(chunk, result) else "lost"
     except Exception as exc:
-        log.exception("chunk %s failed", chunk_id)
-        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        jobs.chunk_fail(chunk, detail, retry=getattr(exc, "retryable", True))
-        return "failed"
-    return "done" if jobs.chunk_complete(chunk, result) else "lost"
+        if jobs.is_infrastructure_error(exc):
+            owner = {"claimed_by": chunk.claimed_by, "attempts": chunk.attempts}
+            raise _retry_later(self, chunk_id, owner, exc) from exc
+        raise
 
 
 @shared_task(name="evalsite.core.tasks.reap_jobs", ignore_result=True)
 def reap_jobs() -> dict[str, int]:
+    """Beat sends this to the `maintenance` queue, whose worker runs no chunks (never starved)."""
     close_old_connections()
-    return jobs.jobs_reap()
+    try:
+        return jobs.jobs_reap()
+    except Exception as exc:
+        if jobs.is_infrastructure_error(exc):  # the next period tries again; say why, briefly
+            jobs.close_broken_connection()
+            log.warning("reaper pass skipped: database unreachable (%s)", exc)
+            return {}
+        raise
 
 
 __all__ = ["Chunk", "RecordingTask", "reap_jobs", "run_chunk"]

@@ -37,6 +37,7 @@ def test_groups_exist_from_the_data_migration():
 
 def test_healthz_reports_database_broker_workers_and_beat(client):
     beat_worker("w1@a", ["default", "torch"])
+    beat_worker("m@a", ["maintenance"])
     beat_worker("stale@b", ["onnx"], age_s=3600)
     ServiceHeartbeat.objects.create(name="beat", last_seen=timezone.now())
     body = client.get("/healthz").json()
@@ -50,6 +51,7 @@ def test_healthz_reports_database_broker_workers_and_beat(client):
 
 def test_healthz_is_ok_when_everything_answers_and_coreml_is_absent(client):
     beat_worker("w1@a", ["default", "torch", "onnx"])
+    beat_worker("m@a", ["maintenance"])
     ServiceHeartbeat.objects.create(name="beat", last_seen=timezone.now())
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json()["status"] == "ok"

@@ -21,7 +21,6 @@ from evalsite.evals.selectors import (
     run_list,
     run_progress,
 )
-from evalsite.evals.services.aggregate import eval_run_reconcile
 from evalsite.evals.services.runs import eval_run_cancel, eval_run_rerun, eval_run_start
 
 
@@ -79,7 +78,7 @@ def _model_url(run: EvalRun) -> str:
 @researcher_required
 @require_GET
 def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    run = eval_run_reconcile(run=run_get(pk))
+    run = run_get(pk)  # read-only: finishing a run is the worker's or the reaper's job
     summary: dict[str, Any] = run.summary or {}
     primary = primary_run(model_version=run.model_version, dataset_version=run.dataset_version)
     charts = {
@@ -115,7 +114,7 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 @researcher_required
 @require_GET
 def run_progress_view(request: HttpRequest, pk: int) -> JsonResponse:
-    return JsonResponse(run_progress(eval_run_reconcile(run=run_get(pk))))
+    return JsonResponse(run_progress(run_get(pk)))
 
 
 @researcher_required

@@ -1,4 +1,4 @@
-"""`make demo`: migrate, load demo data, start web + worker + beat, evaluate, print the URL.
+"""`make demo`: migrate, load demo data, start web + worker + maintenance worker + beat, evaluate.
 
 Each installed app may provide a `demo` module with `setup(log)` (runs before the processes start,
 e.g. import a set, register models) and `after_start(log)` (runs once a worker is live, e.g. start
@@ -120,6 +120,22 @@ class Command(BaseCommand):
                 "1",
                 "-n",
                 "demo@%h",
+                "-l",
+                "info",
+            ],
+            # The reaper's own worker: it consumes only the maintenance queue, so a long chunk
+            # on the work worker never delays a lease check.
+            "maintenance": [
+                str(bin_dir / "celery"),
+                "-A",
+                "evalsite",
+                "worker",
+                "-Q",
+                "maintenance",
+                "--concurrency",
+                "1",
+                "-n",
+                "maintenance@%h",
                 "-l",
                 "info",
             ],

@@ -1,0 +1,327 @@
+"""Job completion that cannot be lost: job-row lock, reaper safety net, exactly-once hooks.
+
+The forced two-finisher race needs a database with concurrent writers (PostgreSQL); the rest runs
+on the embedded default too.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+import tests.jobkinds  # noqa: F401 - registers the test job kind
+from evalsite.core import jobs, reaper
+from evalsite.core.models import Chunk, Job, JobStatus
+from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.evals.services.runs import eval_run_start
+from tests.evals.conftest import fake_model, run_inline  # noqa: F401 - fixtures
+from tests.evals.factories import tiny_set, tiny_spec, version_row
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def no_broker():
+    with mock.patch("evalsite.core.tasks.run_chunk.apply_async") as send:
+        yield send
+
+
+def make_job(tmp_path: Path, n: int = 2) -> Job:
+    return jobs.job_create(
+        kind="test.sleep",
+        chunks=[{"folder": str(tmp_path)} for _ in range(n)],
+        payload={"folder": str(tmp_path)},
+    )
+
+
+def done_lines(tmp_path: Path) -> list[str]:
+    log = tmp_path / "done.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def complete_in_threads(chunks: list[Chunk]) -> list[BaseException]:
+    """Complete each chunk in its own thread (own DB connection), all released at once."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(chunks), timeout=10)
+
+    def finish(chunk: Chunk) -> None:
+        try:
+            start.wait()
+            jobs.chunk_complete(chunk, {})
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=finish, args=(c,)) for c in chunks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return errors
+
+
+def forced_interleaving(barrier: threading.Barrier) -> Any:
+    """Both finishers mark their chunk done (uncommitted) before either checks for open chunks."""
+    original = jobs._finish_job_if_complete
+
+    def after_mark_done(job_id: int) -> None:
+        barrier.wait()
+        original(job_id)
+
+    return mock.patch.object(jobs, "_finish_job_if_complete", after_mark_done)
+
+
+@pytest.mark.services
+def test_two_chunks_finishing_at_the_same_instant_finish_the_job_once(tmp_path):
+    # Given a two-chunk job whose chunks are both running
+    job = make_job(tmp_path, n=2)
+    claimed = [jobs.chunk_claim(chunk_id=c.pk, worker=f"w{c.index}") for c in job.chunks.all()]
+    assert all(claimed)
+
+    # When both workers mark their chunk done before either checks for open chunks
+    barrier = threading.Barrier(2, timeout=10)
+    with forced_interleaving(barrier):
+        errors = complete_in_threads([c for c in claimed if c])
+
+    # Then the barrier really was reached by both (the race was forced), and the job finished
+    # exactly once: the second finisher waited on the job row and saw the first one's commit
+    assert not errors, errors
+    assert not barrier.broken
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE
+    assert done_lines(tmp_path) == [str(job.pk)]
+    assert job.hook_ran_at is not None
+
+
+@pytest.mark.services
+def test_without_the_job_lock_the_race_leaves_the_job_open_and_the_reaper_finishes_it(tmp_path):
+    # Given the same forced interleaving with the job-row lock taken away (the old code path)
+    job = make_job(tmp_path, n=2)
+    claimed = [jobs.chunk_claim(chunk_id=c.pk, worker=f"w{c.index}") for c in job.chunks.all()]
+    barrier = threading.Barrier(2, timeout=10)
+    unlocked = mock.patch.object(jobs, "_lock_job", lambda job_id: Job.objects.get(pk=job_id))
+    with unlocked, forced_interleaving(barrier):
+        assert not complete_in_threads([c for c in claimed if c])
+
+    # Then neither finisher saw the other's chunk done: the job is stuck (the bug is real) ...
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    assert set(Chunk.objects.filter(job=job).values_list("status", flat=True)) == {"done"}
+
+    # ... and one reaper pass finishes it, running its hook once (a second pass does nothing)
+    assert jobs.jobs_reap()["finished_jobs"] == 1
+    assert jobs.jobs_reap()["finished_jobs"] == 0
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and done_lines(tmp_path) == [str(job.pk)]
+
+
+@pytest.mark.no_services
+def test_a_hook_lost_with_its_worker_is_run_by_the_reaper_exactly_once(tmp_path, settings):
+    # Given a job whose finishing worker died between the commit and running the hook
+    settings.JOB_REAPER_SECONDS = 1
+    job = make_job(tmp_path, n=1)
+    chunk = jobs.chunk_claim(chunk_id=job.chunks.get().pk, worker="w")
+    assert chunk is not None
+    with mock.patch.object(jobs, "_after_commit_hook"):
+        assert jobs.chunk_complete(chunk, {})
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and job.hook_ran_at is None and not done_lines(tmp_path)
+
+    # When the reaper runs within its grace period, it leaves the hook to the worker
+    assert jobs.jobs_reap()["hooks"] == 0
+
+    # Then once the grace period is over it runs the hook, once, however often it passes
+    Job.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(seconds=10))
+    assert jobs.jobs_reap()["hooks"] == 1
+    assert jobs.jobs_reap()["hooks"] == 0
+    assert done_lines(tmp_path) == [str(job.pk)]
+
+
+@pytest.mark.no_services
+def test_a_hook_is_claimed_once_and_a_failed_hook_is_retried(tmp_path, settings):
+    job = make_job(tmp_path, n=1)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.DONE, finished_at=timezone.now())
+    boom = mock.Mock(side_effect=RuntimeError("disk full"))
+    with mock.patch.object(jobs, "_hook_for", return_value=boom):
+        assert jobs.job_run_hook(job_id=job.pk) is False  # ran, raised: not recorded
+    assert jobs.job_run_hook(job_id=job.pk) is False, "claimed: nobody else runs it meanwhile"
+    # The claim of the failed attempt expires after a lease; then it runs, and only once.
+    stale = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
+    Job.objects.filter(pk=job.pk).update(hook_claimed_at=stale)
+    assert jobs.job_run_hook(job_id=job.pk) is True
+    assert jobs.job_run_hook(job_id=job.pk) is False
+    assert done_lines(tmp_path) == [str(job.pk)]
+
+
+@pytest.mark.no_services
+def test_a_run_whose_job_finished_without_its_summary_is_finalised_by_the_reaper(
+    tmp_path,
+    fake_model,  # noqa: F811
+    settings,
+):
+    # Given a run whose every chunk is done but whose job never finished (its step was lost)
+    settings.JOB_REAPER_SECONDS = 1
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    run = eval_run_start(model_version=version, dataset_version=tiny_set(tmp_path, n=4),
+                         chunk_size=2)  # fmt: skip
+    from evalsite.evals.services.execute import eval_chunk_run
+
+    with mock.patch.object(jobs, "_finish_job_if_complete"):
+        for chunk in Chunk.objects.filter(job_id=run.job_id):
+            claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="w")
+            assert claimed is not None
+            assert jobs.chunk_complete(claimed, eval_chunk_run(claimed))
+    assert EvalRun.objects.get(pk=run.pk).status == RunStatus.RUNNING
+
+    # When the reaper passes (no page is opened)
+    stats = jobs.jobs_reap()
+
+    # Then the job is done and the run has its summary, computed once
+    assert stats["finished_jobs"] == 1
+    run = EvalRun.objects.get(pk=run.pk)
+    assert run.status == RunStatus.DONE, run.error
+    assert run.summary["counts"]["ok"] == run.dataset_version.items.count() > 0
+    assert Job.objects.get(pk=run.job_id).hook_ran_at is not None
+
+
+@pytest.mark.no_services
+def test_heartbeat_rides_out_database_errors_and_keeps_renewing(tmp_path, settings):
+    settings.JOB_HEARTBEAT_SECONDS = 0.2
+    job = make_job(tmp_path, n=1)
+    chunk = jobs.chunk_claim(chunk_id=job.chunks.get().pk, worker="w")
+    assert chunk is not None
+    calls: list[str] = []
+    real_renew = jobs.chunk_renew
+
+    def flaky(c: Chunk) -> bool:
+        if len(calls) < 4:
+            calls.append("error")
+            raise OperationalError("server closed the connection unexpectedly")
+        calls.append("ok")
+        return real_renew(c)
+
+    before = Chunk.objects.get(pk=chunk.pk).lease_expires_at
+    with mock.patch.object(jobs, "chunk_renew", flaky), jobs.heartbeat(chunk) as lost:
+        deadline = timezone.now() + timedelta(seconds=10)
+        while calls.count("ok") < 2 and timezone.now() < deadline:
+            threading.Event().wait(0.05)
+        assert not lost.is_set()
+    assert calls[:4] == ["error"] * 4 and calls.count("ok") >= 2
+    assert Chunk.objects.get(pk=chunk.pk).lease_expires_at > before
+
+
+@pytest.mark.no_services
+def test_backoff_doubles_and_is_capped():
+    assert [jobs.backoff_seconds(n, cap=1.5) for n in (1, 2, 3, 4, 9)] == [0.25, 0.5, 1, 1.5, 1.5]
+
+
+@pytest.mark.no_services
+def test_a_chunk_interrupted_by_the_database_resumes_under_the_same_attempt(tmp_path):
+    job = make_job(tmp_path, n=1)
+    first = jobs.chunk_claim(chunk_id=job.chunks.get().pk, worker="a")
+    assert first is not None
+    owner = {"claimed_by": first.claimed_by, "attempts": first.attempts}
+    resumed = jobs.chunk_resume(chunk_id=first.pk, worker="b", previous=owner)
+    assert resumed is not None
+    assert (resumed.attempts, resumed.interruptions, resumed.claimed_by) == (1, 1, "b")
+    # the old owner can no longer complete it; a stale resume finds nothing
+    assert not jobs.chunk_complete(first, {})
+    assert jobs.chunk_resume(chunk_id=first.pk, worker="c", previous=owner) is None
+    assert jobs.chunk_complete(resumed, {})
+
+
+@pytest.mark.no_services
+def test_run_chunk_retries_through_the_broker_on_a_database_error_without_an_attempt(tmp_path):
+    from celery.exceptions import Retry
+
+    from evalsite.core.tasks import run_chunk
+
+    job = make_job(tmp_path, n=1)
+    chunk_id = job.chunks.get().pk
+    retried: list[dict[str, Any]] = []
+
+    def fake_retry(**kwargs: Any) -> Retry:
+        retried.append(kwargs)
+        return Retry("retry", when=kwargs.get("countdown"))
+
+    kind = jobs.job_kind("test.sleep")
+    cut = mock.Mock(side_effect=OperationalError("could not connect to server"))
+    with (
+        mock.patch.object(run_chunk, "retry", side_effect=fake_retry),
+        mock.patch.dict(jobs._KINDS, {"test.sleep": jobs.JobKind("test.sleep", cut, kind.on_done)}),
+        pytest.raises(Retry),
+    ):
+        run_chunk.run(chunk_id)
+    chunk = Chunk.objects.get(pk=chunk_id)
+    assert chunk.status == JobStatus.RUNNING and chunk.attempts == 1
+    resume = retried[0]["kwargs"]["resume"]
+    assert resume == {"claimed_by": chunk.claimed_by, "attempts": 1}
+
+    # The retried message resumes the chunk (same attempt) and finishes it
+    assert run_chunk.run(chunk_id, resume=resume) == "done"
+    chunk.refresh_from_db()
+    assert (chunk.status, chunk.attempts, chunk.interruptions) == (JobStatus.DONE, 1, 1)
+    assert done_lines(tmp_path) == [str(job.pk)]
+
+
+@pytest.mark.no_services
+def test_a_message_pulled_while_the_database_is_down_is_retried_not_lost(tmp_path):
+    from celery.exceptions import Retry
+
+    from evalsite.core.tasks import run_chunk
+
+    job = make_job(tmp_path, n=1)
+    chunk_id = job.chunks.get().pk
+    down = OperationalError("connection refused")
+    with (
+        mock.patch.object(jobs, "chunk_claim", side_effect=down),
+        mock.patch.object(run_chunk, "retry", return_value=Retry("retry")) as retry,
+        pytest.raises(Retry),
+    ):
+        run_chunk.run(chunk_id)
+    assert retry.call_args.kwargs["countdown"] > 0
+    assert Chunk.objects.get(pk=chunk_id).attempts == 0
+    assert run_chunk.run(chunk_id) == "done"
+
+
+@pytest.mark.no_services
+def test_reaper_resends_only_chunks_the_broker_holds_no_message_for(tmp_path, no_broker, settings):
+    # Given 3 pending chunks sent a while ago, of which the broker holds 1 message (restart)
+    settings.JOB_REAPER_SECONDS = 1
+    settings.JOB_PENDING_RESEND_SECONDS = 300
+    job = make_job(tmp_path, n=3)
+    Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=5))
+    no_broker.reset_mock()
+    with mock.patch.object(reaper, "broker_queue_depths", return_value={"default": 1}):
+        stats = jobs.jobs_reap()
+    # Then two are resent now (not after 300 s), the oldest first
+    assert stats["resent"] == 2 and no_broker.call_count == 2
+    # and nothing is resent while every pending chunk has its message
+    Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=5))
+    with mock.patch.object(reaper, "broker_queue_depths", return_value={"default": 3}):
+        assert jobs.jobs_reap()["resent"] == 0
+
+
+@pytest.mark.no_services
+def test_broker_queue_depths_reads_the_real_broker(tmp_path, no_broker):
+    from evalsite.celery import app
+
+    before = reaper.broker_queue_depths({"maintenance"})
+    assert before is not None
+    with app.connection_for_write() as conn:
+        app.send_task("evalsite.core.tasks.reap_jobs", queue="maintenance", connection=conn)
+    try:
+        assert reaper.broker_queue_depths({"maintenance"}) == {
+            "maintenance": before["maintenance"] + 1
+        }
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge("maintenance")
