@@ -113,6 +113,7 @@ MATRIX: dict[str, Row] = {
     # registry
     "models/": Row("research"),
     "models/upload/": Row("research"),
+    "models/upload/external/": Row("research"),
     "models/tokens/": Row("research"),
     "models/api/families/": Row("research"),
     "models/api/families/<str:family>/versions/": Row(
@@ -133,8 +134,10 @@ MATRIX: dict[str, Row] = {
     # evaluation runs
     "runs/": Row("research"),
     "runs/start/": Row("research"),
+    "runs/import/": Row("research"),
     "runs/compare/": Row("research"),
     "runs/api/runs/": Row("research"),
+    "runs/api/runs/import/": Row("research"),
     "runs/api/runs/<int:pk>/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/api/runs/<int:pk>/results/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/api/runs/<int:pk>/cancel/": Row("research", lambda f: {"pk": f.run.pk}),
@@ -162,6 +165,7 @@ MATRIX: dict[str, Row] = {
     "rate/campaigns/new/": Row("research"),
     "rate/campaigns/<int:pk>/": Row("research", lambda f: {"pk": f.campaign_pk}),
     "rate/campaigns/<int:pk>/status/": Row("research", lambda f: {"pk": f.campaign_pk}),
+    "rate/campaigns/<int:pk>/recompute/": Row("research", lambda f: {"pk": f.campaign_pk}),
     "rate/campaigns/<int:pk>/export.<str:fmt>": Row(
         "research", lambda f: {"pk": f.campaign_pk, "fmt": "csv"}
     ),
