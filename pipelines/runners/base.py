@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.runners.determinism import Determinism
 from pipelines.spec import LetterboxInfo, ModelSpec, OutputSpec, parse_spec, preprocess
 
 # Tolerance on a 'probability' output's range: float16 runtimes (Core ML, ORT fp16) overshoot
@@ -173,6 +174,16 @@ class Runner(ABC):
             source_size=(int(image_rgb_uint8.shape[0]), int(image_rgb_uint8.shape[1])),
         )
 
+    def determinism(self) -> Determinism:
+        """What this runner promises about repeated outputs (after :meth:`load`)."""
+        return Determinism(False, f"{self.name} on {self.device}: determinism not established")
+
     def describe(self) -> dict[str, Any]:
-        """Name, device and threads, for run records ("which runtime produced these numbers")."""
-        return {"runner": self.name, "device": self.device, "threads": self.threads}
+        """Name, device, threads and determinism, for run records ("which runtime produced
+        these numbers, and may a reproduction differ")."""
+        return {
+            "runner": self.name,
+            "device": self.device,
+            "threads": self.threads,
+            "determinism": self.determinism().as_dict(),
+        }

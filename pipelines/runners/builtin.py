@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from pipelines.runners.base import NamedOutput, Runner
+from pipelines.runners.determinism import DETERMINISTIC_CPU, Determinism, seed_opencv
 from pipelines.spec import LetterboxInfo, resize_for_spec
 
 SALIENCY_SIZE = 128  # spectral residual is defined on a ~64–128 px thumbnail (the paper uses 64)
@@ -97,6 +98,9 @@ def saliency_grabcut(image_rgb: np.ndarray) -> tuple[np.ndarray, float]:
         mask[up >= up.max()] = cv2.GC_FGD
     try:
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        # GrabCut's k-means draws from OpenCV's RNG: seed it from this image, so the output does
+        # not depend on which images this process handled before (issue 17).
+        seed_opencv(work)
         cv2.grabCut(  # type: ignore[call-overload]  # rect=None is valid with INIT_WITH_MASK
             cv2.cvtColor(work, cv2.COLOR_RGB2BGR),
             mask,
@@ -144,3 +148,6 @@ class BuiltinRunner(Runner):
             NamedOutput("alpha", alpha[None, None].astype(np.float32)),
             NamedOutput("confidence", np.array([confidence], np.float32)),
         ]
+
+    def determinism(self) -> Determinism:
+        return DETERMINISTIC_CPU

@@ -20,6 +20,7 @@ import numpy as np
 
 from pipelines.formats import find_mlpackage, safe_extract
 from pipelines.runners.base import NamedOutput, Runner, RuntimeUnavailable
+from pipelines.runners.determinism import COREML_DETERMINISM, Determinism
 from pipelines.spec import LetterboxInfo, normalise, resize_for_spec
 
 MACOS_ONLY = "Core ML prediction needs a macOS worker (coreml queue)"
@@ -76,6 +77,9 @@ class CoreMLRunner(Runner):
         result = self.model.predict({self._input_name: model_input})
         names = [o.name for o in self.model.get_spec().description.output]
         return [NamedOutput(n, np.asarray(result[n], dtype=np.float32)) for n in names]
+
+    def determinism(self) -> Determinism:
+        return COREML_DETERMINISM
 
     def close(self) -> None:
         if self._tmp is not None:

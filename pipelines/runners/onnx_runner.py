@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.runners.base import NamedOutput, Runner, RuntimeUnavailable
+from pipelines.runners.determinism import Determinism, onnx_determinism, onnx_session_options
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -64,7 +65,7 @@ class OnnxRunner(Runner):
         if path is None:
             raise ValueError("an onnx model needs a file")
         providers = pick_providers(self.requested_provider)
-        options = ort.SessionOptions()
+        options = onnx_session_options(ort.SessionOptions())
         if self.threads:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1  # one image at a time: parallelism is within ops
@@ -85,6 +86,9 @@ class OnnxRunner(Runner):
         return [
             NamedOutput(n, np.asarray(v)) for n, v in zip(self._output_names, values, strict=True)
         ]
+
+    def determinism(self) -> Determinism:
+        return onnx_determinism(self.device)
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from pipelines.runners.base import NamedOutput, Runner, RuntimeUnavailable
+from pipelines.runners.determinism import Determinism, torch_determinism
 
 TORCH_DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -94,11 +95,16 @@ class _TorchRunner(Runner):
         super().__init__(threads=threads)
         self.requested_device = device
         self.module: Any = None
+        self._determinism: Determinism | None = None
 
     def _setup(self) -> None:
         self.device = pick_device(self.requested_device)
         if self.threads:
             torch.set_num_threads(self.threads)
+        self._determinism = torch_determinism(self.device)
+
+    def determinism(self) -> Determinism:
+        return self._determinism or super().determinism()
 
     def forward(self, model_input: Any) -> list[NamedOutput]:
         x = torch.from_numpy(np.ascontiguousarray(model_input)).to(self.device)
