@@ -90,6 +90,25 @@ class EvalRun(models.Model):
         related_name="parity_runs",
         help_text="run of the parent version this (converted) run is checked against",
     )
+    reproduce_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reproductions",
+        help_text="the run this one re-ran with the same configuration to check it repeats",
+    )
+    output_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text='sha256 over the sorted "item:alpha sha256" lines of its items (set when done)',
+    )
+    reproduction = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="reproductions only: per-image comparison with `reproduce_of` (when done)",
+    )
     status = models.CharField(
         max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
     )
@@ -153,6 +172,9 @@ class ItemResult(models.Model):
     instance_count = models.PositiveIntegerField(default=0)
     latency = models.JSONField(default=dict, blank=True, help_text="ms per stage")
     artefacts = models.JSONField(default=dict, blank=True, help_text="MEDIA_ROOT-relative paths")
+    alpha_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="sha256 of the stored (gated) alpha PNG's bytes"
+    )
     attempt = models.PositiveIntegerField(default=1, help_text="chunk attempt that wrote the row")
     updated_at = models.DateTimeField(auto_now=True)
 
