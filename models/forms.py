@@ -10,7 +10,6 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from evalsite.core.names import NameFormField
-from models.models import FAMILY_RE, VERSION_RE
 
 
 def max_upload_bytes() -> int:
@@ -77,15 +76,8 @@ class UploadForm(forms.Form):
 class ExternalVersionForm(forms.Form):
     """A version with no runnable file: its runs are imported predictions."""
 
-    family = forms.RegexField(
-        regex=FAMILY_RE, max_length=100, help_text="existing or new, e.g. vendor-cutout"
-    )
-    version = forms.RegexField(
-        regex=VERSION_RE,
-        max_length=64,
-        help_text="starts with a digit, e.g. 2024.06",
-        error_messages={"invalid": "A version starts with a digit (e.g. 1.2.0)."},
-    )
+    family = NameFormField(kind="family", help_text="existing or new, e.g. vendor-cutout")
+    version = NameFormField(kind="version", help_text="starts with a digit, e.g. 2024.06")
     parent = forms.CharField(required=False, max_length=64, help_text="lineage: parent version")
     provenance = forms.CharField(
         required=False,

@@ -1,11 +1,13 @@
 from django.urls import include, path
 
 from evalsite.evals import views
+from evalsite.evals.imports.views import run_import_view
 
 app_name = "evals"
 urlpatterns = [
     path("", views.run_list_view, name="list"),
     path("start/", views.run_start_view, name="start"),
+    path("import/", run_import_view, name="import"),
     path("compare/", views.compare_view, name="compare"),
     path("api/", include("evalsite.evals.api.urls")),
     path("<int:pk>/", views.run_detail_view, name="detail"),

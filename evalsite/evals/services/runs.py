@@ -22,7 +22,7 @@ from django.utils import timezone
 from evalsite.core.jobs import job_cancel, job_create
 from evalsite.datasets.models import AttributeRevision, DatasetVersion
 from evalsite.evals.errors import EvalError
-from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.evals.models import EvalRun, RunSource, RunStatus
 from models.models import ModelFormat, ModelVersion, VersionStatus
 from pipelines.runners import RUNTIMES, queue_for_format
 
@@ -275,6 +275,10 @@ def eval_run_mark_cancelled(*, run_id: int, reason: str) -> int:
 
 def eval_run_rerun(*, run: EvalRun, user: Any = None) -> EvalRun:
     """A new run with the same version, set, runtime and post-processing."""
+    if run.source == RunSource.IMPORTED:
+        raise EvalError(
+            f"run #{run.pk} holds imported predictions (not run here); import them again instead"
+        )
     return eval_run_start(
         model_version=run.model_version,
         dataset_version=run.dataset_version,

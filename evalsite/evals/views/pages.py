@@ -64,7 +64,7 @@ def _latencies(run_id: int) -> list[float]:
     rows = ItemResult.objects.filter(run_id=run_id, status=ResultStatus.OK).values_list(
         "latency", flat=True
     )
-    return [float(r.get("total", 0.0)) for r in rows]
+    return [float(r["total"]) for r in rows if "total" in r]  # imported: maybe not measured
 
 
 def _model_url(run: EvalRun) -> str:

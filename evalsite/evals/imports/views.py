@@ -1,0 +1,120 @@
+"""Web and REST doors of imported runs: parse, call `eval_run_import_upload`, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evalsite.core.roles import CanResearch, researcher_required
+from evalsite.datasets.errors import VersionSpecError
+from evalsite.datasets.selectors import dataset_version_resolve
+from evalsite.evals.errors import EvalError
+from evalsite.evals.export import run_status_document
+from evalsite.evals.imports.checks import ImportRefused
+from evalsite.evals.imports.forms import ImportForm
+from evalsite.evals.imports.services import eval_run_import_upload
+from evalsite.evals.selectors import run_get
+from models.errors import VersionNotFound
+from models.forms import check_upload_size
+from models.selectors import model_version_resolve
+
+
+@researcher_required
+def run_import_view(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None, initial=request.GET.dict())
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = eval_run_import_upload(
+                upload=data["file"],
+                model_version=data["model_version"],
+                dataset_version=data["dataset_version"],
+                user=request.user,
+                latency=data["latency"],
+                **form.metadata(),
+            )
+        except ImportRefused as exc:
+            problems = exc.problems
+        except EvalError as exc:
+            problems = [str(exc)]
+        else:
+            messages.success(request, f"Run #{run.pk} imported; scoring is queued.")
+            return redirect(run.get_absolute_url())
+    failed = bool(form.errors or problems)
+    return render(
+        request,
+        "evals/import.html",
+        {"form": form, "problems": problems},
+        status=400 if failed else 200,
+    )
+
+
+class ImportSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    model = serializers.CharField(help_text="FAMILY:VERSION or FAMILY:ALIAS")
+    dataset = serializers.CharField(help_text="NAME or NAME:HASH-PREFIX")
+    file = serializers.FileField(help_text="zip of <stem>.png alphas")
+    latency = serializers.FileField(required=False)
+    device = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
+    os = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
+    runtime_label = serializers.CharField(
+        required=False, allow_blank=True, max_length=128, default=""
+    )
+    compute_units = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, default=""
+    )
+    provenance = serializers.CharField(required=False, allow_blank=True, default="")
+    ignore_extra = serializers.BooleanField(required=False, default=False)
+
+    def validate_file(self, value: Any) -> Any:
+        from django import forms
+
+        try:
+            check_upload_size(value)
+        except forms.ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
+
+
+class RunImport(APIView):
+    """POST multipart (token auth): a zip of predictions → 201 the queued imported run."""
+
+    permission_classes = [IsAuthenticated, CanResearch]
+
+    def post(self, request: Request) -> Response:
+        data = ImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v: dict[str, Any] = dict(data.validated_data)
+        try:
+            version = model_version_resolve(v.pop("model"), require_ready=True)
+        except VersionNotFound as exc:
+            return Response({"model": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            dataset_version = dataset_version_resolve(v.pop("dataset"))
+        except VersionSpecError as exc:
+            return Response({"dataset": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            run = eval_run_import_upload(
+                upload=v.pop("file"),
+                latency=v.pop("latency", None),
+                model_version=version,
+                dataset_version=dataset_version,
+                user=request.user,
+                **v,
+            )
+        except ImportRefused as exc:
+            body = {"detail": str(exc), "problems": exc.problems}
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        except EvalError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        body = run_status_document(run_get(run.pk))
+        body["url"] = request.build_absolute_uri(run.get_absolute_url())
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,0 +1,263 @@
+"""The web upload and the REST endpoint of imported runs: a zip → a job scored chunk by chunk;
+bad archives and bad predictions answered 400 with the file named and nothing created."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from evalsite.core import jobs
+from evalsite.core.models import Chunk
+from evalsite.evals.imports.services import IMPORT_CHUNK_SIZE, import_chunk_run
+from evalsite.evals.models import EvalRun, RunSource, RunStatus
+from models.services import model_version_register
+from tests.evals.factories import tiny_set, tiny_spec, user_with, version_row
+from tests.evals.importing import (
+    clear_run_folders,
+    nothing_created,
+    write_predictions,
+    zip_folder,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_media():
+    clear_run_folders()
+
+
+@pytest.fixture
+def dv(tmp_path):
+    return tiny_set(tmp_path, n=5, empty=1)
+
+
+@pytest.fixture
+def version():
+    return version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+
+
+@pytest.fixture
+def researcher():
+    return user_with("researcher")
+
+
+@pytest.fixture
+def score_inline(django_capture_on_commit_callbacks):
+    """Run every pending chunk of an imported run here, as a worker would, hooks included."""
+
+    def run(run: EvalRun) -> EvalRun:
+        for chunk in Chunk.objects.filter(job_id=run.job_id, status="pending").order_by("index"):
+            claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline")
+            assert claimed is not None
+            result = import_chunk_run(claimed)
+            with django_capture_on_commit_callbacks(execute=True):
+                jobs.chunk_complete(claimed, result)
+        return EvalRun.objects.get(pk=run.pk)
+
+    return run
+
+
+def _tmp_import_dirs() -> set[str]:
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("import-*")}
+
+
+def post_form(client, dv, data: bytes, *, name="preds.zip", latency: bytes | None = None, **extra):
+    fields = {
+        "model_version": extra.pop("model_version"),
+        "dataset_version": extra.pop("dataset_version", dv.pk),
+        "file": SimpleUploadedFile(name, data, content_type="application/zip"),
+        **extra,
+    }
+    if latency is not None:
+        fields["latency"] = SimpleUploadedFile("device.csv", latency, content_type="text/csv")
+    return client.post(reverse("evals:import"), fields)
+
+
+def test_web_upload_queues_a_job_whose_chunks_score_the_run(
+    client, tmp_path, dv, version, researcher, score_inline
+):
+    client.force_login(researcher)
+    folder = write_predictions(dv, tmp_path / "pred", erode=1)
+    stems = sorted(p.stem for p in folder.glob("*.png"))
+    latency = "image,ms\n" + "".join(f"{s},{5 + i}\n" for i, s in enumerate(stems))
+    # zipped inside one folder, as Finder / `zip -r preds.zip pred` make it
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, arcname=f"pred/{path.name}")
+    response = post_form(client, dv, buf.getvalue(), latency=latency.encode(),
+                         model_version=version.pk, device="iPad Pro M4")  # fmt: skip
+    run = EvalRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
+    assert run.status == RunStatus.QUEUED and run.source == RunSource.IMPORTED
+    assert run.import_name == "preds.zip" and run.created_by == researcher
+    assert Chunk.objects.filter(job_id=run.job_id).count() == -(-6 // IMPORT_CHUNK_SIZE)
+    run = score_inline(run)
+    assert run.status == RunStatus.DONE, run.error
+    assert run.results.filter(status="ok").count() == 6
+    assert run.summary["latency"]["devices"]["iPad Pro M4"]["n"] == 6
+    page = client.get(run.get_absolute_url()).content.decode()
+    assert "predictions imported, not run here" in page and "iPad Pro M4" in page
+    assert "no-latency" not in page
+    listing = client.get(reverse("evals:list")).content.decode()
+    assert "imported" in listing
+
+
+def test_run_page_says_no_latency_measured(client, tmp_path, dv, version, researcher, score_inline):
+    client.force_login(researcher)
+    folder = write_predictions(dv, tmp_path / "pred")
+    post_form(client, dv, zip_folder(folder), model_version=version.pk)
+    run = score_inline(EvalRun.objects.get())
+    page = client.get(run.get_absolute_url()).content.decode()
+    assert "No latency measured" in page
+    assert "Re-run" not in page
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("../evil.png", "path leaves the archive"),
+        ("/abs/evil.png", "absolute path in the archive"),
+        ("link.png", "symbolic link in the archive"),
+    ],
+)
+def test_unsafe_zip_entries_are_refused(client, tmp_path, dv, version, researcher, entry, message):
+    client.force_login(researcher)
+    folder = write_predictions(dv, tmp_path / "pred")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, arcname=path.name)
+        info = zipfile.ZipInfo(entry)
+        if entry == "link.png":
+            info.external_attr = (0o120777 << 16)  # a symlink to /etc/passwd
+            zf.writestr(info, "/etc/passwd")
+        else:
+            zf.writestr(info, b"x")
+    before = _tmp_import_dirs()
+    response = post_form(client, dv, buf.getvalue(), model_version=version.pk)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Nothing was imported" in page and message in page and "preds.zip" in page
+    nothing_created()
+    assert _tmp_import_dirs() == before  # the extraction folder is gone too
+    assert not (tmp_path.parent / "evil.png").exists()
+
+
+def test_not_a_zip_is_refused(client, dv, version, researcher):
+    client.force_login(researcher)
+    response = post_form(client, dv, b"PK\x03\x04 not really", model_version=version.pk)
+    assert response.status_code == 400
+    assert "not a readable zip archive" in response.content.decode()
+    nothing_created()
+
+
+def test_bad_predictions_in_the_zip_are_listed(client, tmp_path, dv, version, researcher):
+    client.force_login(researcher)
+    folder = write_predictions(dv, tmp_path / "pred")
+    first = sorted(folder.glob("*.png"))[0]
+    first.unlink()
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(sorted(folder.glob("*.png"))[0])
+    (folder / "notes.txt").write_text("hello")
+    response = post_form(client, dv, zip_folder(folder), model_version=version.pk)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert f"have no prediction: {first.name}" in page
+    assert "prediction is 5×5" in page and "not PNG files: notes.txt" in page
+    nothing_created()
+
+
+def test_a_deleted_set_version_is_named_on_the_form(client, tmp_path, dv, version, researcher):
+    client.force_login(researcher)
+    folder = write_predictions(dv, tmp_path / "pred")
+    data = zip_folder(folder)
+    pk = dv.pk
+    dv.delete()
+    response = post_form(client, dv, data, model_version=version.pk, dataset_version=pk)
+    assert response.status_code == 400
+    assert "That set version no longer exists" in response.content.decode()
+    nothing_created()
+
+
+def test_external_version_form_and_page(client, researcher):
+    client.force_login(researcher)
+    response = client.post(reverse("registry:upload-external"), {
+        "family": "vendor-cutout", "version": "2024.06", "provenance": "Vendor X API, June 2024",
+    })  # fmt: skip
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "predictions imported, not run here" in page and "Vendor X API, June 2024" in page
+    start = client.get(reverse("evals:start")).content.decode()
+    assert "vendor-cutout" not in start  # never offered to workers
+    assert "vendor-cutout:2024.06" in client.get(reverse("evals:import")).content.decode()
+
+
+# --- REST ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(researcher) -> APIClient:
+    c = APIClient()
+    c.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=researcher).key}")
+    return c
+
+
+def test_api_import_for_ci(api, tmp_path, dv, score_inline):
+    model_version_register(family="vendor", version="1.0.0", file=None, spec=None, external=True)
+    folder = write_predictions(dv, tmp_path / "pred")
+    response = api.post(reverse("evals:api-run-import"), {
+        "model": "vendor:1.0.0", "dataset": dv.spec, "device": "Galaxy S24",
+        "file": SimpleUploadedFile("p.zip", zip_folder(folder)),
+    }, format="multipart")  # fmt: skip
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["source"] == "imported" and body["status"] == "queued"
+    assert body["imported"]["device"] == "Galaxy S24"
+    assert body["url"].endswith(f"/runs/{body['id']}/")
+    run = score_inline(EvalRun.objects.get(pk=body["id"]))
+    assert run.status == RunStatus.DONE
+    assert run.summary["metrics"]["iou"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "fragment"),
+    [
+        ({"model": "nobody:1.0.0"}, 400, "No model family 'nobody'"),
+        ({"dataset": "no-such-set"}, 400, "no set named 'no-such-set'"),
+        ({"file": "missing-pngs"}, 400, "have no prediction"),
+        ({"latency": "image,ms\nghost,3\n"}, 400, "images not in the set: ghost"),
+    ],
+)
+def test_api_bad_input_is_400_and_nothing_created(api, tmp_path, dv, version, fields, status,
+                                                  fragment):  # fmt: skip
+    folder = write_predictions(dv, tmp_path / "pred")
+    if fields.get("file") == "missing-pngs":
+        sorted(folder.glob("*.png"))[0].unlink()
+    data = {
+        "model": fields.get("model", "fake:1.0.0"),
+        "dataset": fields.get("dataset", dv.spec),
+        "file": SimpleUploadedFile("p.zip", zip_folder(folder)),
+    }
+    if "latency" in fields:
+        data["latency"] = SimpleUploadedFile("l.csv", fields["latency"].encode())
+    response = api.post(reverse("evals:api-run-import"), data, format="multipart")
+    assert response.status_code == status
+    assert fragment in response.content.decode()
+    nothing_created()
+
+
+def test_api_without_token_is_401(tmp_path, dv):
+    response = APIClient().post(reverse("evals:api-run-import"), {}, format="multipart")
+    assert response.status_code == 401
