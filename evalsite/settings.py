@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "models",
     "evalsite.evals",
     "ratings",
+    "evalsite.releases",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +182,9 @@ RATINGS_SNAPSHOT_DEBOUNCE_SECONDS = env_float("RATINGS_SNAPSHOT_DEBOUNCE_SECONDS
 RATINGS_SNAPSHOT_STALE_SECONDS = env_int("RATINGS_SNAPSHOT_STALE_SECONDS", 300, minimum=1)
 RATINGS_MIN_PAIR_VOTES = env_int("RATINGS_MIN_PAIR_VOTES", 30, minimum=1)
 
+# The stored leaderboard is rebuilt when its inputs' fingerprint changed (evalsite.releases).
+LEADERBOARD_REFRESH_SECONDS = env_float("LEADERBOARD_REFRESH_SECONDS", 10.0, minimum=1.0)
+
 CELERY_BEAT_SCHEDULE = {
     "reap-expired-chunks": {
         "task": "evalsite.core.tasks.reap_jobs",
@@ -191,6 +195,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ratings.tasks.refresh_dirty_snapshots",
         "schedule": 60.0,
         "options": {"queue": "default", "expires": 120.0},
+    },
+    "refresh-leaderboard": {
+        "task": "releases.refresh_leaderboard",
+        "schedule": LEADERBOARD_REFRESH_SECONDS,
+        "options": {"queue": "default", "expires": LEADERBOARD_REFRESH_SECONDS * 2},
     },
 }
 

@@ -8,4 +8,5 @@ urlpatterns = [
     path("models/", include("models.urls")),
     path("runs/", include("evalsite.evals.urls")),
     path("rate/", include("ratings.urls")),
+    path("releases/", include("evalsite.releases.urls")),
 ]

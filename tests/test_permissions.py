@@ -172,6 +172,26 @@ MATRIX: dict[str, Row] = {
     "rate/campaigns/<int:pk>/export.<str:fmt>": Row(
         "research", lambda f: {"pk": f.campaign_pk, "fmt": "csv"}
     ),
+    # releases (a missing report id answers 404 to the roles that may look: not refused)
+    "releases/": Row("research", methods=("get",)),
+    "releases/reports/": Row("research"),
+    "releases/reports/<int:pk>/": Row("research", lambda f: {"pk": 999999}, methods=("get",)),
+    "releases/reports/<int:pk>/report.json": Row(
+        "research", lambda f: {"pk": 999999}, methods=("get",)
+    ),
+    "releases/reports/<int:pk>/report.html": Row(
+        "research", lambda f: {"pk": 999999}, methods=("get",)
+    ),
+    "releases/reports/<int:pk>/report.csv": Row(
+        "research", lambda f: {"pk": 999999}, methods=("get",)
+    ),
+    "releases/reports/<int:pk>/decide/": Row(
+        "release", lambda f: {"pk": 999999}, methods=("post",)
+    ),
+    "releases/history/": Row("research", methods=("get",)),
+    "releases/gates/": Row("release"),
+    "releases/api/reports/": Row("research"),
+    "releases/api/reports/<int:pk>/": Row("research", lambda f: {"pk": 999999}, methods=("get",)),
 }
 
 

@@ -20,6 +20,10 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("login")
     if roles.can_rate(request.user) and not roles.can_research(request.user):
         return redirect("ratings:next")  # an annotator's home is their next task
+    from evalsite.releases.views import leaderboard_page
+
+    if roles.can_research(request.user):
+        return leaderboard_page(request)  # the leaderboard, newest report's verdict on top
     return render(request, "core/home.html", {"workers": selectors.workers_by_queue()})
 
 

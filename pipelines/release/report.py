@@ -84,8 +84,8 @@ def _gallery(inputs: ReleaseInputs, iou_b: np.ndarray, iou_c: np.ndarray) -> dic
             human = float((np.sum(out == 0) - np.sum(out == 1)) / len(out))
             d = float(delta[k])
             if -human * d > 0:
-                disagreement.append({**inputs.items[k], "votes": len(out), "human": human,
-                                     "iou_delta": d, "divergence": -human * d})
+                disagreement.append({**row(k), "votes": len(out), "human": human,
+                                     "divergence": -human * d})
         disagreement.sort(key=lambda r: (-r["divergence"], r["stem"]))
     return {"regressed": regressed, "improved": improved,
             "disagreement": disagreement[:GALLERY_SIZE]}

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from evalsite.releases.models import DecisionKind, GateConfig
+
+
+class ReportForm(forms.Form):
+    candidate = forms.CharField(
+        help_text="FAMILY:VERSION or FAMILY:ALIAS, e.g. subject-lift:candidate"
+    )
+    baseline = forms.CharField(
+        required=False, help_text="default: the candidate family's production alias"
+    )
+    dataset = forms.CharField(help_text="NAME or NAME:HASH-PREFIX")
+    campaign = forms.IntegerField(
+        required=False, min_value=1, help_text="default: newest campaign over both runs"
+    )
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=DecisionKind.choices)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    move_production = forms.BooleanField(
+        required=False, label="Move production to the candidate (approve only)"
+    )
+
+
+class GateConfigForm(forms.ModelForm):  # type: ignore[type-arg]
+    metric_margins = forms.CharField(
+        help_text='JSON: metric -> non-inferiority margin, e.g. {"iou": 0.01, "mae": 0.01}'
+    )
+
+    class Meta:
+        model = GateConfig
+        fields = (
+            "metric_margins", "improvement_margin", "fairness_margin", "min_group_size",
+            "latency_budget_ms", "min_win_rate", "min_votes", "alpha",
+        )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance and self.instance.pk:
+            self.initial["metric_margins"] = json.dumps(self.instance.metric_margins)
+
+    def clean_metric_margins(self) -> dict[str, float]:
+        raw = self.cleaned_data["metric_margins"]
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"metric_margins is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError('metric_margins must be an object like {"iou": 0.01}')
+        return value
+
+    def clean_alpha(self) -> float:
+        alpha = float(self.cleaned_data["alpha"])
+        if not 0.0 < alpha < 0.5:
+            raise forms.ValidationError("alpha must be between 0 and 0.5 (e.g. 0.025)")
+        return alpha

@@ -1,0 +1,141 @@
+"""Read-side of releases: stored leaderboard rows, reports, decisions (query shapes chosen here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from evalsite.datasets.models import DatasetVersion
+from evalsite.releases.models import (
+    GateConfig,
+    LeaderboardRow,
+    LeaderboardState,
+    ReleaseDecision,
+    ReleaseReport,
+    ReportStatus,
+)
+from models.models import ModelVersion
+
+#: Sortable leaderboard columns; for these lower is better (ascending is "best first").
+SORT_COLUMNS = (
+    "iou", "precision", "recall", "max_f", "mae", "s_measure", "boundary_f", "latency_p50",
+    "latency_p99", "gated_no_subject", "gated_subject", "worst_group_iou", "fairness_gap",
+    "version", "family", "finished_at",
+)  # fmt: skip
+LOWER_FIRST = frozenset({"mae", "latency_p50", "latency_p99", "gated_subject"})
+HISTORY_ROWS = 200
+
+
+def leaderboard_sets() -> list[DatasetVersion]:
+    """Set versions that have leaderboard rows, newest first."""
+    ids = LeaderboardRow.objects.values_list("dataset_version_id", flat=True).distinct()
+    return list(
+        DatasetVersion.objects.filter(pk__in=list(ids))
+        .select_related("dataset")
+        .order_by("dataset__name", "-created_at")
+    )
+
+
+def leaderboard_rows(
+    *, dataset_version: DatasetVersion, family: str = "", runtime: str = "", sort: str = "iou",
+    descending: bool | None = None,
+) -> list[LeaderboardRow]:  # fmt: skip
+    from django.db.models import F
+
+    key = sort if sort in SORT_COLUMNS else "iou"
+    desc = (key not in LOWER_FIRST and key not in ("version", "family")) if descending is None \
+        else descending  # fmt: skip
+    qs = LeaderboardRow.objects.filter(dataset_version=dataset_version)
+    if family:
+        qs = qs.filter(family=family)
+    if runtime:
+        qs = qs.filter(runtime=runtime)
+    order = F(key).desc(nulls_last=True) if desc else F(key).asc(nulls_last=True)
+    return list(qs.order_by(order, "family", "version"))
+
+
+def leaderboard_filters(dataset_version: DatasetVersion) -> dict[str, list[str]]:
+    qs = LeaderboardRow.objects.filter(dataset_version=dataset_version)
+    return {
+        "families": sorted(set(qs.values_list("family", flat=True))),
+        "runtimes": sorted(set(qs.values_list("runtime", flat=True))),
+    }
+
+
+def leaderboard_plot(rows: list[LeaderboardRow]) -> dict[str, Any]:
+    """IoU by version over time, one line per family (plotly figure dict, drawn by static JS)."""
+    traces: dict[str, dict[str, list[Any]]] = {}
+    for row in sorted(rows, key=lambda r: r.version_created_at):
+        if row.iou is None:
+            continue
+        t = traces.setdefault(row.family, {"x": [], "y": [], "text": []})
+        t["x"].append(row.version_created_at.isoformat())
+        t["y"].append(round(row.iou, 4))
+        t["text"].append(row.version)
+    return {
+        "data": [{"type": "scatter", "mode": "lines+markers+text", "name": fam,
+                  "textposition": "top center", **t} for fam, t in traces.items()],
+        "layout": {"height": 260, "margin": {"l": 45, "r": 10, "t": 30, "b": 40},
+                   "title": {"text": "IoU by version over time", "font": {"size": 13}},
+                   "xaxis": {"title": "version registered"}, "yaxis": {"title": "IoU"}},
+    }  # fmt: skip
+
+
+def leaderboard_state() -> LeaderboardState | None:
+    return LeaderboardState.objects.filter(key="default").first()
+
+
+def report_queryset() -> QuerySet[ReleaseReport]:
+    return ReleaseReport.objects.select_related(
+        "candidate__family", "baseline__family", "dataset_version__dataset", "created_by",
+        "campaign",
+    )  # fmt: skip
+
+
+def report_get(pk: int) -> ReleaseReport:
+    report = report_queryset().filter(pk=pk).first()
+    if report is None:
+        raise Http404(f"No release report #{pk}.")
+    return report
+
+
+def report_list(*, limit: int = 100) -> list[ReleaseReport]:
+    return list(report_queryset()[:limit])
+
+
+def newest_finished_report() -> ReleaseReport | None:
+    return report_queryset().filter(status=ReportStatus.DONE).first()
+
+
+def newest_reports_by_pair(dataset_version: DatasetVersion) -> dict[int, ReleaseReport]:
+    """Newest finished report per candidate version on a set version (leaderboard links)."""
+    out: dict[int, ReleaseReport] = {}
+    for report in report_queryset().filter(
+        dataset_version=dataset_version, status=ReportStatus.DONE
+    ):
+        out.setdefault(report.candidate_id, report)
+    return out
+
+
+def report_decisions(report: ReleaseReport) -> QuerySet[ReleaseDecision]:
+    return report.decisions.select_related("decided_by", "alias_move__to_version")
+
+
+def decisions_for_version(version: ModelVersion) -> QuerySet[ReleaseDecision]:
+    """Decisions on reports where the version was the candidate (model version page)."""
+    return ReleaseDecision.objects.filter(report__candidate=version).select_related(
+        "decided_by", "report__baseline", "report__dataset_version__dataset"
+    )
+
+
+def release_history() -> QuerySet[ReleaseDecision]:
+    return ReleaseDecision.objects.select_related(
+        "decided_by", "report__candidate__family", "report__baseline",
+        "report__dataset_version__dataset", "alias_move__from_version", "alias_move__to_version",
+    )[:HISTORY_ROWS]  # fmt: skip
+
+
+def gate_configs() -> QuerySet[GateConfig]:
+    return GateConfig.objects.select_related("family", "updated_by").order_by("family__name")

@@ -1,0 +1,1 @@
+"""Write services of the release app (keyword-only, own their transactions)."""

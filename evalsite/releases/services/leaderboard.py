@@ -1,0 +1,241 @@
+"""The stored leaderboard: rows recomputed when their inputs change, never per request.
+
+Inputs and how a change is noticed (`leaderboard_fingerprint`): finished runs (count, newest
+finish), campaign snapshots (newest computation), attribute revisions (newest id), alias moves
+(badges) and stored fairness reports. `leaderboard_refresh` compares the fingerprint with the one
+the rows were built from and rebuilds everything in one transaction when it differs; the beat task
+`releases.refresh_leaderboard` calls it every LEADERBOARD_REFRESH_SECONDS, and services that
+change an input (report build, decisions) call it directly. A rebuild reads the runs' stored
+summaries (no per-image work), so it stays cheap even with thousands of runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from evalsite.datasets.models import AttributeRevision
+from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.evals.selectors import primary_run_ids
+from evalsite.releases.models import LeaderboardRow, LeaderboardState
+from models.models import PRODUCTION, AliasMove
+from pipelines.release.crowd import not_enough
+
+log = logging.getLogger(__name__)
+
+#: The fairness app plugs its stored per-run summaries in through this function (the release app
+#: does not import it directly: it may not be installed). Contract: run ids -> {run_id:
+#: {"worst_group": str, "worst_group_iou": float, "largest_gap": float}}; missing runs show "—".
+FAIRNESS_PROVIDER = ("evalsite.fairness.selectors", "run_fairness_summaries")
+RUN_LABEL = re.compile(r"run #(\d+)$")
+ROW_FIELDS = (
+    "run", "family", "version", "version_created_at", "runtime", "device", "source", "aliases",
+    "iou", "precision", "recall", "max_f", "mae", "s_measure", "boundary_f", "latency_p50",
+    "latency_p99", "gated_no_subject", "gated_subject", "worst_group", "worst_group_iou",
+    "fairness_gap", "crowd", "finished_at",
+)  # fmt: skip
+
+
+def _fairness_provider() -> Callable[[list[int]], dict[int, dict[str, Any]]] | None:
+    module, name = FAIRNESS_PROVIDER
+    try:
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        return None
+
+
+def _fairness_fingerprint() -> str:
+    try:
+        from django.apps import apps
+
+        models = list(apps.get_app_config("fairness").get_models())
+    except LookupError:
+        return "-"
+    parts = []
+    for model in models:
+        agg = model.objects.aggregate(n=Count("pk"), last=Max("pk"))
+        parts.append(f"{agg['n']}:{agg['last']}")
+    return ",".join(parts)
+
+
+def leaderboard_fingerprint() -> str:
+    from ratings.models import CampaignSnapshot
+
+    runs = EvalRun.objects.filter(status=RunStatus.DONE).aggregate(
+        n=Count("pk"), last=Max("finished_at"), top=Max("pk")
+    )
+    snaps = CampaignSnapshot.objects.aggregate(n=Count("pk"), last=Max("computed_at"))
+    revs = AttributeRevision.objects.aggregate(n=Count("pk"), last=Max("pk"))
+    moves = AliasMove.objects.aggregate(n=Count("pk"), last=Max("pk"))
+    last = runs["last"].isoformat() if runs["last"] else "-"
+    snap = snaps["last"].isoformat() if snaps["last"] else "-"
+    return (
+        f"r{runs['n']}:{runs['top']}:{last}|c{snaps['n']}:{snap}|a{revs['n']}:{revs['last']}"
+        f"|m{moves['n']}:{moves['last']}|f{_fairness_fingerprint()}"
+    )[:200]
+
+
+def _latency(summary: dict[str, Any]) -> tuple[float | None, float | None, str]:
+    devices = (summary.get("latency") or {}).get("devices") or {}
+    if not devices:
+        return None, None, ""
+    name, best = max(devices.items(), key=lambda kv: kv[1].get("n", 0))
+    total = (best.get("stages") or {}).get("total") or {}
+    return total.get("p50"), total.get("p99"), name
+
+
+def _rate(n: int, of: int) -> float | None:
+    return n / of if of else None
+
+
+def _interval(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not entry or entry.get("estimate") is None:
+        return None
+    return {"estimate": entry["estimate"], "low": entry.get("low"), "high": entry.get("high")}
+
+
+def _ids(payload: dict[str, Any]) -> dict[str, int]:
+    """Run label -> run id (payload `run_ids`, else the "· run #id" suffix of the label)."""
+    names = [str(n) for n in payload.get("runs") or []]
+    ids = payload.get("run_ids") or []
+    if len(ids) == len(names):
+        return {n: int(i) for n, i in zip(names, ids, strict=True)}
+    out = {}
+    for name in names:
+        match = RUN_LABEL.search(name)
+        if match:
+            out[name] = int(match.group(1))
+    return out
+
+
+def crowd_by_run(run_ids: set[int], production_run: dict[int, int]) -> dict[int, dict[str, Any]]:
+    """Strength ± CI (newest campaign snapshot holding the run, anchored at its reference) and
+    win rate vs the production run of the same set, as the snapshot stores them: numbers resting
+    on too few votes are withheld there (`enough` false) and shown as "not enough votes"."""
+    from ratings.models import Campaign, CampaignSnapshot
+
+    out: dict[int, dict[str, Any]] = {}
+    members: set[int] = set(
+        Campaign.runs.through.objects.filter(evalrun_id__in=run_ids).values_list(
+            "campaign_id", flat=True
+        )
+    )
+    snaps = (
+        CampaignSnapshot.objects.filter(campaign_id__in=members, computed_at__isnull=False)
+        .order_by("-computed_at", "-pk")
+        .only("campaign_id", "payload")
+    )
+    for snap in snaps:
+        payload = snap.payload or {}
+        scores = (payload.get("scores") or {}).get("all") or {}
+        ids = _ids(payload)
+        for entry in scores.get("strengths") or []:
+            run_id = entry.get("run_id", ids.get(entry.get("run")))
+            if run_id is None or run_id in out or run_id not in run_ids:
+                continue
+            row: dict[str, Any] = {
+                "campaign": snap.campaign_id,
+                "votes": entry.get("votes"),
+                "strength": _interval(entry),
+                "win_rate": None,
+                "note": "",
+            }
+            if entry.get("enough") is False:
+                row["note"] = not_enough(int(entry.get("votes") or 0), int(entry["needed"]))
+            prod = production_run.get(run_id)
+            for p in scores.get("pairs") or []:
+                a = p.get("a_id", ids.get(p.get("a")))
+                b = p.get("b_id", ids.get(p.get("b")))
+                if prod is None or {a, b} != {run_id, prod}:
+                    continue
+                row["win_rate"] = _interval(p.get("win") if a == run_id else p.get("loss"))
+                if p.get("enough") is False:
+                    row["note"] = not_enough(int(p.get("votes") or 0), int(p["needed"]))
+            out[run_id] = row
+    return out
+
+
+def _rows() -> list[LeaderboardRow]:
+    ids = primary_run_ids()
+    runs = list(
+        EvalRun.objects.filter(pk__in=ids)
+        .select_related("model_version__family", "dataset_version")
+        .prefetch_related("model_version__aliases")
+    )
+    by_key = {(r.model_version_id, r.dataset_version_id): r.pk for r in runs}
+    production_run: dict[int, int] = {}
+    for r in runs:
+        prod = next((a for a in r.model_version.family.aliases.all() if a.name == PRODUCTION), None)
+        if prod is not None and prod.version_id != r.model_version_id:
+            target = by_key.get((prod.version_id, r.dataset_version_id))
+            if target is not None:
+                production_run[r.pk] = target
+    crowd = crowd_by_run(set(ids), production_run)
+    provider = _fairness_provider()
+    fairness = provider(list(ids)) if provider else {}
+    rows = []
+    for r in runs:
+        summary = r.summary or {}
+        metrics = summary.get("metrics") or {}
+        gating = summary.get("gating") or {}
+        p50, p99, device = _latency(summary) if r.has_latency else (None, None, "")
+        fair = fairness.get(r.pk) or {}
+        mv = r.model_version
+        rows.append(LeaderboardRow(
+            dataset_version_id=r.dataset_version_id, model_version_id=mv.pk, run=r,
+            family=mv.family.name, version=mv.version, version_created_at=mv.created_at,
+            runtime=r.runtime_label or r.runtime, device=r.device or device, source=r.source,
+            aliases=sorted(a.name for a in mv.aliases.all()),
+            iou=metrics.get("iou"), precision=metrics.get("precision"),
+            recall=metrics.get("recall"), max_f=metrics.get("max_f"), mae=metrics.get("mae"),
+            s_measure=metrics.get("s_measure"), boundary_f=metrics.get("boundary_f"),
+            latency_p50=p50, latency_p99=p99,
+            gated_no_subject=_rate(gating.get("no_subject_gated", 0),
+                                   gating.get("no_subject_items", 0)),
+            gated_subject=_rate(gating.get("subject_gated", 0), gating.get("subject_items", 0)),
+            worst_group=str(fair.get("worst_group") or ""),
+            worst_group_iou=fair.get("worst_group_iou"), fairness_gap=fair.get("largest_gap"),
+            crowd=crowd.get(r.pk) or {}, finished_at=r.finished_at,
+        ))  # fmt: skip
+    return rows
+
+
+def leaderboard_refresh(*, force: bool = False) -> bool:
+    """Rebuild the stored rows when an input changed (or `force`); True when rebuilt."""
+    started = time.perf_counter()
+    fingerprint = leaderboard_fingerprint()
+    state, _ = LeaderboardState.objects.get_or_create(key="default")
+    if not force and state.fingerprint == fingerprint:
+        return False
+    rows = _rows()
+    keep = {(r.dataset_version_id, r.model_version_id) for r in rows}
+    with transaction.atomic():
+        stale = [
+            pk
+            for pk, dv, mv in LeaderboardRow.objects.values_list(
+                "pk", "dataset_version_id", "model_version_id"
+            )
+            if (dv, mv) not in keep
+        ]
+        LeaderboardRow.objects.filter(pk__in=stale).delete()
+        LeaderboardRow.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["dataset_version", "model_version"],
+            update_fields=list(ROW_FIELDS),
+            batch_size=500,
+        )
+        LeaderboardState.objects.filter(pk=state.pk).update(
+            fingerprint=fingerprint,
+            refreshed_at=timezone.now(),
+            seconds=time.perf_counter() - started,
+        )
+    return True

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from evalsite.releases import api, views
+
+app_name = "releases"
+urlpatterns = [
+    path("", views.leaderboard_view, name="leaderboard"),
+    path("reports/", views.reports_view, name="reports"),
+    path("reports/<int:pk>/", views.report_view, name="report"),
+    path("reports/<int:pk>/report.json", views.report_json_view, name="report_json"),
+    path("reports/<int:pk>/report.html", views.report_html_view, name="report_html"),
+    path("reports/<int:pk>/report.csv", views.report_csv_view, name="report_csv"),
+    path("reports/<int:pk>/decide/", views.decide_view, name="decide"),
+    path("history/", views.history_view, name="history"),
+    path("gates/", views.gates_view, name="gates"),
+    path("api/reports/", api.ReportCollection.as_view(), name="api_reports"),
+    path("api/reports/<int:pk>/", api.ReportDetail.as_view(), name="api_report"),
+]
