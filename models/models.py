@@ -10,26 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 
-VERSION_RE = r"^[0-9][0-9A-Za-z.+_-]{0,63}$"
-ALIAS_RE = r"^[A-Za-z][A-Za-z0-9._-]{0,63}$"
-FAMILY_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-# URL segments of this app that a family name would shadow.
-RESERVED_FAMILY_NAMES = frozenset({"upload", "tokens", "api", "static"})
+from evalsite.core.names import (
+    validate_alias_name,
+    validate_family_name,
+    validate_version_name,
+)
+
+# Loose shapes for form widgets only; names are validated by evalsite.core.names (every door).
+VERSION_RE = r"^[0-9][0-9A-Za-z.+_-]{0,63}\Z"
+FAMILY_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z"
 PRODUCTION = "production"
 CANDIDATE = "candidate"
-
-version_validator = RegexValidator(
-    VERSION_RE, "A version starts with a digit (e.g. 1.1.0) and uses letters, digits, . + _ -"
-)
-alias_validator = RegexValidator(
-    ALIAS_RE, "An alias starts with a letter (e.g. production) and uses letters, digits, . _ -"
-)
-family_validator = RegexValidator(
-    FAMILY_RE, "A family name uses letters, digits, . _ - (e.g. subject-lift)"
-)
 
 
 class ModelFormat(models.TextChoices):
@@ -52,7 +46,7 @@ class VersionStatus(models.TextChoices):
 
 
 class ModelFamily(models.Model):
-    name = models.CharField(max_length=100, unique=True, validators=[family_validator])
+    name = models.CharField(max_length=100, unique=True, validators=[validate_family_name])
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -62,6 +56,9 @@ class ModelFamily(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "model families"
+        constraints = [  # names are stored canonical (lower case); this holds it in the database
+            models.UniqueConstraint(Lower("name"), name="family_name_unique_ci"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -79,7 +76,7 @@ def version_upload_to(instance: ModelVersion, filename: str) -> str:
 
 class ModelVersion(models.Model):
     family = models.ForeignKey(ModelFamily, on_delete=models.PROTECT, related_name="versions")
-    version = models.CharField(max_length=64, validators=[version_validator])
+    version = models.CharField(max_length=64, validators=[validate_version_name])
     format = models.CharField(
         max_length=16, choices=ModelFormat.choices, default=ModelFormat.UNKNOWN
     )
@@ -123,6 +120,7 @@ class ModelVersion(models.Model):
         ordering = ["family__name", "-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["family", "version"], name="version_unique_in_family"),
+            models.UniqueConstraint("family", Lower("version"), name="version_unique_in_family_ci"),
         ]
 
     def __str__(self) -> str:
@@ -161,7 +159,7 @@ class Alias(models.Model):
     """A movable name (`production`, `candidate`, free names) pointing at one ready version."""
 
     family = models.ForeignKey(ModelFamily, on_delete=models.CASCADE, related_name="aliases")
-    name = models.CharField(max_length=64, validators=[alias_validator])
+    name = models.CharField(max_length=64, validators=[validate_alias_name])
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -173,6 +171,7 @@ class Alias(models.Model):
         verbose_name_plural = "aliases"
         constraints = [
             models.UniqueConstraint(fields=["family", "name"], name="alias_unique_in_family"),
+            models.UniqueConstraint("family", Lower("name"), name="alias_unique_in_family_ci"),
         ]
 
     def __str__(self) -> str:

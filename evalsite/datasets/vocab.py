@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+from evalsite.core import names
+from pipelines.fairness.grouping import parse_tone_groups
+
 SKIN_TONES: tuple[str, ...] = (*(str(i) for i in range(1, 11)), "not_applicable", "unknown")
 GENDERS: tuple[str, ...] = ("woman", "man", "other", "not_applicable", "unknown")
 ATTRIBUTE_SOURCES: tuple[str, ...] = ("manifest", "annotated", "synthetic")
@@ -20,9 +23,7 @@ DEFAULT_SKIN_TONE_GROUPS = "1-3,4-7,8-10"
 SMALL_MAX = 0.05
 LARGE_MIN = 0.30
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-# URL segments under /sets/ that a set name would shadow.
-RESERVED_NAMES = frozenset({"upload", "imports", "files", "new"})
+RESERVED_NAMES = names.RESERVED_SET_NAMES
 
 
 def size_bucket(fg_fraction: float) -> str:
@@ -37,15 +38,12 @@ def size_bucket(fg_fraction: float) -> str:
 
 
 def name_problem(name: str) -> str | None:
-    """Why `name` cannot name a set, or None. `:` is excluded so `NAME:HASH` is unambiguous."""
-    if not NAME_RE.match(name or ""):
-        return (
-            f"set name {name!r} must be 1-100 characters of letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    if name.lower() in RESERVED_NAMES:
-        return f"set name {name!r} is reserved by the site; choose another"
-    return None
+    """Why `name` cannot name a set, or None. `:` is excluded so `NAME:HASH` is unambiguous.
+
+    The rules (canonical lower case, no invisible characters, reserved URL segments) live in
+    evalsite.core.names with those of families, versions and aliases.
+    """
+    return names.name_problem(name, kind="set")
 
 
 def _token(raw: str) -> str:
@@ -80,23 +78,10 @@ def parse_skin_tone_groups(text: str) -> list[tuple[int, int]]:
     """Parse "1-3,4-7,8-10" into [(1, 3), (4, 7), (8, 10)].
 
     The groups must cover the Monk scale 1-10 exactly once, so every person lands in one group
-    and a fairness report never silently drops a tone.
+    and a fairness report never silently drops a tone; the error names the missing or repeated
+    tones. One implementation, shared with the fairness statistics (pipelines.fairness.grouping).
     """
-    groups: list[tuple[int, int]] = []
-    for part in (p.strip() for p in text.split(",")):
-        m = re.fullmatch(r"(\d+)\s*(?:-|–|\.\.)\s*(\d+)|(\d+)", part)
-        if not m:
-            raise ValueError(f"skin-tone group {part!r} must look like 1-3 or 5")
-        lo, hi = (int(m.group(1)), int(m.group(2))) if m.group(1) else (int(m.group(3)),) * 2
-        if not 1 <= lo <= hi <= 10:
-            raise ValueError(f"skin-tone group {part!r} must lie within the Monk scale 1-10")
-        groups.append((lo, hi))
-    covered = sorted(t for lo, hi in groups for t in range(lo, hi + 1))
-    if covered != list(range(1, 11)):
-        raise ValueError(
-            f"skin-tone groups {text!r} must cover tones 1-10 exactly once (e.g. 1-3,4-7,8-10)"
-        )
-    return sorted(groups)
+    return parse_tone_groups(text)
 
 
 def group_label(group: tuple[int, int]) -> str:

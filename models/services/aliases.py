@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from evalsite.core.names import NameRejected, canonical_name
 from evalsite.core.roles import can_release, can_research
 from models.errors import RegistryError
-from models.models import ALIAS_RE, PRODUCTION, Alias, AliasMove, ModelFamily, ModelVersion
+from models.models import PRODUCTION, Alias, AliasMove, ModelFamily, ModelVersion
 
 
 def alias_move(
@@ -29,12 +29,14 @@ def alias_move(
     """
     if user is not None and not can_research(user):
         raise PermissionDenied("Moving aliases needs the researcher role or above.")
+    try:  # canonical first, so `Production` or `ｐroduction` meet the production rule below
+        name = canonical_name(name, kind="alias")
+    except NameRejected as exc:
+        raise RegistryError(str(exc)) from exc
     if name == PRODUCTION and user is not None and not can_release(user):
-        raise PermissionDenied("Only release managers and admins may move the production alias.")
-    if not re.match(ALIAS_RE, name or ""):
-        raise RegistryError(
-            f"Invalid alias {name!r}: an alias starts with a letter (e.g. candidate); "
-            "names starting with a digit are versions."
+        raise PermissionDenied(
+            "Only release managers and admins may move the production alias: it names the "
+            "version users get. Ask a release manager, or move another alias (e.g. candidate)."
         )
     reason = (reason or "").strip()
     if not reason:
