@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "evalsite.evals",
     "ratings",
     "evalsite.releases",
+    "evalsite.fairness",
 ]
 
 MIDDLEWARE = [

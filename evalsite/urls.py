@@ -9,4 +9,5 @@ urlpatterns = [
     path("runs/", include("evalsite.evals.urls")),
     path("rate/", include("ratings.urls")),
     path("releases/", include("evalsite.releases.urls")),
+    path("fairness/", include("evalsite.fairness.urls")),
 ]

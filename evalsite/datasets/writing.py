@@ -6,9 +6,9 @@ Split from importing.py, which decides *what* to write; this module only writes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
 
@@ -136,19 +136,46 @@ def version_create(
     return ImportResult("created", version, report, revision)
 
 
-def _revision_source(planned: list[PlannedItem]) -> str:
+class Labelled(Protocol):
+    """What a revision needs of an item: its stem and labels (a PlannedItem, or LabelRow)."""
+
+    @property
+    def stem(self) -> str: ...
+    @property
+    def skin_tone(self) -> str | None: ...
+    @property
+    def perceived_gender(self) -> str | None: ...
+    @property
+    def attribute_source(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    stem: str
+    skin_tone: str
+    perceived_gender: str
+    attribute_source: str
+
+
+def _revision_source(planned: Sequence[Labelled]) -> str:
     sources = {p.attribute_source for p in planned}
     return sources.pop() if len(sources) == 1 else AttributeSource.MANIFEST
 
 
 def _revision_create(
-    version: DatasetVersion, planned: list[PlannedItem], user: Any, *, number: int, note: str
+    version: DatasetVersion,
+    planned: Sequence[Labelled],
+    user: Any,
+    *,
+    number: int,
+    note: str,
+    source: str | None = None,
 ) -> AttributeRevision:
     mixed = len({p.attribute_source for p in planned}) > 1
     revision = AttributeRevision.objects.create(
         version=version,
         number=number,
-        source=_revision_source(planned),
+        source=source or _revision_source(planned),
         created_by=user,
         note=note + (" (mixed sources: see each label)" if mixed else ""),
     )
@@ -198,4 +225,54 @@ def version_unchanged(
             number=(latest.number + 1) if latest else 1,
             note="labels changed in a re-imported manifest",
         )
+        transaction.on_commit(lambda: revision_added(version))
     return ImportResult("attributes_revised", version, version.report, revision)
+
+
+def revision_added(version: DatasetVersion) -> None:
+    """After a new attribute revision commits: the fairness reports of the version's runs are
+    recomputed with it (a job per batch of runs; nothing happens for a set without people)."""
+    from evalsite.fairness.services import fairness_revision_changed
+
+    fairness_revision_changed(version=version)
+
+
+def attribute_revision_create(
+    *,
+    version: DatasetVersion,
+    labels: dict[str, tuple[str, str]],
+    source: str,
+    user: Any,
+    note: str,
+) -> AttributeRevision:
+    """A new attribute revision from labels per stem: `{stem: (skin_tone, perceived_gender)}`
+    (vocabulary words), all with `source` (e.g. `annotated`). Items without a label keep the one
+    of the latest revision, so a partial annotation pass does not erase what was known."""
+    bad = [s for s, (t, g) in labels.items() if t not in vocab.SKIN_TONES or g not in vocab.GENDERS]
+    if bad:
+        raise ValueError(f"labels outside the vocabulary for {', '.join(sorted(bad)[:5])}")
+    with transaction.atomic():
+        latest = (
+            version.attribute_revisions.select_for_update().order_by("-number").first()
+        )
+        carried: dict[str, tuple[str, str, str]] = {}
+        if latest is not None:
+            carried = {
+                stem: (t, g, src)
+                for stem, t, g, src in latest.attributes.values_list(
+                    "item__stem", "skin_tone", "perceived_gender", "source"
+                )
+            }
+        for stem, (t, g) in labels.items():
+            carried[stem] = (t, g, source)
+        planned = [LabelRow(stem, t, g, src) for stem, (t, g, src) in sorted(carried.items())]
+        revision = _revision_create(
+            version,
+            planned,
+            user,
+            number=(latest.number + 1) if latest else 1,
+            note=note,
+            source=source,
+        )
+        transaction.on_commit(lambda: revision_added(version))
+    return revision

@@ -30,6 +30,7 @@ from evalsite.evals.models import (
 from evalsite.evals.services.artefacts import media_root
 from evalsite.evals.services.parity import parity_refresh
 from evalsite.evals.services.runs import eval_run_fail
+from evalsite.fairness.services import fairness_after_run_done
 from pipelines.metrics import MetricAggregator, evaluate_pair
 from pipelines.metrics.io import Pair, load_pair
 
@@ -223,6 +224,7 @@ def eval_run_finalise(*, run_id: int) -> EvalRun:
         parity_refresh(run=run)
     except Exception:  # parity is an extra section; it must never undo a finished run
         log.exception("parity of run %s failed", run_id)
+    fairness_after_run_done(run=run)  # enqueues the fairness report; never raises
     return run
 
 

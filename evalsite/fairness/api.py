@@ -1,0 +1,59 @@
+"""REST: `GET /fairness/api/runs/<id>/` — the stored fairness JSON (shared/contracts/reports.md).
+
+409 with "no person attributes — annotate or import a manifest" when the run's set has none;
+202 while the report is being computed (a GET never computes). `POST` with optional
+`min_group_size`, `margin`, `skin_tone_groups` computes (and stores) a report with those
+settings and returns it; a bad setting is a 400 naming the field. Auth as the other APIs: token or
+session, researcher and up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evalsite.core.roles import CanResearch
+from evalsite.evals.selectors import run_get
+from evalsite.fairness.inputs import NoPersonAttributes
+from evalsite.fairness.selectors import fairness_state
+from evalsite.fairness.services import fairness_report_compute, settings_for
+
+
+class SettingsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    min_group_size = serializers.IntegerField(required=False, min_value=2)
+    margin = serializers.FloatField(required=False, min_value=0.0, max_value=0.99)
+    skin_tone_groups = serializers.CharField(required=False)
+
+
+class RunFairness(APIView):
+    permission_classes = [IsAuthenticated, CanResearch]
+
+    def get(self, request: Request, pk: int) -> Response:
+        state = fairness_state(run=run_get(pk))
+        if state.report is not None:
+            return Response(state.report.data)
+        code = status.HTTP_202_ACCEPTED if state.pending else status.HTTP_409_CONFLICT
+        return Response({"detail": state.message}, status=code)
+
+    def post(self, request: Request, pk: int) -> Response:
+        run = run_get(pk)
+        data = SettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v: dict[str, Any] = data.validated_data
+        try:
+            settings = settings_for(run=run, **v)
+        except ValueError as exc:
+            field = "skin_tone_groups" if "skin-tone" in str(exc) else "non_field_errors"
+            return Response({field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            report = fairness_report_compute(run=run, settings=settings)
+        except NoPersonAttributes as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(report.data)

@@ -1,0 +1,78 @@
+"""Shape a stored fairness JSON for the templates (rows, words, plot data); no queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.fairness import LOWER_IS_BETTER, METRIC_LABELS
+from pipelines.fairness.grouping import display_group
+
+ATTRIBUTE_LABELS = {
+    "skin_tone": "skin tone (Monk)",
+    "perceived_gender": "perceived gender",
+    "skin_tone_x_perceived_gender": "skin tone × perceived gender",
+}
+
+
+def _cell(metric: str, v: dict[str, Any]) -> dict[str, Any]:
+    return {"metric": metric, "label": METRIC_LABELS.get(metric, metric), **v}
+
+
+def report_context(doc: dict[str, Any]) -> dict[str, Any]:
+    metrics = list(doc.get("overall", {}))
+    rows = []
+    for g in doc["groups"]:
+        rows.append({
+            "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
+            "name": display_group(g["attribute"], g["group"]),
+            "n": g["n"], "too_small": g["too_small"],
+            "cells": [_cell(m, g["metrics"][m]) for m in metrics],
+        })
+    plot = {
+        "metrics": [{"key": m, "label": METRIC_LABELS.get(m, m),
+                     "lower_is_better": m in LOWER_IS_BETTER} for m in metrics],
+        "overall": doc.get("overall", {}),
+        "groups": [{"label": display_group(g["attribute"], g["group"]),
+                    "attribute": g["attribute"], "n": g["n"], "too_small": g["too_small"],
+                    "metrics": g["metrics"]} for g in doc["groups"]],
+    }
+    summary = []
+    for m, s in doc.get("summary", {}).items():
+        worst, gap = s.get("worst_group"), s.get("largest_gap")
+        summary.append({
+            "label": METRIC_LABELS.get(m, m),
+            "worst": display_group(worst["attribute"], worst["group"]) if worst else None,
+            "worst_mean": worst["mean"] if worst else None,
+            "gap_group": display_group(gap["attribute"], gap["group"]) if gap else None,
+            "gap": gap["gap"] if gap else None, "gap_ci": gap["gap_ci"] if gap else None,
+            "gap_flagged": bool(gap and gap.get("flagged")),
+        })
+    contrast = doc.get("contrast")
+    contrast_rows = []
+    if contrast:
+        for row in contrast["adjusted"]:
+            cell = row["metrics"].get("iou", {})
+            contrast_rows.append({"name": display_group("skin_tone", row["group"]), "n": row["n"],
+                                  **cell})
+    return {
+        "doc": doc, "synthetic": doc.get("synthetic_labels", False), "metrics": metrics,
+        "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics], "rows": rows,
+        "flags": doc["flags"], "plot": plot, "summary_rows": summary,
+        "contrast": contrast, "contrast_rows": contrast_rows,
+        "too_small": [r for r in rows if r["too_small"]],
+    }
+
+
+def compare_context(paired: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    metrics: list[str] = []
+    for g in paired["groups"]:
+        metrics = metrics or list(g["metrics"])
+        rows.append({
+            "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
+            "name": display_group(g["attribute"], g["group"]), "n": g["n"],
+            "too_small": g["too_small"],
+            "cells": [_cell(m, g["metrics"][m]) for m in metrics],
+        })
+    return {"paired": paired, "rows": rows, "synthetic": paired["synthetic_labels"],
+            "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics]}

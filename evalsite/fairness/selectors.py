@@ -1,0 +1,79 @@
+"""Fairness reads: the stored report a page shows, leaderboard summaries, paired group deltas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from evalsite.datasets.selectors import revision_pick
+from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.fairness.inputs import NO_PERSON_ATTRIBUTES, load_inputs, person_attributes
+from evalsite.fairness.models import FairnessReport
+from pipelines.fairness import paired_attribute_deltas
+
+
+@dataclass
+class FairnessState:
+    """What a page shows for a run: a stored report, or why there is none."""
+
+    report: FairnessReport | None
+    message: str = ""
+    pending: bool = False
+
+
+def fairness_state(*, run: EvalRun) -> FairnessState:
+    """The default report for the run's latest attribute revision, or the reason there is none."""
+    revision = revision_pick(version=run.dataset_version)
+    if revision is None or not person_attributes(revision):
+        return FairnessState(None, NO_PERSON_ATTRIBUTES)
+    if run.status != RunStatus.DONE:
+        return FairnessState(None, f"the run is {run.status}; fairness is computed when it "
+                                   "finishes", pending=run.status in {"queued", "running"})
+    report = (
+        FairnessReport.objects.filter(run=run, attribute_revision=revision, is_default=True)
+        .select_related("attribute_revision")
+        .first()
+    )
+    if report is None:
+        return FairnessState(None, f"the fairness report for attribute revision "
+                                   f"{revision.number} is being computed", pending=True)
+    return FairnessState(report)
+
+
+def fairness_summaries(*, runs: list[EvalRun]) -> dict[int, dict[str, Any]]:
+    """Leaderboard-ready summary per run id (worst group, largest gap per metric, flag count)."""
+    out: dict[int, dict[str, Any]] = {}
+    rows = FairnessReport.objects.filter(run__in=runs, is_default=True).order_by(
+        "run_id", "-attribute_revision__number"
+    )
+    for row in rows.values("run_id", "summary", "flag_count", "synthetic_labels"):
+        out.setdefault(row["run_id"], {"summary": row["summary"], "flags": row["flag_count"],
+                                       "synthetic_labels": row["synthetic_labels"]})
+    return out
+
+
+def fairness_paired(*, baseline: EvalRun, candidate: EvalRun, rounds: int = 2000,
+                    min_group_size: int = 30, seed: int = 0) -> dict[str, Any]:
+    """Per-group paired deltas candidate - baseline on the person items both runs scored.
+
+    Raises NoPersonAttributes; ValueError when the runs are on different set versions.
+    """
+    if baseline.dataset_version_id != candidate.dataset_version_id:
+        raise ValueError("the two runs are on different set versions; compare runs on one set")
+    base = load_inputs(run=baseline)
+    cand = load_inputs(run=candidate)
+    common = sorted(set(base.item_ids) & set(cand.item_ids))
+    bi = {item: k for k, item in enumerate(base.item_ids)}
+    ci = {item: k for k, item in enumerate(cand.item_ids)}
+    b_idx = [bi[i] for i in common]
+    c_idx = [ci[i] for i in common]
+    rows = paired_attribute_deltas(
+        {m: v[b_idx] for m, v in base.metrics.items()},
+        {m: v[c_idx] for m, v in cand.metrics.items()},
+        [base.skin_tone[k] for k in b_idx], [base.perceived_gender[k] for k in b_idx],
+        skin_tone_groups=baseline.dataset_version.dataset.skin_tone_groups,
+        min_group_size=min_group_size, rounds=rounds, seed=seed,
+    ) if common else []
+    return {"baseline": baseline.pk, "candidate": candidate.pk, "n": len(common),
+            "attribute_revision": base.revision.number,
+            "synthetic_labels": base.synthetic_labels, "groups": rows}
