@@ -205,3 +205,46 @@ def imported_postresult(
         threshold=float("nan"),
         instances=instances,
     )
+
+
+def latency_csv_from_report(report: dict[str, object]) -> str:
+    """The latency CSV of a `python -m pipelines.predict --json` report (images that succeeded).
+
+    `ms` is preprocess + model + postprocess, the stages a worker run's total counts (decoding
+    the photo and writing the PNG are left out, as on a worker).
+    """
+    lines = ["image,ms,preprocess_ms,model_ms,postprocess_ms"]
+    images = report.get("images")
+    for row in images if isinstance(images, list) else []:
+        if row.get("error") is not None:
+            continue
+        ms = row["latency_ms"]
+        stages = [float(ms["preprocess"]), float(ms["model"]), float(ms["postprocess"])]
+        lines.append(",".join([str(row["name"]), *(f"{v:.3f}" for v in [sum(stages), *stages])]))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.imports --latency-csv REPORT.json > latency.csv` (on the device)."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.imports",
+        description="Write the latency CSV that `import_predictions --latency` reads from a "
+        "`python -m pipelines.predict --json` report.",
+    )
+    parser.add_argument("--latency-csv", type=Path, required=True, metavar="REPORT.json")
+    args = parser.parse_args(argv)
+    try:
+        report = json.loads(args.latency_csv.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"error: {args.latency_csv}: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(latency_csv_from_report(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -86,6 +86,9 @@ def after_start(log: Log) -> None:
     log(f"==> evaluating {len(versions)} model version(s) on {len(sets)} set(s)")
     runs = [run_for(v, s, log) for s in sets for v in versions]
     wait_for_runs(runs, log)
+    from evalsite.evals.imports.demo import import_demo_run
+
+    import_demo_run(log)  # after the worker runs: its parity needs 1.1.0's run
 
 
 def wait_for_runs(runs: list[EvalRun], log: Log) -> None:

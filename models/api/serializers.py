@@ -31,7 +31,7 @@ class VersionUploadSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("external"):
-            clashing = [f for f in ("file", "spec") if attrs.get(f)]
+            clashing = [f for f in ("file", "spec") if attrs.get(f) is not None]
             if clashing:
                 raise serializers.ValidationError(
                     {f: ["An external version has no runnable file and no spec."] for f in clashing}

@@ -88,7 +88,7 @@ def model_version_register(
         "provenance": provenance,
     }
     if external:
-        if file is not None or spec:
+        if file is not None or spec is not None:
             raise RegistryError(
                 f"{family}:{version} is external (predictions imported, not run here): "
                 "give no model file and no spec."
@@ -181,7 +181,7 @@ def _existing(fam: ModelFamily, version: str, digest: str, fmt: str) -> ModelVer
             return row
         if ModelFormat.EXTERNAL in (row.format, fmt):
             raise RegistryError(
-                f"{row.ref} already exists as a {row.get_format_display()} version; versions "
+                f"{row.ref} already exists (format {row.get_format_display()}); versions "
                 "are immutable, so register under a new version string."
             )
         raise RegistryError(
