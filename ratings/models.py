@@ -42,6 +42,9 @@ def new_token() -> str:
 class Mode(models.TextChoices):
     PAIRWISE = "pairwise"
     ABSOLUTE = "absolute"
+    #: Annotators label the main subject's Monk skin tone and perceived gender (no runs shown);
+    #: see ratings.services.attributes.
+    ATTRIBUTES = "attributes"
 
 
 class CampaignStatus(models.TextChoices):
@@ -103,7 +106,10 @@ class Campaign(models.Model):
 class Task(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks")
     item = models.ForeignKey("datasets.Item", on_delete=models.CASCADE, related_name="+")
-    run_a = models.ForeignKey("evals.EvalRun", on_delete=models.CASCADE, related_name="+")
+    run_a = models.ForeignKey(
+        "evals.EvalRun", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="empty in attributes mode",
+    )  # fmt: skip
     run_b = models.ForeignKey(
         "evals.EvalRun", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
         help_text="empty in absolute mode",
@@ -173,6 +179,9 @@ class Rating(models.Model):
     )
     outcome = models.CharField(max_length=8, blank=True, choices=Outcome.choices)
     score = models.PositiveSmallIntegerField(null=True, blank=True, help_text="absolute mode 1–5")
+    skin_tone = models.CharField(max_length=16, blank=True, help_text="attributes mode: Monk 1–10, "
+                                 "not_applicable (no person) or unknown (can't tell)")
+    perceived_gender = models.CharField(max_length=16, blank=True, help_text="attributes mode")
     reasons = models.JSONField(default=list, blank=True)
     seconds = models.FloatField(default=0.0, help_text="time on the task as the page measured it")
     late = models.BooleanField(default=False, help_text="submitted after the lease expired")
