@@ -38,8 +38,13 @@ def write_heartbeat(hostname: str, queues: list[str], started_at: Any) -> None:
                 "last_seen": timezone.now(),
             },
         )
-    except Exception:  # the DB may be briefly locked or down; the next beat tries again
-        log.exception("could not write worker heartbeat")
+    except Exception as exc:  # the DB may be briefly locked or down; the next beat tries again
+        from evalsite.core.jobs import is_infrastructure_error
+
+        if not is_infrastructure_error(exc):
+            log.exception("could not write worker heartbeat")
+        else:
+            log.warning("could not write worker heartbeat: database unreachable (%s)", exc)
     finally:
         connection.close()
 

@@ -67,13 +67,13 @@ def _retry_later(
     delay = jobs.backoff_seconds(failures, cap=max(0.5, settings.JOB_LEASE_SECONDS / 4))
     log.warning("chunk %s: database unreachable (%s); retry %d in %.2f s", chunk_id, exc,
                 failures, delay)  # fmt: skip
-    retry: Retry = task.retry(
-        args=[chunk_id], kwargs={"resume": resume}, countdown=delay, max_retries=None, exc=exc
-    )
+    retry: Retry = task.retry(args=[chunk_id], kwargs={"resume": resume}, countdown=delay, exc=exc)
     return retry
 
 
-@shared_task(bind=True, base=RecordingTask, name="evalsite.core.tasks.run_chunk")
+# max_retries=None on the task itself: `retry(max_retries=None)` would fall back to the class
+# default of 3, and a fourth blip would drop the message (the chunk then waits for its lease).
+@shared_task(bind=True, base=RecordingTask, name="evalsite.core.tasks.run_chunk", max_retries=None)
 def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None = None) -> str:
     """Claim one chunk, run its kind's handler under a heartbeat, record the outcome.
 
