@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, RunStatus
-from ratings.models import DEFAULT_OVERLAP, Mode
+from ratings.models import DEFAULT_OVERLAP, REASON_KEYS, SHOWN_CHOICES, Mode
 
 
 class CampaignForm(forms.Form):
@@ -36,3 +39,76 @@ class CampaignForm(forms.Form):
             f"run #{r.pk}: {r.model_version.family.name} {r.model_version.version} on "
             f"{r.dataset_version.spec}"
         )
+
+
+# --- The annotator's submit body -----------------------------------------------------------------
+# Every field a client sends is parsed here into a finite, bounded value, or refused with a 400
+# that names the field (issue 14: `seconds: NaN` reached the database and answered 500).
+
+SUBMIT_MAX_BYTES = 4096  # a real submit is ~150 bytes: token, choice/score, ≤ 6 tags, seconds
+SUBMIT_FIELDS = frozenset({"token", "choice", "score", "reasons", "seconds"})
+TOKEN_MAX_LENGTH = 64
+MAX_CLIENT_SECONDS = 7 * 24 * 3600.0  # larger is a broken clock; the service clamps to 1 h
+
+
+class SubmitInvalid(ValueError):
+    """A submit body that cannot be parsed; str(exc) names the field and what is expected."""
+
+
+@dataclass(frozen=True)
+class SubmitInput:
+    token: str
+    choice: str | None
+    score: int | None
+    reasons: list[str]
+    seconds: float
+
+
+def _no_constants(name: str) -> float:
+    raise SubmitInvalid(f"{name} is not a JSON number; send a finite number")
+
+
+def parse_submit(body: bytes, content_type: str) -> SubmitInput:
+    """The annotator page's submit body → SubmitInput, or SubmitInvalid saying what is wrong."""
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise SubmitInvalid("send the rating as application/json")
+    if len(body) > SUBMIT_MAX_BYTES:
+        size = len(body)
+        raise SubmitInvalid(f"the body is {size} bytes; a submit is at most {SUBMIT_MAX_BYTES}")
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, an int of > 4300 digits
+        raise SubmitInvalid("the body is not valid UTF-8 JSON; send a JSON object") from None
+    if not isinstance(data, dict):
+        raise SubmitInvalid("send a JSON object")
+    unknown = sorted(set(data) - SUBMIT_FIELDS)
+    if unknown:
+        raise SubmitInvalid(f"unknown field(s) {unknown}; known: {sorted(SUBMIT_FIELDS)}")
+    token = data.get("token")
+    if not isinstance(token, str) or not 0 < len(token) <= TOKEN_MAX_LENGTH:
+        raise SubmitInvalid(f"token: expected the task's token (1-{TOKEN_MAX_LENGTH} characters)")
+    choice = data.get("choice")
+    if choice is not None and choice not in SHOWN_CHOICES:
+        raise SubmitInvalid(f"choice: expected one of {', '.join(SHOWN_CHOICES)}")
+    score = data.get("score")
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5
+    ):
+        raise SubmitInvalid("score: expected a whole number from 1 to 5")
+    reasons = data.get("reasons", [])
+    if reasons is None:
+        reasons = []
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise SubmitInvalid(f"reasons: expected a list of tags from {sorted(REASON_KEYS)}")
+    unknown_tags = sorted(set(reasons) - REASON_KEYS)
+    if unknown_tags or len(reasons) > len(REASON_KEYS):
+        raise SubmitInvalid(f"reasons: unknown tag(s) {unknown_tags}; known: {sorted(REASON_KEYS)}")
+    seconds = data.get("seconds", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise SubmitInvalid("seconds: expected a number of seconds")
+    # int/float comparison is exact, so a 400-digit int is refused without an OverflowError.
+    if (isinstance(seconds, float) and not math.isfinite(seconds)) or not (
+        0 <= seconds <= MAX_CLIENT_SECONDS
+    ):
+        raise SubmitInvalid(f"seconds: expected a finite number from 0 to {MAX_CLIENT_SECONDS:g}")
+    return SubmitInput(token, choice, score, sorted(set(reasons)), float(seconds))

@@ -1,9 +1,13 @@
-"""Safe extraction of an uploaded set archive (.zip).
+"""Safe extraction of an uploaded archive (.zip): held-out sets and imported predictions.
 
 Every entry is checked before a single byte is written: absolute paths, `..` components, symlinks,
-encrypted entries and zip bombs (by compression ratio and by total size) make the whole archive
-fatal. Extraction then streams with a byte budget, because a forged header can understate an
-entry's size.
+encrypted entries, and zip bombs by the archive as a whole (entry count, total uncompressed size,
+total compression ratio) and by entry (ratio) make the whole archive fatal. Extraction then streams
+with byte budgets against the bytes actually written, per entry and in total, because a forged
+header can understate sizes; a breach removes everything extracted so far.
+
+Reuse: `safe_extract(zip_path, dest, limits=ArchiveLimits.from_settings())` for any archive that is
+not a set (`archive_extract(..., dataset_root=False)` is the same).
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ import re
 import shutil
 import stat
 import zipfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from django.conf import settings
 
 from evalsite.datasets.errors import ImportRejected, entry
 
@@ -20,9 +28,33 @@ from evalsite.datasets.errors import ImportRejected, entry
 # 100x. Small entries are exempt because a tiny file can compress well without being a threat.
 MAX_ENTRY_RATIO = 100
 RATIO_EXEMPT_BYTES = 1 << 20
-MAX_ENTRIES = 200_000
+# The whole-archive ratio applies once the archive expands past this: below it, even a crafted
+# archive cannot fill a disk, and a folder of small text files may compress well.
+TOTAL_RATIO_EXEMPT_BYTES = 64 << 20
 COPY_BUFFER = 1 << 20
 IGNORED_PARTS = ("__MACOSX",)
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """What one archive may expand to (DATASET_ZIP_* settings)."""
+
+    max_total_bytes: int
+    max_total_ratio: float
+    max_entries: int
+    max_entry_ratio: float = MAX_ENTRY_RATIO
+
+    @classmethod
+    def from_settings(cls, *, max_total_bytes: int | None = None) -> ArchiveLimits:
+        return cls(
+            max_total_bytes=int(max_total_bytes or settings.DATASET_ZIP_MAX_BYTES),
+            max_total_ratio=float(settings.DATASET_ZIP_MAX_RATIO),
+            max_entries=int(settings.DATASET_ZIP_MAX_ENTRIES),
+        )
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB" if n < 10 * 2**20 else f"{n / 2**20:.0f} MiB"
 
 
 def _unsafe_reason(info: zipfile.ZipInfo) -> tuple[str, str] | None:
@@ -38,12 +70,15 @@ def _unsafe_reason(info: zipfile.ZipInfo) -> tuple[str, str] | None:
     return None
 
 
-def archive_check(path: Path, *, max_total_bytes: int) -> list[zipfile.ZipInfo]:
-    """Return the entries to extract, or raise ImportRejected listing every unsafe entry."""
+def archive_check(
+    path: Path, *, max_total_bytes: int | None = None, limits: ArchiveLimits | None = None
+) -> list[zipfile.ZipInfo]:
+    """Return the entries to extract, or raise ImportRejected listing every problem."""
+    limits = limits or ArchiveLimits.from_settings(max_total_bytes=max_total_bytes)
     label = path.name
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ImportRejected(
             [
                 entry(
@@ -56,38 +91,49 @@ def archive_check(path: Path, *, max_total_bytes: int) -> list[zipfile.ZipInfo]:
     with zf:
         infos = zf.infolist()
     problems: list[dict[str, str]] = []
-    if len(infos) > MAX_ENTRIES:
+    if len(infos) > limits.max_entries:
         problems.append(
             entry(
                 label,
-                f"{len(infos)} entries (limit {MAX_ENTRIES})",
+                f"{len(infos)} entries (limit {limits.max_entries}, DATASET_ZIP_MAX_ENTRIES)",
                 "split the set into several archives",
             )
         )
-    total = 0
+    total = compressed = 0
     for info in infos:
         unsafe = _unsafe_reason(info)
         if unsafe:
             problems.append(entry(info.filename, *unsafe))
             continue
         total += info.file_size
+        compressed += info.compress_size
         ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > RATIO_EXEMPT_BYTES and ratio > MAX_ENTRY_RATIO:
+        if info.file_size > RATIO_EXEMPT_BYTES and ratio > limits.max_entry_ratio:
             problems.append(
                 entry(
                     info.filename,
                     f"zip bomb suspected: compression ratio {ratio:.0f}:1 "
-                    f"(limit {MAX_ENTRY_RATIO}:1)",
+                    f"(limit {limits.max_entry_ratio:g}:1)",
                     "upload the real images and masks; they do not compress this much",
                 )
             )
-    if total > max_total_bytes:
+    if total > limits.max_total_bytes:
         problems.append(
             entry(
                 label,
-                f"zip bomb suspected: {total / 2**20:.0f} MiB uncompressed "
-                f"(limit {max_total_bytes / 2**20:.0f} MiB)",
+                f"zip bomb suspected: {_mib(total)} uncompressed "
+                f"(limit {_mib(limits.max_total_bytes)}, DATASET_ZIP_MAX_BYTES)",
                 "split the set into smaller archives",
+            )
+        )
+    total_ratio = total / max(compressed, 1)
+    if total > TOTAL_RATIO_EXEMPT_BYTES and total_ratio > limits.max_total_ratio:
+        problems.append(
+            entry(
+                label,
+                f"zip bomb suspected: the archive expands {total_ratio:.0f}:1 to {_mib(total)} "
+                f"(limit {limits.max_total_ratio:g}:1, DATASET_ZIP_MAX_RATIO)",
+                "upload the real images and masks; they do not compress this much",
             )
         )
     if problems:
@@ -101,35 +147,95 @@ def _ignored(name: str) -> bool:
 
 
 def archive_extract(
-    path: Path, dest: Path, *, max_total_bytes: int, dataset_root: bool = True
+    path: Path,
+    dest: Path,
+    *,
+    max_total_bytes: int | None = None,
+    dataset_root: bool = True,
+    limits: ArchiveLimits | None = None,
 ) -> Path:
     """Extract a checked archive into `dest` and return the dataset root inside it.
 
     `dataset_root=False` (archives that are not sets, e.g. imported predictions) returns `dest`.
+    On any refusal nothing extracted remains in `dest`.
     """
-    infos = archive_check(path, max_total_bytes=max_total_bytes)
+    limits = limits or ArchiveLimits.from_settings(max_total_bytes=max_total_bytes)
+    infos = archive_check(path, limits=limits)
     dest.mkdir(parents=True, exist_ok=True)
+    try:
+        _extract(path, dest, infos, limits)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return find_root(dest, label=path.name) if dataset_root else dest
+
+
+def safe_extract(zip_path: Path, dest: Path, *, limits: ArchiveLimits | None = None) -> Path:
+    """Extract any archive (not only a set) under the same checks; returns `dest`."""
+    return archive_extract(zip_path, dest, dataset_root=False, limits=limits)
+
+
+def _extract(
+    path: Path, dest: Path, infos: list[zipfile.ZipInfo], limits: ArchiveLimits
+) -> None:
+    """Stream entries out, counting the bytes really written (headers can lie)."""
+    total = 0
     with zipfile.ZipFile(path) as zf:
         for info in infos:
-            target = dest.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written = 0
-            with zf.open(info) as src, open(target, "wb") as dst:
-                while chunk := src.read(COPY_BUFFER):
-                    written += len(chunk)
-                    if written > info.file_size:  # header lied about the size
-                        shutil.rmtree(dest, ignore_errors=True)
-                        raise ImportRejected(
-                            [
-                                entry(
-                                    info.filename,
-                                    "zip bomb suspected: entry is larger than its header says",
-                                    "re-create the archive with a standard zip tool",
-                                )
-                            ]
+            try:
+                total = _extract_entry(zf, info, dest, total, limits, label=path.name)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise ImportRejected(
+                    [
+                        entry(
+                            info.filename,
+                            f"the entry is corrupt ({exc})",
+                            "re-create the archive with a standard zip tool",
                         )
-                    dst.write(chunk)
-    return find_root(dest, label=path.name) if dataset_root else dest
+                    ]
+                ) from None
+
+
+def _extract_entry(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    dest: Path,
+    total: int,
+    limits: ArchiveLimits,
+    *,
+    label: str,
+) -> int:
+    """Write one entry; returns the archive's running total of bytes written."""
+    target = dest.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with zf.open(info) as src, open(target, "wb") as dst:
+        while chunk := src.read(COPY_BUFFER):
+            written += len(chunk)
+            total += len(chunk)
+            if written > info.file_size:
+                raise ImportRejected(
+                    [
+                        entry(
+                            info.filename,
+                            "zip bomb suspected: entry is larger than its header says",
+                            "re-create the archive with a standard zip tool",
+                        )
+                    ]
+                )
+            if total > limits.max_total_bytes:
+                raise ImportRejected(
+                    [
+                        entry(
+                            label,
+                            "zip bomb suspected: extraction passed "
+                            f"{_mib(limits.max_total_bytes)} (DATASET_ZIP_MAX_BYTES)",
+                            "split the set into smaller archives",
+                        )
+                    ]
+                )
+            dst.write(chunk)
+    return total
 
 
 def find_root(folder: Path, *, label: str) -> Path:

@@ -157,8 +157,13 @@ def _open(path: str, label: str, max_pixels: int, what: str) -> Image.Image:
             img = Image.open(path)
     except FileNotFoundError:
         raise ItemSkip(label, f"{what} file not found", "add the file or fix its path") from None
-    except Image.DecompressionBombError as exc:
-        raise ItemSkip(label, f"{what} too large: {exc}", "downscale it below the limit") from None
+    except Image.DecompressionBombError:  # Pillow's own text quotes its limit, not ours
+        raise ItemSkip(
+            label,
+            f"{what} is over the {max_pixels / 1e6:g} MP limit (DATASET_MAX_PIXELS, "
+            "decompression-bomb guard)",
+            "downscale the image and its mask below the limit",
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ItemSkip(
             label,

@@ -48,6 +48,10 @@ class RatingError(ValueError):
     """A submit that cannot be stored; the message says what to fix."""
 
 
+class CampaignClosed(RatingError):
+    """The campaign is not open (closed or still a draft): ratings are refused, not stored."""
+
+
 class AssignmentNotFound(LookupError):
     """No assignment with this token belongs to this annotator."""
 
@@ -180,11 +184,18 @@ def assignment_queue(
     now = timezone.now()
     if campaign is not None:
         return _fill(campaign=campaign, user=user, now=now, depth=depth)
-    if prefer is not None and prefer.status == CampaignStatus.OPEN:
+    # Attribute-labelling campaigns are served by their own page (ratings.views.attributes).
+    if prefer is not None and prefer.status == CampaignStatus.OPEN and (
+        prefer.mode != Mode.ATTRIBUTES
+    ):
         queue = _fill(campaign=prefer, user=user, now=now, depth=depth)
         if queue.assignments:
             return queue
-    others = Campaign.objects.filter(status=CampaignStatus.OPEN).order_by("created_at", "pk")
+    others = (
+        Campaign.objects.filter(status=CampaignStatus.OPEN)
+        .exclude(mode=Mode.ATTRIBUTES)
+        .order_by("created_at", "pk")
+    )
     for c in others.exclude(pk=prefer.pk) if prefer is not None else others:
         queue = _fill(campaign=c, user=user, now=now, depth=depth)
         if queue.assignments:
@@ -226,6 +237,8 @@ def rating_submit(
     )
     if assignment is None:
         raise AssignmentNotFound("this task is not yours or does not exist")
+    if assignment.campaign.status != CampaignStatus.OPEN:
+        raise CampaignClosed("this campaign is closed: ratings are no longer accepted")
     if assignment.submitted_at is not None:  # a double submit: keep the first rating
         return Submitted(Rating.objects.get(assignment=assignment), False)
     shown, score, tags = _clean(assignment.campaign, choice, score, reasons)

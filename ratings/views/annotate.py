@@ -8,10 +8,13 @@ headers; images are the metadata-free web copies, read from disk and sent withou
 
 from __future__ import annotations
 
-import json
+import logging
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,14 +24,17 @@ from django.views.decorators.http import require_GET, require_POST
 from evalsite.core.roles import annotator_required
 from evalsite.evals.models import ItemResult
 from evalsite.evals.services.artefacts import resolve
+from ratings.forms import SubmitInvalid, parse_submit
 from ratings.models import REASON_HOTKEYS, REASON_TAGS, Assignment, Campaign, Mode
 from ratings.services.assign import (
     AssignmentNotFound,
+    CampaignClosed,
     RatingError,
     assignment_queue,
     rating_submit,
 )
 
+logger = logging.getLogger(__name__)
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 IMAGE_CACHE = "private, max-age=3600"  # per-assignment URLs never change content
 PAIR_SLOTS = ("photo", "thumb", "left", "right")
@@ -41,6 +47,29 @@ def _task(assignment: Assignment, mode: str) -> dict[str, Any]:
         "token": assignment.token,
         "images": {s: reverse("ratings:image", args=[assignment.token, s]) for s in slots},
     }
+
+
+def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Annotators never see a debug or error page: any failure is a short JSON answer.
+
+    Details (and a traceback) go to the server log only; the body says nothing about models,
+    files or settings, whatever DEBUG is.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            return JsonResponse({"error": "not found"}, status=404)
+        except Exception:
+            logger.exception("annotator view %s failed for user %s", view.__name__, request.user.pk)
+            return JsonResponse(
+                {"error": "the server could not handle this request; nothing was stored"},
+                status=500,
+            )
+
+    return wrapped
 
 
 def annotator_state(user: Any, prefer: Campaign | None = None) -> dict[str, Any]:
@@ -60,6 +89,7 @@ def annotator_state(user: Any, prefer: Campaign | None = None) -> dict[str, Any]
 
 
 @annotator_required
+@json_errors
 @never_cache
 def next_task(request: HttpRequest) -> HttpResponse:
     state = annotator_state(request.user)
@@ -74,6 +104,7 @@ def next_task(request: HttpRequest) -> HttpResponse:
 
 
 @annotator_required
+@json_errors
 @never_cache
 @require_GET
 def state_view(request: HttpRequest) -> JsonResponse:
@@ -81,26 +112,34 @@ def state_view(request: HttpRequest) -> JsonResponse:
 
 
 @annotator_required
+@json_errors
 @never_cache
 @require_POST
 def submit_view(request: HttpRequest) -> JsonResponse:
     try:
-        body = json.loads(request.body or b"{}")
-        if not isinstance(body, dict):
-            raise ValueError
-    except ValueError:
-        return JsonResponse({"error": "send a JSON object"}, status=400)
+        body = parse_submit(read_body(request), request.content_type or "")
+    except SubmitInvalid as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
     try:
         submitted = rating_submit(
-            user=request.user, token=str(body.get("token", "")), choice=body.get("choice"),
-            score=body.get("score"), reasons=body.get("reasons") or [],
-            seconds=float(body.get("seconds") or 0.0),
+            user=request.user, token=body.token, choice=body.choice, score=body.score,
+            reasons=body.reasons, seconds=body.seconds,
         )  # fmt: skip
     except AssignmentNotFound as exc:
         return JsonResponse({"error": str(exc)}, status=404)
-    except (RatingError, TypeError, ValueError) as exc:
+    except CampaignClosed as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
+    except RatingError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse(annotator_state(request.user, prefer=submitted.rating.campaign))
+
+
+def read_body(request: HttpRequest) -> bytes:
+    """The raw body, or SubmitInvalid when it is larger than Django accepts (no 500 either)."""
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise SubmitInvalid("the body is too large for a submit") from None
 
 
 def _image_path(assignment: Assignment, slot: str) -> Path:
@@ -124,6 +163,7 @@ def _image_path(assignment: Assignment, slot: str) -> Path:
 
 
 @annotator_required
+@json_errors
 @require_GET
 def image_view(request: HttpRequest, token: str, slot: str) -> HttpResponse:
     assignment = (
