@@ -22,7 +22,7 @@ from evalsite.evals.selectors import run_progress, training_overlap_stems
 
 CSV_COLUMNS = (
     "stem", "status", "error", *SORTABLE_METRICS, "confidence", "gated", "instance_count",
-    *(f"latency_{s}_ms" for s in LATENCY_STAGES), "in_training_data",
+    *(f"latency_{s}_ms" for s in LATENCY_STAGES), "in_training_data", "alpha_sha256",
 )  # fmt: skip
 
 
@@ -46,6 +46,9 @@ def run_status_document(run: EvalRun) -> dict[str, Any]:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "progress": run_progress(run),
+        "output_digest": run.output_digest or None,
+        "reproduce_of": run.reproduce_of_id,
+        "reproduction": run.reproduction or None,
     }
 
 
@@ -75,6 +78,7 @@ def result_row(r: ItemResult, overlap: set[str]) -> dict[str, Any]:
             "gated": r.gated,
             "instance_count": r.instance_count,
             "in_training_data": r.item.stem in overlap,
+            "alpha_sha256": r.alpha_sha256,
         }
     )
     for stage in LATENCY_STAGES:

@@ -180,6 +180,29 @@ def compare_rows(a: EvalRun, b: EvalRun, *, metric: str = "iou") -> list[dict[st
     return rows
 
 
+def identical_outputs(a: EvalRun, b: EvalRun) -> dict[str, int]:
+    """How many shared images got byte-identical alpha PNGs in both runs (by stored sha256)."""
+    left = dict(ItemResult.objects.filter(run=a).values_list("item_id", "alpha_sha256"))
+    right = dict(ItemResult.objects.filter(run=b).values_list("item_id", "alpha_sha256"))
+    shared = set(left) & set(right)
+    same = sum(1 for i in shared if left[i] and left[i] == right[i])
+    return {"identical": same, "compared": len(shared)}
+
+
+def run_reproductions(run: EvalRun, limit: int = 10) -> list[EvalRun]:
+    """Reproductions of this run, newest first (their stored verdicts are shown on its page)."""
+    return list(run.reproductions.order_by("-pk")[:limit])
+
+
+def noise_run(run: EvalRun) -> EvalRun | None:
+    """The latest finished reproduction of this run's configuration (same config hash), whose
+    stored comparison measures the run-to-run noise of its numbers; None if never reproduced."""
+    reproductions = EvalRun.objects.filter(
+        config_hash=run.config_hash, status=RunStatus.DONE, reproduce_of__isnull=False
+    ).order_by("-finished_at", "-pk")
+    return next((r for r in reproductions[:20] if r.reproduction), None)
+
+
 def comparable_runs(run: EvalRun) -> QuerySet[EvalRun]:
     return run_queryset().filter(
         dataset_version=run.dataset_version, status=RunStatus.DONE

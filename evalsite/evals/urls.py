@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:pk>/progress.json", views.run_progress_view, name="progress"),
     path("<int:pk>/cancel/", views.run_cancel_view, name="cancel"),
     path("<int:pk>/rerun/", views.run_rerun_view, name="rerun"),
+    path("<int:pk>/reproduce/", views.run_reproduce_view, name="reproduce"),
     path("<int:pk>/items/", views.run_items_view, name="items"),
     path("<int:pk>/items/<int:item_id>/", views.run_item_view, name="item"),
     path("<int:pk>/items/<int:item_id>/<str:role>", views.run_file_view, name="file"),

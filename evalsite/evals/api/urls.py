@@ -9,4 +9,5 @@ urlpatterns = [
     path("runs/<int:pk>/", views.RunStatus.as_view(), name="api-run"),
     path("runs/<int:pk>/results/", views.RunResults.as_view(), name="api-run-results"),
     path("runs/<int:pk>/cancel/", views.RunCancel.as_view(), name="api-run-cancel"),
+    path("runs/<int:pk>/reproduce/", views.RunReproduce.as_view(), name="api-run-reproduce"),
 ]

@@ -20,6 +20,7 @@ from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.errors import EvalError
 from evalsite.evals.export import run_results_document, run_status_document
 from evalsite.evals.selectors import run_get, run_list
+from evalsite.evals.services.reproduce import eval_run_reproduce
 from evalsite.evals.services.runs import (
     ALL_RUNTIMES,
     DEFAULT_RUNTIME,
@@ -85,6 +86,20 @@ class RunStatus(_Base):
 class RunResults(_Base):
     def get(self, request: Request, pk: int) -> Response:
         return Response(run_results_document(run_get(pk)))
+
+
+class RunReproduce(_Base):
+    """POST: start a reproduction of a done run; its status document carries `reproduce_of`, and
+    `reproduction` (the stored per-image verdict) once it is done."""
+
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            new = eval_run_reproduce(run=run_get(pk), user=request.user)
+        except EvalError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        body = run_status_document(run_get(new.pk))
+        body["url"] = request.build_absolute_uri(new.get_absolute_url())
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class RunCancel(_Base):

@@ -9,9 +9,10 @@ which per-item scalars cannot.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ from evalsite.evals.models import (
     ResultStatus,
     RunStatus,
 )
-from evalsite.evals.services.artefacts import media_root
+from evalsite.evals.services.artefacts import alpha_sha256, media_root
 from evalsite.evals.services.parity import parity_refresh
+from evalsite.evals.services.reproduce import reproduction_refresh
 from evalsite.evals.services.runs import eval_run_fail
 from evalsite.fairness.services import fairness_after_run_done
 from pipelines.metrics import MetricAggregator, evaluate_pair
@@ -185,6 +187,29 @@ def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
     return summary, curves
 
 
+def outputs_digest(item_shas: Mapping[str, str]) -> str:
+    """Digest of a run's outputs: sha256 over the sorted "item_key:alpha_sha256" lines.
+
+    The item key is the item's stem (unique within a set version); a failed item contributes
+    "stem:failed", so a run that failed an image never matches one that scored it.
+    """
+    lines = sorted(f"{key}:{sha or 'failed'}" for key, sha in item_shas.items())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def item_digests(run: EvalRun) -> tuple[dict[int, str], str]:
+    """(sha256 of each item's stored alpha PNG by ItemResult id, the run's outputs digest)."""
+    rows = ItemResult.objects.filter(run=run).values_list(
+        "pk", "item__stem", "status", "artefacts"
+    )
+    by_pk: dict[int, str] = {}
+    by_stem: dict[str, str] = {}
+    for pk, stem, status, files in rows:
+        sha = alpha_sha256(files["alpha"]) if status == ResultStatus.OK else ""
+        by_pk[pk] = by_stem[stem] = sha
+    return by_pk, outputs_digest(by_stem)
+
+
 class NoResults(Exception):
     """No item produced an output: the run fails with this message."""
 
@@ -201,6 +226,7 @@ def eval_run_finalise(*, run_id: int) -> EvalRun:
         return run
     try:
         summary, curves = build_summary(run)
+        item_shas, digest = item_digests(run)
     except NoResults as exc:
         eval_run_fail(run_id=run_id, reason=str(exc))
         run.refresh_from_db()
@@ -211,10 +237,16 @@ def eval_run_finalise(*, run_id: int) -> EvalRun:
         run.refresh_from_db()
         return run
     with transaction.atomic():
+        ItemResult.objects.bulk_update(
+            [ItemResult(pk=pk, alpha_sha256=sha) for pk, sha in item_shas.items()],
+            ["alpha_sha256"],
+            batch_size=500,
+        )
         EvalRun.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
             status=RunStatus.DONE,
             summary=summary,
             curves=curves,
+            output_digest=digest,
             environment=_worker_environment(run),
             finished_at=timezone.now(),
             error="",
@@ -224,6 +256,11 @@ def eval_run_finalise(*, run_id: int) -> EvalRun:
         parity_refresh(run=run)
     except Exception:  # parity is an extra section; it must never undo a finished run
         log.exception("parity of run %s failed", run_id)
+    if run.reproduce_of_id:
+        try:
+            reproduction_refresh(run=run)
+        except Exception:  # the comparison is an extra section, like parity
+            log.exception("comparing reproduction %s with its original failed", run_id)
     fairness_after_run_done(run=run)  # enqueues the fairness report; never raises
     return run
 

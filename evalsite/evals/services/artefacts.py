@@ -9,6 +9,7 @@ crash never leaves half a PNG that a later aggregation would read.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -135,6 +136,19 @@ def remove_item_artefacts(run_id: int, stem: str) -> None:
 
 def glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def alpha_sha256(relative: str) -> str:
+    """sha256 of a stored alpha PNG's bytes (what the run digest and reproductions compare).
+
+    The PNGs are encoded deterministically (`encode_png`: pixels only, fixed zlib level, no
+    timestamp or metadata chunks), so the same pixels give the same digest.
+    """
+    digest = hashlib.sha256()
+    with open(media_root() / relative, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def resolve(relative: str) -> Path:

@@ -33,10 +33,14 @@ def parity_role(source: EvalRun, other: EvalRun) -> str:
     return "alpha" if imported else "alpha_ungated"
 
 
-def parity_between(source: EvalRun, other: EvalRun) -> dict[str, Any]:
-    """Per-image IoU and max abs difference of two runs' alphas on their shared items."""
+def parity_between(source: EvalRun, other: EvalRun, *, role: str | None = None) -> dict[str, Any]:
+    """Per-image IoU and max abs difference of two runs' alphas on their shared items.
+
+    ``role``: the artefact to compare (default :func:`parity_role`); reproductions compare the
+    gated ``alpha``, the file their digests cover.
+    """
     root = media_root()
-    role = parity_role(source, other)
+    role = role or parity_role(source, other)
     mine = {
         r.item_id: r for r in ItemResult.objects.filter(run=source, status=ResultStatus.OK)
     }

@@ -13,6 +13,7 @@ from evalsite.evals.views.pages import (
     run_detail_view,
     run_list_view,
     run_progress_view,
+    run_reproduce_view,
     run_rerun_view,
     run_start_view,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "run_list",
     "run_list_view",
     "run_progress_view",
+    "run_reproduce_view",
     "run_rerun_view",
     "run_start_view",
 ]

@@ -29,12 +29,15 @@ from evalsite.evals.models import LOWER_IS_BETTER, SORTABLE_METRICS
 from evalsite.evals.selectors import (
     SORT_KEYS,
     compare_rows,
+    identical_outputs,
+    noise_run,
     result_get,
     result_rows,
     run_get,
     training_overlap_stems,
 )
 from evalsite.evals.services.artefacts import resolve
+from evalsite.evals.services.reproduce import within_run_noise
 
 PAGE_SIZE = 24
 DIFFERENT_SETS = "These runs are on different set versions; compare runs of the same set version."
@@ -154,11 +157,15 @@ def compare_view(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, COMPARE_PAGE_SIZE).get_page(request.GET.get("page"))
     ma = (a.summary or {}).get("metrics") or {}
     mb = (b.summary or {}).get("metrics") or {}
+    noise_a, noise_b = noise_run(a), noise_run(b)
     summary = [
         (k, ma.get(k), mb.get(k), None if ma.get(k) is None or mb.get(k) is None
          else mb[k] - ma[k])
         for k in SORTABLE_METRICS
     ]  # fmt: skip
+    within = {
+        k: within_run_noise(d, noise_a, noise_b, k) for k, _, _, d in summary if d is not None
+    }
     return render(
         request,
         "evals/compare.html",
@@ -169,7 +176,9 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             "metrics": SORTABLE_METRICS,
             "lower_is_better": metric in LOWER_IS_BETTER,
             "page": page,
-            "summary": summary,
+            "summary": [(*row, within.get(row[0])) for row in summary],
+            "outputs": identical_outputs(a, b),
+            "noise_runs": (noise_a, noise_b),
             "regressions": sum(1 for r in rows if (r["delta"] or 0) < 0) if metric not in
             LOWER_IS_BETTER else sum(1 for r in rows if (r["delta"] or 0) > 0),
         },

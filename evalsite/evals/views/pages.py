@@ -20,7 +20,9 @@ from evalsite.evals.selectors import (
     run_get,
     run_list,
     run_progress,
+    run_reproductions,
 )
+from evalsite.evals.services.reproduce import eval_run_reproduce
 from evalsite.evals.services.runs import eval_run_cancel, eval_run_rerun, eval_run_start
 
 
@@ -106,6 +108,7 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "is_primary": primary is not None and primary.pk == run.pk,
             "comparable": comparable_runs(run)[:50],
             "parity_runs": run.parity_runs.select_related("model_version__family"),
+            "reproductions": run_reproductions(run),
             "sort_keys": SORTABLE_METRICS,
         },
     )
@@ -138,4 +141,19 @@ def run_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect(run.get_absolute_url())
     messages.success(request, f"Run #{new.pk} started with the same configuration.")
+    return redirect(new.get_absolute_url())
+
+
+@researcher_required
+@require_POST
+def run_reproduce_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = run_get(pk)
+    try:
+        new = eval_run_reproduce(run=run, user=request.user)
+    except EvalError as exc:
+        messages.error(request, str(exc))
+        return redirect(run.get_absolute_url())
+    messages.success(
+        request, f"Run #{new.pk} reproduces run #{run.pk}; its page compares every image when done."
+    )
     return redirect(new.get_absolute_url())

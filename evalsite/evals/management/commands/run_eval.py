@@ -1,5 +1,7 @@
 """`python manage.py run_eval --model F:V|F:ALIAS --dataset NAME[:HASH] [--runtime R] [--wait
 [--timeout S]] [--json]` — start an evaluation run, optionally wait for it (platform.md).
+`run_eval --reproduce RUN [--wait]` re-runs a done run's configuration; when it is done, its
+stored comparison ("reproduced 30/30 identical", or the noise level) is printed.
 
 Exit status: 0 started (or, with --wait, finished done); 1 bad input, or the run failed / was
 cancelled; 2 --wait found no live worker consuming the run's queue (the run stays queued and
@@ -15,6 +17,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.http import Http404
 
 from evalsite.core.selectors import workers_by_queue
 from evalsite.datasets.errors import VersionSpecError
@@ -24,6 +27,7 @@ from evalsite.evals.export import run_results_document, run_status_document
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import run_get, run_progress
 from evalsite.evals.services.aggregate import eval_run_reconcile
+from evalsite.evals.services.reproduce import eval_run_reproduce
 from evalsite.evals.services.runs import ALL_RUNTIMES, DEFAULT_RUNTIME, eval_run_start
 from models.errors import VersionNotFound
 from models.selectors import model_version_resolve
@@ -38,8 +42,15 @@ class Command(BaseCommand):
     help = "Start an evaluation run of a model version on a held-out set version."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--model", required=True, help="FAMILY:VERSION or FAMILY:ALIAS")
-        parser.add_argument("--dataset", required=True, help="NAME or NAME:HASH-PREFIX")
+        parser.add_argument("--model", help="FAMILY:VERSION or FAMILY:ALIAS")
+        parser.add_argument("--dataset", help="NAME or NAME:HASH-PREFIX")
+        parser.add_argument(
+            "--reproduce",
+            type=int,
+            metavar="RUN",
+            help="re-run done run RUN with its configuration and compare every image "
+            "(instead of --model/--dataset); with --wait, prints the verdict",
+        )
         parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=ALL_RUNTIMES)
         parser.add_argument("--wait", action="store_true", help="wait until the run finishes")
         parser.add_argument(
@@ -49,6 +60,54 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         self.as_json = bool(opts["json"])
+        run = self.reproduce(opts) if opts["reproduce"] is not None else self.start(opts)
+        if not opts["wait"]:
+            self.emit(run_status_document(run_get(run.pk)))
+            return
+        run = self.wait(run, opts["timeout"])
+        document = run_results_document(run) if run.status == RunStatus.DONE else None
+        self.emit(document or run_status_document(run))
+        if run.status != RunStatus.DONE:
+            raise CommandError(f"run #{run.pk} {run.status}: {run.error}", returncode=EXIT_FAILED)
+        metrics = run.summary.get("metrics", {})
+        counts = run.summary.get("counts", {})
+        self.say(
+            f"run #{run.pk} done: {counts.get('ok')} ok, {counts.get('failed')} failed; "
+            f"mean IoU {metrics.get('iou', 0):.4f}, boundary F {metrics.get('boundary_f', 0):.4f}"
+        )
+        if run.reproduce_of_id:
+            verdict = (run.reproduction or {}).get("verdict", "comparison not stored")
+            self.say(f"run #{run.pk} vs run #{run.reproduce_of_id}: {verdict}")
+
+    def reproduce(self, opts: dict[str, Any]) -> EvalRun:
+        if opts["model"] or opts["dataset"]:
+            raise CommandError(
+                "--reproduce takes the model, set and configuration from the run; "
+                "drop --model/--dataset",
+                returncode=EXIT_FAILED,
+            )
+        try:
+            original = run_get(opts["reproduce"])
+        except Http404:
+            raise CommandError(
+                f"--reproduce: no run #{opts['reproduce']}", returncode=EXIT_FAILED
+            ) from None
+        try:
+            run = eval_run_reproduce(run=original)
+        except EvalError as exc:
+            raise CommandError(f"--reproduce: {exc}", returncode=EXIT_FAILED) from None
+        self.say(
+            f"Started run #{run.pk} reproducing run #{original.pk}: "
+            f"{original.model_version.ref} on {original.dataset_version.spec}; page /runs/{run.pk}/"
+        )
+        return run
+
+    def start(self, opts: dict[str, Any]) -> EvalRun:
+        for name in ("model", "dataset"):
+            if not opts[name]:
+                raise CommandError(
+                    f"--{name} is required (or --reproduce RUN)", returncode=EXIT_FAILED
+                )
         try:
             version = model_version_resolve(opts["model"], require_ready=True)
         except VersionNotFound as exc:
