@@ -6,7 +6,6 @@ built its own rows they would drift. Metric keys are metrics.md's names.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +18,7 @@ from evalsite.evals.models import (
     RunSource,
 )
 from evalsite.evals.selectors import run_progress, training_overlap_stems
+from pipelines import csvsafe
 
 CSV_COLUMNS = (
     "stem", "status", "error", *SORTABLE_METRICS, "confidence", "gated", "instance_count",
@@ -114,7 +114,7 @@ def run_results_document(run: EvalRun) -> dict[str, Any]:
 
 def results_csv(run: EvalRun) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer = csvsafe.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in result_rows(run):
         writer.writerow(row)

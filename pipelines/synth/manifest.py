@@ -6,12 +6,13 @@ output, and later stages (fairness by tone, gating on negatives) read these colu
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from pipelines import csvsafe
 
 from .monk import contrast_stats
 
@@ -129,7 +130,7 @@ def subject_stats(rec: ItemRecord) -> None:
 def write_manifest(path: Path, records: list[ItemRecord]) -> None:
     """Write ``manifest.csv`` (UTF-8, ``\\n`` line endings, fixed column order)."""
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
+        writer = csvsafe.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
         writer.writeheader()
         for rec in records:
             writer.writerow(rec.row())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import messages
@@ -12,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from evalsite.core.roles import researcher_required
+from pipelines import csvsafe
 from ratings import selectors
 from ratings.forms import CampaignForm
 from ratings.models import Campaign, CampaignStatus
@@ -126,7 +126,7 @@ def campaign_export_view(request: HttpRequest, pk: int, fmt: str) -> HttpRespons
     if fmt == "csv":
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="campaign-{pk}-ratings.csv"'
-        writer = csv.DictWriter(response, fieldnames=CSV_COLUMNS)
+        writer = csvsafe.DictWriter(response, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(_csv_rows(campaign))
         return response
