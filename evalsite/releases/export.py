@@ -109,9 +109,8 @@ def gallery_images(report: ReleaseReport, *, inline: bool) -> dict[str, dict[str
             continue
         entry: dict[str, str] = {}
         if inline:
-            entry["photo"] = _data_uri(media / item.thumb.name, thumb=False) if item.thumb else ""
-            entry["gt"] = (_data_uri(media / item.thumb_overlay.name, thumb=False)
-                           if item.thumb_overlay else "")  # fmt: skip
+            entry["photo"] = _data_uri(media / str(item.thumb.name), thumb=False)
+            entry["gt"] = _data_uri(media / str(item.thumb_overlay.name), thumb=False)
         else:
             entry["photo"] = reverse("datasets:item_file", args=[item_id, "thumb"])
             entry["gt"] = reverse("datasets:item_file", args=[item_id, "overlay"])

@@ -119,7 +119,8 @@ def _fairness_gate(attribute: str, groups: list[GroupDelta], s: GateSettings,
     p = max(g.p_noninferior(s.fairness_margin, lower_is_better=lower_is_better)
             for g in eligible)
     threshold = s.fairness_margin if lower_is_better else -s.fairness_margin
-    ci = [culprit.low, culprit.high] if culprit.low is not None else None
+    ci = ([culprit.low, culprit.high] if culprit.low is not None and culprit.high is not None
+          else None)
     who = group_label(attribute, culprit.group)
     numbers = f"{metric} {_f(culprit.delta)} [{_f(culprit.low or 0)}, {_f(culprit.high or 0)}]"
     if flagged:
@@ -178,10 +179,11 @@ def evaluate_gates(
     p_values = np.array([np.nan if p is None else p for _, p in tested])
     adjusted = holm_adjust(p_values)
     gates: list[Gate] = []
-    for (gate, p), p_holm in zip(tested, adjusted, strict=True):
-        if p is None:
+    for (gate, p_raw), p_holm in zip(tested, adjusted, strict=True):
+        if p_raw is None:
             gates.append(gate)
             continue
+        p = p_raw
         status = gate.status
         if status == PASS and p_holm > settings.alpha:
             status = FAIL

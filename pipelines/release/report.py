@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from .crowd import CrowdVotes, crowd_section
 from .deltas import LOWER_IS_BETTER, paired_deltas
 from .gates import EXIT_CODES, GateSettings, evaluate_gates, verdict_of
-from .groups import paired_group_deltas
+from .groups import GroupDelta, paired_group_deltas
 
 GALLERY_SIZE = 6
 NOT_APPLICABLE = "not_applicable"
@@ -98,7 +98,7 @@ def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[
     metric = s.fairness_metric
     fair_b = np.asarray(inputs.baseline_metrics[metric], dtype=np.float64)
     fair_c = np.asarray(inputs.candidate_metrics[metric], dtype=np.float64)
-    fairness_groups = None
+    fairness_groups: dict[str, list[GroupDelta]] | None = None
     fairness: dict[str, Any] = {"available": False, "metric": metric,
                                 "note": "not available: the set has no person attributes"}
     if inputs.attributes:

@@ -61,7 +61,7 @@ def _fairness_fingerprint() -> str:
         return "-"
     parts = []
     for model in models:
-        agg = model.objects.aggregate(n=Count("pk"), last=Max("pk"))
+        agg = model._default_manager.aggregate(n=Count("pk"), last=Max("pk"))
         parts.append(f"{agg['n']}:{agg['last']}")
     return ",".join(parts)
 
