@@ -1,10 +1,11 @@
-from django.urls import path
+from django.urls import include, path
 
 from ratings import views
 
 app_name = "ratings"
 urlpatterns = [
     path("", views.next_task, name="next"),  # the annotator's home
+    path("attributes/", include("ratings.attribute_urls")),  # skin tone / gender labels
     path("api/state", views.state_view, name="state"),
     path("api/submit", views.submit_view, name="submit"),
     path("i/<str:token>/<str:slot>", views.image_view, name="image"),

@@ -1,0 +1,17 @@
+"""URLs of attribute annotation, included under /rate/attributes/ in the ratings namespace."""
+
+from django.urls import path
+
+from ratings.views import attributes
+
+urlpatterns = [
+    path("", attributes.attribute_rate_view, name="attr_rate"),
+    path("api/state", attributes.attribute_state_view, name="attr_state"),
+    path("api/submit", attributes.attribute_submit_view, name="attr_submit"),
+    path("campaigns/new/", attributes.attribute_campaign_new_view, name="attr_new"),
+    path("campaigns/<int:pk>/", attributes.attribute_campaign_view, name="attr_campaign"),
+    path("campaigns/<int:pk>/status/", attributes.attribute_campaign_status_view,
+         name="attr_status"),
+    path("campaigns/<int:pk>/accept/", attributes.attribute_campaign_accept_view,
+         name="attr_accept"),
+]

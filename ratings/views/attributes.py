@@ -1,0 +1,176 @@
+"""Attribute annotation: the annotator's keyboard-first labelling page and its JSON calls, and the
+researcher's campaign pages (create, results with agreement and QC, accept as a revision).
+
+Blindness as on the rating page: annotators see the photo through the opaque per-assignment image
+URL (ratings:image, slot "photo") and nothing else — no model, run, metric, mask or file name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from evalsite.core.roles import annotator_required, researcher_required
+from evalsite.datasets.models import DatasetVersion
+from ratings.models import DEFAULT_OVERLAP, Assignment, Campaign, CampaignStatus, Mode
+from ratings.services.assign import AssignmentNotFound, CampaignClosed, RatingError
+from ratings.services.attributes import (
+    GENDER_KEYS,
+    TONE_KEYS,
+    AttributeCampaignError,
+    attribute_campaign_accept,
+    attribute_campaign_create,
+    attribute_campaign_set_status,
+    attribute_label_submit,
+    attribute_queue,
+    attribute_results,
+)
+from ratings.views.annotate import json_errors, read_body
+
+MONK = [(str(t), key) for key, t in sorted(TONE_KEYS.items(), key=lambda kv: int(kv[1]))]
+
+
+def _task(assignment: Assignment) -> dict[str, Any]:
+    return {"token": assignment.token,
+            "photo": reverse("ratings:image", args=[assignment.token, "photo"])}
+
+
+def attribute_state(user: Any, prefer: Campaign | None = None) -> dict[str, Any]:
+    q = attribute_queue(user=user, prefer=prefer)
+    if q.campaign is None:
+        return {"current": None, "upcoming": None, "progress": None, "instructions": ""}
+    return {
+        "current": _task(q.assignments[0]),
+        "upcoming": _task(q.assignments[1]) if len(q.assignments) > 1 else None,
+        "progress": {"done": q.done, "total": q.total},
+        "instructions": q.campaign.instructions,
+    }
+
+
+@annotator_required
+@never_cache
+@require_GET
+def attribute_rate_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "ratings/attributes_rate.html", {
+        "state": attribute_state(request.user), "monk": MONK,
+        "genders": [(key, g) for key, g in GENDER_KEYS.items()],
+    })
+
+
+@annotator_required
+@json_errors
+@never_cache
+@require_GET
+def attribute_state_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(attribute_state(request.user))
+
+
+@annotator_required
+@json_errors
+@never_cache
+@require_POST
+def attribute_submit_view(request: HttpRequest) -> JsonResponse:
+    try:
+        body = json.loads(read_body(request) or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError("expected a JSON object")
+        token = str(body.get("token", ""))
+        seconds = float(body.get("seconds") or 0.0)
+    except (ValueError, TypeError) as exc:
+        return JsonResponse({"error": f"body: {exc}"}, status=400)
+    except Exception as exc:  # RequestDataTooBig as SubmitInvalid
+        return JsonResponse({"error": str(exc)}, status=400)
+    try:
+        submitted = attribute_label_submit(
+            user=request.user, token=token, skin_tone=body.get("skin_tone"),
+            perceived_gender=body.get("perceived_gender"), seconds=seconds)
+    except AssignmentNotFound as exc:
+        return JsonResponse({"error": str(exc)}, status=404)
+    except CampaignClosed as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
+    except RatingError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(attribute_state(request.user, prefer=submitted.rating.campaign))
+
+
+class AttributeCampaignForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    dataset_version = forms.ModelChoiceField(
+        queryset=DatasetVersion.objects.select_related("dataset").order_by("dataset__name",
+                                                                           "-created_at"),
+        help_text="every item of this version becomes one task")
+    overlap = forms.IntegerField(min_value=1, max_value=10, initial=DEFAULT_OVERLAP,
+                                 help_text="annotators per item (k)")
+    instructions = forms.CharField(widget=forms.Textarea, required=False, initial=(
+        "Pick the Monk swatch closest to the main person's skin (face or arms, in good light) and "
+        "their perceived gender. If there is no person, press n. If you cannot tell, say so."))
+    open_now = forms.BooleanField(required=False, initial=True)
+
+
+@researcher_required
+def attribute_campaign_new_view(request: HttpRequest) -> HttpResponse:
+    form = AttributeCampaignForm(request.POST or None, initial=request.GET.dict() or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            campaign = attribute_campaign_create(
+                name=data["name"], dataset_version=data["dataset_version"],
+                overlap=data["overlap"], instructions=data["instructions"],
+                open_now=data["open_now"], user=request.user)
+        except AttributeCampaignError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Attribute campaign “{campaign.name}” created.")
+            return redirect("ratings:attr_campaign", pk=campaign.pk)
+    return render(request, "ratings/attributes_new.html", {"form": form})
+
+
+def _attribute_campaign(pk: int) -> Campaign:
+    return get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk,
+                             mode=Mode.ATTRIBUTES)
+
+
+@researcher_required
+@require_GET
+def attribute_campaign_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Aggregated labels, agreement and annotator QC, read from the stored ratings."""
+    campaign = _attribute_campaign(pk)
+    results = attribute_results(campaign=campaign)
+    return render(request, "ratings/attributes_campaign.html", {
+        "campaign": campaign, "r": results, "statuses": CampaignStatus.values,
+        "revisions": campaign.dataset_version.attribute_revisions.order_by("-number")[:5],
+    })
+
+
+@researcher_required
+@require_POST
+def attribute_campaign_status_view(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _attribute_campaign(pk)
+    try:
+        attribute_campaign_set_status(campaign=campaign, status=request.POST.get("status", ""))
+    except AttributeCampaignError as exc:
+        messages.error(request, str(exc))
+    return redirect("ratings:attr_campaign", pk=pk)
+
+
+@researcher_required
+@require_POST
+def attribute_campaign_accept_view(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _attribute_campaign(pk)
+    try:
+        revision = attribute_campaign_accept(campaign=campaign, user=request.user)
+    except AttributeCampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Accepted as attribute revision {revision.number} (annotated) "
+                                  f"of {campaign.dataset_version.spec}; fairness reports of its "
+                                  "runs are being recomputed.")
+    return redirect("ratings:attr_campaign", pk=pk)
