@@ -48,6 +48,10 @@ class RatingError(ValueError):
     """A submit that cannot be stored; the message says what to fix."""
 
 
+class CampaignClosed(RatingError):
+    """The campaign is not open (closed or still a draft): ratings are refused, not stored."""
+
+
 class AssignmentNotFound(LookupError):
     """No assignment with this token belongs to this annotator."""
 
@@ -233,6 +237,8 @@ def rating_submit(
     )
     if assignment is None:
         raise AssignmentNotFound("this task is not yours or does not exist")
+    if assignment.campaign.status != CampaignStatus.OPEN:
+        raise CampaignClosed("this campaign is closed: ratings are no longer accepted")
     if assignment.submitted_at is not None:  # a double submit: keep the first rating
         return Submitted(Rating.objects.get(assignment=assignment), False)
     shown, score, tags = _clean(assignment.campaign, choice, score, reasons)
