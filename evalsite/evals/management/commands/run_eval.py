@@ -127,20 +127,7 @@ class Command(BaseCommand):
             f"({dataset_version.item_count} items, runtime {run.runtime}, queue {run.queue}); "
             f"page /runs/{run.pk}/"
         )
-        if not opts["wait"]:
-            self.emit(run_status_document(run_get(run.pk)))
-            return
-        run = self.wait(run, opts["timeout"])
-        document = run_results_document(run) if run.status == RunStatus.DONE else None
-        self.emit(document or run_status_document(run))
-        if run.status != RunStatus.DONE:
-            raise CommandError(f"run #{run.pk} {run.status}: {run.error}", returncode=EXIT_FAILED)
-        metrics = run.summary.get("metrics", {})
-        counts = run.summary.get("counts", {})
-        self.say(
-            f"run #{run.pk} done: {counts.get('ok')} ok, {counts.get('failed')} failed; "
-            f"mean IoU {metrics.get('iou', 0):.4f}, boundary F {metrics.get('boundary_f', 0):.4f}"
-        )
+        return run
 
     def wait(self, run: EvalRun, timeout: float) -> EvalRun:
         deadline = time.monotonic() + timeout
