@@ -21,12 +21,18 @@ from pathlib import Path
 import jsonschema
 import torch
 
-from pipelines.reference.data import load_items, split_pairs
+from pipelines.reference.data import load_items, split_pairs, validation_negatives
+from pipelines.reference.gating import (
+    MAX_SUBJECT_GATED,
+    GateReport,
+    gate_report,
+    reliability_markdown,
+)
 from pipelines.reference.model import ModelConfig, SubjectLiftNet, build_model, count_params
-from pipelines.reference.train import CONTRACT_SIZE, evaluate
+from pipelines.reference.train import CONTRACT_SIZE, command_line, score_items
 
 MAX_BYTES = 10 * 1024 * 1024  # product limit for a shipped reference model file
-GATE_THRESHOLD = 0.5
+GATE_THRESHOLD = 0.5  # the spec default, used when no threshold is picked (``--gate fixed``)
 SCHEMA_NAME = "model-spec.schema.json"
 
 
@@ -74,7 +80,9 @@ def export_program(model: SubjectLiftNet) -> torch.export.ExportedProgram:
     return ep
 
 
-def make_spec(card_name: str, image_sha256: list[str]) -> dict:
+def make_spec(
+    card_name: str, image_sha256: list[str], gate_threshold: float = GATE_THRESHOLD
+) -> dict:
     """Model-spec document (see shared/contracts/model-spec.md) for this network's I/O."""
     return {
         "spec_version": 1,
@@ -93,9 +101,99 @@ def make_spec(card_name: str, image_sha256: list[str]) -> dict:
             "alpha": {"index": 0, "kind": "probability"},
             "confidence": {"index": 1, "kind": "logit"},
         },
-        "gate_threshold": GATE_THRESHOLD,
+        "gate_threshold": gate_threshold,
         "training": {"card": card_name, "image_sha256": image_sha256},
     }
+
+
+def _training_lines(args: dict, gated: bool) -> str:
+    """The card's description of what the training run did, from the checkpoint's ``args``."""
+    init = args.get("init")
+    lines = []
+    if init:
+        parent = Path(str(init)).stem.removeprefix("subject-lift-")
+        lines.append(
+            f"- Parent: **{parent}**. Fine-tuned from its shipped weights (`--init {init}`: the "
+            "exported program's state dict loaded into the same architecture); no other "
+            "pretrained weights."
+        )
+    else:
+        lines.append("- From scratch (no pretrained weights).")
+    if args.get("synth"):
+        p_neg, p_comp = args.get("p_negative"), args.get("p_composite")
+        lines.append(
+            f"- Samples per step: {p_neg:.0%} no-subject negatives (confidence target 0): real "
+            "no-subject crops of the training photos at three scales (2–8 %, 8–25 %, 25–60 % of "
+            "the photo, mask empty within the crop), the synthetic generator's negatives "
+            "(`pipelines.synth.negatives`: inpainted backgrounds of training photos, noise, "
+            "gradients, stripes), procedural textures, and the empty-mask training item "
+            f"(PASCAL-S 359); {p_comp:.0%} on-the-fly composites — a foreground composited onto a "
+            "sampled background (real crop / generator negative / texture) each step, the "
+            "foreground being a generator person (`pipelines.synth.people`, "
+            f"{args.get('p_person'):.0%}) or a real cut-out of a training photo by its "
+            "ground-truth mask; the rest random resized crops of the real photos. Colour "
+            "jitter and flips on all."
+        )
+    else:
+        lines.append(
+            "- Augmentation: random resized crop (stretch), flip, colour jitter, cut-and-paste "
+            "composites onto background crops / procedural textures, background-only negatives."
+        )
+    conf_w = args.get("conf_weight", 0.2)
+    lines.append(
+        f"- Loss: BCE + soft IoU on alpha, {conf_w} × BCE on the confidence logit"
+        + (
+            " (a proper scoring rule: its sigmoid is trained as P(subject present))."
+            if gated
+            else "."
+        )
+    )
+    lines.append(
+        f"- AdamW (lr {args.get('lr')}, weight decay {args.get('weight_decay')}), warm-up "
+        f"{args.get('warmup_steps', 300)} steps + cosine over the time budget, batch "
+        f"{args.get('batch_size')}, EMA of weights (exported)."
+    )
+    return "\n".join(lines)
+
+
+def _gate_section(gate: GateReport, n_val: int) -> str:
+    n_subj, n_no, n_extra = gate.n_subject, gate.n_no_subject, gate.n_extra_negatives
+
+    def row(label: str, n: int, share: float) -> str:
+        return f"| {label} | {n} | {share:.4f} ({round(share * n)}) |"
+
+    rows = "\n".join(
+        [
+            row("PASCAL-S 401–500 with a subject", n_subj, gate.gated_subject),
+            row("PASCAL-S 401–500 without a subject", n_no, gate.gated_no_subject),
+            row("validation-only no-subject images", n_extra, gate.gated_extra_negatives),
+        ]
+    )
+    return f"""
+## Confidence gate
+The platform shows "no subject" (an all-zero alpha) when `sigmoid(confidence) < gate_threshold`.
+The threshold **{gate.threshold:.4f}** (in the spec's `gate_threshold`) was picked on validation:
+among thresholds halfway between consecutive validation confidences, the one maximising balanced
+accuracy (mean of no-subject items gated and subject items passed) with at most
+{MAX_SUBJECT_GATED:.0%} of subject items gated. The items: the {n_val} validation photos ({n_subj}
+with a subject, {n_no} with an empty mask) plus {n_extra} no-subject images made
+only from the validation photos (`data.validation_negatives`: a real no-subject crop per photo where
+one exists, the generator's inpainted background of each photo, one procedural generator negative
+per photo). Measured with the exported program:
+
+| | items | gated |
+|---|---|---|
+{rows}
+
+Mean IoU on PASCAL-S 401–500 without the gate **{gate.val_iou:.4f}**; as the platform scores
+gated output (a gated item's alpha is all zeros: IoU 1 on an empty mask, 0 on a subject)
+**{gate.val_iou_gated:.4f}**.
+
+Calibration of P(subject) = sigmoid(confidence) on all {n_val + n_extra} items above
+(10 equal-width bins): expected calibration error (ECE) **{gate.ece:.4f}**. Reliability table:
+
+{reliability_markdown(gate.reliability)}
+"""
 
 
 def make_card(
@@ -108,20 +206,65 @@ def make_card(
     n_val: int,
     file_bytes: int,
     command: str,
+    gate: GateReport | None = None,
+    run: dict | None = None,
+    hardware: str = "2-core CPU",
 ) -> str:
-    """Markdown model card; ``validation_iou:`` is a machine-readable line tests compare against."""
+    """Markdown model card; its ``key: value`` lines at the top are what tests compare against.
+
+    ``run``: the training run's final state (``last.pt`` without weights) when the exported
+    checkpoint is the best one of a longer run; ``gate``: the confidence-gate report.
+    """
     cfg = model.cfg
     args = ckpt.get("args", {})
-    flags = ("out", "config", "minutes", "seed", "threads", "data")
-    train_cmd = "python -m pipelines.reference.train " + " ".join(
-        f"--{k} {args.get(k)}" for k in flags
-    )
+    if gate is None:  # the 1.0.0/1.1.0 card layout, kept as it was
+        flags = ("out", "config", "minutes", "seed", "threads", "data")
+        train_cmd = "python -m pipelines.reference.train " + " ".join(
+            f"--{k} {args.get(k)}" for k in flags
+        )
+    else:
+        train_cmd = command_line(args)
     steps, samples = ckpt.get("step", 0), ckpt.get("samples", 0)
     epochs = samples / n_train if n_train else 0.0
+    if gate is None:
+        head = f"validation_iou: {val_iou:.4f}\n"
+        training = (
+            "- From scratch (no pretrained weights). Loss: BCE + soft IoU on alpha, 0.2 × BCE on "
+            "confidence.\n"
+            f"  AdamW (lr {args.get('lr')}, weight decay {args.get('weight_decay')}), warm-up + "
+            "cosine over the\n"
+            f"  time budget, batch {args.get('batch_size')}, EMA of weights (exported).\n"
+            f"- Steps: {steps}; epochs: {epochs:.1f}; wall time: "
+            f"{ckpt.get('elapsed_s', 0.0) / 60:.1f} min;\n"
+            f"  hardware: 2-core CPU ({args.get('threads')} torch threads); seed: "
+            f"{args.get('seed')}."
+        )
+        gate_text, threshold = "", GATE_THRESHOLD
+    else:
+        head = (
+            f"validation_iou: {val_iou:.4f}\n"
+            f"validation_iou_gated: {gate.val_iou_gated:.4f}\n"
+            f"gate_threshold: {gate.threshold:.4f}\n"
+            f"gated_no_subject: {gate.gated_no_subject:.4f}\n"
+            f"gated_subject: {gate.gated_subject:.4f}\n"
+            f"ece: {gate.ece:.4f}\n"
+        )
+        run = run or ckpt
+        total_steps, total_s = run.get("step", steps), run.get("elapsed_s", 0.0)
+        select = args.get("select", "iou")
+        training = (
+            _training_lines(args, gated=True)
+            + f"\n- Exported weights: the EMA at step {steps} (epoch {epochs:.1f}), the best "
+            f"validation {'gated IoU' if select == 'gated_iou' else 'IoU'} of the run's "
+            f"checkpoints; the run took {total_steps} steps in {total_s / 60:.1f} min wall time "
+            f"(time budget {args.get('minutes')} min, validation included).\n"
+            f"- Hardware: {hardware}; {args.get('threads')} torch thread(s); seed "
+            f"{args.get('seed')}."
+        )
+        gate_text, threshold = _gate_section(gate, n_val), gate.threshold
     return f"""# Subject-lift reference model {version}
 
-validation_iou: {val_iou:.4f}
-
+{head}
 ## Architecture
 EfficientNetV2-style encoder (Fused-MBConv in the stride-2/4/8 stages, MBConv + squeeze-excitation
 in the stride-16/32 stages; width_mult {cfg.width_mult}, depth_mult {cfg.depth_mult}), FPN decoder
@@ -133,18 +276,12 @@ upsampled back to the 512×512 contract input. Parameters: {count_params(model):
 
 ## I/O
 Input 1×3×512×512 RGB, `(x / 255 - mean) / std` with ImageNet mean/std, stretch resize. Outputs:
-alpha probability (index 0), confidence logit (index 1), gate threshold {GATE_THRESHOLD}.
+alpha probability (index 0), confidence logit (index 1), gate threshold {threshold:.4g}.
 
 ## Training
 - Data: {n_train} images — all of `sod/` (300) and `pascal-s` items 1–400 (`../shared/data`);
-  sha256 of every training image in the spec sidecar. Augmentation: random resized crop (stretch),
-  flip, colour jitter, cut-and-paste composites onto background crops / procedural textures,
-  background-only negatives (empty mask, confidence target 0).
-- From scratch (no pretrained weights). Loss: BCE + soft IoU on alpha, 0.2 × BCE on confidence.
-  AdamW (lr {args.get("lr")}, weight decay {args.get("weight_decay")}), warm-up + cosine over the
-  time budget, batch {args.get("batch_size")}, EMA of weights (exported).
-- Steps: {steps}; epochs: {epochs:.1f}; wall time: {ckpt.get("elapsed_s", 0.0) / 60:.1f} min;
-  hardware: 2-core CPU ({args.get("threads")} torch threads); seed: {args.get("seed")}.
+  sha256 of every training image in the spec sidecar.
+{training}
 - Training command: `{train_cmd}`
 - Export command: `{command}`
 
@@ -152,7 +289,7 @@ alpha probability (index 0), confidence logit (index 1), gate threshold {GATE_TH
 Validation: `pascal-s` items 401–500 ({n_val} images, held out from training). Each image stretched
 to 512×512, run through the **exported** program, alpha resized back to the mask size (bilinear),
 threshold 0.5, IoU per image (both empty = 1.0), mean over images: **{val_iou:.4f}**.
-
+{gate_text}
 ## Limitations
 Trained on ~700 research-only photos (BSDS500, PASCAL VOC) for minutes on a CPU: a demo/reference
 candidate, not a production model. Research-use-only data licences apply to the weights' provenance.
@@ -160,9 +297,19 @@ candidate, not a production model. Research-use-only data licences apply to the 
 
 
 def export(
-    ckpt_path: Path, out: Path, version: str, data: Path, schema_path: Path | None = None
+    ckpt_path: Path,
+    out: Path,
+    version: str,
+    data: Path,
+    schema_path: Path | None = None,
+    gate: str = "pick",
+    hardware: str = "2-core CPU",
 ) -> dict:
-    """Write OUT (.pt2), OUT.spec.json and <stem>.card.md; returns a summary dict."""
+    """Write OUT (.pt2), OUT.spec.json and <stem>.card.md; returns a summary dict.
+
+    ``gate``: "pick" chooses the gate threshold on validation with the exported program (see the
+    card's gate section), "fixed" keeps the spec default 0.5 and the old card layout.
+    """
     t0 = time.time()
     model, ckpt = load_checkpoint_model(ckpt_path)
     ep = export_program(model)
@@ -175,15 +322,35 @@ def export(
         )
 
     train_pairs, val_pairs = split_pairs(data)
+    val_items = load_items(val_pairs)
     loaded = torch.export.load(str(out)).module()
-    val_iou = evaluate(lambda x: loaded(x)[0], load_items(val_pairs), batch=1)
+    ious, probs = score_items(loaded, val_items, batch=1)  # static 1×3×512×512 program
+    val_iou = float(sum(ious) / len(ious))
+    report: GateReport | None = None
+    threshold = GATE_THRESHOLD
+    if gate == "pick":
+        seed = int(ckpt.get("args", {}).get("seed", 0))
+        extra_items = validation_negatives(val_items, seed=seed)
+        _, extra = score_items(loaded, extra_items, batch=1)
+        has_subject = [bool(it.mask.any()) for it in val_items]
+        picked = gate_report(ious=ious, probs=probs, has_subject=has_subject, extra_probs=extra)
+        # The spec stores 4 decimals; report the numbers at exactly the stored threshold.
+        threshold = round(picked.threshold, 4)
+        report = gate_report(
+            ious=ious, probs=probs, has_subject=has_subject, extra_probs=extra, threshold=threshold
+        )
 
     card_path = out.with_name(f"{out.stem}.card.md")
-    spec = make_spec(card_path.name, [sha256_file(p[0]) for p in train_pairs])
+    spec = make_spec(card_path.name, [sha256_file(p[0]) for p in train_pairs], threshold)
     jsonschema.validate(spec, json.loads(find_schema(schema_path).read_text()))
     spec_path = out.with_name(out.name + ".spec.json")
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
     command = "python -m pipelines.reference.export " + " ".join(sys.argv[1:])
+    last = ckpt_path.with_name("last.pt")
+    run = None
+    if report is not None and last.exists() and last.resolve() != ckpt_path.resolve():
+        last_ck = torch.load(last, map_location="cpu", weights_only=False)
+        run = {"step": last_ck.get("step"), "elapsed_s": last_ck.get("elapsed_s")}
     card_path.write_text(
         make_card(
             version=version,
@@ -194,12 +361,16 @@ def export(
             n_val=len(val_pairs),
             file_bytes=size,
             command=command,
+            gate=report,
+            run=run,
+            hardware=hardware,
         )
     )
     return {
         "out": str(out),
         "bytes": size,
         "val_iou": val_iou,
+        "gate": report.to_dict() if report else None,
         "spec": str(spec_path),
         "card": str(card_path),
         "seconds": round(time.time() - t0, 1),
@@ -213,8 +384,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--version", required=True)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--schema", type=Path, default=None)
+    ap.add_argument(
+        "--gate",
+        choices=("pick", "fixed"),
+        default="pick",
+        help="pick the gate threshold on validation (default) or keep the spec default 0.5",
+    )
+    ap.add_argument("--hardware", default="2-core CPU", help="what the card names as hardware")
     a = ap.parse_args(argv)
-    print(json.dumps(export(a.ckpt, a.out, a.version, a.data, a.schema), indent=2))
+    print(
+        json.dumps(export(a.ckpt, a.out, a.version, a.data, a.schema, a.gate, a.hardware), indent=2)
+    )
     return 0
 
 

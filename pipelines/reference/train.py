@@ -181,6 +181,33 @@ def atomic_save(obj: dict, path: Path) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def command_line(args: dict[str, Any]) -> str:
+    """The training command for stored ``args``: required flags plus every non-default one.
+
+    Rebuilds what was typed (in the parser's order) from a checkpoint's ``args``, so a card can
+    quote a rerunnable command without trusting a shell history.
+    """
+    parts = ["python -m pipelines.reference.train"]
+    for action in build_parser()._actions:
+        if not action.option_strings or action.dest == "help" or action.dest not in args:
+            continue
+        value, flag = args[action.dest], action.option_strings[0]
+        default = action.default
+        if isinstance(default, Path):
+            default = str(default)
+        if action.required or action.dest in ("config", "seed", "data") or value != default:
+            if isinstance(action, argparse._StoreTrueAction):
+                if value:
+                    parts.append(flag)
+            else:
+                parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--config", choices=sorted(CONFIGS), default="base")
@@ -215,7 +242,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="validation number that picks best.pt (gated_iou: the platform's score with the gate)",
     )
     ap.add_argument("--progress-seconds", type=float, default=60.0)
-    return ap.parse_args(argv)
+    return ap
 
 
 def _checkpoint(

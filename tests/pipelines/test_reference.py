@@ -14,10 +14,20 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.reference.data import Item, TrainSampler, composite, split_pairs
-from pipelines.reference.export import export_program, find_schema
+from pipelines.metrics.functional import binary_iou
+from pipelines.reference.data import (
+    NEGATIVE_SCALES,
+    Item,
+    TrainSampler,
+    composite,
+    real_negative_crop,
+    split_pairs,
+    validation_negatives,
+)
+from pipelines.reference.export import export, export_program, find_schema
+from pipelines.reference.gating import gate_report, gated, pick_threshold, reliability
 from pipelines.reference.model import build_model
-from pipelines.reference.train import binary_iou
+from pipelines.reference.train import command_line, load_init, parse_args
 from pipelines.reference.train import main as train_main
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "models"
@@ -184,3 +194,167 @@ def test_shipped_reference_model_has_valid_spec_and_card(version: str) -> None:
     assert len(spec["training"]["image_sha256"]) == 700
     if version == "1.1.0":  # acceptance target for the better candidate on natural photos
         assert float(match.group(1)) >= 0.60
+
+
+# ------------------------------------------------------------------ 1.2.0: gate training features
+def _items(n: int = 4) -> list[Item]:
+    rng = np.random.default_rng(5)
+    out = []
+    for i in range(n):
+        img = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
+        mask = np.zeros((90, 120), np.uint8)
+        if i:  # item 0 has an empty mask, like PASCAL-S 359 in the training split
+            mask[20:70, 30 + 10 * i : 70 + 10 * i] = 255
+        out.append(Item(Path(f"{i}.jpg"), img, mask))
+    return out
+
+
+def test_real_negative_crops_hold_no_mask_pixel_at_every_scale() -> None:
+    rng = np.random.default_rng(1)
+    item = _items()[2]
+    areas = []
+    for _ in range(200):
+        h, w = item.mask.shape
+        crop = real_negative_crop(item, rng)
+        if crop is None:
+            continue
+        # Locate the crop in the photo to check its mask region (random pixels: unique match).
+        res = cv2.matchTemplate(item.image, np.ascontiguousarray(crop), cv2.TM_SQDIFF)
+        y, x = np.unravel_index(int(np.argmin(res)), res.shape)
+        ch, cw = crop.shape[:2]
+        assert not item.mask[y : y + ch, x : x + cw].any()
+        areas.append(ch * cw / (h * w))
+    lo, hi = NEGATIVE_SCALES[0][0], NEGATIVE_SCALES[-1][1]
+    assert areas and min(areas) >= lo * 0.5 and max(areas) <= hi * 1.5
+    assert max(areas) > 0.2 and min(areas) < 0.08  # more than one scale band is drawn
+
+
+def test_synth_sampler_draws_every_kind_with_consistent_targets() -> None:
+    rng = np.random.default_rng(0)
+    sampler = TrainSampler(
+        _items(), size=64, p_composite=0.5, p_negative=0.4, p_person=0.5, synth=True
+    )
+    assert len(sampler.empty_items) == 1
+    kinds_seen = set()
+    for _ in range(150):
+        before = dict(sampler.kinds)
+        img, mask, conf = sampler.sample(rng)
+        (kind,) = [k for k in sampler.kinds if sampler.kinds[k] != before.get(k, 0)]
+        kinds_seen.add(kind)
+        assert img.shape == (64, 64, 3) and img.dtype == np.uint8 and mask.shape == (64, 64)
+        assert conf == float(mask.max() > 0.5)
+        if kind.startswith("negative"):
+            assert mask.max() == 0.0 and conf == 0.0
+        if kind.startswith("composite"):
+            assert conf == 1.0 and 0 < mask.mean() < 1
+    assert kinds_seen == {
+        "negative",
+        "negative_empty_item",
+        "composite_person",
+        "composite_real",
+        "plain",
+    }
+
+
+def test_validation_negatives_are_deterministic_and_empty() -> None:
+    items = _items()
+    a, b = (
+        validation_negatives(items, seed=3, size=64),
+        validation_negatives(items, seed=3, size=64),
+    )
+    assert len(a) == len(b) >= 2 * len(items)
+    for x, y in zip(a, b, strict=True):
+        assert x.image_path == y.image_path and np.array_equal(x.image, y.image)
+        assert not x.mask.any() and x.mask.shape == x.image.shape[:2]
+
+
+def test_pick_threshold_maximises_balanced_accuracy_within_the_subject_budget() -> None:
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(2)
+    pos = np.r_[np.ones(200, bool), np.zeros(60, bool)]
+    probs = np.r_[rng.beta(5, 2, 200), rng.beta(2, 5, 60)]
+    t = pick_threshold(probs, pos, max_subject_gated=0.03)
+    assert gated(probs, t)[pos].mean() <= 0.03
+    # Brute force over a fine grid with sklearn's balanced accuracy (passed = predicted subject).
+    best = max(
+        balanced_accuracy_score(pos, ~gated(probs, g))
+        for g in np.linspace(0, 1, 4001)
+        if gated(probs, g)[pos].mean() <= 0.03
+    )
+    assert balanced_accuracy_score(pos, ~gated(probs, t)) == pytest.approx(best, abs=1e-12)
+    # Margin: no item sits on the threshold.
+    assert np.abs(probs - t).min() > 0
+
+
+def test_ece_matches_torchmetrics() -> None:
+    from torchmetrics.classification import BinaryCalibrationError
+
+    rng = np.random.default_rng(4)
+    probs = rng.uniform(0, 1, 500)
+    labels = rng.random(500) < probs**2  # miscalibrated on purpose
+    ece, table = reliability(probs, labels, bins=10)
+    ref = BinaryCalibrationError(n_bins=10, norm="l1")(
+        torch.tensor(probs, dtype=torch.float32), torch.tensor(labels.astype(np.int64))
+    )
+    assert ece == pytest.approx(float(ref), abs=1e-5)
+    assert sum(b.n for b in table) == 500 and ece > 0.05
+
+
+def test_gate_report_scores_gated_items_as_an_all_zero_alpha() -> None:
+    ious = [0.8, 0.6, 0.9, 0.2]
+    probs = [0.95, 0.10, 0.20, 0.90]
+    has_subject = [True, True, False, False]
+    rep = gate_report(ious=ious, probs=probs, has_subject=has_subject, threshold=0.5)
+    # item 1 (subject) gated -> 0; item 2 (no subject) gated -> 1; item 3 not gated -> its 0.2.
+    assert rep.val_iou == pytest.approx(np.mean(ious))
+    assert rep.val_iou_gated == pytest.approx((0.8 + 0.0 + 1.0 + 0.2) / 4)
+    assert rep.gated_subject == 0.5 and rep.gated_no_subject == 0.5
+
+
+def test_init_loads_the_exported_weights(tmp_path: Path) -> None:
+    src = build_model("small").eval()
+    for prm in src.parameters():
+        torch.nn.init.normal_(prm, std=0.1)
+    path = tmp_path / "parent.pt2"
+    torch.export.save(export_program(src), str(path))
+    dst = build_model("small")
+    load_init(dst, path)
+    for k, v in src.state_dict().items():
+        assert torch.equal(v, dst.state_dict()[k]), k
+    with pytest.raises(ValueError, match=r"parent\.pt2"):
+        load_init(build_model("base"), path)
+
+
+def test_command_line_reproduces_the_arguments() -> None:
+    argv = ["--out", "o", "--minutes", "3", "--init", "p.pt2", "--synth", "--p-person", "0.25"]
+    args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(parse_args(argv)).items()}
+    cmd = command_line(args)
+    assert "--synth" in cmd and "--init p.pt2" in cmd and "--config base" in cmd
+    again = vars(parse_args(cmd.split()[3:]))
+    assert {k: str(v) if isinstance(v, Path) else v for k, v in again.items()} == args
+
+
+def test_fine_tune_with_gate_data_resumes_and_exports_a_picked_threshold(tmp_path: Path) -> None:
+    data, out = tmp_path / "data", tmp_path / "run"
+    _write_tiny_dataset(data, n=10)
+    parent = tmp_path / "subject-lift-0.9.0.pt2"
+    torch.export.save(export_program(build_model("small").eval()), str(parent))
+    common = ["--out", str(out), "--config", "small", "--minutes", "5", "--data", str(data),
+              "--batch-size", "2", "--threads", "2", "--init", str(parent), "--synth",
+              "--p-negative", "0.4", "--p-person", "0.5", "--select", "gated_iou"]  # fmt: skip
+    assert train_main([*common, "--max-steps", "2"]) == 0
+    assert train_main([*common, "--max-steps", "3", "--resume"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["init"] == str(parent)
+    assert summary["final_gate"]["n_extra_negatives"] > 0
+    assert 0.0 <= summary["final_gate"]["gated_subject"] <= 1.0
+
+    pt2 = tmp_path / "subject-lift-9.9.9.pt2"
+    res = export(out / "best.pt", pt2, "9.9.9", data)
+    spec = json.loads(pt2.with_name(pt2.name + ".spec.json").read_text())
+    card = pt2.with_name("subject-lift-9.9.9.card.md").read_text()
+    assert spec["gate_threshold"] == res["gate"]["threshold"]
+    assert re.search(rf"^gate_threshold: {spec['gate_threshold']:.4f}$", card, re.M)
+    assert re.search(r"^gated_no_subject: [0-9.]+$", card, re.M)
+    assert "Parent: **0.9.0**" in card and "--synth" in card
