@@ -172,6 +172,24 @@ MATRIX: dict[str, Row] = {
     "rate/campaigns/<int:pk>/export.<str:fmt>": Row(
         "research", lambda f: {"pk": f.campaign_pk, "fmt": "csv"}
     ),
+    # attribute annotation (the fixture's campaign is pairwise: its attribute pages answer 404)
+    "rate/attributes/": Row("annotator", methods=("get",)),
+    "rate/attributes/api/state": Row("annotator", methods=("get",)),
+    "rate/attributes/api/submit": Row("annotator", methods=("post",)),
+    "rate/attributes/campaigns/new/": Row("research"),
+    "rate/attributes/campaigns/<int:pk>/": Row(
+        "research", lambda f: {"pk": f.campaign_pk}, methods=("get",)
+    ),
+    "rate/attributes/campaigns/<int:pk>/status/": Row(
+        "research", lambda f: {"pk": f.campaign_pk}, methods=("post",)
+    ),
+    "rate/attributes/campaigns/<int:pk>/accept/": Row(
+        "research", lambda f: {"pk": f.campaign_pk}, methods=("post",)
+    ),
+    # fairness (the fixture's set has no person attributes: 409 / the message, never refused)
+    "fairness/runs/<int:pk>/": Row("research", lambda f: {"pk": f.run.pk}, methods=("get",)),
+    "fairness/compare/": Row("research", methods=("get",)),
+    "fairness/api/runs/<int:pk>/": Row("research", lambda f: {"pk": f.run.pk}),
     # releases (a missing report id answers 404 to the roles that may look: not refused)
     "releases/": Row("research", methods=("get",)),
     "releases/reports/": Row("research"),
