@@ -10,7 +10,7 @@ from __future__ import annotations
 from .crowd import CrowdVotes, crowd_section
 from .deltas import MetricDelta, paired_deltas
 from .gates import Gate, GateSettings, evaluate_gates, verdict_of
-from .groups import GroupDelta, paired_group_deltas
+from .groups import GroupDelta, group_deltas_with_flags
 from .report import ReleaseInputs, build_release_report
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "build_release_report",
     "crowd_section",
     "evaluate_gates",
+    "group_deltas_with_flags",
     "paired_deltas",
-    "paired_group_deltas",
     "verdict_of",
 ]

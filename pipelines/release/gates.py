@@ -5,7 +5,8 @@ Every statistical gate is a one-sided test of "the candidate is acceptable":
 - fairness (per attribute): H0 "some eligible group's oriented paired delta <= -margin", tested
   as an intersection-union test (p = the largest of the groups' p-values); and no flagged group;
 - crowd: H0 "win rate <= minimum".
-p-values are bootstrap shares (pipelines.release.deltas.one_sided_p). Holm's step-down correction
+p-values: bootstrap shares for metrics and crowd (pipelines.release.deltas.one_sided_p), one-sided
+t-tests for fairness groups (pipelines.release.groups). Holm's step-down correction
 runs over the statistical gates of one report; a gate passes when its Holm-adjusted p <= alpha.
 With the default alpha 0.025 a lone gate passes exactly when the lower bound of its 95 % percentile
 interval is at or above the threshold, the rule the gate's sentence quotes.
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.fairness import display_group
 from pipelines.stats.groups import holm_adjust
 
 from .crowd import CrowdResult, not_enough
@@ -85,10 +87,6 @@ def _f(x: float, signed: bool = True) -> str:
     return f"{x:+.3f}" if signed else f"{x:.3f}"
 
 
-def group_label(attribute: str, group: str) -> str:
-    return f"Monk {group}" if attribute == "skin_tone" and group[:1].isdigit() else group
-
-
 def _metric_gate(d: MetricDelta, margin: float) -> tuple[Gate, float]:
     label = METRIC_LABELS.get(d.metric, d.metric)
     threshold = margin if d.lower_is_better else -margin
@@ -116,12 +114,11 @@ def _fairness_gate(attribute: str, groups: list[GroupDelta], s: GateSettings,
     worst = min(eligible, key=lambda g: (sign * g.delta, g.group))
     flagged = [g for g in eligible if g.flagged]
     culprit = min(flagged, key=lambda g: (sign * g.delta, g.group)) if flagged else worst
-    p = max(g.p_noninferior(s.fairness_margin, lower_is_better=lower_is_better)
-            for g in eligible)
+    p = max(g.p_noninferior if g.p_noninferior is not None else 1.0 for g in eligible)
     threshold = s.fairness_margin if lower_is_better else -s.fairness_margin
     ci = ([culprit.low, culprit.high] if culprit.low is not None and culprit.high is not None
           else None)
-    who = group_label(attribute, culprit.group)
+    who = display_group(attribute, culprit.group)
     numbers = f"{metric} {_f(culprit.delta)} [{_f(culprit.low or 0)}, {_f(culprit.high or 0)}]"
     if flagged:
         text = (f"{who}: {numbers}, {_f(culprit.delta_vs_rest or 0)} against the other images "

@@ -1,30 +1,33 @@
-"""Per-group paired deltas (fairness section of a release report).
+"""Per-group paired deltas with release flags (fairness section and gates of a release report).
 
-For each group of one attribute (e.g. Monk skin-tone groups): the group's mean metric for both runs
-and the paired delta (candidate - baseline) over the group's images with a percentile bootstrap
-interval (images resampled within the group; one draw per group shared by both runs).
+The numbers — each group's mean for both runs, the paired delta (candidate - baseline) with its
+bootstrap interval and `delta_gap` (the group's delta minus the other images' delta) — come from
+`pipelines.fairness.paired_group_deltas`, the one implementation the fairness pages use too.
+This module adds what a release decision needs on top:
 
-A group is *flagged* when the candidate's change on it is significantly worse than on the other
-images: Welch's two-sided t-test of the group's per-image deltas against the rest's, Holm-adjusted
-over the eligible groups of the attribute, adjusted p < alpha, and the group's oriented delta lies
-more than `margin` below the rest's. Groups smaller than `min_group_size` are listed with their
-means but no interval, p-value or flag, and never become the worst group.
+- *flagged*: the candidate's change on the group is significantly worse than on the other
+  images: Welch's two-sided t-test of the group's per-image deltas against the rest's,
+  Holm-adjusted over the eligible groups of the attribute, adjusted p < alpha, and the group's
+  oriented `delta_gap` below -margin;
+- `p_noninferior`: one-sided one-sample t-test of H0 "the group's oriented mean delta <= -margin"
+  (analytic, so its resolution does not depend on bootstrap rounds; the gate takes the largest over
+  the eligible groups — an intersection-union test — into Holm across the report's gates).
+Groups smaller than `min_group_size` are listed without interval, test or flag.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import ttest_ind
+from scipy.stats import ttest_1samp, ttest_ind
 
-from pipelines.stats.bootstrap import DEFAULT_LEVEL, DEFAULT_ROUNDS, FloatArray, percentile_interval
+from pipelines.fairness import paired_group_deltas
+from pipelines.stats.bootstrap import DEFAULT_LEVEL, DEFAULT_ROUNDS
 from pipelines.stats.groups import holm_adjust
-
-from .deltas import one_sided_p, paired_samples
 
 
 @dataclass(frozen=True)
@@ -41,73 +44,73 @@ class GroupDelta:
     p_holm: float | None
     flagged: bool
     too_small: bool
-    samples: FloatArray | None = field(default=None, repr=False, compare=False)
-
-    def p_noninferior(self, margin: float, *, lower_is_better: bool = False) -> float:
-        if self.samples is None:
-            return float("nan")
-        sign = -1.0 if lower_is_better else 1.0
-        return one_sided_p(sign * self.samples, -margin)
+    p_noninferior: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"group": self.group, "n": self.n, "candidate": self.candidate,
                 "baseline": self.baseline, "delta": self.delta,
                 "ci": None if self.low is None else [self.low, self.high],
                 "delta_vs_rest": self.delta_vs_rest, "p_value": self.p_value,
-                "p_holm": self.p_holm, "flagged": self.flagged, "too_small": self.too_small}
+                "p_holm": self.p_holm, "flagged": self.flagged, "too_small": self.too_small,
+                "p_noninferior": self.p_noninferior}
 
 
-def _none_if_nan(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
+def _quiet(fn: Any, *args: Any, **kwargs: Any) -> float:
+    with warnings.catch_warnings():  # near-constant deltas: a precision warning only
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(fn(*args, **kwargs).pvalue)
 
 
-def paired_group_deltas(baseline: ArrayLike, candidate: ArrayLike, groups: ArrayLike, *,
-                        min_group_size: int = 30, alpha: float = 0.05, margin: float = 0.0,
-                        lower_is_better: bool = False, rounds: int = DEFAULT_ROUNDS,
-                        level: float = DEFAULT_LEVEL, seed: int = 0) -> list[GroupDelta]:
-    """Per-group paired deltas of one metric; `groups[i]` labels image `i` (ASCII labels)."""
+def _welch(inside: np.ndarray, rest: np.ndarray) -> float:
+    if np.ptp(inside) == 0 and np.ptp(rest) == 0:
+        return 1.0 if inside[0] == rest[0] else 0.0
+    return _quiet(ttest_ind, inside, rest, equal_var=False)
+
+
+def _noninferior(oriented: np.ndarray, margin: float) -> float:
+    if np.ptp(oriented) == 0:
+        return 0.0 if oriented[0] > -margin else 1.0
+    return _quiet(ttest_1samp, oriented, -margin, alternative="greater")
+
+
+def group_deltas_with_flags(
+    baseline: ArrayLike, candidate: ArrayLike, labels: ArrayLike, *, metric: str = "iou",
+    min_group_size: int = 30, alpha: float = 0.05, margin: float = 0.0,
+    lower_is_better: bool = False, rounds: int = DEFAULT_ROUNDS, level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> list[GroupDelta]:  # fmt: skip
+    """Per-group paired deltas of one metric; `labels[i]` is image `i`'s group or None."""
     base = np.asarray(baseline, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
-    labels = np.asarray(groups).astype(str)
-    if not (base.shape == cand.shape == labels.shape) or base.ndim != 1:
-        raise ValueError("baseline, candidate and groups need one entry per image")
-    diff = cand - base
+    lab = np.asarray(labels, dtype=object)
+    if not (base.shape == cand.shape == lab.shape) or base.ndim != 1:
+        raise ValueError("baseline, candidate and labels need one entry per image")
+    rows = paired_group_deltas({metric: base}, {metric: cand}, lab,
+                               min_group_size=min_group_size, rounds=rounds, level=level,
+                               seed=seed)  # fmt: skip
+    keep = np.array([x is not None for x in lab], dtype=bool)
+    diff = (cand - base)[keep]
+    names = lab[keep].astype(str)
     sign = -1.0 if lower_is_better else 1.0
-    names, inverse = np.unique(labels, return_inverse=True)
-    sizes = np.bincount(inverse, minlength=len(names))
-    eligible = sizes >= min_group_size
-    p_values = np.full(len(names), np.nan)
-    vs_rest = np.full(len(names), np.nan)
-    for g in range(len(names)):
-        inside, rest = diff[inverse == g], diff[inverse != g]
-        if rest.size:
-            vs_rest[g] = inside.mean() - rest.mean()
-        if eligible[g] and rest.size >= 2 and inside.size >= 2:
-            if np.ptp(inside) == 0 and np.ptp(rest) == 0:
-                p_values[g] = 1.0 if inside[0] == rest[0] else 0.0
-            else:
-                with warnings.catch_warnings():  # near-constant deltas: precision warning only
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    p_values[g] = float(ttest_ind(inside, rest, equal_var=False).pvalue)
+    p_values = np.full(len(rows), np.nan)
+    for k, row in enumerate(rows):
+        inside, rest = diff[names == row["group"]], diff[names != row["group"]]
+        if not row["too_small"] and rest.size >= 2 and inside.size >= 2:
+            p_values[k] = _welch(inside, rest)
     adjusted = holm_adjust(p_values)
     out = []
-    for g, name in enumerate(names):
-        sel = inverse == g
-        ok = bool(eligible[g])
-        low = high = None
-        samples = None
-        if ok:
-            boot = paired_samples(base[sel, None], cand[sel, None], rounds=rounds,
-                                  seed=seed + g)
-            samples = boot[:, 2].copy()
-            lo, hi = percentile_interval(samples, level)
-            low, high = float(lo), float(hi)
-        flagged = bool(ok and not np.isnan(adjusted[g]) and adjusted[g] < alpha
-                       and sign * vs_rest[g] < -margin)
+    for k, row in enumerate(rows):
+        m = row["metrics"][metric]
+        ok = not row["too_small"]
+        gap = m["delta_gap"]
+        flagged = bool(ok and not np.isnan(adjusted[k]) and adjusted[k] < alpha
+                       and gap is not None and sign * gap < -margin)  # fmt: skip
+        oriented = sign * diff[names == row["group"]]
         out.append(GroupDelta(
-            group=str(name), n=int(sizes[g]), baseline=float(base[sel].mean()),
-            candidate=float(cand[sel].mean()), delta=float(diff[sel].mean()), low=low, high=high,
-            delta_vs_rest=_none_if_nan(vs_rest[g]), p_value=_none_if_nan(p_values[g]),
-            p_holm=_none_if_nan(adjusted[g]), flagged=flagged, too_small=not ok,
-            samples=samples))
+            group=row["group"], n=row["n"], baseline=m["baseline"], candidate=m["candidate"],
+            delta=m["delta"], low=m["ci"][0], high=m["ci"][1], delta_vs_rest=gap,
+            p_value=None if np.isnan(p_values[k]) else float(p_values[k]),
+            p_holm=None if np.isnan(adjusted[k]) else float(adjusted[k]), flagged=flagged,
+            too_small=not ok, p_noninferior=_noninferior(oriented, margin) if ok else None,
+        ))  # fmt: skip
     return out

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from pipelines.fairness import attribute_labels, display_group, parse_tone_groups
+
 from .crowd import CrowdVotes, crowd_section
 from .deltas import LOWER_IS_BETTER, paired_deltas
 from .gates import EXIT_CODES, GateSettings, evaluate_gates, verdict_of
-from .groups import GroupDelta, paired_group_deltas
+from .groups import GroupDelta, group_deltas_with_flags
 
 GALLERY_SIZE = 6
-NOT_APPLICABLE = "not_applicable"
-INTERSECTION = "skin_tone_x_perceived_gender"
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,10 @@ class ReleaseInputs:
     no_subject: ArrayLike
     latency: Mapping[str, dict[str, Any]]  # side -> {p50, p99, runtime, device, source}
     postprocess: Mapping[str, dict[str, Any]]
-    attributes: Mapping[str, list[str]] | None = None  # attribute -> ASCII group label per item
+    # Raw labels per item: "skin_tone" (Monk 1-10, unknown, not_applicable) and
+    # "perceived_gender"; grouped with `tone_groups` (pipelines.fairness.grouping).
+    attributes: Mapping[str, list[str]] | None = None
+    tone_groups: str = "1-3,4-7,8-10"
     synthetic_labels: bool = False
     crowd: CrowdVotes | None = None
     dropped: int = 0
@@ -103,27 +106,28 @@ def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[
                                 "note": "not available: the set has no person attributes"}
     if inputs.attributes:
         fairness_groups = {}
-        labels = {k: np.asarray(v).astype(str) for k, v in inputs.attributes.items()}
-        if "skin_tone" in labels and "perceived_gender" in labels:
-            labels[INTERSECTION] = np.char.add(np.char.add(labels["skin_tone"], " x "),
-                                               labels["perceived_gender"])
+        labels = attribute_labels(inputs.attributes["skin_tone"],
+                                  inputs.attributes["perceived_gender"],
+                                  parse_tone_groups(inputs.tone_groups))  # fmt: skip
         sections = {}
         for attribute, lab in labels.items():
-            person = ~np.char.startswith(lab, NOT_APPLICABLE)
-            if not person.any():
+            if all(x is None for x in lab):
                 continue
-            groups = paired_group_deltas(
-                fair_b[person], fair_c[person], lab[person], min_group_size=s.min_group_size,
+            groups = group_deltas_with_flags(
+                fair_b, fair_c, lab, metric=metric, min_group_size=s.min_group_size,
                 alpha=0.05, margin=s.fairness_margin, lower_is_better=metric in LOWER_IS_BETTER,
-                rounds=s.rounds, seed=s.seed)
+                rounds=s.rounds, seed=s.seed)  # fmt: skip
             fairness_groups[attribute] = groups
             sections[attribute] = [g.as_dict() for g in groups]
         fairness = {"available": bool(sections), "metric": metric,
-                    "synthetic_labels": inputs.synthetic_labels,
+                    "synthetic_labels": inputs.synthetic_labels, "tone_groups": inputs.tone_groups,
                     "min_group_size": s.min_group_size, "margin": s.fairness_margin,
                     "attributes": sections,
                     "flags": [{"attribute": a, "group": g.group, "metric": metric,
-                               "delta": g.delta, "delta_vs_rest": g.delta_vs_rest}
+                               "delta": g.delta, "delta_vs_rest": g.delta_vs_rest,
+                               "text": f"{display_group(a, g.group)}: {metric} delta "
+                                       f"{g.delta:+.3f}, {g.delta_vs_rest or 0:+.3f} against "
+                                       "the other images"}
                               for a, gs in fairness_groups.items() for g in gs if g.flagged]}
         if not sections:
             fairness["note"] = "not available: no item of the set shows a person"

@@ -112,3 +112,26 @@ def test_crowd_columns_come_from_the_campaign_snapshot(monkeypatch: Any):
     assert row.crowd["win_rate"]["estimate"] == 0.55  # the candidate is "b": its win = a's loss
     page = _client().get(reverse("releases:leaderboard")).content.decode()
     assert "55.0 %" in page
+
+
+def test_fairness_columns_come_from_the_stored_fairness_report():
+    from evalsite.datasets.models import AttributeRevision
+    from evalsite.fairness.models import FairnessReport
+
+    world = build_release_world(loss=None)
+    leaderboard_refresh()
+    assert LeaderboardRow.objects.get(run=world.candidate).worst_group_iou is None  # "—"
+    FairnessReport.objects.create(
+        run=world.candidate, attribute_revision=AttributeRevision.objects.get(),
+        settings={}, settings_key="default", is_default=True, data={},
+        summary={"iou": {
+            "worst_group": {"attribute": "skin_tone", "group": "8-10", "mean": 0.41,
+                            "ci": [0.35, 0.47]},
+            "largest_gap": {"attribute": "skin_tone", "group": "8-10", "gap": -0.12,
+                            "gap_ci": [-0.2, -0.05], "flagged": True}}},
+    )  # fmt: skip
+    assert leaderboard_refresh() is True  # a new fairness report changes the fingerprint
+    row = LeaderboardRow.objects.get(run=world.candidate)
+    assert (row.worst_group, row.worst_group_iou, row.fairness_gap) == ("Monk 8-10", 0.41, -0.12)
+    page = _client().get(reverse("releases:leaderboard")).content.decode()
+    assert "Monk 8-10" in page and "-0.120" in page

@@ -61,6 +61,10 @@ def release_decision_record(
         row = ReleaseDecision.objects.create(
             report=report, decision=decision, reason=reason, decided_by=user, alias_move=move
         )
+        if move is not None:
+            from evalsite.releases.services.leaderboard import leaderboard_refresh
+
+            transaction.on_commit(leaderboard_refresh)
     return row
 
 

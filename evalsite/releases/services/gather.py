@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute
-from evalsite.datasets.vocab import skin_tone_group
 from evalsite.evals.models import (
     SORTABLE_METRICS,
     EvalRun,
@@ -23,11 +22,6 @@ from evalsite.evals.models import (
 from pipelines.release import CrowdVotes, ReleaseInputs
 
 NOT_APPLICABLE = "not_applicable"
-
-
-def ascii_group(label: str) -> str:
-    """Tone-group labels as the fairness JSON writes them (ASCII hyphen, contract)."""
-    return label.replace("–", "-")
 
 
 def _attributes(
@@ -46,13 +40,10 @@ def _attributes(
     }
     if not rows:
         return None, False, revision.pk
-    groups = run.dataset_version.dataset.tone_groups()
     tones, genders = [], []
     for item_id in item_ids:
-        row = rows.get(item_id)
-        tones.append(
-            ascii_group(skin_tone_group(row["skin_tone"], groups)) if row else NOT_APPLICABLE
-        )
+        row = rows.get(item_id)  # an item the revision does not label counts as "no person"
+        tones.append(row["skin_tone"] if row else NOT_APPLICABLE)
         genders.append(row["perceived_gender"] if row else NOT_APPLICABLE)
     synthetic = any(r["source"] == AttributeSource.SYNTHETIC for r in rows.values())
     return {"skin_tone": tones, "perceived_gender": genders}, synthetic, revision.pk
@@ -170,6 +161,7 @@ def gather(report: Any) -> ReleaseInputs:
         postprocess={"candidate": cand_run.postprocess or {},
                      "baseline": base_run.postprocess or {}},
         attributes=attributes, synthetic_labels=synthetic,
+        tone_groups=report.dataset_version.dataset.skin_tone_groups,
         crowd=crowd_votes(report.campaign, candidate_run=cand_run.pk, baseline_run=base_run.pk),
         dropped=len(all_items) - len(usable),
         extra={"report": report.pk, "attribute_revision": revision,

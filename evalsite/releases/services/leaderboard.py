@@ -2,20 +2,19 @@
 
 Inputs and how a change is noticed (`leaderboard_fingerprint`): finished runs (count, newest
 finish), campaign snapshots (newest computation), attribute revisions (newest id), alias moves
-(badges) and stored fairness reports. `leaderboard_refresh` compares the fingerprint with the one
-the rows were built from and rebuilds everything in one transaction when it differs; the beat task
-`releases.refresh_leaderboard` calls it every LEADERBOARD_REFRESH_SECONDS, and services that
-change an input (report build, decisions) call it directly. A rebuild reads the runs' stored
+(badges) and stored fairness reports (their leaderboard summary: worst group, largest gap).
+`leaderboard_refresh` compares the fingerprint with the one the rows were built from and rebuilds
+everything in one transaction when it differs; the beat task `releases.refresh_leaderboard` calls
+it every LEADERBOARD_REFRESH_SECONDS, and a release decision that moves production calls it after
+commit (the badges change at once). A rebuild reads the runs' stored
 summaries (no per-image work), so it stays cheap even with thousands of runs.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -25,16 +24,14 @@ from django.utils import timezone
 from evalsite.datasets.models import AttributeRevision
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import primary_run_ids
+from evalsite.fairness.selectors import fairness_summaries
 from evalsite.releases.models import LeaderboardRow, LeaderboardState
 from models.models import PRODUCTION, AliasMove
+from pipelines.fairness import display_group
 from pipelines.release.crowd import not_enough
 
 log = logging.getLogger(__name__)
 
-#: The fairness app plugs its stored per-run summaries in through this function (the release app
-#: does not import it directly: it may not be installed). Contract: run ids -> {run_id:
-#: {"worst_group": str, "worst_group_iou": float, "largest_gap": float}}; missing runs show "—".
-FAIRNESS_PROVIDER = ("evalsite.fairness.selectors", "run_fairness_summaries")
 RUN_LABEL = re.compile(r"run #(\d+)$")
 ROW_FIELDS = (
     "run", "family", "version", "version_created_at", "runtime", "device", "source", "aliases",
@@ -44,26 +41,20 @@ ROW_FIELDS = (
 )  # fmt: skip
 
 
-def _fairness_provider() -> Callable[[list[int]], dict[int, dict[str, Any]]] | None:
-    module, name = FAIRNESS_PROVIDER
-    try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        return None
-
-
 def _fairness_fingerprint() -> str:
-    try:
-        from django.apps import apps
+    from evalsite.fairness.models import FairnessReport
 
-        models = list(apps.get_app_config("fairness").get_models())
-    except LookupError:
-        return "-"
-    parts = []
-    for model in models:
-        agg = model._default_manager.aggregate(n=Count("pk"), last=Max("pk"))
-        parts.append(f"{agg['n']}:{agg['last']}")
-    return ",".join(parts)
+    agg = FairnessReport.objects.aggregate(n=Count("pk"), last=Max("created_at"))
+    return f"{agg['n']}:{agg['last'].isoformat() if agg['last'] else '-'}"
+
+
+def _fairness(summary: dict[str, Any]) -> tuple[str, float | None, float | None]:
+    """Worst group (words), its IoU and the largest harmful IoU gap, from the stored fairness
+    report's leaderboard summary (evalsite.fairness)."""
+    iou = (summary or {}).get("iou") or {}
+    worst, largest = iou.get("worst_group") or {}, iou.get("largest_gap") or {}
+    name = display_group(worst["attribute"], worst["group"]) if worst else ""
+    return name, worst.get("mean"), largest.get("gap")
 
 
 def leaderboard_fingerprint() -> str:
@@ -179,15 +170,14 @@ def _rows() -> list[LeaderboardRow]:
             if target is not None:
                 production_run[r.pk] = target
     crowd = crowd_by_run(set(ids), production_run)
-    provider = _fairness_provider()
-    fairness = provider(list(ids)) if provider else {}
+    fairness = fairness_summaries(runs=runs)
     rows = []
     for r in runs:
         summary = r.summary or {}
         metrics = summary.get("metrics") or {}
         gating = summary.get("gating") or {}
         p50, p99, device = _latency(summary) if r.has_latency else (None, None, "")
-        fair = fairness.get(r.pk) or {}
+        worst_group, worst_iou, gap = _fairness((fairness.get(r.pk) or {}).get("summary") or {})
         mv = r.model_version
         rows.append(LeaderboardRow(
             dataset_version_id=r.dataset_version_id, model_version_id=mv.pk, run=r,
@@ -201,8 +191,7 @@ def _rows() -> list[LeaderboardRow]:
             gated_no_subject=_rate(gating.get("no_subject_gated", 0),
                                    gating.get("no_subject_items", 0)),
             gated_subject=_rate(gating.get("subject_gated", 0), gating.get("subject_items", 0)),
-            worst_group=str(fair.get("worst_group") or ""),
-            worst_group_iou=fair.get("worst_group_iou"), fairness_gap=fair.get("largest_gap"),
+            worst_group=worst_group[:64], worst_group_iou=worst_iou, fairness_gap=gap,
             crowd=crowd.get(r.pk) or {}, finished_at=r.finished_at,
         ))  # fmt: skip
     return rows
