@@ -133,10 +133,13 @@ def gather(report: Any) -> ReleaseInputs:
 
     base, cand = rows(base_run), rows(cand_run)
     common = sorted(set(base) & set(cand), key=lambda i: (base[i]["item__stem"], i))
-    usable = [
-        i
-        for i in common
-        if all(base[i][m] is not None and cand[i][m] is not None for m in SORTABLE_METRICS)
+    # Items both runs scored (IoU present); metric columns every such item carries (a run stores
+    # all of them; a column missing on some item is left out of the report rather than the item).
+    usable = [i for i in common if base[i]["iou"] is not None and cand[i]["iou"] is not None]
+    metrics = [
+        m
+        for m in SORTABLE_METRICS
+        if all(base[i][m] is not None and cand[i][m] is not None for i in usable)
     ]
     if not usable:
         from evalsite.releases.errors import ReleaseError
@@ -152,8 +155,8 @@ def gather(report: Any) -> ReleaseInputs:
         dataset=report.dataset_version.spec,
         runs={"candidate": cand_run.pk, "baseline": base_run.pk},
         items=[{"id": i, "stem": base[i]["item__stem"]} for i in usable],
-        baseline_metrics={m: np.array([base[i][m] for i in usable]) for m in SORTABLE_METRICS},
-        candidate_metrics={m: np.array([cand[i][m] for i in usable]) for m in SORTABLE_METRICS},
+        baseline_metrics={m: np.array([base[i][m] for i in usable]) for m in metrics},
+        candidate_metrics={m: np.array([cand[i][m] for i in usable]) for m in metrics},
         baseline_gated=np.array([base[i]["gated"] for i in usable], bool),
         candidate_gated=np.array([cand[i]["gated"] for i in usable], bool),
         no_subject=np.array([base[i]["item__size_bucket"] == "none" for i in usable], bool),
