@@ -24,7 +24,7 @@ from evalsite.evals.services.runs import (
 from models.models import ModelFormat, ModelVersion, VersionStatus
 
 DEMO_FAMILY = "subject-lift"
-DEMO_VERSIONS = ("1.0.0", "1.1.0")
+DEMO_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 #: The demo waits this long for its runs (the demo set takes well under a minute on one CPU).
 WAIT_SECONDS = env_float("DEMO_EVAL_TIMEOUT", 1800.0, minimum=1)  # typed: a bad value names it
 POLL_SECONDS = 2.0
@@ -33,7 +33,7 @@ Log = Callable[[str], object]
 
 
 def demo_versions() -> list[ModelVersion]:
-    """subject-lift 1.0.0 and 1.1.0, and every ready built-in baseline."""
+    """subject-lift 1.0.0, 1.1.0 and 1.2.0 (those registered), and every ready built-in baseline."""
     wanted = list(
         ModelVersion.objects.filter(
             family__name=DEMO_FAMILY, version__in=DEMO_VERSIONS, status=VersionStatus.READY

@@ -16,17 +16,6 @@ import numpy as np
 MAX_SUBJECT_GATED = 0.03
 
 
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function (float64)."""
-    z = np.asarray(logits, np.float64)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    e = np.exp(z[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
 def gated(probs: np.ndarray, threshold: float) -> np.ndarray:
     """The platform's rule: gated when confidence < threshold (strictly; NaN gates)."""
     return ~(np.asarray(probs, np.float64) >= threshold)

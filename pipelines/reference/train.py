@@ -49,7 +49,7 @@ from pipelines.reference.data import (
     split_pairs,
     validation_negatives,
 )
-from pipelines.reference.gating import GateReport, gate_report, sigmoid
+from pipelines.reference.gating import GateReport, gate_report
 from pipelines.reference.model import (
     CONFIGS,
     ModelConfig,
@@ -57,6 +57,7 @@ from pipelines.reference.model import (
     build_model,
     count_params,
 )
+from pipelines.runners.base import sigmoid  # the runner's logistic: the same confidence
 
 CONTRACT_SIZE = (
     512  # the model-spec input size; validation runs the model exactly as `predict` would
