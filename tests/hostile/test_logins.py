@@ -1,0 +1,77 @@
+"""Guessable logins: the login form and the token API are throttled per user and per address."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from axes.models import AccessAttempt
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
+
+LIMIT = 20  # LOGIN_FAILURE_LIMIT's default: the 21st quick wrong password is throttled
+API = "/models/api/families/"
+
+
+@pytest.fixture
+def rita(db: Any) -> User:
+    user = User.objects.create_user("rita", password="right-password-1")
+    user.groups.set(Group.objects.filter(name="researcher"))
+    return user
+
+
+def attempt(client: Client, username: str, password: str, ip: str = "10.0.0.1") -> Any:
+    return client.post(
+        "/login/", {"username": username, "password": password}, REMOTE_ADDR=ip
+    )
+
+
+def test_the_21st_quick_wrong_password_is_throttled_and_the_right_one_waits(rita: User) -> None:
+    client = Client()
+    for _ in range(LIMIT - 1):
+        assert attempt(client, "rita", "guess").status_code == 200  # the form again, with error
+    locked = attempt(client, "rita", "guess")  # the 20th failure locks
+    assert locked.status_code == 429
+    response = attempt(client, "rita", "right-password-1")
+    assert response.status_code == 429, "a correct password during the cool-off is still refused"
+    text = response.content.decode()
+    assert "Too many failed sign-in attempts" in text and "0:15:00" in text
+    assert "_auth_user_id" not in client.session
+    # from another address the account stays locked (per user) ...
+    assert attempt(Client(), "rita", "right-password-1", ip="10.9.9.9").status_code == 429
+    # ... until the cool-off has passed
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+    ok = attempt(Client(), "rita", "right-password-1", ip="10.9.9.9")
+    assert ok.status_code == 302 and ok["Location"] == "/"
+
+
+def test_one_address_guessing_many_usernames_is_throttled(rita: User) -> None:
+    client = Client()
+    for i in range(LIMIT):
+        attempt(client, f"user{i}", "guess", ip="10.0.0.7")
+    assert attempt(client, "rita", "right-password-1", ip="10.0.0.7").status_code == 429
+    assert attempt(Client(), "rita", "right-password-1", ip="10.0.0.8").status_code == 302
+
+
+def test_api_token_guessing_is_throttled_per_address(rita: User) -> None:
+    good = Token.objects.create(user=rita).key
+    client = APIClient(REMOTE_ADDR="10.1.1.1")
+    for i in range(LIMIT - 1):
+        client.credentials(HTTP_AUTHORIZATION=f"Token {i:040d}")
+        assert client.get(API).status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Token {'9' * 40}")
+    assert client.get(API).status_code == 429  # the 20th wrong token locks the address
+    client.credentials(HTTP_AUTHORIZATION=f"Token {good}")
+    refused = client.get(API)
+    assert refused.status_code == 429
+    assert "Too many failed sign-in attempts" in refused.json()["detail"]
+    other = APIClient(REMOTE_ADDR="10.1.1.2")
+    other.credentials(HTTP_AUTHORIZATION=f"Token {good}")
+    assert other.get(API).status_code == 200, "other addresses and the user are not locked"
+    assert attempt(Client(), "rita", "right-password-1", ip="10.1.1.3").status_code == 302
