@@ -56,7 +56,7 @@ class UploadForm(forms.Form):
         return upload
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean() or self.cleaned_data
         spec_file = data.get("spec_file")
         text = data.get("spec_text") or ""
         if spec_file:
@@ -94,7 +94,9 @@ class AliasMoveForm(forms.Form):
 
     def __init__(self, *args: Any, versions: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["version"].choices = [(v, v) for v in versions]
+        field = self.fields["version"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(v, v) for v in versions]
 
 
 class ConvertForm(forms.Form):

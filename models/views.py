@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -100,9 +101,9 @@ def version_detail(request: HttpRequest, family: str, version: str) -> HttpRespo
 def _spec_for_display(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with its (hundreds of) training digests summarised; the API has them all."""
     training = spec.get("training")
-    digests = training.get("image_sha256") if isinstance(training, dict) else None
-    if not digests:
+    if not isinstance(training, dict) or not training.get("image_sha256"):
         return spec
+    digests = training["image_sha256"]
     return {**spec, "training": {**training, "image_sha256": f"<{len(digests)} sha256 digests>"}}
 
 
@@ -201,7 +202,7 @@ def upload_external(request: HttpRequest) -> HttpResponse:
 
 
 def _form_errors(form: UploadForm) -> list[str]:
-    out = []
+    out: list[str] = []
     for field, errors in form.errors.items():
         label = "" if field == "__all__" else f"{form.fields[field].label or field}: "
         out.extend(f"{label}{e}" for e in errors)
@@ -223,7 +224,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
             else:
                 messages.info(request, "You had no API token.")
             return redirect("registry:tokens")
-    token = Token.objects.filter(user=request.user).first()
+    user = request.user
+    assert isinstance(user, AbstractBaseUser)  # researcher_required: never anonymous here
+    token = Token.objects.filter(user=user).first()
     context = {
         "token": token,
         "new_key": new_key,

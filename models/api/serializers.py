@@ -22,7 +22,10 @@ class VersionUploadSerializer(serializers.Serializer):
             "invalid": "The spec is not valid JSON: send the .spec.json contents or file part."
         },
     )
-    parent = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    # DRF collects declared fields by name; `parent` only shadows Field.parent for the type checker.
+    parent = serializers.CharField(  # type: ignore[assignment]
+        required=False, allow_blank=True, max_length=64
+    )
     notes = serializers.CharField(required=False, allow_blank=True)
     external = serializers.BooleanField(
         required=False, default=False, help_text="no file: predictions are imported, not run here"
@@ -75,7 +78,7 @@ class AliasMoveSerializer(serializers.Serializer):
 class VersionSerializer(serializers.ModelSerializer):
     family = serializers.CharField(source="family.name")
     ref = serializers.CharField()
-    parent = serializers.SerializerMethodField()
+    parent = serializers.SerializerMethodField()  # type: ignore[assignment]
     aliases = serializers.SerializerMethodField()
     children = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
@@ -107,7 +110,7 @@ class VersionSerializer(serializers.ModelSerializer):
         ]
 
     def get_parent(self, obj: ModelVersion) -> str | None:
-        return obj.parent.version if obj.parent_id else None
+        return obj.parent.version if obj.parent is not None else None
 
     def get_aliases(self, obj: ModelVersion) -> list[str]:
         return sorted(a.name for a in obj.aliases.all())

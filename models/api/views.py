@@ -35,7 +35,7 @@ def family_list(request: Request) -> Response:
     rows = [
         {
             "name": f.name,
-            "versions": f.n_versions,
+            "versions": f.n_versions,  # type: ignore[attr-defined]  # family_rows annotates it
             "aliases": {a.name: a.version.version for a in f.aliases.all()},
         }
         for f in selectors.family_rows()

@@ -25,7 +25,7 @@ CONVERT_JOB = "registry.convert"
 # Conversions trace the whole network and coremltools holds a second copy of it, so they get more
 # room than a validation; the limits stop a runaway. The 2 MB reference model converts in ~15 s
 # wall (ONNX incl. verification) and ~13 s (Core ML) on the 2-core dev box.
-CONVERSION_LIMITS = {"memory_mb": 8192, "cpu_seconds": 900, "timeout_s": 900.0}
+CONVERSION_LIMITS: dict[str, Any] = {"memory_mb": 8192, "cpu_seconds": 900, "timeout_s": 900.0}
 
 
 def conversion_child_version(source: ModelVersion, target: str) -> str:

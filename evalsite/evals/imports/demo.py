@@ -70,7 +70,8 @@ def _predict(child: ModelVersion, dv: DatasetVersion, work: Path) -> dict[str, o
     photos, out = work / "photos", work / "alpha"
     photos.mkdir()
     for item in dv.items.all():
-        shutil.copyfile(item.image.path, photos / f"{item.stem}{Path(item.image.name).suffix}")
+        suffix = Path(item.image.name or "").suffix
+        shutil.copyfile(item.image.path, photos / f"{item.stem}{suffix}")
     spec = work / "model.spec.json"
     spec.write_text(json.dumps(child.spec))
     report = work / "report.json"

@@ -44,7 +44,7 @@ def parity_between(source: EvalRun, other: EvalRun, *, role: str | None = None) 
     mine = {
         r.item_id: r for r in ItemResult.objects.filter(run=source, status=ResultStatus.OK)
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in ItemResult.objects.filter(run=other, status=ResultStatus.OK).select_related("item"):
         base = mine.get(r.item_id)
         if base is None:
