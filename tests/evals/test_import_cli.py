@@ -18,6 +18,7 @@ from evalsite.evals.errors import EvalError
 from evalsite.evals.imports.checks import ImportRefused
 from evalsite.evals.imports.services import eval_run_import
 from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
+from evalsite.evals.selectors import primary_run
 from evalsite.evals.services.runs import eval_run_start
 from models.services import model_version_register
 from pipelines.metrics import evaluate_pair
@@ -80,6 +81,16 @@ def test_import_scores_every_item_from_the_png_bytes_and_records_the_device(tmp_
     assert run.summary["slices"]["size_bucket"]
     # no latency CSV: no latency, never zeros
     assert run.has_latency is False and run.summary["latency"]["devices"] == {}
+    # a version the workers run keeps its worker run as primary; imported numbers are a claim
+    assert primary_run(model_version=version, dataset_version=dv) is None
+
+
+def test_an_external_versions_imported_run_is_its_primary_run(tmp_path, dv):
+    external = model_version_register(family="vendor", version="2024.6", file=None, spec=None,
+                                      external=True).version  # fmt: skip
+    folder = write_predictions(dv, tmp_path / "pred")
+    run_cli(str(folder), "--model", external.ref, "--dataset", dv.spec)
+    assert primary_run(model_version=external, dataset_version=dv) == EvalRun.objects.get()
 
 
 def test_latency_csv_gives_percentiles_labelled_with_the_device(tmp_path, dv, version):

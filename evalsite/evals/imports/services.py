@@ -46,7 +46,7 @@ from evalsite.evals.services.runs import (
     model_identity,
     start_environment,
 )
-from models.models import ModelVersion
+from models.models import ModelFormat, ModelVersion
 from pipelines.imports import imported_postresult, read_prediction
 
 IMPORT_JOB = "evals.import"
@@ -175,6 +175,16 @@ def eval_run_import(
     return run
 
 
+def primary_eligible(version: ModelVersion) -> bool:
+    """Whether an imported run may be the version's primary run (reports pick primary runs).
+
+    Only for versions no Linux worker can run — external ones, and Core ML (on-device outputs are
+    the best evidence there is). A version the platform runs keeps its own worker run as primary:
+    imported numbers are the importer's claim, a worker run is reproduced here.
+    """
+    return version.format in (ModelFormat.EXTERNAL, ModelFormat.COREML)
+
+
 def _still_exists(version: ModelVersion, dataset_version: DatasetVersion) -> None:
     if not DatasetVersion.objects.filter(pk=dataset_version.pk).exists():
         raise ImportRefused(
@@ -217,7 +227,7 @@ def _create_run(
         queue=IMPORT_QUEUE,
         postprocess={"min_instance_area": DEFAULT_MIN_INSTANCE_AREA},
         config_hash=_config_hash(version, dataset_version, digest),
-        is_default_config=True,
+        is_default_config=primary_eligible(version),
         parity_of=parity,
         chunk_size=IMPORT_CHUNK_SIZE,
         status=RunStatus.RUNNING if mode == "inline" else RunStatus.QUEUED,
