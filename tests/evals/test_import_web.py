@@ -113,6 +113,13 @@ def test_web_upload_queues_a_job_whose_chunks_score_the_run(
     assert "no-latency" not in page
     listing = client.get(reverse("evals:list")).content.decode()
     assert "imported" in listing
+    # browsing the images works as for worker runs: the same web copies
+    item = run.results.order_by("item__stem").first().item
+    assert client.get(reverse("evals:items", args=[run.pk])).status_code == 200
+    assert client.get(reverse("evals:item", args=[run.pk, item.pk])).status_code == 200
+    for role in ("web_cutout", "web_overlay", "web_alpha"):
+        response = client.get(reverse("evals:file", args=[run.pk, item.pk, role]))
+        assert response.status_code == 200, role
 
 
 def test_run_page_says_no_latency_measured(client, tmp_path, dv, version, researcher, score_inline):
