@@ -130,6 +130,11 @@ def test_run_page_says_no_latency_measured(client, tmp_path, dv, version, resear
     page = client.get(run.get_absolute_url()).content.decode()
     assert "No latency measured" in page
     assert "Re-run" not in page
+    items = client.get(reverse("evals:items", args=[run.pk])).content.decode()
+    assert " ms</div>" not in items  # no "0.0 ms" per image
+    item = run.results.first().item
+    one = client.get(reverse("evals:item", args=[run.pk, item.pk])).content.decode()
+    assert "Latency: <span class=\"muted\">not measured</span>" in one
 
 
 @pytest.mark.parametrize(
