@@ -28,6 +28,10 @@ from tests.evals.factories import tiny_spec, user_with, version_row
 
 GENDERS = ("woman", "man", "woman", "man", "other")
 _COUNTER = itertools.count(1)
+#: Every per-item file a run writes, pointed at the shared tiny files (pages show real images).
+ARTEFACTS = {"alpha": "runs/fx/mask.png", "alpha_ungated": "runs/fx/mask.png",
+             "cutout": "runs/fx/photo.jpg", "web_cutout": "runs/fx/photo.jpg",
+             "web_overlay": "runs/fx/photo.jpg", "web_alpha": "runs/fx/mask.png"}
 
 
 @dataclass
@@ -48,6 +52,10 @@ def _files() -> dict[str, str]:
     mask = np.zeros((48, 48), np.uint8)
     mask[12:36, 12:36] = 255
     Image.fromarray(mask).save(root / "mask.png")
+    runs = Path(settings.MEDIA_ROOT) / "runs" / "fx"  # run artefacts must live under runs/
+    runs.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(photo).save(runs / "photo.jpg")
+    Image.fromarray(mask).save(runs / "mask.png")
     return {"image": "fx/photo.jpg", "mask": "fx/mask.png", "web": "fx/photo.jpg",
             "web_overlay": "fx/photo.jpg", "thumb": "fx/photo.jpg", "thumb_overlay": "fx/photo.jpg"}
 
@@ -95,7 +103,7 @@ def add_run(version: DatasetVersion, items: list[Item], *, model: str = "",
         rows.append(ItemResult(
             run=run, item=item, status="ok", iou=q, precision=min(1.0, q + 0.05),
             recall=min(1.0, q + 0.03), boundary_f=max(0.0, q - 0.2), mae=(1 - q) * 0.1,
-            gated=gated, metrics={"iou": q}))
+            gated=gated, metrics={"iou": q}, artefacts=ARTEFACTS))
     ItemResult.objects.bulk_create(rows)
     return run
 

@@ -217,3 +217,17 @@ def test_settings_refuse_a_grouping_with_a_gap():
     world = build_world(degrade=0.0, n=40)
     with pytest.raises(ValueError, match="tones 9-10 are in no group"):
         settings_for(run=world.runs[0], skin_tone_groups="1-4,5-8")
+
+
+def test_demo_step_computes_missing_reports_and_points_at_them(monkeypatch: Any):
+    from evalsite.fairness import demo
+
+    world = build_world(degrade=0.2, source="synthetic")
+    build_world(attributes=False, n=40)  # a run without person labels is left alone
+    monkeypatch.setattr(demo, "WAIT_SECONDS", 0.0)
+    lines: list[str] = []
+    demo.after_start(lines.append)
+    assert FairnessReport.objects.filter(run=world.runs[0], is_default=True).count() == 1
+    assert FairnessReport.objects.count() == 1
+    assert any(f"/fairness/runs/{world.runs[0].pk}/" in line and "SYNTHETIC" in line
+               for line in lines), lines
