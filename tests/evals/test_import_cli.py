@@ -150,6 +150,27 @@ def test_parity_with_the_parent_versions_worker_run(
     assert all(r["iou"] == 1.0 and r["max_abs_diff"] == 0 for r in parity["rows"][1:])
 
 
+def test_parity_run_can_be_chosen_and_is_checked(tmp_path, dv, version, fake_model, run_inline):
+    other = run_inline(eval_run_start(model_version=version, dataset_version=dv))
+    folder = write_predictions(dv, tmp_path / "pred")
+    elsewhere = tiny_set(tmp_path, name="other-set", n=2, empty=0)
+    queued = eval_run_start(model_version=version, dataset_version=elsewhere)
+    message = refused(str(folder), "--model", "fake:1.0.0", "--dataset", dv.spec,
+                      "--parity-run", str(queued.pk))  # fmt: skip
+    assert f"parity run #{queued.pk} is on another set version" in message
+    assert EvalRun.objects.filter(source=RunSource.IMPORTED).count() == 0
+    run_cli(str(folder), "--model", "fake:1.0.0", "--dataset", dv.spec, "--parity-run",
+            str(other.pk))  # fmt: skip
+    run = EvalRun.objects.get(source=RunSource.IMPORTED)
+    assert run.parity_of_id == other.pk and run.summary["parity"]["items"] == 6
+
+
+def test_a_folder_that_does_not_exist_is_named(tmp_path, dv, version):
+    message = refused(str(tmp_path / "nowhere"), "--model", "fake:1.0.0", "--dataset", dv.spec)
+    assert "nowhere: no such folder" in message
+    nothing_created()
+
+
 def _alpha_dir(run: EvalRun) -> Path:
     from evalsite.evals.services.artefacts import run_folder
 

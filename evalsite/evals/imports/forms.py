@@ -49,6 +49,11 @@ class ImportForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="who produced these predictions, how",
     )
+    parity_run = forms.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="run # to compare the alphas with (default: the parent version's worker run)",
+    )
     ignore_extra = forms.BooleanField(
         required=False, help_text="accept PNGs that match no image of the set"
     )

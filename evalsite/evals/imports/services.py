@@ -103,6 +103,21 @@ def parity_reference(*, version: ModelVersion, dataset_version: DatasetVersion) 
     return None
 
 
+def parity_run_get(*, run_id: int, dataset_version: DatasetVersion) -> EvalRun:
+    """The run an import is to be compared with, checked: finished, on the same set version."""
+    run = EvalRun.objects.select_related("model_version__family").filter(pk=run_id).first()
+    if run is None:
+        raise ImportRefused([f"parity run #{run_id} does not exist"])
+    if run.dataset_version_id != dataset_version.pk:
+        raise ImportRefused(
+            [f"parity run #{run_id} is on another set version; parity needs the same images "
+             f"({dataset_version.spec})"]
+        )  # fmt: skip
+    if run.status != RunStatus.DONE:
+        raise ImportRefused([f"parity run #{run_id} is {run.status}, not done"])
+    return run
+
+
 def _latency(row: dict[str, float] | None, device: str) -> dict[str, Any]:
     if not row:
         return {}

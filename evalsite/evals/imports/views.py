@@ -20,7 +20,7 @@ from evalsite.evals.errors import EvalError
 from evalsite.evals.export import run_status_document
 from evalsite.evals.imports.checks import ImportRefused
 from evalsite.evals.imports.forms import ImportForm
-from evalsite.evals.imports.services import eval_run_import_upload
+from evalsite.evals.imports.services import eval_run_import_upload, parity_run_get
 from evalsite.evals.selectors import run_get
 from models.errors import VersionNotFound
 from models.forms import check_upload_size
@@ -34,12 +34,18 @@ def run_import_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            parity = None
+            if data["parity_run"]:
+                parity = parity_run_get(
+                    run_id=data["parity_run"], dataset_version=data["dataset_version"]
+                )
             run = eval_run_import_upload(
                 upload=data["file"],
                 model_version=data["model_version"],
                 dataset_version=data["dataset_version"],
                 user=request.user,
                 latency=data["latency"],
+                parity_of=parity,
                 **form.metadata(),
             )
         except ImportRefused as exc:
@@ -73,6 +79,7 @@ class ImportSerializer(serializers.Serializer):  # type: ignore[type-arg]
     )
     provenance = serializers.CharField(required=False, allow_blank=True, default="")
     ignore_extra = serializers.BooleanField(required=False, default=False)
+    parity_run = serializers.IntegerField(required=False, min_value=1)
 
     def validate_file(self, value: Any) -> Any:
         from django import forms
@@ -102,8 +109,13 @@ class RunImport(APIView):
         except VersionSpecError as exc:
             return Response({"dataset": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         try:
+            parity_id = v.pop("parity_run", None)
+            parity = None
+            if parity_id is not None:
+                parity = parity_run_get(run_id=parity_id, dataset_version=dataset_version)
             run = eval_run_import_upload(
                 upload=v.pop("file"),
+                parity_of=parity,
                 latency=v.pop("latency", None),
                 model_version=version,
                 dataset_version=dataset_version,

@@ -1,6 +1,6 @@
 """`python manage.py import_predictions FOLDER --model F:V|F:ALIAS --dataset NAME[:HASH-PREFIX]
 [--latency CSV] [--device TEXT] [--os TEXT] [--runtime-label TEXT] [--compute-units TEXT]
-[--provenance TEXT] [--ignore-extra] [--json]` (reports contract).
+[--provenance TEXT] [--parity-run ID] [--ignore-extra] [--json]` (reports contract).
 
 FOLDER holds one 8-bit greyscale `<stem>.png` alpha per item of the set version (what
 `python -m pipelines.predict --out` writes). The run is scored here, synchronously, exactly like a
@@ -22,7 +22,7 @@ from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.errors import EvalError
 from evalsite.evals.export import run_results_document
-from evalsite.evals.imports.services import eval_run_import
+from evalsite.evals.imports.services import eval_run_import, parity_run_get
 from evalsite.evals.selectors import run_get
 from models.errors import VersionNotFound
 from models.selectors import model_version_resolve
@@ -45,6 +45,12 @@ class Command(BaseCommand):
         parser.add_argument("--runtime-label", default="", help="e.g. Core ML 8, onnxruntime 1.20")
         parser.add_argument("--compute-units", default="", help="e.g. cpuAndNeuralEngine")
         parser.add_argument("--provenance", default="", help="who produced them, how")
+        parser.add_argument(
+            "--parity-run",
+            type=int,
+            help="run to compare the alphas with (default: the parent version's primary worker "
+            "run on the set, else this version's)",
+        )
         parser.add_argument(
             "--ignore-extra", action="store_true", help="accept PNGs that match no image of the set"
         )
@@ -70,6 +76,9 @@ class Command(BaseCommand):
                 ) from None
         folder = Path(opts["folder"])
         try:
+            parity = None
+            if opts["parity_run"] is not None:
+                parity = parity_run_get(run_id=opts["parity_run"], dataset_version=dataset_version)
             run = eval_run_import(
                 folder=folder,
                 model_version=version,
@@ -83,6 +92,7 @@ class Command(BaseCommand):
                 provenance=opts["provenance"],
                 import_name=str(folder),
                 ignore_extra=opts["ignore_extra"],
+                parity_of=parity,
             )
         except EvalError as exc:
             raise CommandError(
