@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -165,7 +166,7 @@ def upload(request: HttpRequest) -> HttpResponse:
                     return JsonResponse({"redirect": row.get_absolute_url(), "status": row.status})
                 return redirect(row.get_absolute_url())
         if wants_json:
-            return JsonResponse({"errors": _form_errors(form)}, status=400)
+            return JsonResponse({"errors": form_errors(form)}, status=400)
     context = {"form": form, "max_upload_bytes": max_upload_bytes()}
     return render(request, "registry/upload.html", context, status=400 if form.errors else 200)
 
@@ -201,7 +202,8 @@ def upload_external(request: HttpRequest) -> HttpResponse:
     return render(request, "registry/external.html", {"form": form}, status=status)
 
 
-def _form_errors(form: UploadForm) -> list[str]:
+def form_errors(form: forms.Form) -> list[str]:
+    """Every error of a form as `Label: message` lines (the XHR upload pages show them)."""
     out: list[str] = []
     for field, errors in form.errors.items():
         label = "" if field == "__all__" else f"{form.fields[field].label or field}: "

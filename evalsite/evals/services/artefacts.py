@@ -10,13 +10,12 @@ crash never leaves half a PNG that a later aggregation would read.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image
 
 from pipelines.postprocess.cutout import (
     WEB_MAX_SIDE,
@@ -32,20 +31,25 @@ OVERLAY_RGB = (255, 64, 160)
 OVERLAY_OPACITY = 0.45
 
 
-#: zlib level of the RGBA cutouts: level 1 encodes a photo-sized RGBA PNG ~3× faster than
-#: Pillow's default 6 for ~5 % more bytes (measured on pascal-s-demo), and cutout encoding was
-#: half of a chunk's time. Pixels are identical at any level; the scored alpha PNGs keep
-#: `encode_png`'s level, byte for byte what `predict` writes.
-CUTOUT_PNG_LEVEL = 1
+#: zlib level and strategy of the RGBA cutouts, encoded by OpenCV's libpng: level 1 with
+#: Huffman-only coding encodes a photo-sized RGBA PNG ~2.8× faster than Pillow at level 1, and
+#: ~10× faster than Pillow's default 6, for ~1 % fewer bytes than Pillow's level 1 (measured on
+#: pascal-s-demo; cutout encoding was the largest share of a chunk's time). Pixels are identical
+#: at any setting; the scored alpha PNGs keep `encode_png`, byte for byte what `predict` writes.
+CUTOUT_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                     cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]  # fmt: skip
+_TO_BGR = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
 
 
 def cutout_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an RGBA cutout (pixels only, no metadata), fast compression."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(
-        buf, format="PNG", compress_level=CUTOUT_PNG_LEVEL
-    )
-    return buf.getvalue()
+    """PNG bytes of an RGB(A) or grey uint8 image (pixels only, no metadata), fast settings."""
+    arr = np.ascontiguousarray(image)
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, _TO_BGR[arr.shape[2]])
+    ok, buf = cv2.imencode(".png", arr, CUTOUT_PNG_PARAMS)
+    if not ok:
+        raise ValueError(f"could not encode a {image.shape} image as PNG")
+    return bytes(buf.tobytes())
 
 
 def media_root() -> Path:

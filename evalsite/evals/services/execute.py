@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 SEED = 0
 #: Longest error text kept per item (a traceback tail is enough to say why).
 ERROR_CHARS = 2000
+#: How often a chunk asks whether it is still wanted (run cancelled, lease lost). Asking before
+#: every image cost two queries per image; once a second bounds a cancel's delay to about a
+#: second plus one image.
+STILL_WANTED_SECONDS = 1.0
 
 
 @dataclass
@@ -211,6 +215,23 @@ def _still_wanted(run_id: int, chunk: Chunk) -> bool:
     ).exists()
 
 
+def save_results(run_id: int, rows: list[tuple[Item, dict[str, Any]]]) -> None:
+    """Upsert a chunk's `ItemResult`s in one statement, keyed on (run, item).
+
+    A retried chunk overwrites its previous attempt's rows, exactly as one `update_or_create`
+    per image did, for one round trip instead of two per image.
+    """
+    if not rows:
+        return
+    update = sorted({key for _, fields in rows for key in fields} | {"updated_at"})
+    ItemResult.objects.bulk_create(
+        [ItemResult(run_id=run_id, item=item, **fields) for item, fields in rows],
+        update_conflicts=True,
+        unique_fields=["run", "item"],
+        update_fields=update,
+    )
+
+
 def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     """Job-kind handler for `evals.run`: evaluate the chunk's items, idempotently."""
     run_id = int(chunk.payload["run_id"])
@@ -226,22 +247,27 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     items = {i.pk: i for i in Item.objects.filter(pk__in=chunk.payload["item_ids"])}
     state = ChunkState(run=run, attempt=chunk.attempts)
     ok = failed = 0
+    rows: list[tuple[Item, dict[str, Any]]] = []
+    asked = -STILL_WANTED_SECONDS
     try:
         for item_id in chunk.payload["item_ids"]:
             item = items.get(item_id)
             if item is None:
                 continue  # deleted with its set version: nothing to evaluate
-            if not _still_wanted(run_id, chunk):
-                raise ChunkLost("run cancelled or chunk taken over")
+            if time.monotonic() - asked >= STILL_WANTED_SECONDS:
+                if not _still_wanted(run_id, chunk):
+                    raise ChunkLost("run cancelled or chunk taken over")
+                asked = time.monotonic()
             fields = _process(state, item)
             if fields["status"] == ResultStatus.FAILED:
                 remove_item_artefacts(run_id, item.stem)
             fields["attempt"] = chunk.attempts
-            ItemResult.objects.update_or_create(run_id=run_id, item=item, defaults=fields)
+            rows.append((item, fields))
             ok += fields["status"] == ResultStatus.OK
             failed += fields["status"] == ResultStatus.FAILED
     finally:
         _close(state)
+    save_results(run_id, rows)
     if state.device:
         EvalRun.objects.filter(pk=run_id, device="").update(device=state.device)
     return {

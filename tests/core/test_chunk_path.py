@@ -1,0 +1,99 @@
+"""The chunk path made cheaper keeps every number: per-image results equal a reference computed
+through `pipelines` from the stored files, cutouts decode to exactly the photo + alpha, and a
+chunk writes its results in one statement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from PIL import Image
+
+from evalsite.core import jobs
+from evalsite.core.models import Chunk
+from evalsite.evals.models import SORTABLE_METRICS, ItemResult, ResultStatus, RunStatus
+from evalsite.evals.services.artefacts import cutout_png
+from evalsite.evals.services.execute import eval_chunk_run, load_photo
+from evalsite.evals.services.runs import eval_run_start
+from pipelines.metrics import evaluate_pair
+from pipelines.metrics.io import read_gray8
+from pipelines.postprocess.cutout import rgba_cutout
+from tests.evals.conftest import fake_model, run_inline  # noqa: F401 - fixtures
+from tests.evals.factories import tiny_set, tiny_spec, version_row
+
+pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
+
+
+def decode(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im).copy()
+
+
+def test_per_image_results_equal_a_reference_computed_from_the_stored_files(
+    tmp_path,
+    fake_model,  # noqa: F811
+    run_inline,  # noqa: F811
+):
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=6, empty=1)
+    run = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=3))
+    assert run.status == RunStatus.DONE, run.error
+    media = Path(settings.MEDIA_ROOT)
+    rows = list(ItemResult.objects.filter(run=run).select_related("item"))
+    assert len(rows) == dv.items.count() and all(r.status == ResultStatus.OK for r in rows)
+    for row in rows:
+        # metrics: the reference is `pipelines.metrics` on the stored 8-bit alpha and the mask
+        alpha = read_gray8(media / row.artefacts["alpha"])
+        gt = read_gray8(Path(row.item.mask.path)) > 127
+        reference = {k: float(v) for k, v in evaluate_pair(alpha, gt).items() if k != "curves"}
+        assert row.metrics == reference, row.item.stem
+        assert {k: getattr(row, k) for k in SORTABLE_METRICS} == {
+            k: reference[k] for k in SORTABLE_METRICS
+        }
+        # cutouts: the fast encoder's file decodes to exactly the photo with the alpha
+        photo = load_photo(row.item.image.path)
+        cutout = decode(media / row.artefacts["cutout"])
+        assert cutout.shape == (*photo.shape[:2], 4)
+        assert np.array_equal(cutout, rgba_cutout(photo, alpha))
+
+
+def test_cutout_png_is_lossless_for_rgba_rgb_and_grey_and_carries_no_metadata(tmp_path):
+    rng = np.random.default_rng(0)
+    for shape in ((37, 53, 4), (37, 53, 3), (37, 53)):
+        image = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        data = cutout_png(image)
+        path = tmp_path / f"cutout-{len(shape)}-{image.shape[-1]}.png"
+        path.write_bytes(data)
+        with Image.open(path) as im:
+            assert np.array_equal(np.asarray(im), image)
+            assert not im.info.get("exif") and not im.text
+
+
+def test_a_chunk_writes_its_results_in_one_statement_and_a_retry_overwrites_them(
+    tmp_path,
+    fake_model,  # noqa: F811
+):
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=5, empty=1)
+    run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=6)
+    chunk = Chunk.objects.get(job_id=run.job_id)
+    claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="w")
+    assert claimed is not None
+    with CaptureQueriesContext(connection) as queries:
+        eval_chunk_run(claimed)
+    writes = [q["sql"] for q in queries if "evals_itemresult" in q["sql"]]
+    assert len(writes) == 1 and writes[0].lstrip().upper().startswith("INSERT"), writes
+    first = {r.item_id: r.metrics for r in ItemResult.objects.filter(run=run)}
+
+    # a retried attempt upserts the same rows (same numbers, the new attempt), never duplicates
+    Chunk.objects.filter(pk=chunk.pk).update(status="pending")
+    again = jobs.chunk_claim(chunk_id=chunk.pk, worker="w2")
+    assert again is not None
+    eval_chunk_run(again)
+    rows = list(ItemResult.objects.filter(run=run))
+    assert len(rows) == 6 and {r.attempt for r in rows} == {2}
+    assert {r.item_id: r.metrics for r in rows} == first
