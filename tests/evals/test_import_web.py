@@ -168,6 +168,26 @@ def test_unsafe_zip_entries_are_refused(client, tmp_path, dv, version, researche
     assert not (tmp_path.parent / "evil.png").exists()
 
 
+def test_the_xhr_upload_gets_json_errors_or_the_run_url(client, tmp_path, dv, version, researcher):
+    client.force_login(researcher)
+    folder = write_predictions(dv, tmp_path / "pred")
+    xhr = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
+    bad = client.post(reverse("evals:import"), {
+        "model_version": version.pk, "dataset_version": dv.pk,
+        "file": SimpleUploadedFile("p.zip", zip_folder(folder, extra={"x.txt": b"x"})),
+    }, **xhr)  # fmt: skip
+    assert bad.status_code == 400
+    (error,) = bad.json()["errors"]
+    assert error.startswith("Nothing was imported: p.zip: not PNG files: x.txt; the folder holds")
+    nothing_created()
+    good = client.post(reverse("evals:import"), {
+        "model_version": version.pk, "dataset_version": dv.pk,
+        "file": SimpleUploadedFile("p.zip", zip_folder(folder)),
+    }, **xhr)  # fmt: skip
+    assert good.status_code == 200
+    assert good.json() == {"redirect": EvalRun.objects.get().get_absolute_url()}
+
+
 def test_not_a_zip_is_refused(client, dv, version, researcher):
     client.force_login(researcher)
     response = post_form(client, dv, b"PK\x03\x04 not really", model_version=version.pk)

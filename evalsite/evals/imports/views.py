@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -23,12 +23,15 @@ from evalsite.evals.imports.forms import ImportForm
 from evalsite.evals.imports.services import eval_run_import_upload, parity_run_get
 from evalsite.evals.selectors import run_get
 from models.errors import VersionNotFound
-from models.forms import check_upload_size
+from models.forms import check_upload_size, max_upload_bytes
 from models.selectors import model_version_resolve
+from models.views import form_errors
 
 
 @researcher_required
 def run_import_view(request: HttpRequest) -> HttpResponse:
+    """Import form; its JS (the registry's upload.js) posts by XHR for a progress bar, JSON back."""
+    wants_json = request.headers.get("x-requested-with") == "XMLHttpRequest"
     form = ImportForm(request.POST or None, request.FILES or None, initial=request.GET.dict())
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
@@ -54,14 +57,15 @@ def run_import_view(request: HttpRequest) -> HttpResponse:
             problems = [str(exc)]
         else:
             messages.success(request, f"Run #{run.pk} imported; scoring is queued.")
+            if wants_json:
+                return JsonResponse({"redirect": run.get_absolute_url()})
             return redirect(run.get_absolute_url())
     failed = bool(form.errors or problems)
-    return render(
-        request,
-        "evals/import.html",
-        {"form": form, "problems": problems},
-        status=400 if failed else 200,
-    )
+    if wants_json and request.method == "POST":
+        errors = form_errors(form) + [f"Nothing was imported: {p}" for p in problems]
+        return JsonResponse({"errors": errors}, status=400)
+    context = {"form": form, "problems": problems, "max_upload_bytes": max_upload_bytes()}
+    return render(request, "evals/import.html", context, status=400 if failed else 200)
 
 
 class ImportSerializer(serializers.Serializer):  # type: ignore[type-arg]
