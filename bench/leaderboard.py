@@ -64,14 +64,22 @@ def _setup(tmp: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _insert(table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+def _insert(model: Any, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Raw batched INSERT; columns not given get the model field's default (new fields added
+    by later migrations keep the bench working)."""
     from django.db import connection
 
-    cols = ", ".join(columns)
-    sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(columns))})"
+    given = set(columns)
+    extra = [f for f in model._meta.concrete_fields if not f.primary_key and f.column not in given]
+    defaults = tuple(f.get_db_prep_save(f.get_default(), connection) for f in extra)
+    names = [connection.ops.quote_name(c) for c in [*columns, *(f.column for f in extra)]]
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(names)}) "
+        f"VALUES ({', '.join(['%s'] * len(names))})"
+    )
     with connection.cursor() as cur:
         for start in range(0, len(rows), BATCH):
-            cur.executemany(sql, rows[start : start + BATCH])
+            cur.executemany(sql, [(*r, *defaults) for r in rows[start : start + BATCH]])
 
 
 def _summary(rng: Any, quality: float) -> dict[str, Any]:
@@ -110,7 +118,7 @@ def seed(n_ratings: int) -> tuple[int, int]:
     from evalsite.datasets.models import Dataset, DatasetVersion, Item
     from evalsite.evals.models import EvalRun, RunStatus
     from models.models import PRODUCTION, Alias, ModelFamily, ModelVersion, VersionStatus
-    from ratings.models import Campaign, CampaignStatus, Task
+    from ratings.models import Assignment, Campaign, CampaignStatus, Rating, Task
 
     rng = np.random.default_rng(0)
     now = timezone.now()
@@ -161,9 +169,9 @@ def seed(n_ratings: int) -> tuple[int, int]:
         item_ids = list(Item.objects.filter(version=versions[0]).values_list("pk", flat=True))
         pairs = [(a, b) for a in range(4) for b in range(a + 1, 4)]
         n_tasks = -(-n_ratings // OVERLAP)
-        _insert(Task._meta.db_table, [
+        _insert(Task, [
             "campaign_id", "item_id", "run_a_id", "run_b_id", "stratum", "gold_winner",
-            "divergence", "iou_a", "iou_b", '"order"', "claim_version"], [
+            "divergence", "iou_a", "iou_b", "order", "claim_version"], [
             (campaign.pk, item_ids[t % n_items], first[pairs[t % 6][0]].pk,
              first[pairs[t % 6][1]].pk, "control" if t % 2 else "disagreement", "", 0.1, 0.9,
              0.8, t, 0) for t in range(n_tasks)])  # fmt: skip
@@ -180,11 +188,11 @@ def seed(n_ratings: int) -> tuple[int, int]:
             o = str(outcomes[n])
             shown = {"a": "left", "b": "right"}.get(o, o)
             ratings.append([task, campaign.pk, annotator, shown, o, None, "[]", 3.0, False, now])
-        _insert("ratings_assignment", ["task_id", "campaign_id", "annotator_id", "token",
+        _insert(Assignment, ["task_id", "campaign_id", "annotator_id", "token",
                                        "left_is_a", "created_at", "leased_until",
                                        "submitted_at"], assignments)  # fmt: skip
         start = campaign.assignments.order_by("pk").values_list("pk", flat=True).first()
-        _insert("ratings_rating", ["assignment_id", "task_id", "campaign_id", "annotator_id",
+        _insert(Rating, ["assignment_id", "task_id", "campaign_id", "annotator_id",
                                    "shown_choice", "outcome", "score", "reasons", "seconds",
                                    "late", "created_at"],
                 [(start + n, *row) for n, row in enumerate(ratings)])  # fmt: skip
