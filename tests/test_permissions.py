@@ -144,10 +144,12 @@ MATRIX: dict[str, Row] = {
     "runs/api/runs/<int:pk>/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/api/runs/<int:pk>/results/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/api/runs/<int:pk>/cancel/": Row("research", lambda f: {"pk": f.run.pk}),
+    "runs/api/runs/<int:pk>/reproduce/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/<int:pk>/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/<int:pk>/progress.json": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/<int:pk>/cancel/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/<int:pk>/rerun/": Row("research", lambda f: {"pk": f.run.pk}),
+    "runs/<int:pk>/reproduce/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/<int:pk>/items/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/<int:pk>/items/<int:item_id>/": Row(
         "research", lambda f: {"pk": f.run.pk, "item_id": f.item_id}
