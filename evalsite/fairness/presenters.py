@@ -54,7 +54,17 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
             cell = row["metrics"].get("iou", {})
             contrast_rows.append({"name": display_group("skin_tone", row["group"]), "n": row["n"],
                                   **cell})
+    crowd = []
+    for c in doc.get("crowd") or []:
+        tables = []
+        for attribute, rates in c["attributes"].items():
+            rows_c = [{**g, "name": display_group(attribute, g["group"])} for g in rates["groups"]]
+            tables.append({"attribute": ATTRIBUTE_LABELS.get(attribute, attribute),
+                           "rows": rows_c, "agreement_p": rates["agreement_p"],
+                           "agreement_differs": rates["agreement_differs"]})
+        crowd.append({**c, "tables": tables})
     return {
+        "crowd": crowd,
         "doc": doc, "synthetic": doc.get("synthetic_labels", False), "metrics": metrics,
         "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics], "rows": rows,
         "flags": doc["flags"], "plot": plot, "summary_rows": summary,

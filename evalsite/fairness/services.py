@@ -19,6 +19,7 @@ from evalsite.core.jobs import job_create
 from evalsite.datasets.models import DatasetVersion
 from evalsite.datasets.selectors import revision_pick
 from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.fairness.crowd import crowd_fairness
 from evalsite.fairness.inputs import Inputs, NoPersonAttributes, load_inputs, person_attributes
 from evalsite.fairness.models import FairnessReport
 from pipelines.fairness import FairnessSettings, contrast_stratified_gaps, fairness_report
@@ -71,6 +72,9 @@ def _document(run: EvalRun, inputs: Inputs, settings: FairnessSettings) -> dict[
         "skipped": inputs.skipped,
     }
     doc["contrast"] = _contrast_section(inputs, settings)
+    doc["crowd"] = crowd_fairness(run=run, revision=inputs.revision,
+                                  tone_groups=settings.skin_tone_groups, rounds=settings.rounds,
+                                  seed=settings.seed)
     return doc
 
 

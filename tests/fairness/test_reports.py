@@ -8,6 +8,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -231,3 +232,45 @@ def test_demo_step_computes_missing_reports_and_points_at_them(monkeypatch: Any)
     assert FairnessReport.objects.count() == 1
     assert any(f"/fairness/runs/{world.runs[0].pk}/" in line and "SYNTHETIC" in line
                for line in lines), lines
+
+
+def test_crowd_preference_by_group_is_stored_with_the_report(client: Any):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ratings.models import Assignment, Campaign, Rating, Task
+    from tests.evals.factories import user_with
+    from tests.fairness.builders import add_run
+
+    world = build_world(degrade=0.0, n=200)
+    run, reference = world.runs[0], add_run(world.version, world.items, model="9.0.0")
+    campaign = Campaign.objects.create(name="crowd", dataset_version=world.version,
+                                       reference_run=reference, status="open")
+    campaign.runs.set([run, reference])
+    annotators = [user_with("annotator", f"crowd{i}") for i in range(3)]
+    now = timezone.now()
+    for order, item in enumerate(world.items[:200]):
+        dark = int(item.stem.split("_")[1]) % 10 + 1 >= 8
+        task = Task.objects.create(campaign=campaign, item=item, run_a=run, run_b=reference,
+                                   stratum="control", order=order)
+        for k, user in enumerate(annotators):
+            a = Assignment.objects.create(task=task, campaign=campaign, annotator=user,
+                                          left_is_a=True, leased_until=now + timedelta(hours=1),
+                                          submitted_at=now)
+            won = (order + k) % 5 != 0 if not dark else (order + k) % 5 == 0
+            Rating.objects.create(assignment=a, task=task, campaign=campaign, annotator=user,
+                                  shown_choice="left" if won else "right")
+    report = fairness_report_compute(run=run)
+    crowd = report.data["crowd"]
+    assert len(crowd) == 1 and crowd[0]["votes"] == 600
+    assert crowd[0]["reference_run"] == reference.pk
+    tones = {g["group"]: g for g in crowd[0]["attributes"]["skin_tone"]["groups"]}
+    dark_votes = [r.outcome == "a" for r in Rating.objects.filter(campaign=campaign)
+                  if int(r.task.item.stem.split("_")[1]) % 10 + 1 >= 8]
+    assert tones["8-10"]["win_rate"] == pytest.approx(np.mean(dark_votes), abs=1e-6)
+    assert tones["8-10"]["votes"] == len(dark_votes) and tones["1-3"]["win_rate"] > 0.7
+    assert tones["8-10"]["win_ci"][1] < tones["1-3"]["win_ci"][0]
+    client.force_login(world.researcher)
+    page = client.get(f"/fairness/runs/{run.pk}/").content.decode()
+    assert "Crowd preference by group" in page and "against run #" in page
