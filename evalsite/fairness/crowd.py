@@ -18,9 +18,9 @@ from pipelines.fairness.grouping import GENDER, SKIN_TONE, attribute_labels, par
 from ratings.models import Campaign, Mode, Outcome, Rating
 
 #: Outcome of a vote from the focus run's side, by (focus is run_a, stored outcome).
-_SIDE = {
-    (True, Outcome.A): "win", (True, Outcome.B): "loss",
-    (False, Outcome.A): "loss", (False, Outcome.B): "win",
+_SIDE: dict[tuple[bool, str], str] = {
+    (True, Outcome.A.value): "win", (True, Outcome.B.value): "loss",
+    (False, Outcome.A.value): "loss", (False, Outcome.B.value): "win",
 }  # fmt: skip
 
 
