@@ -27,6 +27,7 @@ page):
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -84,6 +85,9 @@ def torch_determinism(device: str) -> Determinism:
     if device == "cpu":
         return TORCH_CPU
     if device == "cuda":
+        # cuBLAS picks reproducible reductions only with a fixed workspace, read when the CUDA
+        # context starts (the model is loaded after this).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
         return Determinism(
