@@ -152,7 +152,7 @@ def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[
         "fairness": fairness,
         "latency": {**{k: dict(v) for k, v in inputs.latency.items()},
                     "budget_ms": s.latency_budget_ms},
-        "crowd": crowd.section,
+        "crowd": crowd.section if inputs.crowd is not None else None,  # contract: null
         "postprocess": {"same": not diffs, "differences": diffs,
                         "baseline": dict(inputs.postprocess.get("baseline") or {}),
                         "candidate": dict(inputs.postprocess.get("candidate") or {})},

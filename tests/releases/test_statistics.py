@@ -158,6 +158,7 @@ def test_better_everywhere_passes_quality_and_fairness_and_waits_for_crowd():
         if g["kind"] in ("metric", "fairness"):
             assert g["status"] == "pass", g
     assert gates["crowd win rate"]["status"] == "insufficient"
+    assert report["crowd"] is None  # no campaign: null, as the contract says
     assert report["verdict"] == "insufficient" and report["exit_code"] == 4
     no_crowd = GateSettings(rounds=400, min_win_rate=None, min_votes=0)
     assert build_release_report(_inputs(degrade=False), no_crowd)["verdict"] == "pass"
