@@ -274,3 +274,21 @@ def test_crowd_preference_by_group_is_stored_with_the_report(client: Any):
     client.force_login(world.researcher)
     page = client.get(f"/fairness/runs/{run.pk}/").content.decode()
     assert "Crowd preference by group" in page and "against run #" in page
+
+
+def test_the_synthetic_people_demo_set_reports_synthetic_labels_and_contrast_strata():
+    from evalsite.datasets.models import Item
+    from tests.fairness.builders import add_run
+
+    root = Path(__file__).resolve().parents[2] / "fixtures" / "sets" / "synthetic-people"
+    version = dataset_import(path=root, name="synthetic-people",
+                             manifest=root / "manifest.csv").version
+    items = list(Item.objects.filter(version=version).order_by("stem"))
+    run = add_run(version, items, degrade=0.0)
+    doc = fairness_report_compute(run=run).data
+    assert doc["synthetic_labels"] is True and doc["synthetic_count"] == 30
+    assert doc["n"] == 34  # 30 drawn people + 4 composites (tone/gender unknown); 6 negatives out
+    tones = {g["group"]: g["n"] for g in doc["groups"] if g["attribute"] == "skin_tone"}
+    assert tones == {"1-3": 9, "4-7": 12, "8-10": 9, "unknown": 4}
+    assert all(g["too_small"] for g in doc["groups"]) and doc["flags"] == []
+    assert doc["contrast"] is not None and len(doc["contrast"]["strata"]) == 3
