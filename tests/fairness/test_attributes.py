@@ -159,6 +159,8 @@ def test_researcher_pages_create_show_and_accept(client: Any):
     ann = user_with("annotator", "solo")
     campaign = Task.objects.filter(campaign_id=pk).first().campaign
     label_all(campaign, [ann], lambda user, item: ("3", "woman"))
+    listing = client.get("/rate/campaigns/").content.decode()
+    assert f"/rate/attributes/campaigns/{pk}/" in listing  # not the pairwise report page
     page = client.get(f"/rate/attributes/campaigns/{pk}/").content.decode()
     assert "Monk 3" in page and 'id="attr-qc"' in page
     client.force_login(researcher)
