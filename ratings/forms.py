@@ -25,7 +25,11 @@ class CampaignForm(forms.Form):
         ),
         help_text="two or more finished runs on the chosen set version",
     )
-    mode = forms.ChoiceField(choices=Mode.choices, initial=Mode.PAIRWISE)
+    # Attribute campaigns (skin tone / gender labels) have their own form: ratings.views.attributes
+    mode = forms.ChoiceField(
+        choices=[(m.value, m.label) for m in (Mode.PAIRWISE, Mode.ABSOLUTE)],
+        initial=Mode.PAIRWISE,
+    )
     overlap = forms.IntegerField(min_value=1, max_value=20, initial=DEFAULT_OVERLAP, label="k")
     items_per_pair = forms.IntegerField(min_value=1, initial=100)
     disagreement_share = forms.FloatField(min_value=0, max_value=1, initial=0.5)

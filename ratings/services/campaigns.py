@@ -109,8 +109,9 @@ def _validate(
         raise CampaignError("gold_ratio: must be between 0 and 1")
     if items_per_pair < 1:
         raise CampaignError("items_per_pair: must be at least 1")
-    if mode not in Mode.values:
-        raise CampaignError(f"mode: must be one of {Mode.values}")
+    if mode not in (Mode.PAIRWISE, Mode.ABSOLUTE):  # attributes: attribute_campaign_create
+        raise CampaignError("mode: must be pairwise or absolute (attribute labelling campaigns "
+                            "are created on their own page)")
 
 
 def _pair_tasks(
