@@ -97,3 +97,30 @@ def test_a_chunk_writes_its_results_in_one_statement_and_a_retry_overwrites_them
     rows = list(ItemResult.objects.filter(run=run))
     assert len(rows) == 6 and {r.attempt for r in rows} == {2}
     assert {r.item_id: r.metrics for r in rows} == first
+
+
+def test_finalising_reuses_the_chunks_evaluation_of_exactly_the_same_arrays(tmp_path):
+    from unittest import mock
+
+    from evalsite.evals.services import scores
+
+    rng = np.random.default_rng(1)
+    pred = rng.integers(0, 256, size=(40, 30), dtype=np.uint8)
+    gt = rng.random((40, 30)) > 0.5
+    result = evaluate_pair(pred, gt)
+    scores.evaluation_save(run_id=7, stem="a", key="alpha", pred_u8=pred, gt=gt, result=result)
+    with mock.patch.object(scores, "evaluate_pair") as recompute:
+        reused = scores.evaluation_of(run_id=7, stem="a", key="alpha", pred_u8=pred, gt=gt)
+    recompute.assert_not_called()
+    assert {k: v for k, v in reused.items() if k != "curves"} == {
+        k: float(v) for k, v in result.items() if k != "curves"
+    }
+    for key, curve in result["curves"].items():
+        assert np.array_equal(np.asarray(reused["curves"][key]), curve)
+    # other pixels (a stale file) or no file: computed now, never the stored numbers
+    other = pred.copy()
+    other[0, 0] ^= 1
+    fresh = scores.evaluation_of(run_id=7, stem="a", key="alpha", pred_u8=other, gt=gt)
+    assert fresh["mae"] == evaluate_pair(other, gt)["mae"]
+    missing = scores.evaluation_of(run_id=7, stem="b", key="alpha", pred_u8=pred, gt=gt)
+    assert missing["iou"] == result["iou"]

@@ -32,8 +32,9 @@ from evalsite.evals.services.artefacts import alpha_sha256, media_root
 from evalsite.evals.services.parity import parity_refresh
 from evalsite.evals.services.reproduce import reproduction_refresh
 from evalsite.evals.services.runs import eval_run_fail
+from evalsite.evals.services.scores import evaluation_of
 from evalsite.fairness.services import fairness_after_run_done
-from pipelines.metrics import MetricAggregator, evaluate_pair
+from pipelines.metrics import MetricAggregator
 from pipelines.metrics.io import Pair, load_pair
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ def _score(results: Iterable[ItemResult], key: str) -> tuple[MetricAggregator, d
     for r in results:
         pair = Pair(r.item.stem, root / r.artefacts[key], Path(r.item.mask.path))
         pred_u8, gt, _ = load_pair(pair)
-        agg.add(r.item.stem, evaluate_pair(pred_u8, gt))
+        # the chunk's evaluation of exactly these arrays, else evaluate_pair now (scores.py)
+        agg.add(r.item.stem, evaluation_of(run_id=r.run_id, stem=r.item.stem, key=key,
+                                           pred_u8=pred_u8, gt=gt))  # fmt: skip
     out = agg.compute()
     return agg, out
 

@@ -29,6 +29,7 @@ from evalsite.evals.services import runner as runners
 from evalsite.evals.services.artefacts import remove_item_artefacts, write_item_artefacts
 from evalsite.evals.services.instances import instance_scores
 from evalsite.evals.services.runs import eval_run_mark_running
+from evalsite.evals.services.scores import evaluation_save
 from pipelines.metrics import evaluate_pair
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.pipeline import PostResult, postprocess
@@ -146,8 +147,15 @@ def score_output(
     """
     files = write_item_artefacts(run_id, item.stem, photo, post)
     gt = read_gray8(Path(item.mask.path)) > 127
-    gated = _metric_row(evaluate_pair(post.alpha_png, gt))
-    ungated = gated if not post.gated else _metric_row(evaluate_pair(post.ungated_png, gt))
+    gated_full = evaluate_pair(post.alpha_png, gt)
+    # Not gated: the ungated file holds the gated pixels (artefacts write the same bytes).
+    ungated_pred = post.ungated_png if post.gated else post.alpha_png
+    ungated_full = evaluate_pair(ungated_pred, gt) if post.gated else gated_full
+    for key, pred, full in (("alpha", post.alpha_png, gated_full),
+                            ("alpha_ungated", ungated_pred, ungated_full)):  # fmt: skip
+        evaluation_save(run_id=run_id, stem=item.stem, key=key, pred_u8=pred, gt=gt, result=full)
+    gated = _metric_row(gated_full)
+    ungated = gated if not post.gated else _metric_row(ungated_full)
     return {
         "status": ResultStatus.OK,
         "error": "",

@@ -1,0 +1,72 @@
+"""Each item's full evaluation, computed once by its chunk and reused when the run is finalised.
+
+Why: finalising recomputed `evaluate_pair` (every metric and its 256-threshold curves) for every
+stored PNG, twice (gated and ungated), after the chunks had just computed the same numbers: a
+sixth of a run's wall time on the demo set. The chunk now keeps its result beside the PNGs, keyed
+by a digest of the exact prediction and mask arrays it scored; finalising uses it when the arrays
+it loads from the files have the same digest, and evaluates from scratch otherwise. So the page
+still equals `python -m pipelines.metrics` on the folder (same arrays, same function), and a
+missing, stale or unreadable file costs only time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalsite.evals.services.artefacts import run_folder
+from pipelines.metrics import evaluate_pair
+
+#: Hidden beside `alpha/` and `alpha_ungated/`, which stay exactly what `predict --out` writes.
+FOLDER = ".evaluations"
+
+
+def _digest(pred_u8: np.ndarray, gt: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for arr in (pred_u8, gt.astype(bool, copy=False)):
+        h.update(repr((arr.shape, arr.dtype.str)).encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def _path(run_id: int, stem: str, key: str) -> Path:
+    return run_folder(run_id) / FOLDER / f"{stem}.{key}.json"
+
+
+def evaluation_save(
+    *, run_id: int, stem: str, key: str, pred_u8: np.ndarray, gt: np.ndarray, result: dict[str, Any]
+) -> None:
+    """Keep `evaluate_pair(pred_u8, gt)`'s result for the finalising step (atomic write)."""
+    doc = {
+        "digest": _digest(pred_u8, gt),
+        "result": {
+            **{k: float(v) for k, v in result.items() if k != "curves"},
+            "curves": {
+                k: np.asarray(v, dtype=np.float64).tolist() for k, v in result["curves"].items()
+            },
+        },
+    }
+    path = _path(run_id, stem, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)
+
+
+def evaluation_of(
+    *, run_id: int, stem: str, key: str, pred_u8: np.ndarray, gt: np.ndarray
+) -> dict[str, Any]:
+    """The stored evaluation of exactly these arrays, or `evaluate_pair` computed now."""
+    try:
+        doc = json.loads(_path(run_id, stem, key).read_text())
+        if doc.get("digest") == _digest(pred_u8, gt):
+            result: dict[str, Any] = doc["result"]
+            return result
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return evaluate_pair(pred_u8, gt)
