@@ -192,7 +192,9 @@ def imported_postresult(
     """The `PostResult` of an alpha produced elsewhere: already full size, quantised and gated.
 
     Nothing is upsampled or gated here (the device did that); there is no confidence, so the
-    ungated alpha is the imported one. Instances are split from it exactly as for worker runs.
+    ungated alpha is the imported one. An all-zero alpha is what the device showed as "no
+    subject", so it counts as gated (an importer cannot tell a confidence gate from an empty
+    prediction, and a user sees the same thing). Instances are split exactly as for worker runs.
     """
     alpha = np.ascontiguousarray(alpha_png, dtype=np.uint8)
     instances = separate_instances(alpha, min_area_fraction=min_instance_area)
@@ -200,7 +202,7 @@ def imported_postresult(
         alpha_full=alpha.astype(np.float32) / 255.0,
         alpha_png=alpha,
         ungated_png=alpha,
-        gated=False,
+        gated=not alpha.any(),
         confidence=None,
         threshold=float("nan"),
         instances=instances,

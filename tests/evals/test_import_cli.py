@@ -76,7 +76,9 @@ def test_import_scores_every_item_from_the_png_bytes_and_records_the_device(tmp_
         assert r.status == "ok" and r.iou == pytest.approx(expected["iou"], abs=0)
         assert r.mae == pytest.approx(expected["mae"], abs=0)
         assert set(r.artefacts) >= {"alpha", "cutout", "web_cutout", "web_overlay", "web_alpha"}
-    assert run.summary["counts"] == {"items": 6, "ok": 6, "failed": 0, "gated": 0}
+    # the no-subject item's empty mask is an all-zero PNG: counted as "no subject shown"
+    assert run.summary["counts"] == {"items": 6, "ok": 6, "failed": 0, "gated": 1}
+    assert run.summary["gating"]["no_subject_gated"] == 1
     assert 0.5 < run.summary["metrics"]["iou"] < 1.0  # eroded masks: imperfect, not zero
     assert run.summary["slices"]["size_bucket"]
     # no latency CSV: no latency, never zeros

@@ -90,6 +90,8 @@ def test_imported_postresult_is_the_alpha_as_given_with_the_worker_instances():
     post = imported_postresult(alpha, min_instance_area=0.002)
     assert post.alpha_png is post.ungated_png and np.array_equal(post.alpha_png, alpha)
     assert not post.gated and post.confidence is None
+    empty = imported_postresult(np.zeros((8, 8), np.uint8))
+    assert empty.gated and empty.instance_count == 0  # "no subject" shown on the device
     reference = separate_instances(alpha, min_area_fraction=0.002)
     assert post.instance_count == len(reference) == 2
     assert np.array_equal(post.instances.labels, reference.labels)
