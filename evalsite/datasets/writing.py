@@ -252,9 +252,9 @@ def attribute_revision_create(
     if bad:
         raise ValueError(f"labels outside the vocabulary for {', '.join(sorted(bad)[:5])}")
     with transaction.atomic():
-        latest = (
-            version.attribute_revisions.select_for_update().order_by("-number").first()
-        )
+        # Lock the version row: two accepts at once get consecutive numbers, not a clash.
+        DatasetVersion.objects.select_for_update().filter(pk=version.pk).first()
+        latest = version.attribute_revisions.order_by("-number").first()
         carried: dict[str, tuple[str, str, str]] = {}
         if latest is not None:
             carried = {
