@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,28 +30,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipelines.metrics.reference import SOD_KEYS, load_pysod
+
 ROOT = Path(__file__).resolve().parent.parent
 PASCAL_MASKS = ROOT.parent / "shared" / "data" / "pascal-s" / "masks"
 HEIGHT, WIDTH = 3024, 4032
 N_PAIRS = 8
-SOD_KEYS = ("mae", "s_measure", "max_f", "mean_f", "adaptive_f", "max_e", "mean_e", "adaptive_e")
-
-
-def load_pysod() -> types.ModuleType:
-    """`py_sod_metrics.sod_metrics`, with scikit-image stubbed if it is not installed."""
-    try:
-        import skimage  # noqa: F401
-    except ModuleNotFoundError:
-        names = ("skimage", "skimage.color", "skimage.measure", "skimage.morphology")
-        stubs = {name: types.ModuleType(name) for name in names}
-        stubs["skimage.color"].deltaE_ciede2000 = stubs["skimage.color"].rgb2lab = None  # type: ignore[attr-defined]
-        for name in names[1:]:
-            setattr(stubs["skimage"], name.split(".")[1], stubs[name])
-        sys.modules.update(stubs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from py_sod_metrics import sod_metrics
-    return sod_metrics
 
 
 def make_pairs(folder: Path, seed: int = 0) -> None:

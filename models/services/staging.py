@@ -1,4 +1,4 @@
-"""Door checks on an uploaded file, before anything is stored: hash, format sniff, spec.
+"""Checks on an uploaded model file, before anything is stored: format sniff, archive safety, spec.
 
 Everything here is about bytes the registry has not yet accepted, so it runs on a local path
 (Django's temporary upload file, the CLI's argument, or a copy of a small in-memory upload) and
@@ -7,7 +7,6 @@ never unpickles or imports the model: that happens only in the sandbox's child p
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,6 @@ from django.core.files import File
 
 from models.models import ModelFormat
 
-HASH_BLOCK = 1 << 20  # 1 MiB reads: hashing speed plateaus there, memory stays flat
 # Container formats that are zip archives: checked for `../` and absolute entries before any load.
 ZIP_FORMATS = {ModelFormat.TORCH_EXPORT, ModelFormat.TORCHSCRIPT, ModelFormat.COREML}
 ACCEPTED_FORMATS_HELP = (
@@ -48,23 +46,17 @@ def staged_path(source: Path | File[Any]) -> Iterator[Path]:
         yield path
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
-class DoorVerdict:
-    """What the door learned from the bytes: format, and a rejection reason if any."""
+class ModelFileCheck:
+    """What the bytes of an uploaded model file say: its format, and a rejection reason if any."""
 
     format: str
     reason: str = ""
 
 
-def door_check(path: Path, spec: dict[str, Any] | None, *, display_name: str = "") -> DoorVerdict:
+def model_file_check(
+    path: Path, spec: dict[str, Any] | None, *, display_name: str = ""
+) -> ModelFileCheck:
     """Sniff the format from content, check zip entries, validate the spec and its format.
 
     The sniffer raises FormatError for pickles (with the accepted formats and how to export),
@@ -81,12 +73,14 @@ def door_check(path: Path, spec: dict[str, Any] | None, *, display_name: str = "
         if fmt in ZIP_FORMATS and _is_zip(path):
             safe_zip_check(path)
     except UnsafeArchive as exc:
-        return DoorVerdict(ModelFormat.UNKNOWN, f"Unsafe archive: {named(exc)}")
+        return ModelFileCheck(ModelFormat.UNKNOWN, f"Unsafe archive: {named(exc)}")
     except FormatError as exc:
-        return DoorVerdict(ModelFormat.UNKNOWN, named(exc))
+        return ModelFileCheck(ModelFormat.UNKNOWN, named(exc))
     if fmt not in ModelFormat.values or fmt in {ModelFormat.UNKNOWN, ModelFormat.BUILTIN}:
-        return DoorVerdict(ModelFormat.UNKNOWN, f"Unrecognised model file. {ACCEPTED_FORMATS_HELP}")
-    return DoorVerdict(fmt, spec_check(spec, fmt))
+        return ModelFileCheck(
+            ModelFormat.UNKNOWN, f"Unrecognised model file. {ACCEPTED_FORMATS_HELP}"
+        )
+    return ModelFileCheck(fmt, spec_check(spec, fmt))
 
 
 def spec_check(spec: dict[str, Any] | None, fmt: str) -> str:

@@ -26,8 +26,9 @@ from models.models import (
     ModelVersion,
     VersionStatus,
 )
-from models.services.staging import DoorVerdict, door_check, file_sha256, spec_check, staged_path
+from models.services.staging import ModelFileCheck, model_file_check, spec_check, staged_path
 from models.services.validation import model_version_validate, validation_job_create
+from pipelines.hashing import sha256_file
 
 ValidateMode = Literal["inline", "job", "none"]
 #: What an external version's pages and run-start refusals say about it.
@@ -94,7 +95,7 @@ def model_version_register(
                 "give no model file and no spec."
             )
         fields.update(sha256="", size=0, status_note=EXTERNAL_NOTE)
-        verdict = DoorVerdict(ModelFormat.EXTERNAL, "")
+        verdict = ModelFileCheck(ModelFormat.EXTERNAL, "")
         row, created = _write(fam, version, verdict, None, "none", user, fields)
         return Registration(row, created=created)
     if file is None:
@@ -105,9 +106,9 @@ def model_version_register(
     else:
         with staged_path(file) as path:
             name = Path(original_filename or getattr(file, "name", "") or path.name).name
-            verdict = door_check(path, spec, display_name=name)
+            verdict = model_file_check(path, spec, display_name=name)
             fields.update(
-                sha256=file_sha256(path), size=path.stat().st_size, original_filename=name
+                sha256=sha256_file(path), size=path.stat().st_size, original_filename=name
             )
             row, created = _write(fam, version, verdict, path, validate, user, fields)
     if created and validate == "inline" and not verdict.reason:
@@ -118,7 +119,7 @@ def model_version_register(
 def _write(
     fam: ModelFamily,
     version: str,
-    verdict: DoorVerdict,
+    verdict: ModelFileCheck,
     path: Path | None,
     validate: ValidateMode,
     user: Any,
@@ -197,7 +198,7 @@ def _existing(fam: ModelFamily, version: str, digest: str, fmt: str) -> ModelVer
     return None
 
 
-def _builtin_check(spec: dict[str, Any] | None) -> DoorVerdict:
+def _builtin_check(spec: dict[str, Any] | None) -> ModelFileCheck:
     reason = spec_check(spec, ModelFormat.BUILTIN)
     if not reason and spec is not None:
         from pipelines.runners import builtin_names
@@ -205,7 +206,7 @@ def _builtin_check(spec: dict[str, Any] | None) -> DoorVerdict:
         name = spec.get("builtin")
         if name not in builtin_names():
             reason = f"Unknown builtin runner {name!r}; available: {', '.join(builtin_names())}."
-    return DoorVerdict(ModelFormat.BUILTIN, reason)
+    return ModelFileCheck(ModelFormat.BUILTIN, reason)
 
 
 def card_for_spec(spec: dict[str, Any] | None, spec_path: Path | None) -> str:

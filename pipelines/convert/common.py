@@ -6,7 +6,6 @@ version descends from exactly the bytes whose sha256 the registry stores.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,6 @@ from pipelines.spec import ModelSpec
 
 class ConversionError(RuntimeError):
     """A conversion failed or its output does not reproduce the source; message says which."""
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_program(src_pt2: str | Path) -> torch.export.ExportedProgram:

@@ -34,8 +34,8 @@ from pipelines.convert.common import (
     child_spec,
     example_input,
     load_program,
-    sha256_file,
 )
+from pipelines.hashing import sha256_file
 from pipelines.spec import ModelSpec, parse_spec, validate_spec
 
 MINIMUM_TARGET = "macOS13"  # first release with ML Program fp32 + the ops torch.export emits

@@ -22,8 +22,8 @@ from pipelines.convert.common import (
     child_spec,
     example_input,
     load_program,
-    sha256_file,
 )
+from pipelines.hashing import sha256_file
 from pipelines.spec import ModelSpec, parse_spec, validate_spec
 
 OPSET = 18

@@ -21,6 +21,7 @@ from .functional import (
     evaluate_pair,
     f_measure_curves,
     mae,
+    mask_iou,
     s_measure,
     weighted_f_measure,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "evaluate_pair",
     "f_measure_curves",
     "mae",
+    "mask_iou",
     "s_measure",
     "weighted_f_measure",
 ]

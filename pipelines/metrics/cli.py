@@ -27,38 +27,13 @@ import cv2
 import numpy as np
 import PIL
 
+from pipelines.cli_args import directory, positive_int, unit_interval
+
 from .aggregate import MetricAggregator
 from .functional import evaluate_pair
 from .io import Pair, PairError, load_pair, pair_files
 
 METRICS_VERSION = "1"  # bump when a number this command produces changes
-
-
-def _directory(value: str) -> Path:
-    path = Path(value)
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a directory")
-    return path
-
-
-def _threshold(value: str) -> float:
-    try:
-        t = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not (math.isfinite(t) and 0 <= t <= 1):
-        raise argparse.ArgumentTypeError(f"{value} is not within [0, 1]")
-    return t
-
-
-def _workers(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,17 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate predicted masks against ground truth (IoU, precision, recall, "
         "boundary F, and the SOD family with PySODMetrics 1.6 semantics).",
     )
-    parser.add_argument("--pred", required=True, type=_directory, help="folder of <stem>.png")
+    parser.add_argument("--pred", required=True, type=directory, help="folder of <stem>.png")
     parser.add_argument(
-        "--gt", required=True, type=_directory, help="folder of <stem>.png|.bmp|.jpg"
+        "--gt", required=True, type=directory, help="folder of <stem>.png|.bmp|.jpg"
     )
     parser.add_argument("--json", required=True, type=Path, help="where to write the results")
     parser.add_argument(
-        "--threshold", type=_threshold, default=0.5,
+        "--threshold", type=unit_interval, default=0.5,
         help="binary prediction = v/255 > threshold (default 0.5: 128 and above)",
     )  # fmt: skip
     parser.add_argument(
-        "--workers", type=_workers, default=os.cpu_count() or 1,
+        "--workers", type=positive_int, default=os.cpu_count() or 1,
         help="worker processes (default: number of CPU cores)",
     )  # fmt: skip
     return parser

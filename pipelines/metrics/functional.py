@@ -122,6 +122,16 @@ def binary_iou(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> floa
     return _iou_precision_recall(*_confusion(_prepare(pred, gt), threshold))[0]
 
 
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """|A ∩ B| / |A ∪ B| of two boolean masks of one shape (already binarised: instances, two
+    runs' outputs, a model's mask against the truth). Both empty → 1.0, as `binary_iou`."""
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"mask shapes differ: {a.shape} and {b.shape}")
+    union = int(np.count_nonzero(a | b))
+    return 1.0 if union == 0 else int(np.count_nonzero(a & b)) / union
+
+
 def binary_precision(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> float:
     """|P ∩ G| / |P|. Both empty → 1.0; empty prediction with non-empty GT → 0."""
     return _iou_precision_recall(*_confusion(_prepare(pred, gt), threshold))[1]

@@ -22,12 +22,12 @@ written); 2 bad model, spec or arguments (nothing written).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.cli_args import unit_interval
 from pipelines.spec import ModelSpec, SpecError, load_spec, parse_spec
 
 from .run import IMAGE_SUFFIXES, Options, list_images, predict_folder
@@ -46,16 +46,6 @@ class ResolvedModel:
     spec: ModelSpec
     spec_source: str  # file path, or "builtin:NAME (default spec)"
     label: str  # what the user passed to --model
-
-
-def _threshold(value: str) -> float:
-    try:
-        t = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not (math.isfinite(t) and 0 <= t <= 1):
-        raise argparse.ArgumentTypeError(f"{value} is not within [0, 1]")
-    return t
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--gate-threshold",
-        type=_threshold,
+        type=unit_interval,
         help="override the spec's gate_threshold (a run may do the same)",
     )
     return p

@@ -36,26 +36,17 @@ def builtin_spec(name: str = "saliency-grabcut", size: int = 512) -> dict[str, A
     """The model-spec document for a built-in runner (what ``make demo`` registers)."""
     if name not in BUILTINS:
         raise ValueError(f"unknown builtin {name!r}; available: {', '.join(BUILTINS)}")
-    return {
-        "spec_version": 1,
-        "format": "builtin",
-        "builtin": name,
-        "input": {
-            "name": "image",
-            "layout": "NCHW",
-            "size": [size, size],
-            "color": "RGB",
-            "scale": 255.0,
-            "mean": [0.0, 0.0, 0.0],
-            "std": [1.0, 1.0, 1.0],
-            "resize": "stretch",
-        },
-        "outputs": {
-            "alpha": {"index": 0, "kind": "probability"},
-            "confidence": {"index": 1, "kind": "probability"},
-        },
-        "gate_threshold": 0.2,
-    }
+    from pipelines.spec.build import build_spec
+
+    return build_spec(
+        "builtin",
+        builtin=name,
+        size=size,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        confidence_kind="probability",
+        gate_threshold=0.2,
+    )
 
 
 def _normalise01(m: np.ndarray) -> np.ndarray:

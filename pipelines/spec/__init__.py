@@ -3,6 +3,7 @@
 ``model-spec.schema.json`` beside this file is a verbatim copy of the contract's schema.
 """
 
+from pipelines.spec.build import IMAGENET_MEAN, IMAGENET_STD, build_spec
 from pipelines.spec.preprocess import (
     LetterboxInfo,
     crop_letterbox,
@@ -16,11 +17,14 @@ from pipelines.spec.validate import SpecError, load_spec, parse_spec, schema, va
 
 __all__ = [
     "FORMATS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "InputSpec",
     "LetterboxInfo",
     "ModelSpec",
     "OutputSpec",
     "SpecError",
+    "build_spec",
     "crop_letterbox",
     "load_spec",
     "normalise",

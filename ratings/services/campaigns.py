@@ -22,6 +22,7 @@ from PIL import Image
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services.artefacts import resolve
+from pipelines.metrics.functional import mask_iou
 from ratings.models import Campaign, CampaignStatus, Mode, Stratum, Task
 from ratings.services.reports import campaign_snapshot_mark_dirty
 
@@ -71,10 +72,7 @@ class _Masks:
         ma, mb = self.get(a), self.get(b)
         if ma is None or mb is None or ma.shape != mb.shape:
             return 1.0
-        union = int(np.count_nonzero(ma | mb))
-        if union == 0:
-            return 0.0
-        return 1.0 - int(np.count_nonzero(ma & mb)) / union
+        return 1.0 - mask_iou(ma, mb)
 
 
 def _is_gross_failure(a: _Result, b: _Result) -> str:

@@ -18,25 +18,14 @@ from evalsite.datasets.importing import dataset_import
 from evalsite.datasets.models import DatasetVersion
 from models.models import ModelVersion, VersionStatus
 from models.services import model_version_register
+from pipelines.spec import build_spec
 
 SIZE = 64  # model input (spec size); the smallest the schema allows is 16
 DARK, BRIGHT = 20, 230
 
 
 def tiny_spec(size: int = SIZE) -> dict[str, Any]:
-    return {
-        "spec_version": 1,
-        "format": "torch_export",
-        "input": {
-            "size": [size, size], "color": "RGB", "scale": 255.0,
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "resize": "stretch",
-        },
-        "outputs": {
-            "alpha": {"index": 0, "kind": "probability"},
-            "confidence": {"index": 1, "kind": "logit"},
-        },
-        "gate_threshold": 0.5,
-    }  # fmt: skip
+    return build_spec("torch_export", size=size)
 
 
 def export_tiny_model(path: Path, size: int = SIZE) -> Path:

@@ -7,7 +7,6 @@ scikit-learn; boundary F on hand-checked squares; the aggregator vs PySODMetrics
 
 from __future__ import annotations
 
-import sys
 import types
 import warnings
 from pathlib import Path
@@ -19,29 +18,11 @@ import pytest
 
 from pipelines.metrics import MetricAggregator, binary_boundary_f, evaluate_pair
 from pipelines.metrics.functional import CURVE_KEYS, SCALAR_KEYS
+from pipelines.metrics.reference import SOD_KEYS, load_pysod
 
 PASCAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "pascal-s" / "masks"
 # 10 masks, including the empty `359` and the < 1 % foreground `1`.
 PASCAL_STEMS = ("1", "2", "3", "4", "10", "57", "120", "359", "401", "499")
-SOD_KEYS = ("mae", "s_measure", "max_f", "mean_f", "adaptive_f", "max_e", "mean_e", "adaptive_e")
-
-
-def load_pysod() -> types.ModuleType:
-    """`py_sod_metrics.sod_metrics`; scikit-image (imported by the package, unused by these
-    five metrics, and not among our dependencies) is stubbed when absent."""
-    try:
-        import skimage  # noqa: F401
-    except ModuleNotFoundError:
-        names = ("skimage", "skimage.color", "skimage.measure", "skimage.morphology")
-        stubs = {name: types.ModuleType(name) for name in names}
-        stubs["skimage.color"].deltaE_ciede2000 = stubs["skimage.color"].rgb2lab = None  # type: ignore[attr-defined]
-        for name in names[1:]:
-            setattr(stubs["skimage"], name.split(".")[1], stubs[name])
-        sys.modules.update(stubs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from py_sod_metrics import sod_metrics
-    return sod_metrics
 
 
 @pytest.fixture(scope="module")

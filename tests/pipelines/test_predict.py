@@ -13,32 +13,14 @@ import pytest
 from PIL import Image
 
 from pipelines.predict import main
+from pipelines.spec import build_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 32
 
 
 def tiny_spec(**extra: Any) -> dict[str, Any]:
-    return {
-        "spec_version": 1,
-        "format": "torch_export",
-        "input": {
-            "name": "image",
-            "layout": "NCHW",
-            "size": [SIZE, SIZE],
-            "color": "RGB",
-            "scale": 255.0,
-            "mean": [0.0, 0.0, 0.0],
-            "std": [1.0, 1.0, 1.0],
-            "resize": "stretch",
-        },
-        "outputs": {
-            "alpha": {"index": 0, "kind": "probability"},
-            "confidence": {"index": 1, "kind": "logit"},
-        },
-        "gate_threshold": 0.5,
-        **extra,
-    }
+    return build_spec("torch_export", size=SIZE, mean=(0, 0, 0), std=(1, 1, 1), **extra)
 
 
 @pytest.fixture(scope="module")

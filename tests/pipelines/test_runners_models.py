@@ -7,7 +7,6 @@ written to disk with the real exporters so every test exercises real files.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,34 +14,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from pipelines.spec import build_spec
+
 SIZE = 512  # the contract's input size; validation runs a dummy image at the spec's size
 
-SPEC: dict[str, Any] = {
-    "spec_version": 1,
-    "format": "torch_export",
-    "input": {
-        "name": "image",
-        "layout": "NCHW",
-        "size": [SIZE, SIZE],
-        "color": "RGB",
-        "scale": 255.0,
-        "mean": [0.485, 0.456, 0.406],
-        "std": [0.229, 0.224, 0.225],
-        "resize": "stretch",
-    },
-    "outputs": {
-        "alpha": {"index": 0, "kind": "probability"},
-        "confidence": {"index": 1, "kind": "logit"},
-    },
-    "gate_threshold": 0.5,
-}
+SPEC: dict[str, Any] = build_spec("torch_export", size=SIZE)
 
 
 def spec(fmt: str = "torch_export", size: int = SIZE, **input_overrides: Any) -> dict[str, Any]:
-    """A copy of SPEC for ``fmt`` at ``size`` (ONNX/Core ML keep index-based outputs too)."""
-    doc = copy.deepcopy(SPEC)
-    doc["format"] = fmt
-    doc["input"]["size"] = [size, size]
+    """The contract's spec for ``fmt`` at ``size`` (ONNX/Core ML keep index-based outputs too)."""
+    doc = build_spec(fmt, size=size)
     doc["input"].update(input_overrides)
     return doc
 

@@ -20,15 +20,11 @@ from PIL import Image
 from evalsite.datasets.models import DatasetVersion, Item
 from evalsite.evals.models import EvalRun, ItemResult, RunStatus
 from models.models import PRODUCTION, Alias
+from pipelines.metrics.functional import mask_iou
 from tests.evals.factories import tiny_set, tiny_spec, user_with, version_row
 
 MODEL_NAMES = ("subject-lift",)
 VERSIONS = ("1.0.0", "2.0.0", "3.0.0")
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = int(np.count_nonzero(a | b))
-    return 1.0 if union == 0 else int(np.count_nonzero(a & b)) / union
 
 
 def _output(kind: int, mask: np.ndarray, index: int) -> np.ndarray:
@@ -59,7 +55,7 @@ def fabricate_results(run: EvalRun, kind: int) -> None:
         _write(root / rel / "alpha" / f"{item.stem}.png", Image.fromarray(alpha))
         rgba = np.dstack([photo, alpha])
         _write(root / rel / "web" / f"{item.stem}.cutout.png", Image.fromarray(rgba, "RGBA"))
-        iou = _iou(pred, gt)
+        iou = mask_iou(pred, gt)
         ItemResult.objects.create(
             run=run, item=item, status="ok", iou=iou, metrics={"iou": iou},
             artefacts={"alpha": f"{rel}/alpha/{item.stem}.png",

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pipelines.spec import build_spec
+
 SIZE = 64
 # Far past the sandbox limit the tests set (MEMORY_LIMIT_MB), yet well under this machine's RAM,
 # so a broken limit shows up as a passing forward rather than as the OOM killer.
@@ -25,30 +27,7 @@ MEMORY_LIMIT_MB = 3072
 
 
 def spec_for(fmt: str, **extra: Any) -> dict[str, Any]:
-    named = fmt == "onnx"
-    spec: dict[str, Any] = {
-        "spec_version": 1,
-        "format": fmt,
-        "input": {
-            "name": "image",
-            "layout": "NCHW",
-            "size": [SIZE, SIZE],
-            "color": "RGB",
-            "scale": 255.0,
-            "mean": [0.485, 0.456, 0.406],
-            "std": [0.229, 0.224, 0.225],
-            "resize": "stretch",
-        },
-        "outputs": {
-            "alpha": {"name": "alpha", "kind": "probability"} if named
-            else {"index": 0, "kind": "probability"},
-            "confidence": {"name": "confidence", "kind": "logit"} if named
-            else {"index": 1, "kind": "logit"},
-        },
-        "gate_threshold": 0.5,
-    }
-    spec.update(extra)
-    return spec
+    return build_spec(fmt, size=SIZE, by_name=fmt == "onnx", **extra)
 
 
 class Tiny(nn.Module):

@@ -15,21 +15,17 @@ import numpy as np
 from django.conf import settings
 
 from evalsite.datasets.models import Item
+from pipelines.metrics.functional import mask_iou
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.instances import Instances
 
 MATCH_MIN_IOU = 0.5
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = int(np.count_nonzero(a | b))
-    return 1.0 if union == 0 else int(np.count_nonzero(a & b)) / union
-
-
 def match_instances(gt: list[np.ndarray], pred: list[np.ndarray]) -> list[float]:
     """IoU of each ground-truth instance with its greedy best match (0 when unmatched)."""
     pairs = sorted(
-        ((_iou(g, p), gi, pi) for gi, g in enumerate(gt) for pi, p in enumerate(pred)),
+        ((mask_iou(g, p), gi, pi) for gi, g in enumerate(gt) for pi, p in enumerate(pred)),
         reverse=True,
     )
     scores = [0.0] * len(gt)
