@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
-from django.http import Http404
 
 from evalsite.core.models import Job
+from evalsite.core.providers import RUNS_OF_MODEL_VERSION, provider
 from models.errors import VersionNotFound
 from models.models import Alias, AliasMove, ModelFamily, ModelVersion, VersionStatus
 from models.services.conversions import CONVERT_JOB
 
 HISTORY_ROWS = 50  # alias moves shown on a family page; older ones stay in the database
-# The eval app plugs its runs into version pages by providing this function; the registry does
-# not import the eval app (it comes later and depends on the registry, not the other way round).
-RUNS_PROVIDER = ("evalsite.evals.selectors", "runs_for_model_version")
 
 
 def family_rows() -> QuerySet[ModelFamily]:
@@ -26,11 +22,9 @@ def family_rows() -> QuerySet[ModelFamily]:
     ).prefetch_related(Prefetch("aliases", queryset=Alias.objects.select_related("version")))
 
 
-def family_get(name: str) -> ModelFamily:
-    family = ModelFamily.objects.filter(name=name).first()
-    if family is None:
-        raise Http404(f"No model family {name!r}.")
-    return family
+def family_get(name: str) -> ModelFamily | None:
+    """The family called `name`, or None (views answer 404, commands name the families)."""
+    return ModelFamily.objects.filter(name=name).first()
 
 
 def family_versions(family: ModelFamily) -> QuerySet[ModelVersion]:
@@ -51,16 +45,15 @@ def alias_history(family: ModelFamily) -> QuerySet[AliasMove]:
     )[:HISTORY_ROWS]
 
 
-def version_get(family: str, version: str) -> ModelVersion:
-    row = (
+def model_version_get(*, family: str, version: str) -> ModelVersion | None:
+    """The version `family:version` with what its page shows, or None. (Not to be confused with
+    `evalsite.datasets.selectors.version_get`, a held-out set's version.)"""
+    return (
         ModelVersion.objects.select_related("family", "parent", "created_by", "validation_job")
         .prefetch_related("children", "aliases")
         .filter(family__name=family, version=version)
         .first()
     )
-    if row is None:
-        raise Http404(f"No model version {family}:{version}.")
-    return row
 
 
 def version_lineage(version: ModelVersion) -> list[ModelVersion]:
@@ -78,14 +71,10 @@ def conversion_jobs(version: ModelVersion) -> list[Job]:
     return list(Job.objects.filter(kind=CONVERT_JOB, payload__source_id=version.pk)[:10])
 
 
-def version_runs(version: ModelVersion) -> list[Any] | None:
-    """Runs of this version from the eval app, or None while it provides none."""
-    module_name, func_name = RUNS_PROVIDER
-    try:
-        provider = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError):
-        return None
-    return list(provider(version))
+def version_runs(version: ModelVersion) -> list[Any]:
+    """Runs of this version, from the provider the evals app registers (evalsite.core.providers;
+    a missing one raises ProviderMissing rather than showing no runs)."""
+    return list(provider(RUNS_OF_MODEL_VERSION)(version))
 
 
 def model_version_resolve(ref: str, *, require_ready: bool = False) -> ModelVersion:

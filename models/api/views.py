@@ -24,9 +24,16 @@ from models.api.serializers import (
     VersionUploadSerializer,
 )
 from models.errors import RegistryError
-from models.models import ModelVersion
+from models.models import ModelFamily, ModelVersion
 
 PERMISSIONS = [IsAuthenticated, CanResearch]
+
+
+def _family(name: str) -> ModelFamily:
+    fam = selectors.family_get(name)
+    if fam is None:
+        raise Http404(f"No model family {name!r}.")
+    return fam
 
 
 @api_view(["GET"])
@@ -51,7 +58,7 @@ def family_versions(request: Request, family: str) -> Response:
     POST `version`, `external=true` [notes, parent, provenance] registers an external version.
     """
     if request.method == "GET":
-        fam = selectors.family_get(family)
+        fam = _family(family)
         rows = selectors.family_versions(fam).prefetch_related("children")
         return Response(VersionSerializer(rows, many=True, context={"request": request}).data)
     form = VersionUploadSerializer(data=request.data)
@@ -96,7 +103,7 @@ def version_detail(request: Request, pk: int) -> Response:
 @permission_classes(PERMISSIONS)
 def alias_detail(request: Request, family: str, name: str) -> Response:
     """GET: where the alias points and its history. POST {version, reason}: move it."""
-    fam = selectors.family_get(family)
+    fam = _family(family)
     if request.method == "GET":
         alias = fam.aliases.select_related("family", "version").filter(name=name).first()
         if alias is None:
