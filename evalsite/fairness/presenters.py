@@ -54,6 +54,13 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
             cell = row["metrics"].get("iou", {})
             contrast_rows.append({"name": display_group("skin_tone", row["group"]), "n": row["n"],
                                   **cell})
+    flagged_groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in doc["flags"]:  # one strip per flagged group: its worst images on the first metric
+        entry = flagged_groups.setdefault((f["attribute"], f["group"]), {
+            "name": display_group(f["attribute"], f["group"]), "texts": [],
+            "worst": f.get("worst", []),
+            "worst_metric": METRIC_LABELS.get(f["metric"], f["metric"])})
+        entry["texts"].append(f["text"])
     crowd = []
     for c in doc.get("crowd") or []:
         tables = []
@@ -67,7 +74,7 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
         "crowd": crowd,
         "doc": doc, "synthetic": doc.get("synthetic_labels", False), "metrics": metrics,
         "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics], "rows": rows,
-        "flags": doc["flags"], "plot": plot, "summary_rows": summary,
+        "flags": doc["flags"], "flagged_groups": list(flagged_groups.values()), "plot": plot, "summary_rows": summary,
         "contrast": contrast, "contrast_rows": contrast_rows,
         "too_small": [r for r in rows if r["too_small"]],
     }
