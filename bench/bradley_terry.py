@@ -4,7 +4,8 @@ Prints (not a test): building the per-item count tensor, one fit from aggregated
 < 0.1 s), a 1000-round item bootstrap (goal < 10 s), and next to them scikit-learn's
 LogisticRegression on one row per vote (x_i = +1, x_j = -1, no intercept, no penalty; a tie or
 both-bad vote is two rows of weight 1/2), one fit timed and 1000 rounds extrapolated, with the
-largest difference between the two sets of anchored strengths.
+largest difference between the two sets of anchored strengths. Exit 1 when a goal is missed,
+the fit did not converge, or the strengths differ from scikit-learn's by more than 1e-4.
 
     .venv/bin/python bench/bradley_terry.py [--votes N] [--models K] [--items N] [--rounds R]
 """
@@ -62,7 +63,11 @@ def sklearn_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.asarray(coef - coef[0])
 
 
-def main() -> None:
+#: Agreement with scikit-learn's fit of the same likelihood (both stop at tolerance ~1e-6).
+MAX_SKLEARN_DIFF = 1e-4
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--votes", type=int, default=1_000_000)
     parser.add_argument("--models", type=int, default=20)
@@ -96,6 +101,7 @@ def main() -> None:
           f"{np.abs(fit.strengths - truth).max():.4f}; mean CI width "
           f"{np.mean([iv.high - iv.low for iv in report.strengths.values()][1:]):.4f}")
 
+    ok = bool(fit.converged)
     if not args.skip_sklearn:
         print("scikit-learn LogisticRegression (one row per vote, lbfgs):")
         design, _ = timed("build design matrix (not counted)", sklearn_design, a, b, choice, k)
@@ -104,12 +110,18 @@ def main() -> None:
               f"(~{t_sk * args.rounds / 60:.0f} min)")
         diff = np.abs(sk - fit.strengths).max()
         print(f"  max |strength difference| ours vs sklearn: {diff:.2e}")
+        if diff > MAX_SKLEARN_DIFF:
+            print(f"INTEGRITY FAIL: strengths differ from scikit-learn by {diff:.2e} "
+                  f"> {MAX_SKLEARN_DIFF:.0e}")
+            ok = False
+    fit_ok, boot_ok = t_agg + t_fit < 0.1, t_report < 10
     print("goals: fit < 0.1 s -> "
-          f"{'OK' if t_agg + t_fit < 0.1 else 'MISSED'} ({t_agg + t_fit:.3f} s incl. aggregation); "
-          f"1000-round bootstrap < 10 s -> {'OK' if t_report < 10 else 'MISSED'} "
+          f"{'OK' if fit_ok else 'MISSED'} ({t_agg + t_fit:.3f} s incl. aggregation); "
+          f"1000-round bootstrap < 10 s -> {'OK' if boot_ok else 'MISSED'} "
           f"({t_report:.2f} s full report, {t_boot:.2f} s strengths only; "
           f"count build {t_build:.2f} s once)")
+    return 0 if ok and fit_ok and boot_ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
