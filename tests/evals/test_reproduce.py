@@ -27,7 +27,7 @@ from rest_framework.test import APIClient
 from evalsite.core import jobs
 from evalsite.core.models import Chunk
 from evalsite.evals.errors import EvalError
-from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, RunStatus
+from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, RunSource, RunStatus
 from evalsite.evals.services.aggregate import outputs_digest
 from evalsite.evals.services.execute import eval_chunk_run
 from evalsite.evals.services.reproduce import eval_run_reproduce
@@ -182,10 +182,15 @@ def test_reproduction_reports_different_images_with_iou_and_noise(
     assert noise["mean_delta"] == pytest.approx(abs(before.iou - after.iou) / 6)
 
 
-def test_reproduce_refuses_unfinished_runs(version, dataset, fake_model):
+def test_reproduce_refuses_unfinished_and_imported_runs(version, dataset, fake_model, run_inline):
     queued = eval_run_start(model_version=version, dataset_version=dataset)
     with pytest.raises(EvalError, match=rf"run #{queued.pk} is queued; only a finished"):
         eval_run_reproduce(run=queued)
+    done = run_inline(queued)
+    EvalRun.objects.filter(pk=done.pk).update(source=RunSource.IMPORTED)
+    done.refresh_from_db()
+    with pytest.raises(EvalError, match=r"holds imported predictions .*cannot be reproduced"):
+        eval_run_reproduce(run=done)
     assert not EvalRun.objects.filter(reproduce_of=queued).exists()
 
 
