@@ -74,7 +74,8 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
         "crowd": crowd,
         "doc": doc, "synthetic": doc.get("synthetic_labels", False), "metrics": metrics,
         "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics], "rows": rows,
-        "flags": doc["flags"], "flagged_groups": list(flagged_groups.values()), "plot": plot, "summary_rows": summary,
+        "flags": doc["flags"], "flagged_groups": list(flagged_groups.values()), "plot": plot,
+        "summary_rows": summary,
         "contrast": contrast, "contrast_rows": contrast_rows,
         "too_small": [r for r in rows if r["too_small"]],
     }
