@@ -17,7 +17,7 @@ import re
 import time
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -201,7 +201,10 @@ def leaderboard_refresh(*, force: bool = False) -> bool:
     """Rebuild the stored rows when an input changed (or `force`); True when rebuilt."""
     started = time.perf_counter()
     fingerprint = leaderboard_fingerprint()
-    state, _ = LeaderboardState.objects.get_or_create(key="default")
+    try:
+        state, _ = LeaderboardState.objects.get_or_create(key="default")
+    except IntegrityError:  # a concurrent first refresh created it
+        state = LeaderboardState.objects.get(key="default")
     if not force and state.fingerprint == fingerprint:
         return False
     rows = _rows()
