@@ -192,15 +192,19 @@ def stratified_bootstrap_means(values: ArrayLike, inverse: ArrayLike, *,
     boot = np.full((rounds, count, mat.shape[1]), np.nan)
     order = np.argsort(idx, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(idx, minlength=count))])
+    # The sparse count matrices' data (all ones), allocated once and shared by every chunk.
+    sizes = [int(n) for n in np.diff(bounds) if n]
+    ones = np.ones(max((chunk_sizes(n, rounds)[0] * n for n in sizes), default=0))
     for g in range(count):
         members = mat[order[bounds[g]:bounds[g + 1]]]
         if len(members) == 0:
             continue
-        boot[:, g] = _resampled_sums(members, rounds, rng) / len(members)
+        boot[:, g] = _resampled_sums(members, rounds, rng, ones) / len(members)
     return boot
 
 
-def _resampled_sums(members: FloatArray, rounds: int, rng: np.random.Generator) -> FloatArray:
+def _resampled_sums(members: FloatArray, rounds: int, rng: np.random.Generator,
+                    ones: FloatArray) -> FloatArray:
     """Per round, the column sums of a resample of ``members``' rows, shape (rounds, metrics).
 
     The same draws as :func:`pipelines.stats.bootstrap.iter_count_chunks` (same chunks, int32
@@ -213,7 +217,7 @@ def _resampled_sums(members: FloatArray, rounds: int, rng: np.random.Generator) 
     for size in chunk_sizes(n, rounds):
         idx = rng.integers(0, n, size=(size, n), dtype=np.int32)
         indptr = np.arange(0, size * n + 1, n, dtype=np.int32 if size * n < 2**31 else np.int64)
-        counts = sp.csr_matrix((np.ones(size * n), idx.ravel(), indptr), shape=(size, n))
+        counts = sp.csr_matrix((ones[:size * n], idx.ravel(), indptr), shape=(size, n))
         out.append(np.asarray(counts @ members))
     return np.concatenate(out)
 
