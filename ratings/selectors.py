@@ -40,7 +40,7 @@ def campaign_snapshot_get(*, campaign: Campaign) -> CampaignSnapshot | None:
 
 def rating_rows(campaign: Campaign) -> list[dict[str, Any]]:
     """One dict per rating with its task and run identity (the CSV/JSON export rows)."""
-    return list(
+    rows = (
         Rating.objects.filter(campaign=campaign)
         .order_by("created_at", "pk")
         .values(
@@ -63,6 +63,7 @@ def rating_rows(campaign: Campaign) -> list[dict[str, Any]]:
             "created_at",
         )
     )
+    return [dict(row) for row in rows]
 
 
 def campaign_progress(*, campaign: Campaign, last_rating_id: int | None = None) -> dict[str, Any]:

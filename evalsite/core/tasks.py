@@ -26,12 +26,14 @@ class RecordingTask(Task):  # type: ignore[misc]
     """Base task: on an unhandled failure, write the error on the owning row.
 
     A task names its owner with `owner_model = "app_label.Model"`; its first positional argument
-    is that row's primary key, and the row has `status` and `error` fields.
+    is that row's primary key, and the row has an `error` field (and `status`, set to
+    `owner_failed_status` unless that is None). `run_chunk` owns its `core.Chunk` and records
+    only the error: the lease and the reaper decide whether the chunk is retried or failed.
     """
 
     abstract = True
     owner_model: str | None = None
-    owner_failed_status = "failed"
+    owner_failed_status: str | None = "failed"
 
     def on_failure(
         self,
@@ -45,9 +47,10 @@ class RecordingTask(Task):  # type: ignore[misc]
             return
         try:
             model = apps.get_model(self.owner_model)
-            model.objects.filter(pk=args[0]).update(
-                status=self.owner_failed_status, error=f"{type(exc).__name__}: {exc}"
-            )
+            fields = {"error": f"{type(exc).__name__}: {exc}"}
+            if self.owner_failed_status is not None:
+                fields["status"] = self.owner_failed_status
+            model._default_manager.filter(pk=args[0]).update(**fields)
         except Exception:  # recording must never mask the original failure
             log.exception("could not record failure of %s on %s", self.name, self.owner_model)
 
@@ -73,7 +76,14 @@ def _retry_later(
 
 # max_retries=None on the task itself: `retry(max_retries=None)` would fall back to the class
 # default of 3, and a fourth blip would drop the message (the chunk then waits for its lease).
-@shared_task(bind=True, base=RecordingTask, name="evalsite.core.tasks.run_chunk", max_retries=None)
+@shared_task(
+    bind=True,
+    base=RecordingTask,
+    name="evalsite.core.tasks.run_chunk",
+    max_retries=None,
+    owner_model="core.Chunk",
+    owner_failed_status=None,
+)
 def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None = None) -> str:
     """Claim one chunk, run its kind's handler under a heartbeat, record the outcome.
 

@@ -120,7 +120,7 @@ def run_progress(run: EvalRun) -> dict[str, Any]:
         "failed": failed,
         "done": ok + failed,
         "percent": round(100.0 * (ok + failed) / total, 1) if total else 0.0,
-        "chunks": job_progress(run.job) if run.job_id else {},
+        "chunks": job_progress(run.job) if run.job is not None else {},
         "waiting": waiting_note(run),
         "device": run.device,
         "finished": run.is_finished,

@@ -110,8 +110,8 @@ def annotator_qc(annotators: ArrayLike, choices: ArrayLike, seconds: ArrayLike,
     names, group = np.unique(who, return_inverse=True)
     order = np.argsort(group.reshape(-1), kind="stable")  # keeps each annotator's rating order
     starts = np.searchsorted(group.reshape(-1)[order], np.arange(len(names) + 1))
-    for g, name in enumerate(names):
-        rows = order[starts[g]:starts[g + 1]]
+    for k, name in enumerate(names):
+        rows = order[starts[k] : starts[k + 1]]
         c, s, g = code[rows], secs[rows], gold[rows]
         scored = (g >= 0) & (c != BOTH_BAD)
         correct = int(np.sum(scored & (c == g)))

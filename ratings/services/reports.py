@@ -52,6 +52,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -164,7 +165,7 @@ def campaign_snapshot_refresh(*, campaign: Campaign, rounds: int = ROUNDS) -> Ca
 
 def stale_snapshots() -> QuerySet[CampaignSnapshot]:
     """Snapshots dirty for longer than a recompute should take to arrive (a lost message)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=settings.RATINGS_SNAPSHOT_STALE_SECONDS)
+    cutoff = timezone.now() - timedelta(seconds=settings.RATINGS_SNAPSHOT_STALE_SECONDS)
     return CampaignSnapshot.objects.filter(dirty=True, dirty_since__lt=cutoff)
 
 

@@ -168,7 +168,7 @@ def _image_path(assignment: Assignment, slot: str) -> Path:
 def image_view(request: HttpRequest, token: str, slot: str) -> HttpResponse:
     assignment = (
         Assignment.objects.select_related("task__item", "campaign")
-        .filter(token=token, annotator=request.user)
+        .filter(token=token, annotator_id=request.user.pk)
         .first()
     )
     if assignment is None:

@@ -152,3 +152,16 @@ def test_recording_task_writes_an_unhandled_failure_on_the_owning_row(tmp_path):
     OwnedTask().on_failure(MemoryError("model too large"), "task-id", (job.pk,), {}, None)
     job.refresh_from_db()
     assert job.status == "failed" and job.error == "MemoryError: model too large"
+
+
+def test_run_chunk_records_an_unhandled_failure_on_its_chunk_and_leaves_retrying_to_the_reaper(
+    tmp_path,
+):
+    from evalsite.core.tasks import run_chunk
+
+    job = make_job(tmp_path, n=1)
+    chunk = job.chunks.get()
+    Chunk.objects.filter(pk=chunk.pk).update(status="running")
+    run_chunk.on_failure(RuntimeError("worker bug"), "task-id", (chunk.pk,), {}, None)
+    chunk.refresh_from_db()
+    assert chunk.error == "RuntimeError: worker bug" and chunk.status == "running"

@@ -262,7 +262,7 @@ def eval_run_cancel(*, run: EvalRun, reason: str = "cancelled by user") -> bool:
     if run.is_finished:
         return False
     with transaction.atomic():
-        if run.job_id:
+        if run.job is not None:
             job_cancel(job=run.job, reason=reason)  # its on_cancelled hook marks the run too
         return bool(eval_run_mark_cancelled(run_id=run.pk, reason=reason))
 

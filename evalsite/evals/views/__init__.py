@@ -18,8 +18,6 @@ from evalsite.evals.views.pages import (
     run_start_view,
 )
 
-run_list = run_list_view  # the name the stub exposed
-
 __all__ = [
     "compare_view",
     "run_cancel_view",
@@ -29,7 +27,6 @@ __all__ = [
     "run_item_view",
     "run_items_view",
     "run_json_view",
-    "run_list",
     "run_list_view",
     "run_progress_view",
     "run_reproduce_view",
