@@ -29,8 +29,12 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# Each benchmark's output is kept in bench/results/<name>.txt; a missed goal stops the run.
 bench: $(STAMP)
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+	mkdir -p bench/results
+	for b in bench/*.py; do n=$$(basename $$b .py); \
+	  $(PY) $$b > bench/results/$$n.txt 2>&1; rc=$$?; cat bench/results/$$n.txt; \
+	  [ $$rc -eq 0 ] || { echo "$$b failed (exit $$rc)"; exit 1; }; done
 
 clean:
 	rm -rf var/broker var/db.sqlite3* var/media var/celerybeat-schedule*

@@ -133,3 +133,37 @@ def test_a_database_cut_mid_run_costs_no_attempt_and_the_job_finishes_once(
     assert sorted(set((tmp_path / "completed.log").read_text().split())) == ["0", "1", "2"]
     assert proxy.refused >= 1, "connections were refused while cut"
     assert "database unreachable" in log
+
+
+@pytest.mark.no_services
+def test_messages_lost_with_the_broker_are_resent_within_seconds(tmp_path, start_worker):
+    # Given a job whose messages the broker lost (a Redis restart without persistence)
+    env = {"JOB_REAPER_SECONDS": "1", "JOB_PENDING_RESEND_SECONDS": "300"}
+    job = jobs.job_create(
+        kind="test.sleep",
+        chunks=[{"folder": str(tmp_path)} for _ in range(3)],
+        payload={"folder": str(tmp_path)},
+    )
+    workers.purge_broker()
+    assert reaper_depth("default") == 0
+
+    # When the workers come up, nothing is queued for them ...
+    work = start_worker(queues="default", beat=False, include=KINDS, extra_env=env)
+    start_worker(queues="maintenance", beat=True, include=KINDS, extra_env=env)
+    wait_for(lambda: live_on("default") and live_on("maintenance"), 90, "workers", work)
+    started = time.monotonic()
+
+    # Then the reaper sees 3 pending chunks and 0 queued messages, resends them, and the job
+    # finishes in seconds rather than after the 300 s fallback
+    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, 60, "the job to finish", work)
+    assert Job.objects.get(pk=job.pk).status == JobStatus.DONE
+    assert time.monotonic() - started < 20
+    assert (tmp_path / "done.log").read_text().split() == [str(job.pk)]
+
+
+def reaper_depth(queue: str) -> int:
+    from evalsite.core.reaper import broker_queue_depths
+
+    depths = broker_queue_depths({queue})
+    assert depths is not None
+    return depths[queue]
