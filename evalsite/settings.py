@@ -263,5 +263,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # coremltools warns at import about untested torch/scikit-learn versions and its missing
+        # macOS-only library; none of it is actionable here (register_model printed it all).
+        "coremltools": {"level": "ERROR"},
+        "axes": {"level": "WARNING"},  # one INFO line per login otherwise
+    },
 }

@@ -68,10 +68,6 @@ class SubmitInput:
     seconds: float
 
 
-def _no_constants(name: str) -> float:
-    raise SubmitInvalid(f"{name} is not a JSON number; send a finite number")
-
-
 def parse_submit(body: bytes, content_type: str) -> SubmitInput:
     """The annotator page's submit body → SubmitInput, or SubmitInvalid saying what is wrong."""
     if content_type.split(";")[0].strip().lower() != "application/json":
@@ -80,7 +76,9 @@ def parse_submit(body: bytes, content_type: str) -> SubmitInput:
         size = len(body)
         raise SubmitInvalid(f"the body is {size} bytes; a submit is at most {SUBMIT_MAX_BYTES}")
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+        # NaN/Infinity (not JSON, but Python reads them) become floats that the field checks
+        # below refuse by name.
+        data = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):  # bad UTF-8 or JSON, an int of > 4300 digits
         raise SubmitInvalid("the body is not valid UTF-8 JSON; send a JSON object") from None
     if not isinstance(data, dict):

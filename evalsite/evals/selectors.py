@@ -211,3 +211,37 @@ def comparable_runs(run: EvalRun) -> QuerySet[EvalRun]:
 
 def active_runs_count() -> int:
     return EvalRun.objects.filter(Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING)).count()
+
+
+def compare_pair(a: str, b: str) -> tuple[EvalRun, EvalRun]:
+    """The runs behind `/runs/compare/?a=&b=`: run ids, or model refs (`family:alias`, `F:V`).
+
+    For model refs (the registry's "vs production" links) the pair is the latest finished run of
+    each version on the latest set version both were evaluated on. Raises ValueError with the
+    message to show when the input names no such pair.
+    """
+    if a.isdigit() and b.isdigit():
+        return run_get(int(a)), run_get(int(b))
+    from models.errors import VersionNotFound
+    from models.selectors import model_version_resolve
+
+    try:
+        va, vb = model_version_resolve(a), model_version_resolve(b)
+    except VersionNotFound as exc:
+        raise ValueError(str(exc)) from None
+    done = EvalRun.objects.filter(status=RunStatus.DONE)
+    runs_a = done.filter(model_version=va).order_by("-created_at", "-pk")
+    runs_b = done.filter(model_version=vb).order_by("-created_at", "-pk")
+    common = runs_a.filter(
+        dataset_version__in=runs_b.values("dataset_version")
+    ).values_list("dataset_version", flat=True)
+    dataset_version = common.first()
+    if dataset_version is None:
+        raise ValueError(
+            f"{va.ref} and {vb.ref} have no finished runs on a common set version yet; start "
+            "runs of both on the same set, then compare."
+        )
+    return (
+        runs_a.filter(dataset_version=dataset_version).first(),  # type: ignore[return-value]
+        runs_b.filter(dataset_version=dataset_version).first(),
+    )

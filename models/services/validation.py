@@ -76,8 +76,20 @@ def model_version_validate(
             status_note=note,
             validated_at=timezone.now(),
         )
+        if not ok:
+            _drop_rejected_file(version_id)
     version.refresh_from_db()
     return version
+
+
+def _drop_rejected_file(version_id: int) -> None:
+    """A rejected version keeps its row and reason, not its bytes (nothing runs them again)."""
+    row = ModelVersion.objects.filter(pk=version_id, status=VersionStatus.REJECTED).first()
+    if row is None or not row.file or not row.file.name:
+        return
+    name, storage = str(row.file.name), row.file.storage
+    ModelVersion.objects.filter(pk=version_id).update(file="")
+    transaction.on_commit(lambda: storage.delete(name))
 
 
 def model_version_reject(*, version_id: int, reason: str) -> None:
@@ -85,6 +97,7 @@ def model_version_reject(*, version_id: int, reason: str) -> None:
     ModelVersion.objects.filter(
         pk=version_id, status__in=[VersionStatus.UPLOADED, VersionStatus.VALIDATING]
     ).update(status=VersionStatus.REJECTED, rejection_reason=reason, validated_at=timezone.now())
+    _drop_rejected_file(version_id)
 
 
 def _run_checks(

@@ -29,10 +29,20 @@ COREML_SCALES = (1.0, 255.0)
 class SpecError(ValueError):
     """A spec that does not satisfy the contract; ``str()`` is the user-facing message."""
 
-    def __init__(self, message: str, path: str = "") -> None:
-        super().__init__(f"{path}: {message}" if path else message)
+    def __init__(
+        self, message: str, path: str = "", *, more: list[tuple[str, str]] | None = None
+    ) -> None:
+        problems = [(path, message), *(more or [])]
+        super().__init__("; ".join(f"{p}: {m}" if p else m for p, m in problems))
         self.path = path
         self.detail = message
+        self.problems = problems  # every problem found, in document order: (path, message)
+
+
+def _raise_all(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        (path, message), *more = problems
+        raise SpecError(message, path, more=more)
 
 
 @cache
@@ -65,9 +75,13 @@ def _message(err: ValidationError) -> str:
     return err.message
 
 
+def _error_order(err: ValidationError) -> tuple[int, str]:
+    # Deepest, then first in document order: the most specific complaint comes first.
+    return (-len(err.absolute_path), str(list(err.absolute_path)))
+
+
 def _best_error(errors: list[ValidationError]) -> ValidationError:
-    # Deepest, then first in document order: the most specific complaint is the useful one.
-    return sorted(errors, key=lambda e: (-len(e.absolute_path), str(list(e.absolute_path))))[0]
+    return sorted(errors, key=_error_order)[0]
 
 
 def validate_spec(spec: dict[str, Any]) -> None:
@@ -76,63 +90,74 @@ def validate_spec(spec: dict[str, Any]) -> None:
         raise SpecError(f"a spec must be a JSON object, got {type(spec).__name__}")
     validator = jsonschema.Draft202012Validator(schema())
     errors = list(validator.iter_errors(spec))
-    if errors:
-        err = _best_error(errors)
-        raise SpecError(_message(err), _json_path(err.absolute_path))
-    _semantic_checks(spec)
+    if errors:  # report every problem (issue 14), the most specific first
+        found: list[tuple[str, str]] = []
+        for err in sorted(errors, key=_error_order):
+            item = (_json_path(err.absolute_path), _message(err))
+            if item not in found:
+                found.append(item)
+        _raise_all(found)
+    problems: list[tuple[str, str]] = []
+    _semantic_checks(spec, problems)
+    _raise_all(problems)
 
 
-def _semantic_checks(spec: dict[str, Any]) -> None:
+def _semantic_checks(spec: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+    """Append (path, message) for every rule the spec breaks."""
+
+    def bad(message: str, path: str) -> None:
+        problems.append((path, message))
+
     inp = spec["input"]
     height, width = inp["size"]
     if height <= 0 or width <= 0:  # the schema's minimum already implies this; kept as a guard
-        raise SpecError(f"size must be positive, got {inp['size']}", "input.size")
+        bad(f"size must be positive, got {inp['size']}", "input.size")
     channels = len(inp["color"])  # "RGB" / "BGR": one mean/std per colour channel
     for key in ("mean", "std"):
         if len(inp[key]) != channels:
-            raise SpecError(
+            bad(
                 f"has {len(inp[key])} values but color {inp['color']} has {channels} channels",
                 f"input.{key}",
             )
         for i, v in enumerate(inp[key]):
             if not math.isfinite(v):
-                raise SpecError("must be a finite number", f"input.{key}[{i}]")
+                bad("must be a finite number", f"input.{key}[{i}]")
     if not math.isfinite(inp["scale"]):
-        raise SpecError("must be a finite number", "input.scale")
+        bad("must be a finite number", "input.scale")
 
     fmt = spec["format"]
     if fmt == "builtin" and not spec.get("builtin", "").strip():
-        raise SpecError("must name a built-in runner, e.g. 'saliency-grabcut'", "builtin")
+        bad("must name a built-in runner, e.g. 'saliency-grabcut'", "builtin")
     if fmt != "builtin" and "builtin" in spec:
-        raise SpecError(f"only allowed when format is 'builtin' (format is {fmt!r})", "builtin")
+        bad(f"only allowed when format is 'builtin' (format is {fmt!r})", "builtin")
 
     outputs = spec["outputs"]
     if fmt in ("torch_export", "torchscript", "builtin"):
         for key, out in outputs.items():
             if "index" not in out:
-                raise SpecError(
+                bad(
                     f"{fmt} outputs are a tuple without names; give 'index'", f"outputs.{key}"
                 )
     indexes = [o["index"] for o in outputs.values() if "index" in o and "name" not in o]
     if len(indexes) != len(set(indexes)):
-        raise SpecError("alpha and confidence point at the same index", "outputs")
+        bad("alpha and confidence point at the same index", "outputs")
     names = [o["name"] for o in outputs.values() if "name" in o]
     if len(names) != len(set(names)):
-        raise SpecError("alpha and confidence point at the same name", "outputs")
+        bad("alpha and confidence point at the same name", "outputs")
 
     if fmt == "coreml":
         if any(m != 0 for m in inp["mean"]):
-            raise SpecError(
+            bad(
                 "must be [0, 0, 0] for Core ML: normalisation is baked into the graph",
                 "input.mean",
             )
         if any(s != 1 for s in inp["std"]):
-            raise SpecError(
+            bad(
                 "must be [1, 1, 1] for Core ML: normalisation is baked into the graph",
                 "input.std",
             )
         if float(inp["scale"]) not in COREML_SCALES:
-            raise SpecError(
+            bad(
                 f"must be 1 or 255 for Core ML (what the image input expects), got {inp['scale']}",
                 "input.scale",
             )

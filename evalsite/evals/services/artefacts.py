@@ -76,10 +76,25 @@ def overlay(photo_rgb: np.ndarray, alpha_png: np.ndarray) -> np.ndarray:
     return (photo_rgb.astype(np.float32) * (1 - a) + tint * a).round().astype(np.uint8)
 
 
+#: Longest item stem used as a file name as is (UTF-8 bytes); the longest suffix added is
+#: ".instance-NNN.png", and file systems stop at 255 bytes per name.
+MAX_FILE_STEM_BYTES = 120
+
+
+def file_stem(stem: str) -> str:
+    """The name an item's files get: its stem when short and plain (so `alpha/` matches
+    `predict --out`), else a digest of it — a user's item name never has to fit a file system."""
+    plain = stem not in {"", ".", ".."} and not any(c in stem for c in "/\\\0")
+    if plain and len(stem.encode("utf-8")) <= MAX_FILE_STEM_BYTES:
+        return stem
+    return "item-" + hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def write_item_artefacts(
     run_id: int, stem: str, photo_rgb: np.ndarray, post: PostResult
 ) -> dict[str, object]:
     """Write every file of one item; returns MEDIA_ROOT-relative paths by role."""
+    stem = file_stem(stem)
     root = run_folder(run_id)
     rel = f"runs/{run_id}"
     cutout = rgba_cutout(photo_rgb, post.alpha_png)
@@ -122,6 +137,7 @@ def write_item_artefacts(
 
 def remove_item_artefacts(run_id: int, stem: str) -> None:
     """Drop an item's files (it failed on a retry): the folders must hold only scored outputs."""
+    stem = file_stem(stem)
     root = run_folder(run_id)
     names = [
         f"alpha/{stem}.png",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from evalsite.evals.services.artefacts import run_folder
+from evalsite.evals.services.artefacts import file_stem, run_folder
 from pipelines.metrics import evaluate_pair
 
 #: Hidden beside `alpha/` and `alpha_ungated/`, which stay exactly what `predict --out` writes.
@@ -35,7 +35,7 @@ def _digest(pred_u8: np.ndarray, gt: np.ndarray) -> str:
 
 
 def _path(run_id: int, stem: str, key: str) -> Path:
-    return run_folder(run_id) / FOLDER / f"{stem}.{key}.json"
+    return run_folder(run_id) / FOLDER / f"{file_stem(stem)}.{key}.json"
 
 
 def evaluation_save(

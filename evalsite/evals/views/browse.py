@@ -28,6 +28,7 @@ from evalsite.evals.export import results_csv, run_results_document
 from evalsite.evals.models import LOWER_IS_BETTER, SORTABLE_METRICS
 from evalsite.evals.selectors import (
     SORT_KEYS,
+    compare_pair,
     compare_rows,
     identical_outputs,
     noise_run,
@@ -138,11 +139,17 @@ def _run_file(artefacts: dict[str, object], role: str) -> Path:
 @researcher_required
 @require_GET
 def compare_view(request: HttpRequest) -> HttpResponse:
+    raw_a, raw_b = request.GET.get("a", "").strip(), request.GET.get("b", "").strip()
+    if not raw_a or not raw_b:
+        return HttpResponseBadRequest(
+            "Give two run ids or model references: /runs/compare/?a=<id>&b=<id> or "
+            "?a=subject-lift:production&b=subject-lift:candidate",
+            content_type="text/plain; charset=utf-8",
+        )
     try:
-        a = run_get(int(request.GET.get("a", "")))
-        b = run_get(int(request.GET.get("b", "")))
-    except ValueError:
-        return HttpResponseBadRequest("Give two run ids: /runs/compare/?a=<id>&b=<id>")
+        a, b = compare_pair(raw_a, raw_b)
+    except ValueError as exc:  # text/plain: the message quotes the request
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
     if a.dataset_version_id != b.dataset_version_id:
         return render(
             request,

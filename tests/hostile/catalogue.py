@@ -1,0 +1,160 @@
+"""The hostile-input catalogue: what an attacker or a careless user sends, and what must happen.
+
+Each case is exercised by exactly one test of `tests/hostile/` (the test's parameter id is the
+case id); each asserts the clear message, the status or exit code, and that nothing half-written
+remains (rows, media files, temporary folders). README.md carries the table `readme_table()`
+renders, between the markers below; `test_catalogue.py` fails when they differ.
+
+Regenerate the README table: `python -m tests.hostile.catalogue`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BEGIN = "<!-- hostile-catalogue:begin -->"
+END = "<!-- hostile-catalogue:end -->"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    door: str
+    sends: str
+    expect: str
+
+
+CASES: tuple[Case, ...] = (
+    # --- set import: zip -------------------------------------------------------------------
+    Case("zip-many-small-zeros", "set import (zip)", "300 entries × 1 MiB of zeros (≈340 KB zip)",
+         "exit 1, 'expands …:1 (limit 20:1, DATASET_ZIP_MAX_RATIO)'; nothing extracted"),
+    Case("zip-too-many-entries", "set import (zip)", "more entries than DATASET_ZIP_MAX_ENTRIES",
+         "exit 1, 'N entries (limit …)'"),
+    Case("zip-total-too-large", "set import (zip)", "uncompressed total over DATASET_ZIP_MAX_BYTES",
+         "exit 1, 'MiB uncompressed (limit …)'"),
+    Case("zip-one-entry-bomb", "set import (zip)", "one 50 MiB entry of zeros",
+         "exit 1, 'compression ratio …:1 (limit 100:1)'"),
+    Case("zip-dotdot", "set import (zip)", "entry `../evil.jpg`",
+         "exit 1, 'path leaves the archive'; nothing outside the temp folder"),
+    Case("zip-absolute", "set import (zip)", "entry `/tmp/evil.jpg`",
+         "exit 1, 'absolute path in the archive'"),
+    Case("zip-symlink", "set import (zip)", "a symlink entry to /etc/passwd",
+         "exit 1, 'symbolic link in the archive'"),
+    Case("zip-not-a-zip", "set import (zip)", "random bytes named .zip",
+         "exit 1, 'not a readable zip archive' (or no images/ folder)"),
+    Case("zip-truncated", "set import (zip)", "a zip cut in half",
+         "exit 1, names the archive; nothing written"),
+    # --- set import: folder and names ------------------------------------------------------
+    Case("set-name-newline", "set import (folder)", "`--name 'sod\\n'`",
+         "exit 1, 'invisible, space or control character (U+000A …)'"),
+    Case("set-name-uppercase", "set import (folder)", "`--name SOD`",
+         "exit 1, 'canonical form 'sod''"),
+    Case("set-name-zero-width", "set import (folder)", "`--name 'so\\u200bd'`",
+         "exit 1, 'U+200B ZERO WIDTH SPACE'"),
+    Case("set-name-reserved", "set import (folder)", "`--name upload`",
+         "exit 1, 'reserved by the site's URLs'"),
+    Case("set-image-pixel-bomb", "set import (folder)", "a PNG whose header claims 20000×20000",
+         "item skipped: 'over the … MP limit (DATASET_MAX_PIXELS …)', not Pillow's 179 MP"),
+    Case("set-no-images", "set import (folder)", "a folder without images/",
+         "exit 1, 'no images/ folder and no manifest.csv'"),
+    # --- set import: manifest ---------------------------------------------------------------
+    Case("manifest-not-utf8", "set import (manifest)", "manifest.csv in Latin-1 bytes",
+         "exit 1, 'manifest is not readable UTF-8 text'"),
+    Case("manifest-empty", "set import (manifest)", "an empty manifest.csv",
+         "exit 1, 'manifest is empty (no header row)'"),
+    Case("manifest-dotdot", "set import (manifest)", "rows pointing at `../../outside.jpg`",
+         "exit 1; nothing read from outside the folder, nothing written"),
+    # --- model upload: file and spec ---------------------------------------------------------
+    Case("model-pickle", "model upload (file)", "a pickled checkpoint via the REST API",
+         "201 rejected 'pickle'; no bytes in media"),
+    Case("model-random-bytes", "model upload (file)", "random bytes named .pt2",
+         "201 rejected 'not a recognised model file'; no bytes in media"),
+    Case("model-zip-traversal", "model upload (file)", "a .pt2 zip with a `../` entry",
+         "201 rejected naming the entry; no bytes in media"),
+    Case("model-rejected-by-validation", "model upload (file)", "a model that outputs NaN",
+         "rejected by the sandbox; its file removed from media"),
+    Case("spec-several-problems", "model upload (spec)", "a spec with 3 wrong fields",
+         "rejected listing every problem with its JSON path"),
+    Case("spec-not-json", "model upload (spec)", "`spec={nope`",
+         "400 'The spec is not valid JSON'; no row"),
+    Case("spec-nan", "model upload (spec)", "`\"mean\": [NaN, 0, 0]`",
+         "rejected 'input.mean[0]: must be a finite number'"),
+    Case("cli-family-newline", "model upload (CLI)", "`register_model --family 'subject-lift\\n'`",
+         "exit 2, 'control character'; no family row"),
+    Case("cli-parent-unknown", "model upload (CLI)", "`--parent 9.9.9` on a new family",
+         "exit 2, 'Parent version … does not exist'; no family row"),
+    Case("web-family-zero-width", "model upload (web form)", "family `subject\\u200b-lift`",
+         "400 form error 'U+200B'; no row"),
+    # --- names through the REST API and the admin --------------------------------------------
+    Case("api-alias-newline", "REST API", "POST aliases/`production%0A`/ by a researcher",
+         "400 'control character'; no alias, no history"),
+    Case("api-alias-omicron", "REST API", "alias `productiοn` (Greek omicron)",
+         "400 'non-ASCII character … GREEK SMALL LETTER OMICRON'"),
+    Case("api-alias-trailing-dot", "REST API", "alias `production.`",
+         "400 'must end with a letter or digit'"),
+    Case("api-alias-leet", "REST API", "alias `pr0duction`",
+         "400 'looks like the reserved alias 'production''"),
+    Case("api-alias-uppercase", "REST API", "alias `PRODUCTION` by a researcher",
+         "403 'Only release managers and admins may move the production alias'"),
+    Case("api-alias-bidi", "REST API", "alias `\\u202eproduction`",
+         "400 'RIGHT-TO-LEFT OVERRIDE'"),
+    Case("api-version-newline", "REST API", "upload with version `1.0.0\\n`",
+         "400 names the field 'version'; no row"),
+    Case("api-run-bad-json", "REST API", "POST /runs/api/runs/ with `{nope`",
+         "400 JSON parse error; no run"),
+    Case("api-token-guessing", "REST API", "20 wrong tokens from one address, then a good one",
+         "429 'Too many failed sign-in attempts'"),
+    Case("admin-family-uppercase", "Django admin", "add family `Production-Models`",
+         "form error 'canonical form'; no row"),
+    # --- rating submit ---------------------------------------------------------------------
+    Case("rate-seconds-nan", "rating submit", "`seconds: NaN`",
+         "400 'seconds: expected a finite number'; no rating"),
+    Case("rate-seconds-infinity", "rating submit", "`seconds: Infinity`",
+         "400 'seconds: expected a finite number'; no rating"),
+    Case("rate-seconds-overflow", "rating submit", "`seconds: 1e309`",
+         "400 'finite number'; no rating"),
+    Case("rate-seconds-negative", "rating submit", "`seconds: -5`", "400 'from 0'; no rating"),
+    Case("rate-seconds-string", "rating submit", "`seconds: \"12\"`",
+         "400 'number of seconds'; no rating"),
+    Case("rate-seconds-list", "rating submit", "`seconds: [1]`",
+         "400 'number of seconds'; no rating"),
+    Case("rate-seconds-huge-int", "rating submit", "`seconds: 10**400`",
+         "400 'finite number'; no rating"),
+    Case("rate-unknown-choice", "rating submit", "`choice: \"both_good\"`",
+         "400 'choice: expected one of'; no rating"),
+    Case("rate-reasons-string", "rating submit", "`reasons: \"edges\"`",
+         "400 'reasons: expected a list'; no rating"),
+    Case("rate-reasons-unknown", "rating submit", "`reasons: [\"<script>\"]`",
+         "400 'unknown tag'; no rating"),
+    Case("rate-score-bool", "rating submit", "`score: true` (absolute campaign)",
+         "400 'score: expected a whole number'; no rating"),
+    Case("rate-unknown-field", "rating submit", "`{…, \"annotator\": 1}`",
+         "400 'unknown field'; no rating"),
+    Case("rate-invalid-json", "rating submit", "`{nope`", "400 'not valid UTF-8 JSON'"),
+    Case("rate-invalid-utf8", "rating submit", "bytes `\\xff\\xfe`", "400 'not valid UTF-8 JSON'"),
+    Case("rate-json-array", "rating submit", "`[1, 2]`", "400 'send a JSON object'"),
+    Case("rate-deep-nesting", "rating submit", "100 000 nested `[`",
+         "400 (body too large or not JSON), never 500"),
+    Case("rate-huge-body", "rating submit", "a 11 MB body", "400 'too large'; never 500"),
+    Case("rate-wrong-content-type", "rating submit", "form-encoded body",
+         "400 'send the rating as application/json'"),
+    Case("rate-other-users-token", "rating submit", "another annotator's token",
+         "404 'not yours'; their task untouched"),
+    Case("rate-closed-campaign", "rating submit", "a valid rating after the campaign closed",
+         "409 'campaign is closed'; no rating"),
+    Case("rate-server-error-is-json", "rating submit", "a body that makes the service raise",
+         "500 JSON without details (no debug page even with DEBUG=true)"),
+)
+
+
+def readme_table() -> str:
+    lines = ["| case | door | sends | expected |", "|---|---|---|---|"]
+    for c in CASES:
+        lines.append(f"| `{c.id}` | {c.door} | {c.sends} | {c.expect} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(BEGIN)
+    print(readme_table())
+    print(END)
