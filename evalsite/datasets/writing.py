@@ -185,8 +185,10 @@ def _revision_create(
             ItemAttribute(
                 revision=revision,
                 item_id=items[p.stem],
-                skin_tone=p.skin_tone,
-                perceived_gender=p.perceived_gender,
+                # Never None here (a revision is written only when labels were given; a blank
+                # cell reads as "can't tell"), but the planned item's type allows it.
+                skin_tone=p.skin_tone or vocab.UNKNOWN,
+                perceived_gender=p.perceived_gender or vocab.UNKNOWN,
                 source=p.attribute_source,
             )
             for p in planned
