@@ -30,8 +30,12 @@ REASON_TAGS = (
 REASON_KEYS = frozenset(key for key, _ in REASON_TAGS)
 #: Keyboard toggles of the reason tags on the rating page (with the reasons panel open).
 REASON_HOTKEYS = {
-    "edges": "e", "missing": "m", "extra": "x", "wrong_subject": "w", "artefacts": "a",
-}  # fmt: skip
+    "edges": "e",
+    "missing": "m",
+    "extra": "x",
+    "wrong_subject": "w",
+    "artefacts": "a",
+}
 
 
 def new_token() -> str:
@@ -107,13 +111,21 @@ class Task(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks")
     item = models.ForeignKey("datasets.Item", on_delete=models.CASCADE, related_name="+")
     run_a = models.ForeignKey(
-        "evals.EvalRun", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        "evals.EvalRun",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
         help_text="empty in attributes mode",
-    )  # fmt: skip
+    )
     run_b = models.ForeignKey(
-        "evals.EvalRun", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        "evals.EvalRun",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
         help_text="empty in absolute mode",
-    )  # fmt: skip
+    )
     stratum = models.CharField(max_length=16, choices=Stratum.choices, db_index=True)
     gold_winner = models.CharField(
         max_length=1, blank=True, choices=[("a", "a"), ("b", "b")], help_text="gold: better run"
@@ -179,8 +191,11 @@ class Rating(models.Model):
     )
     outcome = models.CharField(max_length=8, blank=True, choices=Outcome.choices)
     score = models.PositiveSmallIntegerField(null=True, blank=True, help_text="absolute mode 1–5")
-    skin_tone = models.CharField(max_length=16, blank=True, help_text="attributes mode: Monk 1–10, "
-                                 "not_applicable (no person) or unknown (can't tell)")
+    skin_tone = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="attributes mode: Monk 1–10, not_applicable (no person) or unknown (can't tell)",
+    )
     perceived_gender = models.CharField(max_length=16, blank=True, help_text="attributes mode")
     reasons = models.JSONField(default=list, blank=True)
     seconds = models.FloatField(default=0.0, help_text="time on the task as the page measured it")

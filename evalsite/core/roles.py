@@ -12,6 +12,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
@@ -21,6 +22,13 @@ ANNOTATOR = "annotator"
 RESEARCHER = "researcher"
 RELEASE_MANAGER = "release_manager"
 ROLES = (ANNOTATOR, RESEARCHER, RELEASE_MANAGER)
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """For type checking: a request behind a role decorator, whose `user` is a signed-in User
+    (services take `user: User`, not the `User | AnonymousUser` of a plain request)."""
+
+    user: User
 
 
 def ensure_role_groups() -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
@@ -60,7 +61,7 @@ def _live(now: datetime, prefix: str = "") -> Q:
     return Q(**{f"{prefix}submitted_at__isnull": False}) | Q(**{f"{prefix}leased_until__gt": now})
 
 
-def open_tasks(*, campaign: Campaign, user: Any, now: datetime) -> QuerySet[Task]:
+def open_tasks(*, campaign: Campaign, user: User, now: datetime) -> QuerySet[Task]:
     """Tasks this annotator may still take: not theirs yet, fewer than k live claims."""
     return (
         Task.objects.filter(campaign=campaign)
@@ -77,7 +78,7 @@ def _lock(task_id: int) -> bool:
     return Task.objects.filter(pk=task_id).update(claim_version=F("claim_version") + 1) == 1
 
 
-def _candidates(*, campaign: Campaign, user: Any, now: datetime) -> tuple[list[int], int]:
+def _candidates(*, campaign: Campaign, user: User, now: datetime) -> tuple[list[int], int]:
     """Up to CANDIDATES open task ids (fullest first, so items reach k raters before new ones
     start) and the number of open tasks in all, in one query: this runs on every submit."""
     task, assignment = Task._meta.db_table, Assignment._meta.db_table
@@ -91,8 +92,13 @@ def _candidates(*, campaign: Campaign, user: Any, now: datetime) -> tuple[list[i
         HAVING COUNT(a.id) < %s
         ORDER BY COUNT(a.id) DESC, t."order" ASC
         LIMIT %s"""
-    params = [connection.ops.adapt_datetimefield_value(now), campaign.pk, user.pk,
-              campaign.overlap, CANDIDATES]  # fmt: skip
+    params = [
+        connection.ops.adapt_datetimefield_value(now),
+        campaign.pk,
+        user.pk,
+        campaign.overlap,
+        CANDIDATES,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -107,7 +113,7 @@ BUSY = _Busy()
 
 
 def _claim_one(
-    *, campaign: Campaign, user: Any, now: datetime, task_id: int
+    *, campaign: Campaign, user: User, now: datetime, task_id: int
 ) -> Assignment | _Busy | None:
     try:
         with transaction.atomic():
@@ -119,15 +125,17 @@ def _claim_one(
             if counts["live"] >= campaign.overlap or counts["mine"]:
                 return None
             return Assignment.objects.create(
-                task_id=task_id, campaign=campaign, annotator=user,
+                task_id=task_id,
+                campaign=campaign,
+                annotator=user,
                 left_is_a=bool(secrets.randbits(1)),
                 leased_until=now + timedelta(seconds=campaign.lease_seconds),
-            )  # fmt: skip
+            )
     except IntegrityError:  # the same annotator claiming twice at once (two tabs)
         return None
 
 
-def pending(*, user: Any, campaign: Campaign, now: datetime) -> list[Assignment]:
+def pending(*, user: User, campaign: Campaign, now: datetime) -> list[Assignment]:
     return list(
         Assignment.objects.filter(
             campaign=campaign, annotator=user, submitted_at__isnull=True, leased_until__gt=now
@@ -145,7 +153,7 @@ class Queue:
     total: int = 0
 
 
-def _fill(*, campaign: Campaign, user: Any, now: datetime, depth: int) -> Queue:
+def _fill(*, campaign: Campaign, user: User, now: datetime, depth: int) -> Queue:
     queue = pending(user=user, campaign=campaign, now=now)
     held = len(queue)
     open_total: int | None = None
@@ -173,9 +181,12 @@ def _fill(*, campaign: Campaign, user: Any, now: datetime, depth: int) -> Queue:
 
 
 def assignment_queue(
-    *, user: Any, campaign: Campaign | None = None, prefer: Campaign | None = None,
+    *,
+    user: User,
+    campaign: Campaign | None = None,
+    prefer: Campaign | None = None,
     depth: int = QUEUE_DEPTH,
-) -> Queue:  # fmt: skip
+) -> Queue:
     """The annotator's current and preloaded assignments (oldest first), topped up to `depth`.
 
     A reload returns the same current assignment while its lease lasts. Without `campaign`, the
@@ -185,8 +196,10 @@ def assignment_queue(
     if campaign is not None:
         return _fill(campaign=campaign, user=user, now=now, depth=depth)
     # Attribute-labelling campaigns are served by their own page (ratings.views.attributes).
-    if prefer is not None and prefer.status == CampaignStatus.OPEN and (
-        prefer.mode != Mode.ATTRIBUTES
+    if (
+        prefer is not None
+        and prefer.status == CampaignStatus.OPEN
+        and (prefer.mode != Mode.ATTRIBUTES)
     ):
         queue = _fill(campaign=prefer, user=user, now=now, depth=depth)
         if queue.assignments:
@@ -228,9 +241,14 @@ def _clean(
 
 
 def rating_submit(
-    *, user: Any, token: str, choice: str | None = None, score: int | None = None,
-    reasons: Any = (), seconds: float = 0.0,
-) -> Submitted:  # fmt: skip
+    *,
+    user: User,
+    token: str,
+    choice: str | None = None,
+    score: int | None = None,
+    reasons: Any = (),
+    seconds: float = 0.0,
+) -> Submitted:
     """Store the rating of one assignment; a repeated submit returns the stored one unchanged."""
     assignment = (
         Assignment.objects.select_related("campaign").filter(token=token, annotator=user).first()
@@ -246,13 +264,17 @@ def rating_submit(
     try:
         with transaction.atomic():
             rating = Rating.objects.create(
-                assignment=assignment, task_id=assignment.task_id, campaign=assignment.campaign,
-                annotator=user, shown_choice=shown,
+                assignment=assignment,
+                task_id=assignment.task_id,
+                campaign=assignment.campaign,
+                annotator=user,
+                shown_choice=shown,
                 outcome=outcome_of(shown, left_is_a=assignment.left_is_a) if shown else "",
-                score=score, reasons=tags,
+                score=score,
+                reasons=tags,
                 seconds=min(max(float(seconds or 0.0), 0.0), MAX_SECONDS),
                 late=now > assignment.leased_until,
-            )  # fmt: skip
+            )
             Assignment.objects.filter(pk=assignment.pk, submitted_at__isnull=True).update(
                 submitted_at=now
             )

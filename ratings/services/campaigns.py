@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
 
 import numpy as np
+from django.contrib.auth.models import User
 from django.db import transaction
 from PIL import Image
 
@@ -87,9 +87,16 @@ def _is_gross_failure(a: _Result, b: _Result) -> str:
 
 
 def _validate(
-    *, name: str, dataset_version: DatasetVersion, runs: Sequence[EvalRun], overlap: int,
-    disagreement_share: float, gold_ratio: float, items_per_pair: int, mode: str,
-) -> None:  # fmt: skip
+    *,
+    name: str,
+    dataset_version: DatasetVersion,
+    runs: Sequence[EvalRun],
+    overlap: int,
+    disagreement_share: float,
+    gold_ratio: float,
+    items_per_pair: int,
+    mode: str,
+) -> None:
     if not name.strip():
         raise CampaignError("name: give the campaign a name")
     if len({r.pk for r in runs}) < 2:
@@ -108,14 +115,24 @@ def _validate(
     if items_per_pair < 1:
         raise CampaignError("items_per_pair: must be at least 1")
     if mode not in (Mode.PAIRWISE, Mode.ABSOLUTE):  # attributes: attribute_campaign_create
-        raise CampaignError("mode: must be pairwise or absolute (attribute labelling campaigns "
-                            "are created on their own page)")
+        raise CampaignError(
+            "mode: must be pairwise or absolute (attribute labelling campaigns "
+            "are created on their own page)"
+        )
 
 
 def _pair_tasks(
-    a: EvalRun, b: EvalRun, ra: dict[int, _Result], rb: dict[int, _Result], *, masks: _Masks,
-    budget: int, share: float, gold_ratio: float, rng: np.random.Generator,
-) -> list[Task]:  # fmt: skip
+    a: EvalRun,
+    b: EvalRun,
+    ra: dict[int, _Result],
+    rb: dict[int, _Result],
+    *,
+    masks: _Masks,
+    budget: int,
+    share: float,
+    gold_ratio: float,
+    rng: np.random.Generator,
+) -> list[Task]:
     common = sorted(set(ra) & set(rb))
     n = min(budget, len(common))
     n_dis = round(n * share)
@@ -130,10 +147,16 @@ def _pair_tasks(
 
     def task(item: int, stratum: str) -> Task:
         return Task(
-            item_id=item, run_a=a, run_b=b, stratum=stratum, divergence=div[item],
-            iou_a=ra[item].iou, iou_b=rb[item].iou, order=0,
+            item_id=item,
+            run_a=a,
+            run_b=b,
+            stratum=stratum,
+            divergence=div[item],
+            iou_a=ra[item].iou,
+            iou_b=rb[item].iou,
+            order=0,
             gold_winner=_is_gross_failure(ra[item], rb[item]) if stratum == Stratum.GOLD else "",
-        )  # fmt: skip
+        )
 
     return (
         [task(i, Stratum.CONTROL) for i in sorted(control)]
@@ -143,16 +166,23 @@ def _pair_tasks(
 
 
 def _absolute_tasks(
-    runs: Sequence[EvalRun], results: dict[int, dict[int, _Result]], *, masks: _Masks,
-    budget: int, share: float, rng: np.random.Generator,
-) -> list[Task]:  # fmt: skip
+    runs: Sequence[EvalRun],
+    results: dict[int, dict[int, _Result]],
+    *,
+    masks: _Masks,
+    budget: int,
+    share: float,
+    rng: np.random.Generator,
+) -> list[Task]:
     """Absolute mode: one task per (item, run); an item's divergence is its largest over pairs."""
     common = sorted(set.intersection(*(set(results[r.pk]) for r in runs)))
     div = {
-        i: max(masks.divergence(results[a.pk][i].alpha, results[b.pk][i].alpha)
-               for a, b in combinations(runs, 2))
+        i: max(
+            masks.divergence(results[a.pk][i].alpha, results[b.pk][i].alpha)
+            for a, b in combinations(runs, 2)
+        )
         for i in common
-    }  # fmt: skip
+    }
     n = min(budget, len(common))
     n_dis = round(n * share)
     control = set(rng.choice(common, n - n_dis, replace=False).tolist()) if common else set()
@@ -160,26 +190,48 @@ def _absolute_tasks(
     chosen = [(i, Stratum.CONTROL) for i in sorted(control)]
     chosen += [(i, Stratum.DISAGREEMENT) for i in rest[:n_dis]]
     return [
-        Task(item_id=i, run_a=run, stratum=s, divergence=div[i], iou_a=results[run.pk][i].iou,
-             order=0)
+        Task(
+            item_id=i,
+            run_a=run,
+            stratum=s,
+            divergence=div[i],
+            iou_a=results[run.pk][i].iou,
+            order=0,
+        )
         for i, s in chosen
         for run in runs
-    ]  # fmt: skip
+    ]
 
 
 def campaign_create(
-    *, name: str, dataset_version: DatasetVersion, runs: Sequence[EvalRun], user: Any = None,
-    mode: str = Mode.PAIRWISE, overlap: int = 3, items_per_pair: int = 100,
-    disagreement_share: float = 0.5, gold_ratio: float = 0.1, instructions: str = "",
-    reference_run: EvalRun | None = None, seed: int = 0, open_now: bool = False,
+    *,
+    name: str,
+    dataset_version: DatasetVersion,
+    runs: Sequence[EvalRun],
+    user: User | None = None,
+    mode: str = Mode.PAIRWISE,
+    overlap: int = 3,
+    items_per_pair: int = 100,
+    disagreement_share: float = 0.5,
+    gold_ratio: float = 0.1,
+    instructions: str = "",
+    reference_run: EvalRun | None = None,
+    seed: int = 0,
+    open_now: bool = False,
     lease_seconds: int | None = None,
-) -> Campaign:  # fmt: skip
+) -> Campaign:
     """Create a campaign and its tasks in one transaction (a half-built campaign never shows)."""
     runs = sorted(runs, key=lambda r: r.pk)
     _validate(
-        name=name, dataset_version=dataset_version, runs=runs, overlap=overlap, mode=mode,
-        disagreement_share=disagreement_share, gold_ratio=gold_ratio, items_per_pair=items_per_pair,
-    )  # fmt: skip
+        name=name,
+        dataset_version=dataset_version,
+        runs=runs,
+        overlap=overlap,
+        mode=mode,
+        disagreement_share=disagreement_share,
+        gold_ratio=gold_ratio,
+        items_per_pair=items_per_pair,
+    )
     if reference_run is not None and reference_run.pk not in {r.pk for r in runs}:
         raise CampaignError("reference_run: must be one of the campaign's runs")
     rng = np.random.default_rng(seed)
@@ -189,9 +241,16 @@ def campaign_create(
         tasks = []
         for a, b in combinations(runs, 2):
             tasks += _pair_tasks(
-                a, b, results[a.pk], results[b.pk], masks=masks, budget=items_per_pair,
-                share=disagreement_share, gold_ratio=gold_ratio, rng=rng,
-            )  # fmt: skip
+                a,
+                b,
+                results[a.pk],
+                results[b.pk],
+                masks=masks,
+                budget=items_per_pair,
+                share=disagreement_share,
+                gold_ratio=gold_ratio,
+                rng=rng,
+            )
     else:
         tasks = _absolute_tasks(
             runs, results, masks=masks, budget=items_per_pair, share=disagreement_share, rng=rng
@@ -202,13 +261,20 @@ def campaign_create(
         tasks[index].order = position
     with transaction.atomic():
         campaign = Campaign.objects.create(
-            name=name.strip(), dataset_version=dataset_version, mode=mode, overlap=overlap,
-            items_per_pair=items_per_pair, disagreement_share=disagreement_share,
-            gold_ratio=gold_ratio if mode == Mode.PAIRWISE else 0.0, instructions=instructions,
-            reference_run=reference_run or _production_run(runs) or runs[0], seed=seed,
-            status=CampaignStatus.OPEN if open_now else CampaignStatus.DRAFT, created_by=user,
+            name=name.strip(),
+            dataset_version=dataset_version,
+            mode=mode,
+            overlap=overlap,
+            items_per_pair=items_per_pair,
+            disagreement_share=disagreement_share,
+            gold_ratio=gold_ratio if mode == Mode.PAIRWISE else 0.0,
+            instructions=instructions,
+            reference_run=reference_run or _production_run(runs) or runs[0],
+            seed=seed,
+            status=CampaignStatus.OPEN if open_now else CampaignStatus.DRAFT,
+            created_by=user,
             **({"lease_seconds": lease_seconds} if lease_seconds else {}),
-        )  # fmt: skip
+        )
         campaign.runs.set(runs)
         for t in tasks:
             t.campaign = campaign
@@ -221,9 +287,10 @@ def _production_run(runs: Sequence[EvalRun]) -> EvalRun | None:
     from models.models import PRODUCTION, Alias
 
     prod = set(
-        Alias.objects.filter(name=PRODUCTION, version__in=[r.model_version_id for r in runs])
-        .values_list("version_id", flat=True)
-    )  # fmt: skip
+        Alias.objects.filter(
+            name=PRODUCTION, version__in=[r.model_version_id for r in runs]
+        ).values_list("version_id", flat=True)
+    )
     return next((r for r in runs if r.model_version_id in prod), None)
 
 

@@ -14,6 +14,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -21,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from evalsite.core.roles import annotator_required
+from evalsite.core.roles import AuthenticatedHttpRequest, annotator_required
 from evalsite.evals.models import ItemResult
 from evalsite.evals.services.artefacts import resolve
 from ratings.forms import SubmitInvalid, parse_submit
@@ -72,7 +73,7 @@ def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     return wrapped
 
 
-def annotator_state(user: Any, prefer: Campaign | None = None) -> dict[str, Any]:
+def annotator_state(user: User, prefer: Campaign | None = None) -> dict[str, Any]:
     """Current task, the preloaded one, progress and instructions of this annotator."""
     q = assignment_queue(user=user, prefer=prefer)
     campaign, queue = q.campaign, q.assignments
@@ -91,7 +92,7 @@ def annotator_state(user: Any, prefer: Campaign | None = None) -> dict[str, Any]
 @annotator_required
 @json_errors
 @never_cache
-def next_task(request: HttpRequest) -> HttpResponse:
+def next_task(request: AuthenticatedHttpRequest) -> HttpResponse:
     state = annotator_state(request.user)
     if state["current"] is None:
         return render(request, "ratings/next.html", {})
@@ -107,7 +108,7 @@ def next_task(request: HttpRequest) -> HttpResponse:
 @json_errors
 @never_cache
 @require_GET
-def state_view(request: HttpRequest) -> JsonResponse:
+def state_view(request: AuthenticatedHttpRequest) -> JsonResponse:
     return JsonResponse(annotator_state(request.user))
 
 
@@ -115,7 +116,7 @@ def state_view(request: HttpRequest) -> JsonResponse:
 @json_errors
 @never_cache
 @require_POST
-def submit_view(request: HttpRequest) -> JsonResponse:
+def submit_view(request: AuthenticatedHttpRequest) -> JsonResponse:
     try:
         body = parse_submit(read_body(request), request.content_type or "")
     except SubmitInvalid as exc:
@@ -165,7 +166,7 @@ def _image_path(assignment: Assignment, slot: str) -> Path:
 @annotator_required
 @json_errors
 @require_GET
-def image_view(request: HttpRequest, token: str, slot: str) -> HttpResponse:
+def image_view(request: AuthenticatedHttpRequest, token: str, slot: str) -> HttpResponse:
     assignment = (
         Assignment.objects.select_related("task__item", "campaign")
         .filter(token=token, annotator_id=request.user.pk)

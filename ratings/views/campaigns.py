@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from evalsite.core.roles import researcher_required
+from evalsite.core.roles import AuthenticatedHttpRequest, researcher_required
 from pipelines import csvsafe
 from ratings import selectors
 from ratings.forms import CampaignForm
@@ -24,9 +24,24 @@ from ratings.services.campaigns import (
 from ratings.services.reports import campaign_snapshot_payload, campaign_snapshot_refresh
 
 CSV_COLUMNS = (
-    "rating", "task", "item", "stratum", "run_a", "run_b", "left_run", "shown_choice", "outcome",
-    "winner", "score", "reasons", "seconds", "late", "annotator", "gold_winner", "created_at",
-)  # fmt: skip
+    "rating",
+    "task",
+    "item",
+    "stratum",
+    "run_a",
+    "run_b",
+    "left_run",
+    "shown_choice",
+    "outcome",
+    "winner",
+    "score",
+    "reasons",
+    "seconds",
+    "late",
+    "annotator",
+    "gold_winner",
+    "created_at",
+)
 
 
 @researcher_required
@@ -38,18 +53,24 @@ def campaign_list_view(request: HttpRequest) -> HttpResponse:
 
 
 @researcher_required
-def campaign_create_view(request: HttpRequest) -> HttpResponse:
+def campaign_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             campaign = campaign_create(
-                name=data["name"], dataset_version=data["dataset_version"],
-                runs=list(data["runs"]), mode=data["mode"], overlap=data["overlap"],
+                name=data["name"],
+                dataset_version=data["dataset_version"],
+                runs=list(data["runs"]),
+                mode=data["mode"],
+                overlap=data["overlap"],
                 items_per_pair=data["items_per_pair"],
-                disagreement_share=data["disagreement_share"], gold_ratio=data["gold_ratio"],
-                instructions=data["instructions"], open_now=data["open_now"], user=request.user,
-            )  # fmt: skip
+                disagreement_share=data["disagreement_share"],
+                gold_ratio=data["gold_ratio"],
+                instructions=data["instructions"],
+                open_now=data["open_now"],
+                user=request.user,
+            )
         except CampaignError as exc:
             form.add_error(None, str(exc))
         else:
@@ -72,7 +93,7 @@ def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 @researcher_required
 @require_POST
 def campaign_recompute_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """"Recompute now": the report from every rating so far, in this request."""
+    """ "Recompute now": the report from every rating so far, in this request."""
     campaign = get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk)
     snapshot = campaign_snapshot_refresh(campaign=campaign)
     messages.success(
@@ -92,8 +113,11 @@ def campaign_status_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Campaign is now {action}.")
     elif action in {"exclude", "include"}:
         campaign_set_exclusion(campaign=campaign, exclude_flagged=action == "exclude")
-        messages.success(request, "Flagged annotators' ratings are now "
-                         + ("excluded." if action == "exclude" else "counted."))  # fmt: skip
+        messages.success(
+            request,
+            "Flagged annotators' ratings are now "
+            + ("excluded." if action == "exclude" else "counted."),
+        )
     else:
         messages.error(request, f"Unknown action {action!r}.")
     return redirect("ratings:campaign", pk=pk)
@@ -107,16 +131,27 @@ def _csv_rows(campaign: Campaign) -> list[dict[str, Any]]:
         a, b = r["task__run_a_id"], r["task__run_b_id"]
         left = a if r["assignment__left_is_a"] else b
         winner = {"a": a, "b": b}.get(r["outcome"])
-        out.append({
-            "rating": r["pk"], "task": r["task_id"], "item": r["task__item__stem"],
-            "stratum": r["task__stratum"], "run_a": label.get(a, ""), "run_b": label.get(b, ""),
-            "left_run": label.get(left, ""), "shown_choice": r["shown_choice"],
-            "outcome": r["outcome"], "winner": label.get(winner, "") if winner else "",
-            "score": r["score"] if r["score"] is not None else "",
-            "reasons": ";".join(r["reasons"] or []), "seconds": round(r["seconds"], 3),
-            "late": r["late"], "annotator": r["annotator__username"],
-            "gold_winner": r["task__gold_winner"], "created_at": r["created_at"].isoformat(),
-        })  # fmt: skip
+        out.append(
+            {
+                "rating": r["pk"],
+                "task": r["task_id"],
+                "item": r["task__item__stem"],
+                "stratum": r["task__stratum"],
+                "run_a": label.get(a, ""),
+                "run_b": label.get(b, ""),
+                "left_run": label.get(left, ""),
+                "shown_choice": r["shown_choice"],
+                "outcome": r["outcome"],
+                "winner": label.get(winner, "") if winner else "",
+                "score": r["score"] if r["score"] is not None else "",
+                "reasons": ";".join(r["reasons"] or []),
+                "seconds": round(r["seconds"], 3),
+                "late": r["late"],
+                "annotator": r["annotator__username"],
+                "gold_winner": r["task__gold_winner"],
+                "created_at": r["created_at"].isoformat(),
+            }
+        )
     return out
 
 
