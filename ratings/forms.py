@@ -14,12 +14,22 @@ from evalsite.evals.models import EvalRun, RunStatus
 from ratings.models import DEFAULT_OVERLAP, REASON_KEYS, SHOWN_CHOICES, Mode
 
 
+class RunChoiceField(forms.ModelMultipleChoiceField):
+    """Finished runs, each labelled with its model version and set version."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return (
+            f"run #{obj.pk}: {obj.model_version.family.name} {obj.model_version.version} on "
+            f"{obj.dataset_version.spec}"
+        )
+
+
 class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
     dataset_version = forms.ModelChoiceField(
         queryset=DatasetVersion.objects.select_related("dataset"), label="Set version"
     )
-    runs = forms.ModelMultipleChoiceField(
+    runs = RunChoiceField(
         queryset=EvalRun.objects.filter(status=RunStatus.DONE).select_related(
             "model_version__family", "dataset_version__dataset"
         ),
@@ -36,13 +46,6 @@ class CampaignForm(forms.Form):
     gold_ratio = forms.FloatField(min_value=0, max_value=1, initial=0.1)
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     open_now = forms.BooleanField(required=False, initial=True, label="Open for annotators now")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["runs"].label_from_instance = lambda r: (
-            f"run #{r.pk}: {r.model_version.family.name} {r.model_version.version} on "
-            f"{r.dataset_version.spec}"
-        )
 
 
 # --- The annotator's submit body -----------------------------------------------------------------
