@@ -16,24 +16,12 @@ import pytest
 from ratings.models import Rating
 from ratings.services.campaigns import campaign_create
 from ratings.services.reports import campaign_snapshot_refresh
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
 from tests.evals.factories import user_with
 from tests.ratings.blind import forbidden, leaks
 from tests.ratings.builders import build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "var" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]  # fmt: skip
-
-
-def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-" + username)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
 
 
 def _progress(page: Any) -> str:
@@ -64,9 +52,14 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
     world = build_world(tmp_path, n=10, annotators=1)
     user_with("release_manager", "mgr")
     campaign = campaign_create(
-        name="Browser campaign", dataset_version=world.version, runs=world.runs,
-        items_per_pair=8, gold_ratio=0.25, open_now=True, instructions="Pick the cleaner lift.",
-    )  # fmt: skip
+        name="Browser campaign",
+        dataset_version=world.version,
+        runs=world.runs,
+        items_per_pair=8,
+        gold_ratio=0.25,
+        open_now=True,
+        instructions="Pick the cleaner lift.",
+    )
     words = forbidden(world)
     seen: list[tuple[str, str]] = []
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -82,11 +75,11 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
                 pass
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         ann = browser.new_context(viewport={"width": 1280, "height": 800})
         page = ann.new_page()
         page.on("response", record)
-        _login(page, live_server.url, "ann0")
+        login(page, live_server.url, "ann0")
         assert page.url.rstrip("/").endswith("/rate")  # an annotator lands in their next task
         page.wait_for_function("document.querySelector('.pane .cut').complete")
         assert _progress(page).startswith("0 of")
@@ -134,7 +127,7 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
         # A manager looks at the scores, the annotator rates on, the scores change.
         mgr = browser.new_context()
         mpage = mgr.new_page()
-        _login(mpage, live_server.url, "mgr")
+        login(mpage, live_server.url, "mgr")
         mpage.goto(f"{live_server.url}/rate/campaigns/{campaign.pk}/")
         mpage.click("#snapshot button")  # "Recompute now" (no worker runs in this test)
         mpage.wait_for_load_state("networkidle")
@@ -168,5 +161,6 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
     for url, text in annotator_responses:
         assert leaks(url, words) == [], url
         assert leaks(text, words) == [], (url, leaks(text, words))
-    (SHOTS / "blind-scan.json").write_text(json.dumps(
-        {"responses": len(seen), "forbidden_words": len(words)}, indent=1))  # fmt: skip
+    (SHOTS / "blind-scan.json").write_text(
+        json.dumps({"responses": len(seen), "forbidden_words": len(words)}, indent=1)
+    )
