@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	DEBUG=$${DEBUG:-true} $(PY) manage.py demo
+	DEBUG=$${DEBUG:-false} $(PY) manage.py demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -26,13 +26,20 @@ def check_upload_size(upload: UploadedFile, field: str = "file") -> None:
         )
 
 
+def refuse_non_finite(name: str) -> float:
+    """json.loads(parse_constant=...): NaN/Infinity are not JSON and no database stores them."""
+    raise ValueError(f"{name} is not valid JSON; spec numbers must be finite")
+
+
 def parse_spec_text(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=refuse_non_finite)
     except json.JSONDecodeError as exc:
         raise forms.ValidationError(
             f"The spec is not valid JSON ({exc.msg} at line {exc.lineno})."
         ) from exc
+    except ValueError as exc:
+        raise forms.ValidationError(f"The spec is not valid JSON: {exc}.") from exc
     if not isinstance(value, dict):
         raise forms.ValidationError("The spec must be a JSON object (see the model-spec contract).")
     return value

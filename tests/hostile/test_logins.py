@@ -75,3 +75,6 @@ def test_api_token_guessing_is_throttled_per_address(rita: User) -> None:
     other.credentials(HTTP_AUTHORIZATION=f"Token {good}")
     assert other.get(API).status_code == 200, "other addresses and the user are not locked"
     assert attempt(Client(), "rita", "right-password-1", ip="10.1.1.3").status_code == 302
+
+
+CASE_IDS = {"api-token-guessing"}  # test_api_token_guessing_is_throttled_per_address

@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from models import services
 from models.errors import ConversionFailed, RegistryError
+from models.forms import refuse_non_finite
 from models.models import ModelVersion, VersionStatus
 
 BAD_ARGS = 2
@@ -200,8 +201,8 @@ class Command(BaseCommand):
 
     def _read_spec(self, path: Path) -> dict[str, Any]:
         try:
-            value = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            value = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_non_finite)
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON, NaN/Infinity, bad UTF-8
             raise CommandError(
                 f"{path}: cannot read the spec ({exc})", returncode=BAD_ARGS
             ) from exc

@@ -1,0 +1,37 @@
+"""The catalogue, its tests and the README table agree: one row per case, one test per case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.hostile import test_imports, test_logins, test_rating, test_registry, test_smaller
+from tests.hostile.catalogue import BEGIN, CASES, END, readme_table
+
+pytestmark = pytest.mark.no_services
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_catalogue_holds_at_least_40_distinct_cases() -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)) and len(ids) >= 40
+
+
+def test_every_case_has_a_test_and_every_test_a_case() -> None:
+    tested = set().union(*(m.CASE_IDS for m in (
+        test_imports, test_logins, test_rating, test_registry, test_smaller)))  # fmt: skip
+    listed = {c.id for c in CASES}
+    assert sorted(listed - tested) == [], "catalogue cases without a test"
+    assert sorted(tested - listed) == [], "tests of cases missing from the catalogue"
+
+
+def test_the_readme_table_is_the_catalogue() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert BEGIN in text and END in text, f"README.md needs the {BEGIN} … {END} block"
+    table = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert table == readme_table(), (
+        "README's hostile-input table differs from tests/hostile/catalogue.py; regenerate it with "
+        "`python -m tests.hostile.catalogue`"
+    )
