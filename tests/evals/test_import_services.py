@@ -64,3 +64,52 @@ def test_api_import_is_scored_by_a_worker_on_postgres_and_redis(tmp_path, start_
                                  read_gray8(r.item.mask.path) > 127)  # fmt: skip
         assert r.iou == expected["iou"] and r.latency["device"] == "iPhone 15 Pro"
     assert run.summary["latency"]["devices"]["iPhone 15 Pro"]["n"] == 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_set_version_deleted_during_an_import_loses_to_the_import(tmp_path, monkeypatch):
+    """Forced interleaving on PostgreSQL: the import holds the set version's row lock from its
+    existence check; a deletion started meanwhile waits, then is refused (the run PROTECTs it)."""
+    import threading
+
+    from django.db import IntegrityError, connection, connections
+    from django.db.models import ProtectedError
+
+    from evalsite.datasets.models import DatasetVersion
+    from evalsite.evals.imports import services
+
+    assert connection.vendor == "postgresql"
+    version = model_version_register(family="vendor", version="1.0.0", file=None, spec=None,
+                                     external=True).version  # fmt: skip
+    dv = tiny_set(tmp_path, n=3, empty=0)
+    folder = write_predictions(dv, tmp_path / "pred")
+    locked, deleting = threading.Event(), threading.Event()
+    real_create = services._create_run
+
+    def create_after_a_deletion_started(*args, **kwargs):
+        locked.set()  # the import holds the lock now; let the deletion start and block
+        assert deleting.wait(10)
+        threading.Event().wait(1.0)  # the DELETE is now waiting on our row lock
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_create_run", create_after_a_deletion_started)
+    outcome: dict[str, object] = {}
+
+    def delete() -> None:
+        try:
+            assert locked.wait(10)
+            deleting.set()
+            DatasetVersion.objects.filter(pk=dv.pk).delete()
+            outcome["deleted"] = True
+        except (ProtectedError, IntegrityError) as exc:
+            outcome["refused"] = type(exc).__name__
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    run = services.eval_run_import(folder=folder, model_version=version, dataset_version=dv)
+    thread.join(30)
+    assert run.status == RunStatus.DONE and ItemResult.objects.filter(run=run).count() == 3
+    assert "refused" in outcome, outcome
+    assert DatasetVersion.objects.filter(pk=dv.pk).exists()

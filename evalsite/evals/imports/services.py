@@ -32,7 +32,7 @@ from evalsite.core.jobs import ChunkLost, job_create
 from evalsite.core.models import Chunk
 from evalsite.datasets.archive import archive_extract
 from evalsite.datasets.errors import ImportRejected, format_entry
-from evalsite.datasets.models import DatasetVersion, Item
+from evalsite.datasets.models import AttributeRevision, DatasetVersion, Item
 from evalsite.evals.imports.checks import CheckedImport, ImportRefused, predictions_check
 from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
 from evalsite.evals.services.aggregate import eval_run_finalise
@@ -167,7 +167,11 @@ def eval_run_import(
     run_id: int | None = None
     try:
         with transaction.atomic():
-            _still_exists(model_version, dataset_version)  # deleted while the files were read
+            # Deleted while the files were read? From here the rows this run references are
+            # locked: a deletion started meanwhile waits for this transaction, then fails on the
+            # run's foreign keys; one that started first makes the check below refuse.
+            _lock_set_version(dataset_version)
+            _still_exists(model_version, dataset_version)
             run = _create_run(
                 checked, model_version, dataset_version, user, parity,
                 device=device, os=os, runtime_label=runtime_label, compute_units=compute_units,
@@ -198,6 +202,18 @@ def primary_eligible(version: ModelVersion) -> bool:
     imported numbers are the importer's claim, a worker run is reproduced here.
     """
     return version.format in (ModelFormat.EXTERNAL, ModelFormat.COREML)
+
+
+def _lock_set_version(dataset_version: DatasetVersion) -> None:
+    """Row locks on what the run will reference, in the order a cascading deletion deletes them
+    (items, attribute revisions, then the version), so the two wait for each other instead of
+    deadlocking (PostgreSQL; a no-op on SQLite, which serialises writers anyway)."""
+    list(Item.objects.select_for_update().filter(version=dataset_version).order_by("pk")
+         .values_list("pk", flat=True))  # fmt: skip
+    list(AttributeRevision.objects.select_for_update().filter(version=dataset_version)
+         .order_by("pk").values_list("pk", flat=True))  # fmt: skip
+    list(DatasetVersion.objects.select_for_update().filter(pk=dataset_version.pk)
+         .values_list("pk", flat=True))  # fmt: skip
 
 
 def _still_exists(version: ModelVersion, dataset_version: DatasetVersion) -> None:
