@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from evalsite.core.models import Chunk
+from evalsite.releases.errors import ReleaseError
 from evalsite.releases.export import render_export
 from evalsite.releases.models import GateConfig, ReleaseDecision, ReleaseReport
 from evalsite.releases.services.reports import release_report_build, release_report_create
@@ -253,3 +254,30 @@ def test_csv_export_is_neutralised_against_formulas():
     assert all(not r["text"].startswith(("=", "+", "-", "@")) for r in rows)
     iou = next(r for r in rows if r["section"] == "metric" and r["name"] == "iou")
     assert float(iou["delta"]) == pytest.approx(report.payload["metrics"]["iou"]["delta"])
+
+
+def test_a_failed_report_job_records_why_on_the_report(django_capture_on_commit_callbacks: Any):
+    from evalsite.core import jobs
+    from evalsite.evals.models import ItemResult
+
+    world = build_release_world(loss=None)
+    ItemResult.objects.filter(run=world.candidate).update(status="failed", iou=None)
+    with django_capture_on_commit_callbacks(execute=False):
+        report = release_report_create(candidate=world.candidate.model_version,
+                                       baseline=world.baseline.model_version,
+                                       dataset_version=world.version)  # fmt: skip
+    chunk = Chunk.objects.get(job=report.job)
+    claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="test")
+    assert claimed is not None
+    with pytest.raises(ReleaseError) as exc:  # what evalsite.core.tasks.run_chunk catches
+        jobs.job_kind(claimed.job.kind).run_chunk(claimed)
+    assert exc.value.retryable is False
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.chunk_fail(claimed, str(exc.value), retry=exc.value.retryable)
+    report.refresh_from_db()
+    assert report.status == "failed" and "share no successfully scored item" in report.error
+    assert jobs.job_progress(report.job)["failed"] == 1
+    client = Client()
+    client.force_login(user_with("researcher"))
+    page = client.get(reverse("releases:report", args=[report.pk])).content.decode()
+    assert "share no successfully scored item" in page
