@@ -20,7 +20,8 @@ from evalsite.evals.errors import EvalError
 from evalsite.evals.export import run_status_document
 from evalsite.evals.imports.checks import ImportRefused
 from evalsite.evals.imports.forms import ImportForm
-from evalsite.evals.imports.services import eval_run_import_upload, parity_run_get
+from evalsite.evals.imports.services import parity_run_get
+from evalsite.evals.imports.upload import eval_run_import_upload
 from evalsite.evals.selectors import run_get
 from models.errors import VersionNotFound
 from models.forms import check_upload_size, max_upload_bytes
