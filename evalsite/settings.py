@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "evalsite.core.middleware.NotFoundMiddleware",  # a selector's NotFound -> the 404 page
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into its 429 answer
 ]
 
@@ -191,6 +192,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "evalsite.core.middleware.api_exception_handler",
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404
 
 from evalsite.core.jobs import job_progress
 from evalsite.core.selectors import workers_by_queue
 from evalsite.datasets.models import DatasetVersion
+from evalsite.evals.errors import RunNotFound
 from evalsite.evals.models import (
     LOWER_IS_BETTER,
     SORTABLE_METRICS,
@@ -32,9 +32,10 @@ def run_queryset() -> QuerySet[EvalRun]:
 
 
 def run_get(run_id: int) -> EvalRun:
+    """The run, or RunNotFound (pages answer 404, commands print the message)."""
     run = run_queryset().filter(pk=run_id).first()
     if run is None:
-        raise Http404(f"No run #{run_id}.")
+        raise RunNotFound(f"No run #{run_id}.")
     return run
 
 
@@ -148,7 +149,7 @@ def result_rows(
 def result_get(run: EvalRun, item_id: int) -> ItemResult:
     row = ItemResult.objects.filter(run=run, item_id=item_id).select_related("item").first()
     if row is None:
-        raise Http404("No result for this item in this run.")
+        raise RunNotFound(f"Run #{run.pk} has no result for item {item_id}.")
     return row
 
 

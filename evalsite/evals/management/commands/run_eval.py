@@ -17,12 +17,11 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.http import Http404
 
 from evalsite.core.selectors import workers_by_queue
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
-from evalsite.evals.errors import EvalError
+from evalsite.evals.errors import EvalError, RunNotFound
 from evalsite.evals.export import run_results_document, run_status_document
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import run_get, run_progress
@@ -88,7 +87,7 @@ class Command(BaseCommand):
             )
         try:
             original = run_get(opts["reproduce"])
-        except Http404:
+        except RunNotFound:
             raise CommandError(
                 f"--reproduce: no run #{opts['reproduce']}", returncode=EXIT_FAILED
             ) from None
