@@ -126,9 +126,7 @@ def test_json_output_is_the_run_document_with_the_import_metadata(tmp_path, dv, 
     assert document["summary"]["metrics"]["iou"] == pytest.approx(1.0)
 
 
-def test_parity_with_the_parent_versions_worker_run(
-    tmp_path, dv, version, fake_model, run_inline
-):
+def test_parity_with_the_parent_versions_worker_run(tmp_path, dv, version, fake_model, run_inline):
     # Given a finished worker run of the parent and its child's predictions = the parent's PNGs
     parent_run = run_inline(eval_run_start(model_version=version, dataset_version=dv))
     child = model_version_register(family="fake", version="1.0.0-device", file=None, spec=None,
@@ -258,7 +256,7 @@ def test_sixteen_bit_png_is_scaled_with_a_note(tmp_path, dv, version):
     folder = write_predictions(dv, tmp_path / "pred")
     item = dv.items.exclude(size_bucket="none").order_by("stem").first()
     mask8 = read_gray8(folder / f"{item.stem}.png")
-    wide = (mask8.astype(np.uint16) * 257)  # 255 → 65535
+    wide = mask8.astype(np.uint16) * 257  # 255 → 65535
     wide[0, 0] = 32896  # 128 · 257 - 0: round(v / 257) = 128
     Image.fromarray(wide).save(folder / f"{item.stem}.png")
     out, _ = run_cli(str(folder), "--model", "fake:1.0.0", "--dataset", dv.spec)

@@ -48,7 +48,11 @@ def test_imported_predict_output_matches_the_worker_run_image_for_image(tmp_path
 
     # imported as the ONNX-child stand-in would be: a registered version of the same family
     child = model_version_register(
-        family=version.family.name, version="1.0.0-device", file=None, spec=None, external=True,
+        family=version.family.name,
+        version="1.0.0-device",
+        file=None,
+        spec=None,
+        external=True,
         parent=version.version,
     ).version
     stdout = io.StringIO()

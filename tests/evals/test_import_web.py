@@ -134,7 +134,7 @@ def test_run_page_says_no_latency_measured(client, tmp_path, dv, version, resear
     assert " ms</div>" not in items  # no "0.0 ms" per image
     item = run.results.first().item
     one = client.get(reverse("evals:item", args=[run.pk, item.pk])).content.decode()
-    assert "Latency: <span class=\"muted\">not measured</span>" in one
+    assert 'Latency: <span class="muted">not measured</span>' in one
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_unsafe_zip_entries_are_refused(client, tmp_path, dv, version, researche
             zf.write(path, arcname=path.name)
         info = zipfile.ZipInfo(entry)
         if entry == "link.png":
-            info.external_attr = (0o120777 << 16)  # a symlink to /etc/passwd
+            info.external_attr = 0o120777 << 16  # a symlink to /etc/passwd
             zf.writestr(info, "/etc/passwd")
         else:
             zf.writestr(info, b"x")

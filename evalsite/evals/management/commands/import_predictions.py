@@ -95,9 +95,7 @@ class Command(BaseCommand):
                 parity_of=parity,
             )
         except EvalError as exc:
-            raise CommandError(
-                f"nothing imported:\n{exc}", returncode=EXIT_REFUSED
-            ) from None
+            raise CommandError(f"nothing imported:\n{exc}", returncode=EXIT_REFUSED) from None
         run = run_get(run.pk)
         notes = (run.environment.get("import") or {}).get("notes") or []
         out = sys.stderr if opts["json"] else self.stdout
