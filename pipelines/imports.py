@@ -63,6 +63,11 @@ def read_prediction(path: Path, *, label: str = "") -> Prediction:
                 return Prediction(alpha, f"{name}: {mode} PNG, read its alpha channel")
     except PredictionError:
         raise
+    except Image.DecompressionBombError:
+        raise PredictionError(
+            f"{name}: the PNG claims more pixels than any set image may have "
+            "(decompression-bomb guard); export the alpha at its image's size"
+        ) from None
     except (OSError, ValueError, SyntaxError) as exc:  # what Pillow raises on corrupt files
         raise PredictionError(f"{name}: cannot read the PNG ({exc})") from exc
     try:

@@ -64,6 +64,14 @@ CASES: tuple[Case, ...] = (
          "exit 1, 'manifest is empty (no header row)'"),
     Case("manifest-dotdot", "set import (manifest)", "rows pointing at `../../outside.jpg`",
          "exit 1; nothing read from outside the folder, nothing written"),
+    # --- predictions import (imported runs) --------------------------------------------------
+    Case("predictions-zip-bomb", "predictions import (web zip)",
+         "valid PNGs plus 300 × 1 MiB of zeros", "400 'DATASET_ZIP_MAX_RATIO' naming preds.zip; "
+         "no run, no job, no temp folder"),
+    Case("predictions-zip-dotdot", "predictions import (web zip)", "entry `../../evil.png`",
+         "400 'path leaves the archive'; nothing created"),
+    Case("predictions-png-bomb", "predictions import (CLI)", "a PNG header claiming 20000×20000",
+         "exit 1 naming the file, 'decompression-bomb guard' (was a traceback)"),
     # --- model upload: file and spec ---------------------------------------------------------
     Case("model-pickle", "model upload (file)", "a pickled checkpoint via the REST API",
          "201 rejected 'pickle'; no bytes in media"),

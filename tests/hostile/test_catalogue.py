@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile import test_imports, test_logins, test_rating, test_registry, test_smaller
+from tests.hostile import (
+    test_imports,
+    test_logins,
+    test_predictions,
+    test_rating,
+    test_registry,
+    test_smaller,
+)
 from tests.hostile.catalogue import BEGIN, CASES, END, readme_table
 
 pytestmark = pytest.mark.no_services
@@ -21,7 +28,8 @@ def test_the_catalogue_holds_at_least_40_distinct_cases() -> None:
 
 def test_every_case_has_a_test_and_every_test_a_case() -> None:
     tested = set().union(*(m.CASE_IDS for m in (
-        test_imports, test_logins, test_rating, test_registry, test_smaller)))  # fmt: skip
+        test_imports, test_logins, test_predictions, test_rating, test_registry, test_smaller,
+    )))  # fmt: skip
     listed = {c.id for c in CASES}
     assert sorted(listed - tested) == [], "catalogue cases without a test"
     assert sorted(tested - listed) == [], "tests of cases missing from the catalogue"
