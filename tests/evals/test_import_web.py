@@ -263,31 +263,80 @@ def test_api_import_for_ci(api, tmp_path, dv, score_inline):
     assert run.summary["metrics"]["iou"] == pytest.approx(1.0)
 
 
+def _spoil(kind: str, folder: Path) -> dict[str, bytes]:
+    """Make `folder` (one PNG per item) bad in one way; returns extra zip entries."""
+    pngs = sorted(folder.glob("*.png"))
+    if kind == "missing":
+        pngs[0].unlink()
+    elif kind == "extra":
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / "stranger.png")
+    elif kind == "size":
+        Image.fromarray(np.zeros((7, 9), np.uint8)).save(pngs[0])
+    elif kind == "not-png":
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(pngs[0], format="JPEG")
+    elif kind == "corrupt":
+        pngs[0].write_bytes(pngs[0].read_bytes()[:40])
+    elif kind == "empty":
+        for p in pngs:
+            p.unlink()
+    elif kind in ("slip", "absolute"):
+        return {"../up.png" if kind == "slip" else "/tmp/abs.png": b"x"}
+    return {}
+
+
+def _symlink_zip(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, arcname=path.name)
+        info = zipfile.ZipInfo("link.png")
+        info.external_attr = 0o120777 << 16
+        zf.writestr(info, "/etc/passwd")
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize(
-    ("fields", "status", "fragment"),
+    ("fields", "fragment"),
     [
-        ({"model": "nobody:1.0.0"}, 400, "No model family 'nobody'"),
-        ({"dataset": "no-such-set"}, 400, "no set named 'no-such-set'"),
-        ({"file": "missing-pngs"}, 400, "have no prediction"),
-        ({"latency": "image,ms\nghost,3\n"}, 400, "images not in the set: ghost"),
+        ({"model": "nobody:1.0.0"}, "No model family 'nobody'"),
+        ({"dataset": "no-such-set"}, "no set named 'no-such-set'"),
+        ({"spoil": "missing"}, "have no prediction"),
+        ({"spoil": "extra"}, "match no image of"),
+        ({"spoil": "size"}, "prediction is 9×7 but the photo is"),
+        ({"spoil": "not-png"}, "not a PNG (found JPEG data)"),
+        ({"spoil": "corrupt"}, "cannot read"),
+        ({"spoil": "empty"}, "no prediction PNGs found"),
+        ({"spoil": "slip"}, "path leaves the archive"),
+        ({"spoil": "absolute"}, "absolute path in the archive"),
+        ({"spoil": "symlink"}, "symbolic link in the archive"),
+        ({"latency": "image,ms\nghost,3\n"}, "images not in the set: ghost"),
+        ({"latency": "image,ms\n{first},fast\n"}, "row 2 ms: 'fast' is not a number"),
+        ({"latency": "image,ms\n{first},NaN\n"}, "row 2 ms: 'NaN' is not a finite number"),
+        ({"latency": "image,ms\n{first},-4\n"}, "row 2 ms: '-4' is negative"),
     ],
 )
-def test_api_bad_input_is_400_and_nothing_created(api, tmp_path, dv, version, fields, status,
-                                                  fragment):  # fmt: skip
+def test_api_bad_input_is_400_naming_the_problem_and_nothing_created(
+    api, tmp_path, dv, version, fields, fragment
+):
     folder = write_predictions(dv, tmp_path / "pred")
-    if fields.get("file") == "missing-pngs":
-        sorted(folder.glob("*.png"))[0].unlink()
+    kind = fields.get("spoil", "")
+    extra = _spoil(kind, folder)
+    archive = _symlink_zip(folder) if kind == "symlink" else zip_folder(folder, extra=extra)
     data = {
         "model": fields.get("model", "fake:1.0.0"),
         "dataset": fields.get("dataset", dv.spec),
-        "file": SimpleUploadedFile("p.zip", zip_folder(folder)),
+        "file": SimpleUploadedFile("p.zip", archive),
     }
     if "latency" in fields:
-        data["latency"] = SimpleUploadedFile("l.csv", fields["latency"].encode())
+        first = dv.items.order_by("stem").first().stem
+        text = fields["latency"].format(first=first)
+        data["latency"] = SimpleUploadedFile("l.csv", text.encode())
+    before = _tmp_import_dirs()
     response = api.post(reverse("evals:api-run-import"), data, format="multipart")
-    assert response.status_code == status
+    assert response.status_code == 400
     assert fragment in response.content.decode()
     nothing_created()
+    assert _tmp_import_dirs() == before
 
 
 def test_api_without_token_is_401(tmp_path, dv):
