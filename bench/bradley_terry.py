@@ -39,8 +39,9 @@ def timed(label: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     return out, elapsed
 
 
-def sklearn_design(a: np.ndarray, b: np.ndarray, choice: np.ndarray,
-                   k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sklearn_design(
+    a: np.ndarray, b: np.ndarray, choice: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One row per vote (x_a = +1, x_b = -1, y = a won); a tie / both-bad is two half rows."""
     decisive = (choice == LEFT) | (choice == RIGHT)
     half = ~decisive
@@ -85,41 +86,62 @@ def main() -> int:
     a = rng.integers(0, k, args.votes)
     b = (a + rng.integers(1, k, args.votes)) % k
     choice = honest_choices(truth, a, b, rng, tie_rate=0.3)
-    print(f"{args.votes:,} comparisons, {k} models, {args.items:,} rated items, "
-          f"{np.mean(choice > RIGHT):.1%} ties/both-bad; {os.cpu_count()} CPU cores visible")
+    print(
+        f"{args.votes:,} comparisons, {k} models, {args.items:,} rated items, "
+        f"{np.mean(choice > RIGHT):.1%} ties/both-bad; {os.cpu_count()} CPU cores visible"
+    )
 
     print("pipelines.stats (aggregated counts, Newton, batched item bootstrap):")
-    counts, t_build = timed("build per-item counts from vote rows", ItemPairCounts.from_votes,
-                            item, a, b, choice, k)
+    counts, t_build = timed(
+        "build per-item counts from vote rows", ItemPairCounts.from_votes, item, a, b, choice, k
+    )
     agg, t_agg = timed("aggregate counts (all items)", counts.aggregate)
     fit, t_fit = timed("one fit from aggregated counts", fit_bradley_terry, bt_wins(agg))
-    _, t_boot = timed(f"{args.rounds}-round item bootstrap (strengths)", bootstrap_strengths,
-                      counts, rounds=args.rounds, seed=1)
-    report, t_report = timed(f"{args.rounds}-round full report (+ pair rates, both-bad)",
-                             bradley_terry, counts, rounds=args.rounds, seed=1)
-    print(f"  Newton iterations {fit.iterations}, converged {fit.converged}; max |theta - truth| "
-          f"{np.abs(fit.strengths - truth).max():.4f}; mean CI width "
-          f"{np.mean([iv.high - iv.low for iv in report.strengths.values()][1:]):.4f}")
+    _, t_boot = timed(
+        f"{args.rounds}-round item bootstrap (strengths)",
+        bootstrap_strengths,
+        counts,
+        rounds=args.rounds,
+        seed=1,
+    )
+    report, t_report = timed(
+        f"{args.rounds}-round full report (+ pair rates, both-bad)",
+        bradley_terry,
+        counts,
+        rounds=args.rounds,
+        seed=1,
+    )
+    print(
+        f"  Newton iterations {fit.iterations}, converged {fit.converged}; max |theta - truth| "
+        f"{np.abs(fit.strengths - truth).max():.4f}; mean CI width "
+        f"{np.mean([iv.high - iv.low for iv in report.strengths.values()][1:]):.4f}"
+    )
 
     ok = bool(fit.converged)
     if not args.skip_sklearn:
         print("scikit-learn LogisticRegression (one row per vote, lbfgs):")
         design, _ = timed("build design matrix (not counted)", sklearn_design, a, b, choice, k)
         sk, t_sk = timed("one fit", sklearn_fit, *design)
-        print(f"  {args.rounds} rounds extrapolated {'':<33s} {t_sk * args.rounds:8.0f} s "
-              f"(~{t_sk * args.rounds / 60:.0f} min)")
+        print(
+            f"  {args.rounds} rounds extrapolated {'':<33s} {t_sk * args.rounds:8.0f} s "
+            f"(~{t_sk * args.rounds / 60:.0f} min)"
+        )
         diff = np.abs(sk - fit.strengths).max()
         print(f"  max |strength difference| ours vs sklearn: {diff:.2e}")
         if diff > MAX_SKLEARN_DIFF:
-            print(f"INTEGRITY FAIL: strengths differ from scikit-learn by {diff:.2e} "
-                  f"> {MAX_SKLEARN_DIFF:.0e}")
+            print(
+                f"INTEGRITY FAIL: strengths differ from scikit-learn by {diff:.2e} "
+                f"> {MAX_SKLEARN_DIFF:.0e}"
+            )
             ok = False
     fit_ok, boot_ok = t_agg + t_fit < 0.1, t_report < 10
-    print("goals: fit < 0.1 s -> "
-          f"{'OK' if fit_ok else 'MISSED'} ({t_agg + t_fit:.3f} s incl. aggregation); "
-          f"1000-round bootstrap < 10 s -> {'OK' if boot_ok else 'MISSED'} "
-          f"({t_report:.2f} s full report, {t_boot:.2f} s strengths only; "
-          f"count build {t_build:.2f} s once)")
+    print(
+        "goals: fit < 0.1 s -> "
+        f"{'OK' if fit_ok else 'MISSED'} ({t_agg + t_fit:.3f} s incl. aggregation); "
+        f"1000-round bootstrap < 10 s -> {'OK' if boot_ok else 'MISSED'} "
+        f"({t_report:.2f} s full report, {t_boot:.2f} s strengths only; "
+        f"count build {t_build:.2f} s once)"
+    )
     return 0 if ok and fit_ok and boot_ok else 1
 
 

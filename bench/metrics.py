@@ -81,9 +81,12 @@ def run_pysod(folder: Path) -> tuple[float, dict[str, Any]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its Fmeasure class announces its future removal
         metrics = {
-            "mae": sm.MAE(), "sm": sm.Smeasure(), "em": sm.Emeasure(), "fm": sm.Fmeasure(),
+            "mae": sm.MAE(),
+            "sm": sm.Smeasure(),
+            "em": sm.Emeasure(),
+            "fm": sm.Fmeasure(),
             "wfm": sm.WeightedFmeasure(),
-        }  # fmt: skip
+        }
         for pred_path in sorted((folder / "pred").glob("*.png")):
             pred = cv2.imread(str(pred_path), cv2.IMREAD_GRAYSCALE)
             gt = cv2.imread(str(folder / "gt" / pred_path.name), cv2.IMREAD_GRAYSCALE)
@@ -93,15 +96,22 @@ def run_pysod(folder: Path) -> tuple[float, dict[str, Any]]:
     elapsed = time.perf_counter() - start
     fm, em = res["fm"]["fm"], res["em"]["em"]
     summary = {
-        "mae": res["mae"]["mae"], "s_measure": res["sm"]["sm"],
-        "max_f": fm["curve"].max(), "mean_f": fm["curve"].mean(), "adaptive_f": fm["adp"],
-        "max_e": em["curve"].max(), "mean_e": em["curve"].mean(), "adaptive_e": em["adp"],
+        "mae": res["mae"]["mae"],
+        "s_measure": res["sm"]["sm"],
+        "max_f": fm["curve"].max(),
+        "mean_f": fm["curve"].mean(),
+        "adaptive_f": fm["adp"],
+        "max_e": em["curve"].max(),
+        "mean_e": em["curve"].mean(),
+        "adaptive_e": em["adp"],
         "weighted_f": res["wfm"]["wfm"],
-    }  # fmt: skip
+    }
     curves = {
-        "precision": res["fm"]["pr"]["p"], "recall": res["fm"]["pr"]["r"],
-        "fmeasure": fm["curve"], "emeasure": em["curve"],
-    }  # fmt: skip
+        "precision": res["fm"]["pr"]["p"],
+        "recall": res["fm"]["pr"]["r"],
+        "fmeasure": fm["curve"],
+        "emeasure": em["curve"],
+    }
     return elapsed, {"summary": summary, "curves": curves}
 
 

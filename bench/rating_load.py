@@ -74,12 +74,24 @@ def postgres_start(tmp: Path) -> tuple[str, Path]:
     _pg([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"])
     port = free_port()
     opts = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off"
-    _pg([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(tmp / "pg.log"), "-w",
-         "start"])  # fmt: skip
+    _pg(
+        [
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(tmp / "pg.log"),
+            "-w",
+            "start",
+        ]
+    )
     import psycopg
 
-    with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres",
-                         autocommit=True) as conn:  # fmt: skip
+    with psycopg.connect(
+        f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True
+    ) as conn:
         conn.execute("CREATE DATABASE bench")
     return f"postgres://postgres@127.0.0.1:{port}/bench", data
 
@@ -92,16 +104,23 @@ def postgres_stop(data: Path) -> None:
 def server_env(tmp: Path, db_url: str, conn_max_age: int | None = None) -> dict[str, str]:
     extra = ""
     if conn_max_age is not None:  # e.g. 0 to measure a new connection per request
-        extra = ("from evalsite.settings import DATABASES\n"
-                 f"DATABASES['default']['CONN_MAX_AGE'] = {conn_max_age}\n"
-                 "DATABASES['default']['CONN_HEALTH_CHECKS'] = True\n")  # fmt: skip
+        extra = (
+            "from evalsite.settings import DATABASES\n"
+            f"DATABASES['default']['CONN_MAX_AGE'] = {conn_max_age}\n"
+            "DATABASES['default']['CONN_HEALTH_CHECKS'] = True\n"
+        )
     (tmp / "bench_settings.py").write_text(SETTINGS + extra)
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "bench_settings", "DATABASE_URL": db_url,
-        "VAR_DIR": str(tmp / "var"), "PYTHONPATH": f"{tmp}{os.pathsep}{ROOT}", "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    })  # fmt: skip
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench_settings",
+            "DATABASE_URL": db_url,
+            "VAR_DIR": str(tmp / "var"),
+            "PYTHONPATH": f"{tmp}{os.pathsep}{ROOT}",
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
@@ -125,11 +144,24 @@ def seed(n_tasks: int, overlap: int, n_annotators: int) -> dict[str, Any]:
     ds = Dataset.objects.create(name="load-bench")
     version = DatasetVersion.objects.create(dataset=ds, content_hash="0" * 64, item_count=n_tasks)
     Item.objects.bulk_create(
-        Item(version=version, stem=f"item{i:04d}", image="x.png", image_sha256="0" * 64,
-             mask="m.png", mask_sha256="0" * 64, web="w.jpg", web_overlay="o.jpg", thumb="t.jpg",
-             thumb_overlay="to.jpg", width=64, height=64, fg_fraction=0.2, size_bucket="medium")
+        Item(
+            version=version,
+            stem=f"item{i:04d}",
+            image="x.png",
+            image_sha256="0" * 64,
+            mask="m.png",
+            mask_sha256="0" * 64,
+            web="w.jpg",
+            web_overlay="o.jpg",
+            thumb="t.jpg",
+            thumb_overlay="to.jpg",
+            width=64,
+            height=64,
+            fg_fraction=0.2,
+            size_bucket="medium",
+        )
         for i in range(n_tasks)
-    )  # fmt: skip
+    )
     family = ModelFamily.objects.create(name="load-bench-model")
     runs = []
     for v in ("1.0.0", "2.0.0"):
@@ -151,19 +183,30 @@ def seed(n_tasks: int, overlap: int, n_annotators: int) -> dict[str, Any]:
             )
         )
     campaign = Campaign.objects.create(
-        name="load bench", dataset_version=version, overlap=overlap, items_per_pair=n_tasks,
-        status=CampaignStatus.OPEN, reference_run=runs[0], gold_ratio=0.1,
-    )  # fmt: skip
+        name="load bench",
+        dataset_version=version,
+        overlap=overlap,
+        items_per_pair=n_tasks,
+        status=CampaignStatus.OPEN,
+        reference_run=runs[0],
+        gold_ratio=0.1,
+    )
     campaign.runs.set(runs)
     items = list(Item.objects.filter(version=version).order_by("pk"))
     order = list(range(n_tasks))
     random.Random(0).shuffle(order)
     Task.objects.bulk_create(
-        Task(campaign=campaign, item=item, run_a=runs[0], run_b=runs[1], order=order[i],
-             stratum=Stratum.GOLD if i % 10 == 0 else Stratum.CONTROL,
-             gold_winner="a" if i % 10 == 0 else "")
+        Task(
+            campaign=campaign,
+            item=item,
+            run_a=runs[0],
+            run_b=runs[1],
+            order=order[i],
+            stratum=Stratum.GOLD if i % 10 == 0 else Stratum.CONTROL,
+            gold_winner="a" if i % 10 == 0 else "",
+        )
         for i, item in enumerate(items)
-    )  # fmt: skip
+    )
     return {"campaign": campaign.pk, "users": users}
 
 
@@ -174,10 +217,23 @@ def gunicorn_start(
     base = f"http://127.0.0.1:{port}"
     log = open(tmp / "gunicorn.log", "wb")  # noqa: SIM115 — closed with the process
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "evalsite.wsgi:application", "-w",
-         str(workers), "-b", f"127.0.0.1:{port}", "--backlog", "256", "--timeout", "60"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "evalsite.wsgi:application",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--backlog",
+            "256",
+            "--timeout",
+            "60",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -204,13 +260,20 @@ def client(username: str, base: str, n_ratings: int, barrier: Any, out: Any) -> 
     """One annotator: log in, then submit ratings as fast as the server answers."""
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    result: dict[str, Any] = {"user": username, "tokens": [], "server": [], "client": [],
-                              "errors": [], "double_ok": None}  # fmt: skip
+    result: dict[str, Any] = {
+        "user": username,
+        "tokens": [],
+        "server": [],
+        "client": [],
+        "errors": [],
+        "double_ok": None,
+    }
     try:
         opener.open(f"{base}/login/", timeout=HTTP_TIMEOUT).read()
         csrf = next(c.value for c in jar if c.name == "csrftoken")
-        form = urllib.parse.urlencode({"username": username, "password": PASSWORD,
-                                       "csrfmiddlewaretoken": csrf}).encode()  # fmt: skip
+        form = urllib.parse.urlencode(
+            {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": csrf}
+        ).encode()
         opener.open(urllib.request.Request(f"{base}/login/", data=form), timeout=HTTP_TIMEOUT)
         csrf = next(c.value for c in jar if c.name == "csrftoken")
         with opener.open(f"{base}/rate/api/state", timeout=HTTP_TIMEOUT) as r:
@@ -224,10 +287,18 @@ def client(username: str, base: str, n_ratings: int, barrier: Any, out: Any) -> 
     rng = random.Random(username)
 
     def post(token: str) -> tuple[dict[str, Any], float, float]:
-        body = json.dumps({"token": token, "choice": rng.choice(["left", "right", "tie"]),
-                           "seconds": rng.uniform(2, 9)}).encode()  # fmt: skip
-        req = urllib.request.Request(f"{base}/rate/api/submit", data=body, headers={
-            "Content-Type": "application/json", "X-CSRFToken": csrf})  # fmt: skip
+        body = json.dumps(
+            {
+                "token": token,
+                "choice": rng.choice(["left", "right", "tie"]),
+                "seconds": rng.uniform(2, 9),
+            }
+        ).encode()
+        req = urllib.request.Request(
+            f"{base}/rate/api/submit",
+            data=body,
+            headers={"Content-Type": "application/json", "X-CSRFToken": csrf},
+        )
         t0 = time.perf_counter()
         with opener.open(req, timeout=HTTP_TIMEOUT) as r:
             data = json.loads(r.read())
@@ -268,8 +339,9 @@ def integrity(campaign_id: int, results: list[dict[str, Any]], overlap: int) -> 
 
     lines = []
     reported = [t for r in results for t in r["tokens"]]
-    stored = dict(Rating.objects.filter(campaign_id=campaign_id)
-                  .values_list("assignment__token", "pk"))  # fmt: skip
+    stored = dict(
+        Rating.objects.filter(campaign_id=campaign_id).values_list("assignment__token", "pk")
+    )
     lost = set(reported) - set(stored)
     extra = set(stored) - set(reported)
     dup = len(reported) - len(set(reported))
@@ -283,8 +355,7 @@ def integrity(campaign_id: int, results: list[dict[str, Any]], overlap: int) -> 
         f"duplicated ratings: {dup} tokens twice, {len(extra)} stored but never submitted",
     )
     pairs = Rating.objects.filter(campaign_id=campaign_id).values("task", "annotator")
-    check(pairs.distinct().count() == pairs.count(),
-          "no annotator rated a task twice")  # fmt: skip
+    check(pairs.distinct().count() == pairs.count(), "no annotator rated a task twice")
     over = (
         Task.objects.filter(campaign_id=campaign_id)
         .annotate(n=Count("ratings", filter=Q(ratings__late=False)))
@@ -347,8 +418,10 @@ def main() -> int:
         )
         ctx = mp.get_context("spawn")
         barrier, out = ctx.Barrier(args.annotators + 1), ctx.Queue()
-        procs = [ctx.Process(target=client, args=(u, base, args.ratings, barrier, out))
-                 for u in seeded["users"]]  # fmt: skip
+        procs = [
+            ctx.Process(target=client, args=(u, base, args.ratings, barrier, out))
+            for u in seeded["users"]
+        ]
         for p in procs:
             p.start()
         barrier.wait(timeout=180)

@@ -52,12 +52,17 @@ def after_start(log: Log) -> None:
             return
     try:
         campaign = campaign_create(
-            name="Demo: which cutout is better?", dataset_version=runs[0].dataset_version,
-            runs=runs, items_per_pair=DEMO_ITEMS_PER_PAIR, open_now=True,
+            name="Demo: which cutout is better?",
+            dataset_version=runs[0].dataset_version,
+            runs=runs,
+            items_per_pair=DEMO_ITEMS_PER_PAIR,
+            open_now=True,
             instructions="Pick the cutout you would rather use: look at hair, hands and edges.",
-        )  # fmt: skip
+        )
     except CampaignError as exc:
         log(f"==> rating campaign: not created ({exc})")
         return
-    log(f"==> rating campaign #{campaign.pk} open: annotators rate at /rate/, results at "
-        f"/rate/campaigns/{campaign.pk}/")  # fmt: skip
+    log(
+        f"==> rating campaign #{campaign.pk} open: annotators rate at /rate/, results at "
+        f"/rate/campaigns/{campaign.pk}/"
+    )

@@ -68,8 +68,9 @@ def krippendorff_alpha(reliability_data: ArrayLike, level: Level = "nominal") ->
     return _alpha(o, values, level)
 
 
-def krippendorff_alpha_from_counts(counts: ArrayLike, values: ArrayLike,
-                                   level: Level = "nominal") -> float:
+def krippendorff_alpha_from_counts(
+    counts: ArrayLike, values: ArrayLike, level: Level = "nominal"
+) -> float:
     """Krippendorff's alpha from per-unit value counts ``(units, V)`` (a ``GROUP BY unit, value``
     of the ratings) with the value of each column; values nobody gave are dropped, as the
     reliability-matrix form never sees them."""
@@ -137,8 +138,10 @@ def fleiss_kappa(table: ArrayLike) -> float:
     totals = t.sum(axis=1)
     m = totals[0]
     if not np.all(totals == m) or m < 2:
-        raise ValueError("Fleiss' kappa needs the same number (>= 2) of raters on every item; "
-                     "select items with equal_rater_items() first")
+        raise ValueError(
+            "Fleiss' kappa needs the same number (>= 2) of raters on every item; "
+            "select items with equal_rater_items() first"
+        )
     p_i = ((t * t).sum(axis=1) - m) / (m * (m - 1.0))
     p_j = t.sum(axis=0) / (len(t) * m)
     p_e = float((p_j * p_j).sum())
@@ -162,8 +165,14 @@ class DawidSkene:
     iterations: int
 
 
-def dawid_skene(labels: ArrayLike, n_classes: int, *, max_iter: int = 100, tol: float = 1e-6,
-                smoothing: float = 0.01) -> DawidSkene:
+def dawid_skene(
+    labels: ArrayLike,
+    n_classes: int,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    smoothing: float = 0.01,
+) -> DawidSkene:
     """EM for annotator confusion matrices from an items x annotators matrix (codes, -1 = missing).
 
     Initialised from the per-item vote shares (soft majority vote); ``smoothing`` is a pseudo-count

@@ -66,8 +66,12 @@ class PairedDelta:
     share_positive: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"baseline": self.baseline.as_dict(), "candidate": self.candidate.as_dict(),
-                "delta": self.delta.as_dict(), "share_positive": self.share_positive}
+        return {
+            "baseline": self.baseline.as_dict(),
+            "candidate": self.candidate.as_dict(),
+            "delta": self.delta.as_dict(),
+            "share_positive": self.share_positive,
+        }
 
 
 def rng_from(seed: Seed) -> np.random.Generator:
@@ -127,8 +131,9 @@ def _finite_matrix(values: ArrayLike, name: str) -> FloatArray:
     return arr
 
 
-def bootstrap_mean_samples(values: ArrayLike, *, rounds: int = DEFAULT_ROUNDS,
-                           seed: Seed = 0) -> FloatArray:
+def bootstrap_mean_samples(
+    values: ArrayLike, *, rounds: int = DEFAULT_ROUNDS, seed: Seed = 0
+) -> FloatArray:
     """Bootstrap distribution of the mean: shape ``(rounds,)`` or ``(rounds, metrics)``."""
     arr = _finite_matrix(values, "values")
     n = arr.shape[0]
@@ -137,8 +142,9 @@ def bootstrap_mean_samples(values: ArrayLike, *, rounds: int = DEFAULT_ROUNDS,
     return out.reshape((rounds, *arr.shape[1:]))
 
 
-def bootstrap_mean(values: ArrayLike, *, rounds: int = DEFAULT_ROUNDS,
-                   level: float = DEFAULT_LEVEL, seed: Seed = 0) -> Interval:
+def bootstrap_mean(
+    values: ArrayLike, *, rounds: int = DEFAULT_ROUNDS, level: float = DEFAULT_LEVEL, seed: Seed = 0
+) -> Interval:
     """Mean of per-unit ``values`` (1-D, one per image) with its percentile bootstrap interval."""
     arr = _finite_matrix(values, "values")
     if arr.ndim != 1:
@@ -147,21 +153,33 @@ def bootstrap_mean(values: ArrayLike, *, rounds: int = DEFAULT_ROUNDS,
     return Interval(float(arr.mean()), float(low), float(high), level, rounds)
 
 
-def bootstrap_means(columns: Mapping[str, ArrayLike], *, rounds: int = DEFAULT_ROUNDS,
-                    level: float = DEFAULT_LEVEL, seed: Seed = 0) -> dict[str, Interval]:
+def bootstrap_means(
+    columns: Mapping[str, ArrayLike],
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> dict[str, Interval]:
     """Means of several metrics over the same units, all from one shared draw of units."""
     names = list(columns)
     mat = stack_columns(columns, names)
     samples = bootstrap_mean_samples(mat, rounds=rounds, seed=seed)
     bounds = percentile_interval(samples, level)
     means = mat.mean(axis=0)
-    return {name: Interval(float(means[k]), float(bounds[0, k]), float(bounds[1, k]), level, rounds)
-            for k, name in enumerate(names)}
+    return {
+        name: Interval(float(means[k]), float(bounds[0, k]), float(bounds[1, k]), level, rounds)
+        for k, name in enumerate(names)
+    }
 
 
-def bootstrap_statistic(data: ArrayLike, statistic: Callable[[FloatArray], float], *,
-                        rounds: int = DEFAULT_ROUNDS, level: float = DEFAULT_LEVEL,
-                        seed: Seed = 0) -> Interval:
+def bootstrap_statistic(
+    data: ArrayLike,
+    statistic: Callable[[FloatArray], float],
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> Interval:
     """Any scalar statistic of the units (rows of ``data``), e.g. ``np.median``.
 
     ``statistic`` receives the resampled rows ``data[idx]`` (same shape as ``data``) once per round;
@@ -180,9 +198,14 @@ def bootstrap_statistic(data: ArrayLike, statistic: Callable[[FloatArray], float
     return Interval(float(statistic(arr)), float(low), float(high), level, rounds)
 
 
-def paired_bootstrap(baseline: Mapping[str, ArrayLike], candidate: Mapping[str, ArrayLike], *,
-                     rounds: int = DEFAULT_ROUNDS, level: float = DEFAULT_LEVEL,
-                     seed: Seed = 0) -> dict[str, PairedDelta]:
+def paired_bootstrap(
+    baseline: Mapping[str, ArrayLike],
+    candidate: Mapping[str, ArrayLike],
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> dict[str, PairedDelta]:
     """Paired bootstrap of mean metrics for two runs on the same images (same order).
 
     ``baseline[metric][i]`` and ``candidate[metric][i]`` belong to image ``i``. One draw of image
@@ -194,8 +217,10 @@ def paired_bootstrap(baseline: Mapping[str, ArrayLike], candidate: Mapping[str, 
     base = stack_columns(baseline, names)
     cand = stack_columns(candidate, names)
     if base.shape != cand.shape:
-        raise ValueError(f"runs cover different numbers of images: {base.shape[0]} vs "
-                         f"{cand.shape[0]}; pair them by image first")
+        raise ValueError(
+            f"runs cover different numbers of images: {base.shape[0]} vs "
+            f"{cand.shape[0]}; pair them by image first"
+        )
     m = len(names)
     # The delta column is computed from per-image differences, so identical runs give exact zeros.
     samples = bootstrap_mean_samples(np.hstack([base, cand, cand - base]), rounds=rounds, seed=seed)
@@ -203,25 +228,43 @@ def paired_bootstrap(baseline: Mapping[str, ArrayLike], candidate: Mapping[str, 
     est = np.concatenate([base.mean(axis=0), cand.mean(axis=0), (cand - base).mean(axis=0)])
 
     def interval(col: int) -> Interval:
-        return Interval(float(est[col]), float(bounds[0, col]), float(bounds[1, col]), level,
-                        rounds)
+        return Interval(
+            float(est[col]), float(bounds[0, col]), float(bounds[1, col]), level, rounds
+        )
 
-    return {name: PairedDelta(interval(k), interval(m + k), interval(2 * m + k),
-                              float(np.mean(samples[:, 2 * m + k] > 0)))
-            for k, name in enumerate(names)}
+    return {
+        name: PairedDelta(
+            interval(k),
+            interval(m + k),
+            interval(2 * m + k),
+            float(np.mean(samples[:, 2 * m + k] > 0)),
+        )
+        for k, name in enumerate(names)
+    }
 
 
-def paired_bootstrap_delta(baseline: ArrayLike, candidate: ArrayLike, *,
-                           rounds: int = DEFAULT_ROUNDS, level: float = DEFAULT_LEVEL,
-                           seed: Seed = 0) -> PairedDelta:
+def paired_bootstrap_delta(
+    baseline: ArrayLike,
+    candidate: ArrayLike,
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> PairedDelta:
     """:func:`paired_bootstrap` for a single metric given as two per-image arrays."""
-    return paired_bootstrap({"m": baseline}, {"m": candidate}, rounds=rounds, level=level,
-                            seed=seed)["m"]
+    return paired_bootstrap(
+        {"m": baseline}, {"m": candidate}, rounds=rounds, level=level, seed=seed
+    )["m"]
 
 
-def cluster_bootstrap_mean(values: ArrayLike, clusters: ArrayLike, *,
-                           rounds: int = DEFAULT_ROUNDS, level: float = DEFAULT_LEVEL,
-                           seed: Seed = 0) -> Interval:
+def cluster_bootstrap_mean(
+    values: ArrayLike,
+    clusters: ArrayLike,
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> Interval:
     """Mean over observations (e.g. votes) resampling whole clusters (e.g. rated items).
 
     Each round draws as many clusters as there are, with replacement; the statistic is the mean over
@@ -241,9 +284,15 @@ def cluster_bootstrap_mean(values: ArrayLike, clusters: ArrayLike, *,
     return Interval(float(vals.mean()), float(low), float(high), level, rounds)
 
 
-def cluster_bootstrap(data: ArrayLike, clusters: ArrayLike,
-                      statistic: Callable[[FloatArray], float], *, rounds: int = DEFAULT_ROUNDS,
-                      level: float = DEFAULT_LEVEL, seed: Seed = 0) -> Interval:
+def cluster_bootstrap(
+    data: ArrayLike,
+    clusters: ArrayLike,
+    statistic: Callable[[FloatArray], float],
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> Interval:
     """Any scalar statistic of observation rows, resampling whole clusters with replacement.
 
     ``statistic`` receives the rows of the drawn clusters (a cluster drawn twice appears twice).
@@ -255,7 +304,7 @@ def cluster_bootstrap(data: ArrayLike, clusters: ArrayLike,
     _, inverse = np.unique(labels, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     starts = np.concatenate([[0], np.cumsum(np.bincount(inverse))])
-    members = [order[starts[c]:starts[c + 1]] for c in range(len(starts) - 1)]
+    members = [order[starts[c] : starts[c + 1]] for c in range(len(starts) - 1)]
     rng = rng_from(seed)
     samples = np.empty(rounds, dtype=np.float64)
     for r in range(rounds):

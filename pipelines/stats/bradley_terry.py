@@ -94,8 +94,11 @@ class BTReport:
     def as_dict(self) -> dict[str, Any]:
         names = self.models
         return {
-            "reference": self.reference, "votes": self.votes, "items": self.items,
-            "converged": self.fit.converged, "connected": self.fit.connected,
+            "reference": self.reference,
+            "votes": self.votes,
+            "items": self.items,
+            "converged": self.fit.converged,
+            "connected": self.fit.connected,
             "mle_exists": self.fit.mle_exists,
             "strengths": {m: iv.as_dict() for m, iv in self.strengths.items()},
             "both_bad": {m: iv.as_dict() for m, iv in self.both_bad.items()},
@@ -109,13 +112,19 @@ def _log_sigmoid(x: FloatArray) -> FloatArray:
 
 def _objective(wins: FloatArray, theta: FloatArray, ridge: float) -> FloatArray:
     diff = theta[:, :, None] - theta[:, None, :]
-    return np.asarray((wins * _log_sigmoid(diff)).sum(axis=(1, 2))
-                      - 0.5 * ridge * (theta * theta).sum(axis=1))
+    return np.asarray(
+        (wins * _log_sigmoid(diff)).sum(axis=(1, 2)) - 0.5 * ridge * (theta * theta).sum(axis=1)
+    )
 
 
-def fit_batch(wins: FloatArray, *, reference: int = 0, ridge: float = DEFAULT_RIDGE,
-              tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER
-              ) -> tuple[FloatArray, int, bool]:
+def fit_batch(
+    wins: FloatArray,
+    *,
+    reference: int = 0,
+    ridge: float = DEFAULT_RIDGE,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
+) -> tuple[FloatArray, int, bool]:
     """Fit win matrices ``(R, K, K)`` at once; returns (theta ``(R, K)``, iterations, converged)."""
     w = np.asarray(wins, dtype=np.float64)
     if w.ndim != 3 or w.shape[1] != w.shape[2]:
@@ -158,34 +167,51 @@ def fit_batch(wins: FloatArray, *, reference: int = 0, ridge: float = DEFAULT_RI
     return theta, max_iter, False
 
 
-def fit_bradley_terry(wins: ArrayLike, *, reference: int = 0, ridge: float = DEFAULT_RIDGE,
-                      tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER) -> BTFit:
+def fit_bradley_terry(
+    wins: ArrayLike,
+    *,
+    reference: int = 0,
+    ridge: float = DEFAULT_RIDGE,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = DEFAULT_MAX_ITER,
+) -> BTFit:
     """Strengths from one aggregated win matrix ``W`` (K x K, ties already split as half wins)."""
     w = np.asarray(wins, dtype=np.float64)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
         raise ValueError(f"wins must be a square K x K matrix, got {w.shape}")
-    theta, iters, converged = fit_batch(w[None], reference=reference, ridge=ridge, tol=tol,
-                                        max_iter=max_iter)
+    theta, iters, converged = fit_batch(
+        w[None], reference=reference, ridge=ridge, tol=tol, max_iter=max_iter
+    )
     w = w * (1.0 - np.eye(len(w)))
     weak = connected_components((w + w.T) > 0, directed=False)[1]
     strong = connected_components(w > 0, directed=True, connection="strong")[0]
     diff = theta[0][:, None] - theta[0][None, :]
     return BTFit(
-        strengths=theta[0], reference=reference, iterations=iters, converged=converged,
-        connected=bool(np.all(weak == weak[reference])), mle_exists=bool(strong == 1),
+        strengths=theta[0],
+        reference=reference,
+        iterations=iters,
+        converged=converged,
+        connected=bool(np.all(weak == weak[reference])),
+        mle_exists=bool(strong == 1),
         log_likelihood=float((w * _log_sigmoid(diff)).sum()),
     )
 
 
-def bootstrap_strengths(counts: ItemPairCounts, *, reference: int = 0,
-                        rounds: int = DEFAULT_ROUNDS, seed: Seed = 0,
-                        ridge: float = DEFAULT_RIDGE) -> FloatArray:
+def bootstrap_strengths(
+    counts: ItemPairCounts,
+    *,
+    reference: int = 0,
+    rounds: int = DEFAULT_ROUNDS,
+    seed: Seed = 0,
+    ridge: float = DEFAULT_RIDGE,
+) -> FloatArray:
     """Bootstrap strengths ``(rounds, K)`` resampling rated items with all their votes."""
     return _bootstrap(counts, reference=reference, rounds=rounds, seed=seed, ridge=ridge)[0]
 
 
-def _bootstrap(counts: ItemPairCounts, *, reference: int, rounds: int, seed: Seed,
-               ridge: float) -> tuple[FloatArray, FloatArray]:
+def _bootstrap(
+    counts: ItemPairCounts, *, reference: int, rounds: int, seed: Seed, ridge: float
+) -> tuple[FloatArray, FloatArray]:
     thetas, rates = [], []
     for chunk in iter_count_chunks(counts.n_items, rounds, seed):
         agg = counts.aggregate_rounds(chunk)
@@ -194,10 +220,16 @@ def _bootstrap(counts: ItemPairCounts, *, reference: int, rounds: int, seed: See
     return np.concatenate(thetas), np.concatenate(rates)
 
 
-def bradley_terry(counts: ItemPairCounts, models: Sequence[str] | None = None, *,
-                  reference: int | str = 0, rounds: int = DEFAULT_ROUNDS,
-                  level: float = DEFAULT_LEVEL, seed: Seed = 0,
-                  ridge: float = DEFAULT_RIDGE) -> BTReport:
+def bradley_terry(
+    counts: ItemPairCounts,
+    models: Sequence[str] | None = None,
+    *,
+    reference: int | str = 0,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+    ridge: float = DEFAULT_RIDGE,
+) -> BTReport:
     """Campaign scores: strengths anchored at ``reference`` with item-bootstrap intervals, win /
     tie / loss / both-bad rates per pair and both-bad share per model, all from one shared draw of
     items per round."""
@@ -210,12 +242,23 @@ def bradley_terry(counts: ItemPairCounts, models: Sequence[str] | None = None, *
     fit = fit_bradley_terry(bt_wins(agg), reference=ref, ridge=ridge)
     thetas, agg_rounds = _bootstrap(counts, reference=ref, rounds=rounds, seed=seed, ridge=ridge)
     bounds = percentile_interval(thetas, level)
-    strengths = {names[i]: Interval(float(fit.strengths[i]), float(bounds[0, i]),
-                                    float(bounds[1, i]), level, rounds) for i in range(k)}
+    strengths = {
+        names[i]: Interval(
+            float(fit.strengths[i]), float(bounds[0, i]), float(bounds[1, i]), level, rounds
+        )
+        for i in range(k)
+    }
     pairs = pair_rates_from_samples(counts, rate_arrays(agg_rounds), level)
-    return BTReport(models=names, reference=names[ref], fit=fit, strengths=strengths, pairs=pairs,
-                    both_bad=_both_bad_shares(agg, agg_rounds, names, level),
-                    votes=round(_votes(agg)), items=counts.n_items)
+    return BTReport(
+        models=names,
+        reference=names[ref],
+        fit=fit,
+        strengths=strengths,
+        pairs=pairs,
+        both_bad=_both_bad_shares(agg, agg_rounds, names, level),
+        votes=round(_votes(agg)),
+        items=counts.n_items,
+    )
 
 
 def _votes(agg: FloatArray) -> float:
@@ -223,8 +266,9 @@ def _votes(agg: FloatArray) -> float:
     return float(agg[0].sum() + 0.5 * (agg[1].sum() + agg[2].sum()))
 
 
-def _both_bad_shares(agg: FloatArray, agg_rounds: FloatArray, names: tuple[str, ...],
-                     level: float) -> dict[str, Interval]:
+def _both_bad_shares(
+    agg: FloatArray, agg_rounds: FloatArray, names: tuple[str, ...], level: float
+) -> dict[str, Interval]:
     """Share of each model's votes that were "both bad" (item-bootstrap interval)."""
 
     def shares(a: FloatArray) -> FloatArray:
@@ -239,5 +283,9 @@ def _both_bad_shares(agg: FloatArray, agg_rounds: FloatArray, names: tuple[str, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a model without votes: NaN bounds
         bounds = np.nanquantile(samples, [tail, 1.0 - tail], axis=0)
-    return {name: Interval(float(point[i]), float(bounds[0, i]), float(bounds[1, i]), level,
-                           len(samples)) for i, name in enumerate(names)}
+    return {
+        name: Interval(
+            float(point[i]), float(bounds[0, i]), float(bounds[1, i]), level, len(samples)
+        )
+        for i, name in enumerate(names)
+    }

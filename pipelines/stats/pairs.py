@@ -70,15 +70,28 @@ class ItemPairCounts:
         return int(self.matrix.shape[0])
 
     @classmethod
-    def from_votes(cls, items: ArrayLike, model_a: ArrayLike, model_b: ArrayLike,
-                   choices: ArrayLike, n_models: int) -> ItemPairCounts:
+    def from_votes(
+        cls,
+        items: ArrayLike,
+        model_a: ArrayLike,
+        model_b: ArrayLike,
+        choices: ArrayLike,
+        n_models: int,
+    ) -> ItemPairCounts:
         """Counts from one row per vote: item label, left model, right model (0..K-1), choice."""
         return cls.from_counts(items, model_a, model_b, choices, None, n_models=n_models)
 
     @classmethod
-    def from_counts(cls, items: ArrayLike, model_a: ArrayLike, model_b: ArrayLike,
-                    choices: ArrayLike, counts: ArrayLike | None, *, n_models: int
-                    ) -> ItemPairCounts:
+    def from_counts(
+        cls,
+        items: ArrayLike,
+        model_a: ArrayLike,
+        model_b: ArrayLike,
+        choices: ArrayLike,
+        counts: ArrayLike | None,
+        *,
+        n_models: int,
+    ) -> ItemPairCounts:
         """Counts from aggregated rows: (item, model a, model b, choice) and how many such votes
         (``counts``; ``None`` = one vote per row). A database ``GROUP BY`` feeds this directly."""
         labels, item_idx = np.unique(np.asarray(items), return_inverse=True)
@@ -86,8 +99,11 @@ class ItemPairCounts:
         a = np.asarray(model_a, dtype=np.int64)
         b = np.asarray(model_b, dtype=np.int64)
         code = choice_codes(choices)
-        weight = (np.ones(len(code)) if counts is None
-                  else np.asarray(counts, dtype=np.float64).reshape(-1))
+        weight = (
+            np.ones(len(code))
+            if counts is None
+            else np.asarray(counts, dtype=np.float64).reshape(-1)
+        )
         if not (a.shape == b.shape == code.shape == item_idx.shape == weight.shape):
             raise ValueError("items, model_a, model_b, choices and counts need one entry per row")
         if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n_models):
@@ -108,8 +124,9 @@ class ItemPairCounts:
         return cls(matrix, n_models, labels)
 
     @classmethod
-    def from_dense(cls, wins: ArrayLike, ties: ArrayLike | None = None,
-                   both_bad: ArrayLike | None = None) -> ItemPairCounts:
+    def from_dense(
+        cls, wins: ArrayLike, ties: ArrayLike | None = None, both_bad: ArrayLike | None = None
+    ) -> ItemPairCounts:
         """Counts from dense ``(n_items, K, K)`` tensors (ties/both-bad symmetric or upper only)."""
         w = np.asarray(wins, dtype=np.float64)
         if w.ndim != 3 or w.shape[1] != w.shape[2]:
@@ -122,14 +139,23 @@ class ItemPairCounts:
             # An upper-triangular tensor is mirrored; a symmetric one is kept as is.
             return arr if np.allclose(arr, arr.transpose(0, 2, 1)) else arr + arr.transpose(0, 2, 1)
 
-        stacked = np.concatenate([w.reshape(len(w), -1), sym(ties).reshape(len(w), -1),
-                                  sym(both_bad).reshape(len(w), -1)], axis=1)
+        stacked = np.concatenate(
+            [
+                w.reshape(len(w), -1),
+                sym(ties).reshape(len(w), -1),
+                sym(both_bad).reshape(len(w), -1),
+            ],
+            axis=1,
+        )
         return cls(sp.csr_matrix(stacked), w.shape[1], np.arange(len(w)))
 
     def aggregate(self, weights: ArrayLike | None = None) -> FloatArray:
         """Summed counts ``(3, K, K)`` (wins, ties, both_bad), optionally weighting items."""
-        total = (np.asarray(self.matrix.sum(axis=0)).ravel() if weights is None
-                 else self.matrix.T @ np.asarray(weights, dtype=np.float64))
+        total = (
+            np.asarray(self.matrix.sum(axis=0)).ravel()
+            if weights is None
+            else self.matrix.T @ np.asarray(weights, dtype=np.float64)
+        )
         return np.asarray(total, dtype=np.float64).reshape(3, self.n_models, self.n_models)
 
     def aggregate_rounds(self, counts: FloatArray) -> FloatArray:
@@ -140,8 +166,9 @@ class ItemPairCounts:
 
 def bt_wins(aggregated: FloatArray) -> FloatArray:
     """Bradley–Terry wins from ``(..., 3, K, K)`` counts: tie / both-bad = half a win each way."""
-    return np.asarray(aggregated[..., 0, :, :] + 0.5 * (aggregated[..., 1, :, :]
-                                                        + aggregated[..., 2, :, :]))
+    return np.asarray(
+        aggregated[..., 0, :, :] + 0.5 * (aggregated[..., 1, :, :] + aggregated[..., 2, :, :])
+    )
 
 
 def wilson_interval(successes: float, trials: float, level: float = DEFAULT_LEVEL) -> Interval:
@@ -154,8 +181,9 @@ def wilson_interval(successes: float, trials: float, level: float = DEFAULT_LEVE
     denom = 1.0 + z * z / trials
     centre = (p + z * z / (2.0 * trials)) / denom
     half = z * np.sqrt(p * (1.0 - p) / trials + z * z / (4.0 * trials * trials)) / denom
-    return Interval(float(p), float(max(0.0, centre - half)), float(min(1.0, centre + half)),
-                    level, 0)
+    return Interval(
+        float(p), float(max(0.0, centre - half)), float(min(1.0, centre + half)), level, 0
+    )
 
 
 @dataclass(frozen=True)
@@ -172,8 +200,13 @@ class PairRates:
     both_bad: Interval
 
     def as_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "votes": self.votes, "items": self.items,
-                **{k: getattr(self, k).as_dict() for k in ("win", "tie", "loss", "both_bad")}}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "votes": self.votes,
+            "items": self.items,
+            **{k: getattr(self, k).as_dict() for k in ("win", "tie", "loss", "both_bad")},
+        }
 
 
 def rate_arrays(aggregated: FloatArray) -> FloatArray:
@@ -185,16 +218,26 @@ def rate_arrays(aggregated: FloatArray) -> FloatArray:
         return np.stack([wins / n, ties / n, losses / n, bad / n], axis=-3)
 
 
-def pair_rates(counts: ItemPairCounts, *, rounds: int = DEFAULT_ROUNDS,
-               level: float = DEFAULT_LEVEL, seed: Seed = 0) -> list[PairRates]:
+def pair_rates(
+    counts: ItemPairCounts,
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> list[PairRates]:
     """Win/tie/loss/both-bad rates for every compared pair ``a < b``, resampling rated items."""
-    samples = np.concatenate([rate_arrays(counts.aggregate_rounds(c))
-                              for c in iter_count_chunks(counts.n_items, rounds, seed)])
+    samples = np.concatenate(
+        [
+            rate_arrays(counts.aggregate_rounds(c))
+            for c in iter_count_chunks(counts.n_items, rounds, seed)
+        ]
+    )
     return pair_rates_from_samples(counts, samples, level)
 
 
-def pair_rates_from_samples(counts: ItemPairCounts, samples: FloatArray,
-                            level: float) -> list[PairRates]:
+def pair_rates_from_samples(
+    counts: ItemPairCounts, samples: FloatArray, level: float
+) -> list[PairRates]:
     """:class:`PairRates` of each compared pair from rate samples ``(rounds, 4, K, K)``."""
     agg = counts.aggregate()
     point = rate_arrays(agg)
@@ -210,8 +253,16 @@ def pair_rates_from_samples(counts: ItemPairCounts, samples: FloatArray,
         for b in range(a + 1, k):
             if n_votes[a, b] == 0:
                 continue
-            ivs = [Interval(float(point[m, a, b]), float(bounds[0, m, a, b]),
-                            float(bounds[1, m, a, b]), level, len(samples)) for m in range(4)]
+            ivs = [
+                Interval(
+                    float(point[m, a, b]),
+                    float(bounds[0, m, a, b]),
+                    float(bounds[1, m, a, b]),
+                    level,
+                    len(samples),
+                )
+                for m in range(4)
+            ]
             # Items carrying any vote between a and b: union over the four count cells.
             items = int(_items_with_pair(counts, a, b))
             out.append(PairRates(a, b, round(n_votes[a, b]), items, *ivs))
@@ -219,7 +270,7 @@ def pair_rates_from_samples(counts: ItemPairCounts, samples: FloatArray,
 
 
 def _items_with_pair(counts: ItemPairCounts, a: int, b: int) -> int:
-    k2 = counts.n_models ** 2
+    k2 = counts.n_models**2
     cols = [blk * k2 + i * counts.n_models + j for blk in range(3) for i, j in ((a, b), (b, a))]
     sub = counts.matrix[:, cols]
     return int(np.count_nonzero(np.asarray(sub.sum(axis=1)).ravel()))

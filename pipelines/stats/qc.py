@@ -95,10 +95,16 @@ def longest_run(codes: NDArray[np.int64]) -> int:
     return int(np.diff(edges).max())
 
 
-def annotator_qc(annotators: ArrayLike, choices: ArrayLike, seconds: ArrayLike,
-                 gold_answers: ArrayLike | None = None, *, threshold: float = DEFAULT_THRESHOLD,
-                 min_gold: int = DEFAULT_MIN_GOLD, max_run: int = DEFAULT_MAX_RUN
-                 ) -> list[AnnotatorQC]:
+def annotator_qc(
+    annotators: ArrayLike,
+    choices: ArrayLike,
+    seconds: ArrayLike,
+    gold_answers: ArrayLike | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    min_gold: int = DEFAULT_MIN_GOLD,
+    max_run: int = DEFAULT_MAX_RUN,
+) -> list[AnnotatorQC]:
     """QC rows per annotator (sorted by annotator label) from one row per rating."""
     who = np.asarray(annotators).astype(str)
     code = choice_codes(choices)
@@ -134,15 +140,27 @@ def annotator_qc(annotators: ArrayLike, choices: ArrayLike, seconds: ArrayLike,
             warnings.append(f"left bias: {n_left}/{lr.size} left (p = {left_p:.1e})")
         if run > max_run:
             warnings.append(f"straight-lining: {run} identical answers in a row")
-        out.append(AnnotatorQC(
-            annotator=str(name), ratings=len(rows), gold_scored=n_scored, gold_correct=correct,
-            gold_accuracy=gold_iv.estimate, gold_low=gold_iv.low, gold_high=gold_iv.high,
-            median_seconds=float(np.median(s)) if s.size else float("nan"),
-            mean_seconds=float(np.mean(s)) if s.size else float("nan"),
-            left_share=n_left / lr.size if lr.size else float("nan"), left_p_value=left_p,
-            longest_run=run, modal_choice=CHOICES[modal], modal_share=float(freq[modal] / len(c)),
-            insufficient_gold=insufficient, flagged=flagged, warnings=tuple(warnings),
-        ))
+        out.append(
+            AnnotatorQC(
+                annotator=str(name),
+                ratings=len(rows),
+                gold_scored=n_scored,
+                gold_correct=correct,
+                gold_accuracy=gold_iv.estimate,
+                gold_low=gold_iv.low,
+                gold_high=gold_iv.high,
+                median_seconds=float(np.median(s)) if s.size else float("nan"),
+                mean_seconds=float(np.mean(s)) if s.size else float("nan"),
+                left_share=n_left / lr.size if lr.size else float("nan"),
+                left_p_value=left_p,
+                longest_run=run,
+                modal_choice=CHOICES[modal],
+                modal_share=float(freq[modal] / len(c)),
+                insufficient_gold=insufficient,
+                flagged=flagged,
+                warnings=tuple(warnings),
+            )
+        )
     return out
 
 

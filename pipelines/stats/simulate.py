@@ -43,9 +43,15 @@ class SimulatedVotes:
         return len(self.choices)
 
 
-def honest_choices(theta: FloatArray, a: NDArray[np.int64], b: NDArray[np.int64],
-                   rng: np.random.Generator, *, tie_rate: float = 0.3,
-                   both_bad_share: float = 0.3) -> NDArray[np.int64]:
+def honest_choices(
+    theta: FloatArray,
+    a: NDArray[np.int64],
+    b: NDArray[np.int64],
+    rng: np.random.Generator,
+    *,
+    tie_rate: float = 0.3,
+    both_bad_share: float = 0.3,
+) -> NDArray[np.int64]:
     """Choice codes of honest votes between ``a`` (left) and ``b`` (right) under the model above."""
     if not 0.0 <= tie_rate <= 0.5:
         raise ValueError("tie_rate must be in [0, 0.5]")
@@ -56,17 +62,27 @@ def honest_choices(theta: FloatArray, a: NDArray[np.int64], b: NDArray[np.int64]
     return np.where(u < t, undecided, np.where(u < t + s - t / 2.0, LEFT, RIGHT)).astype(np.int64)
 
 
-def simulate_campaign(strengths: ArrayLike, *, n_items: int, votes_per_item: int,
-                      n_honest: int, n_random: int = 0, gold_per_annotator: int = 0,
-                      tie_rate: float = 0.3, both_bad_share: float = 0.3,
-                      honest_gold_accuracy: float = 0.95, seed: Seed = 0) -> SimulatedVotes:
+def simulate_campaign(
+    strengths: ArrayLike,
+    *,
+    n_items: int,
+    votes_per_item: int,
+    n_honest: int,
+    n_random: int = 0,
+    gold_per_annotator: int = 0,
+    tie_rate: float = 0.3,
+    both_bad_share: float = 0.3,
+    honest_gold_accuracy: float = 0.95,
+    seed: Seed = 0,
+) -> SimulatedVotes:
     """Votes on random pairs of models; annotators drawn uniformly for each (non-gold) vote."""
     theta = np.asarray(strengths, dtype=np.float64)
     k = len(theta)
     rng = rng_from(seed)
     n = n_items * votes_per_item
-    names = np.array([f"honest-{i}" for i in range(n_honest)]
-                     + [f"random-{i}" for i in range(n_random)])
+    names = np.array(
+        [f"honest-{i}" for i in range(n_honest)] + [f"random-{i}" for i in range(n_random)]
+    )
     who = rng.integers(0, len(names), n)
     a = rng.integers(0, k, n)
     b = (a + rng.integers(1, k, n)) % k

@@ -6,8 +6,23 @@ import re
 
 from tests.ratings.builders import World
 
-GENERIC = ("subject-lift", "production", "run #", "/runs/", "run_a", "run_b", "iou", "IoU",
-           "torch_export", "alpha", "mask", "metric", "gold", ".png", ".jpg")  # fmt: skip
+GENERIC = (
+    "subject-lift",
+    "production",
+    "run #",
+    "/runs/",
+    "run_a",
+    "run_b",
+    "iou",
+    "IoU",
+    "torch_export",
+    "alpha",
+    "mask",
+    "metric",
+    "gold",
+    ".png",
+    ".jpg",
+)
 
 
 def forbidden(world: World) -> list[str]:

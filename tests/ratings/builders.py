@@ -57,10 +57,16 @@ def fabricate_results(run: EvalRun, kind: int) -> None:
         _write(root / rel / "web" / f"{item.stem}.cutout.png", Image.fromarray(rgba, "RGBA"))
         iou = mask_iou(pred, gt)
         ItemResult.objects.create(
-            run=run, item=item, status="ok", iou=iou, metrics={"iou": iou},
-            artefacts={"alpha": f"{rel}/alpha/{item.stem}.png",
-                       "web_cutout": f"{rel}/web/{item.stem}.cutout.png"},
-        )  # fmt: skip
+            run=run,
+            item=item,
+            status="ok",
+            iou=iou,
+            metrics={"iou": iou},
+            artefacts={
+                "alpha": f"{rel}/alpha/{item.stem}.png",
+                "web_cutout": f"{rel}/web/{item.stem}.cutout.png",
+            },
+        )
 
 
 @dataclass
@@ -81,9 +87,12 @@ def build_world(
         if kind == 0:
             Alias.objects.create(family=mv.family, name=PRODUCTION, version=mv)
         run = EvalRun.objects.create(
-            model_version=mv, dataset_version=version, queue="torch",
-            config_hash=f"cfghash{kind:02d}deadbeef", status=RunStatus.DONE,
-        )  # fmt: skip
+            model_version=mv,
+            dataset_version=version,
+            queue="torch",
+            config_hash=f"cfghash{kind:02d}deadbeef",
+            status=RunStatus.DONE,
+        )
         fabricate_results(run, kind)
         built.append(run)
     return World(

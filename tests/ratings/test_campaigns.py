@@ -16,9 +16,14 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 def test_it_builds_control_disagreement_and_gold_strata(db: Any, tmp_path: Any) -> None:
     world = build_world(tmp_path, n=16)
     campaign = campaign_create(
-        name="c", dataset_version=world.version, runs=world.runs, items_per_pair=4,
-        disagreement_share=0.5, gold_ratio=0.5, seed=1,
-    )  # fmt: skip
+        name="c",
+        dataset_version=world.version,
+        runs=world.runs,
+        items_per_pair=4,
+        disagreement_share=0.5,
+        gold_ratio=0.5,
+        seed=1,
+    )
     tasks = list(Task.objects.filter(campaign=campaign))
     by = {s: [t for t in tasks if t.stratum == s] for s in Stratum.values}
     assert len(by[Stratum.CONTROL]) == 2
@@ -54,9 +59,12 @@ def test_gold_never_comes_from_close_pairs(db: Any, tmp_path: Any) -> None:
 
 def test_absolute_mode_has_one_task_per_item_and_run(world: World) -> None:
     campaign = campaign_create(
-        name="abs", dataset_version=world.version, runs=world.runs, mode="absolute",
+        name="abs",
+        dataset_version=world.version,
+        runs=world.runs,
+        mode="absolute",
         items_per_pair=3,
-    )  # fmt: skip
+    )
     tasks = Task.objects.filter(campaign=campaign)
     assert tasks.count() == 6
     assert not tasks.filter(stratum=Stratum.GOLD).exists()

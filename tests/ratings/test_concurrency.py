@@ -47,11 +47,18 @@ def test_racing_annotators_never_exceed_k_and_never_duplicate(
 ) -> None:
     world = build_world(tmp_path, n=6, annotators=1)
     campaign = campaign_create(
-        name="race", dataset_version=world.version, runs=world.runs, items_per_pair=3,
-        gold_ratio=0.0, overlap=2, open_now=True,
-    )  # fmt: skip
-    users = [user_ensure(username=f"racer{i}", password="pw", roles=["annotator"])
-             for i in range(THREADS)]  # fmt: skip
+        name="race",
+        dataset_version=world.version,
+        runs=world.runs,
+        items_per_pair=3,
+        gold_ratio=0.0,
+        overlap=2,
+        open_now=True,
+    )
+    users = [
+        user_ensure(username=f"racer{i}", password="pw", roles=["annotator"])
+        for i in range(THREADS)
+    ]
     assert _race(lambda u: assignment_queue(user=u), users) == []
     for task in Task.objects.filter(campaign=campaign):
         assert task.assignments.count() <= 2

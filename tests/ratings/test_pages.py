@@ -190,22 +190,39 @@ def test_exports_have_one_row_per_rating_with_run_identity(world: World) -> None
 
 def test_researcher_creates_opens_and_toggles_a_campaign(world: World) -> None:
     res = _client(world.researcher)
-    resp = res.post(reverse("ratings:create"), {
-        "name": "From the form", "dataset_version": world.version.pk,
-        "runs": [r.pk for r in world.runs], "mode": "pairwise", "overlap": 3,
-        "items_per_pair": 4, "disagreement_share": 0.5, "gold_ratio": 0.1, "instructions": "",
-    })  # fmt: skip
+    resp = res.post(
+        reverse("ratings:create"),
+        {
+            "name": "From the form",
+            "dataset_version": world.version.pk,
+            "runs": [r.pk for r in world.runs],
+            "mode": "pairwise",
+            "overlap": 3,
+            "items_per_pair": 4,
+            "disagreement_share": 0.5,
+            "gold_ratio": 0.1,
+            "instructions": "",
+        },
+    )
     campaign = Campaign.objects.get(name="From the form")
     assert resp.status_code == 302 and campaign.status == CampaignStatus.DRAFT
     res.post(reverse("ratings:status", args=[campaign.pk]), {"action": "open"})
     res.post(reverse("ratings:status", args=[campaign.pk]), {"action": "include"})
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.OPEN and not campaign.exclude_flagged
-    bad = res.post(reverse("ratings:create"), {
-        "name": "one run", "dataset_version": world.version.pk, "runs": [world.runs[0].pk],
-        "mode": "pairwise", "overlap": 3, "items_per_pair": 4, "disagreement_share": 0.5,
-        "gold_ratio": 0.1,
-    })  # fmt: skip
+    bad = res.post(
+        reverse("ratings:create"),
+        {
+            "name": "one run",
+            "dataset_version": world.version.pk,
+            "runs": [world.runs[0].pk],
+            "mode": "pairwise",
+            "overlap": 3,
+            "items_per_pair": 4,
+            "disagreement_share": 0.5,
+            "gold_ratio": 0.1,
+        },
+    )
     assert bad.status_code == 200 and "two or more" in bad.content.decode()
 
 
@@ -253,11 +270,17 @@ def test_absolute_mode_shows_one_cutout_takes_scores_and_reports_means(world: Wo
     state = c.get(reverse("ratings:state")).json()
     assert set(state["current"]["images"]) == {"photo", "thumb", "single"}
     assert c.get(state["current"]["images"]["single"]).status_code == 200
-    bad = c.post(reverse("ratings:submit"), json.dumps({"token": state["current"]["token"],
-                 "choice": "left"}), content_type="application/json")  # fmt: skip
+    bad = c.post(
+        reverse("ratings:submit"),
+        json.dumps({"token": state["current"]["token"], "choice": "left"}),
+        content_type="application/json",
+    )
     assert bad.status_code == 400 and "score" in bad.json()["error"]
-    ok = c.post(reverse("ratings:submit"), json.dumps({"token": state["current"]["token"],
-                "score": 4}), content_type="application/json")  # fmt: skip
+    ok = c.post(
+        reverse("ratings:submit"),
+        json.dumps({"token": state["current"]["token"], "score": 4}),
+        content_type="application/json",
+    )
     assert ok.status_code == 200 and ok.json()["progress"]["done"] == 1
     campaign_snapshot_refresh(campaign=campaign, rounds=50)
     html = _client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
