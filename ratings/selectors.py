@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from evalsite.evals.models import EvalRun
@@ -30,6 +31,19 @@ def run_label(run: EvalRun) -> str:
     aliases = sorted(a.name for a in mv.aliases.all())
     tag = f" [{', '.join(aliases)}]" if aliases else ""
     return f"{mv.family.name} {mv.version}{tag} · run #{run.pk}"
+
+
+def campaign_rows() -> QuerySet[Campaign]:
+    """Campaigns with their task and rating counts: one COUNT subquery each, so a campaign's
+    million ratings are counted on their index, never joined against its tasks."""
+
+    def count(model: type[Task] | type[Rating]) -> Subquery:
+        rows = model.objects.filter(campaign=OuterRef("pk")).order_by().values("campaign")
+        return Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField())
+
+    return Campaign.objects.select_related("dataset_version__dataset").annotate(
+        n_tasks=Coalesce(count(Task), 0), n_ratings=Coalesce(count(Rating), 0)
+    )
 
 
 def campaign_snapshot_get(*, campaign: Campaign) -> CampaignSnapshot | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -46,10 +45,7 @@ CSV_COLUMNS = (
 
 @researcher_required
 def campaign_list_view(request: HttpRequest) -> HttpResponse:
-    campaigns = Campaign.objects.select_related("dataset_version__dataset").annotate(
-        n_tasks=Count("tasks", distinct=True), n_ratings=Count("ratings", distinct=True)
-    )
-    return render(request, "ratings/campaigns.html", {"campaigns": campaigns})
+    return render(request, "ratings/campaigns.html", {"campaigns": selectors.campaign_rows()})
 
 
 @researcher_required

@@ -168,3 +168,12 @@ def test_the_beat_sweep_resends_reports_left_dirty_too_long(
     assert tasks.refresh_dirty_snapshots() == 1 and sent == [(campaign.pk, 0)]
     assert tasks.refresh_campaign_snapshot(campaign.pk).startswith("0 ratings")
     assert tasks.refresh_campaign_snapshot(10**6) == "no such campaign"
+
+
+def test_the_campaign_list_counts_tasks_and_ratings_per_campaign(world: World) -> None:
+    campaign = _campaign(world)
+    _rate(world, 4)
+    empty = _campaign(world)
+    rows = {c.pk: (c.n_tasks, c.n_ratings) for c in selectors.campaign_rows()}
+    assert rows[campaign.pk] == (campaign.tasks.count(), 4)
+    assert rows[empty.pk] == (empty.tasks.count(), 0)
