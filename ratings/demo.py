@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db.models import Count
 
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, RunStatus
 from ratings.models import Campaign
 from ratings.services.campaigns import CampaignError, campaign_create
+from ratings.services.reports import campaign_snapshot_mark_dirty
 
 DEMO_ITEMS_PER_PAIR = 40  # a demo annotator session of a few minutes at k = 3
 Log = Callable[[str], object]
@@ -48,6 +50,7 @@ def after_start(log: Log) -> None:
     for campaign in Campaign.objects.filter(dataset_version=runs[0].dataset_version_id):
         if sorted(campaign.runs.values_list("pk", flat=True)) == ids:
             url = f"/rate/campaigns/{campaign.pk}/"
+            campaign_snapshot_mark_dirty(campaign_id=campaign.pk)  # a report from this start
             log(f"==> rating campaign: reusing #{campaign.pk} ({campaign.status}) at {url}")
             return
     try:
@@ -64,5 +67,7 @@ def after_start(log: Log) -> None:
         return
     log(
         f"==> rating campaign #{campaign.pk} open: annotators rate at /rate/, results at "
-        f"/rate/campaigns/{campaign.pk}/"
+        f"/rate/campaigns/{campaign.pk}/ (the report is recomputed "
+        f"{settings.RATINGS_SNAPSHOT_DEBOUNCE_SECONDS:g} s after ratings arrive, or on "
+        "'Recompute now')"
     )
