@@ -114,7 +114,6 @@ MATRIX: dict[str, Row] = {
     "models/": Row("research"),
     "models/upload/": Row("research"),
     "models/upload/external/": Row("research"),
-    "models/upload/external/": Row("research"),
     "models/tokens/": Row("research"),
     "models/api/families/": Row("research"),
     "models/api/families/<str:family>/versions/": Row(
@@ -136,10 +135,8 @@ MATRIX: dict[str, Row] = {
     "runs/": Row("research"),
     "runs/start/": Row("research"),
     "runs/import/": Row("research"),
-    "runs/import/": Row("research"),
     "runs/compare/": Row("research"),
     "runs/api/runs/": Row("research"),
-    "runs/api/runs/import/": Row("research"),
     "runs/api/runs/import/": Row("research"),
     "runs/api/runs/<int:pk>/": Row("research", lambda f: {"pk": f.run.pk}),
     "runs/api/runs/<int:pk>/results/": Row("research", lambda f: {"pk": f.run.pk}),
