@@ -116,12 +116,19 @@ def test_latency_csv_gives_percentiles_labelled_with_the_device(tmp_path, dv, ve
 
 
 def test_json_output_is_the_run_document_with_the_import_metadata(tmp_path, dv, version):
+    from tests.evals.factories import user_with
+
+    user_with("researcher", "ios-team")
     folder = write_predictions(dv, tmp_path / "pred")
+    assert "--user nobody: no such user" in refused(
+        str(folder), "--model", "fake:1.0.0", "--dataset", dv.spec, "--user", "nobody"
+    )
     out, _ = run_cli(str(folder), "--model", "fake:1.0.0", "--dataset", dv.spec, "--json",
-                     "--provenance", "exported by the app team")  # fmt: skip
+                     "--provenance", "exported by the app team", "--user", "ios-team")  # fmt: skip
     document = json.loads(out)
     assert document["source"] == "imported" and document["status"] == "done"
     assert document["imported"]["provenance"] == "exported by the app team"
+    assert document["imported"]["imported_by"] == "ios-team"
     assert document["imported"]["files"] == 6 and len(document["per_image"]) == 6
     assert document["summary"]["metrics"]["iou"] == pytest.approx(1.0)
 

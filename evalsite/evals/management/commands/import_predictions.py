@@ -1,6 +1,6 @@
 """`python manage.py import_predictions FOLDER --model F:V|F:ALIAS --dataset NAME[:HASH-PREFIX]
 [--latency CSV] [--device TEXT] [--os TEXT] [--runtime-label TEXT] [--compute-units TEXT]
-[--provenance TEXT] [--parity-run ID] [--ignore-extra] [--json]` (reports contract).
+[--provenance TEXT] [--parity-run ID] [--user NAME] [--ignore-extra] [--json]` (reports contract).
 
 FOLDER holds one 8-bit greyscale `<stem>.png` alpha per item of the set version (what
 `python -m pipelines.predict --out` writes). The run is scored here, synchronously, exactly like a
@@ -25,6 +25,7 @@ from evalsite.evals.export import run_results_document
 from evalsite.evals.imports.services import eval_run_import, parity_run_get
 from evalsite.evals.selectors import run_get
 from models.errors import VersionNotFound
+from models.management.commands.register_model import user_arg
 from models.selectors import model_version_resolve
 
 EXIT_REFUSED = 1
@@ -54,9 +55,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ignore-extra", action="store_true", help="accept PNGs that match no image of the set"
         )
+        parser.add_argument("--user", help="username recorded as the importer")
         parser.add_argument("--json", action="store_true", help="print the run's results as JSON")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        try:
+            user = user_arg(opts["user"])
+        except CommandError as exc:
+            raise CommandError(str(exc), returncode=EXIT_REFUSED) from None
         try:
             version = model_version_resolve(opts["model"], require_ready=True)
         except VersionNotFound as exc:
@@ -83,6 +89,7 @@ class Command(BaseCommand):
                 folder=folder,
                 model_version=version,
                 dataset_version=dataset_version,
+                user=user,
                 latency_csv=latency_csv,
                 latency_label=Path(opts["latency"]).name if opts["latency"] else "latency CSV",
                 device=opts["device"],
