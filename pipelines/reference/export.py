@@ -219,11 +219,21 @@ def make_card(
     args = ckpt.get("args", {})
     if gate is None:  # the 1.0.0/1.1.0 card layout, kept as it was
         flags = ("out", "config", "minutes", "seed", "threads", "data")
-        train_cmd = "python -m pipelines.reference.train " + " ".join(
-            f"--{k} {args.get(k)}" for k in flags
+        train_line = (
+            "- Training command: `python -m pipelines.reference.train "
+            + " ".join(f"--{k} {args.get(k)}" for k in flags)
+            + "`"
         )
     else:
-        train_cmd = command_line(args)
+        phases = ckpt.get("phases") or [{"from_step": 0, "args": args}]
+        if len(phases) == 1:
+            train_line = f"- Training command: `{command_line(phases[0]['args'])}`"
+        else:  # resumed with other arguments (e.g. a lower --lr): every command, with its steps
+            ends = [ph["from_step"] for ph in phases[1:]] + [ckpt.get("step", 0)]
+            train_line = "- Training commands (resumed with other arguments): " + ", then ".join(
+                f"`{command_line(ph['args'])}` (steps {ph['from_step']}–{end})"
+                for ph, end in zip(phases, ends, strict=True)
+            )
     steps, samples = ckpt.get("step", 0), ckpt.get("samples", 0)
     epochs = samples / n_train if n_train else 0.0
     if gate is None:
@@ -282,7 +292,7 @@ alpha probability (index 0), confidence logit (index 1), gate threshold {thresho
 - Data: {n_train} images — all of `sod/` (300) and `pascal-s` items 1–400 (`../shared/data`);
   sha256 of every training image in the spec sidecar.
 {training}
-- Training command: `{train_cmd}`
+{train_line}
 - Export command: `{command}`
 
 ## Evaluation

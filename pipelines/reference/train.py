@@ -246,6 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _args_dict(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two argument sets train the same way (``--resume`` itself does not count)."""
+    return {k: v for k, v in a.items() if k != "resume"} == {
+        k: v for k, v in b.items() if k != "resume"
+    }
+
+
 def _checkpoint(
     model: SubjectLiftNet,
     ema: SubjectLiftNet,
@@ -264,7 +275,7 @@ def _checkpoint(
             "torch": torch.get_rng_state(),
             "python": random.getstate(),
         },
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": _args_dict(args),
         **state,
     }
 
@@ -315,6 +326,9 @@ def train(args: argparse.Namespace) -> dict:
         "last_iou": None,
         "last_gate": None,
         "best_gate": None,
+        # Each (from_step, args) a run went through: a resume with other arguments (e.g. a lower
+        # --lr) starts a new phase, so a card can quote every command that shaped the weights.
+        "phases": [{"from_step": 0, "args": _args_dict(args)}],
     }
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -324,6 +338,9 @@ def train(args: argparse.Namespace) -> dict:
         torch.set_rng_state(ckpt["rng"]["torch"])
         random.setstate(ckpt["rng"]["python"])
         state = {k: ckpt.get(k) for k in state}
+        state["phases"] = ckpt.get("phases") or [{"from_step": 0, "args": ckpt["args"]}]
+        if not _same_run(state["phases"][-1]["args"], _args_dict(args)):
+            state["phases"].append({"from_step": state["step"], "args": _args_dict(args)})
         print(f"resumed from {out / 'last.pt'} at step {state['step']}", flush=True)
 
     train_pairs, val_pairs = split_pairs(args.data)
@@ -471,6 +488,10 @@ def train(args: argparse.Namespace) -> dict:
         "best_gate": state["best_gate"],
         "sample_kinds": sampler.kinds,
         "init": str(args.init) if args.init else None,
+        "phases": [
+            {"from_step": ph["from_step"], "command": command_line(ph["args"])}
+            for ph in state["phases"]
+        ],
         "device": device,
         "seed": args.seed,
         "batch_size": args.batch_size,

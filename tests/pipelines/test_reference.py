@@ -344,17 +344,22 @@ def test_fine_tune_with_gate_data_resumes_and_exports_a_picked_threshold(tmp_pat
               "--batch-size", "2", "--threads", "2", "--init", str(parent), "--synth",
               "--p-negative", "0.4", "--p-person", "0.5", "--select", "gated_iou"]  # fmt: skip
     assert train_main([*common, "--max-steps", "2"]) == 0
-    assert train_main([*common, "--max-steps", "3", "--resume"]) == 0
+    # Resumed with a lower learning rate: a second phase, both commands kept.
+    assert train_main([*common, "--max-steps", "3", "--resume", "--lr", "0.0005"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["init"] == str(parent)
+    assert [ph["from_step"] for ph in summary["phases"]] == [0, 2]
+    assert "--lr" not in summary["phases"][0]["command"]
+    assert "--lr 0.0005" in summary["phases"][1]["command"]
     assert summary["final_gate"]["n_extra_negatives"] > 0
     assert 0.0 <= summary["final_gate"]["gated_subject"] <= 1.0
 
     pt2 = tmp_path / "subject-lift-9.9.9.pt2"
-    res = export(out / "best.pt", pt2, "9.9.9", data)
+    res = export(out / "last.pt", pt2, "9.9.9", data)
     spec = json.loads(pt2.with_name(pt2.name + ".spec.json").read_text())
     card = pt2.with_name("subject-lift-9.9.9.card.md").read_text()
     assert spec["gate_threshold"] == res["gate"]["threshold"]
     assert re.search(rf"^gate_threshold: {spec['gate_threshold']:.4f}$", card, re.M)
     assert re.search(r"^gated_no_subject: [0-9.]+$", card, re.M)
     assert "Parent: **0.9.0**" in card and "--synth" in card
+    assert "resumed with other arguments" in card and "(steps 2–3)" in card
