@@ -78,3 +78,52 @@ def test_racing_annotators_never_exceed_k_and_never_duplicate(
     assert Rating.objects.filter(shown_choice="left").count() == 6
     pairs = Rating.objects.values_list("task", "annotator")
     assert len(set(pairs)) == 6
+
+
+def test_two_ratings_marking_the_report_dirty_at_once_schedule_one_recompute(
+    transactional_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forced interleaving: A flips the report dirty inside an open transaction (holding the row,
+    or SQLite's write lock); B marks it while A is open, waits, then finds it dirty already."""
+    from django.db import transaction
+
+    from ratings.models import CampaignSnapshot
+    from ratings.services import reports
+
+    world = build_world(tmp_path, n=4, annotators=1)
+    campaign = campaign_create(
+        name="debounce", dataset_version=world.version, runs=world.runs, items_per_pair=2
+    )
+    CampaignSnapshot.objects.filter(campaign=campaign).update(dirty=False, generation=0)
+    scheduled: list[int] = []
+    monkeypatch.setattr(reports, "_schedule", lambda cid, countdown: scheduled.append(cid))
+    a_marked, b_started = threading.Event(), threading.Event()
+    results: dict[str, bool] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                results["a"] = reports.campaign_snapshot_mark_dirty(campaign_id=campaign.pk)
+                a_marked.set()
+                b_started.wait(timeout=10)
+                threading.Event().wait(0.3)  # B is now blocked on A's lock
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            a_marked.wait(timeout=10)
+            b_started.set()
+            results["b"] = reports.campaign_snapshot_mark_dirty(campaign_id=campaign.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    snap = CampaignSnapshot.objects.get(campaign=campaign)
+    assert results == {"a": True, "b": False}
+    assert scheduled == [campaign.pk]
+    assert snap.dirty and snap.generation == 2
