@@ -19,9 +19,7 @@ from evalsite.core.names import (
     validate_version_name,
 )
 
-# Loose shapes for form widgets only; names are validated by evalsite.core.names (every door).
-VERSION_RE = r"^[0-9][0-9A-Za-z.+_-]{0,63}\Z"
-FAMILY_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z"
+# Names are validated by evalsite.core.names, which every door (forms, CLI, API, admin) uses.
 PRODUCTION = "production"
 CANDIDATE = "candidate"
 
