@@ -108,7 +108,12 @@ def parse_submit(body: bytes, content_type: str) -> SubmitInput:
     unknown_tags = sorted(set(reasons) - REASON_KEYS)
     if unknown_tags or len(reasons) > len(REASON_KEYS):
         raise SubmitInvalid(f"reasons: unknown tag(s) {unknown_tags}; known: {sorted(REASON_KEYS)}")
-    seconds = data.get("seconds", 0)
+    seconds = parse_seconds(data.get("seconds", 0))
+    return SubmitInput(token, choice, score, sorted(set(reasons)), seconds)
+
+
+def parse_seconds(seconds: Any) -> float:
+    """A client's time-on-task: a finite number of seconds in [0, one week], or SubmitInvalid."""
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise SubmitInvalid("seconds: expected a number of seconds")
     # int/float comparison is exact, so a 400-digit int is refused without an OverflowError.
@@ -116,4 +121,4 @@ def parse_submit(body: bytes, content_type: str) -> SubmitInput:
         0 <= seconds <= MAX_CLIENT_SECONDS
     ):
         raise SubmitInvalid(f"seconds: expected a finite number from 0 to {MAX_CLIENT_SECONDS:g}")
-    return SubmitInput(token, choice, score, sorted(set(reasons)), float(seconds))
+    return float(seconds)

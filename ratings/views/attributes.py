@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from evalsite.core.roles import annotator_required, researcher_required
 from evalsite.datasets.models import DatasetVersion
+from ratings.forms import parse_seconds
 from ratings.models import DEFAULT_OVERLAP, Assignment, Campaign, CampaignStatus, Mode
 from ratings.services.assign import AssignmentNotFound, CampaignClosed, RatingError
 from ratings.services.attributes import (
@@ -83,7 +84,7 @@ def attribute_submit_view(request: HttpRequest) -> JsonResponse:
         if not isinstance(body, dict):
             raise ValueError("expected a JSON object")
         token = str(body.get("token", ""))
-        seconds = float(body.get("seconds") or 0.0)
+        seconds = parse_seconds(body.get("seconds", 0))  # finite, bounded, else 400
     except (ValueError, TypeError) as exc:
         return JsonResponse({"error": f"body: {exc}"}, status=400)
     except Exception as exc:  # RequestDataTooBig as SubmitInvalid

@@ -168,3 +168,31 @@ CASE_IDS = {p.id for p in RAW} | {
     "rate-server-error-is-json",
 }  # fmt: skip
 assert reverse  # the URL name is what the page posts to; keep the import honest
+
+
+ATTRIBUTE_BODIES = [
+    '{"token": "%s", "skin_tone": "3", "perceived_gender": "woman", "seconds": NaN}',
+    '{"token": "%s", "skin_tone": "3", "perceived_gender": "woman", "seconds": 1e309}',
+    '{"token": "%s", "skin_tone": "3", "perceived_gender": "woman", "seconds": -1}',
+    '{"token": "%s", "skin_tone": NaN, "perceived_gender": "woman", "seconds": 1}',
+    '{"token": "%s", "skin_tone": ["3"], "perceived_gender": {"a": 1}, "seconds": 1}',
+    '{"token": ["%s"], "skin_tone": "3", "perceived_gender": "woman"}',
+    '{"token": "%s", "seconds": "%s"}',
+    "[%s]",
+    "{nope %s",
+]
+
+
+def test_no_body_makes_the_attribute_submit_answer_500(world: World) -> None:
+    from ratings.services.attributes import attribute_campaign_create, attribute_queue
+
+    attribute_campaign_create(name="attrs", dataset_version=world.version, open_now=True)
+    ann = world.annotators[0]
+    token = attribute_queue(user=ann).assignments[0].token
+    client = _client(ann)
+    for template in ATTRIBUTE_BODIES:
+        raw = template.replace("%s", token)
+        response = client.post("/rate/attributes/api/submit", raw, content_type=JSON)
+        assert response.status_code in (400, 404), (raw, response.content[:200])
+        assert response["Content-Type"] == "application/json"
+    _nothing_stored()
