@@ -77,11 +77,10 @@ def seed(n_ratings: int) -> tuple[int, int]:
     from django.contrib.auth.models import Group, User
     from django.db import transaction
     from django.utils import timezone
+    from support.seed import fake_set, finished_runs  # bench/ is sys.path[0] for a script
 
     from evalsite.core.roles import RESEARCHER, ensure_role_groups
-    from evalsite.datasets.models import Dataset, DatasetVersion, Item
-    from evalsite.evals.models import EvalRun, RunStatus
-    from models.models import ModelFamily, ModelVersion, VersionStatus
+    from evalsite.datasets.models import Item
     from ratings.models import Assignment, Campaign, CampaignStatus, Rating, Stratum, Task
 
     rng = np.random.default_rng(0)
@@ -95,55 +94,11 @@ def seed(n_ratings: int) -> tuple[int, int]:
         researcher.groups.add(*Group.objects.filter(name=RESEARCHER))
         User.objects.bulk_create(User(username=f"ann{i:03d}") for i in range(ANNOTATORS))
         user_ids = np.array([u.pk for u in User.objects.filter(username__startswith="ann")])
-        ds = Dataset.objects.create(name="campaign-bench")
-        version = DatasetVersion.objects.create(
-            dataset=ds, content_hash="0" * 64, item_count=n_items
-        )
-        Item.objects.bulk_create(
-            (
-                Item(
-                    version=version,
-                    stem=f"item{i:06d}",
-                    image="x.png",
-                    image_sha256="0" * 64,
-                    mask="m.png",
-                    mask_sha256="0" * 64,
-                    web="w.jpg",
-                    web_overlay="o.jpg",
-                    thumb="t.jpg",
-                    thumb_overlay="to.jpg",
-                    width=64,
-                    height=64,
-                    fg_fraction=0.2,
-                    size_bucket="medium",
-                )
-                for i in range(n_items)
-            ),
-            batch_size=5000,
-        )
+        version = fake_set("campaign-bench", n_items)
         item_ids = np.array(
             Item.objects.filter(version=version).order_by("pk").values_list("pk", flat=True)
         )
-        family = ModelFamily.objects.create(name="campaign-bench-model")
-        runs = []
-        for i in range(RUNS):
-            mv = ModelVersion.objects.create(
-                family=family,
-                version=f"{i + 1}.0.0",
-                format="builtin",
-                spec={},
-                status=VersionStatus.READY,
-                sha256=f"bench-{i}",
-            )
-            runs.append(
-                EvalRun.objects.create(
-                    model_version=mv,
-                    dataset_version=version,
-                    queue="default",
-                    config_hash=str(i),
-                    status=RunStatus.DONE,
-                )
-            )
+        runs = finished_runs(version, "campaign-bench-model", RUNS)
         campaign = Campaign.objects.create(
             name="campaign bench",
             dataset_version=version,

@@ -127,11 +127,10 @@ def server_env(tmp: Path, db_url: str, conn_max_age: int | None = None) -> dict[
 def seed(n_tasks: int, overlap: int, n_annotators: int) -> dict[str, Any]:
     """Campaign rows straight into the database (Django is set up in this process)."""
     from django.contrib.auth.models import Group, User
+    from support.seed import fake_set, finished_runs  # bench/ is sys.path[0] for a script
 
     from evalsite.core.roles import ANNOTATOR, ensure_role_groups
-    from evalsite.datasets.models import Dataset, DatasetVersion, Item
-    from evalsite.evals.models import EvalRun, RunStatus
-    from models.models import ModelFamily, ModelVersion, VersionStatus
+    from evalsite.datasets.models import Item
     from ratings.models import Campaign, CampaignStatus, Stratum, Task
 
     ensure_role_groups()
@@ -141,47 +140,8 @@ def seed(n_tasks: int, overlap: int, n_annotators: int) -> dict[str, Any]:
         user = User.objects.create_user(f"loadann{i:03d}", password=PASSWORD)
         user.groups.add(group)
         users.append(user.username)
-    ds = Dataset.objects.create(name="load-bench")
-    version = DatasetVersion.objects.create(dataset=ds, content_hash="0" * 64, item_count=n_tasks)
-    Item.objects.bulk_create(
-        Item(
-            version=version,
-            stem=f"item{i:04d}",
-            image="x.png",
-            image_sha256="0" * 64,
-            mask="m.png",
-            mask_sha256="0" * 64,
-            web="w.jpg",
-            web_overlay="o.jpg",
-            thumb="t.jpg",
-            thumb_overlay="to.jpg",
-            width=64,
-            height=64,
-            fg_fraction=0.2,
-            size_bucket="medium",
-        )
-        for i in range(n_tasks)
-    )
-    family = ModelFamily.objects.create(name="load-bench-model")
-    runs = []
-    for v in ("1.0.0", "2.0.0"):
-        mv = ModelVersion.objects.create(
-            family=family,
-            version=v,
-            format="builtin",
-            spec={},
-            status=VersionStatus.READY,
-            sha256=f"bench-{v}",
-        )
-        runs.append(
-            EvalRun.objects.create(
-                model_version=mv,
-                dataset_version=version,
-                queue="default",
-                config_hash=v,
-                status=RunStatus.DONE,
-            )
-        )
+    version = fake_set("load-bench", n_tasks)
+    runs = finished_runs(version, "load-bench-model", 2)
     campaign = Campaign.objects.create(
         name="load bench",
         dataset_version=version,
