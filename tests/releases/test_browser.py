@@ -13,24 +13,11 @@ from evalsite.releases.export import export_html
 from evalsite.releases.services.leaderboard import leaderboard_refresh
 from evalsite.releases.services.reports import release_report_build, release_report_create
 from models.models import PRODUCTION, Alias
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
 from tests.evals.factories import user_with
 from tests.releases.builders import build_release_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "var" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]  # fmt: skip
-
-
-def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-" + username)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-
 
 def _world() -> Any:
     world = build_release_world(loss=None)
@@ -54,10 +41,10 @@ def test_manager_decides_from_the_leaderboard_and_production_moves_researcher_ca
     SHOTS.mkdir(parents=True, exist_ok=True)
     family = world.candidate.model_version.family
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context().new_page()
-            _login(page, live_server.url, "mgr")
+            login(page, live_server.url, "mgr")
             assert page.is_visible("#leaderboard")  # the home page is the leaderboard
             assert "insufficient" in page.text_content("#newest-verdict")
             page.screenshot(path=str(SHOTS / "releases-leaderboard.png"), full_page=True)
@@ -76,7 +63,7 @@ def test_manager_decides_from_the_leaderboard_and_production_moves_researcher_ca
             assert alias.version_id == world.candidate.model_version_id
 
             res = browser.new_context().new_page()
-            _login(res, live_server.url, "res")
+            login(res, live_server.url, "res")
             res.goto(f"{live_server.url}/releases/reports/{report.pk}/")
             assert res.query_selector("#decide-form") is None
             assert "Only release managers and admins" in res.text_content("#decide-denied")
@@ -106,7 +93,7 @@ def test_offline_export_opens_without_any_network_request(
     path.write_text(export_html(report), encoding="utf-8")
     requested: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(offline=True)
             page = context.new_page()
