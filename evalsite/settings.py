@@ -185,6 +185,9 @@ MODEL_VALIDATION_TIMEOUT_S = env_int("MODEL_VALIDATION_TIMEOUT_S", 180, minimum=
 # Intra-op threads of the model runtime per worker process; 0 = the runtime's default. Several
 # worker processes on one machine should share the cores (bench/throughput.py measures it).
 EVAL_RUNNER_THREADS = env_int("EVAL_RUNNER_THREADS", 0, minimum=0)
+# A worker has the model (in its sandboxed child) predict the next image while it post-processes,
+# writes and scores the current one (bench/throughput.py measures both settings).
+EVAL_PREFETCH = env_bool("EVAL_PREFETCH", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,4 +1,4 @@
-"""`manage.py demo` (what `make demo` runs) starts web, worker and beat; Ctrl-C stops them all."""
+"""`manage.py demo` (what `make demo` runs) starts web, workers and beat; Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -58,13 +58,18 @@ def test_demo_serves_login_reports_a_live_worker_and_leaves_no_orphans(tmp_path)
         for user in ("annotator", "researcher", "manager", "admin"):
             assert re.search(rf"^\s+{user}\s+\S+", output, re.M), output
         pids = [int(p) for p in re.findall(r"started \w+ \(pid (\d+)\)", output)]
-        assert len(pids) == 3
+        assert len(pids) == 4  # web, worker, maintenance worker, beat
 
         login = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
         assert "/login/" in login.url and b"Log in" in login.read()
         health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10))
         assert health["database"]["ok"] and health["broker"]["ok"]
         assert health["queues"]["default"]["live"] >= 1
+        until = time.monotonic() + 90
+        while not health["queues"]["maintenance"]["live"] and time.monotonic() < until:
+            time.sleep(1)
+            health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", 10))
+        assert health["queues"]["maintenance"]["live"] >= 1, "the reaper's own worker runs"
         css = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/css/site.css", timeout=10)
         assert css.status == 200
     finally:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import random
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+from django.conf import settings
 from PIL import Image, ImageOps
 
 from evalsite.core.jobs import ChunkLost
@@ -33,6 +35,7 @@ from evalsite.evals.services.scores import evaluation_save
 from pipelines.metrics import evaluate_pair
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.pipeline import PostResult, postprocess
+from pipelines.runners.base import RawOutput
 from pipelines.spec import ModelSpec, parse_spec
 
 log = logging.getLogger(__name__)
@@ -102,21 +105,35 @@ def _metric_row(result: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in result.items() if k != "curves"}
 
 
-def evaluate_item(state: ChunkState, item: Item) -> dict[str, Any]:
-    """Fields of the item's `ItemResult` (ok); raises on a bad output or a crashed session."""
-    run = state.run
-    spec = run.model_version.spec
+@dataclass
+class Predicted:
+    """A photo and the model's checked raw output (the first half of an item's work)."""
+
+    photo: np.ndarray
+    raw: RawOutput
+    alpha: np.ndarray
+
+
+def predict_item(state: ChunkState, item: Item) -> Predicted:
+    """Load the photo and run the model; raises on a bad output or a crashed session."""
+    spec = state.run.model_version.spec
     if state.spec is None:  # parsed (schema-checked) once per chunk, not per image
         state.spec = parse_spec(spec)
-    post_cfg = run.postprocess
     photo = load_photo(item.image.path)
     if state.session is None:
         state.session = _open(state)
     raw = state.session.predict(photo)
-    alpha = _check_output(raw.alpha, spec)
+    return Predicted(photo=photo, raw=raw, alpha=_check_output(raw.alpha, spec))
+
+
+def finish_item(state: ChunkState, item: Item, predicted: Predicted) -> dict[str, Any]:
+    """Post-process, write the files and score: the fields of the item's `ItemResult` (ok)."""
+    run, raw, photo = state.run, predicted.raw, predicted.photo
+    post_cfg = run.postprocess
+    assert state.spec is not None  # set by predict_item
     t0 = time.perf_counter()
     post = postprocess(
-        alpha,
+        predicted.alpha,
         raw.confidence,
         photo,
         state.spec,
@@ -135,6 +152,11 @@ def evaluate_item(state: ChunkState, item: Item) -> dict[str, Any]:
     latency["total"] = sum(latency.values())
     latency["device"] = state.device
     return score_output(run_id=run.pk, item=item, photo=photo, post=post, latency=latency)
+
+
+def evaluate_item(state: ChunkState, item: Item) -> dict[str, Any]:
+    """Fields of the item's `ItemResult` (ok); raises on a bad output or a crashed session."""
+    return finish_item(state, item, predict_item(state, item))
 
 
 def score_output(
@@ -188,11 +210,12 @@ def _failed(reason: str) -> dict[str, Any]:
     }
 
 
-def _process(state: ChunkState, item: Item) -> dict[str, Any]:
+def _predict_guarded(state: ChunkState, item: Item) -> Predicted | dict[str, Any]:
+    """`predict_item`, or the failed item's fields when the model or the photo is at fault."""
     if state.load_error:  # loading again for every item would only repeat the same failure
         return _failed(state.load_error)
     try:
-        return evaluate_item(state, item)
+        return predict_item(state, item)
     except runners.SessionCrashed as exc:
         state.restarts += 1
         _close(state, broken=True)
@@ -203,6 +226,18 @@ def _process(state: ChunkState, item: Item) -> dict[str, Any]:
         return _failed(state.load_error)
     except (runners.BadOutput, runners.PredictError) as exc:
         return _failed(f"bad model output: {exc}")
+    except (OSError, ValueError) as exc:
+        log.warning("item %s of run %s failed", item.pk, state.run.pk, exc_info=True)
+        return _failed(f"{type(exc).__name__}: {exc}")
+
+
+def _finish_guarded(
+    state: ChunkState, item: Item, got: Predicted | dict[str, Any]
+) -> dict[str, Any]:
+    if isinstance(got, dict):
+        return got
+    try:
+        return finish_item(state, item, got)
     except (OSError, ValueError) as exc:
         log.warning("item %s of run %s failed", item.pk, state.run.pk, exc_info=True)
         return _failed(f"{type(exc).__name__}: {exc}")
@@ -257,22 +292,28 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     ok = failed = 0
     rows: list[tuple[Item, dict[str, Any]]] = []
     asked = -STILL_WANTED_SECONDS
+    todo = [items[i] for i in chunk.payload["item_ids"] if i in items]  # deleted: nothing to do
     try:
-        for item_id in chunk.payload["item_ids"]:
-            item = items.get(item_id)
-            if item is None:
-                continue  # deleted with its set version: nothing to evaluate
-            if time.monotonic() - asked >= STILL_WANTED_SECONDS:
-                if not _still_wanted(run_id, chunk):
-                    raise ChunkLost("run cancelled or chunk taken over")
-                asked = time.monotonic()
-            fields = _process(state, item)
-            if fields["status"] == ResultStatus.FAILED:
-                remove_item_artefacts(run_id, item.stem)
-            fields["attempt"] = chunk.attempts
-            rows.append((item, fields))
-            ok += fields["status"] == ResultStatus.OK
-            failed += fields["status"] == ResultStatus.FAILED
+        # The model (in its sandboxed child) predicts image i+1 while this process post-processes,
+        # writes and scores image i: the two halves overlap instead of waiting on each other.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict") as ahead:
+            next_up: Future[Predicted | dict[str, Any]] | None = None
+            for n, item in enumerate(todo):
+                if time.monotonic() - asked >= STILL_WANTED_SECONDS:
+                    if not _still_wanted(run_id, chunk):
+                        raise ChunkLost("run cancelled or chunk taken over")
+                    asked = time.monotonic()
+                got = next_up.result() if next_up else _predict_guarded(state, item)
+                next_up = None
+                if settings.EVAL_PREFETCH and n + 1 < len(todo):
+                    next_up = ahead.submit(_predict_guarded, state, todo[n + 1])
+                fields = _finish_guarded(state, item, got)
+                if fields["status"] == ResultStatus.FAILED:
+                    remove_item_artefacts(run_id, item.stem)
+                fields["attempt"] = chunk.attempts
+                rows.append((item, fields))
+                ok += fields["status"] == ResultStatus.OK
+                failed += fields["status"] == ResultStatus.FAILED
     finally:
         _close(state)
     save_results(run_id, rows)
