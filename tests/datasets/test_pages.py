@@ -197,6 +197,6 @@ def test_upload_form_rejects_bad_names_and_non_zip_files(client, researcher):
         reverse("datasets:upload"), {"name": "a:b", "archive": SimpleUploadedFile("x.tar", b"data")}
     )
     form = response.context["form"]
-    assert "must be 1-100 characters" in form.errors["name"][0]
+    assert "Invalid set name 'a:b'" in form.errors["name"][0]
     assert "upload a .zip archive" in form.errors["archive"][0]
     assert DatasetImport.objects.count() == 0
