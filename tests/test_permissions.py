@@ -303,3 +303,32 @@ def test_every_url_and_role_and_method(fixture: Fixture) -> None:
                 elif role not in allowed and not refused:
                     failures.append(f"{where} — served, but only {row.level} may use it")
     assert not failures, "\n".join(failures)
+
+
+def test_moving_production_needs_the_release_role_through_every_door(fixture: Fixture) -> None:
+    """The one rule the URL level cannot show: same URL, `production` in the body."""
+    from models.models import AliasMove
+
+    users = {role: _user(role) for role in ROLES}
+    family, version = fixture.family, fixture.version
+    doors = {
+        "web": (f"/models/{family}/aliases/move/", {"name": "Production", "version": version,
+                                                     "reason": "ship"}),
+        "api": (f"/models/api/families/{family}/aliases/PRODUCTION/", {"version": version,
+                                                                       "reason": "ship"}),
+    }  # fmt: skip
+    for door, (url, data) in doors.items():
+        for role in ROLES:
+            client = Client(raise_request_exception=False)
+            if users[role] is not None:
+                client.force_login(users[role])
+            before = AliasMove.objects.count()
+            code = client.post(url, data).status_code
+            moved = AliasMove.objects.count() > before or code in (200, 302)
+            if role in LEVELS["release"]:
+                assert code in (200, 302), f"{door} as {role}: {code}"
+            else:
+                assert code in (302, 401, 403) and AliasMove.objects.count() == before, (
+                    f"{door} as {role}: {code}"
+                )
+                assert not (moved and role != "anonymous"), f"{door} as {role} moved production"
