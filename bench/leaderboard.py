@@ -64,6 +64,18 @@ def _setup(tmp: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
+def _drop_private_database() -> None:
+    """Drop the bench's own database (made by `_setup`) once its connections are closed."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    url = os.environ["DATABASE_URL"]
+    server, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
 def _insert(model: Any, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     """Raw batched INSERT; columns not given get the model field's default (new fields added
     by later migrations keep the bench working)."""
@@ -278,7 +290,7 @@ def main() -> int:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(f"{text}\n{verdict}\n")
         if connection.vendor == "postgresql":
-            connection.close()
+            _drop_private_database()
         return 0 if ok else 1
 
 
