@@ -11,7 +11,6 @@ training. The EMA weights are exported (they are what training validated and kep
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import jsonschema
 import torch
 
+from pipelines.hashing import sha256_file
 from pipelines.reference.data import load_items, split_pairs, validation_negatives
 from pipelines.reference.gating import (
     MAX_SUBJECT_GATED,
@@ -30,6 +30,7 @@ from pipelines.reference.gating import (
 )
 from pipelines.reference.model import ModelConfig, SubjectLiftNet, build_model, count_params
 from pipelines.reference.train import CONTRACT_SIZE, command_line, score_items
+from pipelines.spec.build import build_spec
 
 MAX_BYTES = 10 * 1024 * 1024  # product limit for a shipped reference model file
 GATE_THRESHOLD = 0.5  # the spec default, used when no threshold is picked (``--gate fixed``)
@@ -51,14 +52,6 @@ def find_schema(explicit: Path | None = None) -> Path:
     raise FileNotFoundError(
         f"{SCHEMA_NAME} not found in the project or ../shared/contracts; pass --schema"
     )
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_checkpoint_model(ckpt_path: Path) -> tuple[SubjectLiftNet, dict]:
@@ -84,26 +77,12 @@ def make_spec(
     card_name: str, image_sha256: list[str], gate_threshold: float = GATE_THRESHOLD
 ) -> dict:
     """Model-spec document (see shared/contracts/model-spec.md) for this network's I/O."""
-    return {
-        "spec_version": 1,
-        "format": "torch_export",
-        "input": {
-            "name": "image",
-            "layout": "NCHW",
-            "size": [CONTRACT_SIZE, CONTRACT_SIZE],
-            "color": "RGB",
-            "scale": 255.0,
-            "mean": [0.485, 0.456, 0.406],
-            "std": [0.229, 0.224, 0.225],
-            "resize": "stretch",
-        },
-        "outputs": {
-            "alpha": {"index": 0, "kind": "probability"},
-            "confidence": {"index": 1, "kind": "logit"},
-        },
-        "gate_threshold": gate_threshold,
-        "training": {"card": card_name, "image_sha256": image_sha256},
-    }
+    return build_spec(
+        "torch_export",
+        size=CONTRACT_SIZE,
+        gate_threshold=gate_threshold,
+        training={"card": card_name, "image_sha256": image_sha256},
+    )
 
 
 def _training_lines(args: dict, gated: bool) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipelines.hashing import sha256_file
 from pipelines.postprocess.cutout import (
     WEB_MAX_SIDE,
     encode_png,
@@ -164,11 +165,7 @@ def alpha_sha256(relative: str) -> str:
     The PNGs are encoded deterministically (`encode_png`: pixels only, fixed zlib level, no
     timestamp or metadata chunks), so the same pixels give the same digest.
     """
-    digest = hashlib.sha256()
-    with open(media_root() / relative, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(media_root() / relative)
 
 
 def resolve(relative: str) -> Path:
