@@ -25,7 +25,7 @@ def build_spec(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     scale: float = 255.0,
-    resize: Literal["stretch", "letterbox"] = "stretch",
+    resize: str = "stretch",  # "stretch" or "letterbox" (validate_spec checks)
     alpha_kind: OutputKind = "probability",
     confidence_kind: OutputKind | None = "logit",
     by_name: bool = False,

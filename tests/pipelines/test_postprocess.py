@@ -23,29 +23,20 @@ from pipelines.postprocess import (
     web_copy,
     web_size,
 )
-from pipelines.spec import parse_spec, preprocess, resize_for_spec
+from pipelines.spec import build_spec, parse_spec, preprocess, resize_for_spec
 
 
 def make_spec(
     resize: str = "stretch", size: int = 64, gate_threshold: float = 0.5
 ) -> dict[str, Any]:
-    return {
-        "spec_version": 1,
-        "format": "torch_export",
-        "input": {
-            "size": [size, size],
-            "color": "RGB",
-            "scale": 255.0,
-            "mean": [0.0, 0.0, 0.0],
-            "std": [1.0, 1.0, 1.0],
-            "resize": resize,
-        },
-        "outputs": {
-            "alpha": {"index": 0, "kind": "probability"},
-            "confidence": {"index": 1, "kind": "logit"},
-        },
-        "gate_threshold": gate_threshold,
-    }
+    return build_spec(
+        "torch_export",
+        size=size,
+        mean=(0, 0, 0),
+        std=(1, 1, 1),
+        resize=resize,
+        gate_threshold=gate_threshold,
+    )
 
 
 def blob_photo(h: int = 120, w: int = 200) -> tuple[np.ndarray, np.ndarray]:
