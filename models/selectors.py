@@ -89,17 +89,19 @@ def model_version_resolve(ref: str, *, require_ready: bool = False) -> ModelVers
             f"{ref!r} is not a model reference: use FAMILY:VERSION (subject-lift:1.1.0) or "
             "FAMILY:ALIAS (subject-lift:production)."
         )
-    family = ModelFamily.objects.filter(name=family_name).first()
+    # Names are stored in canonical lower case (evalsite.core.names): `Subject-Lift:Production`
+    # names the same version as `subject-lift:production`.
+    family = ModelFamily.objects.filter(name=family_name.lower()).first()
     if family is None:
         known = ", ".join(ModelFamily.objects.values_list("name", flat=True)) or "none yet"
         raise VersionNotFound(f"No model family {family_name!r} (families: {known}).")
     if name[0].isdigit():
-        row = family.versions.select_related("family").filter(version=name).first()
+        row = family.versions.select_related("family").filter(version=name.lower()).first()
         if row is None:
             known = ", ".join(family.versions.values_list("version", flat=True)) or "none yet"
             raise VersionNotFound(f"{family_name} has no version {name!r} (versions: {known}).")
     else:
-        alias = family.aliases.select_related("version__family").filter(name=name).first()
+        alias = family.aliases.select_related("version__family").filter(name=name.lower()).first()
         if alias is None:
             known = ", ".join(family.aliases.values_list("name", flat=True)) or "none yet"
             raise VersionNotFound(f"{family_name} has no alias {name!r} (aliases: {known}).")

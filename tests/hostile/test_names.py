@@ -105,3 +105,14 @@ def test_the_migration_canonicalises_existing_rows_and_stops_on_look_alikes() ->
     with pytest.raises(RuntimeError, match="rename these rows") as err:
         migration.canonicalise(apps, None)
     assert "control character" in str(err.value)
+
+
+@pytest.mark.django_db
+@pytest.mark.no_services
+def test_references_in_any_case_resolve_to_the_canonical_rows() -> None:
+    from models.selectors import model_version_resolve
+
+    v = VersionFactory(version="1.0.0")
+    Alias.objects.create(family=v.family, name="production", version=v)
+    assert model_version_resolve("Subject-Lift:PRODUCTION") == v
+    assert model_version_resolve("SUBJECT-LIFT:1.0.0") == v
