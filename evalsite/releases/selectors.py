@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 
 from evalsite.datasets.models import DatasetVersion
+from evalsite.releases.errors import ReportNotFound
 from evalsite.releases.models import (
     GateConfig,
     LeaderboardRow,
@@ -97,7 +97,7 @@ def report_queryset() -> QuerySet[ReleaseReport]:
 def report_get(pk: int) -> ReleaseReport:
     report = report_queryset().filter(pk=pk).first()
     if report is None:
-        raise Http404(f"No release report #{pk}.")
+        raise ReportNotFound(f"No release report #{pk}.")
     return report
 
 
