@@ -13,23 +13,12 @@ import pytest
 from evalsite.fairness.services import fairness_report_compute
 from ratings.models import Rating
 from ratings.services.attributes import attribute_campaign_create
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
 from tests.evals.factories import user_with
 from tests.fairness.builders import build_set, build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "var" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]  # fmt: skip
-
-
-def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-" + username)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
 
 
 def test_researcher_sees_forest_plots_and_flags_and_annotator_labels_with_the_keyboard(
@@ -50,13 +39,13 @@ def test_researcher_sees_forest_plots_and_flags_and_annotator_labels_with_the_ke
     errors: list[str] = []
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         ctx = browser.new_context(viewport={"width": 1400, "height": 900})
         page = ctx.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
                 if r.status >= 400 and "favicon" not in r.url else None)
-        _login(page, live_server.url, "res")
+        login(page, live_server.url, "res")
         page.goto(f"{live_server.url}{run.get_absolute_url()}")
         page.click("#fairness-tab")
         page.wait_for_load_state("networkidle")
@@ -78,7 +67,7 @@ def test_researcher_sees_forest_plots_and_flags_and_annotator_labels_with_the_ke
         actx = browser.new_context(viewport={"width": 1280, "height": 800})
         apage = actx.new_page()
         apage.on("pageerror", lambda exc: errors.append(str(exc)))
-        _login(apage, live_server.url, annotator.username)
+        login(apage, live_server.url, annotator.username)
         apage.goto(f"{live_server.url}/rate/attributes/")
         apage.wait_for_function("document.getElementById('attr-img').complete")
         assert str(apage.text_content("#attr-progress")).startswith("0 of 7")
