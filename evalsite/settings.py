@@ -115,7 +115,9 @@ LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = "evalsite.core.throttle.lockout_parameters"
-AXES_RESET_ON_SUCCESS = True
+# Not reset on success: a success would also wipe the failures recorded for its address, so an
+# attacker with one account could log in between guesses at others. Failures age out instead.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and X-Forwarded-For for axes).

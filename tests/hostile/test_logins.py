@@ -78,3 +78,16 @@ def test_api_token_guessing_is_throttled_per_address(rita: User) -> None:
 
 
 CASE_IDS = {"api-token-guessing"}  # test_api_token_guessing_is_throttled_per_address
+
+
+def test_logging_in_to_ones_own_account_does_not_reset_guesses_at_others(rita: User) -> None:
+    mallory = User.objects.create_user("mallory", password="mallory-password-1")
+    client = Client()
+    for round_ in range(2):
+        for _ in range(LIMIT // 2):
+            attempt(client, "rita", "guess", ip="10.2.2.2")
+        if round_ == 0:
+            own = attempt(Client(), "mallory", "mallory-password-1", ip="10.2.2.2")
+            assert own.status_code == 302
+    assert mallory.is_active
+    assert attempt(client, "rita", "right-password-1", ip="10.2.2.2").status_code == 429
