@@ -281,3 +281,21 @@ def test_a_failed_report_job_records_why_on_the_report(django_capture_on_commit_
     client.force_login(user_with("researcher"))
     page = client.get(reverse("releases:report", args=[report.pk])).content.decode()
     assert "share no successfully scored item" in page
+
+
+def test_approval_cannot_move_production_to_a_version_that_is_not_ready():
+    from models.models import ModelVersion
+
+    world = build_release_world(loss=None)
+    report = _built(world)
+    ModelVersion.objects.filter(pk=world.candidate.model_version_id).update(status="rejected")
+    client = Client()
+    client.force_login(user_with("release_manager", "mgr"))
+    resp = client.post(
+        reverse("releases:decide", args=[report.pk]),
+        {"decision": "approve", "reason": "ok", "move_production": "on"},
+    )
+    assert resp.status_code == 400 and "production cannot move" in resp.content.decode()
+    assert not ReleaseDecision.objects.exists()  # nothing half-written
+    alias = Alias.objects.get(family=world.candidate.model_version.family, name=PRODUCTION)
+    assert alias.version_id == world.baseline.model_version_id

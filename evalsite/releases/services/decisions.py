@@ -16,6 +16,7 @@ from evalsite.releases.models import (
     ReleaseReport,
     ReportStatus,
 )
+from models.errors import RegistryError
 from models.models import PRODUCTION, AliasMove, ModelFamily
 from models.services import alias_move
 
@@ -51,10 +52,13 @@ def release_decision_record(
         move = None
         if move_production:
             before = AliasMove.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-            alias_move(
-                family=report.candidate.family, name=PRODUCTION, version=report.candidate,
-                user=user, reason=f"release report #{report.pk} approved: {reason}",
-            )  # fmt: skip
+            try:
+                alias_move(
+                    family=report.candidate.family, name=PRODUCTION, version=report.candidate,
+                    user=user, reason=f"release report #{report.pk} approved: {reason}",
+                )  # fmt: skip
+            except RegistryError as exc:  # e.g. the candidate is not a ready version
+                raise ReleaseError(f"production cannot move: {exc}") from None
             move = AliasMove.objects.filter(
                 pk__gt=before, alias__family=report.candidate.family, alias__name=PRODUCTION
             ).first()
