@@ -19,6 +19,7 @@ from tests.releases.builders import build_release_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
 
+
 def _world() -> Any:
     world = build_release_world(loss=None)
     report = release_report_create(candidate=world.candidate.model_version,
