@@ -118,7 +118,7 @@ AXES_LOCKOUT_PARAMETERS = "evalsite.core.throttle.lockout_parameters"
 # Not reset on success: a success would also wipe the failures recorded for its address, so an
 # attacker with one account could log in between guesses at others. Failures age out instead.
 AXES_RESET_ON_SUCCESS = False
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "evalsite.core.throttle.lockout_response"
 AXES_VERBOSE = False
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and X-Forwarded-For for axes).
 TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", False)

@@ -15,6 +15,8 @@ from typing import Any
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.request import Request
@@ -45,6 +47,17 @@ def cooloff_message() -> str:
         f"Too many failed sign-in attempts for this account or from this address: try again in "
         f"{minutes} minute{'s' if minutes != 1 else ''}, or ask an admin to unlock it."
     )
+
+
+def lockout_response(
+    request: HttpRequest, original_response: Any = None, credentials: Any = None
+) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: 429 with the reason, as JSON for API clients, else the page."""
+    if "/api/" in request.path or request.headers.get("x-requested-with") == "XMLHttpRequest":
+        return JsonResponse({"detail": cooloff_message()}, status=429)
+    context = {"failure_limit": settings.LOGIN_FAILURE_LIMIT, "cooloff_timedelta":
+               settings.AXES_COOLOFF_TIME}  # fmt: skip
+    return render(request, "registration/locked_out.html", context, status=429)
 
 
 class GuardedTokenAuthentication(TokenAuthentication):
