@@ -23,9 +23,9 @@ from numpy.typing import ArrayLike
 from pipelines.stats.bootstrap import (
     DEFAULT_LEVEL,
     Seed,
+    paired_columns,
     percentile_interval,
     rng_from,
-    stack_columns,
 )
 from pipelines.stats.groups import stratified_bootstrap_means
 
@@ -43,14 +43,7 @@ def paired_group_deltas(baseline: Mapping[str, ArrayLike], candidate: Mapping[st
     ``delta_gap`` and ``delta_gap_ci`` (None where undefined). Raises ValueError when the runs
     cover different metrics or image counts.
     """
-    if set(baseline) != set(candidate):
-        raise ValueError(f"metrics differ: {sorted(set(baseline) ^ set(candidate))}")
-    names = list(baseline)
-    base = stack_columns(baseline, names)
-    cand = stack_columns(candidate, names)
-    if base.shape != cand.shape:
-        raise ValueError(f"runs cover different numbers of images: {base.shape[0]} vs "
-                         f"{cand.shape[0]}; pair them by image first")
+    names, base, cand = paired_columns(baseline, candidate)
     lab = np.asarray(labels, dtype=object)
     if lab.shape != (base.shape[0],):
         raise ValueError(f"{lab.shape[0]} group labels for {base.shape[0]} images")

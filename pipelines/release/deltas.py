@@ -27,8 +27,8 @@ from pipelines.stats.bootstrap import (
     FloatArray,
     Seed,
     bootstrap_mean_samples,
+    paired_columns,
     percentile_interval,
-    stack_columns,
 )
 
 LOWER_IS_BETTER = frozenset({"mae"})
@@ -89,14 +89,7 @@ def paired_deltas(baseline: Mapping[str, ArrayLike], candidate: Mapping[str, Arr
                   rounds: int = DEFAULT_ROUNDS, level: float = DEFAULT_LEVEL,
                   seed: Seed = 0) -> dict[str, MetricDelta]:
     """Paired deltas of every metric (``baseline[m][i]`` and ``candidate[m][i]`` = image ``i``)."""
-    if set(baseline) != set(candidate):
-        raise ValueError(f"metrics differ: {sorted(set(baseline) ^ set(candidate))}")
-    names = list(baseline)
-    base = stack_columns(baseline, names)
-    cand = stack_columns(candidate, names)
-    if base.shape != cand.shape:
-        raise ValueError(f"runs cover different numbers of images: {base.shape[0]} vs "
-                         f"{cand.shape[0]}; pair them by image first")
+    names, base, cand = paired_columns(baseline, candidate)
     m = len(names)
     samples = paired_samples(base, cand, rounds=rounds, seed=seed)
     bounds = percentile_interval(samples, level)

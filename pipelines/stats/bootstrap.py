@@ -211,16 +211,7 @@ def paired_bootstrap(
     ``baseline[metric][i]`` and ``candidate[metric][i]`` belong to image ``i``. One draw of image
     indices per round is shared by both runs and all metrics; delta = candidate - baseline.
     """
-    if set(baseline) != set(candidate):
-        raise ValueError(f"metrics differ: {sorted(set(baseline) ^ set(candidate))}")
-    names = list(baseline)
-    base = stack_columns(baseline, names)
-    cand = stack_columns(candidate, names)
-    if base.shape != cand.shape:
-        raise ValueError(
-            f"runs cover different numbers of images: {base.shape[0]} vs "
-            f"{cand.shape[0]}; pair them by image first"
-        )
+    names, base, cand = paired_columns(baseline, candidate)
     m = len(names)
     # The delta column is computed from per-image differences, so identical runs give exact zeros.
     samples = bootstrap_mean_samples(np.hstack([base, cand, cand - base]), rounds=rounds, seed=seed)
@@ -323,3 +314,21 @@ def stack_columns(columns: Mapping[str, ArrayLike], names: list[str]) -> FloatAr
     if len(lengths) != 1 or any(c.ndim != 1 for c in cols):
         raise ValueError("every metric needs one value per unit, for the same units")
     return np.stack(cols, axis=1)
+
+
+def paired_columns(
+    baseline: Mapping[str, ArrayLike], candidate: Mapping[str, ArrayLike]
+) -> tuple[list[str], FloatArray, FloatArray]:
+    """(metric names, baseline matrix, candidate matrix) of two runs on the same images, one row
+    per image in the same order; ValueError when the metrics or image counts differ."""
+    if set(baseline) != set(candidate):
+        raise ValueError(f"metrics differ: {sorted(set(baseline) ^ set(candidate))}")
+    names = list(baseline)
+    base = stack_columns(baseline, names)
+    cand = stack_columns(candidate, names)
+    if base.shape != cand.shape:
+        raise ValueError(
+            f"runs cover different numbers of images: {base.shape[0]} vs "
+            f"{cand.shape[0]}; pair them by image first"
+        )
+    return names, base, cand
