@@ -188,8 +188,9 @@ MODEL_VALIDATION_TIMEOUT_S = env_int("MODEL_VALIDATION_TIMEOUT_S", 180, minimum=
 # worker processes on one machine should share the cores (bench/throughput.py measures it).
 EVAL_RUNNER_THREADS = env_int("EVAL_RUNNER_THREADS", 0, minimum=0)
 # A worker has the model (in its sandboxed child) predict the next image while it post-processes,
-# writes and scores the current one (bench/throughput.py measures both settings).
-EVAL_PREFETCH = env_bool("EVAL_PREFETCH", True)
+# writes and scores the current one: it then uses two cores, which pays with a core to spare and
+# costs when every core already runs a worker (bench/throughput.py measures both settings).
+EVAL_PREFETCH = env_bool("EVAL_PREFETCH", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

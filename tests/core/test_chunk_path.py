@@ -124,3 +124,32 @@ def test_finalising_reuses_the_chunks_evaluation_of_exactly_the_same_arrays(tmp_
     assert fresh["mae"] == evaluate_pair(other, gt)["mae"]
     missing = scores.evaluation_of(run_id=7, stem="b", key="alpha", pred_u8=pred, gt=gt)
     assert missing["iou"] == result["iou"]
+
+
+def test_prefetch_gives_the_same_results_and_failures_as_one_image_at_a_time(
+    tmp_path,
+    fake_model,  # noqa: F811
+    run_inline,  # noqa: F811
+    settings,
+):
+    from tests.evals.conftest import item_key
+
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=6, empty=1)
+    stems = sorted(dv.items.values_list("stem", flat=True))
+    items = {i.stem: i for i in dv.items.all()}
+    fake_model.behaviour = {item_key(items[stems[1]]): "crash", item_key(items[stems[3]]): "nan"}
+
+    def rows(prefetch: bool) -> dict[str, tuple[str, dict[str, float], str]]:
+        settings.EVAL_PREFETCH = prefetch
+        run = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=4))
+        assert run.status == RunStatus.DONE, run.error
+        return {
+            r.item.stem: (r.status, r.metrics, r.error.split(":")[0])
+            for r in ItemResult.objects.filter(run=run).select_related("item")
+        }
+
+    one_at_a_time, ahead = rows(False), rows(True)
+    assert ahead == one_at_a_time
+    assert ahead[stems[1]][0] == ahead[stems[3]][0] == ResultStatus.FAILED
+    assert sum(status == ResultStatus.OK for status, _, _ in ahead.values()) == len(stems) - 2
