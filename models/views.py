@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
-from evalsite.core.roles import can_release, researcher_required
+from evalsite.core.roles import AuthenticatedHttpRequest, can_release, researcher_required
 from models import selectors, services
 from models.errors import RegistryError
 from models.forms import (
@@ -67,7 +67,7 @@ def _family_context(request: HttpRequest, fam: Any, form: AliasMoveForm | None) 
 
 @researcher_required
 @require_POST
-def alias_move(request: HttpRequest, family: str) -> HttpResponse:
+def alias_move(request: AuthenticatedHttpRequest, family: str) -> HttpResponse:
     fam = _family(family)
     ready = list(fam.versions.filter(status=VersionStatus.READY).values_list("version", flat=True))
     form = AliasMoveForm(request.POST, versions=ready)
@@ -124,7 +124,7 @@ def _spec_for_display(spec: dict[str, Any]) -> dict[str, Any]:
 
 @researcher_required
 @require_POST
-def version_convert(request: HttpRequest, family: str, version: str) -> HttpResponse:
+def version_convert(request: AuthenticatedHttpRequest, family: str, version: str) -> HttpResponse:
     row = _version(family, version)
     form = ConvertForm(request.POST)
     if not form.is_valid():
@@ -146,7 +146,7 @@ def version_convert(request: HttpRequest, family: str, version: str) -> HttpResp
 
 
 @researcher_required
-def upload(request: HttpRequest) -> HttpResponse:
+def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Upload form; the page's JS posts it by XHR (progress bar) and gets JSON back."""
     wants_json = request.headers.get("x-requested-with") == "XMLHttpRequest"
     form = UploadForm(request.POST or None, request.FILES or None, initial=request.GET.dict())
@@ -186,7 +186,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 @researcher_required
-def upload_external(request: HttpRequest) -> HttpResponse:
+def upload_external(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Register a version with no runnable file (its runs are imported predictions)."""
     form = ExternalVersionForm(request.POST or None, initial=request.GET.dict())
     if request.method == "POST" and form.is_valid():
@@ -226,7 +226,7 @@ def form_errors(form: forms.Form) -> list[str]:
 
 
 @researcher_required
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's own API token: create (key shown once), replace, revoke."""
     new_key = ""
     if request.method == "POST":

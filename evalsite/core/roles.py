@@ -31,6 +31,14 @@ class AuthenticatedHttpRequest(HttpRequest):
     user: User
 
 
+def signed_in(user: object) -> User:
+    """The request's user as a `User`, for services (PermissionDenied for anyone else: views
+    behind `IsAuthenticated` or a role decorator never see that)."""
+    if not isinstance(user, User) or not user.is_authenticated:
+        raise PermissionDenied("Sign in first.")
+    return user
+
+
 def ensure_role_groups() -> None:
     """Create the role groups if missing (the data migration does this; a flushed DB loses them)."""
     from django.contrib.auth.models import Group

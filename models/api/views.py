@@ -15,7 +15,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from evalsite.core.roles import CanResearch
+from evalsite.core.roles import CanResearch, signed_in
 from models import selectors, services
 from models.api.serializers import (
     AliasMoveSerializer,
@@ -71,7 +71,7 @@ def family_versions(request: Request, family: str) -> Response:
             version=data["version"],
             file=upload,
             spec=data.get("spec"),
-            user=request.user,
+            user=signed_in(request.user),
             parent=data.get("parent") or None,
             notes=data.get("notes", ""),
             original_filename=upload.name if upload else "",
@@ -119,7 +119,7 @@ def alias_detail(request: Request, family: str, name: str) -> Response:
             family=fam,
             name=name,
             version=version,
-            user=request.user,
+            user=signed_in(request.user),
             reason=form.validated_data["reason"],
         )
     except DjangoPermissionDenied as exc:

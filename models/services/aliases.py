@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
@@ -18,7 +17,7 @@ def alias_move(
     family: ModelFamily,
     name: str,
     version: ModelVersion,
-    user: Any,
+    user: User | None,
     reason: str,
 ) -> Alias:
     """Point `family:name` at `version` and record who/when/from/to/why.

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from evalsite.core.jobs import job_create
@@ -46,7 +47,9 @@ def _check_source(source: ModelVersion, target: str) -> None:
         raise RegistryError(f"{source.ref} is {source.status}; convert only validated versions.")
 
 
-def model_version_convert_enqueue(*, version: ModelVersion, target: str, user: Any) -> Job:
+def model_version_convert_enqueue(
+    *, version: ModelVersion, target: str, user: User | None
+) -> Job:
     """Queue a conversion (the web button): the `registry.convert` job converts and validates."""
     _check_source(version, target)
     with transaction.atomic():
@@ -62,7 +65,9 @@ def model_version_convert_enqueue(*, version: ModelVersion, target: str, user: A
         )
 
 
-def model_version_convert_now(*, source_id: int, target: str, user: Any) -> ModelVersion:
+def model_version_convert_now(
+    *, source_id: int, target: str, user: User | None
+) -> ModelVersion:
     """Convert synchronously and register the child, validating it inline (CLI and job chunk)."""
     source = ModelVersion.objects.select_related("family").get(pk=source_id)
     _check_source(source, target)

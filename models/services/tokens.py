@@ -6,8 +6,7 @@ making a new one. The key is shown once, right after creation.
 
 from __future__ import annotations
 
-from typing import Any
-
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from rest_framework.authtoken.models import Token
@@ -15,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from evalsite.core.roles import can_research
 
 
-def api_token_create(*, user: Any) -> Token:
+def api_token_create(*, user: User) -> Token:
     if not can_research(user):
         raise PermissionDenied("API tokens are for researchers, release managers and admins.")
     with transaction.atomic():
@@ -23,6 +22,6 @@ def api_token_create(*, user: Any) -> Token:
         return Token.objects.create(user=user)
 
 
-def api_token_revoke(*, user: Any) -> bool:
+def api_token_revoke(*, user: User) -> bool:
     deleted, _ = Token.objects.filter(user=user).delete()
     return bool(deleted)

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,7 +34,7 @@ def validation_limits() -> dict[str, int]:
     }
 
 
-def validation_job_create(*, version: ModelVersion, user: Any = None) -> Job:
+def validation_job_create(*, version: ModelVersion, user: User | None = None) -> Job:
     """Enqueue validation; limits travel in the payload so the worker applies the caller's."""
     return job_create(
         kind=VALIDATE_JOB,

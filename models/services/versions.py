@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
@@ -41,7 +42,7 @@ class Registration:
     created: bool  # False: this exact file was already registered under this version
 
 
-def model_family_get_or_create(*, name: str, user: Any = None) -> ModelFamily:
+def model_family_get_or_create(*, name: str, user: User | None = None) -> ModelFamily:
     try:
         name = canonical_name(name, kind="family")
     except NameRejected as exc:
@@ -56,7 +57,7 @@ def model_version_register(
     version: str,
     file: Path | File[Any] | None,
     spec: dict[str, Any] | None,
-    user: Any = None,
+    user: User | None = None,
     parent: str | None = None,
     notes: str = "",
     card: str = "",
@@ -122,7 +123,7 @@ def _write(
     verdict: ModelFileCheck,
     path: Path | None,
     validate: ValidateMode,
-    user: Any,
+    user: User | None,
     fields: dict[str, Any],
 ) -> tuple[ModelVersion, bool]:
     """Create the row (and store accepted bytes) in one transaction; enqueue after commit."""
