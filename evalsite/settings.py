@@ -124,8 +124,7 @@ AXES_VERBOSE = False
 TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", False)
 if TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    AXES_IPWARE_PROXY_COUNT = 1
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+AXES_CLIENT_IP_CALLABLE = "evalsite.core.throttle.client_address"
 # HTTPS: off by default (the embedded demo serves plain http on localhost); the production
 # profile (docker-compose.yml) turns them on, and `check --deploy` is clean there.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)

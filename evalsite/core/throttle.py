@@ -49,6 +49,18 @@ def cooloff_message() -> str:
     )
 
 
+def client_address(request: HttpRequest) -> str:
+    """AXES_CLIENT_IP_CALLABLE: the client's address; behind our one TLS proxy
+    (TRUST_X_FORWARDED_PROTO) the last X-Forwarded-For entry, the one that proxy appended —
+    else every client would share the proxy's address and one guesser would lock out all."""
+    remote = str(request.META.get("REMOTE_ADDR") or "")
+    if settings.TRUST_X_FORWARDED_PROTO:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        if forwarded[-1]:
+            return forwarded[-1]
+    return remote
+
+
 def lockout_response(
     request: HttpRequest, original_response: Any = None, credentials: Any = None
 ) -> HttpResponse:

@@ -92,3 +92,17 @@ def test_logging_in_to_ones_own_account_does_not_reset_guesses_at_others(rita: U
             assert own.status_code == 302
     assert mallory.is_active
     assert attempt(client, "rita", "right-password-1", ip="10.2.2.2").status_code == 429
+
+
+def test_behind_the_proxy_each_forwarded_address_counts_alone(rita: User, settings: Any) -> None:
+    settings.TRUST_X_FORWARDED_PROTO = True
+    proxy = "172.18.0.5"
+    for i in range(LIMIT):
+        Client().post("/login/", {"username": f"user{i}", "password": "guess"}, REMOTE_ADDR=proxy,
+                      HTTP_X_FORWARDED_FOR="203.0.113.9")  # fmt: skip
+    locked = Client().post("/login/", {"username": "rita", "password": "right-password-1"},
+                           REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="203.0.113.9")  # fmt: skip
+    assert locked.status_code == 429
+    other = Client().post("/login/", {"username": "rita", "password": "right-password-1"},
+                          REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.7")  # fmt: skip
+    assert other.status_code == 302, "another client behind the same proxy is not locked out"
