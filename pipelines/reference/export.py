@@ -62,6 +62,29 @@ def load_checkpoint_model(ckpt_path: Path) -> tuple[SubjectLiftNet, dict]:
     return model.eval(), ckpt
 
 
+def interpolate_weights(model: SubjectLiftNet, parent: Path, weight: float) -> None:
+    """Set ``model``'s weights to ``(1 - weight) · parent + weight · model`` (in place).
+
+    Weight-space interpolation between a fine-tuned network and the parent it was fine-tuned from
+    (WiSE-FT, Wortsman et al. 2022): both sit in one basin, and the interpolation often keeps most
+    of what fine-tuning added while losing less of what the parent did well. Every floating-point
+    entry (BatchNorm running statistics included) is interpolated; integer counters keep
+    ``model``'s. ``parent`` is an exported ``.pt2`` of the same architecture.
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"interpolation weight must be within [0, 1], got {weight}")
+    base = torch.export.load(str(parent)).state_dict
+    own = model.state_dict()
+    if set(base) != set(own) or any(base[k].shape != v.shape for k, v in own.items()):
+        raise ValueError(f"{parent}: weights do not fit the {model.cfg} network")
+    model.load_state_dict(
+        {
+            k: (1 - weight) * base[k] + weight * v if v.dtype.is_floating_point else v
+            for k, v in own.items()
+        }
+    )
+
+
 def export_program(model: SubjectLiftNet) -> torch.export.ExportedProgram:
     """Trace at the contract's 1×3×512×512 (static shape: what every runner feeds)."""
     example = torch.randn(1, 3, CONTRACT_SIZE, CONTRACT_SIZE)
@@ -188,6 +211,8 @@ def make_card(
     gate: GateReport | None = None,
     run: dict | None = None,
     hardware: str = "2-core CPU",
+    checkpoint: str = "best.pt",
+    interpolation: tuple[str, float] | None = None,
 ) -> str:
     """Markdown model card; its ``key: value`` lines at the top are what tests compare against.
 
@@ -243,10 +268,24 @@ def make_card(
         select = args.get("select", "iou")
         training = (
             _training_lines(args, gated=True)
-            + f"\n- Exported weights: the EMA at step {steps} (epoch {epochs:.1f}), the best "
-            f"validation {'gated IoU' if select == 'gated_iou' else 'IoU'} of the run's "
-            f"checkpoints; the run took {total_steps} steps in {total_s / 60:.1f} min wall time "
-            f"(time budget {args.get('minutes')} min, validation included).\n"
+            + f"\n- Training run: {total_steps} steps in {total_s / 60:.1f} min wall time (time "
+            f"budget {args.get('minutes')} min, validation included). Checkpoint `{checkpoint}`: "
+            f"the EMA of the weights at step {steps} (epoch {epochs:.1f})"
+            + (
+                f", the best validation {'gated IoU' if select == 'gated_iou' else 'IoU'} of the "
+                "run's checkpoints."
+                if checkpoint == "best.pt"
+                else "."
+            )
+            + (
+                ""
+                if interpolation is None
+                else f"\n- Exported weights: `{1 - interpolation[1]:.2g} × parent + "
+                f"{interpolation[1]:.2g} × checkpoint`, interpolated in weight space with the "
+                f"parent `{interpolation[0]}` (WiSE-FT; the weight chosen on validation — it "
+                "kept the fine-tune's gate and lost less of the parent's IoU)."
+            )
+            + "\n"
             f"- Hardware: {hardware}; {args.get('threads')} torch thread(s); seed "
             f"{args.get('seed')}."
         )
@@ -293,6 +332,8 @@ def export(
     schema_path: Path | None = None,
     gate: str = "pick",
     hardware: str = "2-core CPU",
+    interpolate_from: Path | None = None,
+    interpolate_weight: float = 1.0,
 ) -> dict:
     """Write OUT (.pt2), OUT.spec.json and <stem>.card.md; returns a summary dict.
 
@@ -301,6 +342,8 @@ def export(
     """
     t0 = time.time()
     model, ckpt = load_checkpoint_model(ckpt_path)
+    if interpolate_from is not None:
+        interpolate_weights(model, interpolate_from, interpolate_weight)
     ep = export_program(model)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.export.save(ep, str(out))
@@ -353,6 +396,10 @@ def export(
             gate=report,
             run=run,
             hardware=hardware,
+            checkpoint=ckpt_path.name,
+            interpolation=(
+                None if interpolate_from is None else (str(interpolate_from), interpolate_weight)
+            ),
         )
     )
     return {
@@ -380,9 +427,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="pick the gate threshold on validation (default) or keep the spec default 0.5",
     )
     ap.add_argument("--hardware", default="2-core CPU", help="what the card names as hardware")
+    ap.add_argument(
+        "--interpolate-from", type=Path, default=None, help="parent .pt2 to interpolate with"
+    )
+    ap.add_argument(
+        "--interpolate-weight", type=float, default=1.0, help="share of the checkpoint (0..1)"
+    )
     a = ap.parse_args(argv)
     print(
-        json.dumps(export(a.ckpt, a.out, a.version, a.data, a.schema, a.gate, a.hardware), indent=2)
+        json.dumps(
+            export(
+                a.ckpt,
+                a.out,
+                a.version,
+                a.data,
+                a.schema,
+                a.gate,
+                a.hardware,
+                a.interpolate_from,
+                a.interpolate_weight,
+            ),
+            indent=2,
+        )
     )
     return 0
 

@@ -24,7 +24,7 @@ from pipelines.reference.data import (
     split_pairs,
     validation_negatives,
 )
-from pipelines.reference.export import export, export_program, find_schema
+from pipelines.reference.export import export, export_program, find_schema, interpolate_weights
 from pipelines.reference.gating import gate_report, gated, pick_threshold, reliability
 from pipelines.reference.model import build_model
 from pipelines.reference.train import command_line, load_init, parse_args
@@ -355,7 +355,9 @@ def test_fine_tune_with_gate_data_resumes_and_exports_a_picked_threshold(tmp_pat
     assert 0.0 <= summary["final_gate"]["gated_subject"] <= 1.0
 
     pt2 = tmp_path / "subject-lift-9.9.9.pt2"
-    res = export(out / "last.pt", pt2, "9.9.9", data)
+    res = export(
+        out / "last.pt", pt2, "9.9.9", data, interpolate_from=parent, interpolate_weight=0.5
+    )
     spec = json.loads(pt2.with_name(pt2.name + ".spec.json").read_text())
     card = pt2.with_name("subject-lift-9.9.9.card.md").read_text()
     assert spec["gate_threshold"] == res["gate"]["threshold"]
@@ -363,3 +365,29 @@ def test_fine_tune_with_gate_data_resumes_and_exports_a_picked_threshold(tmp_pat
     assert re.search(r"^gated_no_subject: [0-9.]+$", card, re.M)
     assert "Parent: **0.9.0**" in card and "--synth" in card
     assert "resumed with other arguments" in card and "(steps 2–3)" in card
+    assert (
+        f"0.5 × parent + 0.5 × checkpoint`, interpolated in weight space with the parent `{parent}`"
+        in card
+    )
+
+
+def test_weight_interpolation_with_the_parent(tmp_path: Path) -> None:
+    parent, child = build_model("small").eval(), build_model("small").eval()
+    for prm in [*parent.parameters(), *child.parameters()]:
+        torch.nn.init.normal_(prm, std=0.1)
+    path = tmp_path / "parent.pt2"
+    torch.export.save(export_program(parent), str(path))
+    before = {k: v.clone() for k, v in child.state_dict().items()}
+    interpolate_weights(child, path, 0.25)
+    for k, v in child.state_dict().items():
+        if v.dtype.is_floating_point:
+            expected = 0.75 * parent.state_dict()[k] + 0.25 * before[k]
+            assert torch.allclose(v, expected, atol=1e-6), k
+        else:
+            assert torch.equal(v, before[k]), k
+    interpolate_weights(child, path, 0.0)
+    for k, v in parent.state_dict().items():
+        if v.dtype.is_floating_point:
+            assert torch.allclose(child.state_dict()[k], v, atol=1e-6), k
+    with pytest.raises(ValueError, match="within"):
+        interpolate_weights(child, path, 1.5)
