@@ -34,6 +34,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
@@ -91,7 +92,7 @@ def job_create(
     chunks: Iterable[dict[str, Any]],
     queue: str = "default",
     payload: dict[str, Any] | None = None,
-    created_by: Any = None,
+    created_by: User | None = None,
     max_attempts: int | None = None,
 ) -> Job:
     """Create a job and its chunks in one transaction; chunks are enqueued after commit."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError
 
 from evalsite.datasets import storage, vocab
@@ -47,7 +48,7 @@ def dataset_import(
     path: Path | str,
     name: str,
     manifest: Path | str | None = None,
-    user: Any = None,
+    user: User | None = None,
     description: str = "",
     licence: str = "",
     source_label: str | None = None,
@@ -186,7 +187,7 @@ def _finish(
     report: dict[str, Any],
     *,
     name: str,
-    user: Any,
+    user: User | None,
     description: str,
     licence: str,
     started: float,

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -39,7 +40,7 @@ __all__ = [
 
 
 def dataset_import_upload(
-    *, name: str, upload: UploadedFile, user: Any, description: str = ""
+    *, name: str, upload: UploadedFile, user: User, description: str = ""
 ) -> DatasetImport:
     """Store an uploaded zip and queue its import; the worker does the rest."""
     problem = vocab.name_problem(name)

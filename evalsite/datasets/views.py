@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from evalsite.core.roles import researcher_required
+from evalsite.core.roles import researcher_required, signed_in
 from evalsite.datasets import selectors, services
 from evalsite.datasets.forms import UploadForm
 
@@ -105,7 +105,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         imp = services.dataset_import_upload(
             name=form.cleaned_data["name"],
             upload=form.cleaned_data["archive"],
-            user=request.user,
+            user=signed_in(request.user),
             description=form.cleaned_data["description"],
         )
         return redirect("datasets:import", import_id=imp.pk)

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from evalsite.datasets import storage, vocab
@@ -97,7 +98,7 @@ def version_create(
     digest: str,
     *,
     name: str,
-    user: Any,
+    user: User | None,
     description: str,
     licence: str,
 ) -> ImportResult:
@@ -165,7 +166,7 @@ def _revision_source(planned: Sequence[Labelled]) -> str:
 def _revision_create(
     version: DatasetVersion,
     planned: Sequence[Labelled],
-    user: Any,
+    user: User | None,
     *,
     number: int,
     note: str,
@@ -200,7 +201,10 @@ def _revision_create(
 
 
 def version_unchanged(
-    version: DatasetVersion, plan: Plan, kept: list[tuple[PlannedItem, ItemOutcome]], user: Any
+    version: DatasetVersion,
+    plan: Plan,
+    kept: list[tuple[PlannedItem, ItemOutcome]],
+    user: User | None,
 ) -> ImportResult:
     """Same pictures: no new version; new labels in the manifest become an attribute revision."""
     if not plan.has_attributes:
@@ -244,7 +248,7 @@ def attribute_revision_create(
     version: DatasetVersion,
     labels: dict[str, tuple[str, str]],
     source: str,
-    user: Any,
+    user: User | None,
     note: str,
 ) -> AttributeRevision:
     """A new attribute revision from labels per stem: `{stem: (skin_tone, perceived_gender)}`

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsite.core.roles import CanResearch
+from evalsite.core.roles import CanResearch, signed_in
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.models import ReleaseReport, ReportStatus
 from evalsite.releases.selectors import report_get, report_list
@@ -65,7 +65,7 @@ class ReportCollection(APIView):
             report = release_report_create(
                 candidate=refs.candidate, baseline=refs.baseline,
                 dataset_version=refs.dataset_version, campaign=refs.campaign,
-                user=request.user, enqueue=not v["wait"],
+                user=signed_in(request.user), enqueue=not v["wait"],
             )  # fmt: skip
         except ReleaseError as exc:
             return Response({"detail": str(exc), "exit_code": 1},

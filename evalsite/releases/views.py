@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from evalsite.core.roles import can_release, manager_required, researcher_required
+from evalsite.core.roles import can_release, manager_required, researcher_required, signed_in
 from evalsite.releases import selectors
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.export import (
@@ -90,7 +90,8 @@ def reports_view(request: HttpRequest) -> HttpResponse:
             )  # fmt: skip
             report = release_report_create(
                 candidate=refs.candidate, baseline=refs.baseline,
-                dataset_version=refs.dataset_version, campaign=refs.campaign, user=request.user,
+                dataset_version=refs.dataset_version, campaign=refs.campaign,
+                user=signed_in(request.user),
             )  # fmt: skip
         except ReleaseError as exc:
             form.add_error(None, str(exc))
@@ -163,7 +164,7 @@ def decide_view(request: HttpRequest, pk: int) -> HttpResponse:
         data = form.cleaned_data
         try:
             decision = release_decision_record(
-                report=report, user=request.user, decision=data["decision"],
+                report=report, user=signed_in(request.user), decision=data["decision"],
                 reason=data["reason"], move_production=data["move_production"],
             )  # fmt: skip
         except ReleaseError as exc:
@@ -195,7 +196,7 @@ def gates_view(request: HttpRequest) -> HttpResponse:
     form = GateConfigForm(request.POST or None, instance=instance or GateConfig())
     if request.method == "POST" and family is not None and form.is_valid():
         try:
-            gate_config_update(family=family, user=request.user, **{
+            gate_config_update(family=family, user=signed_in(request.user), **{
                 f: form.cleaned_data[f] for f in GateConfigForm.Meta.fields
             })  # fmt: skip
         except ReleaseError as exc:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -52,7 +53,7 @@ class AttributeCampaignError(ValueError):
 
 
 def attribute_campaign_create(
-    *, name: str, dataset_version: DatasetVersion, user: Any = None,
+    *, name: str, dataset_version: DatasetVersion, user: User | None = None,
     overlap: int = DEFAULT_OVERLAP, instructions: str = "", open_now: bool = False,
     seed: int = 0, lease_seconds: int | None = None,
 ) -> Campaign:  # fmt: skip
@@ -89,7 +90,7 @@ def attribute_campaign_set_status(*, campaign: Campaign, status: str) -> Campaig
     return campaign
 
 
-def attribute_queue(*, user: Any, prefer: Campaign | None = None) -> Queue:
+def attribute_queue(*, user: User, prefer: Campaign | None = None) -> Queue:
     """The annotator's live attribute assignments: the preferred campaign, then open ones oldest
     first (claims, leases and k per task are ratings.services.assign's)."""
     open_campaigns = list(
@@ -121,7 +122,7 @@ def _clean(skin_tone: Any, perceived_gender: Any) -> tuple[str, str]:
 
 
 def attribute_label_submit(
-    *, user: Any, token: str, skin_tone: Any, perceived_gender: Any, seconds: float = 0.0
+    *, user: User, token: str, skin_tone: Any, perceived_gender: Any, seconds: float = 0.0
 ) -> Submitted:
     """Store one annotator's labels for an assignment; a repeated submit keeps the first."""
     assignment = (
@@ -199,7 +200,7 @@ def attribute_results(*, campaign: Campaign) -> AttributeResults:
     )
 
 
-def attribute_campaign_accept(*, campaign: Campaign, user: Any) -> AttributeRevision:
+def attribute_campaign_accept(*, campaign: Campaign, user: User) -> AttributeRevision:
     """Write the aggregated labels as a new attribute revision (source `annotated`).
 
     Items nobody labelled keep their previous labels (see attribute_revision_create). The

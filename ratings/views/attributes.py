@@ -12,13 +12,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from evalsite.core.roles import annotator_required, researcher_required
+from evalsite.core.roles import annotator_required, researcher_required, signed_in
 from evalsite.datasets.models import DatasetVersion
 from ratings.forms import parse_seconds
 from ratings.models import DEFAULT_OVERLAP, Assignment, Campaign, CampaignStatus, Mode
@@ -44,7 +45,7 @@ def _task(assignment: Assignment) -> dict[str, Any]:
             "photo": reverse("ratings:image", args=[assignment.token, "photo"])}
 
 
-def attribute_state(user: Any, prefer: Campaign | None = None) -> dict[str, Any]:
+def attribute_state(user: User, prefer: Campaign | None = None) -> dict[str, Any]:
     q = attribute_queue(user=user, prefer=prefer)
     if q.campaign is None:
         return {"current": None, "upcoming": None, "progress": None, "instructions": ""}
@@ -61,7 +62,7 @@ def attribute_state(user: Any, prefer: Campaign | None = None) -> dict[str, Any]
 @require_GET
 def attribute_rate_view(request: HttpRequest) -> HttpResponse:
     return render(request, "ratings/attributes_rate.html", {
-        "state": attribute_state(request.user), "monk": MONK,
+        "state": attribute_state(signed_in(request.user)), "monk": MONK,
         "genders": [(key, g) for key, g in GENDER_KEYS.items()],
     })
 
@@ -71,7 +72,7 @@ def attribute_rate_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def attribute_state_view(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(attribute_state(request.user))
+    return JsonResponse(attribute_state(signed_in(request.user)))
 
 
 @annotator_required
@@ -91,7 +92,7 @@ def attribute_submit_view(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=400)
     try:
         submitted = attribute_label_submit(
-            user=request.user, token=token, skin_tone=body.get("skin_tone"),
+            user=signed_in(request.user), token=token, skin_tone=body.get("skin_tone"),
             perceived_gender=body.get("perceived_gender"), seconds=seconds)
     except AssignmentNotFound as exc:
         return JsonResponse({"error": str(exc)}, status=404)
@@ -99,7 +100,7 @@ def attribute_submit_view(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=409)
     except RatingError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    return JsonResponse(attribute_state(request.user, prefer=submitted.rating.campaign))
+    return JsonResponse(attribute_state(signed_in(request.user), prefer=submitted.rating.campaign))
 
 
 class AttributeCampaignForm(forms.Form):
@@ -125,7 +126,7 @@ def attribute_campaign_new_view(request: HttpRequest) -> HttpResponse:
             campaign = attribute_campaign_create(
                 name=data["name"], dataset_version=data["dataset_version"],
                 overlap=data["overlap"], instructions=data["instructions"],
-                open_now=data["open_now"], user=request.user)
+                open_now=data["open_now"], user=signed_in(request.user))
         except AttributeCampaignError as exc:
             form.add_error(None, str(exc))
         else:
@@ -167,7 +168,7 @@ def attribute_campaign_status_view(request: HttpRequest, pk: int) -> HttpRespons
 def attribute_campaign_accept_view(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _attribute_campaign(pk)
     try:
-        revision = attribute_campaign_accept(campaign=campaign, user=request.user)
+        revision = attribute_campaign_accept(campaign=campaign, user=signed_in(request.user))
     except AttributeCampaignError as exc:
         messages.error(request, str(exc))
     else:

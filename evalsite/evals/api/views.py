@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsite.core.roles import CanResearch
+from evalsite.core.roles import CanResearch, signed_in
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.errors import EvalError
@@ -69,7 +69,7 @@ class RunCollection(_Base):
                 runtime=v["runtime"],
                 postprocess=v["postprocess"],
                 parity=v["parity"],
-                user=request.user,
+                user=signed_in(request.user),
             )
         except EvalError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
@@ -94,7 +94,7 @@ class RunReproduce(_Base):
 
     def post(self, request: Request, pk: int) -> Response:
         try:
-            new = eval_run_reproduce(run=run_get(pk), user=request.user)
+            new = eval_run_reproduce(run=run_get(pk), user=signed_in(request.user))
         except EvalError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         body = run_status_document(run_get(new.pk))

@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from evalsite.core.jobs import ChunkLost, job_create
@@ -131,7 +132,7 @@ def eval_run_import(
     folder: Path,
     model_version: ModelVersion,
     dataset_version: DatasetVersion,
-    user: Any = None,
+    user: User | None = None,
     latency_csv: str | None = None,
     latency_label: str = "latency CSV",
     device: str = "",
@@ -223,7 +224,7 @@ def _create_run(
     checked: CheckedImport,
     version: ModelVersion,
     dataset_version: DatasetVersion,
-    user: Any,
+    user: User | None,
     parity: EvalRun | None,
     *,
     device: str,
@@ -288,7 +289,7 @@ def _score_all(run: EvalRun, checked: CheckedImport) -> None:
         ItemResult.objects.update_or_create(run=run, item=item, defaults=fields)
 
 
-def _create_job(run: EvalRun, checked: CheckedImport, user: Any) -> None:
+def _create_job(run: EvalRun, checked: CheckedImport, user: User | None) -> None:
     rows = list(
         run.dataset_version.items.filter(stem__in=list(checked.files))
         .order_by("pk")

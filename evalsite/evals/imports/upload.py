@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 
 from evalsite.datasets.archive import archive_extract
@@ -68,7 +69,7 @@ def eval_run_import_upload(
     upload: UploadedFile,
     model_version: ModelVersion,
     dataset_version: DatasetVersion,
-    user: Any,
+    user: User,
     latency: UploadedFile | None = None,
     **metadata: Any,
 ) -> EvalRun:

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsite.core.roles import CanResearch, researcher_required
+from evalsite.core.roles import CanResearch, researcher_required, signed_in
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.errors import EvalError
@@ -47,7 +47,7 @@ def run_import_view(request: HttpRequest) -> HttpResponse:
                 upload=data["file"],
                 model_version=data["model_version"],
                 dataset_version=data["dataset_version"],
-                user=request.user,
+                user=signed_in(request.user),
                 latency=data["latency"],
                 parity_of=parity,
                 **form.metadata(),
@@ -124,7 +124,7 @@ class RunImport(APIView):
                 latency=v.pop("latency", None),
                 model_version=version,
                 dataset_version=dataset_version,
-                user=request.user,
+                user=signed_in(request.user),
                 **v,
             )
         except ImportRefused as exc:

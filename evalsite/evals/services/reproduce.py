@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 import numpy as np
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from evalsite.evals.errors import EvalError
@@ -38,7 +39,7 @@ from pipelines.stats.noise import delta_within_noise, run_to_run_noise
 DIFFERENT_ROWS = 200
 
 
-def eval_run_reproduce(*, run: EvalRun, user: Any = None) -> EvalRun:
+def eval_run_reproduce(*, run: EvalRun, user: User | None = None) -> EvalRun:
     """Start a run with `run`'s configuration that reports, when done, whether it repeated."""
     if run.source == RunSource.IMPORTED:
         raise EvalError(

@@ -16,6 +16,7 @@ from importlib import metadata
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -176,7 +177,7 @@ def eval_run_start(
     *,
     model_version: ModelVersion,
     dataset_version: DatasetVersion,
-    user: Any = None,
+    user: User | None = None,
     runtime: str = DEFAULT_RUNTIME,
     postprocess: dict[str, Any] | None = None,
     parity: bool = False,
@@ -273,7 +274,7 @@ def eval_run_mark_cancelled(*, run_id: int, reason: str) -> int:
     ).update(status=RunStatus.CANCELLED, error=reason, finished_at=timezone.now())
 
 
-def eval_run_rerun(*, run: EvalRun, user: Any = None) -> EvalRun:
+def eval_run_rerun(*, run: EvalRun, user: User | None = None) -> EvalRun:
     """A new run with the same version, set, runtime and post-processing."""
     if run.source == RunSource.IMPORTED:
         raise EvalError(

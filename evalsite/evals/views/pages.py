@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch
 from django.views.decorators.http import require_GET, require_POST
 
-from evalsite.core.roles import researcher_required
+from evalsite.core.roles import researcher_required, signed_in
 from evalsite.evals.errors import EvalError
 from evalsite.evals.forms import RunStartForm
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
@@ -50,7 +50,7 @@ def run_start_view(request: HttpRequest) -> HttpResponse:
                     runtime=form.cleaned_data["runtime"],
                     postprocess=form.postprocess(),
                     parity=form.cleaned_data["parity"],
-                    user=request.user,
+                    user=signed_in(request.user),
                 )
             except EvalError as exc:
                 form.add_error(None, str(exc))
@@ -136,7 +136,7 @@ def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 def run_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_get(pk)
     try:
-        new = eval_run_rerun(run=run, user=request.user)
+        new = eval_run_rerun(run=run, user=signed_in(request.user))
     except EvalError as exc:
         messages.error(request, str(exc))
         return redirect(run.get_absolute_url())
@@ -149,7 +149,7 @@ def run_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
 def run_reproduce_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_get(pk)
     try:
-        new = eval_run_reproduce(run=run, user=request.user)
+        new = eval_run_reproduce(run=run, user=signed_in(request.user))
     except EvalError as exc:
         messages.error(request, str(exc))
         return redirect(run.get_absolute_url())

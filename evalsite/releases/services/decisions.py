@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
@@ -26,7 +27,7 @@ DECIDE_DENIED = "Only release managers and admins may record release decisions."
 def release_decision_record(
     *,
     report: ReleaseReport,
-    user: Any,
+    user: User,
     decision: str,
     reason: str,
     move_production: bool = False,
@@ -78,7 +79,7 @@ GATE_FIELDS = (
 )  # fmt: skip
 
 
-def gate_config_update(*, family: ModelFamily, user: Any, **values: Any) -> GateConfig:
+def gate_config_update(*, family: ModelFamily, user: User, **values: Any) -> GateConfig:
     """Create or change a family's gates (release managers and admins)."""
     if not can_release(user):
         raise PermissionDenied("Only release managers and admins may change release gates.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -56,7 +57,7 @@ def release_report_create(
     baseline: ModelVersion,
     dataset_version: DatasetVersion,
     campaign: Any = None,
-    user: Any = None,
+    user: User | None = None,
     enqueue: bool = True,
 ) -> ReleaseReport:
     """Check both versions have a primary run on the set version and queue the report's job.
