@@ -73,3 +73,41 @@ def test_no_body_makes_the_runs_api_answer_500(world: World) -> None:
             assert 400 <= response.status_code < 500, (url, raw[:120], response.content[:300])
     assert not Alias.objects.filter(name="candidate").exists() and not AliasMove.objects.exists()
     assert ModelVersion.objects.count() == 2
+
+
+def test_no_body_makes_any_api_route_answer_500(tmp_path: Path, settings: Any) -> None:
+    """Every route of the URL conf with `api` in it, POSTed every body as a role that may use it."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.test_permissions import MATRIX, Fixture, _user, iter_routes
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    world = build_world(tmp_path, n=2, runs=2, annotators=1)
+    from evalsite.datasets.models import DatasetImport
+    from ratings.models import Assignment
+    from ratings.services.campaigns import campaign_create
+
+    campaign = campaign_create(name="fuzz", dataset_version=world.version, runs=world.runs,
+                               items_per_pair=2, open_now=True)  # fmt: skip
+    fixture = Fixture(
+        world=world, campaign_pk=campaign.pk,
+        token=Assignment.objects.values_list("token", flat=True).first() or "none",
+        import_pk=DatasetImport.objects.create(name="fuzz", upload="none.zip").pk,
+    )  # fmt: skip
+    users = {"admin": _user("admin")}
+    tried = 0
+    for route in iter_routes():
+        row = MATRIX.get(route.pattern)
+        if "api" not in route.pattern or row is None or "post" not in row.methods:
+            continue
+        rater = row.level == "annotator"
+        client = Client(raise_request_exception=False)
+        client.force_login(world.annotators[0] if rater else users["admin"])
+        url = reverse(route.name, kwargs=row.kwargs(fixture) or None)
+        for template, content_type in BODIES:
+            raw = template.replace("%s", fixture.token)
+            response = client.generic("POST", url, raw, content_type=content_type)
+            assert response.status_code < 500, (url, raw[:100], response.content[:300])
+            tried += 1
+    assert tried >= 8 * len(BODIES)
