@@ -1,8 +1,11 @@
 """`make demo` step: register the shipped candidates and the classical baseline, idempotently.
 
-`1.0.0` becomes `production`, `1.1.0` `candidate`, and the builtin GrabCut baseline `0.0.1`
-(versions start with a digit). Validation runs inline, so the aliases point at ready versions
-before the web server starts. A fixture that is not there yet is skipped with a note.
+`1.0.0` becomes `production`, `1.2.0` (fine-tuned from its parent `1.1.0`, with a working
+confidence gate) `candidate`, `1.1.0` `previous-candidate`, and the builtin GrabCut baseline
+`0.0.1` (versions start with a digit). Validation runs inline, so the aliases point at ready
+versions before the web server starts. A fixture that is not there yet is skipped with a note.
+An alias the demo itself set earlier follows the demo's current choice (a demo database from
+before 1.2.0 gets `candidate` moved to it); one a person moved since is left alone.
 """
 
 from __future__ import annotations
@@ -15,10 +18,15 @@ from django.conf import settings
 
 from models import services
 from models.errors import RegistryError
-from models.models import CANDIDATE, PRODUCTION, ModelFamily, VersionStatus
+from models.models import CANDIDATE, PRODUCTION, Alias, ModelFamily, VersionStatus
 
 FAMILY = "subject-lift"
-CANDIDATES = (("1.0.0", PRODUCTION), ("1.1.0", CANDIDATE))
+PREVIOUS_CANDIDATE = "previous-candidate"
+DEMO_REASON = "demo set-up"
+#: (version, alias), parents before children.
+CANDIDATES = (("1.0.0", PRODUCTION), ("1.1.0", PREVIOUS_CANDIDATE), ("1.2.0", CANDIDATE))
+#: Lineage: 1.2.0 was fine-tuned from 1.1.0's weights (its card says so).
+PARENTS: dict[str, str] = {"1.2.0": "1.1.0"}
 BASELINE_VERSION = "0.0.1"
 BASELINE = "saliency-grabcut"
 
@@ -36,7 +44,8 @@ def setup(log: Callable[[str], None]) -> None:
             log(f"    skipped {FAMILY}:{version}: {path.name} (+ .spec.json) not found yet")
             continue
         spec = json.loads(spec_path.read_text())
-        _register(log, version, path, spec, services.card_for_spec(spec, spec_path), alias)
+        card = services.card_for_spec(spec, spec_path)
+        _register(log, version, path, spec, card, alias, parent=PARENTS.get(version))
     from pipelines.runners.builtin import builtin_spec
 
     _register(
@@ -59,6 +68,7 @@ def _register(
     card: str,
     alias: str | None,
     notes: str = "",
+    parent: str | None = None,
 ) -> None:
     try:
         result = services.model_version_register(
@@ -67,6 +77,7 @@ def _register(
             file=path,
             spec=spec,
             user=None,
+            parent=parent,
             card=card,
             notes=notes,
             original_filename=path.name if path else "",
@@ -80,8 +91,15 @@ def _register(
     log(f"    {row.ref}: {state}" + (f" ({row.rejection_reason})" if row.rejection_reason else ""))
     if alias and row.status == VersionStatus.READY:
         family = ModelFamily.objects.get(name=FAMILY)
-        if not family.aliases.filter(name=alias).exists():  # never undo a manager's later move
+        current = family.aliases.filter(name=alias).first()
+        if current is None or (current.version_id != row.pk and _set_by_demo(current)):
             services.alias_move(
-                family=family, name=alias, version=row, user=None, reason="demo set-up"
+                family=family, name=alias, version=row, user=None, reason=DEMO_REASON
             )
             log(f"    {FAMILY}:{alias} -> {version}")
+
+
+def _set_by_demo(alias: Alias) -> bool:
+    """Whether the alias's latest move is the demo's own (never undo a person's later move)."""
+    last = alias.moves.order_by("-moved_at", "-pk").first()
+    return last is not None and last.moved_by_id is None and last.reason == DEMO_REASON

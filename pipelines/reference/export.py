@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -269,7 +270,13 @@ def make_card(
         training = (
             _training_lines(args, gated=True)
             + f"\n- Training run: {total_steps} steps in {total_s / 60:.1f} min wall time (time "
-            f"budget {args.get('minutes')} min, validation included). Checkpoint `{checkpoint}`: "
+            f"budget {args.get('minutes')} min, validation included"
+            + (
+                "; stopped by hand before the end of the budget"
+                if total_s < float(args.get("minutes") or 0) * 60 - 60
+                else ""
+            )
+            + f"). Checkpoint `{checkpoint}`: "
             f"the EMA of the weights at step {steps} (epoch {epochs:.1f})"
             + (
                 f", the best validation {'gated IoU' if select == 'gated_iou' else 'IoU'} of the "
@@ -377,7 +384,7 @@ def export(
     jsonschema.validate(spec, json.loads(find_schema(schema_path).read_text()))
     spec_path = out.with_name(out.name + ".spec.json")
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
-    command = "python -m pipelines.reference.export " + " ".join(sys.argv[1:])
+    command = "python -m pipelines.reference.export " + shlex.join(sys.argv[1:])
     last = ckpt_path.with_name("last.pt")
     run = None
     if report is not None and last.exists() and last.resolve() != ckpt_path.resolve():

@@ -179,7 +179,7 @@ def test_split_uses_sod_and_pascal_1_to_400_for_training(tmp_path: Path) -> None
     assert {int(p[0].stem) for p in val} == set(range(401, 501))
 
 
-@pytest.mark.parametrize("version", ["1.0.0", "1.1.0"])
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0", "1.2.0"])
 def test_shipped_reference_model_has_valid_spec_and_card(version: str) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     pt2 = FIXTURES / f"subject-lift-{version}.pt2"
@@ -194,6 +194,10 @@ def test_shipped_reference_model_has_valid_spec_and_card(version: str) -> None:
     assert len(spec["training"]["image_sha256"]) == 700
     if version == "1.1.0":  # acceptance target for the better candidate on natural photos
         assert float(match.group(1)) >= 0.60
+    if version == "1.2.0":  # the gate threshold picked on validation is the one the spec ships
+        gate = re.search(r"^gate_threshold: ([0-9.]+)$", card, re.M)
+        assert gate is not None and float(gate.group(1)) == spec["gate_threshold"] != 0.5
+        assert "Parent: **1.1.0**" in card
 
 
 # ------------------------------------------------------------------ 1.2.0: gate training features
