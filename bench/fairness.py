@@ -41,8 +41,9 @@ def data(n: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return cols, groups
 
 
-def plain_loop(cols: dict[str, np.ndarray], groups: np.ndarray, rounds: int,
-               seed: int = 1) -> dict[str, np.ndarray]:
+def plain_loop(
+    cols: dict[str, np.ndarray], groups: np.ndarray, rounds: int, seed: int = 1
+) -> dict[str, np.ndarray]:
     """Round by round: draw each group's images, then one mean per metric; gaps from the means."""
     rng = np.random.default_rng(seed)
     names = sorted(set(groups.tolist()))
@@ -67,12 +68,15 @@ def main() -> int:
     args = parser.parse_args()
     cols, groups = data(args.images)
     assert list(cols) == list(METRICS)
-    print(f"fairness bootstrap: {args.images} images x 3 groups x {len(cols)} metrics, "
-          f"{args.rounds} rounds")
+    print(
+        f"fairness bootstrap: {args.images} images x 3 groups x {len(cols)} metrics, "
+        f"{args.rounds} rounds"
+    )
     group_reports(cols, groups, rounds=10)  # warm imports (scipy) outside the timing
     start = time.perf_counter()
-    reports = group_reports(cols, groups, rounds=args.rounds, margin=0.03,
-                            lower_is_better=LOWER_IS_BETTER)
+    reports = group_reports(
+        cols, groups, rounds=args.rounds, margin=0.03, lower_is_better=LOWER_IS_BETTER
+    )
     fast = time.perf_counter() - start
     start = time.perf_counter()
     ref = plain_loop(cols, groups, args.rounds)
@@ -80,15 +84,20 @@ def main() -> int:
     diff = 0.0
     for k, name in enumerate(cols):
         for gi, g in enumerate(reports[name].groups):
-            diff = max(diff, abs(g.mean.low - ref["mean"][0, gi, k]),
-                       abs(g.mean.high - ref["mean"][1, gi, k]),
-                       abs(g.gap.low - ref["gap"][0, gi, k]),
-                       abs(g.gap.high - ref["gap"][1, gi, k]))
+            diff = max(
+                diff,
+                abs(g.mean.low - ref["mean"][0, gi, k]),
+                abs(g.mean.high - ref["mean"][1, gi, k]),
+                abs(g.gap.low - ref["gap"][0, gi, k]),
+                abs(g.gap.high - ref["gap"][1, gi, k]),
+            )
     flagged = [(m, g.group) for m, rep in reports.items() for g in rep.groups if g.flagged]
     print(f"  vectorised group report (means, gaps, p, Holm)     {fast:8.3f} s")
     print(f"  plain loop (bootstrap only)                        {slow:8.3f} s")
-    print(f"  speed-up {slow / fast:.1f}x; largest interval-bound difference {diff:.4f}; "
-          f"flagged {flagged}")
+    print(
+        f"  speed-up {slow / fast:.1f}x; largest interval-bound difference {diff:.4f}; "
+        f"flagged {flagged}"
+    )
     ok = fast < args.goal and diff < 0.01
     print(("OK" if ok else "MISS") + f": goal < {args.goal} s and bounds within 0.01")
     return 0 if ok else 1

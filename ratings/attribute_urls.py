@@ -10,8 +10,10 @@ urlpatterns = [
     path("api/submit", attributes.attribute_submit_view, name="attr_submit"),
     path("campaigns/new/", attributes.attribute_campaign_new_view, name="attr_new"),
     path("campaigns/<int:pk>/", attributes.attribute_campaign_view, name="attr_campaign"),
-    path("campaigns/<int:pk>/status/", attributes.attribute_campaign_status_view,
-         name="attr_status"),
-    path("campaigns/<int:pk>/accept/", attributes.attribute_campaign_accept_view,
-         name="attr_accept"),
+    path(
+        "campaigns/<int:pk>/status/", attributes.attribute_campaign_status_view, name="attr_status"
+    ),
+    path(
+        "campaigns/<int:pk>/accept/", attributes.attribute_campaign_accept_view, name="attr_accept"
+    ),
 ]

@@ -77,14 +77,25 @@ def _pages(world: Any, campaign_pk: int) -> list[str]:
     mv = run.model_version
     item = world.version.items.order_by("pk").first()
     return [
-        "/", "/sets/", f"/sets/{world.version.dataset.name}/",
-        f"/sets/{world.version.dataset.name}/{world.version.short_hash}/", "/sets/upload/",
-        "/models/", f"/models/{mv.family.name}/", f"/models/{mv.family.name}/{mv.version}/",
-        "/models/upload/", "/models/tokens/",
-        "/runs/", "/runs/start/", f"/runs/{run.pk}/", f"/runs/{run.pk}/items/",
+        "/",
+        "/sets/",
+        f"/sets/{world.version.dataset.name}/",
+        f"/sets/{world.version.dataset.name}/{world.version.short_hash}/",
+        "/sets/upload/",
+        "/models/",
+        f"/models/{mv.family.name}/",
+        f"/models/{mv.family.name}/{mv.version}/",
+        "/models/upload/",
+        "/models/tokens/",
+        "/runs/",
+        "/runs/start/",
+        f"/runs/{run.pk}/",
+        f"/runs/{run.pk}/items/",
         f"/runs/{run.pk}/items/{item.pk}/",
         f"/runs/compare/?a={world.runs[0].pk}&b={world.runs[1].pk}",
-        "/rate/campaigns/", "/rate/campaigns/new/", f"/rate/campaigns/{campaign_pk}/",
+        "/rate/campaigns/",
+        "/rate/campaigns/new/",
+        f"/rate/campaigns/{campaign_pk}/",
         "/system/",
     ]
 

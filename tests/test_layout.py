@@ -24,15 +24,17 @@ def test_every_pipelines_module_imports_without_django_or_celery():
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'django', 'celery', 'kombu'})\n"
         "print(len(names)); assert not bad, bad\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.split()[-1]) >= 5
 
 
 def test_no_source_file_in_pipelines_mentions_django_or_celery_imports():
     offenders = [
-        str(p.relative_to(ROOT)) for p in (ROOT / "pipelines").rglob("*.py")
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "pipelines").rglob("*.py")
         if re.search(r"^\s*(from|import)\s+(django|celery)\b", p.read_text(), re.M)
     ]
     assert offenders == []

@@ -99,9 +99,7 @@ MATRIX: dict[str, Row] = {
     "sets/": Row("research"),
     "sets/upload/": Row("research"),
     "sets/imports/<int:import_id>/": Row("research", lambda f: {"import_id": f.import_pk}),
-    "sets/imports/<int:import_id>/progress/": Row(
-        "research", lambda f: {"import_id": f.import_pk}
-    ),
+    "sets/imports/<int:import_id>/progress/": Row("research", lambda f: {"import_id": f.import_pk}),
     "sets/files/<int:item_id>/<str:kind>/": Row(
         "research", lambda f: {"item_id": f.item_id, "kind": "thumb"}
     ),
@@ -116,9 +114,7 @@ MATRIX: dict[str, Row] = {
     "models/upload/external/": Row("research"),
     "models/tokens/": Row("research"),
     "models/api/families/": Row("research"),
-    "models/api/families/<str:family>/versions/": Row(
-        "research", lambda f: {"family": f.family}
-    ),
+    "models/api/families/<str:family>/versions/": Row("research", lambda f: {"family": f.family}),
     "models/api/families/<str:family>/aliases/<str:name>/": Row(
         "research", lambda f: {"family": f.family, "name": "candidate"}
     ),

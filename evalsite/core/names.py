@@ -80,9 +80,7 @@ def canonical_name(raw: object, *, kind: NameKind) -> str:
     """The stored form of `raw` as a name of `kind`, or NameRejected saying why not."""
     label = _LABEL[kind]
     if not isinstance(raw, str) or raw == "":
-        raise NameRejected(
-            f"Invalid {label} {raw!r}: {_a(label)} is required; it {_RULE[kind]}."
-        )
+        raise NameRejected(f"Invalid {label} {raw!r}: {_a(label)} is required; it {_RULE[kind]}.")
     for ch in raw:
         if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
             raise NameRejected(

@@ -175,9 +175,7 @@ def safe_extract(zip_path: Path, dest: Path, *, limits: ArchiveLimits | None = N
     return archive_extract(zip_path, dest, dataset_root=False, limits=limits)
 
 
-def _extract(
-    path: Path, dest: Path, infos: list[zipfile.ZipInfo], limits: ArchiveLimits
-) -> None:
+def _extract(path: Path, dest: Path, infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
     """Stream entries out, counting the bytes really written (headers can lie)."""
     total = 0
     with zipfile.ZipFile(path) as zf:

@@ -39,9 +39,9 @@ def run_get(run_id: int) -> EvalRun:
     return run
 
 
-def run_list(*, status: str = "", dataset_version: int | None = None, limit: int = 200) -> list[
-    EvalRun
-]:
+def run_list(
+    *, status: str = "", dataset_version: int | None = None, limit: int = 200
+) -> list[EvalRun]:
     qs = run_queryset()
     if status:
         qs = qs.filter(status=status)
@@ -55,9 +55,7 @@ def runs_for_model_version(version: ModelVersion) -> QuerySet[EvalRun]:
     return run_queryset().filter(model_version=version)
 
 
-def primary_run(
-    *, model_version: ModelVersion, dataset_version: DatasetVersion
-) -> EvalRun | None:
+def primary_run(*, model_version: ModelVersion, dataset_version: DatasetVersion) -> EvalRun | None:
     """The latest finished run with the default runtime and post-processing config."""
     return (
         run_queryset()
@@ -205,9 +203,11 @@ def noise_run(run: EvalRun) -> EvalRun | None:
 
 
 def comparable_runs(run: EvalRun) -> QuerySet[EvalRun]:
-    return run_queryset().filter(
-        dataset_version=run.dataset_version, status=RunStatus.DONE
-    ).exclude(pk=run.pk)
+    return (
+        run_queryset()
+        .filter(dataset_version=run.dataset_version, status=RunStatus.DONE)
+        .exclude(pk=run.pk)
+    )
 
 
 def active_runs_count() -> int:
@@ -233,9 +233,9 @@ def compare_pair(a: str, b: str) -> tuple[EvalRun, EvalRun]:
     done = EvalRun.objects.filter(status=RunStatus.DONE)
     runs_a = done.filter(model_version=va).order_by("-created_at", "-pk")
     runs_b = done.filter(model_version=vb).order_by("-created_at", "-pk")
-    common = runs_a.filter(
-        dataset_version__in=runs_b.values("dataset_version")
-    ).values_list("dataset_version", flat=True)
+    common = runs_a.filter(dataset_version__in=runs_b.values("dataset_version")).values_list(
+        "dataset_version", flat=True
+    )
     dataset_version = common.first()
     if dataset_version is None:
         raise ValueError(

@@ -24,21 +24,25 @@ _SIDE: dict[tuple[bool, str], str] = {
 }  # fmt: skip
 
 
-def crowd_fairness(*, run: EvalRun, revision: AttributeRevision, tone_groups: str,
-                   rounds: int, seed: int = 0) -> list[dict[str, Any]]:
+def crowd_fairness(
+    *, run: EvalRun, revision: AttributeRevision, tone_groups: str, rounds: int, seed: int = 0
+) -> list[dict[str, Any]]:
     """One entry per campaign: ``{"campaign", "name", "reference_run", "votes", "attributes":
     {skin_tone: crowd_group_rates(...), perceived_gender: ...}}``; empty without campaigns."""
     persons = person_attributes(revision)
     if not persons:
         return []
     ids = list(persons)
-    labels = attribute_labels([persons[i][0] for i in ids], [persons[i][1] for i in ids],
-                              parse_tone_groups(tone_groups))
+    labels = attribute_labels(
+        [persons[i][0] for i in ids], [persons[i][1] for i in ids], parse_tone_groups(tone_groups)
+    )
     label_of = {attr: dict(zip(ids, labels[attr], strict=True)) for attr in (SKIN_TONE, GENDER)}
     out = []
-    campaigns = Campaign.objects.filter(
-        runs=run, mode=Mode.PAIRWISE, dataset_version=run.dataset_version
-    ).exclude(reference_run=run).exclude(reference_run__isnull=True)
+    campaigns = (
+        Campaign.objects.filter(runs=run, mode=Mode.PAIRWISE, dataset_version=run.dataset_version)
+        .exclude(reference_run=run)
+        .exclude(reference_run__isnull=True)
+    )
     for campaign in campaigns:
         ref = campaign.reference_run_id
         rows = list(
@@ -51,13 +55,22 @@ def crowd_fairness(*, run: EvalRun, revision: AttributeRevision, tone_groups: st
             continue
         items = [r[0] for r in rows]
         outcomes = [_SIDE.get((r[1] == run.pk, r[2]), r[2]) for r in rows]
-        out.append({
-            "campaign": campaign.pk, "name": campaign.name, "reference_run": ref,
-            "votes": len(rows),
-            "attributes": {
-                attr: crowd_group_rates(items, [label_of[attr][i] for i in items], outcomes,
-                                        rounds=rounds, seed=seed)
-                for attr in (SKIN_TONE, GENDER)
-            },
-        })
+        out.append(
+            {
+                "campaign": campaign.pk,
+                "name": campaign.name,
+                "reference_run": ref,
+                "votes": len(rows),
+                "attributes": {
+                    attr: crowd_group_rates(
+                        items,
+                        [label_of[attr][i] for i in items],
+                        outcomes,
+                        rounds=rounds,
+                        seed=seed,
+                    )
+                    for attr in (SKIN_TONE, GENDER)
+                },
+            }
+        )
     return out

@@ -27,7 +27,8 @@ Log = Callable[[str], object]
 def _runs_with_persons() -> list[EvalRun]:
     runs = []
     done = EvalRun.objects.filter(status=RunStatus.DONE).select_related(
-        "dataset_version__dataset", "model_version__family")
+        "dataset_version__dataset", "model_version__family"
+    )
     for run in done:
         revision = revision_pick(version=run.dataset_version)
         if revision is not None and person_attributes(revision):
@@ -39,8 +40,9 @@ def _missing(runs: list[EvalRun]) -> list[EvalRun]:
     out = []
     for run in runs:
         revision = revision_pick(version=run.dataset_version)
-        if not FairnessReport.objects.filter(run=run, attribute_revision=revision,
-                                             is_default=True).exists():
+        if not FairnessReport.objects.filter(
+            run=run, attribute_revision=revision, is_default=True
+        ).exists():
             out.append(run)
     return out
 
@@ -61,10 +63,15 @@ def after_start(log: Log) -> None:
         except (NoPersonAttributes, ValueError) as exc:
             log(f"fairness: run #{run.pk}: {exc}")
     for run in runs:
-        report = FairnessReport.objects.filter(run=run, is_default=True).order_by(
-            "-attribute_revision__number").first()
+        report = (
+            FairnessReport.objects.filter(run=run, is_default=True)
+            .order_by("-attribute_revision__number")
+            .first()
+        )
         if report is None:
             continue
         note = " — SYNTHETIC labels" if report.synthetic_labels else ""
-        log(f"fairness: run #{run.pk} {run.model_version} on {run.dataset_version.spec}: "
-            f"{report.flag_count} flag(s){note} → /fairness/runs/{run.pk}/")
+        log(
+            f"fairness: run #{run.pk} {run.model_version} on {run.dataset_version.spec}: "
+            f"{report.flag_count} flag(s){note} → /fairness/runs/{run.pk}/"
+        )

@@ -22,61 +22,93 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
     metrics = list(doc.get("overall", {}))
     rows = []
     for g in doc["groups"]:
-        rows.append({
-            "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
-            "name": display_group(g["attribute"], g["group"]),
-            "n": g["n"], "too_small": g["too_small"],
-            "cells": [_cell(m, g["metrics"][m]) for m in metrics],
-        })
+        rows.append(
+            {
+                "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
+                "name": display_group(g["attribute"], g["group"]),
+                "n": g["n"],
+                "too_small": g["too_small"],
+                "cells": [_cell(m, g["metrics"][m]) for m in metrics],
+            }
+        )
     plot = {
-        "metrics": [{"key": m, "label": METRIC_LABELS.get(m, m),
-                     "lower_is_better": m in LOWER_IS_BETTER} for m in metrics],
+        "metrics": [
+            {"key": m, "label": METRIC_LABELS.get(m, m), "lower_is_better": m in LOWER_IS_BETTER}
+            for m in metrics
+        ],
         "overall": doc.get("overall", {}),
-        "groups": [{"label": display_group(g["attribute"], g["group"]),
-                    "attribute": g["attribute"], "n": g["n"], "too_small": g["too_small"],
-                    "metrics": g["metrics"]} for g in doc["groups"]],
+        "groups": [
+            {
+                "label": display_group(g["attribute"], g["group"]),
+                "attribute": g["attribute"],
+                "n": g["n"],
+                "too_small": g["too_small"],
+                "metrics": g["metrics"],
+            }
+            for g in doc["groups"]
+        ],
     }
     summary = []
     for m, s in doc.get("summary", {}).items():
         worst, gap = s.get("worst_group"), s.get("largest_gap")
-        summary.append({
-            "label": METRIC_LABELS.get(m, m),
-            "worst": display_group(worst["attribute"], worst["group"]) if worst else None,
-            "worst_mean": worst["mean"] if worst else None,
-            "gap_group": display_group(gap["attribute"], gap["group"]) if gap else None,
-            "gap": gap["gap"] if gap else None, "gap_ci": gap["gap_ci"] if gap else None,
-            "gap_flagged": bool(gap and gap.get("flagged")),
-        })
+        summary.append(
+            {
+                "label": METRIC_LABELS.get(m, m),
+                "worst": display_group(worst["attribute"], worst["group"]) if worst else None,
+                "worst_mean": worst["mean"] if worst else None,
+                "gap_group": display_group(gap["attribute"], gap["group"]) if gap else None,
+                "gap": gap["gap"] if gap else None,
+                "gap_ci": gap["gap_ci"] if gap else None,
+                "gap_flagged": bool(gap and gap.get("flagged")),
+            }
+        )
     contrast = doc.get("contrast")
     contrast_rows = []
     if contrast:
         for row in contrast["adjusted"]:
             cell = row["metrics"].get("iou", {})
-            contrast_rows.append({"name": display_group("skin_tone", row["group"]), "n": row["n"],
-                                  **cell})
+            contrast_rows.append(
+                {"name": display_group("skin_tone", row["group"]), "n": row["n"], **cell}
+            )
     flagged_groups: dict[tuple[str, str], dict[str, Any]] = {}
     for f in doc["flags"]:  # one strip per flagged group: its worst images on the first metric
-        entry = flagged_groups.setdefault((f["attribute"], f["group"]), {
-            "name": display_group(f["attribute"], f["group"]), "texts": [],
-            "worst": f.get("worst", []),
-            "worst_metric": METRIC_LABELS.get(f["metric"], f["metric"])})
+        entry = flagged_groups.setdefault(
+            (f["attribute"], f["group"]),
+            {
+                "name": display_group(f["attribute"], f["group"]),
+                "texts": [],
+                "worst": f.get("worst", []),
+                "worst_metric": METRIC_LABELS.get(f["metric"], f["metric"]),
+            },
+        )
         entry["texts"].append(f["text"])
     crowd = []
     for c in doc.get("crowd") or []:
         tables = []
         for attribute, rates in c["attributes"].items():
             rows_c = [{**g, "name": display_group(attribute, g["group"])} for g in rates["groups"]]
-            tables.append({"attribute": ATTRIBUTE_LABELS.get(attribute, attribute),
-                           "rows": rows_c, "agreement_p": rates["agreement_p"],
-                           "agreement_differs": rates["agreement_differs"]})
+            tables.append(
+                {
+                    "attribute": ATTRIBUTE_LABELS.get(attribute, attribute),
+                    "rows": rows_c,
+                    "agreement_p": rates["agreement_p"],
+                    "agreement_differs": rates["agreement_differs"],
+                }
+            )
         crowd.append({**c, "tables": tables})
     return {
         "crowd": crowd,
-        "doc": doc, "synthetic": doc.get("synthetic_labels", False), "metrics": metrics,
-        "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics], "rows": rows,
-        "flags": doc["flags"], "flagged_groups": list(flagged_groups.values()), "plot": plot,
+        "doc": doc,
+        "synthetic": doc.get("synthetic_labels", False),
+        "metrics": metrics,
+        "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics],
+        "rows": rows,
+        "flags": doc["flags"],
+        "flagged_groups": list(flagged_groups.values()),
+        "plot": plot,
         "summary_rows": summary,
-        "contrast": contrast, "contrast_rows": contrast_rows,
+        "contrast": contrast,
+        "contrast_rows": contrast_rows,
         "too_small": [r for r in rows if r["too_small"]],
     }
 
@@ -86,11 +118,18 @@ def compare_context(paired: dict[str, Any]) -> dict[str, Any]:
     metrics: list[str] = []
     for g in paired["groups"]:
         metrics = metrics or list(g["metrics"])
-        rows.append({
-            "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
-            "name": display_group(g["attribute"], g["group"]), "n": g["n"],
-            "too_small": g["too_small"],
-            "cells": [_cell(m, g["metrics"][m]) for m in metrics],
-        })
-    return {"paired": paired, "rows": rows, "synthetic": paired["synthetic_labels"],
-            "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics]}
+        rows.append(
+            {
+                "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
+                "name": display_group(g["attribute"], g["group"]),
+                "n": g["n"],
+                "too_small": g["too_small"],
+                "cells": [_cell(m, g["metrics"][m]) for m in metrics],
+            }
+        )
+    return {
+        "paired": paired,
+        "rows": rows,
+        "synthetic": paired["synthetic_labels"],
+        "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics],
+    }

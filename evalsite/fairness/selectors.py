@@ -27,16 +27,22 @@ def fairness_state(*, run: EvalRun) -> FairnessState:
     if revision is None or not person_attributes(revision):
         return FairnessState(None, NO_PERSON_ATTRIBUTES)
     if run.status != RunStatus.DONE:
-        return FairnessState(None, f"the run is {run.status}; fairness is computed when it "
-                                   "finishes", pending=run.status in {"queued", "running"})
+        return FairnessState(
+            None,
+            f"the run is {run.status}; fairness is computed when it finishes",
+            pending=run.status in {"queued", "running"},
+        )
     report = (
         FairnessReport.objects.filter(run=run, attribute_revision=revision, is_default=True)
         .select_related("attribute_revision")
         .first()
     )
     if report is None:
-        return FairnessState(None, f"the fairness report for attribute revision "
-                                   f"{revision.number} is being computed", pending=True)
+        return FairnessState(
+            None,
+            f"the fairness report for attribute revision {revision.number} is being computed",
+            pending=True,
+        )
     return FairnessState(report)
 
 
@@ -47,13 +53,25 @@ def fairness_summaries(*, runs: list[EvalRun]) -> dict[int, dict[str, Any]]:
         "run_id", "-attribute_revision__number"
     )
     for row in rows.values("run_id", "summary", "flag_count", "synthetic_labels"):
-        out.setdefault(row["run_id"], {"summary": row["summary"], "flags": row["flag_count"],
-                                       "synthetic_labels": row["synthetic_labels"]})
+        out.setdefault(
+            row["run_id"],
+            {
+                "summary": row["summary"],
+                "flags": row["flag_count"],
+                "synthetic_labels": row["synthetic_labels"],
+            },
+        )
     return out
 
 
-def fairness_paired(*, baseline: EvalRun, candidate: EvalRun, rounds: int = 2000,
-                    min_group_size: int = 30, seed: int = 0) -> dict[str, Any]:
+def fairness_paired(
+    *,
+    baseline: EvalRun,
+    candidate: EvalRun,
+    rounds: int = 2000,
+    min_group_size: int = 30,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Per-group paired deltas candidate - baseline on the person items both runs scored.
 
     Raises NoPersonAttributes; ValueError when the runs are on different set versions.
@@ -67,13 +85,25 @@ def fairness_paired(*, baseline: EvalRun, candidate: EvalRun, rounds: int = 2000
     ci = {item: k for k, item in enumerate(cand.item_ids)}
     b_idx = [bi[i] for i in common]
     c_idx = [ci[i] for i in common]
-    rows = paired_attribute_deltas(
-        {m: v[b_idx] for m, v in base.metrics.items()},
-        {m: v[c_idx] for m, v in cand.metrics.items()},
-        [base.skin_tone[k] for k in b_idx], [base.perceived_gender[k] for k in b_idx],
-        skin_tone_groups=baseline.dataset_version.dataset.skin_tone_groups,
-        min_group_size=min_group_size, rounds=rounds, seed=seed,
-    ) if common else []
-    return {"baseline": baseline.pk, "candidate": candidate.pk, "n": len(common),
-            "attribute_revision": base.revision.number,
-            "synthetic_labels": base.synthetic_labels, "groups": rows}
+    rows = (
+        paired_attribute_deltas(
+            {m: v[b_idx] for m, v in base.metrics.items()},
+            {m: v[c_idx] for m, v in cand.metrics.items()},
+            [base.skin_tone[k] for k in b_idx],
+            [base.perceived_gender[k] for k in b_idx],
+            skin_tone_groups=baseline.dataset_version.dataset.skin_tone_groups,
+            min_group_size=min_group_size,
+            rounds=rounds,
+            seed=seed,
+        )
+        if common
+        else []
+    )
+    return {
+        "baseline": baseline.pk,
+        "candidate": candidate.pk,
+        "n": len(common),
+        "attribute_revision": base.revision.number,
+        "synthetic_labels": base.synthetic_labels,
+        "groups": rows,
+    }

@@ -38,9 +38,15 @@ def default_settings(*, run: EvalRun) -> FairnessSettings:
     return FairnessSettings(skin_tone_groups=run.dataset_version.dataset.skin_tone_groups)
 
 
-def settings_for(*, run: EvalRun, min_group_size: int | None = None,
-                 margin: float | None = None, skin_tone_groups: str | None = None,
-                 alpha: float | None = None, rounds: int | None = None) -> FairnessSettings:
+def settings_for(
+    *,
+    run: EvalRun,
+    min_group_size: int | None = None,
+    margin: float | None = None,
+    skin_tone_groups: str | None = None,
+    alpha: float | None = None,
+    rounds: int | None = None,
+) -> FairnessSettings:
     """Defaults for the run's set with the given overrides; ValueError names a bad value."""
     base = default_settings(run=run)
     return FairnessSettings(
@@ -59,22 +65,26 @@ def settings_key(settings: FairnessSettings) -> str:
 def _document(run: EvalRun, inputs: Inputs, settings: FairnessSettings) -> dict[str, Any]:
     body = fairness_report(inputs.metrics, inputs.skin_tone, inputs.perceived_gender, settings)
     for flag in body["flags"]:
-        flag["worst"] = [{"item": inputs.item_ids[i], "stem": inputs.stems[i]}
-                         for i in flag["worst"]]
+        flag["worst"] = [
+            {"item": inputs.item_ids[i], "stem": inputs.stems[i]} for i in flag["worst"]
+        ]
     doc: dict[str, Any] = {
         "run": run.pk,
         "dataset": run.dataset_version.spec,
         "synthetic_labels": inputs.synthetic_labels,
         "synthetic_count": inputs.synthetic,
-        "attribute_revision": {"number": inputs.revision.number,
-                               "source": inputs.revision.source},
+        "attribute_revision": {"number": inputs.revision.number, "source": inputs.revision.source},
         **body,
         "skipped": inputs.skipped,
     }
     doc["contrast"] = _contrast_section(inputs, settings)
-    doc["crowd"] = crowd_fairness(run=run, revision=inputs.revision,
-                                  tone_groups=settings.skin_tone_groups, rounds=settings.rounds,
-                                  seed=settings.seed)
+    doc["crowd"] = crowd_fairness(
+        run=run,
+        revision=inputs.revision,
+        tone_groups=settings.skin_tone_groups,
+        rounds=settings.rounds,
+        seed=settings.seed,
+    )
     return doc
 
 
@@ -82,17 +92,22 @@ def _contrast_section(inputs: Inputs, settings: FairnessSettings) -> dict[str, A
     """Skin-tone gaps within subject/background contrast strata (the generator's people)."""
     if inputs.contrast is None:
         return None
-    tones = attribute_labels(inputs.skin_tone, inputs.perceived_gender,
-                             parse_tone_groups(settings.skin_tone_groups))[SKIN_TONE]
-    if sum(t is not None for t, c in zip(tones, inputs.contrast, strict=True)
-           if c == c) < MIN_CONTRAST_ITEMS:
+    tones = attribute_labels(
+        inputs.skin_tone, inputs.perceived_gender, parse_tone_groups(settings.skin_tone_groups)
+    )[SKIN_TONE]
+    if (
+        sum(t is not None for t, c in zip(tones, inputs.contrast, strict=True) if c == c)
+        < MIN_CONTRAST_ITEMS
+    ):
         return None
-    return contrast_stratified_gaps(inputs.metrics, tones, inputs.contrast,
-                                    rounds=settings.rounds, seed=settings.seed)
+    return contrast_stratified_gaps(
+        inputs.metrics, tones, inputs.contrast, rounds=settings.rounds, seed=settings.seed
+    )
 
 
-def fairness_report_compute(*, run: EvalRun, settings: FairnessSettings | None = None,
-                            revision_number: int | None = None) -> FairnessReport:
+def fairness_report_compute(
+    *, run: EvalRun, settings: FairnessSettings | None = None, revision_number: int | None = None
+) -> FairnessReport:
     """Compute and store the fairness report of a finished run (idempotent).
 
     Uses the latest attribute revision unless ``revision_number`` is given. Raises
@@ -139,8 +154,9 @@ def fairness_reports_request(*, runs: list[EvalRun]) -> int:
     """
     wanted = [r.pk for r in runs if r.status == RunStatus.DONE and _has_persons(r.dataset_version)]
     if wanted:
-        job_create(kind=FAIRNESS_JOB, chunks=[{"run_id": pk} for pk in wanted],
-                   payload={"runs": wanted})
+        job_create(
+            kind=FAIRNESS_JOB, chunks=[{"run_id": pk} for pk in wanted], payload={"runs": wanted}
+        )
     return len(wanted)
 
 
@@ -155,8 +171,11 @@ def fairness_after_run_done(*, run: EvalRun) -> None:
 
 def fairness_revision_changed(*, version: DatasetVersion) -> int:
     """A new attribute revision: recompute the reports of every finished run on the version."""
-    runs = list(EvalRun.objects.filter(dataset_version=version, status=RunStatus.DONE)
-                .select_related("dataset_version__dataset"))
+    runs = list(
+        EvalRun.objects.filter(dataset_version=version, status=RunStatus.DONE).select_related(
+            "dataset_version__dataset"
+        )
+    )
     return fairness_reports_request(runs=runs)
 
 

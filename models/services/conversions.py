@@ -47,9 +47,7 @@ def _check_source(source: ModelVersion, target: str) -> None:
         raise RegistryError(f"{source.ref} is {source.status}; convert only validated versions.")
 
 
-def model_version_convert_enqueue(
-    *, version: ModelVersion, target: str, user: User | None
-) -> Job:
+def model_version_convert_enqueue(*, version: ModelVersion, target: str, user: User | None) -> Job:
     """Queue a conversion (the web button): the `registry.convert` job converts and validates."""
     _check_source(version, target)
     with transaction.atomic():
@@ -65,9 +63,7 @@ def model_version_convert_enqueue(
         )
 
 
-def model_version_convert_now(
-    *, source_id: int, target: str, user: User | None
-) -> ModelVersion:
+def model_version_convert_now(*, source_id: int, target: str, user: User | None) -> ModelVersion:
     """Convert synchronously and register the child, validating it inline (CLI and job chunk)."""
     source = ModelVersion.objects.select_related("family").get(pk=source_id)
     _check_source(source, target)

@@ -60,26 +60,33 @@ def _tone_median(tones: list[int]) -> int:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def _consensus(tones: list[str], genders: list[str]) -> tuple[str, str, float | None,
-                                                                float | None]:
+def _consensus(tones: list[str], genders: list[str]) -> tuple[str, str, float | None, float | None]:
     n = len(tones)
-    nobody = sum(1 for t, g in zip(tones, genders, strict=True)
-                 if t == NOT_APPLICABLE or g == NOT_APPLICABLE)
+    nobody = sum(
+        1 for t, g in zip(tones, genders, strict=True) if t == NOT_APPLICABLE or g == NOT_APPLICABLE
+    )
     if n == 0:
         return UNKNOWN, UNKNOWN, None, None
     if 2 * nobody >= n:
         return NOT_APPLICABLE, NOT_APPLICABLE, nobody / n, nobody / n
-    person_t = [t for t, g in zip(tones, genders, strict=True)
-                if t != NOT_APPLICABLE and g != NOT_APPLICABLE]
-    person_g = [g for t, g in zip(tones, genders, strict=True)
-                if t != NOT_APPLICABLE and g != NOT_APPLICABLE]
+    person_t = [
+        t
+        for t, g in zip(tones, genders, strict=True)
+        if t != NOT_APPLICABLE and g != NOT_APPLICABLE
+    ]
+    person_g = [
+        g
+        for t, g in zip(tones, genders, strict=True)
+        if t != NOT_APPLICABLE and g != NOT_APPLICABLE
+    ]
     numeric = [int(t) for t in person_t if t.isdigit()]
     tone, tone_agree = UNKNOWN, None
     if numeric and 2 * len(numeric) >= len(person_t):
         med = _tone_median(numeric)
         tone = str(med)
         tone_agree = sum(1 for t in person_t if t.isdigit() and abs(int(t) - med) <= 1) / len(
-            person_t)
+            person_t
+        )
     elif person_t:
         tone_agree = sum(1 for t in person_t if not t.isdigit()) / len(person_t)
     gender, gender_agree = UNKNOWN, None
@@ -90,8 +97,7 @@ def _consensus(tones: list[str], genders: list[str]) -> tuple[str, str, float | 
     return tone, gender, tone_agree, gender_agree
 
 
-def aggregate_labels(items: ArrayLike, skin_tones: ArrayLike,
-                     genders: ArrayLike) -> dict[str, Any]:
+def aggregate_labels(items: ArrayLike, skin_tones: ArrayLike, genders: ArrayLike) -> dict[str, Any]:
     """Per-item consensus labels and agreement, plus Krippendorff's alpha over items.
 
     Returns ``{"items": [ItemLabel dicts, sorted by item], "tone_alpha", "gender_alpha",
@@ -126,8 +132,7 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
-def _alpha(by_item: dict[str, tuple[list[str], list[str]]], which: int,
-           level: str) -> float | None:
+def _alpha(by_item: dict[str, tuple[list[str], list[str]]], which: int, level: str) -> float | None:
     """Krippendorff's alpha over the person labels (tone: numeric, interval; gender: nominal)."""
     width = max((len(v[which]) for v in by_item.values()), default=0)
     if width < 2:
@@ -162,10 +167,17 @@ class LabelQC:
         return asdict(self)
 
 
-def annotator_label_qc(items: ArrayLike, annotators: ArrayLike, skin_tones: ArrayLike,
-                       genders: ArrayLike, seconds: ArrayLike, *,
-                       threshold: float = DEFAULT_THRESHOLD, min_items: int = DEFAULT_MIN_ITEMS,
-                       max_run: int = DEFAULT_MAX_RUN) -> list[LabelQC]:
+def annotator_label_qc(
+    items: ArrayLike,
+    annotators: ArrayLike,
+    skin_tones: ArrayLike,
+    genders: ArrayLike,
+    seconds: ArrayLike,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    min_items: int = DEFAULT_MIN_ITEMS,
+    max_run: int = DEFAULT_MAX_RUN,
+) -> list[LabelQC]:
     """QC rows per annotator (sorted) from one row per label in submission order."""
     it = np.asarray(items).astype(str)
     who = np.asarray(annotators).astype(str)
@@ -187,24 +199,39 @@ def annotator_label_qc(items: ArrayLike, annotators: ArrayLike, skin_tones: Arra
                 continue
             tone, gender, _, _ = _consensus([tones[j] for j in others], [gens[j] for j in others])
             scored += 1
-            tone_ok = (tones[k] == tone if not (tone.isdigit() and tones[k].isdigit())
-                       else abs(int(tones[k]) - int(tone)) <= 1)
+            tone_ok = (
+                tones[k] == tone
+                if not (tone.isdigit() and tones[k].isdigit())
+                else abs(int(tones[k]) - int(tone)) <= 1
+            )
             gender_ok = gender == UNKNOWN or gens[k] == gender
             correct += bool(tone_ok and gender_ok)
         accuracy = correct / scored if scored else None
-        answers = np.unique(np.char.add(np.char.add(tones[mine], "|"), gens[mine]),
-                            return_inverse=True)[1]
+        answers = np.unique(
+            np.char.add(np.char.add(tones[mine], "|"), gens[mine]), return_inverse=True
+        )[1]
         run = longest_run(np.asarray(answers, dtype=np.int64))
         flagged = accuracy is not None and scored >= min_items and accuracy < threshold
         warnings = []
         if flagged:
-            warnings.append(f"agrees with the other annotators on {accuracy:.2f} of "
-                            f"{scored} items (below {threshold:.2f})")
+            warnings.append(
+                f"agrees with the other annotators on {accuracy:.2f} of "
+                f"{scored} items (below {threshold:.2f})"
+            )
         elif scored < min_items:
             warnings.append(f"too few shared items to judge ({scored} of {min_items})")
         if run > max_run:
             warnings.append(f"straight-lining: {run} identical answers in a row")
-        out.append(LabelQC(name, len(mine), scored, accuracy,
-                           float(np.median(secs[mine])) if mine.size else None, run, flagged,
-                           tuple(warnings)))
+        out.append(
+            LabelQC(
+                name,
+                len(mine),
+                scored,
+                accuracy,
+                float(np.median(secs[mine])) if mine.size else None,
+                run,
+                flagged,
+                tuple(warnings),
+            )
+        )
     return out

@@ -27,9 +27,16 @@ from pipelines.stats.groups import stratified_bootstrap_means
 from .report import _num
 
 
-def contrast_stratified_gaps(metrics: Mapping[str, ArrayLike], labels: ArrayLike,
-                             contrast: ArrayLike, *, strata: int = 3, rounds: int = 2000,
-                             level: float = DEFAULT_LEVEL, seed: Seed = 0) -> dict[str, Any]:
+def contrast_stratified_gaps(
+    metrics: Mapping[str, ArrayLike],
+    labels: ArrayLike,
+    contrast: ArrayLike,
+    *,
+    strata: int = 3,
+    rounds: int = 2000,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> dict[str, Any]:
     """``{"edges", "strata": [{"low", "high", "groups": [...]}], "adjusted": [...]}``.
 
     ``labels[i]`` is image ``i``'s group or None (excluded); ``contrast[i]`` a finite number.
@@ -83,17 +90,34 @@ def contrast_stratified_gaps(metrics: Mapping[str, ArrayLike], labels: ArrayLike
         for g, group in enumerate(group_names):
             if sizes[g, s] == 0:
                 continue
-            rows.append({"group": str(group), "n": int(sizes[g, s]),
-                         "metrics": {n: {"mean": _num(est[g, s, k]), "gap": _num(within[g, s, k])}
-                                     for k, n in enumerate(names)}})
+            rows.append(
+                {
+                    "group": str(group),
+                    "n": int(sizes[g, s]),
+                    "metrics": {
+                        n: {"mean": _num(est[g, s, k]), "gap": _num(within[g, s, k])}
+                        for k, n in enumerate(names)
+                    },
+                }
+            )
         strata_out.append({"low": _num(edges[s]), "high": _num(edges[s + 1]), "groups": rows})
     adjusted_out = []
     for g, group in enumerate(group_names):
         raw_rest = values[g_idx != g]
-        adjusted_out.append({"group": str(group), "n": int(sizes[g].sum()), "metrics": {
-            n: {"raw_gap": _num(values[g_idx == g, k].mean() - raw_rest[:, k].mean())
-                if raw_rest.size else None,
-                "adjusted_gap": _num(adjusted[g, k]),
-                "adjusted_ci": [_num(bounds[0, g, k]), _num(bounds[1, g, k])]}
-            for k, n in enumerate(names)}})
+        adjusted_out.append(
+            {
+                "group": str(group),
+                "n": int(sizes[g].sum()),
+                "metrics": {
+                    n: {
+                        "raw_gap": _num(values[g_idx == g, k].mean() - raw_rest[:, k].mean())
+                        if raw_rest.size
+                        else None,
+                        "adjusted_gap": _num(adjusted[g, k]),
+                        "adjusted_ci": [_num(bounds[0, g, k]), _num(bounds[1, g, k])],
+                    }
+                    for k, n in enumerate(names)
+                },
+            }
+        )
     return {"edges": [_num(e) for e in edges], "strata": strata_out, "adjusted": adjusted_out}

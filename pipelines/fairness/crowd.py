@@ -30,9 +30,16 @@ from .report import _num
 OUTCOMES = ("win", "loss", "tie", "both_bad")
 
 
-def crowd_group_rates(items: ArrayLike, groups: ArrayLike, outcomes: ArrayLike, *,
-                      rounds: int = 2000, level: float = DEFAULT_LEVEL, seed: Seed = 0,
-                      alpha: float = 0.05) -> dict[str, Any]:
+def crowd_group_rates(
+    items: ArrayLike,
+    groups: ArrayLike,
+    outcomes: ArrayLike,
+    *,
+    rounds: int = 2000,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
     """``{"groups": [{"group", "items", "votes", "win_rate", "win_ci", "both_bad_rate",
     "both_bad_ci", "agreement", "agreement_ci"}], "agreement_p", "agreement_differs"}``."""
     item_arr = np.asarray(items).astype(str)
@@ -64,8 +71,9 @@ def crowd_group_rates(items: ArrayLike, groups: ArrayLike, outcomes: ArrayLike, 
     group_names, inverse = np.unique(item_group, return_inverse=True)
     rng = rng_from(seed)
     per_item = np.stack([counts[:, 0], counts[:, 3], votes], axis=1)
-    boot = stratified_bootstrap_means(per_item, inverse, rounds=rounds, seed=rng,
-                                      n_groups=len(group_names))
+    boot = stratified_bootstrap_means(
+        per_item, inverse, rounds=rounds, seed=rng, n_groups=len(group_names)
+    )
     win_b = percentile_interval(boot[:, :, 0] / boot[:, :, 2], level)
     bad_b = percentile_interval(boot[:, :, 1] / boot[:, :, 2], level)
     rows: list[dict[str, Any]] = []
@@ -75,24 +83,32 @@ def crowd_group_rates(items: ArrayLike, groups: ArrayLike, outcomes: ArrayLike, 
         v = votes[sel].sum()
         agree = agreement[sel & (votes >= 2)]
         if agree.size:
-            agree_boot = stratified_bootstrap_means(agree, np.zeros(agree.size, dtype=np.int64),
-                                                    rounds=rounds, seed=rng)[:, 0, 0]
+            agree_boot = stratified_bootstrap_means(
+                agree, np.zeros(agree.size, dtype=np.int64), rounds=rounds, seed=rng
+            )[:, 0, 0]
             agree_ci = percentile_interval(agree_boot, level)
         else:
             agree_ci = np.array([np.nan, np.nan])
         if agree.size >= 2:
             samples.append(agree)
-        rows.append({
-            "group": str(group), "items": int(sel.sum()), "votes": int(v),
-            "win_rate": _num(counts[sel, 0].sum() / v),
-            "win_ci": [_num(win_b[0, g]), _num(win_b[1, g])],
-            "both_bad_rate": _num(counts[sel, 3].sum() / v),
-            "both_bad_ci": [_num(bad_b[0, g]), _num(bad_b[1, g])],
-            "agreement": _num(float(agree.mean())) if agree.size else None,
-            "agreement_ci": [_num(agree_ci[0]), _num(agree_ci[1])],
-        })
+        rows.append(
+            {
+                "group": str(group),
+                "items": int(sel.sum()),
+                "votes": int(v),
+                "win_rate": _num(counts[sel, 0].sum() / v),
+                "win_ci": [_num(win_b[0, g]), _num(win_b[1, g])],
+                "both_bad_rate": _num(counts[sel, 3].sum() / v),
+                "both_bad_ci": [_num(bad_b[0, g]), _num(bad_b[1, g])],
+                "agreement": _num(float(agree.mean())) if agree.size else None,
+                "agreement_ci": [_num(agree_ci[0]), _num(agree_ci[1])],
+            }
+        )
     p_value = None
     if len(samples) >= 2 and np.ptp(np.concatenate(samples)) > 0:
         p_value = float(kruskal(*samples).pvalue)
-    return {"groups": rows, "agreement_p": _num(p_value, None),
-            "agreement_differs": None if p_value is None else bool(p_value < alpha)}
+    return {
+        "groups": rows,
+        "agreement_p": _num(p_value, None),
+        "agreement_differs": None if p_value is None else bool(p_value < alpha),
+    }

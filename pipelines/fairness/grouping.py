@@ -73,15 +73,20 @@ def parse_tone_groups(text: str) -> ToneGroups:
     problems = []
     if missing:
         word = "tone" if len(missing) == 1 else "tones"
-        problems.append(f"{word} {_ranges(missing)} {'is' if len(missing) == 1 else 'are'} in no "
-                        "group")
+        problems.append(
+            f"{word} {_ranges(missing)} {'is' if len(missing) == 1 else 'are'} in no group"
+        )
     if repeated:
         word = "tone" if len(repeated) == 1 else "tones"
-        problems.append(f"{word} {_ranges(repeated)} {'is' if len(repeated) == 1 else 'are'} in "
-                        "more than one group")
+        problems.append(
+            f"{word} {_ranges(repeated)} {'is' if len(repeated) == 1 else 'are'} in "
+            "more than one group"
+        )
     if problems:
-        raise ValueError(f"skin-tone groups {text!r} must cover the Monk scale 1-10 exactly once: "
-                         f"{'; '.join(problems)} (e.g. {DEFAULT_TONE_GROUPS})")
+        raise ValueError(
+            f"skin-tone groups {text!r} must cover the Monk scale 1-10 exactly once: "
+            f"{'; '.join(problems)} (e.g. {DEFAULT_TONE_GROUPS})"
+        )
     return sorted(groups)
 
 
@@ -105,8 +110,9 @@ def tone_labels(skin_tone: ArrayLike, groups: ToneGroups) -> NDArray[np.object_]
     out = np.empty(raw.shape, dtype=object)
     for i, tone in enumerate(raw):
         if tone not in lookup:
-            raise ValueError(f"item {i}: skin tone {tone!r} is not a Monk number 1-10, "
-                             "not_applicable or unknown")
+            raise ValueError(
+                f"item {i}: skin tone {tone!r} is not a Monk number 1-10, not_applicable or unknown"
+            )
         out[i] = lookup[tone]
     return out
 
@@ -122,20 +128,28 @@ def gender_labels(perceived_gender: ArrayLike) -> NDArray[np.object_]:
         elif g in allowed:
             out[i] = g
         else:
-            raise ValueError(f"item {i}: perceived gender {g!r} is not woman, man, other, "
-                             "not_applicable or unknown")
+            raise ValueError(
+                f"item {i}: perceived gender {g!r} is not woman, man, other, "
+                "not_applicable or unknown"
+            )
     return out
 
 
-def attribute_labels(skin_tone: ArrayLike, perceived_gender: ArrayLike,
-                     groups: ToneGroups) -> dict[str, NDArray[np.object_]]:
+def attribute_labels(
+    skin_tone: ArrayLike, perceived_gender: ArrayLike, groups: ToneGroups
+) -> dict[str, NDArray[np.object_]]:
     """Labels per attribute (skin tone group, gender, their intersection); None = excluded."""
     tones = tone_labels(skin_tone, groups)
     genders = gender_labels(perceived_gender)
     if tones.shape != genders.shape:
         raise ValueError(f"{tones.shape[0]} skin tones for {genders.shape[0]} genders")
-    both = np.array([None if t is None or g is None else f"{t}{INTERSECTION_SEP}{g}"
-                     for t, g in zip(tones, genders, strict=True)], dtype=object)
+    both = np.array(
+        [
+            None if t is None or g is None else f"{t}{INTERSECTION_SEP}{g}"
+            for t, g in zip(tones, genders, strict=True)
+        ],
+        dtype=object,
+    )
     return {SKIN_TONE: tones, GENDER: genders, INTERSECTION: both}
 
 

@@ -33,10 +33,16 @@ from .grouping import ATTRIBUTES, attribute_labels, group_order, parse_tone_grou
 from .report import _num
 
 
-def paired_group_deltas(baseline: Mapping[str, ArrayLike], candidate: Mapping[str, ArrayLike],
-                        labels: Sequence[str | None] | ArrayLike, *, min_group_size: int = 30,
-                        rounds: int = 2000, level: float = DEFAULT_LEVEL,
-                        seed: Seed = 0) -> list[dict[str, Any]]:
+def paired_group_deltas(
+    baseline: Mapping[str, ArrayLike],
+    candidate: Mapping[str, ArrayLike],
+    labels: Sequence[str | None] | ArrayLike,
+    *,
+    min_group_size: int = 30,
+    rounds: int = 2000,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> list[dict[str, Any]]:
     """Per group (sorted by label): ``{"group", "n", "too_small", "metrics": {m: {...}}}``.
 
     Each metric holds ``candidate``, ``baseline``, ``delta``, ``ci`` (of the delta),
@@ -55,8 +61,9 @@ def paired_group_deltas(baseline: Mapping[str, ArrayLike], candidate: Mapping[st
     # Columns: baseline | candidate | per-image difference (exact zeros for identical runs).
     stacked = np.hstack([base[keep], cand[keep], cand[keep] - base[keep]])
     sizes = np.bincount(inverse, minlength=len(group_names)).astype(np.float64)
-    boot = stratified_bootstrap_means(stacked, inverse, rounds=rounds, seed=seed,
-                                      n_groups=len(group_names))
+    boot = stratified_bootstrap_means(
+        stacked, inverse, rounds=rounds, seed=seed, n_groups=len(group_names)
+    )
     est = np.stack([stacked[inverse == g].mean(axis=0) for g in range(len(group_names))])
     total = sizes.sum()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -79,23 +86,31 @@ def paired_group_deltas(baseline: Mapping[str, ArrayLike], candidate: Mapping[st
                 return [_num(lo), _num(hi)] if show else [None, None]
 
             metrics[name] = {
-                "baseline": _num(est[g, k]), "candidate": _num(est[g, m + k]),
+                "baseline": _num(est[g, k]),
+                "candidate": _num(est[g, m + k]),
                 "delta": _num(est[g, d]),
                 "ci": ci(bounds[0, g, d], bounds[1, g, d], bool(ok)),
                 "delta_gap": _num(est[g, d] - est_rest[g, d]) if has_rest else None,
-                "delta_gap_ci": ci(gap_bounds[0, g, d], gap_bounds[1, g, d],
-                                   bool(ok and has_rest)),
+                "delta_gap_ci": ci(gap_bounds[0, g, d], gap_bounds[1, g, d], bool(ok and has_rest)),
             }
-        out.append({"group": str(group), "n": int(sizes[g]), "too_small": not bool(ok),
-                    "metrics": metrics})
+        out.append(
+            {"group": str(group), "n": int(sizes[g]), "too_small": not bool(ok), "metrics": metrics}
+        )
     return out
 
 
-def paired_attribute_deltas(baseline: Mapping[str, ArrayLike], candidate: Mapping[str, ArrayLike],
-                            skin_tone: ArrayLike, perceived_gender: ArrayLike, *,
-                            skin_tone_groups: str = "1-3,4-7,8-10", min_group_size: int = 30,
-                            rounds: int = 2000, level: float = DEFAULT_LEVEL,
-                            seed: Seed = 0) -> list[dict[str, Any]]:
+def paired_attribute_deltas(
+    baseline: Mapping[str, ArrayLike],
+    candidate: Mapping[str, ArrayLike],
+    skin_tone: ArrayLike,
+    perceived_gender: ArrayLike,
+    *,
+    skin_tone_groups: str = "1-3,4-7,8-10",
+    min_group_size: int = 30,
+    rounds: int = 2000,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> list[dict[str, Any]]:
     """:func:`paired_group_deltas` for every fairness attribute, in the fairness JSON's order.
 
     Rows are ``{"attribute", "group", "n", "too_small", "metrics"}``; one generator is shared, so
@@ -106,9 +121,18 @@ def paired_attribute_deltas(baseline: Mapping[str, ArrayLike], candidate: Mappin
     rng = rng_from(seed)
     rows: list[dict[str, Any]] = []
     for attribute in ATTRIBUTES:
-        result = {r["group"]: r for r in paired_group_deltas(
-            baseline, candidate, labels[attribute], min_group_size=min_group_size,
-            rounds=rounds, level=level, seed=rng)}
+        result = {
+            r["group"]: r
+            for r in paired_group_deltas(
+                baseline,
+                candidate,
+                labels[attribute],
+                min_group_size=min_group_size,
+                rounds=rounds,
+                level=level,
+                seed=rng,
+            )
+        }
         for group in group_order(attribute, list(result), groups):
             rows.append({"attribute": attribute, **result[group]})
     return rows

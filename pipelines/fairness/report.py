@@ -44,8 +44,14 @@ from .grouping import (
 
 METRICS = ("iou", "precision", "recall", "boundary_f", "mae", "gated_rate")
 LOWER_IS_BETTER = frozenset({"mae", "gated_rate"})
-METRIC_LABELS = {"iou": "IoU", "precision": "precision", "recall": "recall",
-                 "boundary_f": "boundary F", "mae": "MAE", "gated_rate": "gated rate"}
+METRIC_LABELS = {
+    "iou": "IoU",
+    "precision": "precision",
+    "recall": "recall",
+    "boundary_f": "boundary F",
+    "mae": "MAE",
+    "gated_rate": "gated rate",
+}
 #: Images of each flagged group shown in the page's strip.
 WORST_IMAGES = 6
 
@@ -70,8 +76,9 @@ class FairnessSettings:
         if self.rounds < 100:
             raise ValueError(f"rounds must be at least 100, got {self.rounds}")
         # Normalised so equal groupings written differently are one setting.
-        object.__setattr__(self, "skin_tone_groups",
-                           format_tone_groups(parse_tone_groups(self.skin_tone_groups)))
+        object.__setattr__(
+            self, "skin_tone_groups", format_tone_groups(parse_tone_groups(self.skin_tone_groups))
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,19 +105,25 @@ def _num(x: float | None, digits: int | None = 6) -> float | None:
     return float(x) if digits is None else round(float(x), digits)
 
 
-def flag_text(attribute: str, group: str, metric: str, mean: float, ci: list[float | None],
-              gap: float) -> str:
+def flag_text(
+    attribute: str, group: str, metric: str, mean: float, ci: list[float | None], gap: float
+) -> str:
     """``Monk 8-10: IoU 0.403 [0.35, 0.45], 0.16 below the other images``."""
     lo = "?" if ci[0] is None else f"{ci[0]:.2f}"
     hi = "?" if ci[1] is None else f"{ci[1]:.2f}"
     side = "below" if gap < 0 else "above"
-    return (f"{display_group(attribute, group)}: {METRIC_LABELS.get(metric, metric)} {mean:.3f} "
-            f"[{lo}, {hi}], {abs(gap):.2f} {side} the other images")
+    return (
+        f"{display_group(attribute, group)}: {METRIC_LABELS.get(metric, metric)} {mean:.3f} "
+        f"[{lo}, {hi}], {abs(gap):.2f} {side} the other images"
+    )
 
 
-def fairness_report(metrics: Mapping[str, ArrayLike], skin_tone: ArrayLike,
-                    perceived_gender: ArrayLike, settings: FairnessSettings | None = None,
-                    ) -> dict[str, Any]:
+def fairness_report(
+    metrics: Mapping[str, ArrayLike],
+    skin_tone: ArrayLike,
+    perceived_gender: ArrayLike,
+    settings: FairnessSettings | None = None,
+) -> dict[str, Any]:
     """The fairness JSON body (without run/dataset headers) for per-image ``metrics``.
 
     Returns ``{"settings", "overall", "groups", "flags", "summary"}``; each flag also carries
@@ -121,8 +134,9 @@ def fairness_report(metrics: Mapping[str, ArrayLike], skin_tone: ArrayLike,
     values = stack_columns(metrics, names)
     labels = attribute_labels(skin_tone, perceived_gender, parse_tone_groups(cfg.skin_tone_groups))
     if labels["skin_tone"].shape[0] != values.shape[0]:
-        raise ValueError(f"{labels['skin_tone'].shape[0]} attribute rows for {values.shape[0]} "
-                         "images")
+        raise ValueError(
+            f"{labels['skin_tone'].shape[0]} attribute rows for {values.shape[0]} images"
+        )
     rng = rng_from(cfg.seed)
     lower = set(LOWER_IS_BETTER) & set(names)
     groups_out: list[dict[str, Any]] = []
@@ -135,10 +149,17 @@ def fairness_report(metrics: Mapping[str, ArrayLike], skin_tone: ArrayLike,
         if keep.size == 0:
             continue
         sub = lab[keep].astype(str)
-        reports = group_reports({n: values[keep, k] for k, n in enumerate(names)}, sub,
-                                min_group_size=cfg.min_group_size, alpha=cfg.alpha,
-                                margin=cfg.margin, rounds=cfg.rounds, level=cfg.level, seed=rng,
-                                lower_is_better=lower)
+        reports = group_reports(
+            {n: values[keep, k] for k, n in enumerate(names)},
+            sub,
+            min_group_size=cfg.min_group_size,
+            alpha=cfg.alpha,
+            margin=cfg.margin,
+            rounds=cfg.rounds,
+            level=cfg.level,
+            seed=rng,
+            lower_is_better=lower,
+        )
         order = group_order(attribute, sorted(set(sub.tolist())), tone_groups)
         for group in order:
             members[(attribute, group)] = keep[sub == group]
@@ -146,8 +167,14 @@ def fairness_report(metrics: Mapping[str, ArrayLike], skin_tone: ArrayLike,
             for name in names:
                 stat = next(g for g in reports[name].groups if g.group == group)
                 entry["n"], entry["too_small"] = stat.n, stat.too_small
-                cell = _Cell(attribute, group, name, stat.gap.estimate, stat.p_value,
-                             not stat.too_small and math.isfinite(stat.p_value))
+                cell = _Cell(
+                    attribute,
+                    group,
+                    name,
+                    stat.gap.estimate,
+                    stat.p_value,
+                    not stat.too_small and math.isfinite(stat.p_value),
+                )
                 cell.entry = {
                     "mean": _num(stat.mean.estimate),
                     "ci": [_num(stat.mean.low), _num(stat.mean.high)],
@@ -162,21 +189,34 @@ def fairness_report(metrics: Mapping[str, ArrayLike], skin_tone: ArrayLike,
     flags: list[dict[str, Any]] = []
     for cell, p_holm in zip(cells, adjusted, strict=True):
         cell.p_holm = float(p_holm)
-        cell.flagged = bool(cell.eligible and p_holm < cfg.alpha and is_harmful(
-            cell.gap, lower_is_better=cell.metric in lower, margin=cfg.margin))
+        cell.flagged = bool(
+            cell.eligible
+            and p_holm < cfg.alpha
+            and is_harmful(cell.gap, lower_is_better=cell.metric in lower, margin=cfg.margin)
+        )
         cell.entry["p_holm"] = _num(cell.p_holm, None)
         cell.entry["flagged"] = cell.flagged
         if cell.flagged:
             idx = members[(cell.attribute, cell.group)]
             col = values[idx, names.index(cell.metric)]
             worst_first = np.argsort(-col if cell.metric in lower else col, kind="stable")
-            flags.append({
-                "attribute": cell.attribute, "group": cell.group, "metric": cell.metric,
-                "gap": cell.entry["gap"],
-                "text": flag_text(cell.attribute, cell.group, cell.metric, cell.entry["mean"],
-                                  cell.entry["ci"], cell.gap),
-                "worst": [int(i) for i in idx[worst_first[:WORST_IMAGES]]],
-            })
+            flags.append(
+                {
+                    "attribute": cell.attribute,
+                    "group": cell.group,
+                    "metric": cell.metric,
+                    "gap": cell.entry["gap"],
+                    "text": flag_text(
+                        cell.attribute,
+                        cell.group,
+                        cell.metric,
+                        cell.entry["mean"],
+                        cell.entry["ci"],
+                        cell.gap,
+                    ),
+                    "worst": [int(i) for i in idx[worst_first[:WORST_IMAGES]]],
+                }
+            )
     return {
         "settings": {k: v for k, v in cfg.as_dict().items() if k not in {"level", "seed"}},
         "overall": {n: _num(float(values[:, k].mean())) for k, n in enumerate(names)},
@@ -192,19 +232,29 @@ def _summary(groups: list[dict[str, Any]], names: list[str], lower: set[str]) ->
     out: dict[str, Any] = {}
     for name in names:
         sign = -1.0 if name in lower else 1.0
-        eligible = [g for g in groups
-                    if not g["too_small"] and g["metrics"][name]["mean"] is not None]
+        eligible = [
+            g for g in groups if not g["too_small"] and g["metrics"][name]["mean"] is not None
+        ]
         with_gap = [g for g in eligible if g["metrics"][name]["gap"] is not None]
         worst = min(eligible, key=lambda g: sign * g["metrics"][name]["mean"], default=None)
         largest = min(with_gap, key=lambda g: sign * g["metrics"][name]["gap"], default=None)
         out[name] = {
-            "worst_group": None if worst is None else {
-                "attribute": worst["attribute"], "group": worst["group"],
-                "mean": worst["metrics"][name]["mean"], "ci": worst["metrics"][name]["ci"]},
-            "largest_gap": None if largest is None else {
-                "attribute": largest["attribute"], "group": largest["group"],
+            "worst_group": None
+            if worst is None
+            else {
+                "attribute": worst["attribute"],
+                "group": worst["group"],
+                "mean": worst["metrics"][name]["mean"],
+                "ci": worst["metrics"][name]["ci"],
+            },
+            "largest_gap": None
+            if largest is None
+            else {
+                "attribute": largest["attribute"],
+                "group": largest["group"],
                 "gap": largest["metrics"][name]["gap"],
                 "gap_ci": largest["metrics"][name]["gap_ci"],
-                "flagged": largest["metrics"][name].get("flagged", False)},
+                "flagged": largest["metrics"][name].get("flagged", False),
+            },
         }
     return out

@@ -73,21 +73,43 @@ def _per_item_counts(items: NDArray[Any], outcome: NDArray[np.int64]) -> FloatAr
     return counts
 
 
-def crowd_section(votes: CrowdVotes | None, *, min_votes: int, rounds: int = DEFAULT_ROUNDS,
-                  level: float = DEFAULT_LEVEL, seed: int = 0) -> CrowdResult:
+def crowd_section(
+    votes: CrowdVotes | None,
+    *,
+    min_votes: int,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> CrowdResult:
     """The crowd section (JSON-ready) and the bootstrap win-rate samples for the crowd gate."""
     if votes is None:
-        return CrowdResult({"available": False, "campaign": None, "votes": 0,
-                            "min_votes": min_votes, "note": "no rating campaign compares these "
-                            "runs", "win_rate": None, "both_bad": None, "strength": None,
-                            "top_reasons": []})
+        return CrowdResult(
+            {
+                "available": False,
+                "campaign": None,
+                "votes": 0,
+                "min_votes": min_votes,
+                "note": "no rating campaign compares these runs",
+                "win_rate": None,
+                "both_bad": None,
+                "strength": None,
+                "top_reasons": [],
+            }
+        )
     control = votes.stratum == CONTROL
     n = int(np.count_nonzero(control))
     reasons = Counter(tag for tags in votes.reasons for tag in tags)
     section: dict[str, Any] = {
-        "available": True, "campaign": votes.campaign, "stratum": CONTROL, "votes": n,
-        "all_votes": len(votes.items), "min_votes": min_votes, "note": "",
-        "win_rate": None, "both_bad": None, "strength": None,
+        "available": True,
+        "campaign": votes.campaign,
+        "stratum": CONTROL,
+        "votes": n,
+        "all_votes": len(votes.items),
+        "min_votes": min_votes,
+        "note": "",
+        "win_rate": None,
+        "both_bad": None,
+        "strength": None,
         "top_reasons": [{"reason": r, "votes": c} for r, c in reasons.most_common(TOP_REASONS)],
     }
     if n < max(min_votes, 1):
@@ -109,19 +131,28 @@ def crowd_section(votes: CrowdVotes | None, *, min_votes: int, rounds: int = DEF
         point = float((wins.sum() + 0.5 * ties.sum()) / total_decided)
         finite = win_samples[np.isfinite(win_samples)]
         lo, hi = percentile_interval(finite, level)
-        section["win_rate"] = {"estimate": point, "ci": [float(lo), float(hi)],
-                               "wins": int(wins.sum()), "losses": int(losses.sum()),
-                               "ties": int(ties.sum())}
+        section["win_rate"] = {
+            "estimate": point,
+            "ci": [float(lo), float(hi)],
+            "wins": int(wins.sum()),
+            "losses": int(losses.sum()),
+            "ties": int(ties.sum()),
+        }
     else:
         win_samples = np.zeros(0)
     blo, bhi = percentile_interval(bad_samples, level)
-    section["both_bad"] = {"estimate": float(bad.sum() / per_item.sum()),
-                           "ci": [float(blo), float(bhi)], "votes": int(bad.sum())}
+    section["both_bad"] = {
+        "estimate": float(bad.sum() / per_item.sum()),
+        "ci": [float(blo), float(bhi)],
+        "votes": int(bad.sum()),
+    }
     # Bradley–Terry over the same votes: model 1 = candidate (shown as "a"), 0 = baseline.
-    counts = ItemPairCounts.from_votes(items, np.ones(n, np.int64), np.zeros(n, np.int64),
-                                       outcome, n_models=2)
-    bt = bradley_terry(counts, ("baseline", "candidate"), reference=0, rounds=rounds,
-                       level=level, seed=seed)
+    counts = ItemPairCounts.from_votes(
+        items, np.ones(n, np.int64), np.zeros(n, np.int64), outcome, n_models=2
+    )
+    bt = bradley_terry(
+        counts, ("baseline", "candidate"), reference=0, rounds=rounds, level=level, seed=seed
+    )
     s = bt.strengths["candidate"]
     section["strength"] = {"estimate": s.estimate, "ci": [s.low, s.high], "anchor": "baseline"}
     return CrowdResult(section, win_samples if len(win_samples) else None)

@@ -71,23 +71,38 @@ class MetricDelta:
         return self.low, self.high
 
     def as_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "candidate": self.candidate, "baseline": self.baseline,
-                "delta": self.delta, "ci": [self.low, self.high], "improved": self.improved,
-                "regressed": self.regressed, "lower_is_better": self.lower_is_better}
+        return {
+            "n": self.n,
+            "candidate": self.candidate,
+            "baseline": self.baseline,
+            "delta": self.delta,
+            "ci": [self.low, self.high],
+            "improved": self.improved,
+            "regressed": self.regressed,
+            "lower_is_better": self.lower_is_better,
+        }
 
 
-def paired_samples(baseline: FloatArray, candidate: FloatArray, *, rounds: int,
-                   seed: Seed) -> FloatArray:
+def paired_samples(
+    baseline: FloatArray, candidate: FloatArray, *, rounds: int, seed: Seed
+) -> FloatArray:
     """Bootstrap means ``(rounds, 3m)`` of [baseline | candidate | candidate - baseline] columns,
     from one draw of units per round (the same draw as `pipelines.stats.paired_bootstrap`)."""
-    return bootstrap_mean_samples(np.hstack([baseline, candidate, candidate - baseline]),
-                                  rounds=rounds, seed=seed)
+    return bootstrap_mean_samples(
+        np.hstack([baseline, candidate, candidate - baseline]), rounds=rounds, seed=seed
+    )
 
 
-def paired_deltas(baseline: Mapping[str, ArrayLike], candidate: Mapping[str, ArrayLike], *,
-                  margin: float = 0.0, lower_is_better: Collection[str] = LOWER_IS_BETTER,
-                  rounds: int = DEFAULT_ROUNDS, level: float = DEFAULT_LEVEL,
-                  seed: Seed = 0) -> dict[str, MetricDelta]:
+def paired_deltas(
+    baseline: Mapping[str, ArrayLike],
+    candidate: Mapping[str, ArrayLike],
+    *,
+    margin: float = 0.0,
+    lower_is_better: Collection[str] = LOWER_IS_BETTER,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+) -> dict[str, MetricDelta]:
     """Paired deltas of every metric (``baseline[m][i]`` and ``candidate[m][i]`` = image ``i``)."""
     names, base, cand = paired_columns(baseline, candidate)
     m = len(names)
@@ -99,10 +114,16 @@ def paired_deltas(baseline: Mapping[str, ArrayLike], candidate: Mapping[str, Arr
         lower = name in lower_is_better
         oriented = -diff[:, k] if lower else diff[:, k]
         out[name] = MetricDelta(
-            metric=name, n=int(base.shape[0]), baseline=float(base[:, k].mean()),
-            candidate=float(cand[:, k].mean()), delta=float(diff[:, k].mean()),
-            low=float(bounds[0, 2 * m + k]), high=float(bounds[1, 2 * m + k]),
+            metric=name,
+            n=int(base.shape[0]),
+            baseline=float(base[:, k].mean()),
+            candidate=float(cand[:, k].mean()),
+            delta=float(diff[:, k].mean()),
+            low=float(bounds[0, 2 * m + k]),
+            high=float(bounds[1, 2 * m + k]),
             improved=float(np.mean(oriented > margin)),
-            regressed=float(np.mean(oriented < -margin)), lower_is_better=lower,
-            samples=samples[:, 2 * m + k].copy())
+            regressed=float(np.mean(oriented < -margin)),
+            lower_is_better=lower,
+            samples=samples[:, 2 * m + k].copy(),
+        )
     return out

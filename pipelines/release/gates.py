@@ -46,7 +46,8 @@ class GateSettings:
     """What a model family's gates require (stored per family as `releases.GateConfig`)."""
 
     metric_margins: Mapping[str, float] = field(
-        default_factory=lambda: {"iou": 0.01, "boundary_f": 0.02, "mae": 0.01})
+        default_factory=lambda: {"iou": 0.01, "boundary_f": 0.02, "mae": 0.01}
+    )
     improvement_margin: float = 0.01
     fairness_metric: str = "iou"
     fairness_margin: float = 0.02
@@ -92,23 +93,35 @@ def _metric_gate(d: MetricDelta, margin: float) -> tuple[Gate, float]:
     threshold = margin if d.lower_is_better else -margin
     op = "<=" if d.lower_is_better else ">="
     bound = d.high if d.lower_is_better else d.low
-    text = (f"{label} {_f(d.delta)} [{_f(d.low)}, {_f(d.high)}]; "
-            f"{'upper' if d.lower_is_better else 'lower'} bound {_f(bound)} must be {op} "
-            f"{_f(threshold)}")
-    gate = Gate(name=f"{label} non-inferiority", kind="metric", status=PASS, text=text,
-                value=d.delta, ci=[d.low, d.high], threshold=threshold)
+    text = (
+        f"{label} {_f(d.delta)} [{_f(d.low)}, {_f(d.high)}]; "
+        f"{'upper' if d.lower_is_better else 'lower'} bound {_f(bound)} must be {op} "
+        f"{_f(threshold)}"
+    )
+    gate = Gate(
+        name=f"{label} non-inferiority",
+        kind="metric",
+        status=PASS,
+        text=text,
+        value=d.delta,
+        ci=[d.low, d.high],
+        threshold=threshold,
+    )
     return gate, d.p_noninferior(margin)
 
 
-def _fairness_gate(attribute: str, groups: list[GroupDelta], s: GateSettings,
-                   lower_is_better: bool) -> tuple[Gate, float | None]:
+def _fairness_gate(
+    attribute: str, groups: list[GroupDelta], s: GateSettings, lower_is_better: bool
+) -> tuple[Gate, float | None]:
     label = ATTRIBUTE_LABELS.get(attribute, attribute)
     name = f"fairness: {label}"
     metric = METRIC_LABELS.get(s.fairness_metric, s.fairness_metric)
     eligible = [g for g in groups if not g.too_small]
     if not eligible:
-        text = (f"no {label} group has {s.min_group_size} or more images with labels; "
-                "fairness cannot be judged")
+        text = (
+            f"no {label} group has {s.min_group_size} or more images with labels; "
+            "fairness cannot be judged"
+        )
         return Gate(name=name, kind="fairness", status=INSUFFICIENT, text=text), None
     sign = -1.0 if lower_is_better else 1.0
     worst = min(eligible, key=lambda g: (sign * g.delta, g.group))
@@ -116,18 +129,33 @@ def _fairness_gate(attribute: str, groups: list[GroupDelta], s: GateSettings,
     culprit = min(flagged, key=lambda g: (sign * g.delta, g.group)) if flagged else worst
     p = max(g.p_noninferior if g.p_noninferior is not None else 1.0 for g in eligible)
     threshold = s.fairness_margin if lower_is_better else -s.fairness_margin
-    ci = ([culprit.low, culprit.high] if culprit.low is not None and culprit.high is not None
-          else None)
+    ci = (
+        [culprit.low, culprit.high]
+        if culprit.low is not None and culprit.high is not None
+        else None
+    )
     who = display_group(attribute, culprit.group)
     numbers = f"{metric} {_f(culprit.delta)} [{_f(culprit.low or 0)}, {_f(culprit.high or 0)}]"
     if flagged:
-        text = (f"{who}: {numbers}, {_f(culprit.delta_vs_rest or 0)} against the other images "
-                f"(Holm p {culprit.p_holm:.3g}): flagged")
+        text = (
+            f"{who}: {numbers}, {_f(culprit.delta_vs_rest or 0)} against the other images "
+            f"(Holm p {culprit.p_holm:.3g}): flagged"
+        )
     else:
-        text = f"worst group {who}: {numbers}; must stay {'<=' if lower_is_better else '>='} " \
-               f"{_f(threshold)}"
-    gate = Gate(name=name, kind="fairness", status=FAIL if flagged else PASS, text=text,
-                value=culprit.delta, ci=ci, threshold=threshold, group=culprit.group)
+        text = (
+            f"worst group {who}: {numbers}; must stay {'<=' if lower_is_better else '>='} "
+            f"{_f(threshold)}"
+        )
+    gate = Gate(
+        name=name,
+        kind="fairness",
+        status=FAIL if flagged else PASS,
+        text=text,
+        value=culprit.delta,
+        ci=ci,
+        threshold=threshold,
+        group=culprit.group,
+    )
     return gate, p
 
 
@@ -148,13 +176,26 @@ def evaluate_gates(
             tested.append(_metric_gate(deltas[metric], margin))
     for attribute in settings.fairness_attributes:
         if fairness is None:
-            tested.append((Gate(name=f"fairness: {ATTRIBUTE_LABELS.get(attribute, attribute)}",
-                                kind="fairness", status=INSUFFICIENT,
-                                text="fairness not available: the set has no person attributes"),
-                           None))
+            tested.append(
+                (
+                    Gate(
+                        name=f"fairness: {ATTRIBUTE_LABELS.get(attribute, attribute)}",
+                        kind="fairness",
+                        status=INSUFFICIENT,
+                        text="fairness not available: the set has no person attributes",
+                    ),
+                    None,
+                )
+            )
             continue
-        tested.append(_fairness_gate(attribute, fairness.get(attribute, []), settings,
-                                     settings.fairness_metric in lower_is_better))
+        tested.append(
+            _fairness_gate(
+                attribute,
+                fairness.get(attribute, []),
+                settings,
+                settings.fairness_metric in lower_is_better,
+            )
+        )
     crowd_gates = settings.min_win_rate is not None or settings.min_votes > 0
     enough = crowd.section.get("win_rate") is not None and crowd.votes >= settings.min_votes
     if crowd_gates and settings.min_win_rate is not None:
@@ -162,17 +203,41 @@ def evaluate_gates(
         wr = crowd.section.get("win_rate")
         if not enough or wr is None or crowd.win_samples is None:
             why = crowd.section.get("note") or not_enough(crowd.votes, settings.min_votes)
-            tested.append((Gate(name=name, kind="crowd", status=INSUFFICIENT, text=why,
-                                threshold=settings.min_win_rate), None))
+            tested.append(
+                (
+                    Gate(
+                        name=name,
+                        kind="crowd",
+                        status=INSUFFICIENT,
+                        text=why,
+                        threshold=settings.min_win_rate,
+                    ),
+                    None,
+                )
+            )
         else:
-            p = one_sided_p(crowd.win_samples[np.isfinite(crowd.win_samples)],
-                            settings.min_win_rate)
-            text = (f"win rate vs baseline {_f(wr['estimate'], False)} [{_f(wr['ci'][0], False)},"
-                    f" {_f(wr['ci'][1], False)}] from {crowd.votes} control votes; lower bound "
-                    f"must be >= {_f(settings.min_win_rate, False)}")
-            tested.append((Gate(name=name, kind="crowd", status=PASS, text=text,
-                                value=wr["estimate"], ci=list(wr["ci"]),
-                                threshold=settings.min_win_rate), p))
+            p = one_sided_p(
+                crowd.win_samples[np.isfinite(crowd.win_samples)], settings.min_win_rate
+            )
+            text = (
+                f"win rate vs baseline {_f(wr['estimate'], False)} [{_f(wr['ci'][0], False)},"
+                f" {_f(wr['ci'][1], False)}] from {crowd.votes} control votes; lower bound "
+                f"must be >= {_f(settings.min_win_rate, False)}"
+            )
+            tested.append(
+                (
+                    Gate(
+                        name=name,
+                        kind="crowd",
+                        status=PASS,
+                        text=text,
+                        value=wr["estimate"],
+                        ci=list(wr["ci"]),
+                        threshold=settings.min_win_rate,
+                    ),
+                    p,
+                )
+            )
     p_values = np.array([np.nan if p is None else p for _, p in tested])
     adjusted = holm_adjust(p_values)
     gates: list[Gate] = []
@@ -185,33 +250,64 @@ def evaluate_gates(
         if status == PASS and p_holm > settings.alpha:
             status = FAIL
         note = "" if gate.status == FAIL else f" (Holm p {p_holm:.3g}, alpha {settings.alpha})"
-        gates.append(replace(gate, status=status, p_value=float(p), p_holm=float(p_holm),
-                             text=gate.text + note))
+        gates.append(
+            replace(
+                gate, status=status, p_value=float(p), p_holm=float(p_holm), text=gate.text + note
+            )
+        )
     if settings.latency_budget_ms is not None:
         budget = settings.latency_budget_ms
         if latency_p99_ms is None:
-            gates.append(Gate(name="latency budget", kind="latency", status=INSUFFICIENT,
-                              text="the candidate's run has no latency measurements",
-                              threshold=budget))
+            gates.append(
+                Gate(
+                    name="latency budget",
+                    kind="latency",
+                    status=INSUFFICIENT,
+                    text="the candidate's run has no latency measurements",
+                    threshold=budget,
+                )
+            )
         else:
             ok = latency_p99_ms <= budget
-            gates.append(Gate(
-                name="latency budget", kind="latency", status=PASS if ok else FAIL,
-                value=latency_p99_ms, threshold=budget,
-                text=f"candidate p99 {latency_p99_ms:.1f} ms {'<=' if ok else '>'} budget "
-                     f"{budget:.1f} ms"))
+            gates.append(
+                Gate(
+                    name="latency budget",
+                    kind="latency",
+                    status=PASS if ok else FAIL,
+                    value=latency_p99_ms,
+                    threshold=budget,
+                    text=f"candidate p99 {latency_p99_ms:.1f} ms {'<=' if ok else '>'} budget "
+                    f"{budget:.1f} ms",
+                )
+            )
     if crowd_gates and settings.min_votes > 0:
         ok = crowd.votes >= settings.min_votes
-        gates.append(Gate(
-            name="minimum votes", kind="evidence", status=PASS if ok else INSUFFICIENT,
-            value=float(crowd.votes), threshold=float(settings.min_votes),
-            text=(f"{crowd.votes} control votes >= {settings.min_votes}" if ok
-                  else crowd.section.get("note") or not_enough(crowd.votes, settings.min_votes))))
-    gates.append(Gate(
-        name="same post-processing", kind="evidence",
-        status=INSUFFICIENT if config_differences else PASS,
-        text=("both runs used the same post-processing config" if not config_differences else
-              "post-processing differs: " + "; ".join(config_differences))))
+        gates.append(
+            Gate(
+                name="minimum votes",
+                kind="evidence",
+                status=PASS if ok else INSUFFICIENT,
+                value=float(crowd.votes),
+                threshold=float(settings.min_votes),
+                text=(
+                    f"{crowd.votes} control votes >= {settings.min_votes}"
+                    if ok
+                    else crowd.section.get("note") or not_enough(crowd.votes, settings.min_votes)
+                ),
+            )
+        )
+    gates.append(
+        Gate(
+            name="same post-processing",
+            kind="evidence",
+            status=INSUFFICIENT if config_differences else PASS,
+            text=(
+                "both runs used the same post-processing config"
+                if not config_differences
+                else "post-processing differs: " + "; ".join(config_differences)
+            ),
+        )
+    )
     return gates
 
 

@@ -47,12 +47,20 @@ class GroupDelta:
     p_noninferior: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "n": self.n, "candidate": self.candidate,
-                "baseline": self.baseline, "delta": self.delta,
-                "ci": None if self.low is None else [self.low, self.high],
-                "delta_vs_rest": self.delta_vs_rest, "p_value": self.p_value,
-                "p_holm": self.p_holm, "flagged": self.flagged, "too_small": self.too_small,
-                "p_noninferior": self.p_noninferior}
+        return {
+            "group": self.group,
+            "n": self.n,
+            "candidate": self.candidate,
+            "baseline": self.baseline,
+            "delta": self.delta,
+            "ci": None if self.low is None else [self.low, self.high],
+            "delta_vs_rest": self.delta_vs_rest,
+            "p_value": self.p_value,
+            "p_holm": self.p_holm,
+            "flagged": self.flagged,
+            "too_small": self.too_small,
+            "p_noninferior": self.p_noninferior,
+        }
 
 
 def _quiet(fn: Any, *args: Any, **kwargs: Any) -> float:

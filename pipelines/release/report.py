@@ -59,10 +59,12 @@ def config_differences(baseline: Mapping[str, Any], candidate: Mapping[str, Any]
 
 def _gating(gated: np.ndarray, no_subject: np.ndarray) -> dict[str, Any]:
     none, some = gated[no_subject], gated[~no_subject]
-    return {"no_subject_items": int(none.size),
-            "no_subject_gated": float(none.mean()) if none.size else None,
-            "subject_items": int(some.size),
-            "subject_gated": float(some.mean()) if some.size else None}
+    return {
+        "no_subject_items": int(none.size),
+        "no_subject_gated": float(none.mean()) if none.size else None,
+        "subject_items": int(some.size),
+        "subject_gated": float(some.mean()) if some.size else None,
+    }
 
 
 def _gallery(inputs: ReleaseInputs, iou_b: np.ndarray, iou_c: np.ndarray) -> dict[str, Any]:
@@ -70,8 +72,12 @@ def _gallery(inputs: ReleaseInputs, iou_b: np.ndarray, iou_c: np.ndarray) -> dic
     order = np.argsort(delta, kind="stable")
 
     def row(i: int) -> dict[str, Any]:
-        return {**inputs.items[i], "iou_baseline": float(iou_b[i]),
-                "iou_candidate": float(iou_c[i]), "delta": float(delta[i])}
+        return {
+            **inputs.items[i],
+            "iou_baseline": float(iou_b[i]),
+            "iou_candidate": float(iou_c[i]),
+            "delta": float(delta[i]),
+        }
 
     regressed = [row(int(i)) for i in order[:GALLERY_SIZE] if delta[i] < 0]
     improved = [row(int(i)) for i in order[::-1][:GALLERY_SIZE] if delta[i] > 0]
@@ -87,23 +93,35 @@ def _gallery(inputs: ReleaseInputs, iou_b: np.ndarray, iou_c: np.ndarray) -> dic
             human = float((np.sum(out == 0) - np.sum(out == 1)) / len(out))
             d = float(delta[k])
             if -human * d > 0:
-                disagreement.append({**row(k), "votes": len(out), "human": human,
-                                     "divergence": -human * d})
+                disagreement.append(
+                    {**row(k), "votes": len(out), "human": human, "divergence": -human * d}
+                )
         disagreement.sort(key=lambda r: (-r["divergence"], r["stem"]))
-    return {"regressed": regressed, "improved": improved,
-            "disagreement": disagreement[:GALLERY_SIZE]}
+    return {
+        "regressed": regressed,
+        "improved": improved,
+        "disagreement": disagreement[:GALLERY_SIZE],
+    }
 
 
 def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[str, Any]:
     s = settings
-    deltas = paired_deltas(inputs.baseline_metrics, inputs.candidate_metrics,
-                           margin=s.improvement_margin, rounds=s.rounds, seed=s.seed)
+    deltas = paired_deltas(
+        inputs.baseline_metrics,
+        inputs.candidate_metrics,
+        margin=s.improvement_margin,
+        rounds=s.rounds,
+        seed=s.seed,
+    )
     metric = s.fairness_metric
     fair_b = np.asarray(inputs.baseline_metrics[metric], dtype=np.float64)
     fair_c = np.asarray(inputs.candidate_metrics[metric], dtype=np.float64)
     fairness_groups: dict[str, list[GroupDelta]] | None = None
-    fairness: dict[str, Any] = {"available": False, "metric": metric,
-                                "note": "not available: the set has no person attributes"}
+    fairness: dict[str, Any] = {
+        "available": False,
+        "metric": metric,
+        "note": "not available: the set has no person attributes",
+    }
     if inputs.attributes:
         fairness_groups = {}
         labels = attribute_labels(inputs.attributes["skin_tone"],
@@ -119,47 +137,79 @@ def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[
                 rounds=s.rounds, seed=s.seed)  # fmt: skip
             fairness_groups[attribute] = groups
             sections[attribute] = [g.as_dict() for g in groups]
-        fairness = {"available": bool(sections), "metric": metric,
-                    "synthetic_labels": inputs.synthetic_labels, "tone_groups": inputs.tone_groups,
-                    "min_group_size": s.min_group_size, "margin": s.fairness_margin,
-                    "attributes": sections,
-                    "flags": [{"attribute": a, "group": g.group, "metric": metric,
-                               "delta": g.delta, "delta_vs_rest": g.delta_vs_rest,
-                               "text": f"{display_group(a, g.group)}: {metric} delta "
-                                       f"{g.delta:+.3f}, {g.delta_vs_rest or 0:+.3f} against "
-                                       "the other images"}
-                              for a, gs in fairness_groups.items() for g in gs if g.flagged]}
+        fairness = {
+            "available": bool(sections),
+            "metric": metric,
+            "synthetic_labels": inputs.synthetic_labels,
+            "tone_groups": inputs.tone_groups,
+            "min_group_size": s.min_group_size,
+            "margin": s.fairness_margin,
+            "attributes": sections,
+            "flags": [
+                {
+                    "attribute": a,
+                    "group": g.group,
+                    "metric": metric,
+                    "delta": g.delta,
+                    "delta_vs_rest": g.delta_vs_rest,
+                    "text": f"{display_group(a, g.group)}: {metric} delta "
+                    f"{g.delta:+.3f}, {g.delta_vs_rest or 0:+.3f} against "
+                    "the other images",
+                }
+                for a, gs in fairness_groups.items()
+                for g in gs
+                if g.flagged
+            ],
+        }
         if not sections:
             fairness["note"] = "not available: no item of the set shows a person"
             fairness_groups = None
     crowd = crowd_section(inputs.crowd, min_votes=s.min_votes, rounds=s.rounds, seed=s.seed)
     cand_latency = inputs.latency.get("candidate") or {}
-    diffs = config_differences(inputs.postprocess.get("baseline") or {},
-                               inputs.postprocess.get("candidate") or {})
-    gates = evaluate_gates(deltas=deltas, fairness=fairness_groups,
-                           latency_p99_ms=cand_latency.get("p99"), crowd=crowd,
-                           config_differences=diffs, settings=s)
+    diffs = config_differences(
+        inputs.postprocess.get("baseline") or {}, inputs.postprocess.get("candidate") or {}
+    )
+    gates = evaluate_gates(
+        deltas=deltas,
+        fairness=fairness_groups,
+        latency_p99_ms=cand_latency.get("p99"),
+        crowd=crowd,
+        config_differences=diffs,
+        settings=s,
+    )
     verdict = verdict_of(gates)
     no_subject = np.asarray(inputs.no_subject, dtype=bool)
     return {
-        "candidate": inputs.candidate, "baseline": inputs.baseline, "dataset": inputs.dataset,
-        "runs": dict(inputs.runs), "verdict": verdict, "exit_code": EXIT_CODES[verdict],
+        "candidate": inputs.candidate,
+        "baseline": inputs.baseline,
+        "dataset": inputs.dataset,
+        "runs": dict(inputs.runs),
+        "verdict": verdict,
+        "exit_code": EXIT_CODES[verdict],
         "items": {"paired": len(inputs.items), "dropped": inputs.dropped},
         "gates": [g.as_dict() for g in gates],
         "metrics": {name: d.as_dict() for name, d in deltas.items()},
-        "gating": {"candidate": _gating(np.asarray(inputs.candidate_gated, bool), no_subject),
-                   "baseline": _gating(np.asarray(inputs.baseline_gated, bool), no_subject)},
+        "gating": {
+            "candidate": _gating(np.asarray(inputs.candidate_gated, bool), no_subject),
+            "baseline": _gating(np.asarray(inputs.baseline_gated, bool), no_subject),
+        },
         "fairness": fairness,
-        "latency": {**{k: dict(v) for k, v in inputs.latency.items()},
-                    "budget_ms": s.latency_budget_ms},
+        "latency": {
+            **{k: dict(v) for k, v in inputs.latency.items()},
+            "budget_ms": s.latency_budget_ms,
+        },
         "crowd": crowd.section if inputs.crowd is not None else None,  # contract: null
-        "postprocess": {"same": not diffs, "differences": diffs,
-                        "baseline": dict(inputs.postprocess.get("baseline") or {}),
-                        "candidate": dict(inputs.postprocess.get("candidate") or {})},
-        "gallery": _gallery(inputs, fair_b if metric == "iou" else
-                            np.asarray(inputs.baseline_metrics["iou"], np.float64),
-                            fair_c if metric == "iou" else
-                            np.asarray(inputs.candidate_metrics["iou"], np.float64)),
+        "postprocess": {
+            "same": not diffs,
+            "differences": diffs,
+            "baseline": dict(inputs.postprocess.get("baseline") or {}),
+            "candidate": dict(inputs.postprocess.get("candidate") or {}),
+        },
+        "gallery": _gallery(
+            inputs,
+            fair_b if metric == "iou" else np.asarray(inputs.baseline_metrics["iou"], np.float64),
+            fair_c if metric == "iou" else np.asarray(inputs.candidate_metrics["iou"], np.float64),
+        ),
         "settings": s.as_dict(),
         **dict(inputs.extra),
     }

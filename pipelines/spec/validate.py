@@ -135,9 +135,7 @@ def _semantic_checks(spec: dict[str, Any], problems: list[tuple[str, str]]) -> N
     if fmt in ("torch_export", "torchscript", "builtin"):
         for key, out in outputs.items():
             if "index" not in out:
-                bad(
-                    f"{fmt} outputs are a tuple without names; give 'index'", f"outputs.{key}"
-                )
+                bad(f"{fmt} outputs are a tuple without names; give 'index'", f"outputs.{key}")
     indexes = [o["index"] for o in outputs.values() if "index" in o and "name" not in o]
     if len(indexes) != len(set(indexes)):
         bad("alpha and confidence point at the same index", "outputs")

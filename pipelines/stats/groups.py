@@ -63,9 +63,16 @@ class GroupStat:
     too_small: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "n": self.n, "mean": self.mean.as_dict(),
-                "gap": self.gap.as_dict(), "p_value": self.p_value, "p_holm": self.p_holm,
-                "flagged": self.flagged, "too_small": self.too_small}
+        return {
+            "group": self.group,
+            "n": self.n,
+            "mean": self.mean.as_dict(),
+            "gap": self.gap.as_dict(),
+            "p_value": self.p_value,
+            "p_holm": self.p_holm,
+            "flagged": self.flagged,
+            "too_small": self.too_small,
+        }
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,12 @@ class GroupReport:
     max_gap: Interval
 
     def as_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "groups": [g.as_dict() for g in self.groups],
-                "worst_group": self.worst_group, "max_gap": self.max_gap.as_dict()}
+        return {
+            "metric": self.metric,
+            "groups": [g.as_dict() for g in self.groups],
+            "worst_group": self.worst_group,
+            "max_gap": self.max_gap.as_dict(),
+        }
 
 
 def holm_adjust(p_values: ArrayLike) -> FloatArray:
@@ -107,11 +118,18 @@ def intersect(*labels: ArrayLike, sep: str = " × ") -> NDArray[np.str_]:
     return np.asarray(out)
 
 
-def group_reports(columns: Mapping[str, ArrayLike], groups: ArrayLike, *,
-                  min_group_size: int = DEFAULT_MIN_GROUP_SIZE, alpha: float = DEFAULT_ALPHA,
-                  margin: float = 0.0, rounds: int = DEFAULT_ROUNDS,
-                  level: float = DEFAULT_LEVEL, seed: Seed = 0,
-                  lower_is_better: Collection[str] | None = None) -> dict[str, GroupReport]:
+def group_reports(
+    columns: Mapping[str, ArrayLike],
+    groups: ArrayLike,
+    *,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+    alpha: float = DEFAULT_ALPHA,
+    margin: float = 0.0,
+    rounds: int = DEFAULT_ROUNDS,
+    level: float = DEFAULT_LEVEL,
+    seed: Seed = 0,
+    lower_is_better: Collection[str] | None = None,
+) -> dict[str, GroupReport]:
     """Per-group means of each metric (``columns[metric][i]``: image ``i``) with CIs and flags.
 
     ``lower_is_better=None`` flags a large gap in either direction; a collection of metric names
@@ -150,20 +168,45 @@ def group_reports(columns: Mapping[str, ArrayLike], groups: ArrayLike, *,
         for g, group in enumerate(group_names):
             ok = bool(eligible[g])
             nan = float("nan")
-            stats.append(GroupStat(
-                group=str(group), n=int(sizes[g]),
-                mean=Interval(float(means[g, k]), float(mean_bounds[0, g, k]) if ok else nan,
-                              float(mean_bounds[1, g, k]) if ok else nan, level, rounds),
-                gap=Interval(float(gaps[g]), float(gap_bounds[0, g, k]) if ok else nan,
-                             float(gap_bounds[1, g, k]) if ok else nan, level, rounds),
-                p_value=float(p_values[g]), p_holm=float(adjusted[g]),
-                flagged=bool(ok and adjusted[g] < alpha and (
-                    abs(gaps[g]) > margin if lower_is_better is None
-                    else is_harmful(float(gaps[g]), lower_is_better=name in lower_is_better,
-                                    margin=margin))),
-                too_small=not ok))
-        reports[name] = GroupReport(name, stats, *_worst(means[:, k], boot[:, :, k], eligible,
-                                                         group_names, level, rounds))
+            stats.append(
+                GroupStat(
+                    group=str(group),
+                    n=int(sizes[g]),
+                    mean=Interval(
+                        float(means[g, k]),
+                        float(mean_bounds[0, g, k]) if ok else nan,
+                        float(mean_bounds[1, g, k]) if ok else nan,
+                        level,
+                        rounds,
+                    ),
+                    gap=Interval(
+                        float(gaps[g]),
+                        float(gap_bounds[0, g, k]) if ok else nan,
+                        float(gap_bounds[1, g, k]) if ok else nan,
+                        level,
+                        rounds,
+                    ),
+                    p_value=float(p_values[g]),
+                    p_holm=float(adjusted[g]),
+                    flagged=bool(
+                        ok
+                        and adjusted[g] < alpha
+                        and (
+                            abs(gaps[g]) > margin
+                            if lower_is_better is None
+                            else is_harmful(
+                                float(gaps[g]),
+                                lower_is_better=name in lower_is_better,
+                                margin=margin,
+                            )
+                        )
+                    ),
+                    too_small=not ok,
+                )
+            )
+        reports[name] = GroupReport(
+            name, stats, *_worst(means[:, k], boot[:, :, k], eligible, group_names, level, rounds)
+        )
     return reports
 
 
@@ -172,9 +215,14 @@ def is_harmful(gap: float, *, lower_is_better: bool, margin: float) -> bool:
     return bool(gap > margin) if lower_is_better else bool(gap < -margin)
 
 
-def stratified_bootstrap_means(values: ArrayLike, inverse: ArrayLike, *,
-                               rounds: int = DEFAULT_ROUNDS, seed: Seed = 0,
-                               n_groups: int | None = None) -> FloatArray:
+def stratified_bootstrap_means(
+    values: ArrayLike,
+    inverse: ArrayLike,
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    seed: Seed = 0,
+    n_groups: int | None = None,
+) -> FloatArray:
     """Bootstrap group means, shape ``(rounds, groups, metrics)``.
 
     ``values`` is ``(units, metrics)``; ``inverse[i]`` is unit ``i``'s group index. Every round
@@ -196,15 +244,16 @@ def stratified_bootstrap_means(values: ArrayLike, inverse: ArrayLike, *,
     sizes = [int(n) for n in np.diff(bounds) if n]
     ones = np.ones(max((chunk_sizes(n, rounds)[0] * n for n in sizes), default=0))
     for g in range(count):
-        members = mat[order[bounds[g]:bounds[g + 1]]]
+        members = mat[order[bounds[g] : bounds[g + 1]]]
         if len(members) == 0:
             continue
         boot[:, g] = _resampled_sums(members, rounds, rng, ones) / len(members)
     return boot
 
 
-def _resampled_sums(members: FloatArray, rounds: int, rng: np.random.Generator,
-                    ones: FloatArray) -> FloatArray:
+def _resampled_sums(
+    members: FloatArray, rounds: int, rng: np.random.Generator, ones: FloatArray
+) -> FloatArray:
     """Per round, the column sums of a resample of ``members``' rows, shape (rounds, metrics).
 
     The same draws as :func:`pipelines.stats.bootstrap.iter_count_chunks` (same chunks, int32
@@ -217,13 +266,14 @@ def _resampled_sums(members: FloatArray, rounds: int, rng: np.random.Generator,
     for size in chunk_sizes(n, rounds):
         idx = rng.integers(0, n, size=(size, n), dtype=np.int32)
         indptr = np.arange(0, size * n + 1, n, dtype=np.int32 if size * n < 2**31 else np.int64)
-        counts = sp.csr_matrix((ones[:size * n], idx.ravel(), indptr), shape=(size, n))
+        counts = sp.csr_matrix((ones[: size * n], idx.ravel(), indptr), shape=(size, n))
         out.append(np.asarray(counts @ members))
     return np.concatenate(out)
 
 
-def group_report(values: ArrayLike, groups: ArrayLike, *, metric: str = "metric",
-                 **kwargs: Any) -> GroupReport:
+def group_report(
+    values: ArrayLike, groups: ArrayLike, *, metric: str = "metric", **kwargs: Any
+) -> GroupReport:
     """:func:`group_reports` for a single metric."""
     return group_reports({metric: values}, groups, **kwargs)[metric]
 
@@ -235,8 +285,14 @@ def _welch_p(a: FloatArray, b: FloatArray) -> float:
     return float(ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def _worst(means: FloatArray, boot: FloatArray, eligible: NDArray[np.bool_],
-           group_names: NDArray[Any], level: float, rounds: int) -> tuple[str | None, Interval]:
+def _worst(
+    means: FloatArray,
+    boot: FloatArray,
+    eligible: NDArray[np.bool_],
+    group_names: NDArray[Any],
+    level: float,
+    rounds: int,
+) -> tuple[str | None, Interval]:
     nan = float("nan")
     if not eligible.any():
         return None, Interval(nan, nan, nan, level, rounds)

@@ -74,11 +74,18 @@ def attribute_campaign_create(
             status=CampaignStatus.OPEN if open_now else CampaignStatus.DRAFT,
             **({"lease_seconds": lease_seconds} if lease_seconds else {}),
         )  # fmt: skip
-        Task.objects.bulk_create([
-            Task(campaign=campaign, item_id=item, run_a=None, stratum=Stratum.CONTROL,
-                 order=order[k])
-            for k, item in enumerate(items)
-        ])
+        Task.objects.bulk_create(
+            [
+                Task(
+                    campaign=campaign,
+                    item_id=item,
+                    run_a=None,
+                    stratum=Stratum.CONTROL,
+                    order=order[k],
+                )
+                for k, item in enumerate(items)
+            ]
+        )
     return campaign
 
 
@@ -113,11 +120,15 @@ def _clean(skin_tone: Any, perceived_gender: Any) -> tuple[str, str]:
     if tone == vocab.NOT_APPLICABLE or gender == vocab.NOT_APPLICABLE:
         return vocab.NOT_APPLICABLE, vocab.NOT_APPLICABLE  # "no person" sets both
     if tone not in vocab.SKIN_TONES:
-        raise RatingError("skin_tone: pick a Monk swatch 1-10, 'unknown' (can't tell) or "
-                          "'not_applicable' (no person)")
+        raise RatingError(
+            "skin_tone: pick a Monk swatch 1-10, 'unknown' (can't tell) or "
+            "'not_applicable' (no person)"
+        )
     if gender not in vocab.GENDERS:
-        raise RatingError("perceived_gender: pick woman, man, other, 'unknown' (can't tell) or "
-                          "'not_applicable' (no person)")
+        raise RatingError(
+            "perceived_gender: pick woman, man, other, 'unknown' (can't tell) or "
+            "'not_applicable' (no person)"
+        )
     return tone, gender
 
 
@@ -185,13 +196,26 @@ def attribute_results(*, campaign: Campaign) -> AttributeResults:
     qc = annotator_label_qc(stems, who, tones, genders, secs) if rows else []
     excluded = {q.annotator for q in qc if q.flagged} if campaign.exclude_flagged else set()
     keep = [k for k, w in enumerate(who) if w not in excluded]
-    agg = aggregate_labels([stems[k] for k in keep], [tones[k] for k in keep],
-                           [genders[k] for k in keep]) if keep else {
-        "items": [], "tone_alpha": None, "gender_alpha": None, "mean_tone_agreement": None,
-        "mean_gender_agreement": None}
+    agg = (
+        aggregate_labels(
+            [stems[k] for k in keep], [tones[k] for k in keep], [genders[k] for k in keep]
+        )
+        if keep
+        else {
+            "items": [],
+            "tone_alpha": None,
+            "gender_alpha": None,
+            "mean_tone_agreement": None,
+            "mean_gender_agreement": None,
+        }
+    )
     return AttributeResults(
-        campaign=campaign, items=agg["items"], qc=[q.as_dict() for q in qc], excluded=excluded,
-        tone_alpha=agg["tone_alpha"], gender_alpha=agg["gender_alpha"],
+        campaign=campaign,
+        items=agg["items"],
+        qc=[q.as_dict() for q in qc],
+        excluded=excluded,
+        tone_alpha=agg["tone_alpha"],
+        gender_alpha=agg["gender_alpha"],
         mean_tone_agreement=agg["mean_tone_agreement"],
         mean_gender_agreement=agg["mean_gender_agreement"],
         labelled=len(agg["items"]),

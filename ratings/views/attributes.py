@@ -41,8 +41,10 @@ MONK = [(str(t), key) for key, t in sorted(TONE_KEYS.items(), key=lambda kv: int
 
 
 def _task(assignment: Assignment) -> dict[str, Any]:
-    return {"token": assignment.token,
-            "photo": reverse("ratings:image", args=[assignment.token, "photo"])}
+    return {
+        "token": assignment.token,
+        "photo": reverse("ratings:image", args=[assignment.token, "photo"]),
+    }
 
 
 def attribute_state(user: User, prefer: Campaign | None = None) -> dict[str, Any]:
@@ -61,10 +63,15 @@ def attribute_state(user: User, prefer: Campaign | None = None) -> dict[str, Any
 @never_cache
 @require_GET
 def attribute_rate_view(request: HttpRequest) -> HttpResponse:
-    return render(request, "ratings/attributes_rate.html", {
-        "state": attribute_state(signed_in(request.user)), "monk": MONK,
-        "genders": [(key, g) for key, g in GENDER_KEYS.items()],
-    })
+    return render(
+        request,
+        "ratings/attributes_rate.html",
+        {
+            "state": attribute_state(signed_in(request.user)),
+            "monk": MONK,
+            "genders": [(key, g) for key, g in GENDER_KEYS.items()],
+        },
+    )
 
 
 @annotator_required
@@ -92,8 +99,12 @@ def attribute_submit_view(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=400)
     try:
         submitted = attribute_label_submit(
-            user=signed_in(request.user), token=token, skin_tone=body.get("skin_tone"),
-            perceived_gender=body.get("perceived_gender"), seconds=seconds)
+            user=signed_in(request.user),
+            token=token,
+            skin_tone=body.get("skin_tone"),
+            perceived_gender=body.get("perceived_gender"),
+            seconds=seconds,
+        )
     except AssignmentNotFound as exc:
         return JsonResponse({"error": str(exc)}, status=404)
     except CampaignClosed as exc:
@@ -106,14 +117,23 @@ def attribute_submit_view(request: HttpRequest) -> JsonResponse:
 class AttributeCampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
     dataset_version = forms.ModelChoiceField(
-        queryset=DatasetVersion.objects.select_related("dataset").order_by("dataset__name",
-                                                                           "-created_at"),
-        help_text="every item of this version becomes one task")
-    overlap = forms.IntegerField(min_value=1, max_value=10, initial=DEFAULT_OVERLAP,
-                                 help_text="annotators per item (k)")
-    instructions = forms.CharField(widget=forms.Textarea, required=False, initial=(
-        "Pick the Monk swatch closest to the main person's skin (face or arms, in good light) and "
-        "their perceived gender. If there is no person, press n. If you cannot tell, say so."))
+        queryset=DatasetVersion.objects.select_related("dataset").order_by(
+            "dataset__name", "-created_at"
+        ),
+        help_text="every item of this version becomes one task",
+    )
+    overlap = forms.IntegerField(
+        min_value=1, max_value=10, initial=DEFAULT_OVERLAP, help_text="annotators per item (k)"
+    )
+    instructions = forms.CharField(
+        widget=forms.Textarea,
+        required=False,
+        initial=(
+            "Pick the Monk swatch closest to the main person's skin (face or arms, in good "
+            "light) and their perceived gender. If there is no person, press n. If you cannot "
+            "tell, say so."
+        ),
+    )
     open_now = forms.BooleanField(required=False, initial=True)
 
 
@@ -124,9 +144,13 @@ def attribute_campaign_new_view(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             campaign = attribute_campaign_create(
-                name=data["name"], dataset_version=data["dataset_version"],
-                overlap=data["overlap"], instructions=data["instructions"],
-                open_now=data["open_now"], user=signed_in(request.user))
+                name=data["name"],
+                dataset_version=data["dataset_version"],
+                overlap=data["overlap"],
+                instructions=data["instructions"],
+                open_now=data["open_now"],
+                user=signed_in(request.user),
+            )
         except AttributeCampaignError as exc:
             form.add_error(None, str(exc))
         else:
@@ -136,8 +160,9 @@ def attribute_campaign_new_view(request: HttpRequest) -> HttpResponse:
 
 
 def _attribute_campaign(pk: int) -> Campaign:
-    return get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk,
-                             mode=Mode.ATTRIBUTES)
+    return get_object_or_404(
+        Campaign.objects.select_related("dataset_version__dataset"), pk=pk, mode=Mode.ATTRIBUTES
+    )
 
 
 @researcher_required
@@ -146,10 +171,16 @@ def attribute_campaign_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Aggregated labels, agreement and annotator QC, read from the stored ratings."""
     campaign = _attribute_campaign(pk)
     results = attribute_results(campaign=campaign)
-    return render(request, "ratings/attributes_campaign.html", {
-        "campaign": campaign, "r": results, "statuses": CampaignStatus.values,
-        "revisions": campaign.dataset_version.attribute_revisions.order_by("-number")[:5],
-    })
+    return render(
+        request,
+        "ratings/attributes_campaign.html",
+        {
+            "campaign": campaign,
+            "r": results,
+            "statuses": CampaignStatus.values,
+            "revisions": campaign.dataset_version.attribute_revisions.order_by("-number")[:5],
+        },
+    )
 
 
 @researcher_required
@@ -172,7 +203,10 @@ def attribute_campaign_accept_view(request: HttpRequest, pk: int) -> HttpRespons
     except AttributeCampaignError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Accepted as attribute revision {revision.number} (annotated) "
-                                  f"of {campaign.dataset_version.spec}; fairness reports of its "
-                                  "runs are being recomputed.")
+        messages.success(
+            request,
+            f"Accepted as attribute revision {revision.number} (annotated) "
+            f"of {campaign.dataset_version.spec}; fairness reports of its "
+            "runs are being recomputed.",
+        )
     return redirect("ratings:attr_campaign", pk=pk)

@@ -36,11 +36,21 @@ def group_alive(pgid: int) -> bool:
 def test_demo_serves_login_reports_a_live_worker_and_leaves_no_orphans(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-    env.update({"VAR_DIR": str(tmp_path / "var"), "DEBUG": "true", "DJANGO_SETTINGS_MODULE":
-                "evalsite.settings", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "VAR_DIR": str(tmp_path / "var"),
+            "DEBUG": "true",
+            "DJANGO_SETTINGS_MODULE": "evalsite.settings",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--skip-data", "--port", str(port)], cwd=ROOT,
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "manage.py", "demo", "--skip-data", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     try:

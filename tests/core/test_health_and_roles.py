@@ -15,8 +15,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
-    user = User.objects.create_user(username, password="pw-for-tests", is_superuser=superuser,
-                                    is_staff=superuser)
+    user = User.objects.create_user(
+        username, password="pw-for-tests", is_superuser=superuser, is_staff=superuser
+    )
     user.groups.set(Group.objects.filter(name__in=roles))
     return user
 
@@ -25,14 +26,21 @@ def beat_worker(hostname: str, queues: list[str], age_s: float = 0) -> None:
     now = timezone.now()
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname,
-        defaults={"pid": 1, "queues": queues, "started_at": now,
-                  "last_seen": now - timedelta(seconds=age_s)},
+        defaults={
+            "pid": 1,
+            "queues": queues,
+            "started_at": now,
+            "last_seen": now - timedelta(seconds=age_s),
+        },
     )
 
 
 def test_groups_exist_from_the_data_migration():
     assert set(Group.objects.values_list("name", flat=True)) >= {
-        "annotator", "researcher", "release_manager"}
+        "annotator",
+        "researcher",
+        "release_manager",
+    }
 
 
 def test_healthz_reports_database_broker_workers_and_beat(client):
@@ -66,8 +74,10 @@ def test_healthz_is_503_when_the_database_does_not_answer(client):
 
 
 def test_healthz_stays_200_when_the_broker_is_down(client):
-    with mock.patch("evalsite.core.selectors.broker_status",
-                    return_value={"ok": False, "url": "redis://x", "error": "ConnectionError"}):
+    with mock.patch(
+        "evalsite.core.selectors.broker_status",
+        return_value={"ok": False, "url": "redis://x", "error": "ConnectionError"},
+    ):
         response = client.get("/healthz")
     assert response.status_code == 200
     assert "broker" in response.json()["degraded"]

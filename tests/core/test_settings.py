@@ -21,8 +21,12 @@ def run_check(**env: str) -> subprocess.CompletedProcess[str]:
     full.update(env)
     full["DJANGO_SETTINGS_MODULE"] = "evalsite.settings"
     return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=full, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -60,9 +64,15 @@ def test_sqlite_url_parses_to_wal_immediate_with_busy_timeout():
 
 
 def test_postgres_url_parses_every_part():
-    db = database_from_url("DATABASE_URL", "postgres://user:p%40ss@db.local:6543/evals?sslmode=require")
+    db = database_from_url(
+        "DATABASE_URL", "postgres://user:p%40ss@db.local:6543/evals?sslmode=require"
+    )
     assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
-        "user", "p@ss", "db.local", "6543", "evals"
+        "user",
+        "p@ss",
+        "db.local",
+        "6543",
+        "evals",
     )
     assert db["OPTIONS"] == {"sslmode": "require"}
 
@@ -72,10 +82,21 @@ def test_sqlite_connections_run_in_wal_mode(tmp_path, django_db_blocker):
     from django.db.backends.sqlite3.base import DatabaseWrapper
 
     settings_dict = database_from_url("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
-    wrapper = DatabaseWrapper({**settings_dict, "TIME_ZONE": None, "CONN_MAX_AGE": 0,
-                               "CONN_HEALTH_CHECKS": False, "AUTOCOMMIT": True,
-                               "ATOMIC_REQUESTS": False, "TEST": {}, "USER": "",
-                               "PASSWORD": "", "HOST": "", "PORT": ""})
+    wrapper = DatabaseWrapper(
+        {
+            **settings_dict,
+            "TIME_ZONE": None,
+            "CONN_MAX_AGE": 0,
+            "CONN_HEALTH_CHECKS": False,
+            "AUTOCOMMIT": True,
+            "ATOMIC_REQUESTS": False,
+            "TEST": {},
+            "USER": "",
+            "PASSWORD": "",
+            "HOST": "",
+            "PORT": "",
+        }
+    )
     try:
         with django_db_blocker.unblock(), wrapper.cursor() as cur:
             cur.execute("PRAGMA journal_mode")

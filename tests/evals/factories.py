@@ -83,9 +83,9 @@ def tiny_model(tmp_path: Path, version: str = "1.0.0", family: str = "tiny") -> 
     return register_ready(family, version, file=path, spec=tiny_spec())
 
 
-def disk_pair(stem: str, h: int, w: int, radius: float, cx: float = 0.5, cy: float = 0.5) -> tuple[
-    np.ndarray, np.ndarray
-]:
+def disk_pair(
+    stem: str, h: int, w: int, radius: float, cx: float = 0.5, cy: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:h, 0:w]
     mask = (xx - cx * w) ** 2 + (yy - cy * h) ** 2 <= (radius * min(h, w)) ** 2
     photo = np.full((h, w, 3), DARK, np.uint8)

@@ -30,10 +30,33 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 def test_consensus_is_the_median_tone_and_majority_gender_with_agreement():
     out = aggregate_labels(
         ["a", "a", "a", "b", "b", "b", "c", "c", "c", "d", "d"],
-        ["3", "4", "8", "not_applicable", "not_applicable", "5", "unknown", "unknown", "6",
-         "9", "10"],
-        ["woman", "woman", "man", "not_applicable", "not_applicable", "woman", "man", "other",
-         "woman", "man", "woman"])
+        [
+            "3",
+            "4",
+            "8",
+            "not_applicable",
+            "not_applicable",
+            "5",
+            "unknown",
+            "unknown",
+            "6",
+            "9",
+            "10",
+        ],
+        [
+            "woman",
+            "woman",
+            "man",
+            "not_applicable",
+            "not_applicable",
+            "woman",
+            "man",
+            "other",
+            "woman",
+            "man",
+            "woman",
+        ],
+    )
     items = {i["item"]: i for i in out["items"]}
     assert (items["a"]["skin_tone"], items["a"]["perceived_gender"]) == ("4", "woman")
     assert items["a"]["tone_agreement"] == pytest.approx(2 / 3)  # 3 and 4 within a step of 4
@@ -45,11 +68,15 @@ def test_consensus_is_the_median_tone_and_majority_gender_with_agreement():
 
 
 def test_krippendorff_alpha_of_perfect_and_of_split_labels():
-    same = aggregate_labels(["a", "a", "b", "b", "c", "c"], ["2", "2", "7", "7", "9", "9"],
-                            ["woman", "woman", "man", "man", "woman", "woman"])
+    same = aggregate_labels(
+        ["a", "a", "b", "b", "c", "c"],
+        ["2", "2", "7", "7", "9", "9"],
+        ["woman", "woman", "man", "man", "woman", "woman"],
+    )
     assert same["tone_alpha"] == pytest.approx(1.0) and same["gender_alpha"] == pytest.approx(1.0)
-    split = aggregate_labels(["a", "a", "b", "b"], ["2", "9", "9", "2"],
-                             ["woman", "man", "man", "woman"])
+    split = aggregate_labels(
+        ["a", "a", "b", "b"], ["2", "9", "9", "2"], ["woman", "man", "man", "woman"]
+    )
     assert split["tone_alpha"] < 0 and split["gender_alpha"] < 0
 
 
@@ -80,8 +107,9 @@ def label_all(campaign: Any, annotators: list[Any], pick: Any) -> None:
                 break
             a = queue.assignments[0]
             tone, gender = pick(user, a.task.item)
-            attribute_label_submit(user=user, token=a.token, skin_tone=tone,
-                                   perceived_gender=gender, seconds=2.5)
+            attribute_label_submit(
+                user=user, token=a.token, skin_tone=tone, perceived_gender=gender, seconds=2.5
+            )
 
 
 def test_k_annotators_label_each_item_and_the_accepted_revision_feeds_fairness(
@@ -91,8 +119,9 @@ def test_k_annotators_label_each_item_and_the_accepted_revision_feeds_fairness(
     run = add_run(version, items, degrade=0.25)
     researcher = user_with("researcher", "res")
     annotators = [user_with("annotator", f"ann{i}") for i in range(3)]
-    campaign = attribute_campaign_create(name="tones", dataset_version=version, overlap=2,
-                                         open_now=True, user=researcher)
+    campaign = attribute_campaign_create(
+        name="tones", dataset_version=version, overlap=2, open_now=True, user=researcher
+    )
     assert campaign.mode == Mode.ATTRIBUTES and Task.objects.filter(campaign=campaign).count() == 63
     # A pairwise annotator's queue never hands out attribute tasks.
     assert assignment_queue(user=annotators[0]).assignments == []
@@ -129,20 +158,30 @@ def test_the_labelling_page_is_blind_and_keyboard_ready(client: Any):
     client.force_login(ann)
     page = client.get("/rate/attributes/").content.decode()
     assert "monk-10" in page and 'data-tone="10"' in page and "<kbd>0</kbd>" in page
-    for secret in ["img_000", "subject-lift", "fx/photo", str(run.model_version.version),
-                   "iou", "mask"]:
+    for secret in [
+        "img_000",
+        "subject-lift",
+        "fx/photo",
+        str(run.model_version.version),
+        "iou",
+        "mask",
+    ]:
         assert secret not in page, secret
     state = json.loads(page.split('id="attr-state" type="application/json">')[1].split("<")[0])
     token = state["current"]["token"]
     image = client.get(state["current"]["photo"])
     assert image.status_code == 200 and "filename" not in image.get("Content-Disposition", "")
-    bad = client.post("/rate/attributes/api/submit", json.dumps(
-        {"token": token, "skin_tone": "11", "perceived_gender": "woman"}),
-        content_type="application/json")
+    bad = client.post(
+        "/rate/attributes/api/submit",
+        json.dumps({"token": token, "skin_tone": "11", "perceived_gender": "woman"}),
+        content_type="application/json",
+    )
     assert bad.status_code == 400 and "Monk swatch" in bad.json()["error"]
-    ok = client.post("/rate/attributes/api/submit", json.dumps(
-        {"token": token, "skin_tone": "7", "perceived_gender": "man", "seconds": 1.2}),
-        content_type="application/json")
+    ok = client.post(
+        "/rate/attributes/api/submit",
+        json.dumps({"token": token, "skin_tone": "7", "perceived_gender": "man", "seconds": 1.2}),
+        content_type="application/json",
+    )
     assert ok.status_code == 200 and ok.json()["progress"]["done"] == 1
     assert Rating.objects.get().skin_tone == "7"
 
@@ -151,9 +190,16 @@ def test_researcher_pages_create_show_and_accept(client: Any):
     version, _items = build_set(n=4, negatives=0, attributes=False)
     researcher = user_with("researcher", "res2")
     client.force_login(researcher)
-    created = client.post("/rate/attributes/campaigns/new/", {
-        "name": "pp", "dataset_version": version.pk, "overlap": 1, "instructions": "",
-        "open_now": "on"})
+    created = client.post(
+        "/rate/attributes/campaigns/new/",
+        {
+            "name": "pp",
+            "dataset_version": version.pk,
+            "overlap": 1,
+            "instructions": "",
+            "open_now": "on",
+        },
+    )
     assert created.status_code == 302
     pk = int(created["Location"].rstrip("/").split("/")[-1])
     ann = user_with("annotator", "solo")

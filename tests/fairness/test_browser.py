@@ -20,9 +20,11 @@ from tests.fairness.builders import build_set, build_world
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
 
 
-
 def test_researcher_sees_forest_plots_and_flags_and_annotator_labels_with_the_keyboard(
-    transactional_db: Any, live_server: Any, monkeypatch: pytest.MonkeyPatch, settings: Any,
+    transactional_db: Any,
+    live_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
     tmp_path: Path,
 ) -> None:
     from playwright.sync_api import sync_playwright
@@ -32,8 +34,13 @@ def test_researcher_sees_forest_plots_and_flags_and_annotator_labels_with_the_ke
     run = world.runs[0]
     fairness_report_compute(run=run)
     version, _ = build_set(n=6, negatives=1, attributes=False)
-    attribute_campaign_create(name="label people", dataset_version=version, overlap=1,
-                              open_now=True, instructions="Label the main person.")
+    attribute_campaign_create(
+        name="label people",
+        dataset_version=version,
+        overlap=1,
+        open_now=True,
+        instructions="Label the main person.",
+    )
     annotator = user_with("annotator", "ann-attr")
     SHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
@@ -43,8 +50,14 @@ def test_researcher_sees_forest_plots_and_flags_and_annotator_labels_with_the_ke
         ctx = browser.new_context(viewport={"width": 1400, "height": 900})
         page = ctx.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-                if r.status >= 400 and "favicon" not in r.url else None)
+        page.on(
+            "response",
+            lambda r: (
+                errors.append(f"{r.status} {r.url}")
+                if r.status >= 400 and "favicon" not in r.url
+                else None
+            ),
+        )
         login(page, live_server.url, "res")
         page.goto(f"{live_server.url}{run.get_absolute_url()}")
         page.click("#fairness-tab")
@@ -72,26 +85,45 @@ def test_researcher_sees_forest_plots_and_flags_and_annotator_labels_with_the_ke
         apage.wait_for_function("document.getElementById('attr-img').complete")
         assert str(apage.text_content("#attr-progress")).startswith("0 of 7")
         apage.screenshot(path=str(SHOTS / "attribute-labelling.png"))
-        for step, keys in enumerate((["8", "w", "Enter"], ["0", "m", "Enter"], ["n"],
-                                     ["u", "g", "Enter"], ["3", "o", "Enter"],
-                                     ["5", "w", "Enter"], ["1", "m", "Enter"])):
+        for step, keys in enumerate(
+            (
+                ["8", "w", "Enter"],
+                ["0", "m", "Enter"],
+                ["n"],
+                ["u", "g", "Enter"],
+                ["3", "o", "Enter"],
+                ["5", "w", "Enter"],
+                ["1", "m", "Enter"],
+            )
+        ):
             before = str(apage.text_content("#attr-progress"))
             for key in keys[:-1]:
                 apage.keyboard.press(key)
             if keys[-1] == "Enter":
-                assert apage.get_attribute("[data-tone].swatch, [data-tone]",
-                                           "aria-checked") is not None
+                assert (
+                    apage.get_attribute("[data-tone].swatch, [data-tone]", "aria-checked")
+                    is not None
+                )
             apage.keyboard.press(keys[-1])
             if step < 6:
                 apage.wait_for_function(
-                    "b => document.getElementById('attr-progress').textContent !== b",
-                    arg=before)
+                    "b => document.getElementById('attr-progress').textContent !== b", arg=before
+                )
         apage.wait_for_selector("#attr-done", state="visible")
         browser.close()
 
-    labels = sorted((r.skin_tone, r.perceived_gender)
-                    for r in Rating.objects.filter(annotator=annotator))
-    assert labels == sorted([("8", "woman"), ("10", "man"), ("not_applicable", "not_applicable"),
-                             ("unknown", "unknown"), ("3", "other"), ("5", "woman"),
-                             ("1", "man")])
+    labels = sorted(
+        (r.skin_tone, r.perceived_gender) for r in Rating.objects.filter(annotator=annotator)
+    )
+    assert labels == sorted(
+        [
+            ("8", "woman"),
+            ("10", "man"),
+            ("not_applicable", "not_applicable"),
+            ("unknown", "unknown"),
+            ("3", "other"),
+            ("5", "woman"),
+            ("1", "man"),
+        ]
+    )
     assert not errors, errors  # no script error, no missing image or script

@@ -48,8 +48,13 @@ def test_a_planted_gap_is_stored_flagged_and_described_in_words():
     doc = report.data
     assert doc["run"] == world.runs[0].pk and doc["dataset"] == world.version.spec
     assert doc["n"] == 300 and doc["synthetic_labels"] is False  # negatives left out
-    assert doc["settings"] == {"min_group_size": 30, "margin": 0.03, "alpha": 0.05,
-                               "rounds": 2000, "skin_tone_groups": "1-3,4-7,8-10"}
+    assert doc["settings"] == {
+        "min_group_size": 30,
+        "margin": 0.03,
+        "alpha": 0.05,
+        "rounds": 2000,
+        "skin_tone_groups": "1-3,4-7,8-10",
+    }
     tone_flags = {(f["group"], f["metric"]) for f in doc["flags"] if f["attribute"] == "skin_tone"}
     assert ("8-10", "iou") in tone_flags and {g for g, _ in tone_flags} == {"8-10"}
     flag = next(f for f in doc["flags"] if f["group"] == "8-10" and f["metric"] == "iou")
@@ -66,14 +71,17 @@ def test_a_planted_gap_is_stored_flagged_and_described_in_words():
 
 
 def test_the_run_done_hook_enqueues_a_job_that_stores_the_report(
-    tmp_path: Path, fake_model: Any, run_inline: Any,  # noqa: F811
+    tmp_path: Path,
+    fake_model: Any,  # noqa: F811
+    run_inline: Any,  # noqa: F811
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     folder = write_set_folder(tmp_path / "p", n=8, empty=1)
     rows = ["image,mask,skin_tone,perceived_gender"]
     for i in range(8):
-        rows.append(f"images/img{i:02d}.png,masks/img{i:02d}.png,{i % 10 + 1},"
-                    f"{'woman' if i % 2 else 'man'}")
+        rows.append(
+            f"images/img{i:02d}.png,masks/img{i:02d}.png,{i % 10 + 1},{'woman' if i % 2 else 'man'}"
+        )
     rows.append("images/none0.png,masks/none0.png,not_applicable,not_applicable")
     (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
     version = dataset_import(path=folder, name="people-e2e").version
@@ -91,8 +99,12 @@ def test_the_run_done_hook_enqueues_a_job_that_stores_the_report(
     # A new attribute revision (annotated) recomputes the report with it.
     with django_capture_on_commit_callbacks(execute=True):
         revision = attribute_revision_create(
-            version=version, labels={f"img{i:02d}": ("9", "woman") for i in range(8)},
-            source="annotated", user=None, note="test")
+            version=version,
+            labels={f"img{i:02d}": ("9", "woman") for i in range(8)},
+            source="annotated",
+            user=None,
+            note="test",
+        )
     assert revision.number == 2 and revision.source == "annotated"
     assert run_fairness_jobs(django_capture_on_commit_callbacks) == 1
     latest = FairnessReport.objects.get(run=run, attribute_revision=revision)
@@ -116,8 +128,18 @@ def test_cli_prints_flags_writes_json_and_exits_1_without_attributes(tmp_path: P
     world = build_world(degrade=0.2)
     out = StringIO()
     target = tmp_path / "fair.json"
-    call_command("fairness_report", "--run", str(world.runs[0].pk), "--json", str(target),
-                 "--min-group-size", "20", "--margin", "0.05", stdout=out)
+    call_command(
+        "fairness_report",
+        "--run",
+        str(world.runs[0].pk),
+        "--json",
+        str(target),
+        "--min-group-size",
+        "20",
+        "--margin",
+        "0.05",
+        stdout=out,
+    )
     text = out.getvalue()
     assert "FLAG Monk 8-10: IoU" in text and "below the other images" in text
     doc = json.loads(target.read_text())
@@ -125,8 +147,14 @@ def test_cli_prints_flags_writes_json_and_exits_1_without_attributes(tmp_path: P
     assert FairnessReport.objects.filter(run=world.runs[0], is_default=False).count() == 1
 
     with pytest.raises(CommandError, match="tones 4-5 are in no group") as bad:
-        call_command("fairness_report", "--run", str(world.runs[0].pk),
-                     "--skin-tone-groups", "1-3,6-10", stdout=StringIO())
+        call_command(
+            "fairness_report",
+            "--run",
+            str(world.runs[0].pk),
+            "--skin-tone-groups",
+            "1-3,6-10",
+            stdout=StringIO(),
+        )
     assert bad.value.returncode == 1
 
 
@@ -137,11 +165,13 @@ def test_cli_exit_status_is_1_with_the_message_when_the_set_has_no_person_attrib
     err = StringIO()
     with pytest.raises(SystemExit) as exited:
         import sys
+
         old = sys.stderr
         sys.stderr = err
         try:
-            execute_from_command_line(["manage.py", "fairness_report", "--run",
-                                       str(world.runs[0].pk)])
+            execute_from_command_line(
+                ["manage.py", "fairness_report", "--run", str(world.runs[0].pk)]
+            )
         finally:
             sys.stderr = old
     assert exited.value.code == 1
@@ -157,11 +187,12 @@ def test_api_serves_the_stored_report_409_without_attributes_and_202_while_compu
     fairness_report_compute(run=world.runs[0])
     got = client.get(url)
     assert got.status_code == 200 and got.json()["flags"]
-    posted = client.post(url, {"min_group_size": 40, "skin_tone_groups": "1-5,6-10"},
-                         format="json")
+    posted = client.post(url, {"min_group_size": 40, "skin_tone_groups": "1-5,6-10"}, format="json")
     assert posted.status_code == 200
     assert {g["group"] for g in posted.json()["groups"] if g["attribute"] == "skin_tone"} == {
-        "1-5", "6-10"}
+        "1-5",
+        "6-10",
+    }
     bad = client.post(url, {"skin_tone_groups": "1-3,5-10"}, format="json")
     assert bad.status_code == 400 and "tone 4 is in no group" in bad.json()["skin_tone_groups"][0]
 
@@ -230,8 +261,9 @@ def test_demo_step_computes_missing_reports_and_points_at_them(monkeypatch: Any)
     demo.after_start(lines.append)
     assert FairnessReport.objects.filter(run=world.runs[0], is_default=True).count() == 1
     assert FairnessReport.objects.count() == 1
-    assert any(f"/fairness/runs/{world.runs[0].pk}/" in line and "SYNTHETIC" in line
-               for line in lines), lines
+    assert any(
+        f"/fairness/runs/{world.runs[0].pk}/" in line and "SYNTHETIC" in line for line in lines
+    ), lines
 
 
 def test_crowd_preference_by_group_is_stored_with_the_report(client: Any):
@@ -245,29 +277,44 @@ def test_crowd_preference_by_group_is_stored_with_the_report(client: Any):
 
     world = build_world(degrade=0.0, n=200)
     run, reference = world.runs[0], add_run(world.version, world.items, model="9.0.0")
-    campaign = Campaign.objects.create(name="crowd", dataset_version=world.version,
-                                       reference_run=reference, status="open")
+    campaign = Campaign.objects.create(
+        name="crowd", dataset_version=world.version, reference_run=reference, status="open"
+    )
     campaign.runs.set([run, reference])
     annotators = [user_with("annotator", f"crowd{i}") for i in range(3)]
     now = timezone.now()
     for order, item in enumerate(world.items[:200]):
         dark = int(item.stem.split("_")[1]) % 10 + 1 >= 8
-        task = Task.objects.create(campaign=campaign, item=item, run_a=run, run_b=reference,
-                                   stratum="control", order=order)
+        task = Task.objects.create(
+            campaign=campaign, item=item, run_a=run, run_b=reference, stratum="control", order=order
+        )
         for k, user in enumerate(annotators):
-            a = Assignment.objects.create(task=task, campaign=campaign, annotator=user,
-                                          left_is_a=True, leased_until=now + timedelta(hours=1),
-                                          submitted_at=now)
+            a = Assignment.objects.create(
+                task=task,
+                campaign=campaign,
+                annotator=user,
+                left_is_a=True,
+                leased_until=now + timedelta(hours=1),
+                submitted_at=now,
+            )
             won = (order + k) % 5 != 0 if not dark else (order + k) % 5 == 0
-            Rating.objects.create(assignment=a, task=task, campaign=campaign, annotator=user,
-                                  shown_choice="left" if won else "right")
+            Rating.objects.create(
+                assignment=a,
+                task=task,
+                campaign=campaign,
+                annotator=user,
+                shown_choice="left" if won else "right",
+            )
     report = fairness_report_compute(run=run)
     crowd = report.data["crowd"]
     assert len(crowd) == 1 and crowd[0]["votes"] == 600
     assert crowd[0]["reference_run"] == reference.pk
     tones = {g["group"]: g for g in crowd[0]["attributes"]["skin_tone"]["groups"]}
-    dark_votes = [r.outcome == "a" for r in Rating.objects.filter(campaign=campaign)
-                  if int(r.task.item.stem.split("_")[1]) % 10 + 1 >= 8]
+    dark_votes = [
+        r.outcome == "a"
+        for r in Rating.objects.filter(campaign=campaign)
+        if int(r.task.item.stem.split("_")[1]) % 10 + 1 >= 8
+    ]
     assert tones["8-10"]["win_rate"] == pytest.approx(np.mean(dark_votes), abs=1e-6)
     assert tones["8-10"]["votes"] == len(dark_votes) and tones["1-3"]["win_rate"] > 0.7
     assert tones["8-10"]["win_ci"][1] < tones["1-3"]["win_ci"][0]
@@ -281,8 +328,9 @@ def test_the_synthetic_people_demo_set_reports_synthetic_labels_and_contrast_str
     from tests.fairness.builders import add_run
 
     root = Path(__file__).resolve().parents[2] / "fixtures" / "sets" / "synthetic-people"
-    version = dataset_import(path=root, name="synthetic-people",
-                             manifest=root / "manifest.csv").version
+    version = dataset_import(
+        path=root, name="synthetic-people", manifest=root / "manifest.csv"
+    ).version
     items = list(Item.objects.filter(version=version).order_by("stem"))
     run = add_run(version, items, degrade=0.0)
     doc = fairness_report_compute(run=run).data

@@ -18,25 +18,38 @@ from tests.ratings.builders import World, build_world
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 BODIES: list[tuple[str, str]] = [
-    ('{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"threshold": NaN}}',
-     "application/json"),
-    ('{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"threshold": 1e309}}',
-     "application/json"),
-    ('{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"threshold": "x"}}',
-     "application/json"),
-    ('{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"upsample": [1, 2]}}',
-     "application/json"),
-    ('{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"min_area": -1e300}}',
-     "application/json"),
-    ('{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": "all"}',
-     "application/json"),
+    (
+        '{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"threshold": NaN}}',
+        "application/json",
+    ),
+    (
+        '{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"threshold": 1e309}}',
+        "application/json",
+    ),
+    (
+        '{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"threshold": "x"}}',
+        "application/json",
+    ),
+    (
+        '{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"upsample": [1, 2]}}',
+        "application/json",
+    ),
+    (
+        '{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": {"min_area": -1e300}}',
+        "application/json",
+    ),
+    ('{"model": "subject-lift:1.0.0", "dataset": "%s", "postprocess": "all"}', "application/json"),
     ('{"model": ["subject-lift:1.0.0"], "dataset": {"%s": 1}}', "application/json"),
     ('{"model": "subject-lift:1.0.0\\u200b", "dataset": "%s"}', "application/json"),
     ('{"model": "subject-lift:%s", "dataset": "%s:zzzz"}', "application/json"),
-    ('{"model": "subject-lift:1.0.0", "dataset": "%s", "runtime": "../../bin/sh"}',
-     "application/json"),
-    ('{"model": "subject-lift:1.0.0", "dataset": "%s", "parity": "yes please"}',
-     "application/json"),
+    (
+        '{"model": "subject-lift:1.0.0", "dataset": "%s", "runtime": "../../bin/sh"}',
+        "application/json",
+    ),
+    (
+        '{"model": "subject-lift:1.0.0", "dataset": "%s", "parity": "yes please"}',
+        "application/json",
+    ),
     ("[%s]", "application/json"),
     ("{nope %s", "application/json"),
     ("model=subject-lift:1.0.0&dataset=%s&runtime=../x", "application/x-www-form-urlencoded"),

@@ -134,9 +134,7 @@ def test_unreadable_archives_are_refused(
         pytest.param("upload", "reserved by the site's URLs", id="set-name-reserved"),
     ],
 )
-def test_hostile_set_names_are_refused(
-    tmp_path: Path, media: Path, name: str, words: str
-) -> None:
+def test_hostile_set_names_are_refused(tmp_path: Path, media: Path, name: str, words: str) -> None:
     code, text = run_import(make_set(tmp_path / "set", 2), name=name)
     assert code == 1 and words in text, text
     assert_clean(media, tmp_path)
@@ -152,8 +150,11 @@ def test_set_image_pixel_bomb_quotes_the_configured_limit(
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
         )
 
     header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
@@ -184,9 +185,7 @@ def test_set_no_images_folder(tmp_path: Path, media: Path) -> None:
         pytest.param(lambda p: p.write_bytes(b""), "manifest is empty", id="manifest-empty"),
     ],
 )  # fmt: skip
-def test_broken_manifests_are_fatal(
-    tmp_path: Path, media: Path, write: Any, words: str
-) -> None:
+def test_broken_manifests_are_fatal(tmp_path: Path, media: Path, write: Any, words: str) -> None:
     folder = make_set(tmp_path / "set", 2)
     write(folder / "manifest.csv")
     code, text = run_import(folder)

@@ -27,9 +27,7 @@ def rita(db: Any) -> User:
 
 
 def attempt(client: Client, username: str, password: str, ip: str = "10.0.0.1") -> Any:
-    return client.post(
-        "/login/", {"username": username, "password": password}, REMOTE_ADDR=ip
-    )
+    return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=ip)
 
 
 def test_the_21st_quick_wrong_password_is_throttled_and_the_right_one_waits(rita: User) -> None:

@@ -15,8 +15,13 @@ from tests.registry.factories import VersionFactory
 
 migration = importlib.import_module("models.migrations.0003_canonical_names")
 
-SAME_AS_PRODUCTION = ["production", "Production", "PRODUCTION", "ｐｒｏｄｕｃｔｉｏｎ", "PRODuct"
-                      "ion"]
+SAME_AS_PRODUCTION = [
+    "production",
+    "Production",
+    "PRODUCTION",
+    "ｐｒｏｄｕｃｔｉｏｎ",
+    "PRODuction",
+]
 REFUSED = {
     "production\n": "U+000A",
     "production\r": "U+000D",

@@ -25,8 +25,9 @@ pytestmark = pytest.mark.no_services
 GENDERS = np.array(["woman", "man", "other", "unknown"])
 
 
-def random_set(seed: int, n: int = 1200, degrade: float = 0.0) -> tuple[dict[str, np.ndarray],
-                                                                        np.ndarray, np.ndarray]:
+def random_set(
+    seed: int, n: int = 1200, degrade: float = 0.0
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Random labels; per-image metrics from one distribution, minus ``degrade`` on Monk 8-10."""
     rng = np.random.default_rng(seed)
     tone = rng.integers(1, 11, n).astype(str).astype(object)
@@ -52,8 +53,9 @@ FAST = FairnessSettings(rounds=200)
 def test_a_planted_gap_flags_that_tone_group_and_no_other(seed):
     metrics, tone, gender = random_set(seed, degrade=0.08)
     report = fairness_report(metrics, tone, gender, FAST)
-    tone_flags = {(f["group"], f["metric"]) for f in report["flags"]
-                  if f["attribute"] == "skin_tone"}
+    tone_flags = {
+        (f["group"], f["metric"]) for f in report["flags"] if f["attribute"] == "skin_tone"
+    }
     assert ("8-10", "iou") in tone_flags and ("8-10", "boundary_f") in tone_flags
     # MAE moved by 0.08 * 0.2 = 0.016: a real difference, but inside the 0.03 margin.
     assert ("8-10", "mae") not in tone_flags
@@ -69,7 +71,8 @@ def test_a_planted_gap_flags_that_tone_group_and_no_other(seed):
     assert all(tone[i] in {"8", "9", "10"} for i in worst)
     assert metrics["iou"][worst[0]] == metrics["iou"][np.isin(tone, ["8", "9", "10"])].min()
     assert report["summary"]["iou"]["largest_gap"]["group"] in {"8-10"} | {
-        f"8-10 x {g}" for g in GENDERS}
+        f"8-10 x {g}" for g in GENDERS
+    }
 
 
 def test_without_a_planted_gap_nothing_is_flagged_in_at_least_95_percent_of_seeds():
@@ -81,8 +84,12 @@ def test_without_a_planted_gap_nothing_is_flagged_in_at_least_95_percent_of_seed
 def test_flags_list_exactly_the_flagged_cells_and_only_in_the_harmful_direction():
     metrics, tone, gender = random_set(7, degrade=-0.08)  # Monk 8-10 is *better* here
     report = fairness_report(metrics, tone, gender, FAST)
-    cells = {(g["attribute"], g["group"], m) for g in report["groups"]
-             for m, v in g["metrics"].items() if v["flagged"]}
+    cells = {
+        (g["attribute"], g["group"], m)
+        for g in report["groups"]
+        for m, v in g["metrics"].items()
+        if v["flagged"]
+    }
     assert cells == {(f["attribute"], f["group"], f["metric"]) for f in report["flags"]}
     # 8-10 is better, so 8-10 is not flagged; the rest of the tones are now worse than the rest.
     assert not any(f["group"].startswith("8-10") for f in report["flags"])
@@ -94,16 +101,20 @@ def test_group_means_equal_fairlearn_metricframe_for_each_attribute():
     labels = attribute_labels(tone, gender, parse_tone_groups("1-3,4-7,8-10"))
     for attribute in ("skin_tone", "perceived_gender", "skin_tone_x_perceived_gender"):
         keep = np.array([x is not None for x in labels[attribute]])
-        by_group = {m: MetricFrame(metrics=lambda y_true, y_pred: float(np.mean(y_pred)),
-                                   y_true=np.zeros(keep.sum()), y_pred=metrics[m][keep],
-                                   sensitive_features=labels[attribute][keep].astype(str)
-                                   ).by_group.to_dict() for m in metrics}
+        by_group = {
+            m: MetricFrame(
+                metrics=lambda y_true, y_pred: float(np.mean(y_pred)),
+                y_true=np.zeros(keep.sum()),
+                y_pred=metrics[m][keep],
+                sensitive_features=labels[attribute][keep].astype(str),
+            ).by_group.to_dict()
+            for m in metrics
+        }
         ours = [g for g in report["groups"] if g["attribute"] == attribute]
         assert {g["group"] for g in ours} == set(by_group["iou"])
         for g in ours:
             for m in metrics:
-                assert g["metrics"][m]["mean"] == pytest.approx(by_group[m][g["group"]],
-                                                                abs=1e-6)
+                assert g["metrics"][m]["mean"] == pytest.approx(by_group[m][g["group"]], abs=1e-6)
 
 
 def test_holm_runs_over_every_eligible_cell_of_the_report():
@@ -137,8 +148,9 @@ def test_not_applicable_is_excluded_unknown_is_a_group_and_small_groups_are_neve
     tone[:40], gender[:40] = "not_applicable", "not_applicable"
     gender[40:50] = "other"
     metrics["iou"][40:50] = 0.0  # a huge gap in a group of 10 + chance members
-    report = fairness_report(metrics, tone, gender, FairnessSettings(rounds=200,
-                                                                     min_group_size=200))
+    report = fairness_report(
+        metrics, tone, gender, FairnessSettings(rounds=200, min_group_size=200)
+    )
     groups = {(g["attribute"], g["group"]): g for g in report["groups"]}
     assert not any("not_applicable" in g for _, g in groups)
     assert ("skin_tone", "unknown") in groups and ("perceived_gender", "unknown") in groups
@@ -175,8 +187,9 @@ def test_the_gating_rate_flags_the_group_the_gate_hides_more():
 def test_paired_deltas_of_one_group_equal_the_plain_paired_bootstrap():
     metrics, _, _ = random_set(11, n=400)
     candidate = {m: np.clip(v + 0.01, 0, 1) for m, v in metrics.items()}
-    ours = paired_group_deltas(metrics, candidate, ["all"] * 400, rounds=300, seed=4,
-                               min_group_size=30)
+    ours = paired_group_deltas(
+        metrics, candidate, ["all"] * 400, rounds=300, seed=4, min_group_size=30
+    )
     ref = paired_bootstrap(metrics, candidate, rounds=300, seed=4)
     assert len(ours) == 1 and ours[0]["n"] == 400
     for m in metrics:
@@ -205,16 +218,18 @@ def test_crowd_rates_by_group_count_votes_and_resample_items():
     items = np.repeat(np.arange(200), 3)
     group = np.where(items < 100, "8-10", "1-3").astype(object)
     p_win = np.where(items < 100, 0.3, 0.6)
-    outcome = np.where(rng.random(600) < p_win, "win",
-                       rng.choice(["loss", "tie", "both_bad"], 600)).astype(object)
+    outcome = np.where(
+        rng.random(600) < p_win, "win", rng.choice(["loss", "tie", "both_bad"], 600)
+    ).astype(object)
     group[:3] = None  # an item without a person is left out
     out = crowd_group_rates(items, group, outcome, rounds=500)
     rows = {r["group"]: r for r in out["groups"]}
     dark = (items < 100) & (items > 0)
     assert rows["8-10"]["votes"] == dark.sum() and rows["8-10"]["items"] == 99
     assert rows["8-10"]["win_rate"] == pytest.approx(np.mean(outcome[dark] == "win"), abs=1e-6)
-    assert rows["8-10"]["both_bad_rate"] == pytest.approx(np.mean(outcome[dark] == "both_bad"),
-                                                          abs=1e-6)
+    assert rows["8-10"]["both_bad_rate"] == pytest.approx(
+        np.mean(outcome[dark] == "both_bad"), abs=1e-6
+    )
     assert rows["8-10"]["win_ci"][1] < rows["1-3"]["win_ci"][0]
     assert 0 <= rows["1-3"]["agreement"] <= 1 and out["agreement_p"] is not None
     with pytest.raises(ValueError, match="unknown outcome"):
@@ -240,8 +255,9 @@ def test_contrast_strata_tell_a_rendering_gap_from_a_model_gap():
     rendering = np.clip(0.5 + contrast / 70 + rng.normal(0, 0.05, n), 0, 1)  # contrast only
     model = rendering - 0.05 * dark  # plus a real model gap
     labels = np.where(dark, "8-10", "1-7").astype(object)
-    out = contrast_stratified_gaps({"render": rendering, "model": model}, labels, contrast,
-                                   strata=8, rounds=300)
+    out = contrast_stratified_gaps(
+        {"render": rendering, "model": model}, labels, contrast, strata=8, rounds=300
+    )
     adj = {r["group"]: r["metrics"] for r in out["adjusted"]}
     assert adj["8-10"]["render"]["raw_gap"] < -0.05  # looks like a gap ...
     lo, hi = adj["8-10"]["render"]["adjusted_ci"]

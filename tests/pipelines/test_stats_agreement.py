@@ -18,23 +18,36 @@ from pipelines.stats.agreement import (
 nan = np.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers x 12
 # units, values 1-5, missing data. Published: nominal .743, ordinal .815, interval .849.
-KRIPPENDORFF_2011 = np.array([
-    [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
-    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
-    [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
-    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
-])
+KRIPPENDORFF_2011 = np.array(
+    [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+        [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+    ]
+)
 
 # Fleiss (1971) as reproduced on Wikipedia ("Fleiss' kappa", worked example): 10 subjects,
 # 14 raters, 5 categories; kappa = 0.210.
-FLEISS_EXAMPLE = np.array([
-    [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-    [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
-])
+FLEISS_EXAMPLE = np.array(
+    [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
+)
 
 
-@pytest.mark.parametrize(("level", "published"),
-                         [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)])
+@pytest.mark.parametrize(
+    ("level", "published"), [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)]
+)
 def test_krippendorff_alpha_reproduces_the_published_example(level, published):
     assert round(krippendorff_alpha(KRIPPENDORFF_2011, level), 3) == published
 
@@ -58,10 +71,17 @@ def brute_force_alpha(data: np.ndarray, level: str) -> float:
         lo, hi = min(c, k), max(c, k)
         return (sum(n_g[g] for g in values if lo <= g <= hi) - (n_g[c] + n_g[k]) / 2) ** 2
 
-    d_o = sum(delta(u[i], u[j]) / (len(u) - 1)
-              for u in units for i, j in itertools.permutations(range(len(u)), 2)) / n
-    d_e = sum(delta(pooled[i], pooled[j])
-              for i, j in itertools.permutations(range(n), 2)) / (n * (n - 1))
+    d_o = (
+        sum(
+            delta(u[i], u[j]) / (len(u) - 1)
+            for u in units
+            for i, j in itertools.permutations(range(len(u)), 2)
+        )
+        / n
+    )
+    d_e = sum(delta(pooled[i], pooled[j]) for i, j in itertools.permutations(range(n), 2)) / (
+        n * (n - 1)
+    )
     return 1.0 - d_o / d_e
 
 
@@ -76,11 +96,14 @@ def test_krippendorff_alpha_matches_the_pair_definition_on_random_data(level):
 
 def test_ordinal_alpha_credits_near_misses_that_nominal_alpha_does_not():
     # Three raters score eight cutouts 1-5; disagreements are always by one step.
-    scores = np.array([
-        [1, 2, 3, 4, 5, 1, 3, 5],
-        [2, 2, 3, 5, 5, 1, 4, 4],
-        [1, 3, 3, 4, 4, 2, 3, 5],
-    ], dtype=float)
+    scores = np.array(
+        [
+            [1, 2, 3, 4, 5, 1, 3, 5],
+            [2, 2, 3, 5, 5, 1, 4, 4],
+            [1, 3, 3, 4, 4, 2, 3, 5],
+        ],
+        dtype=float,
+    )
     nominal = krippendorff_alpha(scores, "nominal")
     ordinal = krippendorff_alpha(scores, "ordinal")
     assert ordinal > 0.75 > 0.4 > nominal

@@ -111,6 +111,10 @@ def test_non_finite_values_are_rejected_with_the_unit_named():
 def test_thousand_rounds_over_ten_thousand_images_is_fast():
     values = np.random.default_rng(0).random((10_000, 3))
     start = time.perf_counter()
-    paired_bootstrap({f"m{k}": values[:, k] for k in range(3)},
-                     {f"m{k}": values[:, k] + 0.01 for k in range(3)}, rounds=1000, seed=0)
+    paired_bootstrap(
+        {f"m{k}": values[:, k] for k in range(3)},
+        {f"m{k}": values[:, k] + 0.01 for k in range(3)},
+        rounds=1000,
+        seed=0,
+    )
     assert time.perf_counter() - start < 5.0

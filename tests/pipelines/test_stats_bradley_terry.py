@@ -22,8 +22,13 @@ TRUTH = np.array([0.0, 0.8, -0.5, 1.5, 0.3, -1.2])
 
 
 def counts_of(votes) -> ItemPairCounts:  # type: ignore[no-untyped-def]
-    return ItemPairCounts.from_votes(votes.items, votes.model_a, votes.model_b, votes.choices,
-                                     int(max(votes.model_a.max(), votes.model_b.max()) + 1))
+    return ItemPairCounts.from_votes(
+        votes.items,
+        votes.model_a,
+        votes.model_b,
+        votes.choices,
+        int(max(votes.model_a.max(), votes.model_b.max()) + 1),
+    )
 
 
 def sklearn_strengths(a, b, choices, k, reference):  # type: ignore[no-untyped-def]
@@ -46,8 +51,9 @@ def sklearn_strengths(a, b, choices, k, reference):  # type: ignore[no-untyped-d
 
 
 def test_it_recovers_known_strengths_with_ties_as_half_wins():
-    votes = simulate_campaign(TRUTH, n_items=20_000, votes_per_item=5, n_honest=10,
-                              tie_rate=0.4, seed=1)
+    votes = simulate_campaign(
+        TRUTH, n_items=20_000, votes_per_item=5, n_honest=10, tie_rate=0.4, seed=1
+    )
     assert np.isin(votes.choices, [TIE, BOTH_BAD]).mean() > 0.2  # ties really are in play
     fit = fit_bradley_terry(bt_wins(counts_of(votes).aggregate()), reference=0)
     assert fit.converged and fit.connected and fit.mle_exists
@@ -70,8 +76,9 @@ def test_strengths_are_anchored_at_the_reference_model():
     at4 = fit_bradley_terry(wins, reference=4).strengths
     assert at4[4] == 0.0 and at0[0] == 0.0
     np.testing.assert_allclose(at4, at0 - at0[4], atol=1e-8)
-    report = bradley_terry(counts_of(votes), [f"m{i}" for i in range(6)], reference="m4",
-                           rounds=100)
+    report = bradley_terry(
+        counts_of(votes), [f"m{i}" for i in range(6)], reference="m4", rounds=100
+    )
     assert report.reference == "m4"
     prod = report.strengths["m4"]
     assert (prod.estimate, prod.low, prod.high) == (0.0, 0.0, 0.0)
@@ -127,11 +134,13 @@ def test_pair_rates_sum_to_one_and_count_votes_and_items():
         assert sum(r.estimate for r in rates) == pytest.approx(1.0)
         assert all(r.low <= r.estimate <= r.high for r in rates)
         sel = ((votes.model_a == pair.a) & (votes.model_b == pair.b)) | (
-            (votes.model_a == pair.b) & (votes.model_b == pair.a))
+            (votes.model_a == pair.b) & (votes.model_b == pair.a)
+        )
         assert pair.votes == sel.sum()
         assert pair.items == len(np.unique(votes.items[sel]))
         a_won = (sel & (votes.model_a == pair.a) & (votes.choices == LEFT)) | (
-            sel & (votes.model_b == pair.a) & (votes.choices == RIGHT))
+            sel & (votes.model_b == pair.a) & (votes.choices == RIGHT)
+        )
         assert pair.win.estimate == pytest.approx(a_won.sum() / sel.sum())
     both_bad = (votes.choices == BOTH_BAD) & ((votes.model_a == 1) | (votes.model_b == 1))
     involved = (votes.model_a == 1) | (votes.model_b == 1)

@@ -20,8 +20,12 @@ def per_image_iou(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_group_means_equal_fairlearn_metricframe_by_group():
     iou, tone, gender = per_image_iou()
     labels = intersect(tone, gender)
-    frame = MetricFrame(metrics=lambda y_true, y_pred: float(np.mean(y_pred)),
-                        y_true=np.zeros_like(iou), y_pred=iou, sensitive_features=labels)
+    frame = MetricFrame(
+        metrics=lambda y_true, y_pred: float(np.mean(y_pred)),
+        y_true=np.zeros_like(iou),
+        y_pred=iou,
+        sensitive_features=labels,
+    )
     report = group_report(iou, labels, rounds=100, min_group_size=10)
     ours = {g.group: g.mean.estimate for g in report.groups}
     theirs = frame.by_group.to_dict()

@@ -20,29 +20,41 @@ def qc_of(votes: SimulatedVotes, **kwargs):  # type: ignore[no-untyped-def]
 
 def strengths(votes: SimulatedVotes) -> np.ndarray:
     scored = votes.select(votes.gold < 0)  # gold is excluded from scores
-    counts = ItemPairCounts.from_votes(scored.items, scored.model_a, scored.model_b,
-                                       scored.choices, len(TRUTH))
+    counts = ItemPairCounts.from_votes(
+        scored.items, scored.model_a, scored.model_b, scored.choices, len(TRUTH)
+    )
     return fit_bradley_terry(bt_wins(counts.aggregate()), reference=0).strengths
 
 
 def test_gold_tasks_catch_a_random_clicker():
-    votes = simulate_campaign(TRUTH, n_items=600, votes_per_item=3, n_honest=8, n_random=1,
-                              gold_per_annotator=100, seed=7)
+    votes = simulate_campaign(
+        TRUTH, n_items=600, votes_per_item=3, n_honest=8, n_random=1, gold_per_annotator=100, seed=7
+    )
     rows = {r.annotator: r for r in qc_of(votes, threshold=0.7)}
     clicker = rows["random-0"]
     assert clicker.flagged and clicker.gold_accuracy == pytest.approx(0.5, abs=0.15)
     assert clicker.gold_high < 0.7  # and not by luck: the whole Wilson interval is below
     assert flagged_annotators(list(rows.values())) == {"random-0"}
     assert all(r.gold_accuracy > 0.85 for name, r in rows.items() if name.startswith("honest"))
-    assert clicker.median_seconds < 2.0 < min(r.median_seconds for r in rows.values()
-                                              if r.annotator.startswith("honest"))
+    assert (
+        clicker.median_seconds
+        < 2.0
+        < min(r.median_seconds for r in rows.values() if r.annotator.startswith("honest"))
+    )
 
 
 def test_excluding_flagged_random_clickers_moves_bt_scores_toward_the_truth():
     """Issue 7 acceptance: gold catches random clickers, and leaving out their votes moves the
     Bradley–Terry strengths toward the known truth."""
-    votes = simulate_campaign(TRUTH, n_items=3000, votes_per_item=4, n_honest=6, n_random=4,
-                              gold_per_annotator=30, seed=2024)
+    votes = simulate_campaign(
+        TRUTH,
+        n_items=3000,
+        votes_per_item=4,
+        n_honest=6,
+        n_random=4,
+        gold_per_annotator=30,
+        seed=2024,
+    )
     flagged = flagged_annotators(qc_of(votes))
     assert flagged == {f"random-{i}" for i in range(4)}
     everyone = strengths(votes)
@@ -60,8 +72,13 @@ def test_excluding_flagged_random_clickers_moves_bt_scores_toward_the_truth():
 
 
 def test_both_bad_on_gold_is_not_scored_and_a_tie_is_wrong():
-    rows = annotator_qc(["a"] * 4, ["left", "both_bad", "tie", "right"], [3, 3, 3, 3],
-                        ["left", "left", "left", "right"], min_gold=1)
+    rows = annotator_qc(
+        ["a"] * 4,
+        ["left", "both_bad", "tie", "right"],
+        [3, 3, 3, 3],
+        ["left", "left", "left", "right"],
+        min_gold=1,
+    )
     (row,) = rows
     assert (row.gold_scored, row.gold_correct) == (3, 2)
     assert row.gold_accuracy == pytest.approx(2 / 3)
@@ -75,8 +92,12 @@ def test_too_little_gold_is_reported_not_flagged():
 def test_left_bias_is_tested_against_one_half():
     rng = np.random.default_rng(0)
     n = 200
-    choices = np.concatenate([np.where(rng.random(n) < 0.8, "left", "right"),
-                              np.where(rng.random(n) < 0.5, "left", "right")])
+    choices = np.concatenate(
+        [
+            np.where(rng.random(n) < 0.8, "left", "right"),
+            np.where(rng.random(n) < 0.5, "left", "right"),
+        ]
+    )
     who = ["biased"] * n + ["fair"] * n
     rows = {r.annotator: r for r in annotator_qc(who, choices, np.ones(2 * n))}
     assert rows["biased"].left_share > 0.7 and rows["biased"].left_p_value < 1e-6

@@ -22,25 +22,34 @@ def test_researcher_cannot_move_production_but_a_manager_can_and_history_is_kept
 ):
     v1, v2 = VersionFactory(version="1.0.0"), VersionFactory(version="1.1.0")
     with pytest.raises(PermissionDenied, match="Only release managers and admins"):
-        services.alias_move(family=v1.family, name="production", version=v1, user=researcher,
-                            reason="try")
-    services.alias_move(family=v1.family, name="production", version=v1, user=manager,
-                        reason="first release")
-    services.alias_move(family=v1.family, name="production", version=v2, user=manager,
-                        reason="1.1.0 wins")
-    services.alias_move(family=v1.family, name="production", version=v2, user=manager,
-                        reason="no-op")
-    moves = list(AliasMove.objects.values_list("from_version__version", "to_version__version",
-                                               "moved_by__username", "reason"))
-    assert moves == [("1.0.0", "1.1.0", "mo", "1.1.0 wins"),
-                     (None, "1.0.0", "mo", "first release")]
-    services.alias_move(family=v1.family, name="candidate", version=v1, user=researcher,
-                        reason="try 1.0.0")
+        services.alias_move(
+            family=v1.family, name="production", version=v1, user=researcher, reason="try"
+        )
+    services.alias_move(
+        family=v1.family, name="production", version=v1, user=manager, reason="first release"
+    )
+    services.alias_move(
+        family=v1.family, name="production", version=v2, user=manager, reason="1.1.0 wins"
+    )
+    services.alias_move(
+        family=v1.family, name="production", version=v2, user=manager, reason="no-op"
+    )
+    moves = list(
+        AliasMove.objects.values_list(
+            "from_version__version", "to_version__version", "moved_by__username", "reason"
+        )
+    )
+    assert moves == [("1.0.0", "1.1.0", "mo", "1.1.0 wins"), (None, "1.0.0", "mo", "first release")]
+    services.alias_move(
+        family=v1.family, name="candidate", version=v1, user=researcher, reason="try 1.0.0"
+    )
     assert Alias.objects.get(name="candidate").updated_by == researcher
 
 
-@pytest.mark.parametrize(("name", "reason", "words"), [
-    ("1beta", "r", "Invalid alias"), ("candidate", "  ", "a reason is required")])
+@pytest.mark.parametrize(
+    ("name", "reason", "words"),
+    [("1beta", "r", "Invalid alias"), ("candidate", "  ", "a reason is required")],
+)
 def test_alias_names_start_with_a_letter_and_moves_need_a_reason(researcher, name, reason, words):
     v = VersionFactory(version="1.0.0")
     with pytest.raises(RegistryError, match=words):
@@ -49,8 +58,13 @@ def test_alias_names_start_with_a_letter_and_moves_need_a_reason(researcher, nam
 
 def test_pages_need_the_researcher_role(client, annotator, researcher):
     v = VersionFactory(version="1.0.0")
-    urls = ["/models/", "/models/subject-lift/", "/models/subject-lift/1.0.0/", "/models/upload/",
-            "/models/tokens/"]
+    urls = [
+        "/models/",
+        "/models/subject-lift/",
+        "/models/subject-lift/1.0.0/",
+        "/models/upload/",
+        "/models/tokens/",
+    ]
     for url in urls:
         assert client.get(url).status_code == 302, url  # to the login page
     client.force_login(annotator)
@@ -65,13 +79,19 @@ def test_pages_need_the_researcher_role(client, annotator, researcher):
 
 def test_version_page_shows_status_reason_spec_lineage_card_and_compare_link(client, researcher):
     prod = VersionFactory(version="1.0.0", card="# Card\nval IoU 0.71")
-    services.alias_move(family=prod.family, name="production", version=prod, user=None,
-                        reason="demo")
+    services.alias_move(
+        family=prod.family, name="production", version=prod, user=None, reason="demo"
+    )
     cand = VersionFactory(version="1.1.0", parent=prod)
-    VersionFactory(version="1.1.0+onnx", parent=cand, format="onnx",
-                   conversion={"source": "subject-lift:1.1.0", "target": "onnx"})
-    bad = VersionFactory(version="2.0.0", status=VersionStatus.REJECTED,
-                         rejection_reason="alpha output contains NaN")
+    VersionFactory(
+        version="1.1.0+onnx",
+        parent=cand,
+        format="onnx",
+        conversion={"source": "subject-lift:1.1.0", "target": "onnx"},
+    )
+    bad = VersionFactory(
+        version="2.0.0", status=VersionStatus.REJECTED, rejection_reason="alpha output contains NaN"
+    )
     client.force_login(researcher)
     page = client.get(cand.get_absolute_url()).content.decode()
     assert 'class="badge ready"' in page and "1.1.0+onnx" in page
@@ -99,29 +119,41 @@ def test_alias_move_form_forbids_production_to_researchers_and_allows_managers(
     assert AliasMove.objects.get().moved_by == manager
 
 
-def test_upload_form_registers_and_queues_validation(client, researcher, tiny, no_broker,
-                                                     django_capture_on_commit_callbacks):
+def test_upload_form_registers_and_queues_validation(
+    client, researcher, tiny, no_broker, django_capture_on_commit_callbacks
+):
     client.force_login(researcher)
     with open(tiny["pt2"], "rb") as fh, django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/models/upload/", {
-            "family": "subject-lift", "version": "1.3.0", "file": fh,
-            "spec_text": json.dumps(spec_for("torch_export")), "notes": "web"},
-            HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+        response = client.post(
+            "/models/upload/",
+            {
+                "family": "subject-lift",
+                "version": "1.3.0",
+                "file": fh,
+                "spec_text": json.dumps(spec_for("torch_export")),
+                "notes": "web",
+            },
+            HTTP_X_REQUESTED_WITH="XMLHttpRequest",
+        )
     assert response.status_code == 200
     assert response.json() == {"redirect": "/models/subject-lift/1.3.0/", "status": "uploaded"}
     row = ModelVersion.objects.get(version="1.3.0")
     assert row.created_by == researcher and row.validation_job and no_broker.call_count == 1
 
 
-def test_upload_form_explains_the_size_limit_and_a_missing_spec(client, researcher, settings,
-                                                                tmp_path):
+def test_upload_form_explains_the_size_limit_and_a_missing_spec(
+    client, researcher, settings, tmp_path
+):
     settings.MAX_UPLOAD_MB = 1
     big = tmp_path / "big.pt2"
     big.write_bytes(b"\0" * (1024 * 1024 + 1))
     client.force_login(researcher)
     with open(big, "rb") as fh:
-        response = client.post("/models/upload/", {"family": "f", "version": "1.0.0", "file": fh},
-                               HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+        response = client.post(
+            "/models/upload/",
+            {"family": "f", "version": "1.0.0", "file": fh},
+            HTTP_X_REQUESTED_WITH="XMLHttpRequest",
+        )
     errors = response.json()["errors"]
     assert response.status_code == 400
     assert any("the upload limit is 1 MB" in e for e in errors)

@@ -47,8 +47,11 @@ def test_post_version_queues_validation_and_get_shows_the_status(
         response = upload(client, tiny["pt2"])
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["ref"], body["status"], body["format"]) == ("subject-lift:1.2.0", "uploaded",
-                                                             "torch_export")
+    assert (body["ref"], body["status"], body["format"]) == (
+        "subject-lift:1.2.0",
+        "uploaded",
+        "torch_export",
+    )
     assert no_broker.call_count == 1  # the registry.validate chunk went to the queue
 
     model_version_validate(version_id=body["id"])  # what the worker does
@@ -69,14 +72,16 @@ def test_bad_input_is_a_400_naming_the_field(tiny, researcher, no_broker):
     [message] = upload(client, tiny["pt2"], version="latest").json()["version"]
     assert "a version starts with a digit" in message and "'latest'" in message
     with open(tiny["pt2"], "rb") as fh:
-        response = client.post(VERSIONS, {"version": "1.0.0", "file": fh, "spec": "{nope"},
-                               format="multipart")
+        response = client.post(
+            VERSIONS, {"version": "1.0.0", "file": fh, "spec": "{nope"}, format="multipart"
+        )
     assert response.status_code == 400
     assert "The spec is not valid JSON" in response.json()["spec"][0]
 
 
-def test_upload_over_the_size_limit_is_refused_with_the_limit(tmp_path, researcher, settings,
-                                                              no_broker):
+def test_upload_over_the_size_limit_is_refused_with_the_limit(
+    tmp_path, researcher, settings, no_broker
+):
     settings.MAX_UPLOAD_MB = 1
     big = tmp_path / "big.pt2"
     big.write_bytes(b"\0" * (1024 * 1024 + 1))
@@ -111,7 +116,9 @@ def test_alias_move_by_api_obeys_the_production_rule_and_keeps_history(researche
     moved = mc.post(url + "production/", {"version": "1.1.0", "reason": "release 1.1"})
     history = moved.json()["history"]
     assert [(h["from"], h["to"], h["by"], h["reason"]) for h in history] == [
-        ("1.0.0", "1.1.0", "mo", "release 1.1"), (None, "1.0.0", "mo", "first")]
+        ("1.0.0", "1.1.0", "mo", "release 1.1"),
+        (None, "1.0.0", "mo", "first"),
+    ]
     assert Alias.objects.get(name="production").version == v2 and v1
     assert mc.post(url + "production/", {"version": "9.9.9", "reason": "x"}).status_code == 404
     assert mc.post(url + "production/", {"version": "1.0.0"}).status_code == 400
@@ -123,8 +130,10 @@ def test_moving_an_alias_to_a_rejected_version_is_a_400(researcher):
     response = client_for(researcher).post(
         "/models/api/families/subject-lift/aliases/candidate/", {"version": "2.0.0", "reason": "x"}
     )
-    assert response.status_code == 400 and "only ready (validated) versions" in response.json()[
-        "detail"]
+    assert (
+        response.status_code == 400
+        and "only ready (validated) versions" in response.json()["detail"]
+    )
 
 
 def readme_commands() -> list[str]:
@@ -134,8 +143,9 @@ def readme_commands() -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_readme_curl_examples_work_against_a_live_server(tiny, tmp_path, live_server,
-                                                              researcher, no_broker):
+def test_the_readme_curl_examples_work_against_a_live_server(
+    tiny, tmp_path, live_server, researcher, no_broker
+):
     assert shutil.which("curl"), "curl is needed for this test"
     token = Token.objects.create(user=researcher).key
     shutil.copy(tiny["pt2"], tmp_path / "subject-lift-1.2.0.pt2")
@@ -143,15 +153,22 @@ def test_the_readme_curl_examples_work_against_a_live_server(tiny, tmp_path, liv
     env = {**os.environ, "BASE": live_server.url, "TOKEN": token}
     upload_cmd, alias_cmd = readme_commands()[:2]
 
-    done = subprocess.run(["bash", "-c", upload_cmd], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", "-c", upload_cmd],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     body = json.loads(done.stdout)
     assert body["ref"] == "subject-lift:1.2.0" and body["status"] == "uploaded"
 
     model_version_validate(version_id=body["id"])
-    moved = subprocess.run(["bash", "-c", alias_cmd], cwd=tmp_path, env=env, capture_output=True,
-                           text=True, timeout=60)
+    moved = subprocess.run(
+        ["bash", "-c", alias_cmd], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert moved.returncode == 0, moved.stderr
     assert json.loads(moved.stdout)["version"] == "1.2.0"
     assert AliasMove.objects.get().reason == "beats 1.1.0 on PASCAL-S"

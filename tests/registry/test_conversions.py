@@ -16,15 +16,28 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 def test_register_with_convert_adds_onnx_and_coreml_children(tiny):
     out = StringIO()
-    call_command("register_model", str(tiny["pt2"]), "--family", "subject-lift", "--version",
-                 "1.0.0", "--convert", "onnx,coreml", stdout=out)
+    call_command(
+        "register_model",
+        str(tiny["pt2"]),
+        "--family",
+        "subject-lift",
+        "--version",
+        "1.0.0",
+        "--convert",
+        "onnx,coreml",
+        stdout=out,
+    )
     source = ModelVersion.objects.get(version="1.0.0")
     onnx = ModelVersion.objects.get(version="1.0.0+onnx")
     coreml = ModelVersion.objects.get(version="1.0.0+coreml")
     assert (onnx.status, onnx.format, onnx.parent) == ("ready", "onnx", source)
     assert onnx.validation_report["latency_ms"] > 0
-    assert onnx.conversion == {"source": "subject-lift:1.0.0", "source_id": source.pk,
-                               "source_sha256": source.sha256, "target": "onnx"}
+    assert onnx.conversion == {
+        "source": "subject-lift:1.0.0",
+        "source_id": source.pk,
+        "source_sha256": source.sha256,
+        "target": "onnx",
+    }
     assert (coreml.status, coreml.format, coreml.parent) == ("ready", "coreml", source)
     assert coreml.status_note == "prediction on macOS workers only: coreml queue"
     assert coreml.validation_report["normalisation"]["ok"] is True
@@ -38,8 +51,15 @@ def test_register_with_convert_adds_onnx_and_coreml_children(tiny):
 
 
 def test_only_ready_torch_export_versions_convert(tiny):
-    call_command("register_model", str(tiny["torchscript"]), "--family", "f", "--version",
-                 "1.0.0", stdout=StringIO())
+    call_command(
+        "register_model",
+        str(tiny["torchscript"]),
+        "--family",
+        "f",
+        "--version",
+        "1.0.0",
+        stdout=StringIO(),
+    )
     with pytest.raises(CommandError, match=r"conversions start from a torch\.export") as err:
         call_command("convert_model", "f:1.0.0", "--to", "onnx")
     assert err.value.returncode == 2
@@ -47,10 +67,12 @@ def test_only_ready_torch_export_versions_convert(tiny):
         call_command("convert_model", "f:2.0.0", "--to", "onnx")
 
 
-def test_the_convert_button_queues_a_conversion_job(client, researcher, tiny, no_broker,
-                                                    django_capture_on_commit_callbacks):
-    call_command("register_model", str(tiny["pt2"]), "--family", "f", "--version", "1.0.0",
-                 stdout=StringIO())
+def test_the_convert_button_queues_a_conversion_job(
+    client, researcher, tiny, no_broker, django_capture_on_commit_callbacks
+):
+    call_command(
+        "register_model", str(tiny["pt2"]), "--family", "f", "--version", "1.0.0", stdout=StringIO()
+    )
     client.force_login(researcher)
     assert b'id="convert"' in client.get("/models/f/1.0.0/").content
     with django_capture_on_commit_callbacks(execute=True):

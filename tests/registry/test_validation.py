@@ -27,8 +27,13 @@ CASES = [
 
 def register(path, spec, version="1.0.0", **kwargs):
     return services.model_version_register(
-        family="subject-lift", version=version, file=path, spec=spec,
-        original_filename=path.name, validate="inline", **kwargs,
+        family="subject-lift",
+        version=version,
+        file=path,
+        spec=spec,
+        original_filename=path.name,
+        validate="inline",
+        **kwargs,
     )
 
 
@@ -106,13 +111,19 @@ def test_the_builtin_baseline_registers_without_a_file():
     from pipelines.runners.builtin import builtin_spec
 
     row = services.model_version_register(
-        family="subject-lift", version="0.0.1", file=None, spec=builtin_spec("saliency-grabcut"),
+        family="subject-lift",
+        version="0.0.1",
+        file=None,
+        spec=builtin_spec("saliency-grabcut"),
         validate="inline",
     ).version
     assert (row.status, row.format, row.sha256) == ("ready", "builtin", "")
     bad = services.model_version_register(
-        family="subject-lift", version="0.0.2", file=None,
-        spec={**builtin_spec("saliency-grabcut"), "builtin": "magic"}, validate="inline",
+        family="subject-lift",
+        version="0.0.2",
+        file=None,
+        spec={**builtin_spec("saliency-grabcut"), "builtin": "magic"},
+        validate="inline",
     ).version
     assert bad.status == "rejected" and "Unknown builtin runner 'magic'" in bad.rejection_reason
 

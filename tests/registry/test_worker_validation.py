@@ -23,8 +23,12 @@ def status_of(row: ModelVersion) -> str:
 
 def register(path, version, fmt="torch_export"):
     return services.model_version_register(
-        family="subject-lift", version=version, file=path, spec=spec_for(fmt),
-        original_filename=path.name, validate="job",
+        family="subject-lift",
+        version=version,
+        file=path,
+        spec=spec_for(fmt),
+        original_filename=path.name,
+        validate="job",
     ).version
 
 
@@ -50,7 +54,10 @@ def test_worker_survives_a_memory_hog_and_validates_the_next_upload(tiny, start_
 def test_a_worker_runs_the_convert_button_job_into_a_validated_child(tiny, start_worker):
     worker = start_worker(include="")
     source = services.model_version_register(
-        family="f", version="1.0.0", file=tiny["pt2"], spec=spec_for("torch_export"),
+        family="f",
+        version="1.0.0",
+        file=tiny["pt2"],
+        spec=spec_for("torch_export"),
         validate="inline",
     ).version
     job = services.model_version_convert_enqueue(version=source, target="onnx", user=None)

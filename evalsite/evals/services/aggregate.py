@@ -157,9 +157,7 @@ def failure_message(failed: list[ItemResult], total: int) -> str:
 
 
 def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
-    results = list(
-        ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem")
-    )
+    results = list(ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem"))
     ok = [r for r in results if r.status == ResultStatus.OK]
     failed = [r for r in results if r.status == ResultStatus.FAILED]
     if not ok:
@@ -202,9 +200,7 @@ def outputs_digest(item_shas: Mapping[str, str]) -> str:
 
 def item_digests(run: EvalRun) -> tuple[dict[int, str], str]:
     """(sha256 of each item's stored alpha PNG by ItemResult id, the run's outputs digest)."""
-    rows = ItemResult.objects.filter(run=run).values_list(
-        "pk", "item__stem", "status", "artefacts"
-    )
+    rows = ItemResult.objects.filter(run=run).values_list("pk", "item__stem", "status", "artefacts")
     by_pk: dict[int, str] = {}
     by_stem: dict[str, str] = {}
     for pk, stem, status, files in rows:

@@ -41,9 +41,7 @@ def parity_between(source: EvalRun, other: EvalRun, *, role: str | None = None) 
     """
     root = media_root()
     role = role or parity_role(source, other)
-    mine = {
-        r.item_id: r for r in ItemResult.objects.filter(run=source, status=ResultStatus.OK)
-    }
+    mine = {r.item_id: r for r in ItemResult.objects.filter(run=source, status=ResultStatus.OK)}
     rows: list[dict[str, Any]] = []
     for r in ItemResult.objects.filter(run=other, status=ResultStatus.OK).select_related("item"):
         base = mine.get(r.item_id)

@@ -293,9 +293,7 @@ def eval_run_rerun(*, run: EvalRun, user: User | None = None) -> EvalRun:
 def eval_run_fail(*, run_id: int, reason: str) -> int:
     return EvalRun.objects.filter(
         pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-    ).update(
-        status=RunStatus.FAILED, error=reason, finished_at=timezone.now()
-    )
+    ).update(status=RunStatus.FAILED, error=reason, finished_at=timezone.now())
 
 
 def eval_run_mark_running(*, run_id: int) -> int:

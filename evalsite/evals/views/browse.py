@@ -186,8 +186,9 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             "summary": [(*row, within.get(row[0])) for row in summary],
             "outputs": identical_outputs(a, b),
             "noise_runs": (noise_a, noise_b),
-            "regressions": sum(1 for r in rows if (r["delta"] or 0) < 0) if metric not in
-            LOWER_IS_BETTER else sum(1 for r in rows if (r["delta"] or 0) > 0),
+            "regressions": sum(1 for r in rows if (r["delta"] or 0) < 0)
+            if metric not in LOWER_IS_BETTER
+            else sum(1 for r in rows if (r["delta"] or 0) > 0),
         },
     )
 

@@ -27,31 +27,47 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--run", type=int, required=True, help="run id")
-        parser.add_argument("--json", metavar="OUT", help="write the fairness JSON to this file "
-                            "('-' for stdout)")
-        parser.add_argument("--min-group-size", type=int, default=None,
-                            help="groups below this many images are 'too small to judge' (30)")
-        parser.add_argument("--margin", type=float, default=None,
-                            help="smallest gap that can be flagged (0.03)")
-        parser.add_argument("--skin-tone-groups", default=None,
-                            help="Monk grouping, covering 1-10 once (default: the set's)")
+        parser.add_argument(
+            "--json", metavar="OUT", help="write the fairness JSON to this file ('-' for stdout)"
+        )
+        parser.add_argument(
+            "--min-group-size",
+            type=int,
+            default=None,
+            help="groups below this many images are 'too small to judge' (30)",
+        )
+        parser.add_argument(
+            "--margin", type=float, default=None, help="smallest gap that can be flagged (0.03)"
+        )
+        parser.add_argument(
+            "--skin-tone-groups",
+            default=None,
+            help="Monk grouping, covering 1-10 once (default: the set's)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        run = EvalRun.objects.select_related("dataset_version__dataset").filter(
-            pk=opts["run"]).first()
+        run = (
+            EvalRun.objects.select_related("dataset_version__dataset")
+            .filter(pk=opts["run"])
+            .first()
+        )
         if run is None:
             raise CommandError(f"--run: no run #{opts['run']}", returncode=1)
         try:
-            settings = settings_for(run=run, min_group_size=opts["min_group_size"],
-                                    margin=opts["margin"],
-                                    skin_tone_groups=opts["skin_tone_groups"])
+            settings = settings_for(
+                run=run,
+                min_group_size=opts["min_group_size"],
+                margin=opts["margin"],
+                skin_tone_groups=opts["skin_tone_groups"],
+            )
         except ValueError as exc:
             raise CommandError(str(exc), returncode=1) from None
         try:
             report = fairness_report_compute(run=run, settings=settings)
         except NoPersonAttributes as exc:
-            raise CommandError(f"run #{run.pk} on {run.dataset_version.spec}: {exc}",
-                               returncode=1) from None
+            raise CommandError(
+                f"run #{run.pk} on {run.dataset_version.spec}: {exc}", returncode=1
+            ) from None
         except ValueError as exc:
             raise CommandError(str(exc), returncode=1) from None
         doc = report.data
@@ -73,19 +89,30 @@ class Command(BaseCommand):
             f"Fairness of run #{doc['run']} on {doc['dataset']} (attribute revision "
             f"{doc['attribute_revision']['number']}, {doc['n']} images with a person){synthetic}"
         )
-        out.write(f"  settings: min group size {s['min_group_size']}, margin {s['margin']}, "
-                  f"alpha {s['alpha']}, {s['rounds']} rounds, tones {s['skin_tone_groups']}")
-        small = sorted({f"{display_group(g['attribute'], g['group'])} (n={g['n']})"
-                        for g in doc["groups"] if g["too_small"]})
+        out.write(
+            f"  settings: min group size {s['min_group_size']}, margin {s['margin']}, "
+            f"alpha {s['alpha']}, {s['rounds']} rounds, tones {s['skin_tone_groups']}"
+        )
+        small = sorted(
+            {
+                f"{display_group(g['attribute'], g['group'])} (n={g['n']})"
+                for g in doc["groups"]
+                if g["too_small"]
+            }
+        )
         if small:
             out.write(f"  too small to judge: {', '.join(small)}")
         if not doc["flags"]:
-            out.write("  no flags: no group is worse than the other images by more than the "
-                      "margin after Holm's correction")
+            out.write(
+                "  no flags: no group is worse than the other images by more than the "
+                "margin after Holm's correction"
+            )
         for flag in doc["flags"]:
             out.write(f"  FLAG {flag['text']}")
         for metric, row in doc["summary"].items():
             gap = row.get("largest_gap")
             if gap:
-                out.write(f"  {METRIC_LABELS.get(metric, metric)}: largest gap "
-                          f"{display_group(gap['attribute'], gap['group'])} {gap['gap']:+.3f}")
+                out.write(
+                    f"  {METRIC_LABELS.get(metric, metric)}: largest gap "
+                    f"{display_group(gap['attribute'], gap['group'])} {gap['gap']:+.3f}"
+                )
