@@ -68,13 +68,21 @@ def complete_in_threads(chunks: list[Chunk]) -> list[BaseException]:
     return errors
 
 
-def forced_interleaving(barrier: threading.Barrier) -> Any:
-    """Both finishers mark their chunk done (uncommitted) before either checks for open chunks."""
+def forced_interleaving(
+    barrier: threading.Barrier, checked: threading.Barrier | None = None
+) -> Any:
+    """Both finishers mark their chunk done (uncommitted) before either checks for open chunks.
+
+    With `checked`, both also finish their check before either commits (only possible without the
+    job-row lock, where the second finisher waits inside the check for the first's commit).
+    """
     original = jobs._finish_job_if_complete
 
     def after_mark_done(job_id: int) -> None:
         barrier.wait()
         original(job_id)
+        if checked is not None:
+            checked.wait()
 
     return mock.patch.object(jobs, "_finish_job_if_complete", after_mark_done)
 
@@ -107,8 +115,9 @@ def test_without_the_job_lock_the_race_leaves_the_job_open_and_the_reaper_finish
     job = make_job(tmp_path, n=2)
     claimed = [jobs.chunk_claim(chunk_id=c.pk, worker=f"w{c.index}") for c in job.chunks.all()]
     barrier = threading.Barrier(2, timeout=10)
+    checked = threading.Barrier(2, timeout=10)
     unlocked = mock.patch.object(jobs, "_lock_job", lambda job_id: Job.objects.get(pk=job_id))
-    with unlocked, forced_interleaving(barrier):
+    with unlocked, forced_interleaving(barrier, checked):
         assert not complete_in_threads([c for c in claimed if c])
 
     # Then neither finisher saw the other's chunk done: the job is stuck (the bug is real) ...
