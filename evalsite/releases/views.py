@@ -6,6 +6,7 @@ leaderboard reads stored rows, a report page reads its stored JSON.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -24,7 +25,7 @@ from evalsite.releases.export import (
     gallery_images,
 )
 from evalsite.releases.forms import DecisionForm, GateConfigForm, ReportForm
-from evalsite.releases.models import GateConfig, ReportStatus
+from evalsite.releases.models import GateConfig, ReleaseReport, ReportStatus
 from evalsite.releases.services.decisions import (
     DECIDE_DENIED,
     gate_config_update,
@@ -130,26 +131,28 @@ def report_json_view(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(body, json_dumps_params={"indent": 1})
 
 
-@researcher_required
-@require_GET
-def report_html_view(request: HttpRequest, pk: int) -> HttpResponse:
+def _report_download(
+    pk: int, render_file: Callable[[ReleaseReport], str], ext: str, content_type: str
+) -> HttpResponse:
+    """A finished report as an attachment written by `render_file`; 409 before it is finished."""
     report = selectors.report_get(pk)
     if report.status != ReportStatus.DONE:
         return HttpResponse(f"Report #{pk} is {report.status}.", status=409)
-    response = HttpResponse(export_html(report), content_type="text/html; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="release-report-{pk}.html"'
+    response = HttpResponse(render_file(report), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="release-report-{pk}.{ext}"'
     return response
+
+
+@researcher_required
+@require_GET
+def report_html_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _report_download(pk, export_html, "html", "text/html; charset=utf-8")
 
 
 @researcher_required
 @require_GET
 def report_csv_view(request: HttpRequest, pk: int) -> HttpResponse:
-    report = selectors.report_get(pk)
-    if report.status != ReportStatus.DONE:
-        return HttpResponse(f"Report #{pk} is {report.status}.", status=409)
-    response = HttpResponse(export_csv(report), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="release-report-{pk}.csv"'
-    return response
+    return _report_download(pk, export_csv, "csv", "text/csv; charset=utf-8")
 
 
 @researcher_required
