@@ -13,7 +13,6 @@ Conventions:
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import uuid
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pipelines.hashing import sha256_bytes
 
 WEB_LONG_SIDE = 1024
 THUMB_LONG_SIDE = 256
@@ -307,7 +308,7 @@ def _png(img: Image.Image) -> bytes:
 
 
 def _put(staging: Path, data: bytes, ext: str) -> Blob:
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256_bytes(data)
     target = staging / f"{sha}{ext}"
     if not target.exists():
         tmp = staging / f".{uuid.uuid4().hex}.tmp"
