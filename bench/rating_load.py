@@ -7,10 +7,12 @@ What it does, end to end on loopback only:
 2. starts gunicorn with the project's settings (they already include
    `ratings.timing.ServerTimingMiddleware`, whose `Server-Timing` header is read below) and a
    fast password hasher (a generated settings module in the temp dir);
-3. spawns --annotators client processes: each logs in, fetches its state, waits at a barrier,
-   then submits --ratings ratings; every submit response carries the next task (that is the
-   "submit + fetch next" round trip) and the middleware's `Server-Timing` header. Each client
-   also re-posts one rating it already made (double submit) to check idempotency under load;
+3. spawns --annotators client processes: each logs in, leases its first tasks with a POST to
+   /rate/api/lease (pages never lease on GET) and posts it again (a second lease must answer the
+   same task), reads /rate/api/state (it must show the lease), waits at a barrier, then submits
+   --ratings ratings; every submit response carries the next task (that is the "submit + fetch
+   next" round trip) and the middleware's `Server-Timing` header. Each client also re-posts one
+   rating it already made (double submit) to check idempotency under load;
 4. prints p50/p95/p99/max of server time and client round trip, and integrity checks read from
    the database: no lost or duplicated rating, nobody rates a task twice, no task above k except
    ratings flagged late. Loops are bounded (2 × ratings attempts per client, timeouts everywhere).
@@ -227,6 +229,8 @@ def client(username: str, base: str, n_ratings: int, barrier: Any, out: Any) -> 
         "client": [],
         "errors": [],
         "double_ok": None,
+        "lease": [],
+        "lease_ok": None,
     }
     try:
         opener.open(f"{base}/login/", timeout=HTTP_TIMEOUT).read()
@@ -236,8 +240,23 @@ def client(username: str, base: str, n_ratings: int, barrier: Any, out: Any) -> 
         ).encode()
         opener.open(urllib.request.Request(f"{base}/login/", data=form), timeout=HTTP_TIMEOUT)
         csrf = next(c.value for c in jar if c.name == "csrftoken")
+
+        def lease() -> dict[str, Any]:
+            req = urllib.request.Request(
+                f"{base}/rate/api/lease", data=b"{}", headers={"X-CSRFToken": csrf}
+            )
+            with opener.open(req, timeout=HTTP_TIMEOUT) as r:
+                result["lease"].append(_server_ms(r.headers))
+                return dict(json.loads(r.read()))
+
+        state = lease()
+        again = lease()
         with opener.open(f"{base}/rate/api/state", timeout=HTTP_TIMEOUT) as r:
-            state = json.loads(r.read())
+            shown = json.loads(r.read())
+        token = (state.get("current") or {}).get("token")
+        result["lease_ok"] = bool(token) and all(
+            (s.get("current") or {}).get("token") == token for s in (again, shown)
+        )
     except Exception as exc:  # report, never hang the bench
         result["errors"].append(f"login: {exc!r}")
         barrier.wait(timeout=120)
@@ -295,7 +314,8 @@ def integrity(campaign_id: int, results: list[dict[str, Any]], overlap: int) -> 
     """Each check as a printed line; a failing one starts with FAIL."""
     from django.db.models import Count, Q
 
-    from ratings.models import Rating, Task
+    from ratings.models import Assignment, Rating, Task
+    from ratings.services.assign import QUEUE_DEPTH
 
     lines = []
     reported = [t for r in results for t in r["tokens"]]
@@ -326,6 +346,20 @@ def integrity(campaign_id: int, results: list[dict[str, Any]], overlap: int) -> 
     check(over == 0, f"tasks above k={overlap} (not counting late): {over}; late ratings: {late}")
     doubles = [r["double_ok"] for r in results if r["double_ok"] is not None]
     check(all(doubles), f"double submits answered without storing twice: {sum(doubles)}")
+    leases = [r["lease_ok"] for r in results]
+    check(
+        all(leases),
+        f"a repeated lease POST and the state GET showed the first lease's task: "
+        f"{sum(bool(x) for x in leases)} of {len(leases)} annotators",
+    )
+    held = (
+        Assignment.objects.filter(campaign_id=campaign_id, submitted_at__isnull=True)
+        .values("annotator")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=QUEUE_DEPTH)
+        .count()
+    )
+    check(held == 0, f"annotators holding more than {QUEUE_DEPTH} unsubmitted leases: {held}")
     return lines
 
 
@@ -391,6 +425,7 @@ def main() -> int:
         for p in procs:
             p.join(timeout=30)
         server_ms = [v for r in results for v in r["server"]]
+        lease_ms = [v for r in results for v in r["lease"]]
         client_ms = [v for r in results for v in r["client"]]
         errors = [e for r in results for e in r["errors"]]
         print(
@@ -405,6 +440,12 @@ def main() -> int:
                 print(
                     f"{name:>20}: p50 {pct(vals, 50):6.1f} ms  p95 {pct(vals, 95):6.1f} ms  "
                     f"p99 {pct(vals, 99):6.1f} ms  max {max(vals):6.1f} ms"
+                )
+            if lease_ms:  # before the barrier, staggered by process start: not the goal
+                print(
+                    f"{'lease (server)':>20}: p50 {pct(lease_ms, 50):6.1f} ms  p95 "
+                    f"{pct(lease_ms, 95):6.1f} ms  p99 {pct(lease_ms, 99):6.1f} ms  "
+                    f"max {max(lease_ms):6.1f} ms  ({len(lease_ms)} POSTs)"
                 )
             verdict = "under" if pct(server_ms, 99) < 100 else "NOT under"
             print(f"submit + fetch next, server p99 {pct(server_ms, 99):.1f} ms: {verdict} 100 ms")

@@ -6,7 +6,9 @@ from ratings.views import attributes
 
 urlpatterns = [
     path("", attributes.attribute_rate_view, name="attr_rate"),
-    path("api/state", attributes.attribute_state_view, name="attr_state"),
+    path("start/", attributes.attribute_start_view, name="attr_start"),  # POST, then back
+    path("api/state", attributes.attribute_state_view, name="attr_state"),  # GET: what is held
+    path("api/lease", attributes.attribute_lease_view, name="attr_lease"),  # POST: lease more
     path("api/submit", attributes.attribute_submit_view, name="attr_submit"),
     path("campaigns/new/", attributes.attribute_campaign_new_view, name="attr_new"),
     path("campaigns/<int:pk>/", attributes.attribute_campaign_view, name="attr_campaign"),

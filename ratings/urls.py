@@ -6,7 +6,9 @@ app_name = "ratings"
 urlpatterns = [
     path("", views.next_task, name="next"),  # the annotator's home
     path("attributes/", include("ratings.attribute_urls")),  # skin tone / gender labels
-    path("api/state", views.state_view, name="state"),
+    path("start/", views.start_view, name="start"),  # POST: lease, then back to the page
+    path("api/state", views.state_view, name="state"),  # GET: what the annotator holds
+    path("api/lease", views.lease_view, name="lease"),  # POST: lease the next tasks
     path("api/submit", views.submit_view, name="submit"),
     path("i/<str:token>/<str:slot>", views.image_view, name="image"),
     path("campaigns/", views.campaign_list_view, name="campaigns"),

@@ -154,7 +154,9 @@ MATRIX: dict[str, Row] = {
     "runs/<int:pk>/results.json": Row("research", lambda f: {"pk": f.run.pk}),
     # crowd rating
     "rate/": Row("annotator"),
+    "rate/start/": Row("annotator", methods=("post",)),
     "rate/api/state": Row("annotator"),
+    "rate/api/lease": Row("annotator", methods=("post",)),
     "rate/api/submit": Row("annotator"),
     "rate/i/<str:token>/<str:slot>": Row(
         "annotator", lambda f: {"token": f.token, "slot": "photo"}
@@ -169,7 +171,9 @@ MATRIX: dict[str, Row] = {
     ),
     # attribute annotation (the fixture's campaign is pairwise: its attribute pages answer 404)
     "rate/attributes/": Row("annotator", methods=("get",)),
+    "rate/attributes/start/": Row("annotator", methods=("post",)),
     "rate/attributes/api/state": Row("annotator", methods=("get",)),
+    "rate/attributes/api/lease": Row("annotator", methods=("post",)),
     "rate/attributes/api/submit": Row("annotator", methods=("post",)),
     "rate/attributes/campaigns/new/": Row("research"),
     "rate/attributes/campaigns/<int:pk>/": Row(

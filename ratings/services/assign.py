@@ -7,12 +7,20 @@ PostgreSQL locks it with SELECT … FOR UPDATE SKIP LOCKED (a busy task is skipp
 SQLite has no row locks, so a conditional UPDATE of the row takes its database-wide write lock
 first. The unique (task, annotator) constraint makes "rates a task twice" impossible either way.
 A submit after the lease expired is stored (paid work is never lost) and flagged late.
+
+Leasing writes, so it happens on POST only (the rating pages' "start" / "lease" calls and every
+submit); the pages' GETs read what the annotator already holds (`held_queue`, below).
+One annotator's leasing calls (two tabs, a double click, a retried request) are serialised on
+the annotator: the second waits for the first, then finds its leases held and claims nothing
+more, so an annotator never holds more than QUEUE_DEPTH live assignments in a campaign.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +51,9 @@ CANDIDATES = 16
 #: last a few ms, so a second look almost always finds the slot; bounded so a request never spins.
 CLAIM_ROUNDS = 3
 MAX_SECONDS = 3600.0  # a page left open overnight is not 9 hours of work
+#: High 32 bits of the PostgreSQL advisory-lock key of "one annotator leasing" (ASCII "RATE"),
+#: the annotator's id in the low 32: no other lock of the project shares the space.
+LEASE_LOCK_SPACE = 0x52415445
 
 
 class RatingError(ValueError):
@@ -135,12 +146,52 @@ def _claim_one(
         return None
 
 
+@contextmanager
+def _annotator_serialised(user: User) -> Iterator[None]:
+    """A transaction in which no other leasing call of this annotator runs.
+
+    PostgreSQL: a transaction-scoped advisory lock keyed on the annotator (released at commit,
+    other annotators never wait on it). SQLite: its single write lock, taken up front by a write
+    statement that matches no row, so the queue read below already sees every committed claim.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s)", [(LEASE_LOCK_SPACE << 32) | int(user.pk)]
+                )
+        else:
+            Assignment.objects.filter(annotator=user, pk__lt=0).update(
+                leased_until=F("leased_until")
+            )
+        yield
+
+
 def pending(*, user: User, campaign: Campaign, now: datetime) -> list[Assignment]:
     return list(
         Assignment.objects.filter(
             campaign=campaign, annotator=user, submitted_at__isnull=True, leased_until__gt=now
         )
     )
+
+
+def held_campaign(*, user: User, now: datetime, attributes: bool) -> Campaign | None:
+    """The open campaign (attribute labelling or not) of the annotator's oldest live lease."""
+    held = (
+        Assignment.objects.filter(
+            annotator=user,
+            submitted_at__isnull=True,
+            leased_until__gt=now,
+            campaign__status=CampaignStatus.OPEN,
+        )
+        .filter(
+            Q(campaign__mode=Mode.ATTRIBUTES) if attributes else ~Q(campaign__mode=Mode.ATTRIBUTES)
+        )
+        .select_related("campaign")
+        .order_by("created_at", "pk")
+        .first()
+    )
+    return None if held is None else held.campaign
 
 
 @dataclass(frozen=True)
@@ -154,8 +205,22 @@ class Queue:
 
 
 def _fill(*, campaign: Campaign, user: User, now: datetime, depth: int) -> Queue:
-    queue = pending(user=user, campaign=campaign, now=now)
-    held = len(queue)
+    with _annotator_serialised(user):
+        queue = pending(user=user, campaign=campaign, now=now)
+        held = len(queue)
+        open_total = _claim_until(campaign=campaign, user=user, now=now, depth=depth, queue=queue)
+    if not queue:
+        return Queue(None, [])
+    if open_total is None:
+        open_total = open_tasks(campaign=campaign, user=user, now=now).count()
+    done = Rating.objects.filter(campaign=campaign, annotator=user).count()
+    return Queue(campaign, queue, done, done + held + open_total)
+
+
+def _claim_until(
+    *, campaign: Campaign, user: User, now: datetime, depth: int, queue: list[Assignment]
+) -> int | None:
+    """Claim into `queue` until it holds `depth`; the open-task count first read, if any."""
     open_total: int | None = None
     for _ in range(CLAIM_ROUNDS):
         if len(queue) >= depth:
@@ -172,12 +237,7 @@ def _fill(*, campaign: Campaign, user: User, now: datetime, depth: int) -> Queue
                     break
         if not busy:  # nothing was skipped: what is left is really full
             break
-    if not queue:
-        return Queue(None, [])
-    if open_total is None:
-        open_total = open_tasks(campaign=campaign, user=user, now=now).count()
-    done = Rating.objects.filter(campaign=campaign, annotator=user).count()
-    return Queue(campaign, queue, done, done + held + open_total)
+    return open_total
 
 
 def assignment_queue(
@@ -190,11 +250,14 @@ def assignment_queue(
     """The annotator's current and preloaded assignments (oldest first), topped up to `depth`.
 
     A reload returns the same current assignment while its lease lasts. Without `campaign`, the
-    `prefer`red campaign (the one just rated in) is tried first, then open campaigns oldest first.
+    `prefer`red campaign (the one just rated in; by default the one the annotator holds a live
+    lease in) is tried first, then open campaigns oldest first.
     """
     now = timezone.now()
     if campaign is not None:
         return _fill(campaign=campaign, user=user, now=now, depth=depth)
+    if prefer is None:
+        prefer = held_campaign(user=user, now=now, attributes=False)
     # Attribute-labelling campaigns are served by their own page (ratings.views.attributes).
     if (
         prefer is not None
@@ -214,6 +277,47 @@ def assignment_queue(
         if queue.assignments:
             return queue
     return Queue(None, [])
+
+
+@dataclass(frozen=True)
+class Held:
+    """An annotator's live leases as they are, read without claiming anything (the GET pages).
+
+    `campaign` is the one the page is about: the campaign of the held leases, else the open
+    campaign a lease POST would claim in first (None: no work for this annotator anywhere).
+    `available` says a lease POST would find open tasks there.
+    """
+
+    campaign: Campaign | None
+    assignments: list[Assignment] = field(default_factory=list)
+    done: int = 0
+    total: int = 0
+    available: bool = False
+
+
+def held_queue(*, user: User, attributes: bool) -> Held:
+    """Read only: the annotator's current and preloaded assignments (oldest first) and progress,
+    in attribute-labelling campaigns or in rating ones, in the campaign order leasing uses."""
+    now = timezone.now()
+    campaign = held_campaign(user=user, now=now, attributes=attributes)
+    if campaign is None:
+        candidates = Campaign.objects.filter(status=CampaignStatus.OPEN).order_by(
+            "created_at", "pk"
+        )
+        candidates = (
+            candidates.filter(mode=Mode.ATTRIBUTES)
+            if attributes
+            else candidates.exclude(mode=Mode.ATTRIBUTES)
+        )
+        campaign = next(
+            (c for c in candidates if open_tasks(campaign=c, user=user, now=now).exists()), None
+        )
+        if campaign is None:
+            return Held(None)
+    held = pending(user=user, campaign=campaign, now=now)
+    open_count = open_tasks(campaign=campaign, user=user, now=now).count()
+    done = Rating.objects.filter(campaign=campaign, annotator=user).count()
+    return Held(campaign, held[:QUEUE_DEPTH], done, done + len(held) + open_count, open_count > 0)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from ratings.services.assign import (
     RatingError,
     Submitted,
     assignment_queue,
+    held_campaign,
 )
 
 #: Keys of the annotator page (also shown on it): digits pick the swatch (0 = Monk 10).
@@ -98,8 +99,11 @@ def attribute_campaign_set_status(*, campaign: Campaign, status: str) -> Campaig
 
 
 def attribute_queue(*, user: User, prefer: Campaign | None = None) -> Queue:
-    """The annotator's live attribute assignments: the preferred campaign, then open ones oldest
+    """The annotator's live attribute assignments, topped up (a write: POST only): the preferred
+    campaign (by default the one the annotator holds a live lease in), then open ones oldest
     first (claims, leases and k per task are ratings.services.assign's)."""
+    if prefer is None:
+        prefer = held_campaign(user=user, now=timezone.now(), attributes=True)
     open_campaigns = list(
         Campaign.objects.filter(status=CampaignStatus.OPEN, mode=Mode.ATTRIBUTES).order_by(
             "created_at", "pk"

@@ -1,5 +1,8 @@
-"""The annotator's rating page, its two JSON calls and its images — all under opaque tokens.
+"""The annotator's rating page, its JSON calls and its images — all under opaque tokens.
 
+GETs only read: the page and `api/state` show the leases the annotator already holds. Leasing
+is a POST: `api/lease` (the page's script, when it holds no task or none preloaded), `start/`
+(the page's "Start rating" form without script; it redirects back to the page) and every submit.
 Why so few calls: "submit + fetch next" is one POST that returns the next state, so an annotator
 waits one round trip per task; the page holds the current task and one preloaded behind it.
 Blindness: nothing here puts a run id, model name, file name or metric into HTML, JSON, URLs or
@@ -16,7 +19,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -32,6 +35,7 @@ from ratings.services.assign import (
     CampaignClosed,
     RatingError,
     assignment_queue,
+    held_queue,
     rating_submit,
 )
 
@@ -48,6 +52,13 @@ def _task(assignment: Assignment, mode: str) -> dict[str, Any]:
         "token": assignment.token,
         "images": {s: reverse("ratings:image", args=[assignment.token, s]) for s in slots},
     }
+
+
+def see_other(url: str) -> HttpResponseRedirect:
+    """303: the browser follows a form POST with a GET of `url` (a reload never re-posts)."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
 
 
 def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -73,28 +84,49 @@ def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     return wrapped
 
 
-def annotator_state(user: User, prefer: Campaign | None = None) -> dict[str, Any]:
-    """Current task, the preloaded one, progress and instructions of this annotator."""
-    q = assignment_queue(user=user, prefer=prefer)
-    campaign, queue = q.campaign, q.assignments
+def _state(
+    campaign: Campaign | None,
+    assignments: list[Assignment],
+    done: int,
+    total: int,
+    available: bool,
+) -> dict[str, Any]:
+    """The page's state: current task, the preloaded one, progress, instructions, and whether a
+    lease POST would find more work (`available`)."""
     if campaign is None:
         return {"current": None, "upcoming": None, "progress": None, "mode": None,
-                "instructions": ""}  # fmt: skip
+                "instructions": "", "available": False}  # fmt: skip
     return {
         "mode": campaign.mode,
         "instructions": campaign.instructions,
-        "current": _task(queue[0], campaign.mode),
-        "upcoming": _task(queue[1], campaign.mode) if len(queue) > 1 else None,
-        "progress": {"done": q.done, "total": q.total},
+        "current": _task(assignments[0], campaign.mode) if assignments else None,
+        "upcoming": _task(assignments[1], campaign.mode) if len(assignments) > 1 else None,
+        "progress": {"done": done, "total": total},
+        "available": available,
     }
+
+
+def annotator_state(user: User, prefer: Campaign | None = None) -> dict[str, Any]:
+    """Lease up to the queue depth (writes: POST handlers only) and answer the state."""
+    q = assignment_queue(user=user, prefer=prefer)
+    return _state(q.campaign, q.assignments, q.done, q.total, q.total > q.done + len(q.assignments))
+
+
+def held_state(user: User) -> dict[str, Any]:
+    """The state of what the annotator holds now, leasing nothing (GET handlers)."""
+    h = held_queue(user=user, attributes=False)
+    return _state(h.campaign, h.assignments, h.done, h.total, h.available)
 
 
 @annotator_required
 @json_errors
 @never_cache
+@require_GET
 def next_task(request: AuthenticatedHttpRequest) -> HttpResponse:
-    state = annotator_state(request.user)
-    if state["current"] is None:
+    """The rating page with the held task; with none held, its "Start rating" form (the script
+    leases at once); with no work anywhere, the "nothing waiting" page."""
+    state = held_state(request.user)
+    if state["mode"] is None:
         return render(request, "ratings/next.html", {})
     reasons = [(key, REASON_HOTKEYS[key], label) for key, label in REASON_TAGS]
     return render(
@@ -109,7 +141,26 @@ def next_task(request: AuthenticatedHttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def state_view(request: AuthenticatedHttpRequest) -> JsonResponse:
+    return JsonResponse(held_state(request.user))
+
+
+@annotator_required
+@json_errors
+@never_cache
+@require_POST
+def lease_view(request: AuthenticatedHttpRequest) -> JsonResponse:
+    """Lease the annotator's next tasks (up to the queue depth; none while they hold enough)."""
     return JsonResponse(annotator_state(request.user))
+
+
+@annotator_required
+@json_errors
+@never_cache
+@require_POST
+def start_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The "Start rating" form without script: lease, then back to the page (POST/redirect/GET)."""
+    assignment_queue(user=request.user)
+    return see_other(reverse("ratings:next"))
 
 
 @annotator_required

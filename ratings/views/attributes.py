@@ -3,6 +3,8 @@ researcher's campaign pages (create, results with agreement and QC, accept as a 
 
 Blindness as on the rating page: annotators see the photo through the opaque per-assignment image
 URL (ratings:image, slot "photo") and nothing else — no model, run, metric, mask or file name.
+Leasing as on the rating page: GETs read what the annotator holds; `api/lease` (script),
+`start/` (the form without script, redirecting back) and every submit lease, all POSTs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from evalsite.core.roles import annotator_required, researcher_required, signed_
 from evalsite.datasets.models import DatasetVersion
 from ratings.forms import parse_seconds
 from ratings.models import DEFAULT_OVERLAP, Assignment, Campaign, CampaignStatus, Mode
-from ratings.services.assign import AssignmentNotFound, CampaignClosed, RatingError
+from ratings.services.assign import AssignmentNotFound, CampaignClosed, RatingError, held_queue
 from ratings.services.attributes import (
     GENDER_KEYS,
     TONE_KEYS,
@@ -35,7 +37,7 @@ from ratings.services.attributes import (
     attribute_queue,
     attribute_results,
 )
-from ratings.views.annotate import json_errors, read_body
+from ratings.views.annotate import json_errors, read_body, see_other
 
 MONK = [(str(t), key) for key, t in sorted(TONE_KEYS.items(), key=lambda kv: int(kv[1]))]
 
@@ -47,16 +49,35 @@ def _task(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-def attribute_state(user: User, prefer: Campaign | None = None) -> dict[str, Any]:
-    q = attribute_queue(user=user, prefer=prefer)
-    if q.campaign is None:
-        return {"current": None, "upcoming": None, "progress": None, "instructions": ""}
+def _state(
+    campaign: Campaign | None,
+    assignments: list[Assignment],
+    done: int,
+    total: int,
+    available: bool,
+) -> dict[str, Any]:
+    if campaign is None:
+        return {"current": None, "upcoming": None, "progress": None, "instructions": "",
+                "available": False}  # fmt: skip
     return {
-        "current": _task(q.assignments[0]),
-        "upcoming": _task(q.assignments[1]) if len(q.assignments) > 1 else None,
-        "progress": {"done": q.done, "total": q.total},
-        "instructions": q.campaign.instructions,
+        "current": _task(assignments[0]) if assignments else None,
+        "upcoming": _task(assignments[1]) if len(assignments) > 1 else None,
+        "progress": {"done": done, "total": total},
+        "instructions": campaign.instructions,
+        "available": available,
     }
+
+
+def attribute_state(user: User, prefer: Campaign | None = None) -> dict[str, Any]:
+    """Lease up to the queue depth (writes: POST handlers only) and answer the state."""
+    q = attribute_queue(user=user, prefer=prefer)
+    return _state(q.campaign, q.assignments, q.done, q.total, q.total > q.done + len(q.assignments))
+
+
+def attribute_held_state(user: User) -> dict[str, Any]:
+    """The state of what the annotator holds now, leasing nothing (GET handlers)."""
+    h = held_queue(user=user, attributes=True)
+    return _state(h.campaign, h.assignments, h.done, h.total, h.available)
 
 
 @annotator_required
@@ -67,7 +88,7 @@ def attribute_rate_view(request: HttpRequest) -> HttpResponse:
         request,
         "ratings/attributes_rate.html",
         {
-            "state": attribute_state(signed_in(request.user)),
+            "state": attribute_held_state(signed_in(request.user)),
             "monk": MONK,
             "genders": [(key, g) for key, g in GENDER_KEYS.items()],
         },
@@ -79,7 +100,26 @@ def attribute_rate_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def attribute_state_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(attribute_held_state(signed_in(request.user)))
+
+
+@annotator_required
+@json_errors
+@never_cache
+@require_POST
+def attribute_lease_view(request: HttpRequest) -> JsonResponse:
+    """Lease the annotator's next photos (up to the queue depth; none while they hold enough)."""
     return JsonResponse(attribute_state(signed_in(request.user)))
+
+
+@annotator_required
+@json_errors
+@never_cache
+@require_POST
+def attribute_start_view(request: HttpRequest) -> HttpResponse:
+    """The "Start labelling" form without script: lease, then back to the page."""
+    attribute_queue(user=signed_in(request.user))
+    return see_other(reverse("ratings:attr_rate"))
 
 
 @annotator_required

@@ -156,6 +156,7 @@ def test_the_labelling_page_is_blind_and_keyboard_ready(client: Any):
     ann = user_with("annotator", "blind")
     attribute_campaign_create(name="blind", dataset_version=version, overlap=1, open_now=True)
     client.force_login(ann)
+    assert client.post("/rate/attributes/start/").status_code == 303  # leasing is a POST
     page = client.get("/rate/attributes/").content.decode()
     assert "monk-10" in page and 'data-tone="10"' in page and "<kbd>0</kbd>" in page
     for secret in [

@@ -82,7 +82,8 @@ def test_researcher_sees_forest_plots_and_flags_and_annotator_labels_with_the_ke
         apage.on("pageerror", lambda exc: errors.append(str(exc)))
         login(apage, live_server.url, annotator.username)
         apage.goto(f"{live_server.url}/rate/attributes/")
-        apage.wait_for_function("document.getElementById('attr-img').complete")
+        apage.wait_for_function("() => document.getElementById('attr').dataset.token")  # leased
+        apage.wait_for_function("() => document.getElementById('attr-img').complete")
         assert str(apage.text_content("#attr-progress")).startswith("0 of 7")
         apage.screenshot(path=str(SHOTS / "attribute-labelling.png"))
         for step, keys in enumerate(

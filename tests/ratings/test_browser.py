@@ -1,8 +1,10 @@
 """Playwright + Debian Chromium against a real server process (pytest-django's live server).
 
-An annotator logs in, rates with the keyboard only, zooms, switches backgrounds, reloads in the
-middle and resumes the same task; every HTML/JSON response and header is scanned for model
-identity; a manager then sees the scores change. Screenshots go to var/screenshots/.
+An annotator logs in (the page's GET leases nothing; its script POSTs for the first tasks), rates
+with the keyboard only, zooms, switches backgrounds, reloads in the middle and resumes the same
+task; every HTML/JSON response and header is scanned for model identity; a manager then sees the
+scores change. Without script, the "Start rating" button leases by POST and redirects back.
+Screenshots go to var/screenshots/.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ratings.models import Rating
+from ratings.models import Assignment, Rating
 from ratings.services.campaigns import campaign_create
 from ratings.services.reports import campaign_snapshot_refresh
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
@@ -62,6 +64,7 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
     )
     words = forbidden(world)
     seen: list[tuple[str, str]] = []
+    posts: list[str] = []
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     def record(response: Any) -> None:
@@ -79,11 +82,18 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
         ann = browser.new_context(viewport={"width": 1280, "height": 800})
         page = ann.new_page()
         page.on("response", record)
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
         login(page, live_server.url, "ann0")
         assert page.url.rstrip("/").endswith("/rate")  # an annotator lands in their next task
-        page.wait_for_function("document.querySelector('.pane .cut').complete")
+        page.wait_for_function("() => document.getElementById('rate').dataset.token")  # leased
+        page.wait_for_function("() => document.querySelector('.pane .cut').complete")
         assert _progress(page).startswith("0 of")
+        assert page.is_hidden("#start")  # the script leased: no button to press
         first_token = page.get_attribute("#rate", "data-token")
+        # One lease POST brought the current task and the preloaded one; the GET leased nothing.
+        assert [u for u in posts if "/rate/" in u] == [f"{live_server.url}/rate/api/lease"]
+        held = Assignment.objects.filter(annotator=world.annotators[0])
+        assert held.count() == 2 and held.first().token == first_token  # type: ignore[union-attr]
 
         # Zoom with the keyboard, then the wheel; both panes move together; dblclick resets.
         page.keyboard.press("z")
@@ -117,12 +127,14 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
         assert _progress(page).startswith("3 of")
         page.screenshot(path=str(SHOTS / "rating-page.png"))
 
-        # Reload mid-campaign: same task, same progress.
+        # Reload mid-campaign: same task, same progress, no lease (both tasks are held).
         token = page.get_attribute("#rate", "data-token")
+        before_reload = len(posts)
         page.reload()
         page.wait_for_load_state("networkidle")
         assert page.get_attribute("#rate", "data-token") == token
         assert _progress(page).startswith("3 of")
+        assert posts[before_reload:] == []
 
         # A manager looks at the scores, the annotator rates on, the scores change.
         mgr = browser.new_context()
@@ -164,3 +176,50 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
     (SHOTS / "blind-scan.json").write_text(
         json.dumps({"responses": len(seen), "forbidden_words": len(words)}, indent=1)
     )
+
+
+def test_without_script_start_rating_leases_by_post_and_redirects_back(
+    transactional_db: Any, live_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No-JS flow (absolute mode): the GET shows a "Start rating" form; pressing it POSTs (CSRF
+    token in the form), leases two tasks and lands on the GET page again (303), which renders the
+    held task's images; reloading re-posts nothing. Then, with script, the keys rate it."""
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    world = build_world(tmp_path, n=6, annotators=1)
+    campaign_create(
+        name="No script", dataset_version=world.version, runs=world.runs, items_per_pair=4,
+        gold_ratio=0.0, open_now=True, mode="absolute",
+    )  # fmt: skip
+    ann = world.annotators[0]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(java_script_enabled=False).new_page()
+        login(page, live_server.url, ann.username)
+        assert page.url.rstrip("/").endswith("/rate")
+        assert page.is_visible("#start button") and not Assignment.objects.exists()
+        assert page.get_attribute(".pane[data-slot=single] .cut", "src") is None
+        with page.expect_navigation():
+            page.click("#start button")
+        assert page.url.rstrip("/").endswith("/rate")
+        held = list(Assignment.objects.filter(annotator=ann))
+        assert len(held) == 2
+        src = str(page.get_attribute(".pane[data-slot=single] .cut", "src"))
+        assert f"/rate/i/{held[0].token}/single" in src
+        assert page.locator("#start").count() == 0
+        page.reload()
+        assert Assignment.objects.filter(annotator=ann).count() == 2
+        page.screenshot(path=str(SHOTS / "rating-no-script.png"))
+
+        scripted = browser.new_context().new_page()
+        posts: list[str] = []
+        scripted.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        login(scripted, live_server.url, ann.username)
+        assert scripted.get_attribute("#rate", "data-token") == held[0].token
+        assert posts == [f"{live_server.url}/login/"]  # holding two tasks: no lease
+        _rate_key(scripted, "4")
+        assert scripted.get_attribute("#rate", "data-token") == held[1].token
+        browser.close()
+    rating = Rating.objects.get(annotator=ann)
+    assert rating.score == 4 and rating.assignment_id == held[0].pk

@@ -1,6 +1,7 @@
 """Annotators racing for the same slots from several threads (own DB connections): no task ever
-gets more than k live claims, nobody holds a task twice, every submit is stored exactly once.
-Runs on SQLite (write lock via conditional UPDATE) and on PostgreSQL (FOR UPDATE SKIP LOCKED)."""
+gets more than k live claims, nobody holds a task twice, every submit is stored exactly once; one
+annotator's racing lease POSTs (tabs, double clicks) lease once. Runs on SQLite (write lock via
+conditional UPDATE) and on PostgreSQL (FOR UPDATE SKIP LOCKED, advisory lock per annotator)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from evalsite.core.services import user_ensure
 from ratings.models import Assignment, Rating, Task
-from ratings.services.assign import assignment_queue, rating_submit
+from ratings.services.assign import QUEUE_DEPTH, assignment_queue, rating_submit
 from ratings.services.campaigns import campaign_create
 from tests.ratings.builders import build_world
 
@@ -78,6 +80,35 @@ def test_racing_annotators_never_exceed_k_and_never_duplicate(
     assert Rating.objects.filter(shown_choice="left").count() == 6
     pairs = Rating.objects.values_list("task", "annotator")
     assert len(set(pairs)) == 6
+
+
+def test_one_annotators_racing_lease_posts_lease_once(
+    transactional_db: Any, tmp_path: Path
+) -> None:
+    """THREADS lease POSTs (and start-form POSTs) of one annotator at once: the annotator ends up
+    holding QUEUE_DEPTH assignments, and every answer shows the same current task."""
+    world = build_world(tmp_path, n=12, annotators=1)
+    campaign_create(
+        name="tabs", dataset_version=world.version, runs=world.runs, items_per_pair=12,
+        gold_ratio=0.0, overlap=1, open_now=True,
+    )  # fmt: skip
+    ann = world.annotators[0]
+    clients = {}
+    for i in range(THREADS):
+        clients[i] = Client()
+        clients[i].force_login(ann)
+    answers: list[Any] = []
+
+    def lease(i: int) -> None:
+        if i % 2:
+            answers.append(clients[i].post("/rate/api/lease").json()["current"]["token"])
+        else:
+            assert clients[i].post("/rate/start/").status_code == 303
+
+    assert _race(lease, list(range(THREADS))) == []
+    held = list(Assignment.objects.filter(annotator=ann).values_list("token", flat=True))
+    assert len(held) == QUEUE_DEPTH
+    assert set(answers) == {held[0]}
 
 
 def test_two_ratings_marking_the_report_dirty_at_once_schedule_one_recompute(

@@ -52,8 +52,14 @@ def test_the_rating_page_and_its_json_and_images_are_blind(world: World) -> None
     assert page.status_code == 200 and 'id="rate-state"' in html
     assert "0 of" in html
     assert leaks(html, forbidden(world)) == []
+    leased = c.post(reverse("ratings:lease"))
+    assert leased.status_code == 200
+    assert leaks(leased.content.decode(), forbidden(world)) == []
     state = c.get(reverse("ratings:state")).json()
+    assert state == leased.json()  # the GET shows what the POST leased
     assert leaks(json.dumps(state), forbidden(world)) == []
+    page = c.get(reverse("ratings:next")).content.decode()
+    assert state["current"]["images"]["left"] in page and leaks(page, forbidden(world)) == []
     for url in state["current"]["images"].values():
         resp = c.get(url)
         assert resp.status_code == 200
@@ -267,7 +273,7 @@ def test_absolute_mode_shows_one_cutout_takes_scores_and_reports_means(world: Wo
     c = _client(world.annotators[0])
     page = c.get(reverse("ratings:next")).content.decode()
     assert 'data-slot="single"' in page and 'data-slot="left"' not in page
-    state = c.get(reverse("ratings:state")).json()
+    state = c.post(reverse("ratings:lease")).json()
     assert set(state["current"]["images"]) == {"photo", "thumb", "single"}
     assert c.get(state["current"]["images"]["single"]).status_code == 200
     bad = c.post(

@@ -39,7 +39,7 @@ def test_campaign_over_real_runs_serves_their_web_cutouts(
     assert all(t.divergence == 0.0 for t in tasks)  # the same fake model twice: identical masks
     client = Client()
     client.force_login(user_with("annotator", "real-ann"))
-    state = client.get(reverse("ratings:state")).json()
+    state = client.post(reverse("ratings:lease")).json()
     for slot in ("left", "right", "photo", "thumb"):
         resp = client.get(state["current"]["images"][slot])
         assert resp.status_code == 200

@@ -1,5 +1,7 @@
 // Attribute labelling page: keyboard-first Monk swatch + perceived gender per photo.
 // State comes from the page (json_script) and each submit's reply (current + upcoming).
+// The page's GET leases nothing: holding no photo (or none preloaded) while work is available,
+// the script POSTs to the lease URL once (the "Start labelling" form does it without script).
 (function () {
   "use strict";
   const root = document.getElementById("attr");
@@ -12,6 +14,21 @@
   let gender = null;
   let shownAt = performance.now();
   let busy = false;
+  let leasing = false;
+  const startForm = document.getElementById("attr-start");
+
+  function post(url, payload) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(payload)
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) { throw new Error(body.error || "could not save"); }
+        return body;
+      });
+    });
+  }
 
   function mark(selector, attr, value) {
     root.querySelectorAll(selector).forEach(function (b) {
@@ -32,33 +49,52 @@
     tone = null; gender = null;
     document.getElementById("attr-error").hidden = true;
     document.getElementById("attr-task").hidden = !task;
-    document.getElementById("attr-done").hidden = !!task;
+    document.getElementById("attr-done").hidden = !!task || state.available;
+    if (startForm) startForm.hidden = true;
     root.dataset.token = task ? task.token : "";
     if (task) {
       document.getElementById("attr-img").src = task.photo;
-      if (state.upcoming) { const img = new Image(); img.src = state.upcoming.photo; }
+      preload(state.upcoming);
     }
+    showProgress();
+    shownAt = performance.now();
+    refresh();
+  }
+
+  function preload(task) { if (task) { const img = new Image(); img.src = task.photo; } }
+
+  function showProgress() {
     if (state.progress) {
       document.getElementById("attr-progress").textContent = state.progress.done + " of " + state.progress.total;
     }
-    shownAt = performance.now();
-    refresh();
+  }
+
+  // Lease the next photo(s): once on load when the page holds none, or none preloaded.
+  function lease() {
+    if (leasing) return;
+    leasing = true;
+    const had = state.current ? state.current.token : null;
+    post(root.dataset.lease, {}).then(function (body) {
+      if (!had && !state.current) {
+        state = body; show();
+      } else if (had && state.current && state.current.token === had && body.current && body.current.token === had) {
+        state.upcoming = body.upcoming; state.progress = body.progress; state.available = body.available;
+        preload(state.upcoming); showProgress();
+      } // else a submit answered meanwhile, and its state is newer
+    }).catch(function (err) {
+      const box = document.getElementById("attr-error");
+      box.textContent = "Could not fetch a photo: " + String(err.message || err); box.hidden = false;
+      if (!state.current && startForm) startForm.hidden = false;
+    }).finally(function () { leasing = false; });
   }
 
   function submit(t, g) {
     if (busy || !state.current) return;
     busy = true; refresh();
-    fetch(root.dataset.submit, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify({ token: state.current.token, skin_tone: t, perceived_gender: g,
-                             seconds: (performance.now() - shownAt) / 1000 })
-    }).then(function (r) {
-      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
-    }).then(function (res) {
+    post(root.dataset.submit, { token: state.current.token, skin_tone: t, perceived_gender: g,
+                                seconds: (performance.now() - shownAt) / 1000 }).then(function (body) {
       busy = false;
-      if (!res.ok) { throw new Error(res.body.error || "could not save"); }
-      state = res.body; show();
+      state = body; show();
     }).catch(function (err) {
       busy = false; refresh();
       const box = document.getElementById("attr-error");
@@ -89,4 +125,5 @@
   });
 
   show();
+  if (state.available && (!state.current || !state.upcoming)) lease();
 }());

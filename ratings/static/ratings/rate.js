@@ -1,6 +1,8 @@
 // Rating page: keyboard-first pairwise / absolute rating with synchronized zoom and pan.
 // State comes from the page (json_script) and from each submit's reply (current + upcoming);
 // the upcoming task's images are fetched ahead so the next task shows without waiting.
+// The page's GET leases nothing: holding no task (or none preloaded) while work is available,
+// the script POSTs to the lease URL once (the "Start rating" form does it without script).
 (function () {
   "use strict";
   const root = document.getElementById("rate");
@@ -8,6 +10,8 @@
   let state = JSON.parse(document.getElementById("rate-state").textContent);
   const mode = root.dataset.mode;
   const submitUrl = root.dataset.submit;
+  const leaseUrl = root.dataset.lease;
+  const startForm = document.getElementById("start");
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const BACKGROUNDS = [["checker", "checkerboard"], ["black", "black"], ["white", "white"], ["photo", "dimmed photo"]];
   const ZOOMS = [1, 2, 4];
@@ -15,6 +19,7 @@
   let view = { scale: 1, x: 0, y: 0 };
   let shownAt = performance.now();
   let busy = false;
+  let leasing = false;
   const panes = Array.from(root.querySelectorAll(".pane"));
   const reasonsBox = document.getElementById("reasons");
   const helpBox = document.getElementById("help");
@@ -35,13 +40,39 @@
 
   function resetView() { view = { scale: 1, x: 0, y: 0 }; applyView(); }
 
+  function post(url, payload) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(payload),
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (!response.ok) throw new Error(body.error || ("error " + response.status));
+        return body;
+      });
+    });
+  }
+
+  function showProgress() {
+    if (state.progress) {
+      document.getElementById("progress").textContent = state.progress.done + " of " + state.progress.total;
+    }
+  }
+
   function show() {
     const task = state.current;
+    if (task && state.mode !== mode) {
+      // The next task is in a campaign of the other mode: its page (the GET shows the lease).
+      window.location.reload();
+      return;
+    }
     document.getElementById("error").hidden = true;
+    document.getElementById("panes").hidden = !task;
+    root.querySelector(".choices").hidden = !task;
+    document.getElementById("done").hidden = !!task || state.available;
+    if (startForm) startForm.hidden = true;
     if (!task) {
-      document.getElementById("panes").hidden = true;
-      root.querySelector(".choices").hidden = true;
-      document.getElementById("done").hidden = false;
       root.dataset.token = "";
     } else {
       root.dataset.token = task.token;
@@ -54,10 +85,33 @@
       resetView();
       preload(state.upcoming);
     }
-    if (state.progress) {
-      document.getElementById("progress").textContent = state.progress.done + " of " + state.progress.total;
-    }
+    showProgress();
     shownAt = performance.now();
+  }
+
+  // Lease the next task(s): once on load when the page holds none, or none preloaded.
+  function lease() {
+    if (leasing) return;
+    leasing = true;
+    const had = state.current ? state.current.token : null;
+    post(leaseUrl, {}).then(function (body) {
+      if (!had && !state.current) {
+        state = body;
+        show();
+      } else if (had && state.current && state.current.token === had && body.current && body.current.token === had) {
+        // Same task on screen: only the preloaded one and the counts are new.
+        state.upcoming = body.upcoming;
+        state.progress = body.progress;
+        state.available = body.available;
+        preload(state.upcoming);
+        showProgress();
+      } // else a submit answered meanwhile, and its state is newer
+    }).catch(function (err) {
+      const box = document.getElementById("error");
+      box.textContent = "Could not fetch a task: " + err.message;
+      box.hidden = false;
+      if (!state.current && startForm) startForm.hidden = false;
+    }).finally(function () { leasing = false; });
   }
 
   function submit(payload) {
@@ -67,17 +121,9 @@
     payload.seconds = (performance.now() - shownAt) / 1000;
     payload.reasons = Array.from(reasonsBox.querySelectorAll("input:checked")).map(function (b) { return b.value; });
     root.classList.add("busy");
-    fetch(submitUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify(payload),
-    }).then(function (response) {
-      return response.json().then(function (body) {
-        if (!response.ok) throw new Error(body.error || ("error " + response.status));
-        state = body;
-        show();
-      });
+    post(submitUrl, payload).then(function (body) {
+      state = body;
+      show();
     }).catch(function (err) {
       const box = document.getElementById("error");
       box.textContent = "Could not save: " + err.message + " — press the key again.";
@@ -154,4 +200,5 @@
   });
 
   show();
+  if (state.available && (!state.current || !state.upcoming)) lease();
 })();
