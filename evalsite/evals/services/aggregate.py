@@ -35,7 +35,7 @@ from evalsite.evals.services.runs import eval_run_fail
 from evalsite.evals.services.scores import evaluation_of
 from evalsite.fairness.services import fairness_after_run_done
 from pipelines.metrics import MetricAggregator
-from pipelines.metrics.io import Pair, load_pair
+from pipelines.metrics.io import Pair, load_pair, read_gray8
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +46,42 @@ SLICE_METRICS = ("iou", "boundary_f", "mae", "s_measure", "weighted_f")
 PERCENTILES = (50, 90, 99)
 
 
-def _score(results: Iterable[ItemResult], key: str) -> tuple[MetricAggregator, dict[str, Any]]:
-    agg = MetricAggregator()
+def _score(results: Iterable[ItemResult]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`MetricAggregator` outputs over the stored gated and ungated PNGs: (gated, ungated).
+
+    One pass per item: the mask is decoded once for both, and an ungated file with the same bytes
+    as the gated one (the item was not gated) is the same prediction, so it is neither decoded
+    nor looked up again — its evaluation is the gated one. Both are what `python -m
+    pipelines.metrics` gives on the `alpha/` and `alpha_ungated/` folders.
+    """
+    aggs = {"alpha": MetricAggregator(), "alpha_ungated": MetricAggregator()}
     root = media_root()
     for r in results:
-        pair = Pair(r.item.stem, root / r.artefacts[key], Path(r.item.mask.path))
-        pred_u8, gt, _ = load_pair(pair)
+        stem, gated_path = r.item.stem, root / r.artefacts["alpha"]
+        ungated_path = root / r.artefacts["alpha_ungated"]
+        pred_u8, gt, _ = load_pair(Pair(stem, gated_path, Path(r.item.mask.path)))
         # the chunk's evaluation of exactly these arrays, else evaluate_pair now (scores.py)
-        agg.add(r.item.stem, evaluation_of(run_id=r.run_id, stem=r.item.stem, key=key,
-                                           pred_u8=pred_u8, gt=gt))  # fmt: skip
-    out = agg.compute()
-    return agg, out
+        gated = evaluation_of(run_id=r.run_id, stem=stem, key="alpha", pred_u8=pred_u8, gt=gt)
+        aggs["alpha"].add(stem, gated)
+        if _same_bytes(gated_path, ungated_path):
+            ungated = gated
+        else:
+            pred_u8 = read_gray8(ungated_path)
+            if pred_u8.shape != gt.shape:  # what load_pair says about a mismatched pair
+                load_pair(Pair(stem, ungated_path, Path(r.item.mask.path)))
+            ungated = evaluation_of(run_id=r.run_id, stem=stem, key="alpha_ungated",
+                                    pred_u8=pred_u8, gt=gt)  # fmt: skip
+        aggs["alpha_ungated"].add(stem, ungated)
+    return aggs["alpha"].compute(), aggs["alpha_ungated"].compute()
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if a == b:
+        return True
+    try:
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False  # the reader that follows says what is wrong with the file
 
 
 def latency_summary(results: list[ItemResult], warmups: int) -> dict[str, Any]:
@@ -162,8 +187,7 @@ def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
     failed = [r for r in results if r.status == ResultStatus.FAILED]
     if not ok:
         raise NoResults(failure_message(failed, run.dataset_version.item_count or len(results)))
-    _, gated = _score(ok, "alpha")
-    _, ungated = _score(ok, "alpha_ungated")
+    gated, ungated = _score(ok)
     per_image = {row["name"]: row for row in gated["per_image"]}
     chunks = _chunk_results(run)
     summary: dict[str, Any] = {

@@ -10,6 +10,8 @@ retried chunk overwrites its previous attempt's rows and files.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import random
 import time
@@ -114,11 +116,17 @@ class Predicted:
     alpha: np.ndarray
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed_spec(canonical: str) -> ModelSpec:
+    """The checked spec of a canonical spec JSON (the schema check costs ~30 ms per chunk)."""
+    return parse_spec(json.loads(canonical))
+
+
 def predict_item(state: ChunkState, item: Item) -> Predicted:
     """Load the photo and run the model; raises on a bad output or a crashed session."""
     spec = state.run.model_version.spec
-    if state.spec is None:  # parsed (schema-checked) once per chunk, not per image
-        state.spec = parse_spec(spec)
+    if state.spec is None:  # parsed (schema-checked) once per spec and process, not per image
+        state.spec = _parsed_spec(json.dumps(spec, sort_keys=True))
     photo = load_photo(item.image.path)
     if state.session is None:
         state.session = _open(state)
@@ -128,6 +136,16 @@ def predict_item(state: ChunkState, item: Item) -> Predicted:
 
 def finish_item(state: ChunkState, item: Item, predicted: Predicted) -> dict[str, Any]:
     """Post-process, write the files and score: the fields of the item's `ItemResult` (ok)."""
+    fields, post = score_item(state, item, predicted)
+    fields["artefacts"] = write_item_artefacts(state.run.pk, item.stem, predicted.photo, post)
+    return fields
+
+
+def score_item(
+    state: ChunkState, item: Item, predicted: Predicted
+) -> tuple[dict[str, Any], PostResult]:
+    """Post-process and score: the item's `ItemResult` fields but its files, and the output to
+    write them from (`write_item_artefacts`; the chunk may write them on another thread)."""
     run, raw, photo = state.run, predicted.raw, predicted.photo
     post_cfg = run.postprocess
     assert state.spec is not None  # set by predict_item
@@ -151,7 +169,7 @@ def finish_item(state: ChunkState, item: Item, predicted: Predicted) -> dict[str
     }
     latency["total"] = sum(latency.values())
     latency["device"] = state.device
-    return score_output(run_id=run.pk, item=item, photo=photo, post=post, latency=latency)
+    return score_post(run_id=run.pk, item=item, post=post, latency=latency), post
 
 
 def evaluate_item(state: ChunkState, item: Item) -> dict[str, Any]:
@@ -168,6 +186,14 @@ def score_output(
     stored, scored, split into instances and made browsable by the same code.
     """
     files = write_item_artefacts(run_id, item.stem, photo, post)
+    return {**score_post(run_id=run_id, item=item, post=post, latency=latency), "artefacts": files}
+
+
+def score_post(
+    *, run_id: int, item: Item, post: PostResult, latency: dict[str, Any]
+) -> dict[str, Any]:
+    """Score a post-processed output against the item's mask: its `ItemResult` fields but the
+    files. The arrays scored are exactly the ones `write_item_artefacts` stores as 8-bit PNGs."""
     gt = read_gray8(Path(item.mask.path)) > 127
     gated_full = evaluate_pair(post.alpha_png, gt)
     # Not gated: the ungated file holds the gated pixels (artefacts write the same bytes).
@@ -189,7 +215,7 @@ def score_output(
         "gated": bool(post.gated),
         "instance_count": post.instance_count,
         "latency": latency,
-        "artefacts": files,
+        "artefacts": {},
     }
 
 
@@ -231,16 +257,41 @@ def _predict_guarded(state: ChunkState, item: Item) -> Predicted | dict[str, Any
         return _failed(f"{type(exc).__name__}: {exc}")
 
 
-def _finish_guarded(
+def _score_guarded(
     state: ChunkState, item: Item, got: Predicted | dict[str, Any]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], PostResult | None]:
+    """`score_item`, or the failed item's fields (and no output to write)."""
     if isinstance(got, dict):
-        return got
+        return got, None
     try:
-        return finish_item(state, item, got)
+        return score_item(state, item, got)
     except (OSError, ValueError) as exc:
         log.warning("item %s of run %s failed", item.pk, state.run.pk, exc_info=True)
-        return _failed(f"{type(exc).__name__}: {exc}")
+        return _failed(f"{type(exc).__name__}: {exc}"), None
+
+
+def _write_guarded(run_id: int, item: Item, fields: dict[str, Any], files: Future[Any]) -> None:
+    """Put the item's written files into its fields, or fail the item when writing failed."""
+    try:
+        fields["artefacts"] = files.result()
+    except (OSError, ValueError) as exc:
+        log.warning("item %s of run %s failed", item.pk, run_id, exc_info=True)
+        attempt = fields.get("attempt")
+        fields.clear()
+        fields.update(_failed(f"{type(exc).__name__}: {exc}"), attempt=attempt)
+        remove_item_artefacts(run_id, item.stem)
+
+
+class _Inline:
+    """The executor interface, running the call at once (prefetch off: one core per worker)."""
+
+    def submit(self, fn: Any, /, *args: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # delivered by .result(), like a thread pool's future
+            done.set_exception(exc)
+        return done
 
 
 def _close(state: ChunkState, *, broken: bool = False) -> None:
@@ -289,15 +340,22 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
         cv2.setNumThreads(threads)
     items = {i.pk: i for i in Item.objects.filter(pk__in=chunk.payload["item_ids"])}
     state = ChunkState(run=run, attempt=chunk.attempts)
-    ok = failed = 0
     rows: list[tuple[Item, dict[str, Any]]] = []
     asked = -STILL_WANTED_SECONDS
     todo = [items[i] for i in chunk.payload["item_ids"] if i in items]  # deleted: nothing to do
+    pipelined = bool(settings.EVAL_PREFETCH)
     try:
-        # The model (in its sandboxed child) predicts image i+1 while this process post-processes,
-        # writes and scores image i: the two halves overlap instead of waiting on each other.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict") as ahead:
+        # Pipelined (EVAL_PREFETCH): the model (in its sandboxed child) predicts image i+1 and a
+        # writer thread encodes and writes image i-1's files while this thread post-processes
+        # and scores image i; the stages overlap instead of waiting on each other. Each stage
+        # computes exactly what it computes one image at a time, so results do not change.
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict") as ahead,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as pool,
+        ):
+            writer = pool if pipelined else _Inline()
             next_up: Future[Predicted | dict[str, Any]] | None = None
+            writing: tuple[Item, dict[str, Any], Future[Any]] | None = None
             for n, item in enumerate(todo):
                 if time.monotonic() - asked >= STILL_WANTED_SECONDS:
                     if not _still_wanted(run_id, chunk):
@@ -305,17 +363,25 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
                     asked = time.monotonic()
                 got = next_up.result() if next_up else _predict_guarded(state, item)
                 next_up = None
-                if settings.EVAL_PREFETCH and n + 1 < len(todo):
+                if pipelined and n + 1 < len(todo):
                     next_up = ahead.submit(_predict_guarded, state, todo[n + 1])
-                fields = _finish_guarded(state, item, got)
-                if fields["status"] == ResultStatus.FAILED:
-                    remove_item_artefacts(run_id, item.stem)
+                fields, post = _score_guarded(state, item, got)
                 fields["attempt"] = chunk.attempts
+                if writing is not None:  # the previous image's files (written meanwhile)
+                    _write_guarded(run_id, *writing)
+                    writing = None
+                if post is None or not isinstance(got, Predicted):  # failed: no stale files
+                    remove_item_artefacts(run_id, item.stem)
+                else:
+                    writing = (item, fields, writer.submit(write_item_artefacts, run_id,
+                                                           item.stem, got.photo, post))  # fmt: skip
                 rows.append((item, fields))
-                ok += fields["status"] == ResultStatus.OK
-                failed += fields["status"] == ResultStatus.FAILED
+            if writing is not None:
+                _write_guarded(run_id, *writing)
     finally:
         _close(state)
+    ok = sum(fields["status"] == ResultStatus.OK for _, fields in rows)
+    failed = sum(fields["status"] == ResultStatus.FAILED for _, fields in rows)
     save_results(run_id, rows)
     if state.device:
         EvalRun.objects.filter(pk=run_id, device="").update(device=state.device)

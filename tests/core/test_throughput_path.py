@@ -1,0 +1,117 @@
+"""The faster chunk path (issue 15, item 5) keeps every result: files written on a writer thread
+fail only their own item, the run summary still equals `pipelines.metrics` over the stored
+folders (gated and ungated), and a worker's pool process starts its sandbox forkserver early."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from evalsite.evals.models import ItemResult, ResultStatus, RunStatus
+from evalsite.evals.services import execute
+from evalsite.evals.services.artefacts import write_item_artefacts
+from evalsite.evals.services.runs import eval_run_start
+from pipelines.metrics import MetricAggregator
+from pipelines.metrics.io import Pair, load_pair
+from tests.evals.conftest import fake_model, item_key, run_inline  # noqa: F401 - fixtures
+from tests.evals.factories import tiny_set, tiny_spec, version_row
+
+pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_a_file_that_cannot_be_written_fails_its_item_only(
+    tmp_path,
+    fake_model,  # noqa: F811
+    run_inline,  # noqa: F811
+    settings,
+    monkeypatch,
+    prefetch,
+):
+    settings.EVAL_PREFETCH = prefetch
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=6, empty=1)
+    stems = sorted(dv.items.values_list("stem", flat=True))
+    broken = stems[2]
+
+    def write(run_id, stem, photo, post):
+        if stem == broken:
+            raise OSError(28, "No space left on device")
+        return write_item_artefacts(run_id, stem, photo, post)
+
+    monkeypatch.setattr(execute, "write_item_artefacts", write)
+    run = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=4))
+    assert run.status == RunStatus.DONE, run.error
+    rows = {r.item.stem: r for r in ItemResult.objects.filter(run=run).select_related("item")}
+    assert rows[broken].status == ResultStatus.FAILED
+    assert "No space left on device" in rows[broken].error
+    assert rows[broken].artefacts == {} and rows[broken].attempt == 1
+    assert not list((Path(settings.MEDIA_ROOT) / f"runs/{run.pk}").rglob(f"{broken}.*png"))
+    ok = [r for s, r in rows.items() if s != broken]
+    assert all(r.status == ResultStatus.OK and r.artefacts["alpha"] for r in ok)
+    assert run.summary["counts"] == {**run.summary["counts"], "ok": len(stems) - 1, "failed": 1}
+
+
+def test_the_summary_equals_pipelines_metrics_over_the_gated_and_ungated_folders(
+    tmp_path,
+    fake_model,  # noqa: F811
+    run_inline,  # noqa: F811
+):
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=6, empty=2)
+    run = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=3))
+    assert run.status == RunStatus.DONE, run.error
+    rows = list(ItemResult.objects.filter(run=run).select_related("item"))
+    assert any(r.gated for r in rows) and not all(r.gated for r in rows)  # both paths are taken
+    media = Path(settings.MEDIA_ROOT) / f"runs/{run.pk}"
+    for key, folder in (("metrics", "alpha"), ("ungated_metrics", "alpha_ungated")):
+        agg = MetricAggregator()  # what `python -m pipelines.metrics --pred <folder>` computes
+        for r in sorted(rows, key=lambda r: r.item.stem):
+            pair = Pair(r.item.stem, media / folder / f"{r.item.stem}.png", Path(r.item.mask.path))
+            pred, gt, _ = load_pair(pair)
+            agg.update(pred, gt, pair.name)
+        reference = agg.compute()
+        assert run.summary[key] == reference["summary"], key
+        curves = run.curves if folder == "alpha" else run.curves["ungated"]
+        assert {k: curves[k] for k in reference["curves"]} == reference["curves"]
+    gated = next(r for r in rows if r.gated)
+    assert run.summary["ungated_metrics"] != run.summary["metrics"]
+    assert gated.ungated != gated.metrics
+
+
+def test_an_unchanged_spec_is_schema_checked_once_per_process(monkeypatch):
+    calls = []
+    real = execute.parse_spec
+    monkeypatch.setattr(execute, "parse_spec", lambda spec: calls.append(1) or real(spec))
+    execute._parsed_spec.cache_clear()
+    spec = tiny_spec()
+    first = execute._parsed_spec(json.dumps(spec, sort_keys=True))
+    again = execute._parsed_spec(json.dumps(dict(reversed(list(spec.items()))), sort_keys=True))
+    other = execute._parsed_spec(json.dumps(tiny_spec(size=32), sort_keys=True))
+    assert first is again and other is not first and len(calls) == 2
+    execute._parsed_spec.cache_clear()
+
+
+def test_a_worker_starts_its_sandbox_forkserver_unless_it_runs_no_model_code(monkeypatch):
+    from multiprocessing import forkserver
+
+    from evalsite import celery as worker_app
+    from pipelines import sandbox
+
+    started = []
+    monkeypatch.setattr(sandbox, "prestart", lambda: started.append(True) or True)
+    queues = worker_app.app.amqp.queues
+    monkeypatch.setattr(queues, "_consume_from", {"maintenance": queues["maintenance"]})
+    worker_app._prestart_sandbox()
+    assert started == []
+    monkeypatch.setattr(queues, "_consume_from", {"torch": queues["torch"]})
+    worker_app._prestart_sandbox()
+    assert started == [True]
+    monkeypatch.undo()
+    # the real thing: a running forkserver the sandbox's children are then forked from
+    assert sandbox.prestart() is True
+    assert forkserver._forkserver._forkserver_pid is not None
+    assert sandbox.run_in_sandbox(len, "abc") == 3
