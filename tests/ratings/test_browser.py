@@ -10,10 +10,13 @@ Screenshots go to var/screenshots/.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from ratings.models import Assignment, Rating
 from ratings.services.campaigns import campaign_create
@@ -24,6 +27,20 @@ from tests.ratings.blind import forbidden, leaks
 from tests.ratings.builders import build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
+
+
+@contextmanager
+def playwright() -> Iterator[Any]:
+    """sync_playwright, closing the database connection the ORM opens inside it: code there runs
+    in Playwright's greenlet, which has a connection of its own (asgiref locals) that the test
+    database teardown would otherwise find still open on PostgreSQL."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        try:
+            yield pw
+        finally:
+            connection.close()
 
 
 def _progress(page: Any) -> str:
@@ -47,8 +64,6 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
     monkeypatch: pytest.MonkeyPatch,
     settings: Any,
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM reads beside Playwright's loop
     settings.RATINGS_MIN_PAIR_VOTES = 1  # a handful of votes: show the numbers anyway
     world = build_world(tmp_path, n=10, annotators=1)
@@ -77,7 +92,7 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
             except Exception:  # a redirect has no body to read
                 pass
 
-    with sync_playwright() as pw:
+    with playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         ann = browser.new_context(viewport={"width": 1280, "height": 800})
         page = ann.new_page()
@@ -184,8 +199,6 @@ def test_without_script_start_rating_leases_by_post_and_redirects_back(
     """No-JS flow (absolute mode): the GET shows a "Start rating" form; pressing it POSTs (CSRF
     token in the form), leases two tasks and lands on the GET page again (303), which renders the
     held task's images; reloading re-posts nothing. Then, with script, the keys rate it."""
-    from playwright.sync_api import sync_playwright
-
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     world = build_world(tmp_path, n=6, annotators=1)
     campaign_create(
@@ -193,7 +206,7 @@ def test_without_script_start_rating_leases_by_post_and_redirects_back(
         gold_ratio=0.0, open_now=True, mode="absolute",
     )  # fmt: skip
     ann = world.annotators[0]
-    with sync_playwright() as pw:
+    with playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(java_script_enabled=False).new_page()
         login(page, live_server.url, ann.username)
