@@ -115,3 +115,45 @@ def test_a_worker_starts_its_sandbox_forkserver_unless_it_runs_no_model_code(mon
     assert sandbox.prestart() is True
     assert forkserver._forkserver._forkserver_pid is not None
     assert sandbox.run_in_sandbox(len, "abc") == 3
+
+
+def _colour_coefficients_one_blur(guide, src, radius, eps):
+    """The former formulation: the 13 moments merged into one image and box-filtered at once."""
+    import cv2
+    import numpy as np
+
+    from pipelines.postprocess.guided import _box, _clamp_radius, _solve_spd3
+
+    r = _clamp_radius(radius, guide.shape)
+    g = [guide[..., c] for c in range(3)]
+    pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+    stack = cv2.merge([*g, src, *(g[i] * g[j] for i, j in pairs), *(g[c] * src for c in range(3))])
+    m = cv2.split(_box(stack, r))
+    mean_i, mean_p = m[0:3], m[3]
+    s = {}
+    for k, (i, j) in enumerate(pairs):
+        s[i, j] = m[4 + k] - mean_i[i] * mean_i[j]
+        if i == j:
+            s[i, j] = np.maximum(s[i, j], 0) + np.float32(eps)
+    cov = [m[10 + c] - mean_i[c] * mean_p for c in range(3)]
+    a_r, a_g, a_b = _solve_spd3(s, cov)
+    b = mean_p - a_r * mean_i[0] - a_g * mean_i[1] - a_b * mean_i[2]
+    smoothed = _box(cv2.merge([a_r, a_g, a_b, b]), r)
+    return np.ascontiguousarray(smoothed[..., :3]), np.ascontiguousarray(smoothed[..., 3])
+
+
+@pytest.mark.parametrize("shape", [(1, 9), (2, 3), (37, 53), (333, 500)])
+@pytest.mark.parametrize("radius", [0, 1, 2, 5])
+def test_plane_by_plane_box_filters_give_the_colour_coefficients_bit_for_bit(shape, radius):
+    import numpy as np
+
+    from pipelines.postprocess.guided import coefficients_colour
+
+    rng = np.random.default_rng(hash((shape, radius)) % 2**32)
+    guide = rng.random((*shape, 3), dtype=np.float32)
+    guide[..., 1] = guide[..., 0] * np.float32(0.98)  # near-grey: an ill-conditioned covariance
+    src = rng.random(shape, dtype=np.float32)
+    mean_a, mean_b = coefficients_colour(guide, src, radius, 1e-4)
+    ref_a, ref_b = _colour_coefficients_one_blur(guide, src, radius, 1e-4)
+    assert mean_a.shape == ref_a.shape and mean_a.dtype == ref_a.dtype == np.float32
+    assert np.array_equal(mean_a, ref_a) and np.array_equal(mean_b, ref_b)

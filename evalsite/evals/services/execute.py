@@ -199,9 +199,11 @@ def score_post(
     # Not gated: the ungated file holds the gated pixels (artefacts write the same bytes).
     ungated_pred = post.ungated_png if post.gated else post.alpha_png
     ungated_full = evaluate_pair(ungated_pred, gt) if post.gated else gated_full
-    for key, pred, full in (("alpha", post.alpha_png, gated_full),
-                            ("alpha_ungated", ungated_pred, ungated_full)):  # fmt: skip
-        evaluation_save(run_id=run_id, stem=item.stem, key=key, pred_u8=pred, gt=gt, result=full)
+    evaluation_save(run_id=run_id, stem=item.stem, key="alpha", pred_u8=post.alpha_png, gt=gt,
+                    result=gated_full)  # fmt: skip
+    if post.gated:  # else the files hold the same bytes and finalising reuses the gated one
+        evaluation_save(run_id=run_id, stem=item.stem, key="alpha_ungated", pred_u8=ungated_pred,
+                        gt=gt, result=ungated_full)  # fmt: skip
     gated = _metric_row(gated_full)
     ungated = gated if not post.gated else _metric_row(ungated_full)
     return {
