@@ -157,9 +157,8 @@ def _annotator_serialised(user: User) -> Iterator[None]:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s)", [(LEASE_LOCK_SPACE << 32) | int(user.pk)]
-                )
+                key = (LEASE_LOCK_SPACE << 32) | (int(user.pk) & 0xFFFFFFFF)
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
         else:
             Assignment.objects.filter(annotator=user, pk__lt=0).update(
                 leased_until=F("leased_until")
