@@ -30,6 +30,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import pickle
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -65,6 +66,8 @@ PRELOAD = (
     "torch.export.pt2_archive._package",
     "torch.fx.experimental.validator",
 )
+#: Imported first by a server `prestart` starts: it then dies with its parent, even mid-import.
+SERVER_GUARD = "pipelines.sandbox_server"
 _ctx: Any = None
 
 
@@ -91,9 +94,60 @@ def prestart() -> bool:
         return False
     from multiprocessing import forkserver
 
+    # Started from a main thread (a worker's, a pool process's), the server also dies with its
+    # parent (`pipelines.sandbox_server`); not from other threads, because the kernel ties that
+    # signal to the thread that started it, and a pool thread may end while the server serves.
+    main = threading.current_thread() is threading.main_thread()
     with children_allowed():
-        forkserver.ensure_running()
+        if main:
+            ctx.set_forkserver_preload([SERVER_GUARD, *PRELOAD])
+        try:
+            forkserver.ensure_running()
+        finally:
+            ctx.set_forkserver_preload(list(PRELOAD))
     return True
+
+
+def adopt_forkserver() -> bool:
+    """In a process forked from the one that started the forkserver: use that server.
+
+    multiprocessing lets a fork()ed child (a Celery pool process) connect to its parent's
+    forkserver, but its liveness check is `waitpid`, which only the server's parent may call;
+    the child's check becomes "the server process still runs", and it starts its own server
+    when the inherited one is gone. True when there was a server to adopt.
+    """
+    if _context().get_start_method() != "forkserver":
+        return False
+    from multiprocessing import forkserver
+
+    server: Any = forkserver._forkserver  # type: ignore[attr-defined]
+    inherited = server._forkserver_pid
+    if inherited is None:
+        return False
+    start_own = type(server).ensure_running
+
+    def ensure_running() -> None:
+        if server._forkserver_pid == inherited:
+            if _running(inherited):
+                return
+            server._forkserver_pid = None  # gone: the next lines start this process's own
+            server._forkserver_address = None
+            server._forkserver_alive_fd = None
+        start_own(server)
+
+    server.ensure_running = ensure_running
+    return True
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead server its parent has not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+    except IndexError:
+        return True
 
 
 @dataclass(frozen=True)

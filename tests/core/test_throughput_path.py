@@ -96,25 +96,41 @@ def test_an_unchanged_spec_is_schema_checked_once_per_process(monkeypatch):
 
 
 def test_a_worker_starts_its_sandbox_forkserver_unless_it_runs_no_model_code(monkeypatch):
-    from multiprocessing import forkserver
-
     from evalsite import celery as worker_app
     from pipelines import sandbox
 
     started = []
     monkeypatch.setattr(sandbox, "prestart", lambda: started.append(True) or True)
-    queues = worker_app.app.amqp.queues
-    monkeypatch.setattr(queues, "_consume_from", {"maintenance": queues["maintenance"]})
-    worker_app._prestart_sandbox()
+    for queues in (["maintenance"], "maintenance", ("coreml", "maintenance")):
+        worker_app._start_sandbox_forkserver(options={"queues": queues})
     assert started == []
-    monkeypatch.setattr(queues, "_consume_from", {"torch": queues["torch"]})
-    worker_app._prestart_sandbox()
-    assert started == [True]
-    monkeypatch.undo()
-    # the real thing: a running forkserver the sandbox's children are then forked from
+    for queues in (["torch"], "maintenance,default", None, []):
+        worker_app._start_sandbox_forkserver(options={"queues": queues})
+    assert started == [True] * 4
+
+
+def test_a_pool_process_forked_from_the_worker_uses_its_forkserver():
+    import os
+    from multiprocessing import forkserver
+
+    from pipelines import sandbox
+
     assert sandbox.prestart() is True
-    assert forkserver._forkserver._forkserver_pid is not None
-    assert sandbox.run_in_sandbox(len, "abc") == 3
+    server = forkserver._forkserver._forkserver_pid
+    assert server is not None and sandbox.run_in_sandbox(len, "abc") == 3
+    child = os.fork()
+    if child == 0:  # a pool process: adopts the server, forks sandboxes from it, starts none
+        code = 1
+        try:
+            adopted = sandbox.adopt_forkserver()
+            ok = sandbox.run_in_sandbox(len, "abcd") == 4
+            same = forkserver._forkserver._forkserver_pid == server
+            code = 0 if adopted and ok and same else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sandbox._running(server) and not sandbox._running(child)
 
 
 def _colour_coefficients_one_blur(guide, src, radius, eps):
