@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -76,3 +78,30 @@ def _adopt_sandbox_forkserver(**_: Any) -> None:
         adopt_forkserver() or prestart()
     except Exception:  # only an optimisation: the first sandboxed child starts it otherwise
         logging.getLogger(__name__).warning("sandbox forkserver prestart failed", exc_info=True)
+
+
+def worker_command(argv: list[str]) -> tuple[bool, str | None]:
+    """(whether `argv` starts a Celery worker, its -Q/--queues value or None for every queue)."""
+    if not argv:
+        return False, None
+    prog = Path(argv[0])
+    if not (prog.name == "celery" or (prog.name == "__main__.py" and prog.parent.name == "celery")):
+        return False, None
+    if "worker" not in argv[1:]:
+        return False, None
+    for i, arg in enumerate(argv):
+        if arg in ("-Q", "--queues") and i + 1 < len(argv):
+            return True, argv[i + 1]
+        if arg.startswith("--queues="):
+            return True, arg.split("=", 1)[1]
+        if arg.startswith("-Q") and len(arg) > 2:
+            return True, arg[2:]
+    return True, None
+
+
+# A worker's main process imports this module first thing (`celery -A evalsite worker`), seconds
+# before Celery sends `celeryd_init` (Django set-up, task modules, the pool): starting the
+# forkserver here lets its imports run meanwhile. Any other process (web, manage.py) skips it.
+_is_worker, _queues = worker_command(sys.argv)
+if _is_worker:
+    _start_sandbox_forkserver(options={"queues": _queues})

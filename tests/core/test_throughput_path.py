@@ -173,3 +173,49 @@ def test_plane_by_plane_box_filters_give_the_colour_coefficients_bit_for_bit(sha
     ref_a, ref_b = _colour_coefficients_one_blur(guide, src, radius, 1e-4)
     assert mean_a.shape == ref_a.shape and mean_a.dtype == ref_a.dtype == np.float32
     assert np.array_equal(mean_a, ref_a) and np.array_equal(mean_b, ref_b)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["/v/bin/celery", "-A", "evalsite", "worker", "-Q", "torch,onnx"], (True, "torch,onnx")),
+        (["/v/lib/celery/__main__.py", "-A", "evalsite", "worker"], (True, None)),
+        (
+            ["/v/bin/celery", "-A", "evalsite", "worker", "--queues=maintenance"],
+            (True, "maintenance"),
+        ),
+        (["/v/bin/celery", "-A", "evalsite", "worker", "-Qdefault"], (True, "default")),
+        (["/v/bin/celery", "-A", "evalsite", "beat"], (False, None)),
+        (["manage.py", "runserver"], (False, None)),
+        (["/v/lib/other/__main__.py", "worker"], (False, None)),
+        ([], (False, None)),
+    ],
+)
+def test_only_a_celery_worker_command_starts_the_forkserver_at_import(argv, expected):
+    from evalsite.celery import worker_command
+
+    assert worker_command(argv) == expected
+
+
+def test_a_torch_export_model_loads_to_the_same_outputs_with_memoised_type_hints(tmp_path):
+    import typing
+
+    import numpy as np
+    import torch
+
+    from pipelines.runners.torch_runners import memoised_type_hints
+    from tests.evals.factories import export_tiny_model
+
+    path = export_tiny_model(tmp_path / "tiny.pt2")
+    x = torch.from_numpy(np.random.default_rng(3).random((1, 3, 64, 64), dtype=np.float32))
+    with torch.no_grad():
+        plain = torch.export.load(str(path)).module()(x)
+        real = typing.get_type_hints
+        with memoised_type_hints():
+            assert typing.get_type_hints is not real
+            memoised = torch.export.load(str(path)).module()(x)
+        assert typing.get_type_hints is real  # restored
+    flat = [plain] if isinstance(plain, torch.Tensor) else list(plain)
+    again = [memoised] if isinstance(memoised, torch.Tensor) else list(memoised)
+    assert len(flat) == len(again)
+    assert all(torch.equal(a, b) for a, b in zip(flat, again, strict=True))
