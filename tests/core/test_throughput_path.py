@@ -5,6 +5,8 @@ folders (gated and ungated), and a worker's pool process starts its sandbox fork
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from tests.evals.factories import tiny_set, tiny_spec, version_row
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 
-@pytest.mark.parametrize("prefetch", [False, True])
+@pytest.mark.parametrize(("prefetch", "threads"), [(False, 1), (True, 1), (True, 0)])
 def test_a_file_that_cannot_be_written_fails_its_item_only(
     tmp_path,
     fake_model,  # noqa: F811
@@ -30,14 +32,18 @@ def test_a_file_that_cannot_be_written_fails_its_item_only(
     settings,
     monkeypatch,
     prefetch,
+    threads,
 ):
-    settings.EVAL_PREFETCH = prefetch
+    # prefetch with 1 runtime thread: files on the writer thread; else written in line
+    settings.EVAL_PREFETCH, settings.EVAL_RUNNER_THREADS = prefetch, threads
+    writers = []
     version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
     dv = tiny_set(tmp_path, n=6, empty=1)
     stems = sorted(dv.items.values_list("stem", flat=True))
     broken = stems[2]
 
     def write(run_id, stem, photo, post):
+        writers.append(threading.current_thread().name)
         if stem == broken:
             raise OSError(28, "No space left on device")
         return write_item_artefacts(run_id, stem, photo, post)
@@ -46,6 +52,8 @@ def test_a_file_that_cannot_be_written_fails_its_item_only(
     run = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=4))
     assert run.status == RunStatus.DONE, run.error
     rows = {r.item.stem: r for r in ItemResult.objects.filter(run=run).select_related("item")}
+    on_writer = prefetch and threads == 1 and (os.cpu_count() or 1) > 1
+    assert all(name.startswith("write") == on_writer for name in writers), writers
     assert rows[broken].status == ResultStatus.FAILED
     assert "No space left on device" in rows[broken].error
     assert rows[broken].artefacts == {} and rows[broken].attempt == 1

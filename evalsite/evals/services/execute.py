@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import random
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -291,7 +292,7 @@ class _Inline:
         done: Future[Any] = Future()
         try:
             done.set_result(fn(*args))
-        except BaseException as exc:  # delivered by .result(), like a thread pool's future
+        except Exception as exc:  # delivered by .result(), like a thread pool's future
             done.set_exception(exc)
         return done
 
@@ -346,16 +347,21 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     asked = -STILL_WANTED_SECONDS
     todo = [items[i] for i in chunk.payload["item_ids"] if i in items]  # deleted: nothing to do
     pipelined = bool(settings.EVAL_PREFETCH)
+    # Files on a writer thread only where the model runtime leaves a core to it: next to a
+    # runtime that uses every core, a third busy thread only makes its threads wait on each other
+    # (bench/throughput.py on a busy machine: 2 runtime threads on 2 cores, 2.1 -> 0.7 images/s).
+    spare_core = threads is not None and threads < (os.cpu_count() or 1)
     try:
-        # Pipelined (EVAL_PREFETCH): the model (in its sandboxed child) predicts image i+1 and a
-        # writer thread encodes and writes image i-1's files while this thread post-processes
-        # and scores image i; the stages overlap instead of waiting on each other. Each stage
-        # computes exactly what it computes one image at a time, so results do not change.
+        # Pipelined (EVAL_PREFETCH): the model (in its sandboxed child) predicts image i+1 and,
+        # with a core to spare, a writer thread encodes and writes image i-1's files while this
+        # thread post-processes and scores image i; the stages overlap instead of waiting on each
+        # other. Each stage computes exactly what it computes one image at a time, so results do
+        # not change.
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict") as ahead,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as pool,
         ):
-            writer = pool if pipelined else _Inline()
+            writer = pool if pipelined and spare_core else _Inline()
             next_up: Future[Predicted | dict[str, Any]] | None = None
             writing: tuple[Item, dict[str, Any], Future[Any]] | None = None
             for n, item in enumerate(todo):
