@@ -348,8 +348,7 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     todo = [items[i] for i in chunk.payload["item_ids"] if i in items]  # deleted: nothing to do
     pipelined = bool(settings.EVAL_PREFETCH)
     # Files on a writer thread only where the model runtime leaves a core to it: next to a
-    # runtime that uses every core, a third busy thread only makes its threads wait on each other
-    # (bench/throughput.py on a busy machine: 2 runtime threads on 2 cores, 2.1 -> 0.7 images/s).
+    # runtime that already uses every core, a third busy thread only competes with its threads.
     spare_core = threads is not None and threads < (os.cpu_count() or 1)
     try:
         # Pipelined (EVAL_PREFETCH): the model (in its sandboxed child) predicts image i+1 and,
