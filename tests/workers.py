@@ -157,3 +157,21 @@ def wait_for(
         time.sleep(0.2)
     detail = f"\n--- worker log ---\n{worker.output()[-4000:]}" if worker else ""
     raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
+
+
+def wait_for_done_hook(
+    job_pk: int, worker: WorkerProcess | None = None, timeout: float = 30
+) -> None:
+    """Wait until the finished job's final hook has run and been recorded.
+
+    The hook runs after the commit that finishes the job (`jobs._after_commit_hook`), so a job
+    already reads DONE a moment before its hook's effects exist: read them after this.
+    """
+    from evalsite.core.models import Job
+
+    wait_for(
+        lambda: Job.objects.filter(pk=job_pk, hook_ran_at__isnull=False).exists(),
+        timeout,
+        f"job {job_pk}'s final hook to run",
+        worker,
+    )

@@ -17,7 +17,7 @@ from evalsite.core import jobs
 from evalsite.core.models import Chunk, Job, JobStatus, ServiceHeartbeat, WorkerHeartbeat
 from tests import workers
 from tests.core.tcp_proxy import TcpProxy
-from tests.workers import wait_for
+from tests.workers import wait_for, wait_for_done_hook
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -126,6 +126,7 @@ def test_a_database_cut_mid_run_costs_no_attempt_and_the_job_finishes_once(
     job.refresh_from_db()
     log = work.output()
     assert job.status == JobStatus.DONE, job.error
+    wait_for_done_hook(job.pk, work)
     assert (tmp_path / "done.log").read_text().split() == [str(job.pk)]
     chunks = list(Chunk.objects.filter(job=job))
     assert [c.attempts for c in chunks] == [1, 1, 1], log[-4000:]
@@ -158,6 +159,7 @@ def test_messages_lost_with_the_broker_are_resent_within_seconds(tmp_path, start
     wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, 60, "the job to finish", work)
     assert Job.objects.get(pk=job.pk).status == JobStatus.DONE
     assert time.monotonic() - started < 20
+    wait_for_done_hook(job.pk, work)
     assert (tmp_path / "done.log").read_text().split() == [str(job.pk)]
 
 

@@ -14,7 +14,7 @@ import pytest
 import tests.jobkinds  # noqa: F401 - registers the test job kind
 from evalsite.core import jobs
 from evalsite.core.models import Chunk, Job, JobStatus, WorkerHeartbeat
-from tests.workers import wait_for
+from tests.workers import wait_for, wait_for_done_hook
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.no_services]
 
@@ -37,6 +37,7 @@ def test_a_real_worker_runs_a_job_and_writes_its_heartbeat(tmp_path, start_worke
         kind="test.sleep", chunks=[{"folder": str(tmp_path)}] * 3, payload={"folder": str(tmp_path)}
     )
     wait_for(lambda: job_status(job) == JobStatus.DONE, 90, "the job to finish", worker)
+    wait_for_done_hook(job.pk, worker)
     assert sorted((tmp_path / "completed.log").read_text().split()) == ["0", "1", "2"]
     assert (tmp_path / "done.log").read_text().split() == [str(job.pk)]
     row = wait_for(lambda: WorkerHeartbeat.objects.first(), 30, "a worker heartbeat row", worker)
@@ -68,6 +69,7 @@ def test_sigkilled_worker_loses_no_work_and_the_job_finishes_exactly_once(tmp_pa
 
     # Then the job finishes, every chunk completed exactly once, the killed one on attempt 2
     wait_for(lambda: job_status(job) == JobStatus.DONE, 120, "the job to finish", second)
+    wait_for_done_hook(job.pk, second)
     completed = (tmp_path / "completed.log").read_text().split()
     assert sorted(completed) == ["0", "1", "2"], completed
     assert (tmp_path / "done.log").read_text().split() == [str(job.pk)]
