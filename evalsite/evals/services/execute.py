@@ -135,13 +135,6 @@ def predict_item(state: ChunkState, item: Item) -> Predicted:
     return Predicted(photo=photo, raw=raw, alpha=_check_output(raw.alpha, spec))
 
 
-def finish_item(state: ChunkState, item: Item, predicted: Predicted) -> dict[str, Any]:
-    """Post-process, write the files and score: the fields of the item's `ItemResult` (ok)."""
-    fields, post = score_item(state, item, predicted)
-    fields["artefacts"] = write_item_artefacts(state.run.pk, item.stem, predicted.photo, post)
-    return fields
-
-
 def score_item(
     state: ChunkState, item: Item, predicted: Predicted
 ) -> tuple[dict[str, Any], PostResult]:
@@ -171,11 +164,6 @@ def score_item(
     latency["total"] = sum(latency.values())
     latency["device"] = state.device
     return score_post(run_id=run.pk, item=item, post=post, latency=latency), post
-
-
-def evaluate_item(state: ChunkState, item: Item) -> dict[str, Any]:
-    """Fields of the item's `ItemResult` (ok); raises on a bad output or a crashed session."""
-    return finish_item(state, item, predict_item(state, item))
 
 
 def score_output(
