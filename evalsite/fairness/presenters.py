@@ -18,19 +18,20 @@ def _cell(metric: str, v: dict[str, Any]) -> dict[str, Any]:
     return {"metric": metric, "label": METRIC_LABELS.get(metric, metric), **v}
 
 
+def _row(g: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
+    """One group's table row: its labels, size and a cell per metric (in `metrics` order)."""
+    return {
+        "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
+        "name": display_group(g["attribute"], g["group"]),
+        "n": g["n"],
+        "too_small": g["too_small"],
+        "cells": [_cell(m, g["metrics"][m]) for m in metrics],
+    }
+
+
 def report_context(doc: dict[str, Any]) -> dict[str, Any]:
     metrics = list(doc.get("overall", {}))
-    rows = []
-    for g in doc["groups"]:
-        rows.append(
-            {
-                "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
-                "name": display_group(g["attribute"], g["group"]),
-                "n": g["n"],
-                "too_small": g["too_small"],
-                "cells": [_cell(m, g["metrics"][m]) for m in metrics],
-            }
-        )
+    rows = [_row(g, metrics) for g in doc["groups"]]
     plot = {
         "metrics": [
             {"key": m, "label": METRIC_LABELS.get(m, m), "lower_is_better": m in LOWER_IS_BETTER}
@@ -114,19 +115,9 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare_context(paired: dict[str, Any]) -> dict[str, Any]:
-    rows = []
-    metrics: list[str] = []
-    for g in paired["groups"]:
-        metrics = metrics or list(g["metrics"])
-        rows.append(
-            {
-                "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
-                "name": display_group(g["attribute"], g["group"]),
-                "n": g["n"],
-                "too_small": g["too_small"],
-                "cells": [_cell(m, g["metrics"][m]) for m in metrics],
-            }
-        )
+    groups = paired["groups"]
+    metrics: list[str] = list(groups[0]["metrics"]) if groups else []
+    rows = [_row(g, metrics) for g in groups]
     return {
         "paired": paired,
         "rows": rows,
