@@ -204,6 +204,10 @@ REST_FRAMEWORK = {
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_from_url(
     "CELERY_BROKER_URL", env_str("CELERY_BROKER_URL", "filesystem://"), VAR_DIR / "broker"
 )
+# filesystem://: kombu's transport with messages written atomically (evalsite/core/broker.py).
+CELERY_BROKER_TRANSPORT = (
+    "evalsite.core.broker:Transport" if CELERY_BROKER_URL == "filesystem://" else None
+)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
