@@ -145,8 +145,11 @@ def broker_from_url(name: str, url: str, broker_root: Path) -> tuple[str, dict[s
         options: dict[str, Any] = {key: str(value) for key, value in folders.items()}
         # Processed messages are not kept: the database, not the broker, is the record of work.
         options["store_processed"] = False
-        # The default 1 s poll adds up to a second between chunks; a folder listing is cheap.
-        options["polling_interval"] = 0.1
+        # An idle worker polls its queues' folder this often, so a chunk waits half of it on
+        # average after the previous one (kombu's default 1 s). Measured: 20 ms instead of 100 ms
+        # cut the mean gap between a worker's chunks from 65 to 10 ms (throughput bench, 15
+        # chunks per run) for 1 % more of a core in an idle worker (1.6 % instead of 0.65 %).
+        options["polling_interval"] = 0.02
         return "filesystem://", options
     if scheme in {"redis", "rediss"}:
         # Redis redelivers unacked messages only after this; the job reaper makes recovery timely.
