@@ -15,6 +15,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import celeryd_init, worker_process_init
 
+from pipelines.heap import retain_freed_memory
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
 
 app = Celery("evalsite")
@@ -102,6 +104,9 @@ def worker_command(argv: list[str]) -> tuple[bool, str | None]:
 # A worker's main process imports this module first thing (`celery -A evalsite worker`), seconds
 # before Celery sends `celeryd_init` (Django set-up, task modules, the pool): starting the
 # forkserver here lets its imports run meanwhile. Any other process (web, manage.py) skips it.
+# The heap setting (pipelines.heap: freed arrays are reused, not faulted in again per image) is
+# made before the pool processes are forked, so they inherit it.
 _is_worker, _queues = worker_command(sys.argv)
 if _is_worker:
+    retain_freed_memory()
     _start_sandbox_forkserver(options={"queues": _queues})

@@ -41,6 +41,7 @@ import numpy as np
 
 from pipelines.daemonic import children_allowed
 from pipelines.formats import FormatError, sniff_format
+from pipelines.heap import retain_freed_memory
 from pipelines.runners.dryrun import ValidationReport
 from pipelines.spec import ModelSpec, SpecError, parse_spec
 
@@ -224,6 +225,7 @@ def _call_child(conn: Connection, limits: SandboxLimits, payload: bytes) -> None
 
 def _runner_child(conn: Connection, limits: SandboxLimits, payload: bytes) -> None:
     _apply_limits(limits)
+    retain_freed_memory()  # it predicts many photos: reuse freed tensors' memory (pipelines.heap)
     from pipelines.runners import create_runner
     from pipelines.runners.images import load_image_rgb
 
