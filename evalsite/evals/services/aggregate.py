@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,33 +47,49 @@ SLICE_METRICS = ("iou", "boundary_f", "mae", "s_measure", "weighted_f")
 PERCENTILES = (50, 90, 99)
 
 
+#: Threads reading the stored files while finalising, which waits on reading them (two PNG
+#: decodes, a JSON and a digest per item; the decodes release the GIL): with 2, the throughput
+#: bench's 120 items took 0.22-0.30 s instead of 0.33-0.36 s on 2 cores. Sums keep their order.
+SCORE_THREADS = 2
+
+
 def _score(results: Iterable[ItemResult]) -> tuple[dict[str, Any], dict[str, Any]]:
     """`MetricAggregator` outputs over the stored gated and ungated PNGs: (gated, ungated).
 
-    One pass per item: the mask is decoded once for both, and an ungated file with the same bytes
-    as the gated one (the item was not gated) is the same prediction, so it is neither decoded
-    nor looked up again — its evaluation is the gated one. Both are what `python -m
-    pipelines.metrics` gives on the `alpha/` and `alpha_ungated/` folders.
+    Items are read on `SCORE_THREADS` threads and added to the aggregators in their order, so
+    the sums are the same as one item at a time; both are what `python -m pipelines.metrics`
+    gives on the `alpha/` and `alpha_ungated/` folders.
     """
     aggs = {"alpha": MetricAggregator(), "alpha_ungated": MetricAggregator()}
-    root = media_root()
-    for r in results:
-        stem, gated_path = r.item.stem, root / r.artefacts["alpha"]
-        ungated_path = root / r.artefacts["alpha_ungated"]
-        pred_u8, gt, _ = load_pair(Pair(stem, gated_path, Path(r.item.mask.path)))
-        # the chunk's evaluation of exactly these arrays, else evaluate_pair now (scores.py)
-        gated = evaluation_of(run_id=r.run_id, stem=stem, key="alpha", pred_u8=pred_u8, gt=gt)
-        aggs["alpha"].add(stem, gated)
-        if _same_bytes(gated_path, ungated_path):
-            ungated = gated
-        else:
-            pred_u8 = read_gray8(ungated_path)
-            if pred_u8.shape != gt.shape:  # what load_pair says about a mismatched pair
-                load_pair(Pair(stem, ungated_path, Path(r.item.mask.path)))
-            ungated = evaluation_of(run_id=r.run_id, stem=stem, key="alpha_ungated",
-                                    pred_u8=pred_u8, gt=gt)  # fmt: skip
-        aggs["alpha_ungated"].add(stem, ungated)
+    items = list(results)
+    with ThreadPoolExecutor(max_workers=SCORE_THREADS, thread_name_prefix="score") as pool:
+        for r, (gated, ungated) in zip(items, pool.map(_evaluations, items), strict=True):
+            aggs["alpha"].add(r.item.stem, gated)
+            aggs["alpha_ungated"].add(r.item.stem, ungated)
     return aggs["alpha"].compute(), aggs["alpha_ungated"].compute()
+
+
+def _evaluations(r: ItemResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An item's (gated, ungated) evaluation from its stored files.
+
+    The mask is decoded once for both, and an ungated file with the same bytes as the gated one
+    (the item was not gated) is the same prediction, so it is neither decoded nor looked up
+    again — its evaluation is the gated one.
+    """
+    root = media_root()
+    stem, gated_path = r.item.stem, root / r.artefacts["alpha"]
+    ungated_path = root / r.artefacts["alpha_ungated"]
+    pred_u8, gt, _ = load_pair(Pair(stem, gated_path, Path(r.item.mask.path)))
+    # the chunk's evaluation of exactly these arrays, else evaluate_pair now (scores.py)
+    gated = evaluation_of(run_id=r.run_id, stem=stem, key="alpha", pred_u8=pred_u8, gt=gt)
+    if _same_bytes(gated_path, ungated_path):
+        return gated, gated
+    pred_u8 = read_gray8(ungated_path)
+    if pred_u8.shape != gt.shape:  # what load_pair says about a mismatched pair
+        load_pair(Pair(stem, ungated_path, Path(r.item.mask.path)))
+    ungated = evaluation_of(run_id=r.run_id, stem=stem, key="alpha_ungated", pred_u8=pred_u8,
+                            gt=gt)  # fmt: skip
+    return gated, ungated
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
