@@ -130,6 +130,15 @@ def database_from_url(name: str, url: str) -> dict[str, Any]:
     )
 
 
+#: The embedded broker's transport: kombu's filesystem one with atomic message writes.
+FILESYSTEM_TRANSPORT = "evalsite.core.broker:Transport"
+
+
+def broker_transport(url: str) -> str | None:
+    """The transport class for a validated broker URL: ours for filesystem://, kombu's otherwise."""
+    return FILESYSTEM_TRANSPORT if url == "filesystem://" else None
+
+
 def broker_from_url(name: str, url: str, broker_root: Path) -> tuple[str, dict[str, Any]]:
     """Validate the broker URL and return (url, transport options)."""
     scheme = urlsplit(url).scheme.lower()

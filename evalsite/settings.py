@@ -14,6 +14,7 @@ from kombu import Exchange, Queue
 
 from evalsite.env import (
     broker_from_url,
+    broker_transport,
     database_from_url,
     env_bool,
     env_float,
@@ -205,9 +206,7 @@ CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_from_url(
     "CELERY_BROKER_URL", env_str("CELERY_BROKER_URL", "filesystem://"), VAR_DIR / "broker"
 )
 # filesystem://: kombu's transport with messages written atomically (evalsite/core/broker.py).
-CELERY_BROKER_TRANSPORT = (
-    "evalsite.core.broker:Transport" if CELERY_BROKER_URL == "filesystem://" else None
-)
+CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

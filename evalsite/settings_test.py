@@ -8,7 +8,7 @@ sessions, or a running demo, never share a queue or a database.
 
 import os
 
-from evalsite.env import broker_from_url, env_str
+from evalsite.env import broker_from_url, broker_transport, env_str
 from evalsite.settings import *  # noqa: F403
 from evalsite.settings import DATABASES, VAR_DIR
 
@@ -24,6 +24,7 @@ else:
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_from_url(
     "CELERY_BROKER_URL", env_str("CELERY_BROKER_URL", "filesystem://"), TEST_DIR / "broker"
 )
+CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 MEDIA_ROOT = TEST_DIR / "media"
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):

@@ -11,7 +11,7 @@ from django.conf import settings
 from kombu import Connection
 
 from evalsite.core import broker
-from evalsite.env import broker_from_url
+from evalsite.env import broker_from_url, broker_transport
 
 pytestmark = pytest.mark.no_services
 
@@ -38,10 +38,14 @@ def test_a_message_is_listed_only_once_it_is_whole(tmp_path, monkeypatch):
     assert not [n for n in os.listdir(options["data_folder_in"]) if n.endswith(".tmp")]
 
 
-def test_the_filesystem_broker_uses_the_atomic_transport():
+def test_only_the_filesystem_broker_uses_the_atomic_transport():
     from evalsite.celery import app
 
-    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        pytest.skip("the settings name another broker")
+    assert broker_transport("filesystem://") == "evalsite.core.broker:Transport"
+    assert broker_transport("redis://127.0.0.1:6379/0") is None
+    # The running configuration (embedded broker, or Redis under CI): the app's connections use
+    # the transport the settings chose for its URL.
+    embedded = settings.CELERY_BROKER_URL == "filesystem://"
+    assert broker_transport(settings.CELERY_BROKER_URL) == settings.CELERY_BROKER_TRANSPORT
     with app.connection_for_write() as conn:
-        assert isinstance(conn.transport, broker.Transport)
+        assert isinstance(conn.transport, broker.Transport) == embedded
