@@ -21,7 +21,7 @@ from evalsite.evals.services.runs import eval_run_start
 from pipelines.metrics import MetricAggregator
 from pipelines.metrics.io import Pair, load_pair
 from tests.evals.factories import tiny_model, tiny_set
-from tests.workers import wait_for
+from tests.workers import WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.no_services]
 
@@ -72,13 +72,7 @@ def test_sigkilled_worker_mid_run_leaves_exactly_one_result_per_item(tmp_path, s
     dv = tiny_set(tmp_path, n=8, empty=0)
     run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=2)
     first = start_worker(queues=QUEUES, include="")
-    running = wait_for(
-        lambda: Chunk.objects.filter(job_id=run.job_id, status=JobStatus.RUNNING).first(),
-        120,
-        "a chunk to be claimed",
-        first,
-    )
-    time.sleep(1.0)
+    running = _frozen_mid_chunk(first, run.job_id)
 
     # When the worker's main process is SIGKILLed mid-chunk and a new worker starts
     first.kill()
@@ -95,6 +89,25 @@ def test_sigkilled_worker_mid_run_leaves_exactly_one_result_per_item(tmp_path, s
     killed = Chunk.objects.get(pk=running.pk)
     assert killed.status == JobStatus.DONE and killed.attempts >= 2
     assert EvalRun.objects.get(pk=run.pk).summary["counts"]["ok"] == 8
+
+
+def _frozen_mid_chunk(worker: WorkerProcess, job_id: int, timeout: float = 120) -> Chunk:
+    """Freeze `worker` while it holds a running chunk of the job, and return that chunk.
+
+    A chunk of tiny images can finish between two polls, so a fixed sleep before the kill raced
+    (the "killed" chunk was already done). Frozen (SIGSTOP), the worker commits nothing more; if
+    the chunk seen running finished just before, the worker is thawed and the next one is tried.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = Chunk.objects.filter(job_id=job_id, status=JobStatus.RUNNING).first()
+        if seen is not None:
+            worker.freeze()
+            if Chunk.objects.filter(pk=seen.pk, status=JobStatus.RUNNING).exists():
+                return seen
+            worker.thaw()
+        time.sleep(0.01)
+    raise AssertionError(f"no chunk of job {job_id} was caught running\n{worker.output()[-4000:]}")
 
 
 def _worker_live(queue: str) -> bool:
