@@ -58,7 +58,9 @@ def _score(results: Iterable[ItemResult]) -> tuple[dict[str, Any], dict[str, Any
 
     Items are read on `SCORE_THREADS` threads and added to the aggregators in their order, so
     the sums are the same as one item at a time; both are what `python -m pipelines.metrics`
-    gives on the `alpha/` and `alpha_ungated/` folders.
+    gives on the `alpha/` and `alpha_ungated/` folders. The threads read files only: `results`
+    must come with their items (`select_related("item")`), or each thread would open a database
+    connection of its own that nothing closes.
     """
     aggs = {"alpha": MetricAggregator(), "alpha_ungated": MetricAggregator()}
     items = list(results)
