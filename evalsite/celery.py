@@ -25,8 +25,9 @@ app.autodiscover_tasks()
 
 
 def _install_bootsteps() -> None:
-    from evalsite.core.bootsteps import WorkerHeartbeatStep
+    from evalsite.core.bootsteps import SandboxReadyStep, WorkerHeartbeatStep
 
+    app.steps["consumer"].add(SandboxReadyStep)
     app.steps["consumer"].add(WorkerHeartbeatStep)
 
 

@@ -238,6 +238,9 @@ JOB_REAPER_SECONDS = env_float("JOB_REAPER_SECONDS", 15.0, minimum=0.5)
 # compares queue depths); when the broker cannot be asked, after this long in any case.
 JOB_PENDING_RESEND_SECONDS = env_int("JOB_PENDING_RESEND_SECONDS", 300, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
+# A worker that runs model code consumes (and reports itself live) once its sandbox forkserver has
+# imported torch, waiting at most this long (evalsite.core.bootsteps.SandboxReadyStep).
+WORKER_SANDBOX_READY_SECONDS = env_float("WORKER_SANDBOX_READY_SECONDS", 120.0, minimum=0)
 
 # Campaign reports (ratings.services.reports): a burst of ratings marks the stored report dirty
 # once and recomputes it this long after the first; a report dirty for longer than STALE (its

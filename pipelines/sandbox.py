@@ -140,6 +140,47 @@ def adopt_forkserver() -> bool:
     return True
 
 
+def _ready_probe() -> None:
+    """The child `wait_ready` forks: it does nothing; that the server forked it is the answer."""
+
+
+def wait_ready(timeout: float) -> bool:
+    """Wait, at most `timeout` s, until the forkserver `prestart` started here can fork children.
+
+    The server imports PRELOAD (torch, torch._dynamo, …: seconds of CPU) before it forks its
+    first child, so a process whose first sandboxed call comes in meanwhile waits for them. A
+    worker calls this before it consumes and reports itself live, so "live" means "can run a
+    model now" and a chunk is not taken by a worker that cannot start it yet. It forks one no-op
+    child. False, at once, where no forkserver was started in this process (nothing to wait
+    for: nothing is started here); False when the server is not ready in time or the probe
+    failed (the first sandboxed call then reports why).
+    """
+    if _ctx is None or _ctx.get_start_method() != "forkserver":
+        return False
+    from multiprocessing import forkserver
+
+    if forkserver._forkserver._forkserver_pid is None:  # type: ignore[attr-defined]
+        return False
+    outcome: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with children_allowed():
+                child = _ctx.Process(target=_ready_probe, name="sandbox-ready-probe")
+                child.start()  # blocks until the server has imported PRELOAD and forked
+            child.join()
+            outcome.append(child.exitcode == 0)
+        except Exception:
+            outcome.append(False)
+
+    # A thread, because `start` waits on the server's socket with no timeout of its own: when
+    # the server is stuck, the probe thread (a daemon) is left behind and the caller goes on.
+    thread = threading.Thread(target=probe, name="sandbox-ready", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(outcome and outcome[0])
+
+
 def _running(pid: int) -> bool:
     """The process exists and is not a zombie (a dead server its parent has not reaped yet)."""
     try:

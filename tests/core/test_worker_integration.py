@@ -42,6 +42,8 @@ def test_a_real_worker_runs_a_job_and_writes_its_heartbeat(tmp_path, start_worke
     assert (tmp_path / "done.log").read_text().split() == [str(job.pk)]
     row = wait_for(lambda: WorkerHeartbeat.objects.first(), 30, "a worker heartbeat row", worker)
     assert "default" in row.queues and row.pid == worker.pid
+    # It consumed, and reported itself live, only once its sandbox had imported torch.
+    assert "sandbox ready: waited" in worker.output()
 
 
 def test_sigkilled_worker_loses_no_work_and_the_job_finishes_exactly_once(tmp_path, start_worker):

@@ -33,6 +33,8 @@ from tests.pipelines.test_runners_models import (
     spec,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
+
 # Keep the children cheap on 2-core CI: a real model would get the 4 GiB / 120 s defaults.
 FAST = {"memory_mb": 3072, "cpu_seconds": 60, "timeout_s": 60.0}
 
@@ -195,3 +197,40 @@ def test_coreml_uploads_wait_for_a_macos_worker_instead_of_being_rejected(tmp_pa
     report = validate_model(package, child, **FAST)
     assert not report.ok and report.runtime_unavailable
     assert "Core ML prediction needs a macOS worker (coreml queue)" in report.reason
+
+
+# ------------------------------------------------------------ readiness (a worker waits on it)
+
+_READY_SCRIPT = """
+import sys, time
+from multiprocessing import forkserver
+from pipelines import sandbox
+if sys.argv[1] == "none":  # no server started here: nothing to wait for, nothing started
+    print(sandbox.wait_ready(30), forkserver._forkserver._forkserver_pid)
+    sys.exit(0)
+if sys.argv[1] == "slow":  # a preload that takes 3 s: not ready within 0.5 s, ready later
+    sandbox.PRELOAD = ("slow_import_for_test", *sandbox.PRELOAD)
+sandbox.prestart()
+server = forkserver._forkserver._forkserver_pid
+first = sandbox.wait_ready(0.5 if sys.argv[1] == "slow" else 60)
+second = sandbox.wait_ready(60)
+maps = open(f"/proc/{server}/maps").read()
+print(first, second, "libtorch" in maps)
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [("none", "False None"), ("plain", "True True True"), ("slow", "False True True")],
+)
+def test_wait_ready_returns_once_the_forkserver_has_imported_its_preload(tmp_path, case, expected):
+    import subprocess
+
+    (tmp_path / "slow_import_for_test.py").write_text("import time\ntime.sleep(3)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    out = subprocess.run(
+        [sys.executable, "-c", _READY_SCRIPT, case],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == expected.split()
