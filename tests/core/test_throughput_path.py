@@ -227,3 +227,28 @@ def test_a_torch_export_model_loads_to_the_same_outputs_with_memoised_type_hints
     again = [memoised] if isinstance(memoised, torch.Tensor) else list(memoised)
     assert len(flat) == len(again)
     assert all(torch.equal(a, b) for a, b in zip(flat, again, strict=True))
+
+
+def test_a_long_run_ends_on_smaller_chunks_and_still_evaluates_every_item_once(
+    tmp_path,
+    fake_model,  # noqa: F811
+    run_inline,  # noqa: F811
+    settings,
+):
+    from pipelines.chunking import chunk_bounds
+
+    # its own media folder: a later test's run with the same id must not find these 22 files
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=21, empty=1)
+    run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=4)
+    ids = list(dv.items.order_by("pk").values_list("pk", flat=True))
+    chunks = [c.payload["item_ids"] for c in run.job.chunks.order_by("index")]
+    assert chunks == [ids[a:b] for a, b in chunk_bounds(len(ids), 4)]
+    assert len(ids) == 22  # 21 with a subject, 1 without: 3 chunks of 4, then 10 pieces of 1
+    assert [len(c) for c in chunks] == [4, 4, 4] + [1] * 10
+    run = run_inline(run)
+    assert run.status == RunStatus.DONE, run.error
+    assert sorted(ItemResult.objects.filter(run=run).values_list("item_id", flat=True)) == ids
+    assert run.summary["counts"]["ok"] + run.summary["counts"].get("failed", 0) == len(ids)

@@ -25,14 +25,14 @@ from evalsite.datasets.models import AttributeRevision, DatasetVersion
 from evalsite.evals.errors import EvalError
 from evalsite.evals.models import EvalRun, RunSource, RunStatus
 from models.models import ModelFormat, ModelVersion, VersionStatus
+from pipelines.chunking import chunk_bounds
 from pipelines.runners import RUNTIMES, queue_for_format
 
 EVAL_JOB = "evals.run"
-#: Items per chunk. Each chunk starts one sandboxed child that imports torch/onnxruntime and loads
-#: the model (measured ≈1.5–3 s on a CPU worker) plus one warm-up inference, so a chunk must hold
-#: enough images to amortise that (16 images of the demo model ≈ 2–4 s of inference), yet stay
-#: small enough that a crashed worker loses little work and a 50-image set still spreads over
-#: two or more workers (bench/throughput.py measures the effect).
+#: Items per chunk, at most (a long run ends on smaller pieces: pipelines.chunking). A worker
+#: keeps its model session across chunks of one version, so a chunk costs a claim, a message and a
+#: commit; small enough that a crashed worker loses little work and a 50-image set still spreads
+#: over two or more workers (bench/throughput.py measures the effect).
 CHUNK_SIZE = 16
 
 #: Runtimes a run may request per model format (pipelines.runners accepts the same); "auto"
@@ -224,8 +224,8 @@ def eval_run_start(
             environment=start_environment(),
         )
         chunks = [
-            {"run_id": run.pk, "item_ids": item_ids[i : i + chunk_size]}
-            for i in range(0, len(item_ids), chunk_size)
+            {"run_id": run.pk, "item_ids": item_ids[start:stop]}
+            for start, stop in chunk_bounds(len(item_ids), chunk_size)
         ]
         job = job_create(
             kind=EVAL_JOB,
