@@ -62,7 +62,7 @@ def _start_sandbox_forkserver(options: dict[str, Any] | None = None, **_: Any) -
     """
     if not _runs_model_code((options or {}).get("queues")):
         return
-    from pipelines.sandbox import prestart
+    from pipelines.sandbox_forkserver import prestart
 
     try:
         prestart()
@@ -75,7 +75,7 @@ def _adopt_sandbox_forkserver(**_: Any) -> None:
     """A pool process uses the worker's forkserver (or, where none was started, starts its own)."""
     if not _runs_model_code(list(app.amqp.queues.consume_from or {})):
         return
-    from pipelines.sandbox import adopt_forkserver, prestart
+    from pipelines.sandbox_forkserver import adopt_forkserver, prestart
 
     try:
         adopt_forkserver() or prestart()

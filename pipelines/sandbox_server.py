@@ -1,5 +1,5 @@
-"""Imported first by the sandbox forkserver (`pipelines.sandbox.PRELOAD`): the server dies with
-the process that started it.
+"""Imported first by the sandbox forkserver (`pipelines.sandbox_forkserver.PRELOAD`): the server
+dies with the process that started it.
 
 Why: a forkserver otherwise notices its parent's death only between requests, when the pipe it
 watches reaches end-of-file, and not at all while it is still importing torch (seconds). A

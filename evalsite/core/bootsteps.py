@@ -52,13 +52,13 @@ def write_heartbeat(hostname: str, queues: list[str], started_at: Any) -> None:
 class SandboxReadyStep(bootsteps.StartStopStep):  # type: ignore[misc]
     """A worker that runs model code consumes, and reports itself live, once its sandbox is ready.
 
-    The sandbox forkserver (`pipelines.sandbox.prestart`, started as the worker process starts)
-    imports torch and the torch.export loader: seconds of CPU that end after Celery is up. Until
-    then a chunk the worker took would wait, while another worker that is ready could run it, and
-    the System page would call a worker live that cannot yet run a model. So the consumer's start
-    waits here (the event loop that fetches messages starts after this step) for at most
-    WORKER_SANDBOX_READY_SECONDS; past that it goes on, and the first chunk waits or fails with
-    the reason. Workers that run no model code have no server and pass at once.
+    The sandbox forkserver (`pipelines.sandbox_forkserver.prestart`, started as the worker process
+    starts) imports torch and the torch.export loader: seconds of CPU that end after Celery is up.
+    Until then a chunk the worker took would wait, while another worker that is ready could run
+    it, and the System page would call a worker live that cannot yet run a model. So the
+    consumer's start waits here (the event loop that fetches messages starts after this step) for
+    at most WORKER_SANDBOX_READY_SECONDS; past that it goes on, and the first chunk waits or fails
+    with the reason. Workers that run no model code have no server and pass at once.
     """
 
     requires = {"celery.worker.consumer.tasks:Tasks"}
@@ -66,7 +66,7 @@ class SandboxReadyStep(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, parent: Any) -> None:
         import time
 
-        from pipelines.sandbox import wait_ready
+        from pipelines.sandbox_forkserver import wait_ready
 
         began = time.monotonic()
         timeout = settings.WORKER_SANDBOX_READY_SECONDS

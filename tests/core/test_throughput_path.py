@@ -105,7 +105,7 @@ def test_an_unchanged_spec_is_schema_checked_once_per_process(monkeypatch):
 
 def test_a_worker_starts_its_sandbox_forkserver_unless_it_runs_no_model_code(monkeypatch):
     from evalsite import celery as worker_app
-    from pipelines import sandbox
+    from pipelines import sandbox_forkserver as sandbox
 
     started = []
     monkeypatch.setattr(sandbox, "prestart", lambda: started.append(True) or True)
@@ -121,16 +121,16 @@ def test_a_pool_process_forked_from_the_worker_uses_its_forkserver():
     import os
     from multiprocessing import forkserver
 
-    from pipelines import sandbox
+    from pipelines import sandbox, sandbox_forkserver
 
-    assert sandbox.prestart() is True
+    assert sandbox_forkserver.prestart() is True
     server = forkserver._forkserver._forkserver_pid
     assert server is not None and sandbox.run_in_sandbox(len, "abc") == 3
     child = os.fork()
     if child == 0:  # a pool process: adopts the server, forks sandboxes from it, starts none
         code = 1
         try:
-            adopted = sandbox.adopt_forkserver()
+            adopted = sandbox_forkserver.adopt_forkserver()
             ok = sandbox.run_in_sandbox(len, "abcd") == 4
             same = forkserver._forkserver._forkserver_pid == server
             code = 0 if adopted and ok and same else 2
@@ -138,7 +138,7 @@ def test_a_pool_process_forked_from_the_worker_uses_its_forkserver():
             os._exit(code)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert sandbox._running(server) and not sandbox._running(child)
+    assert sandbox_forkserver._running(server) and not sandbox_forkserver._running(child)
 
 
 def _colour_coefficients_one_blur(guide, src, radius, eps):

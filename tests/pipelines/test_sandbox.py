@@ -204,7 +204,7 @@ def test_coreml_uploads_wait_for_a_macos_worker_instead_of_being_rejected(tmp_pa
 _READY_SCRIPT = """
 import sys, time
 from multiprocessing import forkserver
-from pipelines import sandbox
+from pipelines import sandbox_forkserver as sandbox
 if sys.argv[1] == "none":  # no server started here: nothing to wait for, nothing started
     print(sandbox.wait_ready(30), forkserver._forkserver._forkserver_pid)
     sys.exit(0)
