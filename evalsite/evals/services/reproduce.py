@@ -33,6 +33,7 @@ from evalsite.evals.models import (
 )
 from evalsite.evals.services.parity import parity_between
 from evalsite.evals.services.runs import eval_run_start
+from pipelines.metrics.registry import label, run_metrics, stored_metrics
 from pipelines.stats.noise import delta_within_noise, run_to_run_noise
 
 #: Differing images listed on the reproduction (worst first); the counts cover every image.
@@ -95,9 +96,12 @@ def _metric_arrays(
             [np.nan if rows[i][metric] is None else rows[i][metric] for i in shared], np.float64
         )
 
+    # Keyed by the registry's metric name: the mean of the per-image `max_f` column is "mean
+    # per-image max F" (`image_max_f`), not the set curve's max F of the summary's `max_f`.
+    stored = [(m.name, m.column or m.name) for m in stored_metrics()]
     return (
-        {m: column(left, m) for m in SORTABLE_METRICS},
-        {m: column(right, m) for m in SORTABLE_METRICS},
+        {name: column(left, col) for name, col in stored},
+        {name: column(right, col) for name, col in stored},
     )
 
 
@@ -107,7 +111,7 @@ def verdict_text(*, identical: int, items: int, noise: dict[str, dict[str, Any]]
     if identical == items:
         return text
     levels = [
-        f"{m} {v['max_abs_item_delta']:.4f}"
+        f"{label(m)} {v['max_abs_item_delta']:.4f}"
         for m, v in noise.items()
         if v.get("max_abs_item_delta") not in (None, 0.0)
     ]
@@ -153,9 +157,12 @@ def reproduction_compare(*, original: EvalRun, reproduction: EvalRun) -> dict[st
     # per-image values), so the noise of those numbers is their own difference.
     summary_a = (original.summary or {}).get("metrics") or {}
     summary_b = (reproduction.summary or {}).get("metrics") or {}
-    for m, level in noise.items():
-        if summary_a.get(m) is not None and summary_b.get(m) is not None:
-            level["summary_delta"] = _finite(abs(float(summary_a[m]) - float(summary_b[m])))
+    for m in run_metrics():
+        if summary_a.get(m.name) is not None and summary_b.get(m.name) is not None:
+            level = noise.setdefault(m.name, {})
+            level["summary_delta"] = _finite(
+                abs(float(summary_a[m.name]) - float(summary_b[m.name]))
+            )
     before, after = _worker_facts(original), _worker_facts(reproduction)
     return {
         "of": original.pk,

@@ -19,6 +19,7 @@ from evalsite.evals.models import (
     RunSource,
     RunStatus,
 )
+from pipelines.metrics.registry import stored_metrics
 from pipelines.release import CrowdVotes, ReleaseInputs
 
 NOT_APPLICABLE = "not_applicable"
@@ -136,11 +137,15 @@ def gather(report: Any) -> ReleaseInputs:
     # Items both runs scored (IoU present); metric columns every such item carries (a run stores
     # all of them; a column missing on some item is left out of the report rather than the item).
     usable = [i for i in common if base[i]["iou"] is not None and cand[i]["iou"] is not None]
-    metrics = [
-        m
-        for m in SORTABLE_METRICS
-        if all(base[i][m] is not None and cand[i][m] is not None for i in usable)
-    ]
+    # Paired deltas exist only for means of per-image values, so the report's metrics are the
+    # registry's stored per-image metrics under their own names (the per-image `max_f` column
+    # averages to "mean per-image max F", `image_max_f`, not the set curve's max F).
+    metrics = {
+        m.name: m.column
+        for m in stored_metrics()
+        if m.column
+        and all(base[i][m.column] is not None and cand[i][m.column] is not None for i in usable)
+    }
     if not usable:
         from evalsite.releases.errors import ReleaseError
 
@@ -155,8 +160,8 @@ def gather(report: Any) -> ReleaseInputs:
         dataset=report.dataset_version.spec,
         runs={"candidate": cand_run.pk, "baseline": base_run.pk},
         items=[{"id": i, "stem": base[i]["item__stem"]} for i in usable],
-        baseline_metrics={m: np.array([base[i][m] for i in usable]) for m in metrics},
-        candidate_metrics={m: np.array([cand[i][m] for i in usable]) for m in metrics},
+        baseline_metrics={m: np.array([base[i][c] for i in usable]) for m, c in metrics.items()},
+        candidate_metrics={m: np.array([cand[i][c] for i in usable]) for m, c in metrics.items()},
         baseline_gated=np.array([base[i]["gated"] for i in usable], bool),
         candidate_gated=np.array([cand[i]["gated"] for i in usable], bool),
         no_subject=np.array([base[i]["item__size_bucket"] == "none" for i in usable], bool),
