@@ -34,7 +34,7 @@ from evalsite.releases.services.decisions import (
 from evalsite.releases.services.refs import resolve_refs
 from evalsite.releases.services.reports import release_report_create
 from models.models import ModelFamily
-from pipelines.metrics.registry import PRIMARY, label, leaderboard_metrics
+from pipelines.metrics.registry import PRIMARY, label, leaderboard_metrics, stored_metrics
 
 #: Leaderboard columns after the registry's metric columns (these are not metrics of a run).
 HEADERS = (
@@ -210,5 +210,5 @@ def gates_view(request: HttpRequest) -> HttpResponse:
             return redirect(f"{request.path}?family={family.name}")
     return render(request, "releases/gates.html", {
         "families": families, "family": family, "form": form,
-        "configs": selectors.gate_configs(),
+        "configs": selectors.gate_configs(), "gate_metrics": stored_metrics(),
     })  # fmt: skip
