@@ -276,19 +276,18 @@ def test_every_metric_has_one_value_and_one_label_wherever_it_appears(world: dic
     assert len(people) == 34
     for run in (base, cand):
         fdoc = json.loads(_get(client, reverse("fairness:api-run", args=[run.pk])))
-        fdoc = fdoc.get("report", fdoc)
         per_image = {r["stem"]: r for r in csv.DictReader(io.StringIO(
             _get(client, reverse("evals:csv", args=[run.pk]))))}  # fmt: skip
         for m in fairness_metrics():
             if m.column is None:
                 continue
             expected = np.mean([float(per_image[s][m.column]) for s in people])
-            assert fdoc["overall"][m.name] == pytest.approx(expected, abs=1e-9), m.name
+            assert fdoc["overall"][m.name] == pytest.approx(expected, abs=1e-6), m.name  # 6 digits
             # Group means on the page are the JSON's, with the registry's digits and labels.
             tone = [g for g in fdoc["groups"] if g["attribute"] == "skin_tone"]
             assert sum(g["n"] for g in tone) == len(people)
             weighted = sum(g["n"] * g["metrics"][m.name]["mean"] for g in tone) / len(people)
-            assert weighted == pytest.approx(expected, abs=1e-9)
+            assert weighted == pytest.approx(expected, abs=1e-6)
         page = _get(client, reverse("fairness:run", args=[run.pk]))
         table = re.search(r'<table class="data" id="fairness-table">.*?</table>', page, re.S)
         assert table
