@@ -9,7 +9,7 @@ it every LEADERBOARD_REFRESH_SECONDS, and a release decision that moves producti
 commit (the badges change at once). A rebuild reads the runs' stored summaries and, for the
 intervals, their per-image values of the leaderboard metrics (one query): each cell gets a
 bootstrap interval over the run's images and each version a rank interval among the versions of
-its set version (pipelines.stats.ranking, 1000 rounds), so pages only read stored numbers.
+its set version (`leaderboard_uncertainty`, 1000 rounds), so pages only read stored numbers.
 """
 
 from __future__ import annotations
@@ -19,36 +19,35 @@ import re
 import time
 from typing import Any
 
-import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
 from evalsite.datasets.models import AttributeRevision
-from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
+from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import primary_run_ids
 from evalsite.fairness.selectors import fairness_summaries
 from evalsite.releases.models import LeaderboardRow, LeaderboardState
+from evalsite.releases.services.leaderboard_uncertainty import (
+    METRICS,
+    leaderboard_uncertainty,
+    per_image_values,
+    summary_values,
+)
 from models.models import PRODUCTION, AliasMove
 from pipelines.fairness import display_group
-from pipelines.metrics.registry import BY_NAME, PRIMARY, leaderboard_metrics, names
+from pipelines.metrics.registry import names
 from pipelines.release.crowd import not_enough
-from pipelines.stats.bootstrap import DEFAULT_LEVEL
-from pipelines.stats.ranking import cell_intervals, rank_intervals
 
 log = logging.getLogger(__name__)
 
 RUN_LABEL = re.compile(r"run #(\d+)$")
-METRICS = leaderboard_metrics()
 ROW_FIELDS = (
     "run", "family", "version", "version_created_at", "runtime", "device", "source", "aliases",
     *names(METRICS), "intervals", "rank", "rank_low", "rank_high", "rank_items", "latency_p50",
     "latency_p99", "gated_no_subject", "gated_subject", "worst_group", "worst_group_iou",
     "fairness_gap", "crowd", "finished_at",
 )  # fmt: skip
-#: Bootstrap rounds of the stored intervals (a refresh draws them once per run and set version).
-ROUNDS = 1000
-SEED = 0
 
 
 def _fairness_fingerprint() -> str:
@@ -164,65 +163,6 @@ def crowd_by_run(run_ids: set[int], production_run: dict[int, int]) -> dict[int,
     return out
 
 
-PerImage = dict[int, dict[int, list[float | None]]]
-
-
-def _per_image(run_ids: list[int]) -> PerImage:
-    """run id -> item id -> the leaderboard metrics' per-image values (one query)."""
-    columns = [m.column or m.name for m in METRICS]
-    out: PerImage = {}
-    rows = ItemResult.objects.filter(run_id__in=run_ids, status=ResultStatus.OK).values_list(
-        "run_id", "item_id", *columns
-    )
-    for run_id, item_id, *values in rows.iterator(chunk_size=5000):
-        out.setdefault(run_id, {})[item_id] = values
-    return out
-
-
-def _intervals(values: dict[int, list[float | None]]) -> dict[str, Any]:
-    """Every leaderboard metric's bootstrap interval over the run's scored images."""
-    complete = [v for v in values.values() if all(x is not None for x in v)]
-    if not complete:
-        return {}
-    matrix = np.array(complete, dtype=np.float64)
-    found = cell_intervals({m.name: matrix[:, k] for k, m in enumerate(METRICS)},
-                           rounds=ROUNDS, seed=SEED)  # fmt: skip
-    return {
-        "n": len(complete), "level": DEFAULT_LEVEL, "rounds": ROUNDS,
-        "metrics": {name: [iv.low, iv.high] for name, iv in found.items()},
-        "estimates": {name: iv.estimate for name, iv in found.items()},
-    }  # fmt: skip
-
-
-def _ranks(rows: list[LeaderboardRow], per_image: PerImage) -> None:
-    """Rank intervals on the primary metric among the rows of each set version, from one paired
-    draw over the images every ranked run scored (pipelines.stats.ranking)."""
-    k = [m.name for m in METRICS].index(PRIMARY)
-    by_set: dict[int, list[LeaderboardRow]] = {}
-    for row in rows:
-        if per_image.get(row.run_id):
-            by_set.setdefault(row.dataset_version_id, []).append(row)
-    for members in by_set.values():
-        shared = set.intersection(*(
-            {i for i, v in per_image[r.run_id].items() if v[k] is not None} for r in members
-        ))  # fmt: skip
-        if not shared:
-            continue
-        items = sorted(shared)
-        matrix = np.array(
-            [[per_image[r.run_id][i][k] for r in members] for i in items], dtype=np.float64
-        )
-        found = rank_intervals(matrix, lower_is_better=BY_NAME[PRIMARY].lower_is_better,
-                               rounds=ROUNDS, seed=SEED)  # fmt: skip
-        for row, rank in zip(members, found, strict=True):
-            row.rank, row.rank_low, row.rank_high, row.rank_items = (
-                rank.rank,
-                rank.low,
-                rank.high,
-                rank.n,
-            )
-
-
 def _rows() -> list[LeaderboardRow]:
     ids = primary_run_ids()
     runs = list(
@@ -239,7 +179,7 @@ def _rows() -> list[LeaderboardRow]:
             if target is not None:
                 production_run[r.pk] = target
     crowd = crowd_by_run(set(ids), production_run)
-    per_image = _per_image([r.pk for r in runs])
+    per_image = per_image_values([r.pk for r in runs])
     fairness = fairness_summaries(runs=runs)
     rows = []
     for r in runs:
@@ -249,24 +189,21 @@ def _rows() -> list[LeaderboardRow]:
         p50, p99, device = _latency(summary) if r.has_latency else (None, None, "")
         worst_group, worst_iou, gap = _fairness((fairness.get(r.pk) or {}).get("summary") or {})
         mv = r.model_version
-        intervals = _intervals(per_image.get(r.pk) or {})
-        estimates = intervals.pop("estimates", {})
-        # A cell and its interval come from the same per-image values (for a run they equal the
-        # summary's means); runs without per-image rows keep their summary numbers.
-        values = {m.name: estimates.get(m.name, metrics.get(m.name)) for m in METRICS}
         rows.append(LeaderboardRow(
             dataset_version_id=r.dataset_version_id, model_version_id=mv.pk, run=r,
             family=mv.family.name, version=mv.version, version_created_at=mv.created_at,
             runtime=r.runtime_label or r.runtime, device=r.device or device, source=r.source,
             aliases=sorted(a.name for a in mv.aliases.all()),
-            **values, intervals=intervals, latency_p50=p50, latency_p99=p99,
+            **summary_values(metrics), latency_p50=p50, latency_p99=p99,
             gated_no_subject=_rate(gating.get("no_subject_gated", 0),
                                    gating.get("no_subject_items", 0)),
             gated_subject=_rate(gating.get("subject_gated", 0), gating.get("subject_items", 0)),
             worst_group=worst_group[:64], worst_group_iou=worst_iou, fairness_gap=gap,
             crowd=crowd.get(r.pk) or {}, finished_at=r.finished_at,
         ))  # fmt: skip
-    _ranks(rows, per_image)
+    # Cells become per-image means with intervals, versions get rank intervals (for a run the
+    # means equal its summary's; runs without per-image rows keep their summary numbers).
+    leaderboard_uncertainty(rows, per_image)
     return rows
 
 
