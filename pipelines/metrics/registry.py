@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 HIGHER, LOWER = "higher", "lower"
 MEAN_OVER_IMAGES = "mean over images"
 
@@ -194,7 +196,7 @@ def image_means(per_image: Iterable[Mapping[str, Any]]) -> dict[str, float | Non
         if m.column is None or m.column == m.name or not m.run:
             continue
         values = [float(r[m.column]) for r in rows if r.get(m.column) is not None]
-        out[m.name] = sum(values) / len(values) if values else None
+        out[m.name] = float(np.mean(values)) if values else None
     return out
 
 
