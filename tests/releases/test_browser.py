@@ -24,7 +24,7 @@ def _world() -> Any:
     world = build_release_world(loss=None)
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     report = release_report_build(report_id=report.pk)
     leaderboard_refresh()
     return world, report
