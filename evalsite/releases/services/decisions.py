@@ -119,10 +119,34 @@ def release_decision_record(
         )
     if decision != DecisionKind.APPROVE:
         override = ""  # an override explains an approval against the verdict only
+    return _record(
+        report=report, user=user, decision=decision, reason=reason, override=override,
+        move_production=move_production,
+    )  # fmt: skip
+
+
+def _lock_report(report: ReleaseReport) -> None:
+    """Serialise concurrent decisions on one report (PostgreSQL row lock; SQLite transactions
+    are IMMEDIATE, so they are serialised already)."""
+    ReleaseReport.objects.select_for_update().filter(pk=report.pk).values_list("pk").first()
+
+
+def _insert_decision(**fields: Any) -> ReleaseDecision:
+    """The one-decision-per-report constraint is the backstop behind the lock: a second insert
+    fails, whatever the interleaving."""
+    try:
+        with transaction.atomic():
+            return ReleaseDecision.objects.create(**fields)
+    except IntegrityError:
+        raise _already_decided(fields["report"]) from None
+
+
+def _record(
+    *, report: ReleaseReport, user: User, decision: str, reason: str, override: str,
+    move_production: bool,
+) -> ReleaseDecision:  # fmt: skip
     with transaction.atomic():
-        # Serialises concurrent decisions on this report (PostgreSQL); the unique constraint
-        # below is the backstop where row locks do not exist (SQLite).
-        ReleaseReport.objects.select_for_update().filter(pk=report.pk).values_list("pk").first()
+        _lock_report(report)
         if ReleaseDecision.objects.filter(report=report, duplicate_before_unique=False).exists():
             raise _already_decided(report)
         move = None
@@ -139,14 +163,10 @@ def release_decision_record(
             move = AliasMove.objects.filter(
                 pk__gt=before, alias__family=report.candidate.family, alias__name=PRODUCTION
             ).first()
-        try:
-            with transaction.atomic():
-                row = ReleaseDecision.objects.create(
-                    report=report, decision=decision, reason=reason, override=override,
-                    verdict=report.verdict, decided_by=user, alias_move=move,
-                )  # fmt: skip
-        except IntegrityError:
-            raise _already_decided(report) from None
+        row = _insert_decision(
+            report=report, decision=decision, reason=reason, override=override,
+            verdict=report.verdict, decided_by=user, alias_move=move,
+        )  # fmt: skip
         if move is not None:
             from evalsite.releases.services.leaderboard import leaderboard_refresh
 
