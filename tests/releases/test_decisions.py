@@ -303,3 +303,39 @@ def test_release_report_cli_prints_the_id_first_and_writes_inputs_and_stale(tmp_
     assert doc["id"] == report.pk and doc["stale"] is False
     assert doc["inputs"]["sets"][0]["runs"]["candidate"] == world.candidate.pk
     assert all(g["dataset"] == world.version.spec for g in doc["gates"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_turns_single_set_reports_into_suites_and_keeps_duplicate_decisions():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    world = passing_world()
+    report = built(world)
+    manager = user_with("release_manager", "mgr")
+    # Given the schema before suites, with two decisions on one report (the old double submit)
+    executor = MigrationExecutor(connection)
+    executor.migrate([("releases", "0001_initial")])
+    old = MigrationExecutor(connection).loader.project_state([("releases", "0001_initial")]).apps
+    Decision = old.get_model("releases", "ReleaseDecision")
+    first = Decision.objects.create(report_id=report.pk, decision="approve", reason="a",
+                                    decided_by_id=manager.pk)  # fmt: skip
+    second = Decision.objects.create(report_id=report.pk, decision="approve", reason="b",
+                                     decided_by_id=manager.pk)  # fmt: skip
+    # When migrating forward
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    # Then the report reads its one set, the first decision is the decision, the second is kept
+    moved = ReleaseReport.objects.get(pk=report.pk)
+    assert [(s.position, s.dataset_version_id, s.candidate_run_id, s.baseline_run_id)
+            for s in moved.sets.all()] == [(0, world.version.pk, world.candidate.pk,
+                                            world.baseline.pk)]  # fmt: skip
+    rows = {d.pk: d for d in ReleaseDecision.objects.all()}
+    assert not rows[first.pk].duplicate_before_unique and rows[second.pk].duplicate_before_unique
+    assert rows[first.pk].verdict == "pass"
+    from evalsite.releases.selectors import report_decision
+
+    assert report_decision(moved).pk == first.pk  # type: ignore[union-attr]
+    with pytest.raises(EvidenceMoved):
+        release_decision_record(report=moved, user=manager, decision="reject", reason="c")
