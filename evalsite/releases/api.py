@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsite.core.roles import CanResearch, signed_in
+from evalsite.core.roles import CanRelease, CanResearch, signed_in
 from evalsite.releases.errors import EvidenceMoved, ReleaseError
 from evalsite.releases.models import ReleaseDecision as ReleaseDecisionModel
 from evalsite.releases.models import ReleaseReport, ReportStatus
@@ -135,7 +135,7 @@ class ReportDetail(APIView):
 
 
 class ReportDecision(APIView):
-    permission_classes = [IsAuthenticated, CanResearch]
+    permission_classes = [IsAuthenticated, CanRelease]
 
     def post(self, request: Request, pk: int) -> Response:
         report = report_get(pk)

@@ -57,7 +57,7 @@ def _decide_in_threads(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_approvals_record_one_decision_and_one_move():
+def test_two_concurrent_approvals_record_one_decision_and_one_move() -> None:
     # Given a passing report and two release managers
     world, report = _report()
     users = [user_with("release_manager", f"mgr{i}") for i in range(2)]
@@ -85,7 +85,7 @@ def test_two_concurrent_approvals_record_one_decision_and_one_move():
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_without_the_row_lock_the_unique_constraint_still_lets_one_win():
+def test_without_the_row_lock_the_unique_constraint_still_lets_one_win() -> None:
     # Given the report-row lock taken away, both deciders check inside their transactions and
     # both find no decision before either inserts
     _, report = _report()

@@ -63,7 +63,7 @@ def approve(report: ReleaseReport, user: Any, **kwargs: Any) -> ReleaseDecision:
                                    reason="better on every set", **kwargs)  # fmt: skip
 
 
-def test_report_records_its_inputs_and_reads_fresh_until_one_moves():
+def test_report_records_its_inputs_and_reads_fresh_until_one_moves() -> None:
     world = passing_world()
     report = built(world)
     assert report.verdict == "pass"
@@ -85,7 +85,7 @@ def test_report_records_its_inputs_and_reads_fresh_until_one_moves():
     assert report_json(ReleaseReport.objects.get(pk=report.pk))["stale"] is True  # type: ignore[index]
 
 
-def test_a_newer_attribute_revision_or_new_ratings_make_a_report_stale():
+def test_a_newer_attribute_revision_or_new_ratings_make_a_report_stale() -> None:
     world = build_release_world(loss=None)
     campaign, _ = add_votes(world, control=10, candidate_share=0.7)
     report = built(world, campaign=campaign)
@@ -104,7 +104,7 @@ def test_a_newer_attribute_revision_or_new_ratings_make_a_report_stale():
     assert reasons == [f"{world.version.spec} has a newer attribute revision (r2)"]
 
 
-def test_a_report_built_before_evidence_was_recorded_reads_stale():
+def test_a_report_built_before_evidence_was_recorded_reads_stale() -> None:
     world = passing_world()
     report = built(world)
     ReleaseReport.objects.filter(pk=report.pk).update(inputs={})
@@ -112,7 +112,7 @@ def test_a_report_built_before_evidence_was_recorded_reads_stale():
     assert staleness.stale and "rebuild" in staleness.reasons[0]
 
 
-def test_approving_a_stale_report_is_refused_and_its_rebuild_can_be_approved():
+def test_approving_a_stale_report_is_refused_and_its_rebuild_can_be_approved() -> None:
     world = passing_world()
     manager = user_with("release_manager", "mgr")
     report = built(world)
@@ -135,7 +135,7 @@ def test_approving_a_stale_report_is_refused_and_its_rebuild_can_be_approved():
     assert other.decision == "reject"
 
 
-def test_approving_against_a_baseline_that_is_not_production_is_refused():
+def test_approving_against_a_baseline_that_is_not_production_is_refused() -> None:
     world = passing_world()
     manager = user_with("release_manager", "mgr")
     report = built(world)
@@ -147,7 +147,7 @@ def test_approving_against_a_baseline_that_is_not_production_is_refused():
     assert not ReleaseDecision.objects.exists()
 
 
-def test_one_decision_per_report():
+def test_one_decision_per_report() -> None:
     world = passing_world()
     manager = user_with("release_manager", "mgr")
     report = built(world)
@@ -159,7 +159,7 @@ def test_one_decision_per_report():
     assert ReleaseDecision.objects.count() == 1 and AliasMove.objects.count() == 1
 
 
-def test_approving_a_verdict_other_than_pass_needs_an_override():
+def test_approving_a_verdict_other_than_pass_needs_an_override() -> None:
     world = build_release_world(loss=None)  # default gates want crowd votes: insufficient
     manager = user_with("release_manager", "mgr")
     report = built(world)
@@ -183,7 +183,7 @@ def test_approving_a_verdict_other_than_pass_needs_an_override():
     assert 'id="decide-form"' not in page and 'id="decision"' in page
 
 
-def test_a_researcher_cannot_decide():
+def test_a_researcher_cannot_decide() -> None:
     world = passing_world()
     report = built(world)
     with pytest.raises(PermissionDenied):
@@ -203,7 +203,7 @@ def decide_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_release_decide_exit_codes():
+def test_release_decide_exit_codes() -> None:
     world = build_release_world(loss=None)
     user_with("release_manager", "mgr")
     user_with("researcher", "res")
@@ -236,7 +236,7 @@ def test_release_decide_exit_codes():
     assert production_of(world) == world.candidate.model_version_id
 
 
-def test_api_decision_answers_201_409_400_403():
+def test_api_decision_answers_201_409_400_403() -> None:
     world = build_release_world(loss=None)
     manager = user_with("release_manager", "mgr")
     report = built(world)
@@ -268,7 +268,7 @@ def test_api_decision_answers_201_409_400_403():
     assert resp.status_code == 201 and resp.json()["id"] != second.pk
 
 
-def test_page_refuses_with_the_reason_and_409():
+def test_page_refuses_with_the_reason_and_409() -> None:
     world = passing_world()
     manager = user_with("release_manager", "mgr")
     report = built(world)
@@ -289,7 +289,7 @@ def test_page_refuses_with_the_reason_and_409():
     assert body["stale"] is True and body["report"]["stale"] is True and body["inputs"]["sets"]
 
 
-def test_release_report_cli_prints_the_id_first_and_writes_inputs_and_stale(tmp_path: Path):
+def test_release_report_cli_prints_the_id_first_and_writes_inputs_and_stale(tmp_path: Path) -> None:
     world = passing_world()
     out_json = tmp_path / "r.json"
     out = StringIO()
@@ -306,7 +306,7 @@ def test_release_report_cli_prints_the_id_first_and_writes_inputs_and_stale(tmp_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_migration_turns_single_set_reports_into_suites_and_keeps_duplicate_decisions():
+def test_migration_turns_single_set_reports_into_suites_and_keeps_duplicate_decisions() -> None:
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 

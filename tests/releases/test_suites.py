@@ -32,7 +32,7 @@ def suite_world() -> tuple[Any, Any]:
     return quality, people
 
 
-def test_a_suite_report_reads_quality_fairness_and_crowd_each_from_its_set():
+def test_a_suite_report_reads_quality_fairness_and_crowd_each_from_its_set() -> None:
     quality, people = suite_world()
     campaign, _ = add_votes(people, control=60, candidate_share=0.8)
     report = release_report_create(
@@ -71,7 +71,7 @@ def test_a_suite_report_reads_quality_fairness_and_crowd_each_from_its_set():
     assert 'class="gate-set"' in page and people.version.spec in page
 
 
-def test_a_suite_without_person_attributes_says_fairness_is_insufficient_once():
+def test_a_suite_without_person_attributes_says_fairness_is_insufficient_once() -> None:
     quality, people = suite_world()
     report = release_report_create(
         candidate=people.candidate.model_version, baseline=people.baseline.model_version,
@@ -83,7 +83,7 @@ def test_a_suite_without_person_attributes_says_fairness_is_insufficient_once():
     assert {g["dataset"] for g in fairness} == {quality.version.spec}
 
 
-def test_a_suite_needs_a_primary_run_of_both_versions_on_every_set():
+def test_a_suite_needs_a_primary_run_of_both_versions_on_every_set() -> None:
     quality, people = suite_world()
     EvalRun.objects.filter(pk=people.baseline.pk).update(status="failed")
     with pytest.raises(ReleaseError, match=r"baseline subject-lift:1\.0\.0 has no finished run"):
@@ -99,7 +99,7 @@ def test_a_suite_needs_a_primary_run_of_both_versions_on_every_set():
     assert not ReleaseReport.objects.exists()
 
 
-def test_a_campaign_over_none_of_the_pairs_is_refused():
+def test_a_campaign_over_none_of_the_pairs_is_refused() -> None:
     quality, people = suite_world()
     campaign, _ = add_votes(people, control=5, candidate_share=0.5)
     campaign.runs.set([people.baseline])
@@ -110,7 +110,7 @@ def test_a_campaign_over_none_of_the_pairs_is_refused():
         )  # fmt: skip
 
 
-def test_cli_api_and_form_take_several_sets(tmp_path: Path):
+def test_cli_api_and_form_take_several_sets(tmp_path: Path) -> None:
     quality, people = suite_world()
     out, out_json = StringIO(), tmp_path / "r.json"
     with pytest.raises(SystemExit) as exc:
