@@ -32,6 +32,7 @@ from evalsite.releases.models import ReleaseDecision as ReleaseDecisionModel
 from evalsite.releases.models import ReleaseReport, ReportStatus
 from evalsite.releases.selectors import (
     decision_dict,
+    evidence_now,
     report_decision,
     report_get,
     report_json,
@@ -76,13 +77,13 @@ class DecisionRequest(serializers.Serializer):  # type: ignore[type-arg]
     override = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
 
 
-def report_document(report: ReleaseReport, request: Request) -> dict[str, Any]:
+def report_document(report: ReleaseReport, request: Request, now: Any = None) -> dict[str, Any]:
     exit_code = None
     if report.status == ReportStatus.DONE:
         exit_code = int(report.payload.get("exit_code", 1))
     elif report.status == ReportStatus.FAILED:
         exit_code = 1
-    staleness = report_staleness(report)
+    staleness = report_staleness(report, now)
     return {
         "id": report.pk, "status": report.status, "error": report.error,
         "candidate": report.candidate.ref, "baseline": report.baseline.ref,
@@ -93,7 +94,7 @@ def report_document(report: ReleaseReport, request: Request) -> dict[str, Any]:
         "inputs": report.inputs or {}, **staleness.as_dict(),
         "decision": decision_dict(report_decision(report)),
         "url": request.build_absolute_uri(reverse("releases:report", args=[report.pk])),
-        "report": report_json(report),
+        "report": report_json(report, staleness),
     }  # fmt: skip
 
 
@@ -101,7 +102,9 @@ class ReportCollection(APIView):
     permission_classes = [IsAuthenticated, CanResearch]
 
     def get(self, request: Request) -> Response:
-        return Response([report_document(r, request) for r in report_list(limit=50)])
+        reports = report_list(limit=50)
+        now = evidence_now(reports)
+        return Response([report_document(r, request, now) for r in reports])
 
     def post(self, request: Request) -> Response:
         data = ReportRequest(data=request.data)

@@ -114,10 +114,18 @@ def report_decision(report: ReleaseReport) -> ReleaseDecision | None:
     )
 
 
-def report_staleness(report: ReleaseReport) -> Any:
+def report_staleness(report: ReleaseReport, now: Any = None) -> Any:
+    """Whether the report's recorded inputs moved on (`now`: an `EvidenceNow` shared by many)."""
     from evalsite.releases.services.evidence import report_staleness as staleness
 
-    return staleness(report)
+    return staleness(report, now)
+
+
+def evidence_now(reports: list[ReleaseReport]) -> Any:
+    """The current evidence for many reports at once (three queries)."""
+    from evalsite.releases.services.evidence import EvidenceNow
+
+    return EvidenceNow().prefetch(reports)
 
 
 def report_list_with_state(*, limit: int = 100) -> list[ReleaseReport]:
@@ -129,8 +137,9 @@ def report_list_with_state(*, limit: int = 100) -> list[ReleaseReport]:
             report__in=reports, duplicate_before_unique=False
         ).select_related("decided_by")
     }
+    now = evidence_now(reports)
     for r in reports:
-        r.staleness = report_staleness(r)  # type: ignore[attr-defined]
+        r.staleness = report_staleness(r, now)  # type: ignore[attr-defined]
         r.decision = decided.get(r.pk)  # type: ignore[attr-defined]
     return reports
 
@@ -148,7 +157,7 @@ def decision_dict(decision: ReleaseDecision | None) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-def report_json(report: ReleaseReport) -> dict[str, Any] | None:
+def report_json(report: ReleaseReport, staleness: Any = None) -> dict[str, Any] | None:
     """The report JSON as read now: the stored payload plus its id, recorded inputs, whether
     those inputs moved on (`stale`, `stale_reasons`) and its decision. None before it is built."""
     if not report.payload:
@@ -157,7 +166,7 @@ def report_json(report: ReleaseReport) -> dict[str, Any] | None:
         **report.payload,
         "id": report.pk,
         "inputs": report.inputs or {},
-        **report_staleness(report).as_dict(),
+        **(staleness or report_staleness(report)).as_dict(),
         "decision": decision_dict(report_decision(report)),
     }
 

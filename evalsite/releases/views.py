@@ -133,7 +133,7 @@ def report_json_view(request: HttpRequest, pk: int) -> JsonResponse:
     staleness = selectors.report_staleness(report)
     body = {"id": report.pk, "status": report.status, "error": report.error,
             "verdict": report.verdict or None, "inputs": report.inputs or {},
-            **staleness.as_dict(), "report": selectors.report_json(report)}  # fmt: skip
+            **staleness.as_dict(), "report": selectors.report_json(report, staleness)}  # fmt: skip
     return JsonResponse(body, json_dumps_params={"indent": 1})
 
 

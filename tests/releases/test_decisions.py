@@ -339,3 +339,28 @@ def test_migration_turns_single_set_reports_into_suites_and_keeps_duplicate_deci
     assert report_decision(moved).pk == first.pk  # type: ignore[union-attr]
     with pytest.raises(EvidenceMoved):
         release_decision_record(report=moved, user=manager, decision="reject", reason="c")
+
+
+def test_the_report_list_reads_staleness_in_a_fixed_number_of_queries() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    world = passing_world()
+    client = Client()
+    client.force_login(user_with("researcher", "res"))
+
+    def listing() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as ctx:
+            body = client.get(reverse("releases:reports")).content.decode()
+        return len(ctx.captured_queries), body
+
+    built(world)
+    built(world)
+    newer_run(world, "candidate")
+    few, body = listing()
+    assert body.count('class="badge stale"') == 2
+    for _ in range(3):
+        built(world)
+    many, body = listing()
+    assert body.count('class="badge stale"') == 2  # the three new ones read the newer run
+    assert many == few

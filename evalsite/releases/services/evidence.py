@@ -10,6 +10,7 @@ Reading never writes: the comparison is computed per request from a few indexed 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,34 +71,106 @@ class Staleness:
 FRESH = Staleness(False, [])
 
 
-def report_staleness(report: ReleaseReport) -> Staleness:
+class EvidenceNow:
+    """What the database says now (primary runs, newest attribute revisions, snapshot
+    generations), looked up once per key; `prefetch` reads them for many reports in three
+    queries (the report list)."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[int, int], int | None] = {}
+        self.revisions: dict[int, tuple[int, int] | None] = {}
+        self.generations: dict[int, int | None] = {}
+
+    def prefetch(self, reports: Sequence[ReleaseReport]) -> EvidenceNow:
+        from evalsite.datasets.models import AttributeRevision
+        from evalsite.evals.models import EvalRun, RunStatus
+        from ratings.models import CampaignSnapshot
+
+        versions, sets, campaigns = set(), set(), set()
+        for r in reports:
+            inputs = r.inputs or {}
+            versions |= {r.candidate_id, r.baseline_id}
+            sets |= {s["dataset_version"] for s in inputs.get("sets") or []}
+            if inputs.get("campaign") is not None:
+                campaigns.add(inputs["campaign"])
+        if not sets:
+            return self
+        for mv in versions:  # absent = no primary run
+            for dv in sets:
+                self.runs.setdefault((mv, dv), None)
+        rows = (
+            EvalRun.objects.filter(
+                model_version__in=versions,
+                dataset_version__in=sets,
+                status=RunStatus.DONE,
+                is_default_config=True,
+            )
+            .order_by("-finished_at", "-pk")
+            .values_list("pk", "model_version_id", "dataset_version_id")
+        )
+        seen: set[tuple[int, int]] = set()
+        for pk, mv, dv in rows:  # the same rule as primary_run_of: newest first
+            if (mv, dv) not in seen:
+                seen.add((mv, dv))
+                self.runs[(mv, dv)] = pk
+        for dv in sets:
+            self.revisions.setdefault(dv, None)
+        revs = AttributeRevision.objects.filter(version__in=sets).order_by("-number")
+        for pk, dv, number in revs.values_list("pk", "version_id", "number"):
+            if self.revisions.get(dv) is None:
+                self.revisions[dv] = (pk, number)
+        for c in campaigns:
+            self.generations[c] = 0
+        snaps = CampaignSnapshot.objects.filter(campaign_id__in=campaigns)
+        self.generations.update(dict(snaps.values_list("campaign_id", "generation")))
+        return self
+
+    def primary_run(self, version: Any, dv_id: int) -> int | None:
+        key = (version.pk, dv_id)
+        if key not in self.runs:
+            run = primary_run_of(model_version=version, dataset_version=dv_id)
+            self.runs[key] = run.pk if run else None
+        return self.runs[key]
+
+    def newest_revision(self, dv_id: int) -> tuple[int, int] | None:
+        if dv_id not in self.revisions:
+            rev = newest_revision(dv_id)
+            self.revisions[dv_id] = (rev.pk, rev.number) if rev else None
+        return self.revisions[dv_id]
+
+    def generation(self, campaign_id: int) -> int | None:
+        if campaign_id not in self.generations:
+            self.generations[campaign_id] = campaign_generation(campaign_id)
+        return self.generations[campaign_id]
+
+
+def report_staleness(report: ReleaseReport, now: EvidenceNow | None = None) -> Staleness:
     """Selector: has the evidence of a finished report moved on? (reasons say what moved)."""
     if report.status != ReportStatus.DONE:
         return FRESH
     inputs = report.inputs or {}
     if not inputs.get("sets"):
         return Staleness(True, ["built before reports recorded their evidence; rebuild it"])
+    now = now or EvidenceNow()
     reasons: list[str] = []
     sides = (("candidate", report.candidate), ("baseline", report.baseline))
     for recorded in inputs["sets"]:
         dv_id = recorded["dataset_version"]
         for side, version in sides:
-            run = primary_run_of(model_version=version, dataset_version=dv_id)
-            if run is not None and run.pk != recorded["runs"][side]:
+            run = now.primary_run(version, dv_id)
+            if run is not None and run != recorded["runs"][side]:
                 reasons.append(
-                    f"{side} {version.ref} has a newer run #{run.pk} on {recorded['dataset']} "
+                    f"{side} {version.ref} has a newer run #{run} on {recorded['dataset']} "
                     f"(the report read #{recorded['runs'][side]})"
                 )
-        newest = newest_revision(dv_id)
-        if newest is not None and newest.pk != recorded.get("newest_attribute_revision"):
-            reasons.append(
-                f"{recorded['dataset']} has a newer attribute revision (r{newest.number})"
-            )
+        newest = now.newest_revision(dv_id)
+        if newest is not None and newest[0] != recorded.get("newest_attribute_revision"):
+            reasons.append(f"{recorded['dataset']} has a newer attribute revision (r{newest[1]})")
     if inputs.get("campaign") is not None:
-        now = campaign_generation(inputs["campaign"])
-        if now != inputs.get("campaign_generation"):
+        generation = now.generation(inputs["campaign"])
+        if generation != inputs.get("campaign_generation"):
             reasons.append(
                 f"campaign {inputs['campaign']} has new ratings (snapshot generation "
-                f"{inputs.get('campaign_generation')} → {now})"
+                f"{inputs.get('campaign_generation')} → {generation})"
             )
     return Staleness(bool(reasons), reasons)
