@@ -65,6 +65,12 @@ def test_a_suite_report_reads_quality_fairness_and_crowd_each_from_its_set() -> 
     assert recorded[0]["attribute_revision"] is None  # the quality set has no attributes
     assert recorded[1]["attribute_revision"] is not None
     assert report.inputs["campaign"] == campaign.pk
+    from evalsite.releases.export import export_csv
+
+    csv_lines = export_csv(report).splitlines()
+    assert csv_lines[0].endswith(",dataset")
+    skin_row = next(line for line in csv_lines if line.startswith("gate,fairness: skin tone"))
+    assert skin_row.endswith(people.version.spec)
     client = Client()
     client.force_login(user_with("researcher"))
     page = client.get(report.get_absolute_url()).content.decode()
