@@ -75,6 +75,7 @@ def test_a_suite_report_reads_quality_fairness_and_crowd_each_from_its_set() -> 
     client.force_login(user_with("researcher"))
     page = client.get(report.get_absolute_url()).content.decode()
     assert 'class="gate-set"' in page and people.version.spec in page
+    assert 'id="suite"' in page and f'data-set="{quality.version.spec}"' in page
 
 
 def test_a_suite_without_person_attributes_says_fairness_is_insufficient_once() -> None:
