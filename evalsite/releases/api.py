@@ -94,6 +94,8 @@ def report_document(report: ReleaseReport, request: Request, now: Any = None) ->
         "inputs": report.inputs or {}, **staleness.as_dict(),
         "decision": decision_dict(report_decision(report)),
         "url": request.build_absolute_uri(reverse("releases:report", args=[report.pk])),
+        "rebuild": request.build_absolute_uri(reverse("releases:api_rebuild", args=[report.pk]))
+        if staleness.stale else None,
         "report": report_json(report, staleness),
     }  # fmt: skip
 

@@ -261,6 +261,11 @@ def test_api_decision_answers_201_409_400_403() -> None:
 
     second = built(world)
     newer_run(world, "candidate")
+    listed = {d["id"]: d for d in client.get(reverse("releases:api_reports")).json()}
+    assert (
+        listed[second.pk]["stale"] is True and "newer run" in listed[second.pk]["stale_reasons"][0]
+    )
+    assert listed[second.pk]["rebuild"].endswith(f"/releases/api/reports/{second.pk}/rebuild/")
     url2 = reverse("releases:api_decision", args=[second.pk])
     resp = client.post(url2, {**body, "override": "x"}, content_type="application/json")
     assert resp.status_code == 409 and "production points to" in resp.json()["detail"]
