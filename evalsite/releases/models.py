@@ -200,6 +200,9 @@ class ReleaseDecision(models.Model):
     verdict = models.CharField(
         max_length=16, blank=True, help_text="the report's verdict when the decision was made"
     )
+    inputs = models.JSONField(
+        default=dict, blank=True, help_text="the report's recorded inputs the decision was made on"
+    )
     duplicate_before_unique = models.BooleanField(default=False)
     decided_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL,

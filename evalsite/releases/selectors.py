@@ -150,6 +150,7 @@ def decision_dict(decision: ReleaseDecision | None) -> dict[str, Any] | None:
     return {
         "id": decision.pk, "decision": decision.decision, "reason": decision.reason,
         "override": decision.override or None, "verdict": decision.verdict or None,
+        "inputs": decision.inputs or {},
         "decided_by": decision.decided_by.username if decision.decided_by else None,
         "decided_at": decision.decided_at.isoformat(),
         "production_moved_to": (decision.alias_move.to_version.ref

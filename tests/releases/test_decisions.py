@@ -129,6 +129,9 @@ def test_approving_a_stale_report_is_refused_and_its_rebuild_can_be_approved() -
     assert not report_staleness(rebuilt).stale
     decision = approve(rebuilt, manager, move_production=True)
     assert decision.alias_move is not None
+    assert decision.inputs == rebuilt.inputs
+    runs = [r.inputs["sets"][0]["runs"]["candidate"] for r in (report, rebuilt)]
+    assert runs[0] != runs[1]  # the decision names the newer run it was made on
     assert production_of(world) == world.candidate.model_version_id
     # a stale report may still be rejected (nothing ships on it)
     other = release_decision_record(report=report, user=manager, decision="reject", reason="old")

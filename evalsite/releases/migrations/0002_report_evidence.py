@@ -55,6 +55,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='releasedecision',
+            name='inputs',
+            field=models.JSONField(blank=True, default=dict, help_text="the report's recorded inputs the decision was made on"),
+        ),
+        migrations.AddField(
+            model_name='releasedecision',
             name='override',
             field=models.TextField(blank=True, help_text='why an approval went against a verdict other than pass'),
         ),

@@ -165,7 +165,8 @@ def _record(
             ).first()
         row = _insert_decision(
             report=report, decision=decision, reason=reason, override=override,
-            verdict=report.verdict, decided_by=user, alias_move=move,
+            verdict=report.verdict, inputs=report.inputs or {}, decided_by=user,
+            alias_move=move,
         )  # fmt: skip
         if move is not None:
             from evalsite.releases.services.leaderboard import leaderboard_refresh
