@@ -205,10 +205,19 @@ MATRIX: dict[str, Row] = {
     "releases/reports/<int:pk>/decide/": Row(
         "release", lambda f: {"pk": 999999}, methods=("post",)
     ),
+    "releases/reports/<int:pk>/rebuild/": Row(
+        "research", lambda f: {"pk": 999999}, methods=("post",)
+    ),
     "releases/history/": Row("research", methods=("get",)),
     "releases/gates/": Row("release"),
     "releases/api/reports/": Row("research"),
     "releases/api/reports/<int:pk>/": Row("research", lambda f: {"pk": 999999}, methods=("get",)),
+    "releases/api/reports/<int:pk>/decision/": Row(
+        "release", lambda f: {"pk": 999999}, methods=("post",)
+    ),
+    "releases/api/reports/<int:pk>/rebuild/": Row(
+        "research", lambda f: {"pk": 999999}, methods=("post",)
+    ),
 }
 
 

@@ -194,5 +194,13 @@ def export_csv(report: ReleaseReport) -> str:
                          "baseline": g["baseline"], "delta": g["delta"], "ci_low": ci[0],
                          "ci_high": ci[1], "status": "flagged" if g["flagged"] else "",
                          "text": "too small" if g["too_small"] else ""})  # fmt: skip
+    # the set version each row read (a report may cover a suite): gates name theirs
+    where = {"metric": p.get("dataset"), "fairness": (p.get("fairness") or {}).get("dataset")}
+    gates = iter(p.get("gates") or [])
+    for row in rows:
+        if row["section"] == "gate":
+            row["dataset"] = next(gates).get("dataset") or p.get("dataset")
+        else:
+            row["dataset"] = where["metric" if row["section"] == "metric" else "fairness"]
     frame = pd.DataFrame(neutralise_rows(rows))
     return str(frame.to_csv(index=False))

@@ -79,6 +79,7 @@ class Gate:
     group: str | None = None
     p_value: float | None = None
     p_holm: float | None = None
+    dataset: str | None = None  # the set version the gate read (a report may cover a suite)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("value", "ci")}
@@ -168,8 +169,12 @@ def evaluate_gates(
     config_differences: list[str],
     settings: GateSettings,
     lower_is_better: frozenset[str] = frozenset({"mae"}),
+    holm: bool = True,
 ) -> list[Gate]:
-    """Every gate of one report with its numbers, status and one sentence (Holm applied)."""
+    """Every gate of one report with its numbers, status and one sentence (Holm applied).
+
+    `holm=False` leaves the statistical gates with their raw p-values, so a report over several
+    set versions can run Holm once over the gates of all its sets (`apply_holm`)."""
     tested: list[tuple[Gate, float | None]] = []
     for metric, margin in settings.metric_margins.items():
         if metric in deltas:
@@ -238,23 +243,8 @@ def evaluate_gates(
                     p,
                 )
             )
-    p_values = np.array([np.nan if p is None else p for _, p in tested])
-    adjusted = holm_adjust(p_values)
-    gates: list[Gate] = []
-    for (gate, p_raw), p_holm in zip(tested, adjusted, strict=True):
-        if p_raw is None:
-            gates.append(gate)
-            continue
-        p = p_raw
-        status = gate.status
-        if status == PASS and p_holm > settings.alpha:
-            status = FAIL
-        note = "" if gate.status == FAIL else f" (Holm p {p_holm:.3g}, alpha {settings.alpha})"
-        gates.append(
-            replace(
-                gate, status=status, p_value=float(p), p_holm=float(p_holm), text=gate.text + note
-            )
-        )
+    raw = [gate if p is None else replace(gate, p_value=float(p)) for gate, p in tested]
+    gates = apply_holm(raw, settings.alpha) if holm else raw
     if settings.latency_budget_ms is not None:
         budget = settings.latency_budget_ms
         if latency_p99_ms is None:
@@ -309,6 +299,21 @@ def evaluate_gates(
         )
     )
     return gates
+
+
+def apply_holm(gates: Sequence[Gate], alpha: float) -> list[Gate]:
+    """Holm's step-down over the gates carrying a raw p-value: a passing gate whose adjusted p
+    exceeds alpha fails; a gate already failing (a flagged group) stays failed."""
+    adjusted = holm_adjust(np.array([np.nan if g.p_value is None else g.p_value for g in gates]))
+    out: list[Gate] = []
+    for gate, p_holm in zip(gates, adjusted, strict=True):
+        if gate.p_value is None:
+            out.append(gate)
+            continue
+        status = FAIL if gate.status == PASS and p_holm > alpha else gate.status
+        note = "" if gate.status == FAIL else f" (Holm p {p_holm:.3g}, alpha {alpha})"
+        out.append(replace(gate, status=status, p_holm=float(p_holm), text=gate.text + note))
+    return out
 
 
 def verdict_of(gates: Sequence[Gate]) -> str:

@@ -83,7 +83,7 @@ def test_crowd_section_with_votes_and_below_the_minimum():
     add_votes(world, control=12, candidate_share=0.7)
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     report = release_report_build(report_id=report.pk)
     crowd = report.payload["crowd"]
     assert crowd["note"] == "not enough votes (12 of 50)" and crowd["win_rate"] is None
@@ -98,7 +98,7 @@ def test_crowd_win_rate_from_the_control_stratum_only():
     campaign, choices = add_votes(world, control=80, candidate_share=0.7, other=40)
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     assert report.campaign_id == campaign.pk  # the newest campaign over both runs by default
     crowd = release_report_build(report_id=report.pk).payload["crowd"]
     control = list(choices[:80])
@@ -119,7 +119,7 @@ def test_report_job_runs_through_the_job_primitive_and_is_immutable(
     with django_capture_on_commit_callbacks(execute=False):
         report = release_report_create(candidate=world.candidate.model_version,
                                        baseline=world.baseline.model_version,
-                                       dataset_version=world.version)  # fmt: skip
+                                       dataset_versions=[world.version])  # fmt: skip
     chunk = Chunk.objects.get(job=report.job)
     claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="test")
     assert claimed is not None
@@ -155,7 +155,7 @@ def test_api_builds_with_wait_and_answers_the_exit_code():
 def _built(world: Any) -> ReleaseReport:
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     return release_report_build(report_id=report.pk)
 
 
@@ -166,8 +166,10 @@ def test_manager_approves_and_production_moves_in_the_same_transaction():
     client.force_login(user_with("release_manager", "mgr"))
     resp = client.post(
         reverse("releases:decide", args=[report.pk]),
-        {"decision": "approve", "reason": "better on every group", "move_production": "on"},
-    )
+        {"decision": "approve", "reason": "better on every group", "move_production": "on",
+         "override": "no crowd votes needed for this fix"},
+    )  # fmt: skip
+    assert report.verdict == "insufficient"  # no campaign: the override is what lets it through
     assert resp.status_code == 302
     alias = Alias.objects.get(family=world.candidate.model_version.family, name=PRODUCTION)
     assert alias.version_id == world.candidate.model_version_id
@@ -181,6 +183,7 @@ def test_manager_approves_and_production_moves_in_the_same_transaction():
     for name in ("releases:report", "releases:history"):
         page = client.get(reverse(name, args=[report.pk] if name.endswith("report") else []))
         assert "better on every group" in page.content.decode()
+        assert "no crowd votes needed for this fix" in page.content.decode()
     version_page = client.get(world.candidate.model_version.get_absolute_url())
     assert "better on every group" in version_page.content.decode()
 
@@ -265,7 +268,7 @@ def test_a_failed_report_job_records_why_on_the_report(django_capture_on_commit_
     with django_capture_on_commit_callbacks(execute=False):
         report = release_report_create(candidate=world.candidate.model_version,
                                        baseline=world.baseline.model_version,
-                                       dataset_version=world.version)  # fmt: skip
+                                       dataset_versions=[world.version])  # fmt: skip
     chunk = Chunk.objects.get(job=report.job)
     claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="test")
     assert claimed is not None
@@ -293,7 +296,7 @@ def test_approval_cannot_move_production_to_a_version_that_is_not_ready():
     client.force_login(user_with("release_manager", "mgr"))
     resp = client.post(
         reverse("releases:decide", args=[report.pk]),
-        {"decision": "approve", "reason": "ok", "move_production": "on"},
+        {"decision": "approve", "reason": "ok", "move_production": "on", "override": "known"},
     )
     assert resp.status_code == 400 and "production cannot move" in resp.content.decode()
     assert not ReleaseDecision.objects.exists()  # nothing half-written

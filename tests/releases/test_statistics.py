@@ -198,3 +198,31 @@ def test_latency_budget_gate():
     assert _gates(over)["latency budget"]["status"] == "fail"
     under = build_release_report(inputs, GateSettings(rounds=200, latency_budget_ms=50.0))
     assert _gates(under)["latency budget"]["status"] == "pass"
+
+
+def test_a_suite_runs_holm_once_over_the_gates_of_all_its_sets() -> None:
+    from dataclasses import replace
+
+    from pipelines.release import build_suite_report
+
+    quality = replace(_inputs(degrade=False, seed=5), dataset="q:01", attributes=None)
+    people = _inputs(degrade=True)
+    settings = GateSettings(rounds=400, min_votes=0, min_win_rate=None)
+    suite = build_suite_report([quality, people], settings)
+    alone = build_release_report(people, settings)
+    assert suite["datasets"] == ["q:01", "s:ab"] and suite["dataset"] == "q:01"
+    by_set = {(g["name"], g["dataset"]): g for g in suite["gates"]}
+    # metric gates on both sets, fairness only where people are labelled
+    assert ("IoU non-inferiority", "q:01") in by_set and ("IoU non-inferiority", "s:ab") in by_set
+    assert {g["dataset"] for g in suite["gates"] if g["kind"] == "fairness"} == {"s:ab"}
+    assert by_set[("fairness: skin tone", "s:ab")]["status"] == "fail"
+    # one Holm family: p-values as alone, adjusted over more tests (never smaller)
+    raw = [g["p_value"] for g in suite["gates"] if g.get("p_value") is not None]
+    expected = holm_adjust(np.array(raw))
+    got = [g["p_holm"] for g in suite["gates"] if g.get("p_value") is not None]
+    assert got == pytest.approx(list(expected))
+    for gate in alone["gates"]:
+        if gate.get("p_holm") is not None:
+            assert by_set[(gate["name"], "s:ab")]["p_holm"] >= gate["p_holm"] - 1e-12
+    assert suite["fairness"]["dataset"] == "s:ab" and suite["metrics"]["iou"]["delta"] > 0
+    assert suite["verdict"] == "fail"

@@ -24,12 +24,19 @@ from pipelines.release import CrowdVotes, ReleaseInputs
 NOT_APPLICABLE = "not_applicable"
 
 
+def newest_revision(dataset_version_id: int) -> AttributeRevision | None:
+    return AttributeRevision.objects.filter(version=dataset_version_id).order_by("-number").first()
+
+
+def revision_of(run: EvalRun) -> AttributeRevision | None:
+    """The attribute revision a report reads for a run: the one the run pinned, else the newest."""
+    return run.attribute_revision or newest_revision(run.dataset_version_id)
+
+
 def _attributes(
     run: EvalRun, item_ids: list[int]
 ) -> tuple[dict[str, list[str]] | None, bool, int | None]:
-    revision = run.attribute_revision or (
-        AttributeRevision.objects.filter(version=run.dataset_version_id).order_by("-number").first()
-    )
+    revision = revision_of(run)
     if revision is None:
         return None, False, None
     rows = {
@@ -122,9 +129,25 @@ def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> Crow
     )
 
 
-def gather(report: Any) -> ReleaseInputs:
-    """Pair the runs' per-image results by item and collect every input of the report."""
-    cand_run, base_run = report.candidate_run, report.baseline_run
+def gather(report: Any) -> list[ReleaseInputs]:
+    """The inputs of every set version of the report's suite, in its order (quality set first).
+    Crowd votes go with the set whose two runs the report's campaign compares."""
+    sets = list(report.sets.select_related("dataset_version__dataset", "candidate_run",
+                                           "baseline_run").order_by("position"))  # fmt: skip
+    campaign = report.campaign
+    crowd_set = None
+    if campaign is not None:
+        compared = set(campaign.runs.values_list("pk", flat=True))
+        crowd_set = next(
+            (rs.pk for rs in sets if {rs.candidate_run_id, rs.baseline_run_id} <= compared), None
+        )
+    return [gather_set(report, rs, campaign if rs.pk == crowd_set else None) for rs in sets]
+
+
+def gather_set(report: Any, report_set: Any, campaign: Any) -> ReleaseInputs:
+    """Pair the two runs' per-image results on one set version by item and collect its inputs."""
+    cand_run, base_run = report_set.candidate_run, report_set.baseline_run
+    dataset_version = report_set.dataset_version
     fields = ("item_id", "item__stem", "item__size_bucket", "gated", *SORTABLE_METRICS)
 
     def rows(run: EvalRun) -> dict[int, dict[str, Any]]:
@@ -152,7 +175,7 @@ def gather(report: Any) -> ReleaseInputs:
     attributes, synthetic, revision = _attributes(cand_run, usable)
     return ReleaseInputs(
         candidate=report.candidate.ref, baseline=report.baseline.ref,
-        dataset=report.dataset_version.spec,
+        dataset=dataset_version.spec,
         runs={"candidate": cand_run.pk, "baseline": base_run.pk},
         items=[{"id": i, "stem": base[i]["item__stem"]} for i in usable],
         baseline_metrics={m: np.array([base[i][m] for i in usable]) for m in metrics},
@@ -164,8 +187,8 @@ def gather(report: Any) -> ReleaseInputs:
         postprocess={"candidate": cand_run.postprocess or {},
                      "baseline": base_run.postprocess or {}},
         attributes=attributes, synthetic_labels=synthetic,
-        tone_groups=report.dataset_version.dataset.skin_tone_groups,
-        crowd=crowd_votes(report.campaign, candidate_run=cand_run.pk, baseline_run=base_run.pk),
+        tone_groups=dataset_version.dataset.skin_tone_groups,
+        crowd=crowd_votes(campaign, candidate_run=cand_run.pk, baseline_run=base_run.pk),
         dropped=len(all_items) - len(usable),
         extra={"report": report.pk, "attribute_revision": revision,
                "campaign": report.campaign_id},

@@ -7,6 +7,7 @@ queued/running to done, so a retried or duplicated job cannot rewrite numbers so
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -18,16 +19,22 @@ from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.jobs import REPORT_JOB
-from evalsite.releases.models import GateConfig, ReleaseReport, ReportStatus, gate_settings_of
+from evalsite.releases.models import (
+    GateConfig,
+    ReleaseReport,
+    ReportSet,
+    ReportStatus,
+    gate_settings_of,
+)
 from evalsite.releases.services.gather import gather
 from models.models import ModelVersion
-from pipelines.release import GateSettings, build_release_report
+from pipelines.release import GateSettings, build_suite_report
 
 log = logging.getLogger(__name__)
 
 
 def primary_run_of(
-    *, model_version: ModelVersion, dataset_version: DatasetVersion
+    *, model_version: ModelVersion, dataset_version: DatasetVersion | int
 ) -> EvalRun | None:
     """The newest finished run with the default post-processing (worker or imported): the same
     rule as the leaderboard's rows (`evalsite.evals.selectors.primary_run_ids`)."""
@@ -43,55 +50,78 @@ def gate_settings_for(model_version: ModelVersion) -> GateSettings:
     return gate_settings_of(GateConfig.objects.filter(family=model_version.family_id).first())
 
 
-def default_campaign(*, dataset_version: DatasetVersion, runs: tuple[int, int]) -> Any:
-    """The newest campaign on the set version that compares both runs, or None."""
+def default_campaign(*, pairs: Sequence[tuple[int, int]]) -> Any:
+    """The newest campaign that compares both runs of one of the pairs (first pair first)."""
     from ratings.models import Campaign
 
-    qs = Campaign.objects.filter(dataset_version=dataset_version, runs=runs[0]).filter(runs=runs[1])
-    return qs.order_by("-created_at", "-pk").first()
+    for pair in pairs:
+        qs = Campaign.objects.filter(runs=pair[0]).filter(runs=pair[1])
+        found = qs.order_by("-created_at", "-pk").first()
+        if found is not None:
+            return found
+    return None
 
 
 def release_report_create(
     *,
     candidate: ModelVersion,
     baseline: ModelVersion,
-    dataset_version: DatasetVersion,
+    dataset_versions: Sequence[DatasetVersion],
     campaign: Any = None,
     user: User | None = None,
     enqueue: bool = True,
 ) -> ReleaseReport:
-    """Check both versions have a primary run on the set version and queue the report's job.
+    """Check both versions have a primary run on every set version of the suite and queue the
+    report's job (the first set version is the quality set, shown first).
 
     Raises ReleaseError naming what is missing. With `enqueue=False` the caller builds it
     (`release_report_build`, the CLI does so to print the verdict and exit with its code).
     """
     if candidate.pk == baseline.pk:
         raise ReleaseError(f"candidate and baseline are the same version ({candidate.ref})")
-    runs = {}
-    for side, version in (("candidate", candidate), ("baseline", baseline)):
-        run = primary_run_of(model_version=version, dataset_version=dataset_version)
-        if run is None:
-            raise ReleaseError(
-                f"the {side} {version.ref} has no finished run on {dataset_version.spec}; "
-                f"start one: python manage.py run_eval --model {version.ref} "
-                f"--dataset {dataset_version.spec} --wait"
-            )
-        runs[side] = run
-    pair = (runs["candidate"].pk, runs["baseline"].pk)
+    suite = list(dataset_versions)
+    if not suite:
+        raise ReleaseError("name at least one set version (e.g. --dataset NAME)")
+    if len({dv.pk for dv in suite}) != len(suite):
+        raise ReleaseError("a set version is named twice; name each set version of the suite once")
+    runs: list[dict[str, EvalRun]] = []
+    for dataset_version in suite:
+        pair = {}
+        for side, version in (("candidate", candidate), ("baseline", baseline)):
+            run = primary_run_of(model_version=version, dataset_version=dataset_version)
+            if run is None:
+                raise ReleaseError(
+                    f"the {side} {version.ref} has no finished run on {dataset_version.spec}; "
+                    f"start one: python manage.py run_eval --model {version.ref} "
+                    f"--dataset {dataset_version.spec} --wait"
+                )
+            pair[side] = run
+        runs.append(pair)
+    pairs = [(p["candidate"].pk, p["baseline"].pk) for p in runs]
     if campaign is None:
-        campaign = default_campaign(dataset_version=dataset_version, runs=pair)
-    elif not set(campaign.runs.values_list("pk", flat=True)) >= set(pair):
-        raise ReleaseError(
-            f"campaign {campaign.pk} does not compare run #{pair[0]} ({candidate.ref}) with "
-            f"run #{pair[1]} ({baseline.ref}); pick a campaign over both runs or none"
-        )
+        campaign = default_campaign(pairs=pairs)
+    else:
+        compared = set(campaign.runs.values_list("pk", flat=True))
+        if not any(set(pair) <= compared for pair in pairs):
+            raise ReleaseError(
+                f"campaign {campaign.pk} does not compare {candidate.ref} with {baseline.ref} "
+                "on any set of the report (runs "
+                + ", ".join(f"#{c} vs #{b}" for c, b in pairs)
+                + "); pick a campaign over one of these pairs or none"
+            )
     settings = gate_settings_for(candidate)
     with transaction.atomic():
         report = ReleaseReport.objects.create(
-            candidate=candidate, baseline=baseline, dataset_version=dataset_version,
-            candidate_run=runs["candidate"], baseline_run=runs["baseline"], campaign=campaign,
-            settings=settings.as_dict(), created_by=user if getattr(user, "pk", None) else None,
+            candidate=candidate, baseline=baseline, dataset_version=suite[0],
+            candidate_run=runs[0]["candidate"], baseline_run=runs[0]["baseline"],
+            campaign=campaign, settings=settings.as_dict(),
+            created_by=user if getattr(user, "pk", None) else None,
         )  # fmt: skip
+        ReportSet.objects.bulk_create([
+            ReportSet(report=report, position=k, dataset_version=dv,
+                      candidate_run=pair["candidate"], baseline_run=pair["baseline"])
+            for k, (dv, pair) in enumerate(zip(suite, runs, strict=True))
+        ])  # fmt: skip
         if enqueue:
             job = job_create(
                 kind=REPORT_JOB, chunks=[{"report_id": report.pk}],
@@ -100,6 +130,16 @@ def release_report_create(
             ReleaseReport.objects.filter(pk=report.pk).update(job=job)
             report.job = job
     return report
+
+
+def release_report_rebuild(*, report: ReleaseReport, user: User | None = None) -> ReleaseReport:
+    """A new report over the same candidate, baseline, set versions and campaign, from the
+    primary runs as they are now (the old one stays as it was: reports are immutable)."""
+    suite = [rs.dataset_version for rs in report.sets.select_related("dataset_version")]
+    return release_report_create(
+        candidate=report.candidate, baseline=report.baseline,
+        dataset_versions=suite or [report.dataset_version], campaign=report.campaign, user=user,
+    )  # fmt: skip
 
 
 def _settings_from(stored: dict[str, Any]) -> GateSettings:
@@ -117,14 +157,18 @@ def release_report_build(*, report_id: int) -> ReleaseReport:
     ReleaseReport.objects.filter(pk=report_id, status=ReportStatus.QUEUED).update(
         status=ReportStatus.RUNNING
     )
-    inputs = gather(report)
-    payload = build_release_report(inputs, _settings_from(report.settings))
+    from evalsite.releases.services.evidence import campaign_generation, report_evidence
+
+    generation = campaign_generation(report.campaign_id)  # before the votes are read
+    parts = gather(report)
+    evidence = report_evidence(report=report, generation=generation)
+    payload = build_suite_report(parts, _settings_from(report.settings))
     payload["created_at"] = report.created_at.isoformat()
     ReleaseReport.objects.filter(
         pk=report_id, status__in=[ReportStatus.QUEUED, ReportStatus.RUNNING]
     ).update(
         status=ReportStatus.DONE, payload=payload, verdict=payload["verdict"],
-        finished_at=timezone.now(), error="",
+        inputs=evidence, finished_at=timezone.now(), error="",
     )  # fmt: skip
     return ReleaseReport.objects.get(pk=report_id)
 
