@@ -16,12 +16,14 @@ from django.utils import timezone
 from evalsite.core.jobs import job_create
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.evals.selectors import biased_evidence
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.jobs import REPORT_JOB
 from evalsite.releases.models import GateConfig, ReleaseReport, ReportStatus, gate_settings_of
 from evalsite.releases.services.gather import gather
 from models.models import ModelVersion
 from pipelines.release import GateSettings, build_release_report
+from pipelines.release.evidence import report_with_biased_evidence
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,7 @@ def release_report_build(*, report_id: int) -> ReleaseReport:
     )
     inputs = gather(report)
     payload = build_release_report(inputs, _settings_from(report.settings))
+    payload = _with_biased_evidence(payload, report)
     payload["created_at"] = report.created_at.isoformat()
     ReleaseReport.objects.filter(
         pk=report_id, status__in=[ReportStatus.QUEUED, ReportStatus.RUNNING]
@@ -127,6 +130,15 @@ def release_report_build(*, report_id: int) -> ReleaseReport:
         finished_at=timezone.now(), error="",
     )  # fmt: skip
     return ReleaseReport.objects.get(pk=report_id)
+
+
+def _with_biased_evidence(payload: dict[str, Any], report: ReleaseReport) -> dict[str, Any]:
+    """Name the set's items either version declares it was trained, tuned or selected on, and
+    keep quality gates read on them from passing (`pipelines.release.evidence`)."""
+    overlaps = biased_evidence(
+        versions=[report.candidate, report.baseline], dataset_version=report.dataset_version
+    )
+    return report_with_biased_evidence(payload, [o.as_dict() for o in overlaps])
 
 
 def release_report_fail(*, report_id: int, reason: str) -> None:
