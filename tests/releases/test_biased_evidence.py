@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from evalsite.releases.export import export_html
 from evalsite.releases.models import GateConfig
 from evalsite.releases.services.reports import release_report_build, release_report_create
 from tests.evals.factories import tiny_spec, user_with
@@ -71,6 +72,8 @@ def test_the_report_names_biased_evidence_and_its_quality_gates_cannot_pass(tmp_
     assert "30 of 90 items were used to select subject-lift 1.1.0 (selected)" in page
     body = json.loads(client.get(reverse("releases:report_json", args=[report.pk])).content)
     assert body["report"]["biased_evidence"][0]["items"] == 30
+    offline = export_html(report)  # the downloadable HTML says it too
+    assert "30 of 90 items were used to select subject-lift 1.1.0 (selected)" in offline
 
     out_json = tmp_path / "r.json"
     with pytest.raises(SystemExit) as exc:
