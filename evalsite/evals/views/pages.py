@@ -17,6 +17,7 @@ from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultS
 from evalsite.evals.selectors import (
     comparable_runs,
     primary_run,
+    run_biased_evidence,
     run_get,
     run_list,
     run_progress,
@@ -110,6 +111,7 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "parity_runs": run.parity_runs.select_related("model_version__family"),
             "reproductions": run_reproductions(run),
             "sort_keys": SORTABLE_METRICS,
+            "biased_evidence": run_biased_evidence(run),
         },
     )
 

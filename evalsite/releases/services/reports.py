@@ -17,6 +17,7 @@ from django.utils import timezone
 from evalsite.core.jobs import job_create
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.evals.selectors import biased_evidence
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.jobs import REPORT_JOB
 from evalsite.releases.models import (
@@ -29,6 +30,7 @@ from evalsite.releases.models import (
 from evalsite.releases.services.gather import gather
 from models.models import ModelVersion
 from pipelines.release import GateSettings, build_suite_report
+from pipelines.release.evidence import report_with_biased_evidence
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,7 @@ def release_report_build(*, report_id: int) -> ReleaseReport:
     parts = gather(report)
     evidence = report_evidence(report=report, generation=generation)
     payload = build_suite_report(parts, _settings_from(report.settings))
+    payload = _with_biased_evidence(payload, report)
     payload["created_at"] = report.created_at.isoformat()
     ReleaseReport.objects.filter(
         pk=report_id, status__in=[ReportStatus.QUEUED, ReportStatus.RUNNING]
@@ -171,6 +174,19 @@ def release_report_build(*, report_id: int) -> ReleaseReport:
         inputs=evidence, finished_at=timezone.now(), error="",
     )  # fmt: skip
     return ReleaseReport.objects.get(pk=report_id)
+
+
+def _with_biased_evidence(payload: dict[str, Any], report: ReleaseReport) -> dict[str, Any]:
+    """Name, per set of the suite, the items either version declares it was trained, tuned or
+    selected on, and keep quality gates read on them from passing (`pipelines.release.evidence`)."""
+    entries = [
+        {**o.as_dict(), "dataset": part.dataset_version.spec}
+        for part in report.sets.select_related("dataset_version__dataset")
+        for o in biased_evidence(
+            versions=[report.candidate, report.baseline], dataset_version=part.dataset_version
+        )
+    ]
+    return report_with_biased_evidence(payload, entries)
 
 
 def release_report_fail(*, report_id: int, reason: str) -> None:
