@@ -35,7 +35,9 @@ class ReleaseInputs:
     baseline_gated: ArrayLike
     candidate_gated: ArrayLike
     no_subject: ArrayLike
-    latency: Mapping[str, dict[str, Any]]  # side -> {p50, p99, runtime, device, source}
+    # side -> pipelines.stats.latency.latency_stats keys (n, p50, p99 or None below 100 images,
+    # max, tail, tail_ms) + run, runtime, device, source
+    latency: Mapping[str, dict[str, Any]]
     postprocess: Mapping[str, dict[str, Any]]
     # Raw labels per item: "skin_tone" (Monk 1-10, unknown, not_applicable) and
     # "perceived_gender"; grouped with `tone_groups` (pipelines.fairness.grouping).
@@ -172,7 +174,7 @@ def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[
     gates = evaluate_gates(
         deltas=deltas,
         fairness=fairness_groups,
-        latency_p99_ms=cand_latency.get("p99"),
+        latency=cand_latency,
         crowd=crowd,
         config_differences=diffs,
         settings=s,

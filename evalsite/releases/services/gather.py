@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute
+from evalsite.evals.latency import total_latency
 from evalsite.evals.models import (
     SORTABLE_METRICS,
     EvalRun,
@@ -50,30 +51,25 @@ def _attributes(
 
 
 def _latency_of(run: EvalRun) -> dict[str, Any]:
-    devices = ((run.summary or {}).get("latency") or {}).get("devices") or {}
-    if not devices or not run.has_latency:
-        return {"run": run.pk, "p50": None, "p99": None}
-    name, best = max(devices.items(), key=lambda kv: kv[1].get("n", 0))
-    total = (best.get("stages") or {}).get("total") or {}
-    return {
-        "run": run.pk,
-        "p50": total.get("p50"),
-        "p99": total.get("p99"),
-        "n": best.get("n"),
-        "device_reported": name,
-    }
+    view = total_latency(run.summary or {}) if run.has_latency else None
+    if view is None:
+        return {"run": run.pk, "n": 0, "p50": None, "p99": None, "max": None, "tail": None,
+                "tail_ms": None}  # fmt: skip
+    device = view.pop("device")
+    return {"run": run.pk, **view, "device_reported": device}
 
 
 def latency_side(run: EvalRun) -> dict[str, Any]:
-    """p50/p99 of total latency with runtime/device; an imported device run of the same version
-    and set is preferred when it measured latency (that is what users' phones see)."""
+    """n, p50 and the tail (p99 from 100 images, else max) of total latency with runtime and
+    device; an imported device run of the same version and set is preferred when it measured
+    latency (that is what users' phones see)."""
     imported = EvalRun.objects.filter(
         model_version=run.model_version_id, dataset_version=run.dataset_version_id,
         status=RunStatus.DONE, source=RunSource.IMPORTED, has_latency=True,
     ).order_by("-finished_at", "-pk").first()  # fmt: skip
     chosen = imported if imported is not None else run
     out = _latency_of(chosen)
-    if out["p99"] is None and chosen is not run:
+    if out["tail_ms"] is None and chosen is not run:
         chosen, out = run, _latency_of(run)
     out.update({
         "runtime": chosen.runtime_label or chosen.runtime,
