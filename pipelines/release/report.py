@@ -147,6 +147,11 @@ def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[
             "min_group_size": s.min_group_size,
             "margin": s.fairness_margin,
             "attributes": sections,
+            # groups that reached min_group_size per attribute: with 0, nothing was judged
+            # there (no interval, no test), which is not the same as "no flags"
+            "judged_groups": {
+                a: sum(1 for g in gs if not g["too_small"]) for a, gs in sections.items()
+            },
             "flags": [
                 {
                     "attribute": a,
