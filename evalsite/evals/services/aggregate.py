@@ -30,6 +30,7 @@ from evalsite.evals.models import (
     RunStatus,
 )
 from evalsite.evals.services.artefacts import alpha_sha256, media_root
+from evalsite.evals.services.comparisons import run_comparison_after_run_done
 from evalsite.evals.services.parity import parity_refresh
 from evalsite.evals.services.reproduce import reproduction_refresh
 from evalsite.evals.services.runs import eval_run_fail
@@ -300,6 +301,7 @@ def eval_run_finalise(*, run_id: int) -> EvalRun:
         except Exception:  # the comparison is an extra section, like parity
             log.exception("comparing reproduction %s with its original failed", run_id)
     fairness_after_run_done(run=run)  # enqueues the fairness report; never raises
+    run_comparison_after_run_done(run=run)  # paired intervals vs production; never raises
     return run
 
 

@@ -13,13 +13,11 @@ import numpy as np
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute
 from evalsite.evals.latency import total_latency
 from evalsite.evals.models import (
-    SORTABLE_METRICS,
     EvalRun,
-    ItemResult,
-    ResultStatus,
     RunSource,
     RunStatus,
 )
+from evalsite.evals.pairing import NothingToPair, paired_results
 from pipelines.release import CrowdVotes, ReleaseInputs
 
 NOT_APPLICABLE = "not_applicable"
@@ -121,48 +119,29 @@ def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> Crow
 def gather(report: Any) -> ReleaseInputs:
     """Pair the runs' per-image results by item and collect every input of the report."""
     cand_run, base_run = report.candidate_run, report.baseline_run
-    fields = ("item_id", "item__stem", "item__size_bucket", "gated", *SORTABLE_METRICS)
-
-    def rows(run: EvalRun) -> dict[int, dict[str, Any]]:
-        qs = ItemResult.objects.filter(run=run, status=ResultStatus.OK).values(*fields)
-        return {r["item_id"]: r for r in qs}
-
-    base, cand = rows(base_run), rows(cand_run)
-    common = sorted(set(base) & set(cand), key=lambda i: (base[i]["item__stem"], i))
-    # Items both runs scored (IoU present); metric columns every such item carries (a run stores
-    # all of them; a column missing on some item is left out of the report rather than the item).
-    usable = [i for i in common if base[i]["iou"] is not None and cand[i]["iou"] is not None]
-    metrics = [
-        m
-        for m in SORTABLE_METRICS
-        if all(base[i][m] is not None and cand[i][m] is not None for i in usable)
-    ]
-    if not usable:
+    try:  # the same pairing as the compare page's stored intervals
+        paired = paired_results(baseline=base_run, candidate=cand_run)
+    except NothingToPair as exc:
         from evalsite.releases.errors import ReleaseError
 
-        raise ReleaseError(
-            f"runs #{cand_run.pk} and #{base_run.pk} share no successfully scored item; "
-            "nothing can be compared"
-        )
-    all_items = set(base) | set(cand)
+        raise ReleaseError(str(exc)) from None
+    usable = [it["id"] for it in paired.items]
     attributes, synthetic, revision = _attributes(cand_run, usable)
     return ReleaseInputs(
         candidate=report.candidate.ref, baseline=report.baseline.ref,
         dataset=report.dataset_version.spec,
         runs={"candidate": cand_run.pk, "baseline": base_run.pk},
-        items=[{"id": i, "stem": base[i]["item__stem"]} for i in usable],
-        baseline_metrics={m: np.array([base[i][m] for i in usable]) for m in metrics},
-        candidate_metrics={m: np.array([cand[i][m] for i in usable]) for m in metrics},
-        baseline_gated=np.array([base[i]["gated"] for i in usable], bool),
-        candidate_gated=np.array([cand[i]["gated"] for i in usable], bool),
-        no_subject=np.array([base[i]["item__size_bucket"] == "none" for i in usable], bool),
+        items=paired.items,
+        baseline_metrics=paired.baseline, candidate_metrics=paired.candidate,
+        baseline_gated=paired.baseline_gated, candidate_gated=paired.candidate_gated,
+        no_subject=paired.no_subject,
         latency={"candidate": latency_side(cand_run), "baseline": latency_side(base_run)},
         postprocess={"candidate": cand_run.postprocess or {},
                      "baseline": base_run.postprocess or {}},
         attributes=attributes, synthetic_labels=synthetic,
         tone_groups=report.dataset_version.dataset.skin_tone_groups,
         crowd=crowd_votes(report.campaign, candidate_run=cand_run.pk, baseline_run=base_run.pk),
-        dropped=len(all_items) - len(usable),
+        dropped=paired.dropped,
         extra={"report": report.pk, "attribute_revision": revision,
                "campaign": report.campaign_id},
     )  # fmt: skip

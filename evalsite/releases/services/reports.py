@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from evalsite.core.jobs import job_create
 from evalsite.datasets.models import DatasetVersion
-from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.evals.models import EvalRun
+from evalsite.evals.selectors import primary_finished_run
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.jobs import REPORT_JOB
 from evalsite.releases.models import GateConfig, ReleaseReport, ReportStatus, gate_settings_of
@@ -31,12 +32,9 @@ def primary_run_of(
 ) -> EvalRun | None:
     """The newest finished run with the default post-processing (worker or imported): the same
     rule as the leaderboard's rows (`evalsite.evals.selectors.primary_run_ids`)."""
-    return (
-        EvalRun.objects.filter(
-            model_version=model_version, dataset_version=dataset_version,
-            status=RunStatus.DONE, is_default_config=True,
-        ).order_by("-finished_at", "-pk").first()
-    )  # fmt: skip
+    return primary_finished_run(
+        model_version_id=model_version.pk, dataset_version_id=dataset_version.pk
+    )
 
 
 def gate_settings_for(model_version: ModelVersion) -> GateSettings:
