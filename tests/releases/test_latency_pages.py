@@ -89,3 +89,17 @@ def test_release_report_latency_section_and_gate_name_the_max():
     body = html.content.decode()
     section = re.search(r'<table class="data" id="latency">.*?</table>', body, re.S).group(0)
     assert '<td class="num">30</td>' in section and "max" in section and "p99" not in section
+
+
+def test_release_report_csv_export_names_the_tail_and_n():
+    world = _thirty_image_world()
+    report = release_report_create(candidate=world.candidate.model_version,
+                                   baseline=world.baseline.model_version,
+                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+    release_report_build(report_id=report.pk)
+    res = _client("release_manager").get(reverse("releases:report_csv", args=[report.pk]))
+    lines = [ln for ln in res.content.decode().splitlines() if ln.startswith("latency,")]
+    assert len(lines) == 2
+    tail = next(ln for ln in lines if "tail ms" in ln)
+    assert "tail ms (max)" in tail and ",90.0,95.0," in tail
+    assert "n: candidate 30, baseline 30" in tail
