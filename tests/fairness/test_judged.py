@@ -28,6 +28,7 @@ def test_all_groups_too_small_says_nothing_could_be_judged_and_never_no_flags(cl
     world = build_world(degrade=0.0, n=40)
     report = fairness_report_compute(run=world.runs[0])
     assert all(g["too_small"] for g in report.data["groups"])
+    assert report.data["judged_groups"] == 0  # the JSON says so too
     client.force_login(world.researcher)
     page = client.get(f"/fairness/runs/{world.runs[0].pk}/").content.decode()
     flags = _flags_paragraph(page)
@@ -52,7 +53,7 @@ def test_no_flags_counts_the_groups_judged_and_the_table_draws_gap_intervals(cli
     world = build_world(degrade=0.0, n=300)
     report = fairness_report_compute(run=world.runs[0])
     judged = sum(1 for g in report.data["groups"] if not g["too_small"])
-    assert judged > 0 and not report.data["flags"]
+    assert judged > 0 and not report.data["flags"] and report.data["judged_groups"] == judged
     client.force_login(world.researcher)
     page = client.get(f"/fairness/runs/{world.runs[0].pk}/").content.decode()
     flags = _flags_paragraph(page)
