@@ -203,8 +203,9 @@ class RunComparison(models.Model):
     once it is done, so in practice a row never goes stale; a re-scored run gets a new row).
     ``payload``: ``{"n", "rounds", "level", "seed", "dropped", "metrics": {name: {"n",
     "baseline", "candidate", "delta", "ci", "improved", "regressed", "lower_is_better",
-    "excludes_zero"}}}`` — the same bootstrap as the release report (one draw of items shared
-    by both runs and every metric, `pipelines.release.deltas.paired_deltas`).
+    "excludes_zero"}}, "fairness": per-group paired deltas (`evalsite.fairness.selectors.
+    fairness_paired`) or {"message"}}`` — the metrics from the same bootstrap as the release
+    report (one draw of items shared by both runs and every metric, `paired_deltas`).
     """
 
     baseline = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="+")

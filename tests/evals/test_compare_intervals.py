@@ -22,6 +22,7 @@ from evalsite.evals.services.comparisons import (
     run_comparison_request,
 )
 from evalsite.releases.services.reports import release_report_build, release_report_create
+from tests.evals.comparisons import run_compare_jobs
 from tests.evals.factories import user_with
 from tests.releases.builders import build_release_world
 
@@ -35,18 +36,6 @@ def _world(n: int = 30) -> Any:
         EvalRun.objects.filter(pk=run.pk).update(output_digest=f"{k + 1:064d}")
         run.refresh_from_db()
     return world
-
-
-def _run_compare_jobs(capture: Any) -> int:
-    done = 0
-    for chunk in Chunk.objects.filter(job__kind=COMPARE_JOB, status="pending").order_by("pk"):
-        claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline")
-        assert claimed is not None
-        result = jobs.job_kind(COMPARE_JOB).run_chunk(claimed)
-        with capture(execute=True):
-            jobs.chunk_complete(claimed, result)
-        done += 1
-    return done
 
 
 def _client() -> Client:
@@ -78,7 +67,7 @@ def test_button_queues_the_job_page_shows_computing_then_the_stored_intervals(
     assert RunComparison.objects.count() == 1 and Job.objects.filter(kind=COMPARE_JOB).count() == 1
     assert "computing…" in _page(client, a, b)
     # Then the worker stores the intervals and the page reads them
-    assert _run_compare_jobs(django_capture_on_commit_callbacks) == 1
+    assert run_compare_jobs(django_capture_on_commit_callbacks) == 1
     row = RunComparison.objects.get()
     assert row.status == "done" and row.payload["n"] == 30
     page = _page(client, a, b)
@@ -96,7 +85,7 @@ def test_button_queues_the_job_page_shows_computing_then_the_stored_intervals(
 def test_intervals_are_the_release_reports_from_the_same_draw(django_capture_on_commit_callbacks):
     world = _world()
     run_comparison_request(baseline=world.baseline, candidate=world.candidate)
-    _run_compare_jobs(django_capture_on_commit_callbacks)
+    run_compare_jobs(django_capture_on_commit_callbacks)
     stored = RunComparison.objects.get().payload["metrics"]
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
@@ -161,3 +150,21 @@ def test_compare_page_latency_shows_n_30_and_max():
     table = re.search(r'<table class="data" id="compare-latency".*?</table>', page, re.S).group(0)
     assert table.count('data-n="30" data-tail="max"') == 2
     assert "90.0" in table and f"{np.percentile(totals, 99):.1f}" not in table
+
+
+def test_fairness_compare_page_reads_the_stored_comparison(django_capture_on_commit_callbacks):
+    world = _world(n=60)
+    a, b = world.baseline, world.candidate
+    client = _client()
+    url = f"{reverse('fairness:compare')}?a={a.pk}&b={b.pk}"
+    assert 'id="compute-intervals"' in client.get(url).content.decode()
+    res = client.post(
+        reverse("evals:compare_intervals"), {"a": a.pk, "b": b.pk, "next": "fairness"}
+    )
+    assert res.status_code == 302 and res["Location"].startswith(reverse("fairness:compare"))
+    assert "computing…" in client.get(url).content.decode()
+    run_compare_jobs(django_capture_on_commit_callbacks)
+    page = client.get(url)
+    stored = RunComparison.objects.get().payload["fairness"]
+    assert page.context["paired"] == stored and stored["n"] == 60
+    assert 'id="fairness-paired"' in page.content.decode()

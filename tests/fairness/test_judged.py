@@ -13,6 +13,7 @@ from django.core.management import call_command
 from evalsite.fairness.services import fairness_report_compute
 from evalsite.releases.models import GateConfig
 from evalsite.releases.services.reports import release_report_build, release_report_create
+from tests.evals.comparisons import stored_comparison
 from tests.evals.factories import user_with
 from tests.fairness.builders import add_run, build_world
 
@@ -68,9 +69,12 @@ def test_no_flags_counts_the_groups_judged_and_the_table_draws_gap_intervals(cli
     assert f"no flags among the {judged} groups judged" in out.getvalue()
 
 
-def test_compare_page_with_all_groups_too_small_says_nothing_could_be_judged(client: Any):
+def test_compare_page_with_all_groups_too_small_says_nothing_could_be_judged(
+    client: Any, django_capture_on_commit_callbacks: Any
+):
     world = build_world(degrade=0.0, n=40)
     other = add_run(world.version, world.items, model="2.0.0", degrade=0.1)
+    stored_comparison(world.runs[0], other, django_capture_on_commit_callbacks)
     client.force_login(world.researcher)
     page = client.get(f"/fairness/compare/?a={world.runs[0].pk}&b={other.pk}").content.decode()
     assert "Nothing could be judged" in page and "No flags" not in page

@@ -63,4 +63,6 @@ def compare_intervals_view(request: HttpRequest) -> HttpResponse:
             messages.info(request, "Intervals for these outputs are already stored.")
         else:
             messages.info(request, "Intervals are being computed by a worker; reload in a moment.")
-    return redirect(f"{reverse('evals:compare')}?{urlencode({'a': a.pk, 'b': b.pk})}")
+    # back to the page that asked: the per-image compare page or the per-group (fairness) one
+    page = "fairness:compare" if request.POST.get("next") == "fairness" else "evals:compare"
+    return redirect(f"{reverse(page)}?{urlencode({'a': a.pk, 'b': b.pk})}")
