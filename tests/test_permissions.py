@@ -132,6 +132,7 @@ MATRIX: dict[str, Row] = {
     "runs/start/": Row("research"),
     "runs/import/": Row("research"),
     "runs/compare/": Row("research"),
+    "runs/compare/intervals/": Row("research", methods=("post",)),
     "runs/api/runs/": Row("research"),
     "runs/api/runs/import/": Row("research"),
     "runs/api/runs/<int:pk>/": Row("research", lambda f: {"pk": f.run.pk}),

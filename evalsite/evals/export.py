@@ -10,6 +10,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from evalsite.evals.latency import total_latency
 from evalsite.evals.models import (
     LATENCY_STAGES,
     SORTABLE_METRICS,
@@ -115,6 +116,8 @@ def run_results_document(run: EvalRun) -> dict[str, Any]:
         **run_status_document(run, overlaps),
         "environment": run.environment,
         "summary": run.summary,
+        # whole-pipeline latency with n and its tail statistic (p99 from 100 images, else max)
+        "latency": total_latency(run.summary) if run.has_latency else None,
         "curves": run.curves,
         "per_image": per_image,
     }

@@ -17,6 +17,7 @@ from evalsite.evals.models import (
     EvalRun,
     ItemResult,
     ResultStatus,
+    RunComparison,
     RunStatus,
 )
 from evalsite.evals.services.runs import DEFAULT_RUNTIME
@@ -71,6 +72,27 @@ def primary_run(*, model_version: ModelVersion, dataset_version: DatasetVersion)
         .order_by("-finished_at", "-pk")
         .first()
     )
+
+
+def primary_finished_run(*, model_version_id: int, dataset_version_id: int) -> EvalRun | None:
+    """The newest finished run with the default post-processing (worker or imported): the run a
+    release report and the leaderboard stand on for this version on this set version."""
+    return (
+        EvalRun.objects.filter(
+            model_version_id=model_version_id, dataset_version_id=dataset_version_id,
+            status=RunStatus.DONE, is_default_config=True,
+        ).order_by("-finished_at", "-pk").first()
+    )  # fmt: skip
+
+
+def run_comparison_get(*, baseline: EvalRun, candidate: EvalRun) -> RunComparison | None:
+    """The stored comparison of exactly these two runs' current outputs (None if never asked)."""
+    return (
+        RunComparison.objects.filter(
+            baseline=baseline, candidate=candidate, baseline_digest=baseline.output_digest,
+            candidate_digest=candidate.output_digest,
+        ).first()
+    )  # fmt: skip
 
 
 def primary_run_ids() -> set[int]:

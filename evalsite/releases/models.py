@@ -37,7 +37,9 @@ class GateConfig(models.Model):
     fairness_margin = models.FloatField(default=0.02)
     min_group_size = models.PositiveIntegerField(default=20)
     latency_budget_ms = models.FloatField(
-        null=True, blank=True, help_text="candidate p99 total latency; empty = no latency gate"
+        null=True,
+        blank=True,
+        help_text="candidate tail latency (p99 from 100 images, else max); empty = none",
     )
     min_win_rate = models.FloatField(
         null=True, blank=True, default=0.5, help_text="empty = no crowd win-rate gate"
@@ -264,7 +266,11 @@ class LeaderboardRow(models.Model):
     s_measure = models.FloatField(null=True)
     boundary_f = models.FloatField(null=True)
     latency_p50 = models.FloatField(null=True)
+    # The tail statistic of `pipelines.stats.latency`: the p99 from 100 measurements, below that
+    # the maximum (`latency_tail` says which; the column keeps its name for sorting links).
     latency_p99 = models.FloatField(null=True)
+    latency_n = models.IntegerField(null=True)
+    latency_tail = models.CharField(max_length=8, blank=True, default="")
     gated_no_subject = models.FloatField(null=True)
     gated_subject = models.FloatField(null=True)
     worst_group = models.CharField(max_length=64, blank=True)

@@ -38,7 +38,7 @@ from models.models import ModelFamily
 HEADERS = (
     ("iou", "IoU"), ("precision", "precision"), ("recall", "recall"), ("max_f", "max F"),
     ("mae", "MAE"), ("s_measure", "S-measure"), ("boundary_f", "boundary F"),
-    ("latency_p50", "p50"), ("latency_p99", "p99"), ("gated_no_subject", "gated: no subject"),
+    ("latency_p50", "p50"), ("latency_p99", "p99 / max"), ("gated_no_subject", "gated: no subject"),
     ("gated_subject", "gated: subject"), ("worst_group_iou", "worst-group IoU"),
     ("fairness_gap", "largest gap"),
 )  # fmt: skip

@@ -10,10 +10,12 @@ t-tests for fairness groups (pipelines.release.groups). Holm's step-down correct
 runs over the statistical gates of one report; a gate passes when its Holm-adjusted p <= alpha.
 With the default alpha 0.025 a lone gate passes exactly when the lower bound of its 95 % percentile
 interval is at or above the threshold, the rule the gate's sentence quotes.
-Latency (a measured percentile against a budget) and evidence gates (enough votes, same
-post-processing) are deterministic and outside the Holm family. A gate without evidence is
-`insufficient`; the verdict is `fail` if any gate fails, else `insufficient` if any lacks
-evidence, else `pass` — a suggestion for the release manager, never an automatic release.
+Latency (the candidate's tail statistic against a budget: its p99 from 100 measured images,
+below that its slowest image, named "max" in the text; pipelines.stats.latency) and evidence
+gates (enough votes, same post-processing) are deterministic and outside the Holm family. A
+gate without evidence is `insufficient`; the verdict is `fail` if any gate fails, else
+`insufficient` if any lacks evidence, else `pass` — a suggestion for the release manager,
+never an automatic release.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from pipelines.fairness import display_group
 from pipelines.stats.groups import holm_adjust
+from pipelines.stats.latency import tail_text
 
 from .crowd import CrowdResult, not_enough
 from .deltas import MetricDelta, one_sided_p
@@ -164,7 +167,7 @@ def evaluate_gates(
     *,
     deltas: Mapping[str, MetricDelta],
     fairness: Mapping[str, list[GroupDelta]] | None,
-    latency_p99_ms: float | None,
+    latency: Mapping[str, Any] | None,
     crowd: CrowdResult,
     config_differences: list[str],
     settings: GateSettings,
@@ -247,7 +250,8 @@ def evaluate_gates(
     gates = apply_holm(raw, settings.alpha) if holm else raw
     if settings.latency_budget_ms is not None:
         budget = settings.latency_budget_ms
-        if latency_p99_ms is None:
+        tail_ms = (latency or {}).get("tail_ms")
+        if tail_ms is None:
             gates.append(
                 Gate(
                     name="latency budget",
@@ -258,15 +262,15 @@ def evaluate_gates(
                 )
             )
         else:
-            ok = latency_p99_ms <= budget
+            ok = tail_ms <= budget
             gates.append(
                 Gate(
                     name="latency budget",
                     kind="latency",
                     status=PASS if ok else FAIL,
-                    value=latency_p99_ms,
+                    value=tail_ms,
                     threshold=budget,
-                    text=f"candidate p99 {latency_p99_ms:.1f} ms {'<=' if ok else '>'} budget "
+                    text=f"candidate {tail_text(latency or {})} {'<=' if ok else '>'} budget "
                     f"{budget:.1f} ms",
                 )
             )

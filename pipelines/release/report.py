@@ -35,7 +35,9 @@ class ReleaseInputs:
     baseline_gated: ArrayLike
     candidate_gated: ArrayLike
     no_subject: ArrayLike
-    latency: Mapping[str, dict[str, Any]]  # side -> {p50, p99, runtime, device, source}
+    # side -> pipelines.stats.latency.latency_stats keys (n, p50, p99 or None below 100 images,
+    # max, tail, tail_ms) + run, runtime, device, source
+    latency: Mapping[str, dict[str, Any]]
     postprocess: Mapping[str, dict[str, Any]]
     # Raw labels per item: "skin_tone" (Monk 1-10, unknown, not_applicable) and
     # "perceived_gender"; grouped with `tone_groups` (pipelines.fairness.grouping).
@@ -159,6 +161,11 @@ def _analyse(inputs: ReleaseInputs, s: GateSettings) -> _Analysis:
             "min_group_size": s.min_group_size,
             "margin": s.fairness_margin,
             "attributes": sections,
+            # groups that reached min_group_size per attribute: with 0, nothing was judged
+            # there (no interval, no test), which is not the same as "no flags"
+            "judged_groups": {
+                a: sum(1 for g in gs if not g["too_small"]) for a, gs in sections.items()
+            },
             "flags": [
                 {
                     "attribute": a,
@@ -210,7 +217,7 @@ def _suite_gates(
         )
         part_gates = evaluate_gates(
             deltas=a.deltas, fairness=a.fairness_groups,
-            latency_p99_ms=(part.latency.get("candidate") or {}).get("p99"), crowd=a.crowd,
+            latency=part.latency.get("candidate") or {}, crowd=a.crowd,
             config_differences=a.diffs, settings=own, holm=False,
         )  # fmt: skip
         gates += [replace(g, dataset=part.dataset) for g in part_gates]

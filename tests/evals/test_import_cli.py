@@ -110,7 +110,10 @@ def test_latency_csv_gives_percentiles_labelled_with_the_device(tmp_path, dv, ve
     assert device["n"] == 6
     values = np.array(list(ms.values()))
     assert device["stages"]["total"]["p50"] == pytest.approx(np.percentile(values, 50))
-    assert device["stages"]["total"]["p99"] == pytest.approx(np.percentile(values, 99))
+    # 6 images: the tail is the slowest one, named "max"; no p99 is stored for so few
+    assert device["stages"]["total"]["p99"] is None
+    assert device["stages"]["total"]["tail"] == "max"
+    assert device["stages"]["total"]["max"] == device["stages"]["total"]["tail_ms"] == max(values)
     assert device["stages"]["model"]["mean"] == pytest.approx(values.mean() - 1)
     assert "preprocess" not in device["stages"]  # not measured: absent, not zero
 

@@ -41,6 +41,7 @@ from evalsite.evals.selectors import (
 )
 from evalsite.evals.services.artefacts import resolve
 from evalsite.evals.services.reproduce import within_run_noise
+from evalsite.evals.views.compare import intervals_context
 
 PAGE_SIZE = 24
 DIFFERENT_SETS = "These runs are on different set versions; compare runs of the same set version."
@@ -197,6 +198,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             "regressions": sum(1 for r in rows if (r["delta"] or 0) < 0)
             if metric not in LOWER_IS_BETTER
             else sum(1 for r in rows if (r["delta"] or 0) > 0),
+            **intervals_context(a, b),  # stored by the evals.compare job; never computed here
         },
     )
 

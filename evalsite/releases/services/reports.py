@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from evalsite.core.jobs import job_create
 from evalsite.datasets.models import DatasetVersion
-from evalsite.evals.models import EvalRun, RunStatus
-from evalsite.evals.selectors import biased_evidence
+from evalsite.evals.models import EvalRun
+from evalsite.evals.selectors import biased_evidence, primary_finished_run
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.jobs import REPORT_JOB
 from evalsite.releases.models import (
@@ -40,12 +40,8 @@ def primary_run_of(
 ) -> EvalRun | None:
     """The newest finished run with the default post-processing (worker or imported): the same
     rule as the leaderboard's rows (`evalsite.evals.selectors.primary_run_ids`)."""
-    return (
-        EvalRun.objects.filter(
-            model_version=model_version, dataset_version=dataset_version,
-            status=RunStatus.DONE, is_default_config=True,
-        ).order_by("-finished_at", "-pk").first()
-    )  # fmt: skip
+    dv_id = dataset_version if isinstance(dataset_version, int) else dataset_version.pk
+    return primary_finished_run(model_version_id=model_version.pk, dataset_version_id=dv_id)
 
 
 def gate_settings_for(model_version: ModelVersion) -> GateSettings:
