@@ -390,25 +390,26 @@ def job_run_hook(*, job_id: int) -> bool:
 
 
 def chunk_fail(chunk: Chunk, reason: str, *, retry: bool = True) -> None:
-    """Record a failed attempt; retry while attempts remain, else fail the chunk and its job."""
+    """Record a failed attempt; retry while attempts remain, else fail the chunk and its job.
+
+    Both transitions are conditional UPDATEs on ownership (same worker, same attempt), like every
+    other transition: a worker whose lease was taken over in the meantime changes nothing.
+    """
     now = timezone.now()
+    owned = Chunk.objects.filter(_owned(chunk))
     with transaction.atomic():
-        current = Chunk.objects.filter(_owned(chunk)).first()
-        if current is None:
-            return  # someone else owns it now
-        if retry and current.attempts < current.max_attempts:
-            Chunk.objects.filter(pk=chunk.pk).update(
-                status=JobStatus.PENDING, error=reason, lease_expires_at=None, claimed_by=""
-            )
-            transaction.on_commit(lambda: chunk_send(current))
+        if retry and owned.filter(attempts__lt=F("max_attempts")).update(
+            status=JobStatus.PENDING, error=reason, lease_expires_at=None, claimed_by=""
+        ):
+            transaction.on_commit(lambda: chunk_send(chunk))
             return
-        Chunk.objects.filter(pk=chunk.pk).update(
+        if owned.update(
             status=JobStatus.FAILED, error=reason, finished_at=now, lease_expires_at=None
-        )
-        _fail_job(
-            chunk.job_id,
-            f"chunk {current.index} failed after {current.attempts} attempt(s): {reason}",
-        )
+        ):
+            _fail_job(
+                chunk.job_id,
+                f"chunk {chunk.index} failed after {chunk.attempts} attempt(s): {reason}",
+            )
 
 
 def _fail_job(job_id: int, reason: str) -> None:
