@@ -231,6 +231,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60, minimum=2)
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
+# A final hook that raised this many times is given up: a done hook fails its job with the
+# exception's message; a failed or cancelled hook is recorded as given up. A failed try's claim
+# expires after JOB_LEASE_SECONDS before the reaper retries, so 5 tries span about 5 minutes.
+JOB_MAX_HOOK_ATTEMPTS = env_int("JOB_MAX_HOOK_ATTEMPTS", 5, minimum=1)
 # Database errors in a row that a chunk rides out without consuming an attempt (then they count).
 JOB_MAX_INTERRUPTIONS = env_int("JOB_MAX_INTERRUPTIONS", 20, minimum=0)
 JOB_REAPER_SECONDS = env_float("JOB_REAPER_SECONDS", 15.0, minimum=0.5)

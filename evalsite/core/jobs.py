@@ -357,7 +357,8 @@ def job_run_hook(*, job_id: int) -> bool:
 
     The claim is a conditional UPDATE of `hook_claimed_at`, so the worker that finished the job
     and the reaper cannot both run it; a claim older than the lease (its process died mid-hook)
-    can be taken over. A hook that raises stays unrecorded and the reaper tries it again later.
+    can be taken over. A hook that raises stays unrecorded and the reaper tries it again later,
+    up to JOB_MAX_HOOK_ATTEMPTS tries (`_give_up_hook`).
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOB_LEASE_SECONDS)
@@ -368,7 +369,7 @@ def job_run_hook(*, job_id: int) -> bool:
             hook_ran_at__isnull=True,
         )
         .filter(Q(hook_claimed_at__isnull=True) | Q(hook_claimed_at__lt=stale))
-        .update(hook_claimed_at=now)
+        .update(hook_claimed_at=now, hook_attempts=F("hook_attempts") + 1)
     )
     if not claimed:
         return False
@@ -381,12 +382,42 @@ def job_run_hook(*, job_id: int) -> bool:
     if kind_hook is not None:
         try:
             kind_hook(job)
-        except Exception:
-            log.exception("the %s hook of job %s (%s) failed; the reaper retries", job.status,
-                          job_id, job.kind)  # fmt: skip
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"[:2000]
+            Job.objects.filter(pk=job_id, hook_claimed_at=now).update(hook_error=message)
+            if job.hook_attempts >= settings.JOB_MAX_HOOK_ATTEMPTS:
+                _give_up_hook(job, message)
+            else:
+                log.exception("the %s hook of job %s (%s) failed (try %d of %d); the reaper "
+                              "retries", job.status, job_id, job.kind, job.hook_attempts,
+                              settings.JOB_MAX_HOOK_ATTEMPTS)  # fmt: skip
             return False
     Job.objects.filter(pk=job_id).update(hook_ran_at=timezone.now())
     return True
+
+
+def _give_up_hook(job: Job, message: str) -> None:
+    """A hook that can never succeed (e.g. a value that cannot be stored) must not retry forever.
+
+    A done hook that failed for good means the job's result was never made usable, so the job
+    fails with the hook's message and its failed hook runs (that one tells the owner: an eval run
+    is marked failed with the reason). A failed or cancelled hook has nothing left to fall back
+    to: it is recorded as given up.
+    """
+    tries = job.hook_attempts
+    if job.status == JobStatus.DONE:
+        reason = f"its finishing step failed {tries} times: {message}"
+        moved = Job.objects.filter(
+            pk=job.pk, status=JobStatus.DONE, hook_ran_at__isnull=True
+        ).update(status=JobStatus.FAILED, error=reason, hook_claimed_at=None, hook_attempts=0)
+        log.error("job %s (%s): done hook given up after %d tries; job failed: %s", job.pk,
+                  job.kind, tries, message)  # fmt: skip
+        if moved:
+            job_run_hook(job_id=job.pk)
+        return
+    Job.objects.filter(pk=job.pk, hook_ran_at__isnull=True).update(hook_ran_at=timezone.now())
+    log.error("job %s (%s): %s hook given up after %d tries: %s", job.pk, job.kind, job.status,
+              tries, message)  # fmt: skip
 
 
 def chunk_fail(chunk: Chunk, reason: str, *, retry: bool = True) -> None:

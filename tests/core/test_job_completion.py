@@ -6,6 +6,7 @@ on the embedded default too.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -168,6 +169,65 @@ def test_a_hook_is_claimed_once_and_a_failed_hook_is_retried(tmp_path, settings)
     assert jobs.job_run_hook(job_id=job.pk) is True
     assert jobs.job_run_hook(job_id=job.pk) is False
     assert done_lines(tmp_path) == [str(job.pk)]
+
+
+def _expire_hook_claim(job: Job, settings) -> None:
+    stale = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
+    Job.objects.filter(pk=job.pk).update(hook_claimed_at=stale)
+
+
+@pytest.mark.no_services
+def test_a_done_hook_that_keeps_failing_fails_the_job_after_bounded_tries(tmp_path, settings):
+    # Given a finished job whose done hook can never succeed
+    settings.JOB_MAX_HOOK_ATTEMPTS = 3
+    job = make_job(tmp_path, n=1)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.DONE, finished_at=timezone.now())
+    poison = mock.Mock(side_effect=ValueError("Out of range float values are not JSON compliant"))
+    kind = dataclasses.replace(jobs.job_kind("test.sleep"), on_done=poison)
+
+    # When it is tried JOB_MAX_HOOK_ATTEMPTS times (each after the last try's claim expired)
+    with mock.patch.dict(jobs._KINDS, {"test.sleep": kind}):
+        for tries in (1, 2, 3):
+            assert jobs.job_run_hook(job_id=job.pk) is False
+            job.refresh_from_db()
+            if tries < 3:
+                assert job.status == JobStatus.DONE and job.hook_attempts == tries
+                assert "not JSON compliant" in job.hook_error
+                _expire_hook_claim(job, settings)
+        # Then no further try happens, however often the reaper passes
+        Job.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(hours=1))
+        _expire_hook_claim(job, settings)
+        assert jobs.jobs_reap()["hooks"] == 0
+    assert poison.call_count == 3
+
+    # And the job failed with the exception's message, which its failed hook passed on once
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.hook_ran_at is not None
+    assert job.error == (
+        "its finishing step failed 3 times: ValueError: Out of range float values are not JSON "
+        "compliant"
+    )
+    assert (tmp_path / "failed.log").read_text() == f"{job.pk}: {job.error}\n"
+    assert not done_lines(tmp_path)
+
+
+@pytest.mark.no_services
+def test_a_failed_hook_that_keeps_failing_is_given_up(tmp_path, settings):
+    settings.JOB_MAX_HOOK_ATTEMPTS = 2
+    job = make_job(tmp_path, n=1)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, finished_at=timezone.now())
+    poison = mock.Mock(side_effect=RuntimeError("cannot store"))
+    kind = dataclasses.replace(jobs.job_kind("test.sleep"), on_failed=poison)
+    with mock.patch.dict(jobs._KINDS, {"test.sleep": kind}):
+        assert jobs.job_run_hook(job_id=job.pk) is False
+        _expire_hook_claim(job, settings)
+        assert jobs.job_run_hook(job_id=job.pk) is False
+        _expire_hook_claim(job, settings)
+        assert jobs.job_run_hook(job_id=job.pk) is False
+    job.refresh_from_db()
+    assert poison.call_count == 2
+    assert job.status == JobStatus.FAILED and job.hook_ran_at is not None
+    assert job.hook_error == "RuntimeError: cannot store"
 
 
 @pytest.mark.no_services
