@@ -278,7 +278,14 @@ CELERY_BEAT_SCHEDULE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Every line carries its time and process: worker, beat and web logs are read side by side
+    # when a fault is investigated (Celery's own formatter is off: it does not hijack the root).
+    "formatters": {
+        "timestamped": {
+            "format": "%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s"
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timestamped"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
