@@ -377,6 +377,13 @@ def test_reaper_resends_only_chunks_the_broker_holds_no_message_for(tmp_path, no
     Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=5))
     with mock.patch.object(reaper, "broker_queue_depths", return_value={"default": 3}):
         assert jobs.jobs_reap()["resent"] == 0
+    # not even for a backlog older than the resend interval while its messages are queued
+    Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=900))
+    with mock.patch.object(reaper, "broker_queue_depths", return_value={"default": 3}):
+        assert jobs.jobs_reap()["resent"] == 0
+    # only when the broker cannot be asked does the resend interval apply
+    with mock.patch.object(reaper, "broker_queue_depths", return_value=None):
+        assert jobs.jobs_reap()["resent"] == 3
 
 
 @pytest.mark.no_services
