@@ -22,6 +22,7 @@ registered kind, split into `Chunk`s. Invariants:
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -187,6 +188,41 @@ def is_infrastructure_error(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+#: errno values that mean the worker's storage is failing, not the item being processed: the
+#: disk or quota is full, the filesystem went read-only, or the device reports I/O errors.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """The worker's storage failed (disk full, read-only, I/O error), through `__cause__` too."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in STORAGE_ERRNOS:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def infrastructure_fault(exc: BaseException) -> str | None:
+    """ "database" or "storage" when the failure is the infrastructure's, else None (the work's)."""
+    if is_infrastructure_error(exc):
+        return "database"
+    if is_storage_fault(exc):
+        return "storage"
+    return None
+
+
+def storage_fault_text(exc: BaseException, worker: str, detail: str) -> str:
+    full = any(
+        isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+        for e in (exc, exc.__cause__, exc.__context__)
+    )
+    what = "disk full" if full else "storage failing"
+    return f"{what} on worker {worker} (retried {settings.JOB_MAX_INTERRUPTIONS} times): {detail}"
 
 
 def backoff_seconds(failures: int, *, cap: float) -> float:

@@ -58,7 +58,8 @@ class RecordingTask(Task):  # type: ignore[misc]
 def _retry_later(
     task: RecordingTask, chunk_id: int, resume: dict[str, Any] | None, exc: BaseException
 ) -> Retry:
-    """Send this chunk's message again after a backoff (the database is unreachable now).
+    """Send this chunk's message again after a backoff (the database is unreachable, or the
+    worker's storage is failing, now).
 
     The broker, not the database, carries the retry, so a message pulled during an outage is
     not lost; `resume` lets the retried task take back a chunk it had claimed without counting
@@ -68,8 +69,9 @@ def _retry_later(
     jobs.close_broken_connection()
     failures = task.request.retries + 1
     delay = jobs.backoff_seconds(failures, cap=max(0.5, settings.JOB_LEASE_SECONDS / 4))
-    log.warning("chunk %s: database unreachable (%s); retry %d in %.2f s", chunk_id, exc,
-                failures, delay)  # fmt: skip
+    what = "storage failing" if jobs.is_storage_fault(exc) else "database unreachable"
+    log.warning("chunk %s: %s (%s); retry %d in %.2f s", chunk_id, what, exc, failures,
+                delay)  # fmt: skip
     retry: Retry = task.retry(args=[chunk_id], kwargs={"resume": resume}, countdown=delay, exc=exc)
     return retry
 
@@ -87,9 +89,11 @@ def _retry_later(
 def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None = None) -> str:
     """Claim one chunk, run its kind's handler under a heartbeat, record the outcome.
 
-    A database error anywhere (claim, handler, completion) is infrastructure: the task retries
-    through the broker and resumes the chunk under the same attempt (`jobs.chunk_resume`), up to
-    JOB_MAX_INTERRUPTIONS times in a row; after that it counts as a failed attempt.
+    A database error anywhere (claim, handler, completion) or a storage fault (disk full, I/O
+    error) is infrastructure: the task retries through the broker and resumes the chunk under the
+    same attempt (`jobs.chunk_resume`), up to JOB_MAX_INTERRUPTIONS times in a row; after that a
+    database error counts as a failed attempt and a storage fault fails the job, naming the
+    worker's disk (never an item, never the model).
     """
     close_old_connections()
     worker = jobs.worker_name()
@@ -115,17 +119,21 @@ def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None 
             jobs.chunk_fail(chunk, "time limit exceeded", retry=False)
             return "time limit"
         except Exception as exc:
-            if jobs.is_infrastructure_error(exc) and (
-                chunk.interruptions < settings.JOB_MAX_INTERRUPTIONS
-            ):
+            fault = jobs.infrastructure_fault(exc)
+            if fault and chunk.interruptions < settings.JOB_MAX_INTERRUPTIONS:
                 raise
             log.exception("chunk %s failed", chunk_id)
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            if fault == "storage":
+                # Persistent: the work is sound and another attempt here would only fail the
+                # same way, so the job (and its run) fails naming the worker's disk, not the model.
+                jobs.chunk_fail(chunk, jobs.storage_fault_text(exc, worker, detail), retry=False)
+                return "failed"
             jobs.chunk_fail(chunk, detail, retry=getattr(exc, "retryable", True))
             return "failed"
         return "done" if jobs.chunk_complete(chunk, result) else "lost"
     except Exception as exc:
-        if jobs.is_infrastructure_error(exc):
+        if jobs.infrastructure_fault(exc):
             owner = {"claimed_by": chunk.claimed_by, "attempts": chunk.attempts}
             raise _retry_later(self, chunk_id, owner, exc) from exc
         raise
