@@ -318,6 +318,17 @@ def chunk_resume(*, chunk_id: int, worker: str, previous: dict[str, Any]) -> Chu
         return Chunk.objects.select_related("job").get(pk=chunk_id)
 
 
+def chunk_note_interruption(chunk: Chunk) -> None:
+    """Count an interruption the owner rode out in place (shown with the chunk; best effort: the
+    database may still be away, and the owner keeps its own count)."""
+    try:
+        Chunk.objects.filter(_owned(chunk)).update(interruptions=chunk.interruptions)
+    except Exception as exc:
+        if not is_infrastructure_error(exc):
+            raise
+        close_broken_connection()
+
+
 def chunk_complete(chunk: Chunk, result: dict[str, Any] | None = None) -> bool:
     """Mark the chunk done if still owned; finish the job when it was the last one."""
     now = timezone.now()

@@ -308,37 +308,52 @@ def test_a_chunk_interrupted_by_the_database_resumes_under_the_same_attempt(tmp_
 
 
 @pytest.mark.no_services
-def test_run_chunk_retries_through_the_broker_on_a_database_error_without_an_attempt(tmp_path):
-    from celery.exceptions import Retry
-
+def test_run_chunk_rides_out_a_database_error_in_place_without_an_attempt(tmp_path):
     from evalsite.core.tasks import run_chunk
 
+    # Given a chunk whose handler meets the database gone twice, then succeeds
     job = make_job(tmp_path, n=1)
     chunk_id = job.chunks.get().pk
-    retried: list[dict[str, Any]] = []
-
-    def fake_retry(**kwargs: Any) -> Retry:
-        retried.append(kwargs)
-        return Retry("retry", when=kwargs.get("countdown"))
-
     kind = jobs.job_kind("test.sleep")
-    cut = mock.Mock(side_effect=OperationalError("could not connect to server"))
-    with (
-        mock.patch.object(run_chunk, "retry", side_effect=fake_retry),
-        mock.patch.dict(jobs._KINDS, {"test.sleep": jobs.JobKind("test.sleep", cut, kind.on_done)}),
-        pytest.raises(Retry),
-    ):
-        run_chunk.run(chunk_id)
-    chunk = Chunk.objects.get(pk=chunk_id)
-    assert chunk.status == JobStatus.RUNNING and chunk.attempts == 1
-    resume = retried[0]["kwargs"]["resume"]
-    assert resume == {"claimed_by": chunk.claimed_by, "attempts": 1}
+    calls = {"n": 0}
 
-    # The retried message resumes the chunk (same attempt) and finishes it
-    assert run_chunk.run(chunk_id, resume=resume) == "done"
-    chunk.refresh_from_db()
-    assert (chunk.status, chunk.attempts, chunk.interruptions) == (JobStatus.DONE, 1, 1)
+    def flaky(chunk: Chunk) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise OperationalError("could not connect to server")
+        return kind.run_chunk(chunk)
+
+    # When its one message is delivered (the broker is never asked to retry)
+    with (
+        mock.patch.object(run_chunk, "retry", side_effect=AssertionError("sent back")),
+        mock.patch.dict(jobs._KINDS, {"test.sleep": dataclasses.replace(kind, run_chunk=flaky)}),
+    ):
+        assert run_chunk.run(chunk_id) == "done"
+
+    # Then it finished on its first attempt, the two interruptions counted
+    chunk = Chunk.objects.get(pk=chunk_id)
+    assert (chunk.status, chunk.attempts, chunk.interruptions) == (JobStatus.DONE, 1, 2)
+    assert calls["n"] == 3
     assert done_lines(tmp_path) == [str(job.pk)]
+
+
+@pytest.mark.no_services
+def test_run_chunk_gives_up_riding_out_after_the_interruption_bound(tmp_path, settings):
+    from evalsite.core.tasks import run_chunk
+
+    settings.JOB_MAX_INTERRUPTIONS = 2
+    job = jobs.job_create(
+        kind="test.sleep", chunks=[{}], payload={"folder": str(tmp_path)}, max_attempts=2
+    )
+    chunk_id = job.chunks.get().pk
+    kind = jobs.job_kind("test.sleep")
+    down = mock.Mock(side_effect=OperationalError("could not connect to server"))
+    with mock.patch.dict(jobs._KINDS, {"test.sleep": dataclasses.replace(kind, run_chunk=down)}):
+        assert run_chunk.run(chunk_id) == "failed"
+    assert down.call_count == 3  # the first run and two rides
+    chunk = Chunk.objects.get(pk=chunk_id)
+    assert (chunk.status, chunk.attempts) == (JobStatus.PENDING, 1), "then it counts as a failure"
+    assert "could not connect to server" in chunk.error
 
 
 @pytest.mark.no_services

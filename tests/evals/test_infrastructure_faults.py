@@ -12,7 +12,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from celery.exceptions import Retry
 
 from evalsite.core.models import Chunk, Job, JobStatus
 from evalsite.core.tasks import run_chunk
@@ -46,19 +45,11 @@ def disk_full_on(calls: set[int]) -> Any:
     return write
 
 
-def run_task(chunk_id: int, resume: dict[str, Any] | None = None) -> tuple[str, dict | None]:
-    """One delivery of the chunk's message: ("retry", resume kwargs) or (result, None)."""
-    retried: list[dict[str, Any]] = []
-
-    def fake_retry(**kwargs: Any) -> Retry:
-        retried.append(kwargs)
-        return Retry("retry")
-
-    with mock.patch.object(run_chunk, "retry", side_effect=fake_retry):
-        try:
-            return run_chunk.run(chunk_id, resume=resume), None
-        except Retry:
-            return "retry", retried[0]["kwargs"]["resume"]
+def run_task(chunk_id: int) -> str:
+    """One delivery of the chunk's message; the broker is never asked to send it back."""
+    with mock.patch.object(run_chunk, "retry", side_effect=AssertionError("sent back")):
+        result: str = run_chunk.run(chunk_id)
+    return result
 
 
 def test_a_disk_full_for_a_moment_costs_no_attempt_and_fails_no_item(
@@ -68,19 +59,17 @@ def test_a_disk_full_for_a_moment_costs_no_attempt_and_fails_no_item(
     dv = tiny_set(tmp_path, n=4, empty=0)
     run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=8)
     chunk_id = Chunk.objects.get(job_id=run.job_id).pk
-    with mock.patch.object(execute, "write_item_artefacts", disk_full_on({2})):
-        outcome, resume = run_task(chunk_id)
 
-    # Then the chunk is retried through the broker under the same attempt, nothing was stored
-    assert outcome == "retry" and resume is not None
+    # When its message is delivered
+    with (
+        mock.patch.object(execute, "write_item_artefacts", disk_full_on({2})),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert run_task(chunk_id) == "done"
+
+    # Then the worker waited the fault out and ran the chunk again under the same attempt,
+    # and every item has the model's result (none failed for the disk)
     chunk = Chunk.objects.get(pk=chunk_id)
-    assert (chunk.status, chunk.attempts) == (JobStatus.RUNNING, 1)
-    assert not ItemResult.objects.filter(run=run).exists()
-
-    # When the disk has room again, the resumed chunk finishes every item
-    with django_capture_on_commit_callbacks(execute=True):
-        assert run_task(chunk_id, resume)[0] == "done"
-    chunk.refresh_from_db()
     assert (chunk.attempts, chunk.interruptions) == (1, 1)
     run.refresh_from_db()
     assert run.status == RunStatus.DONE, run.error
@@ -96,20 +85,13 @@ def test_a_disk_that_stays_full_fails_the_run_naming_the_disk_never_the_model(
     dv = tiny_set(tmp_path, n=3, empty=0)
     run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=8)
     chunk_id = Chunk.objects.get(job_id=run.job_id).pk
-    resume = None
-    outcomes = []
     with (
         mock.patch.object(execute, "write_item_artefacts", disk_full_on(set(range(1, 100)))),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        for _ in range(4):
-            outcome, resume = run_task(chunk_id, resume)
-            outcomes.append(outcome)
-            if outcome != "retry":
-                break
-    assert outcomes == ["retry", "retry", "failed"]
+        assert run_task(chunk_id) == "failed"
     chunk = Chunk.objects.get(pk=chunk_id)
-    assert chunk.attempts == 1, "no attempt was spent on the disk"
+    assert (chunk.attempts, chunk.interruptions) == (1, 2), "no attempt was spent on the disk"
     assert chunk.error.startswith("disk full on worker ")
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
