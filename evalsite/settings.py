@@ -251,7 +251,10 @@ WORKER_SANDBOX_READY_SECONDS = env_float("WORKER_SANDBOX_READY_SECONDS", 120.0, 
 # message lost with a worker) is recomputed by beat. Below MIN_PAIR_VOTES votes on a pair (or a
 # run), its rates and Bradley–Terry strength are withheld ("not enough votes (12 of 30)").
 RATINGS_SNAPSHOT_DEBOUNCE_SECONDS = env_float("RATINGS_SNAPSHOT_DEBOUNCE_SECONDS", 10.0, minimum=0)
-RATINGS_SNAPSHOT_STALE_SECONDS = env_int("RATINGS_SNAPSHOT_STALE_SECONDS", 300, minimum=1)
+# 40 s: four debounce periods, well past a normal recompute; with the 15 s sweep below a refresh
+# lost with a killed worker is redone within a minute (a duplicate recompute is harmless).
+RATINGS_SNAPSHOT_STALE_SECONDS = env_int("RATINGS_SNAPSHOT_STALE_SECONDS", 40, minimum=1)
+RATINGS_SNAPSHOT_SWEEP_SECONDS = 15.0
 RATINGS_MIN_PAIR_VOTES = env_int("RATINGS_MIN_PAIR_VOTES", 30, minimum=1)
 
 # The stored leaderboard is rebuilt when its inputs' fingerprint changed (evalsite.releases).
@@ -265,8 +268,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "refresh-stale-campaign-reports": {
         "task": "ratings.tasks.refresh_dirty_snapshots",
-        "schedule": 60.0,
-        "options": {"queue": "default", "expires": 120.0},
+        "schedule": RATINGS_SNAPSHOT_SWEEP_SECONDS,
+        "options": {"queue": "default", "expires": RATINGS_SNAPSHOT_SWEEP_SECONDS * 2},
     },
     "refresh-leaderboard": {
         "task": "releases.refresh_leaderboard",
