@@ -29,7 +29,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -95,8 +95,13 @@ def job_create(
     payload: dict[str, Any] | None = None,
     created_by: User | None = None,
     max_attempts: int | None = None,
+    send: bool = True,
 ) -> Job:
-    """Create a job and its chunks in one transaction; chunks are enqueued after commit."""
+    """Create a job and its chunks in one transaction; chunks are enqueued after commit.
+
+    `send=False` leaves the chunks unsent for a caller that runs them itself (`job_run_here`);
+    should that caller die before claiming them, the reaper sends them like any lost message.
+    """
     job_kind(kind)  # fail early on an unknown kind
     attempts = max_attempts or settings.JOB_MAX_ATTEMPTS
     with transaction.atomic():
@@ -108,7 +113,8 @@ def job_create(
         if not rows:
             raise ValueError("a job needs at least one chunk")
         Chunk.objects.bulk_create(rows)
-        transaction.on_commit(lambda: job_enqueue_pending(job_id=job.pk))
+        if send:
+            transaction.on_commit(lambda: job_enqueue_pending(job_id=job.pk))
     return job
 
 
@@ -514,6 +520,41 @@ def job_cancel(*, job: Job, reason: str = "cancelled by user") -> bool:
         job.refresh_from_db()
         _after_commit_hook(job.pk)
     return True
+
+
+def job_run_here(*, job: Job) -> bool:
+    """Run a job's pending chunks in this process, as a worker would: claim, lease, heartbeat,
+    complete, hooks. For commands and requests that wait for their result (`release_report`).
+
+    Why through the job primitive: if this process dies mid-way, its lease expires and the
+    reaper hands the chunk to a worker, so nothing is left "running" forever. A chunk failure
+    is final (no retry: the caller is waiting for the answer) and re-raised. True when this
+    process ran every chunk; False when one was claimed elsewhere or taken over meanwhile.
+    """
+    worker = worker_name()
+    kind = job_kind(job.kind)
+    ran_all = True
+    pending = Chunk.objects.filter(job=job, status=JobStatus.PENDING).order_by("index")
+    for chunk_id in list(pending.values_list("pk", flat=True)):
+        chunk = chunk_claim(chunk_id=chunk_id, worker=worker)
+        if chunk is None:
+            ran_all = False
+            continue
+        # Inside an enclosing transaction no other process can see the claim, so there is no
+        # lease anyone could take over (and a heartbeat's own connection would not see the row).
+        watch = nullcontext(threading.Event()) if connection.in_atomic_block else heartbeat(chunk)
+        try:
+            with watch as lost:
+                result = kind.run_chunk(chunk)
+                raise_if_lost(lost)
+        except ChunkLost:
+            ran_all = False
+            continue
+        except Exception as exc:
+            chunk_fail(chunk, f"{type(exc).__name__}: {exc}", retry=False)
+            raise
+        ran_all = chunk_complete(chunk, result) and ran_all
+    return ran_all
 
 
 # --- reaper ------------------------------------------------------------------------------
