@@ -21,7 +21,7 @@ from evalsite.evals.services.aggregate import eval_run_finalise
 from evalsite.evals.services.runs import eval_run_start
 from models.models import ModelVersion
 from tests.evals.conftest import item_key
-from tests.evals.factories import tiny_set, tiny_spec, version_row
+from tests.evals.factories import tiny_model, tiny_set, tiny_spec, version_row
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.no_services]
 
@@ -149,3 +149,38 @@ def test_a_run_missing_an_items_result_is_not_done(tmp_path, version, fake_model
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("incomplete: 1 of 3 items have no result from the model")
     assert "metrics" not in run.summary
+
+
+def test_a_real_model_process_killed_while_idle_is_replaced_before_the_next_chunk(
+    tmp_path, run_inline
+):
+    import os
+    import signal
+
+    from evalsite.evals.services import runner as runners
+
+    # Given a real sandboxed torch.export model that served one chunk and stays warm
+    version = tiny_model(tmp_path)
+    dv = tiny_set(tmp_path, n=4, empty=0)
+    runners.session_cache_clear()
+    try:
+        run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=2)
+        run_inline(run, only=1)
+        warm = runners._cached["session"]
+        assert warm is not None and warm.alive
+        pid = warm._runner._proc.pid
+
+        # When its process is killed while idle (between chunks)
+        os.kill(pid, signal.SIGKILL)
+        warm._runner._proc.join(10)
+        assert not warm.alive
+
+        # Then the next chunk runs on a fresh process and no item is blamed for the kill
+        run = run_inline(run)
+        assert run.status == RunStatus.DONE, run.error
+        assert set(ItemResult.objects.filter(run=run).values_list("status", flat=True)) == {"ok"}
+        assert run.summary["restarts"] == 0
+        fresh = runners._cached["session"]
+        assert fresh is not None and fresh._runner._proc.pid != pid
+    finally:
+        runners.session_cache_clear()
