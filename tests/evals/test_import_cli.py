@@ -306,6 +306,8 @@ def test_colour_png_uses_the_alpha_channel_or_luminance_with_a_note(tmp_path, dv
         ("image,ms\n{first},fast\n", "row 2 ms: 'fast' is not a number"),
         ("image,ms\n{first},nan\n", "row 2 ms: 'nan' is not a finite number"),
         ("image,ms\n{first},-1\n", "row 2 ms: '-1' is negative"),
+        # finite, but overflows the run's latency sums to infinity, which cannot be stored
+        ("image,ms\n{first},1e308\n", "row 2 ms: '1e308' ms is more than one hour per image"),
         ("picture,time\n", "needs the columns image,ms"),
     ],
 )

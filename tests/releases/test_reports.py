@@ -302,3 +302,61 @@ def test_approval_cannot_move_production_to_a_version_that_is_not_ready():
     assert not ReleaseDecision.objects.exists()  # nothing half-written
     alias = Alias.objects.get(family=world.candidate.model_version.family, name=PRODUCTION)
     assert alias.version_id == world.baseline.model_version_id
+
+
+def test_a_report_whose_builder_died_is_finished_by_the_reaper_not_left_running(
+    django_capture_on_commit_callbacks: Any,
+):
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from evalsite.core import jobs
+    from evalsite.releases.models import ReportStatus
+
+    # Given a report the CLI created and claimed (enqueue=False: it builds it itself), whose
+    # process was then killed before finishing: nothing was sent to a worker
+    world = build_release_world(loss=None)
+    with (
+        mock.patch("evalsite.core.tasks.run_chunk.apply_async") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        report = release_report_create(candidate=world.candidate.model_version,
+                                       baseline=world.baseline.model_version,
+                                       dataset_versions=[world.version], enqueue=False)  # fmt: skip
+        assert report.job_id is not None and send.call_count == 0
+        chunk = Chunk.objects.get(job=report.job)
+        dead = jobs.chunk_claim(chunk_id=chunk.pk, worker="cli-host:4242:dead")
+        assert dead is not None
+        ReleaseReport.objects.filter(pk=report.pk).update(status=ReportStatus.RUNNING)
+
+        # When its lease runs out, the reaper hands the chunk to a worker
+        Chunk.objects.filter(pk=chunk.pk).update(
+            lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        assert jobs.jobs_reap()["requeued"] == 1
+        assert send.call_count == 1
+
+    # Then the worker builds it once, and it is done with a verdict
+    claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="worker-1")
+    assert claimed is not None and claimed.attempts == 2
+    result = jobs.job_kind(claimed.job.kind).run_chunk(claimed)
+    assert jobs.chunk_complete(claimed, result)
+    report.refresh_from_db()
+    assert report.status == ReportStatus.DONE and report.verdict in ("pass", "fail", "insufficient")
+
+
+def test_the_cli_builds_through_the_reports_job(tmp_path: Path):
+    world = build_release_world(loss=None)
+    _, out, _ = _cli(*_args(world))
+    report = ReleaseReport.objects.get()
+    assert out.startswith(f"report {report.pk}")
+    assert jobs_progress(report) == {"total": 1, "done": 1}
+
+
+def jobs_progress(report: ReleaseReport) -> dict[str, int]:
+    from evalsite.core import jobs
+
+    assert report.job is not None
+    return {k: v for k, v in jobs.job_progress(report.job).items() if v}

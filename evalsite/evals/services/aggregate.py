@@ -201,6 +201,15 @@ def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
     results = list(ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem"))
     ok = [r for r in results if r.status == ResultStatus.OK]
     failed = [r for r in results if r.status == ResultStatus.FAILED]
+    expected = run.dataset_version.items.count()
+    if len(ok) + len(failed) < expected:
+        # "done" means every item has the model's answer (an output or a model failure): a
+        # summary over the items that happened to finish would be a different, unlabelled set.
+        missing = expected - len(ok) - len(failed)
+        raise NoResults(
+            f"incomplete: {missing} of {expected} items have no result from the model "
+            "(their work was lost or never ran); the run is not scored on a subset — run it again"
+        )
     if not ok:
         raise NoResults(failure_message(failed, run.dataset_version.item_count or len(results)))
     gated, ungated = _score(ok)
@@ -250,7 +259,8 @@ def item_digests(run: EvalRun) -> tuple[dict[int, str], str]:
 
 
 class NoResults(Exception):
-    """No item produced an output: the run fails with this message."""
+    """No item produced an output, or some item has no result at all: the run fails with this
+    message."""
 
 
 def _worker_environment(run: EvalRun) -> dict[str, Any]:

@@ -7,6 +7,7 @@ queued/running to done, so a retried or duplicated job cannot rewrite numbers so
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from evalsite.core.jobs import job_create
+from evalsite.core.jobs import job_create, job_run_here
+from evalsite.core.models import Job
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun
 from evalsite.evals.selectors import biased_evidence, primary_finished_run
@@ -72,8 +74,10 @@ def release_report_create(
     """Check both versions have a primary run on every set version of the suite and queue the
     report's job (the first set version is the quality set, shown first).
 
-    Raises ReleaseError naming what is missing. With `enqueue=False` the caller builds it
-    (`release_report_build`, the CLI does so to print the verdict and exit with its code).
+    Raises ReleaseError naming what is missing. With `enqueue=False` the job is not sent to a
+    worker: the caller builds it through `release_report_run_now` (the CLI does, to print the
+    verdict and exit with its code). Either way the report has a job, so a builder that died is
+    found by the reaper.
     """
     if candidate.pk == baseline.pk:
         raise ReleaseError(f"candidate and baseline are the same version ({candidate.ref})")
@@ -120,13 +124,12 @@ def release_report_create(
                       candidate_run=pair["candidate"], baseline_run=pair["baseline"])
             for k, (dv, pair) in enumerate(zip(suite, runs, strict=True))
         ])  # fmt: skip
-        if enqueue:
-            job = job_create(
-                kind=REPORT_JOB, chunks=[{"report_id": report.pk}],
-                payload={"report_id": report.pk}, created_by=report.created_by,
-            )  # fmt: skip
-            ReleaseReport.objects.filter(pk=report.pk).update(job=job)
-            report.job = job
+        job = job_create(
+            kind=REPORT_JOB, chunks=[{"report_id": report.pk}],
+            payload={"report_id": report.pk}, created_by=report.created_by, send=enqueue,
+        )  # fmt: skip
+        ReleaseReport.objects.filter(pk=report.pk).update(job=job)
+        report.job = job
     return report
 
 
@@ -191,11 +194,28 @@ def release_report_fail(*, report_id: int, reason: str) -> None:
     ).update(status=ReportStatus.FAILED, error=reason[:2000], finished_at=timezone.now())
 
 
-def release_report_run_now(*, report: ReleaseReport) -> ReleaseReport:
-    """Build in this process (CLI, API with wait); a failure is recorded on the row, re-raised."""
+def release_report_run_now(*, report: ReleaseReport, wait_seconds: float = 600.0) -> ReleaseReport:
+    """Build in this process through the report's job (CLI, API with wait, demo): claimed and
+    leased like a worker's chunk, so a killed command leaves nothing "running" — the reaper
+    hands the chunk to a worker. A failure is recorded on the row and re-raised. If a worker
+    claimed the job first, wait for it (at most `wait_seconds`)."""
+    if report.job_id is None:  # a report created before every report had a job
+        raise ReleaseError(f"report #{report.pk} has no job; create a new report")
+    job = Job.objects.get(pk=report.job_id)
     try:
-        return release_report_build(report_id=report.pk)
+        job_run_here(job=job)
     except Exception as exc:
         log.exception("release report %s failed", report.pk)
         release_report_fail(report_id=report.pk, reason=f"{type(exc).__name__}: {exc}")
         raise
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        current = ReleaseReport.objects.get(pk=report.pk)
+        if current.is_finished or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if current.status == ReportStatus.FAILED:
+        raise ReleaseError(f"report #{report.pk} failed: {current.error}")
+    if not current.is_finished:
+        raise ReleaseError(f"report #{report.pk} is still being built by a worker; see its page")
+    return current
