@@ -46,7 +46,7 @@ def after_start(log: Log) -> None:
     try:
         report = existing or release_report_run_now(report=release_report_create(
             candidate=refs.candidate, baseline=refs.baseline,
-            dataset_version=refs.dataset_version, enqueue=False,
+            dataset_versions=[refs.dataset_version], enqueue=False,
         ))  # fmt: skip
     except Exception as exc:  # the demo goes on; the report row says why
         log(f"==> release report: failed ({type(exc).__name__}: {exc})")

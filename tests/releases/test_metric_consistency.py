@@ -31,6 +31,7 @@ from evalsite.datasets.importing import dataset_import
 from evalsite.datasets.models import ItemAttribute
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.services import runner as runners
+from evalsite.evals.services.comparisons import run_comparison_compute, run_comparison_request
 from evalsite.evals.services.execute import eval_chunk_run
 from evalsite.evals.services.runs import eval_run_start
 from evalsite.fairness.services import fairness_report_compute
@@ -166,7 +167,7 @@ def world(django_capture_on_commit_callbacks: Any) -> dict[str, Any]:
         fairness_report_compute(run=run)
     leaderboard_refresh(force=True)
     report = release_report_run_now(report=release_report_create(
-        candidate=versions["1.2.0"], baseline=versions["1.0.0"], dataset_version=version,
+        candidate=versions["1.2.0"], baseline=versions["1.0.0"], dataset_versions=[version],
         enqueue=False))  # fmt: skip
     client = Client()
     client.force_login(user_with("researcher"))
@@ -229,6 +230,17 @@ def test_every_metric_has_one_value_and_one_label_wherever_it_appears(world: dic
     for name, cells in rows.items():
         assert cells[0] == labels[name]
         assert (cells[1], cells[2]) == (values[base.pk][name], values[cand.pk][name])
+
+    # Compare page's paired intervals (computed by their job): A and B are the same per-image means.
+    comparison = run_comparison_request(baseline=base, candidate=cand)
+    run_comparison_compute(comparison_id=comparison.pk)
+    rows = metric_rows(_get(client, reverse("evals:compare"), a=base.pk, b=cand.pk),
+                       "intervals-table")  # fmt: skip
+    assert set(rows) == {m.name for m in stored_metrics()}
+    for name, cells in rows.items():
+        assert re.sub(r" \(lower is better\)$", "", cells[0]) == labels[name]
+        assert cells[1] == "40"
+        assert (cells[2], cells[3]) == (values[base.pk][name], values[cand.pk][name])
 
     # Leaderboard: per-image means (with intervals) equal to the run pages' numbers.
     page = _get(client, reverse("releases:leaderboard"), set=world["set"].pk)
@@ -311,7 +323,7 @@ def test_no_page_a_new_user_reads_shows_a_raw_metric_key():
     leaderboard_refresh(force=True)
     report = release_report_run_now(report=release_report_create(
         candidate=cand.model_version, baseline=base.model_version,
-        dataset_version=release.version, enqueue=False))  # fmt: skip
+        dataset_versions=[release.version], enqueue=False))  # fmt: skip
     client = Client()
     client.force_login(user_with("researcher"))
     world = {"set": release.version}

@@ -12,7 +12,7 @@ def rebuild_rows(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("releases", "0001_initial"),
+        ("releases", "0003_leaderboard_latency_n"),
     ]
 
     operations = [
