@@ -231,6 +231,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60, minimum=2)
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
+# A final hook that raised this many times is given up: a done hook fails its job with the
+# exception's message; a failed or cancelled hook is recorded as given up. A failed try's claim
+# expires after JOB_LEASE_SECONDS before the reaper retries, so 5 tries span about 5 minutes.
+JOB_MAX_HOOK_ATTEMPTS = env_int("JOB_MAX_HOOK_ATTEMPTS", 5, minimum=1)
 # Database errors in a row that a chunk rides out without consuming an attempt (then they count).
 JOB_MAX_INTERRUPTIONS = env_int("JOB_MAX_INTERRUPTIONS", 20, minimum=0)
 JOB_REAPER_SECONDS = env_float("JOB_REAPER_SECONDS", 15.0, minimum=0.5)
@@ -247,7 +251,10 @@ WORKER_SANDBOX_READY_SECONDS = env_float("WORKER_SANDBOX_READY_SECONDS", 120.0, 
 # message lost with a worker) is recomputed by beat. Below MIN_PAIR_VOTES votes on a pair (or a
 # run), its rates and Bradley–Terry strength are withheld ("not enough votes (12 of 30)").
 RATINGS_SNAPSHOT_DEBOUNCE_SECONDS = env_float("RATINGS_SNAPSHOT_DEBOUNCE_SECONDS", 10.0, minimum=0)
-RATINGS_SNAPSHOT_STALE_SECONDS = env_int("RATINGS_SNAPSHOT_STALE_SECONDS", 300, minimum=1)
+# 40 s: four debounce periods, well past a normal recompute; with the 15 s sweep below a refresh
+# lost with a killed worker is redone within a minute (a duplicate recompute is harmless).
+RATINGS_SNAPSHOT_STALE_SECONDS = env_int("RATINGS_SNAPSHOT_STALE_SECONDS", 40, minimum=1)
+RATINGS_SNAPSHOT_SWEEP_SECONDS = 15.0
 RATINGS_MIN_PAIR_VOTES = env_int("RATINGS_MIN_PAIR_VOTES", 30, minimum=1)
 
 # The stored leaderboard is rebuilt when its inputs' fingerprint changed (evalsite.releases).
@@ -261,8 +268,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "refresh-stale-campaign-reports": {
         "task": "ratings.tasks.refresh_dirty_snapshots",
-        "schedule": 60.0,
-        "options": {"queue": "default", "expires": 120.0},
+        "schedule": RATINGS_SNAPSHOT_SWEEP_SECONDS,
+        "options": {"queue": "default", "expires": RATINGS_SNAPSHOT_SWEEP_SECONDS * 2},
     },
     "refresh-leaderboard": {
         "task": "releases.refresh_leaderboard",
@@ -274,7 +281,14 @@ CELERY_BEAT_SCHEDULE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Every line carries its time and process: worker, beat and web logs are read side by side
+    # when a fault is investigated (Celery's own formatter is off: it does not hijack the root).
+    "formatters": {
+        "timestamped": {
+            "format": "%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s"
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timestamped"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -7,8 +7,6 @@ uploaded -> validating -> ready | rejected. Versions start with a digit and alia
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -18,6 +16,7 @@ from evalsite.core.names import (
     validate_family_name,
     validate_version_name,
 )
+from pipelines.spec.declared import declared_data
 
 # Names are validated by evalsite.core.names, which every door (forms, CLI, API, admin) uses.
 PRODUCTION = "production"
@@ -148,9 +147,9 @@ class ModelVersion(models.Model):
         return self.format == ModelFormat.EXTERNAL
 
     @property
-    def training_sha256s(self) -> list[str]:
-        training: Any = (self.spec or {}).get("training") or {}
-        return list(training.get("image_sha256") or [])
+    def declared_data(self) -> dict[str, frozenset[str]]:
+        """role (trained / tuned / selected) -> image digests its spec declares for it."""
+        return declared_data(self.spec)
 
 
 class Alias(models.Model):

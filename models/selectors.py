@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
@@ -110,15 +109,3 @@ def model_version_resolve(ref: str, *, require_ready: bool = False) -> ModelVers
         why = f": {row.rejection_reason}" if row.rejection_reason else ""
         raise VersionNotFound(f"{row.ref} is {row.status}, not ready{why}")
     return row
-
-
-def training_overlap(version: ModelVersion, item_sha256s: Iterable[str]) -> set[str]:
-    """Item image digests that also appear in the version's training images (spec `training`).
-
-    Compare with each held-out item's image sha256 as imported; a non-empty result means the
-    model saw those images in training and its scores on them are optimistic.
-    """
-    trained = set(version.training_sha256s)
-    if not trained:
-        return set()
-    return {digest for digest in item_sha256s if digest in trained}

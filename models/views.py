@@ -25,6 +25,7 @@ from models.forms import (
     max_upload_bytes,
 )
 from models.models import PRODUCTION, ModelFamily, ModelFormat, ModelVersion, VersionStatus
+from pipelines.spec.declared import DIGEST_FIELDS
 
 
 def _family(name: str) -> ModelFamily:
@@ -106,7 +107,7 @@ def version_detail(request: HttpRequest, family: str, version: str) -> HttpRespo
         "runs": selectors.version_runs(row),
         "can_convert": row.format == ModelFormat.TORCH_EXPORT and row.is_ready,
         "convert_form": ConvertForm(),
-        "training_images": len(row.training_sha256s),
+        "declared_data": [(role, len(d)) for role, d in row.declared_data.items() if d],
         "production": row.family.aliases.filter(name=PRODUCTION).select_related("version").first(),
         "refresh": not row.is_finished,
     }
@@ -114,12 +115,15 @@ def version_detail(request: HttpRequest, family: str, version: str) -> HttpRespo
 
 
 def _spec_for_display(spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec with its (hundreds of) training digests summarised; the API has them all."""
+    """The spec with its (hundreds of) declared digests summarised; the API has them all."""
     training = spec.get("training")
-    if not isinstance(training, dict) or not training.get("image_sha256"):
+    if not isinstance(training, dict):
         return spec
-    digests = training["image_sha256"]
-    return {**spec, "training": {**training, "image_sha256": f"<{len(digests)} sha256 digests>"}}
+    shown = {
+        key: f"<{len(value)} sha256 digests>" if key in DIGEST_FIELDS and value else value
+        for key, value in training.items()
+    }
+    return {**spec, "training": shown}
 
 
 @researcher_required

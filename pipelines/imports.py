@@ -123,6 +123,12 @@ def stem_problems(found: set[str], expected: set[str]) -> tuple[list[str], list[
     return sorted(expected - found), sorted(found - expected)
 
 
+# The largest per-image latency accepted from a device, in ms (one hour). Anything above is a
+# unit or export mistake, and values near the float maximum (1e308) overflow to infinity in the
+# run's sums and percentiles, which cannot be stored: refused here, where the user can fix them.
+MAX_LATENCY_MS = 3_600_000.0
+
+
 class LatencyError(Exception):
     """A latency CSV that cannot be used; `problems` name the file, row and column."""
 
@@ -142,6 +148,12 @@ def _number(raw: str, where: str, problems: list[str]) -> float | None:
         return None
     if value < 0:
         problems.append(f"{where}: {raw!r} is negative")
+        return None
+    if value > MAX_LATENCY_MS:
+        problems.append(
+            f"{where}: {raw!r} ms is more than one hour per image ({MAX_LATENCY_MS:.0f} ms); "
+            "check the unit (milliseconds)"
+        )
         return None
     return value
 

@@ -132,6 +132,7 @@ MATRIX: dict[str, Row] = {
     "runs/start/": Row("research"),
     "runs/import/": Row("research"),
     "runs/compare/": Row("research"),
+    "runs/compare/intervals/": Row("research", methods=("post",)),
     "runs/api/runs/": Row("research"),
     "runs/api/runs/import/": Row("research"),
     "runs/api/runs/<int:pk>/": Row("research", lambda f: {"pk": f.run.pk}),
@@ -205,10 +206,19 @@ MATRIX: dict[str, Row] = {
     "releases/reports/<int:pk>/decide/": Row(
         "release", lambda f: {"pk": 999999}, methods=("post",)
     ),
+    "releases/reports/<int:pk>/rebuild/": Row(
+        "research", lambda f: {"pk": 999999}, methods=("post",)
+    ),
     "releases/history/": Row("research", methods=("get",)),
     "releases/gates/": Row("release"),
     "releases/api/reports/": Row("research"),
     "releases/api/reports/<int:pk>/": Row("research", lambda f: {"pk": 999999}, methods=("get",)),
+    "releases/api/reports/<int:pk>/decision/": Row(
+        "release", lambda f: {"pk": 999999}, methods=("post",)
+    ),
+    "releases/api/reports/<int:pk>/rebuild/": Row(
+        "research", lambda f: {"pk": 999999}, methods=("post",)
+    ),
 }
 
 

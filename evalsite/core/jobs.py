@@ -22,13 +22,14 @@ registered kind, split into `Chunk`s. Invariants:
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -94,8 +95,13 @@ def job_create(
     payload: dict[str, Any] | None = None,
     created_by: User | None = None,
     max_attempts: int | None = None,
+    send: bool = True,
 ) -> Job:
-    """Create a job and its chunks in one transaction; chunks are enqueued after commit."""
+    """Create a job and its chunks in one transaction; chunks are enqueued after commit.
+
+    `send=False` leaves the chunks unsent for a caller that runs them itself (`job_run_here`);
+    should that caller die before claiming them, the reaper sends them like any lost message.
+    """
     job_kind(kind)  # fail early on an unknown kind
     attempts = max_attempts or settings.JOB_MAX_ATTEMPTS
     with transaction.atomic():
@@ -107,7 +113,8 @@ def job_create(
         if not rows:
             raise ValueError("a job needs at least one chunk")
         Chunk.objects.bulk_create(rows)
-        transaction.on_commit(lambda: job_enqueue_pending(job_id=job.pk))
+        if send:
+            transaction.on_commit(lambda: job_enqueue_pending(job_id=job.pk))
     return job
 
 
@@ -187,6 +194,41 @@ def is_infrastructure_error(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+#: errno values that mean the worker's storage is failing, not the item being processed: the
+#: disk or quota is full, the filesystem went read-only, or the device reports I/O errors.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """The worker's storage failed (disk full, read-only, I/O error), through `__cause__` too."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in STORAGE_ERRNOS:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def infrastructure_fault(exc: BaseException) -> str | None:
+    """ "database" or "storage" when the failure is the infrastructure's, else None (the work's)."""
+    if is_infrastructure_error(exc):
+        return "database"
+    if is_storage_fault(exc):
+        return "storage"
+    return None
+
+
+def storage_fault_text(exc: BaseException, worker: str, detail: str) -> str:
+    full = any(
+        isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+        for e in (exc, exc.__cause__, exc.__context__)
+    )
+    what = "disk full" if full else "storage failing"
+    return f"{what} on worker {worker} (retried {settings.JOB_MAX_INTERRUPTIONS} times): {detail}"
 
 
 def backoff_seconds(failures: int, *, cap: float) -> float:
@@ -282,6 +324,17 @@ def chunk_resume(*, chunk_id: int, worker: str, previous: dict[str, Any]) -> Chu
         return Chunk.objects.select_related("job").get(pk=chunk_id)
 
 
+def chunk_note_interruption(chunk: Chunk) -> None:
+    """Count an interruption the owner rode out in place (shown with the chunk; best effort: the
+    database may still be away, and the owner keeps its own count)."""
+    try:
+        Chunk.objects.filter(_owned(chunk)).update(interruptions=chunk.interruptions)
+    except Exception as exc:
+        if not is_infrastructure_error(exc):
+            raise
+        close_broken_connection()
+
+
 def chunk_complete(chunk: Chunk, result: dict[str, Any] | None = None) -> bool:
     """Mark the chunk done if still owned; finish the job when it was the last one."""
     now = timezone.now()
@@ -357,7 +410,8 @@ def job_run_hook(*, job_id: int) -> bool:
 
     The claim is a conditional UPDATE of `hook_claimed_at`, so the worker that finished the job
     and the reaper cannot both run it; a claim older than the lease (its process died mid-hook)
-    can be taken over. A hook that raises stays unrecorded and the reaper tries it again later.
+    can be taken over. A hook that raises stays unrecorded and the reaper tries it again later,
+    up to JOB_MAX_HOOK_ATTEMPTS tries (`_give_up_hook`).
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOB_LEASE_SECONDS)
@@ -368,7 +422,7 @@ def job_run_hook(*, job_id: int) -> bool:
             hook_ran_at__isnull=True,
         )
         .filter(Q(hook_claimed_at__isnull=True) | Q(hook_claimed_at__lt=stale))
-        .update(hook_claimed_at=now)
+        .update(hook_claimed_at=now, hook_attempts=F("hook_attempts") + 1)
     )
     if not claimed:
         return False
@@ -381,34 +435,65 @@ def job_run_hook(*, job_id: int) -> bool:
     if kind_hook is not None:
         try:
             kind_hook(job)
-        except Exception:
-            log.exception("the %s hook of job %s (%s) failed; the reaper retries", job.status,
-                          job_id, job.kind)  # fmt: skip
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"[:2000]
+            Job.objects.filter(pk=job_id, hook_claimed_at=now).update(hook_error=message)
+            if job.hook_attempts >= settings.JOB_MAX_HOOK_ATTEMPTS:
+                _give_up_hook(job, message)
+            else:
+                log.exception("the %s hook of job %s (%s) failed (try %d of %d); the reaper "
+                              "retries", job.status, job_id, job.kind, job.hook_attempts,
+                              settings.JOB_MAX_HOOK_ATTEMPTS)  # fmt: skip
             return False
     Job.objects.filter(pk=job_id).update(hook_ran_at=timezone.now())
     return True
 
 
+def _give_up_hook(job: Job, message: str) -> None:
+    """A hook that can never succeed (e.g. a value that cannot be stored) must not retry forever.
+
+    A done hook that failed for good means the job's result was never made usable, so the job
+    fails with the hook's message and its failed hook runs (that one tells the owner: an eval run
+    is marked failed with the reason). A failed or cancelled hook has nothing left to fall back
+    to: it is recorded as given up.
+    """
+    tries = job.hook_attempts
+    if job.status == JobStatus.DONE:
+        reason = f"its finishing step failed {tries} times: {message}"
+        moved = Job.objects.filter(
+            pk=job.pk, status=JobStatus.DONE, hook_ran_at__isnull=True
+        ).update(status=JobStatus.FAILED, error=reason, hook_claimed_at=None, hook_attempts=0)
+        log.error("job %s (%s): done hook given up after %d tries; job failed: %s", job.pk,
+                  job.kind, tries, message)  # fmt: skip
+        if moved:
+            job_run_hook(job_id=job.pk)
+        return
+    Job.objects.filter(pk=job.pk, hook_ran_at__isnull=True).update(hook_ran_at=timezone.now())
+    log.error("job %s (%s): %s hook given up after %d tries: %s", job.pk, job.kind, job.status,
+              tries, message)  # fmt: skip
+
+
 def chunk_fail(chunk: Chunk, reason: str, *, retry: bool = True) -> None:
-    """Record a failed attempt; retry while attempts remain, else fail the chunk and its job."""
+    """Record a failed attempt; retry while attempts remain, else fail the chunk and its job.
+
+    Both transitions are conditional UPDATEs on ownership (same worker, same attempt), like every
+    other transition: a worker whose lease was taken over in the meantime changes nothing.
+    """
     now = timezone.now()
+    owned = Chunk.objects.filter(_owned(chunk))
     with transaction.atomic():
-        current = Chunk.objects.filter(_owned(chunk)).first()
-        if current is None:
-            return  # someone else owns it now
-        if retry and current.attempts < current.max_attempts:
-            Chunk.objects.filter(pk=chunk.pk).update(
-                status=JobStatus.PENDING, error=reason, lease_expires_at=None, claimed_by=""
-            )
-            transaction.on_commit(lambda: chunk_send(current))
+        if retry and owned.filter(attempts__lt=F("max_attempts")).update(
+            status=JobStatus.PENDING, error=reason, lease_expires_at=None, claimed_by=""
+        ):
+            transaction.on_commit(lambda: chunk_send(chunk))
             return
-        Chunk.objects.filter(pk=chunk.pk).update(
+        if owned.update(
             status=JobStatus.FAILED, error=reason, finished_at=now, lease_expires_at=None
-        )
-        _fail_job(
-            chunk.job_id,
-            f"chunk {current.index} failed after {current.attempts} attempt(s): {reason}",
-        )
+        ):
+            _fail_job(
+                chunk.job_id,
+                f"chunk {chunk.index} failed after {chunk.attempts} attempt(s): {reason}",
+            )
 
 
 def _fail_job(job_id: int, reason: str) -> None:
@@ -435,6 +520,41 @@ def job_cancel(*, job: Job, reason: str = "cancelled by user") -> bool:
         job.refresh_from_db()
         _after_commit_hook(job.pk)
     return True
+
+
+def job_run_here(*, job: Job) -> bool:
+    """Run a job's pending chunks in this process, as a worker would: claim, lease, heartbeat,
+    complete, hooks. For commands and requests that wait for their result (`release_report`).
+
+    Why through the job primitive: if this process dies mid-way, its lease expires and the
+    reaper hands the chunk to a worker, so nothing is left "running" forever. A chunk failure
+    is final (no retry: the caller is waiting for the answer) and re-raised. True when this
+    process ran every chunk; False when one was claimed elsewhere or taken over meanwhile.
+    """
+    worker = worker_name()
+    kind = job_kind(job.kind)
+    ran_all = True
+    pending = Chunk.objects.filter(job=job, status=JobStatus.PENDING).order_by("index")
+    for chunk_id in list(pending.values_list("pk", flat=True)):
+        chunk = chunk_claim(chunk_id=chunk_id, worker=worker)
+        if chunk is None:
+            ran_all = False
+            continue
+        # Inside an enclosing transaction no other process can see the claim, so there is no
+        # lease anyone could take over (and a heartbeat's own connection would not see the row).
+        watch = nullcontext(threading.Event()) if connection.in_atomic_block else heartbeat(chunk)
+        try:
+            with watch as lost:
+                result = kind.run_chunk(chunk)
+                raise_if_lost(lost)
+        except ChunkLost:
+            ran_all = False
+            continue
+        except Exception as exc:
+            chunk_fail(chunk, f"{type(exc).__name__}: {exc}", retry=False)
+            raise
+        ran_all = chunk_complete(chunk, result) and ran_all
+    return ran_all
 
 
 # --- reaper ------------------------------------------------------------------------------

@@ -37,6 +37,10 @@ class Job(models.Model):
     # worker that finished the job died first and the reaper runs it instead.
     hook_claimed_at = models.DateTimeField(null=True, blank=True)
     hook_ran_at = models.DateTimeField(null=True, blank=True)
+    # Tries of the current hook; a hook that keeps raising is given up after JOB_MAX_HOOK_ATTEMPTS
+    # (a done hook by failing the job, so its failed hook shows the reason on the owner's page).
+    hook_attempts = models.PositiveIntegerField(default=0)
+    hook_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]

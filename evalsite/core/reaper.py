@@ -9,8 +9,8 @@ maintenance worker consumes, so a long chunk never delays it. Each pass:
 3. runs final hooks that never ran (the finishing worker died between commit and hook);
 4. resends pending chunks that have no message on the broker: how many are missing is read
    from the broker's queue depth, so a broker restart without persistence costs about two
-   reaper periods, not a fixed resend interval (which stays as the fallback when the broker
-   cannot be asked).
+   reaper periods; a backlog whose messages are all queued gets no duplicates. The fixed
+   resend interval is only the fallback when the broker cannot be asked.
 
 Safe to run concurrently (two beats): every change is a conditional UPDATE on the state it saw,
 or happens with the job row locked.
@@ -145,8 +145,8 @@ def resend_unqueued(now: datetime) -> int:
     taken by a worker that died or could not reach the database before claiming them).
 
     Per queue, `pending − queued` chunks lack a message; the oldest-sent ones beyond the grace
-    period are sent again (a duplicate finds nothing to claim, so erring high is harmless).
-    Chunks pending longer than JOB_PENDING_RESEND_SECONDS are resent in any case.
+    period are sent again (a duplicate finds nothing to claim). Only when the broker cannot be
+    asked are chunks pending longer than JOB_PENDING_RESEND_SECONDS resent regardless.
     """
     grace = now - timedelta(seconds=settings.JOB_REAPER_SECONDS * RESEND_GRACE_PERIODS)
     fallback = now - timedelta(seconds=settings.JOB_PENDING_RESEND_SECONDS)
@@ -166,7 +166,14 @@ def resend_unqueued(now: datetime) -> int:
         missing = len(chunks) - depths[queue] if depths is not None else 0
         for chunk in chunks:
             sent = chunk.enqueued_at
-            due = sent is None or sent < fallback or (missing > 0 and sent < grace)
+            if depths is None:
+                due = sent is None or sent < fallback
+            else:
+                # The broker answered: a chunk whose message is still queued is only waiting
+                # for a worker (a backlog), and resending it would queue a duplicate each time.
+                # Stale messages of finished chunks can make `missing` low for a while, but
+                # workers drain them, so the count catches up without a fixed-interval resend.
+                due = missing > 0 and (sent is None or sent < grace)
             if not due:
                 continue
             jobs.chunk_send(chunk)

@@ -7,8 +7,10 @@ task could not handle itself on the row that owns the work, so pages show *why*.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from celery import Task, shared_task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
@@ -58,7 +60,8 @@ class RecordingTask(Task):  # type: ignore[misc]
 def _retry_later(
     task: RecordingTask, chunk_id: int, resume: dict[str, Any] | None, exc: BaseException
 ) -> Retry:
-    """Send this chunk's message again after a backoff (the database is unreachable now).
+    """Send this chunk's message again after a backoff (the database is unreachable, or the
+    worker's storage is failing, now).
 
     The broker, not the database, carries the retry, so a message pulled during an outage is
     not lost; `resume` lets the retried task take back a chunk it had claimed without counting
@@ -68,8 +71,9 @@ def _retry_later(
     jobs.close_broken_connection()
     failures = task.request.retries + 1
     delay = jobs.backoff_seconds(failures, cap=max(0.5, settings.JOB_LEASE_SECONDS / 4))
-    log.warning("chunk %s: database unreachable (%s); retry %d in %.2f s", chunk_id, exc,
-                failures, delay)  # fmt: skip
+    what = "storage failing" if jobs.is_storage_fault(exc) else "database unreachable"
+    log.warning("chunk %s: %s (%s); retry %d in %.2f s", chunk_id, what, exc, failures,
+                delay)  # fmt: skip
     retry: Retry = task.retry(args=[chunk_id], kwargs={"resume": resume}, countdown=delay, exc=exc)
     return retry
 
@@ -87,9 +91,13 @@ def _retry_later(
 def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None = None) -> str:
     """Claim one chunk, run its kind's handler under a heartbeat, record the outcome.
 
-    A database error anywhere (claim, handler, completion) is infrastructure: the task retries
-    through the broker and resumes the chunk under the same attempt (`jobs.chunk_resume`), up to
-    JOB_MAX_INTERRUPTIONS times in a row; after that it counts as a failed attempt.
+    A database error or a storage fault (disk full, I/O error) is infrastructure, not the
+    chunk's: once the chunk is claimed, this worker waits it out in place, holding the lease,
+    and runs the handler again under the same attempt (`_ride_out`), up to
+    JOB_MAX_INTERRUPTIONS times; after that a database error counts as a failed attempt and a
+    storage fault fails the job naming the worker's disk (never an item, never the model).
+    Before the claim, and when even recording the outcome fails, the task retries through the
+    broker and takes the chunk back without a new attempt (`jobs.chunk_resume`).
     """
     close_old_connections()
     worker = jobs.worker_name()
@@ -98,7 +106,7 @@ def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None 
             else None  # fmt: skip
         chunk = chunk or jobs.chunk_claim(chunk_id=chunk_id, worker=worker)
     except Exception as exc:
-        if jobs.is_infrastructure_error(exc):
+        if jobs.infrastructure_fault(exc):
             raise _retry_later(self, chunk_id, resume, exc) from exc
         raise
     if chunk is None:
@@ -107,28 +115,62 @@ def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None 
     try:
         try:
             with jobs.heartbeat(chunk) as lost:
-                result = kind.run_chunk(chunk)
+                result = _ride_out(chunk, lost, lambda: kind.run_chunk(chunk))
                 jobs.raise_if_lost(lost)
+                completed = _ride_out(chunk, lost, lambda: jobs.chunk_complete(chunk, result))
         except jobs.ChunkLost:
             return "lost"
         except SoftTimeLimitExceeded:
             jobs.chunk_fail(chunk, "time limit exceeded", retry=False)
             return "time limit"
         except Exception as exc:
-            if jobs.is_infrastructure_error(exc) and (
-                chunk.interruptions < settings.JOB_MAX_INTERRUPTIONS
-            ):
-                raise
             log.exception("chunk %s failed", chunk_id)
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            if jobs.is_storage_fault(exc):
+                # Persistent: the work is sound and another attempt here would only fail the
+                # same way, so the job (and its run) fails naming the worker's disk.
+                jobs.chunk_fail(chunk, jobs.storage_fault_text(exc, worker, detail), retry=False)
+                return "failed"
             jobs.chunk_fail(chunk, detail, retry=getattr(exc, "retryable", True))
             return "failed"
-        return "done" if jobs.chunk_complete(chunk, result) else "lost"
+        return "done" if completed else "lost"
     except Exception as exc:
-        if jobs.is_infrastructure_error(exc):
+        if jobs.infrastructure_fault(exc):
             owner = {"claimed_by": chunk.claimed_by, "attempts": chunk.attempts}
             raise _retry_later(self, chunk_id, owner, exc) from exc
         raise
+
+
+T = TypeVar("T")
+
+
+def _ride_out(chunk: Chunk, lost: threading.Event, step: Callable[[], T]) -> T:
+    """Run `step`; on an infrastructure fault wait (backoff) and run it again, in place.
+
+    Why not through the broker: a retried message waits behind every message queued meanwhile,
+    with no heartbeat, so on a busy queue the lease ran out and the reaper requeued the chunk as
+    a new attempt; a database blip cost an attempt. Here the heartbeat thread keeps the lease
+    (it renews as soon as the database answers), and losing the chunk meanwhile stops the wait.
+    """
+    while True:
+        try:
+            return step()
+        except Exception as exc:
+            fault = jobs.infrastructure_fault(exc)
+            if fault is None or chunk.interruptions >= settings.JOB_MAX_INTERRUPTIONS:
+                raise
+            chunk.interruptions += 1
+            jobs.close_broken_connection()
+            delay = jobs.backoff_seconds(
+                chunk.interruptions, cap=max(0.5, settings.JOB_LEASE_SECONDS / 4)
+            )
+            log.warning("chunk %s: %s (%s); running it again here in %.2f s, same attempt "
+                        "(interruption %d of at most %d)", chunk.pk,
+                        "storage failing" if fault == "storage" else "database unreachable", exc,
+                        delay, chunk.interruptions, settings.JOB_MAX_INTERRUPTIONS)  # fmt: skip
+            if lost.wait(delay):
+                raise jobs.ChunkLost("chunk taken over while waiting out a fault") from exc
+            jobs.chunk_note_interruption(chunk)
 
 
 @shared_task(name="evalsite.core.tasks.reap_jobs", ignore_result=True)

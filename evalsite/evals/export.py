@@ -10,6 +10,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from evalsite.evals.latency import total_latency
 from evalsite.evals.models import (
     LATENCY_STAGES,
     SORTABLE_METRICS,
@@ -17,8 +18,9 @@ from evalsite.evals.models import (
     ItemResult,
     RunSource,
 )
-from evalsite.evals.selectors import run_progress, training_overlap_stems
+from evalsite.evals.selectors import roles_by_stem, run_biased_evidence, run_progress
 from pipelines import csvsafe
+from pipelines.release.evidence import RoleOverlap
 
 CSV_COLUMNS = (
     "stem", "status", "error", *SORTABLE_METRICS, "confidence", "gated", "instance_count",
@@ -26,8 +28,11 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def run_status_document(run: EvalRun) -> dict[str, Any]:
-    """What a poller needs: identity, config, status and progress counts."""
+def run_status_document(run: EvalRun, overlaps: list[RoleOverlap] | None = None) -> dict[str, Any]:
+    """What a poller needs: identity, config, status and progress counts, and the set items the
+    version declares it was trained, tuned or selected on (``overlaps``: already read, or None)."""
+    if overlaps is None:
+        overlaps = run_biased_evidence(run)
     return {
         "id": run.pk,
         "model": run.model_version.ref,
@@ -49,6 +54,7 @@ def run_status_document(run: EvalRun) -> dict[str, Any]:
         "output_digest": run.output_digest or None,
         "reproduce_of": run.reproduce_of_id,
         "reproduction": run.reproduction or None,
+        "biased_evidence": [o.as_dict() for o in overlaps],
     }
 
 
@@ -69,7 +75,8 @@ def run_import_document(run: EvalRun) -> dict[str, Any] | None:
     }
 
 
-def result_row(r: ItemResult, overlap: set[str]) -> dict[str, Any]:
+def result_row(r: ItemResult, roles: dict[str, list[str]]) -> dict[str, Any]:
+    """One item's row; ``roles``: stem -> declared roles of its picture (`roles_by_stem`)."""
     row: dict[str, Any] = {"stem": r.item.stem, "status": r.status, "error": r.error}
     row.update({k: getattr(r, k) for k in SORTABLE_METRICS})
     row.update(
@@ -77,7 +84,8 @@ def result_row(r: ItemResult, overlap: set[str]) -> dict[str, Any]:
             "confidence": r.confidence,
             "gated": r.gated,
             "instance_count": r.instance_count,
-            "in_training_data": r.item.stem in overlap,
+            "in_training_data": "trained" in roles.get(r.item.stem, ()),
+            "declared_roles": roles.get(r.item.stem, []),
             "alpha_sha256": r.alpha_sha256,
         }
     )
@@ -87,26 +95,29 @@ def result_row(r: ItemResult, overlap: set[str]) -> dict[str, Any]:
 
 
 def result_rows(run: EvalRun) -> Iterable[dict[str, Any]]:
-    overlap = training_overlap_stems(run)
+    roles = roles_by_stem(run_biased_evidence(run))
     qs = ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem")
     for r in qs.iterator(chunk_size=500):
-        yield result_row(r, overlap)
+        yield result_row(r, roles)
 
 
 def run_results_document(run: EvalRun) -> dict[str, Any]:
     """Status + summary + curves + every per-image row (metrics, ungated metrics)."""
-    overlap = training_overlap_stems(run)
+    overlaps = run_biased_evidence(run)
+    roles = roles_by_stem(overlaps)
     per_image = []
     for r in ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem"):
-        row = result_row(r, overlap)
+        row = result_row(r, roles)
         row["metrics"] = r.metrics
         row["ungated_metrics"] = r.ungated
         row["instance_scores"] = r.instance_scores
         per_image.append(row)
     return {
-        **run_status_document(run),
+        **run_status_document(run, overlaps),
         "environment": run.environment,
         "summary": run.summary,
+        # whole-pipeline latency with n and its tail statistic (p99 from 100 images, else max)
+        "latency": total_latency(run.summary) if run.has_latency else None,
         "curves": run.curves,
         "per_image": per_image,
     }

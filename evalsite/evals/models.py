@@ -187,3 +187,49 @@ class ItemResult(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} item {self.item_id} ({self.status})"
+
+
+class ComparisonStatus(models.TextChoices):
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RunComparison(models.Model):
+    """Paired intervals of two runs on one set version, computed once by the `evals.compare` job.
+
+    Keyed by both runs and their output digests: the numbers belong to exactly these outputs, and
+    the compare page shows them only while both digests still match (a run's outputs are fixed
+    once it is done, so in practice a row never goes stale; a re-scored run gets a new row).
+    ``payload``: ``{"n", "rounds", "level", "seed", "dropped", "metrics": {name: {"n",
+    "baseline", "candidate", "delta", "ci", "improved", "regressed", "lower_is_better",
+    "excludes_zero"}}, "fairness": per-group paired deltas (`evalsite.fairness.selectors.
+    fairness_paired`) or {"message"}}`` — the metrics from the same bootstrap as the release
+    report (one draw of items shared by both runs and every metric, `paired_deltas`).
+    """
+
+    baseline = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="+")
+    candidate = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="+")
+    baseline_digest = models.CharField(max_length=64)
+    candidate_digest = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=16, choices=ComparisonStatus.choices, default=ComparisonStatus.QUEUED
+    )
+    job = models.ForeignKey(
+        "core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["baseline", "candidate", "baseline_digest", "candidate_digest"],
+                name="runcomparison_unique_outputs",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run #{self.candidate_id} vs #{self.baseline_id} ({self.status})"

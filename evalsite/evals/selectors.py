@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -16,10 +17,12 @@ from evalsite.evals.models import (
     EvalRun,
     ItemResult,
     ResultStatus,
+    RunComparison,
     RunStatus,
 )
 from evalsite.evals.services.runs import DEFAULT_RUNTIME
 from models.models import ModelVersion
+from pipelines.release.evidence import RoleOverlap, overlap_by_role
 
 COREML_WAITING = "waiting for a macOS worker"
 SORT_KEYS = (*SORTABLE_METRICS, "confidence", "stem", "status")
@@ -69,6 +72,27 @@ def primary_run(*, model_version: ModelVersion, dataset_version: DatasetVersion)
         .order_by("-finished_at", "-pk")
         .first()
     )
+
+
+def primary_finished_run(*, model_version_id: int, dataset_version_id: int) -> EvalRun | None:
+    """The newest finished run with the default post-processing (worker or imported): the run a
+    release report and the leaderboard stand on for this version on this set version."""
+    return (
+        EvalRun.objects.filter(
+            model_version_id=model_version_id, dataset_version_id=dataset_version_id,
+            status=RunStatus.DONE, is_default_config=True,
+        ).order_by("-finished_at", "-pk").first()
+    )  # fmt: skip
+
+
+def run_comparison_get(*, baseline: EvalRun, candidate: EvalRun) -> RunComparison | None:
+    """The stored comparison of exactly these two runs' current outputs (None if never asked)."""
+    return (
+        RunComparison.objects.filter(
+            baseline=baseline, candidate=candidate, baseline_digest=baseline.output_digest,
+            candidate_digest=candidate.output_digest,
+        ).first()
+    )  # fmt: skip
 
 
 def primary_run_ids() -> set[int]:
@@ -151,13 +175,35 @@ def result_get(run: EvalRun, item_id: int) -> ItemResult:
     return row
 
 
-def training_overlap_stems(run: EvalRun) -> set[str]:
-    """Stems of items whose picture is in the model's training images (scores are optimistic)."""
-    from models.selectors import training_overlap
+def biased_evidence(
+    *, versions: Sequence[ModelVersion], dataset_version: DatasetVersion
+) -> list[RoleOverlap]:
+    """Per version and role, the items of the set version the version declares it was trained,
+    tuned or selected on (matched by each item's stored image sha256); [] when none overlap.
 
-    items = run.dataset_version.items.values_list("stem", "image_sha256")
-    overlap = training_overlap(run.model_version, [sha for _, sha in items])
-    return {stem for stem, sha in items if sha in overlap}
+    The one overlap check behind run pages, run JSON/CSV, compare pages and release reports.
+    """
+    if not any(any(v.declared_data.values()) for v in versions):
+        return []  # skip reading the items when nothing is declared
+    items = list(dataset_version.items.values_list("stem", "image_sha256"))
+    out: list[RoleOverlap] = []
+    for version in versions:
+        out.extend(overlap_by_role(version=version.ref, spec=version.spec, items=items))
+    return out
+
+
+def run_biased_evidence(run: EvalRun) -> list[RoleOverlap]:
+    """`biased_evidence` of the run's version on the run's set version."""
+    return biased_evidence(versions=[run.model_version], dataset_version=run.dataset_version)
+
+
+def roles_by_stem(overlaps: Sequence[RoleOverlap]) -> dict[str, list[str]]:
+    """stem -> the roles (trained / tuned / selected) its picture was declared for."""
+    out: dict[str, list[str]] = {}
+    for overlap in overlaps:
+        for stem in overlap.stems:
+            out.setdefault(stem, []).append(overlap.role)
+    return out
 
 
 def compare_rows(a: EvalRun, b: EvalRun, *, metric: str = "iou") -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("start/", views.run_start_view, name="start"),
     path("import/", run_import_view, name="import"),
     path("compare/", views.compare_view, name="compare"),
+    path("compare/intervals/", views.compare_intervals_view, name="compare_intervals"),
     path("api/", include("evalsite.evals.api.urls")),
     path("<int:pk>/", views.run_detail_view, name="detail"),
     path("<int:pk>/progress.json", views.run_progress_view, name="progress"),

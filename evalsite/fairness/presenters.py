@@ -29,6 +29,19 @@ def _row(g: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
     }
 
 
+def judged_groups(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many groups reached the minimum size (were judged) and how many did not.
+
+    "No flags" means something only when at least one group was judged; with none, the report
+    says that nothing could be judged (and the pages show it in a neutral style).
+    """
+    judged = [g for g in groups if not g.get("too_small")]
+    small = [g for g in groups if g.get("too_small")]
+    largest = max((int(g.get("n") or 0) for g in groups), default=0)
+    return {"judged": len(judged), "not_judged": len(small), "largest_n": largest,
+            "nothing_judged": not judged}  # fmt: skip
+
+
 def report_context(doc: dict[str, Any]) -> dict[str, Any]:
     metrics = list(doc.get("overall", {}))
     rows = [_row(g, metrics) for g in doc["groups"]]
@@ -98,6 +111,7 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
             )
         crowd.append({**c, "tables": tables})
     return {
+        "judgement": judged_groups(doc["groups"]),
         "crowd": crowd,
         "doc": doc,
         "synthetic": doc.get("synthetic_labels", False),
@@ -119,6 +133,7 @@ def compare_context(paired: dict[str, Any]) -> dict[str, Any]:
     metrics: list[str] = list(groups[0]["metrics"]) if groups else []
     rows = [_row(g, metrics) for g in groups]
     return {
+        "judgement": judged_groups(groups),
         "paired": paired,
         "rows": rows,
         "synthetic": paired["synthetic_labels"],

@@ -103,6 +103,7 @@ def fairness_paired(
         "baseline": baseline.pk,
         "candidate": candidate.pk,
         "n": len(common),
+        "min_group_size": min_group_size,
         "attribute_revision": base.revision.number,
         "synthetic_labels": base.synthetic_labels,
         "groups": rows,

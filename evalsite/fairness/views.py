@@ -1,7 +1,7 @@
 """Fairness pages: a run's Fairness tab (stored report) and per-group paired deltas of two runs.
 
-Both only read: the report is computed by the `fairness.report` job (or the CLI); the compare
-view resamples two stored runs' per-image rows, which writes nothing.
+Both only read: the report is computed by the `fairness.report` job (or the CLI); the per-group
+paired deltas by the `evals.compare` job, stored with the two runs' comparison.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from evalsite.core.roles import researcher_required
-from evalsite.evals.selectors import run_get
-from evalsite.fairness.inputs import NoPersonAttributes
+from evalsite.evals.selectors import run_comparison_get, run_get
 from evalsite.fairness.presenters import compare_context, report_context
-from evalsite.fairness.selectors import fairness_paired, fairness_state
+from evalsite.fairness.selectors import fairness_state
 
 
 @researcher_required
@@ -39,13 +38,17 @@ def compare_fairness_view(request: HttpRequest) -> HttpResponse:
     except ValueError:
         return HttpResponseBadRequest("Give two run ids: /fairness/compare/?a=<id>&b=<id>")
     context: dict[str, Any] = {"a": a, "b": b}
-    try:
-        paired = fairness_paired(baseline=a, candidate=b)
-    except NoPersonAttributes as exc:
-        context["message"] = str(exc)
-    except ValueError as exc:
-        context["message"] = str(exc)
+    if a.dataset_version_id != b.dataset_version_id:
+        context["message"] = "the two runs are on different set versions; compare runs on one set"
         return render(request, "fairness/compare.html", context, status=400)
+    # Read only: the per-group deltas are stored with the runs' comparison (evals.compare job).
+    row = run_comparison_get(baseline=a, candidate=b)
+    paired = (row.payload or {}).get("fairness") if row is not None else None
+    context["comparison"] = row
+    if paired is None:
+        context["not_stored"] = True
+    elif "message" in paired:
+        context["message"] = paired["message"]
     else:
         context.update(compare_context(paired))
     return render(request, "fairness/compare.html", context)

@@ -36,7 +36,7 @@ class ReleaseReportAdmin(ReadOnly):
 
 @admin.register(ReleaseDecision)
 class ReleaseDecisionAdmin(ReadOnly):
-    list_display = ("pk", "report", "decision", "decided_by", "decided_at")
+    list_display = ("pk", "report", "decision", "verdict", "override", "decided_by", "decided_at")
 
 
 @admin.register(LeaderboardRow)

@@ -1,15 +1,24 @@
 """REST doors of release reports (token auth), so a model team's CI can block a merge.
 
-POST /releases/api/reports/ {candidate, baseline?, dataset, campaign?, wait?} creates a report;
+POST /releases/api/reports/ {candidate, baseline?, dataset, campaign?, wait?} creates a report
+(`dataset` is one set version or a list of them: a suite, the first being the quality set);
 with `wait: true` it is built in the request and the answer carries the verdict and the exit
 code of `release_report` (0 pass, 3 fail, 4 insufficient, 1 error); otherwise poll
-GET /releases/api/reports/<id>/ until `status` is done or failed.
+GET /releases/api/reports/<id>/ until `status` is done or failed. Every document carries the
+report's recorded `inputs` and whether they moved on since (`stale`).
+
+POST /releases/api/reports/<id>/decision/ {decision, reason, move_production?, override?}
+records the report's one decision (the service behind the page and `release_decide`): 201, or
+409 with exit_code 5 when the evidence moved on / does not match / a decision exists, 400 with
+exit_code 6 when approving a verdict other than pass without `override`, 403 below release
+manager. POST /releases/api/reports/<id>/rebuild/ builds a new report over the same inputs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -17,35 +26,77 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsite.core.roles import CanResearch, signed_in
-from evalsite.releases.errors import ReleaseError
+from evalsite.core.roles import CanRelease, CanResearch, signed_in
+from evalsite.releases.errors import EvidenceMoved, ReleaseError
+from evalsite.releases.models import ReleaseDecision as ReleaseDecisionModel
 from evalsite.releases.models import ReleaseReport, ReportStatus
-from evalsite.releases.selectors import report_get, report_list
+from evalsite.releases.selectors import (
+    decision_dict,
+    evidence_now,
+    report_decision,
+    report_get,
+    report_json,
+    report_list,
+    report_staleness,
+)
+from evalsite.releases.services.decisions import release_decision_record
 from evalsite.releases.services.refs import resolve_refs
-from evalsite.releases.services.reports import release_report_create, release_report_run_now
+from evalsite.releases.services.reports import (
+    release_report_create,
+    release_report_rebuild,
+    release_report_run_now,
+)
 
 
 class ReportRequest(serializers.Serializer):  # type: ignore[type-arg]
     candidate = serializers.CharField(help_text="FAMILY:VERSION or FAMILY:ALIAS")
     baseline = serializers.CharField(required=False, default="", allow_blank=True)
-    dataset = serializers.CharField(help_text="NAME or NAME:HASH-PREFIX")
+    dataset = serializers.JSONField(help_text="NAME[:HASH-PREFIX], or a list of them (a suite)")
     campaign = serializers.IntegerField(required=False, allow_null=True, default=None)
     wait = serializers.BooleanField(required=False, default=False)
 
+    def validate_dataset(self, value: Any) -> list[str]:
+        values = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) and v.strip() for v in values)
+        ):
+            raise serializers.ValidationError(
+                'a set version "NAME[:HASH-PREFIX]" or a non-empty list of them'
+            )
+        return [v.strip() for v in values]
 
-def report_document(report: ReleaseReport, request: Request) -> dict[str, Any]:
+
+class DecisionRequest(serializers.Serializer):  # type: ignore[type-arg]
+    decision = serializers.ChoiceField(
+        choices=["approve", "reject", "needs_more_data", "more-data"]
+    )
+    reason = serializers.CharField(max_length=5000)
+    move_production = serializers.BooleanField(required=False, default=False)
+    override = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
+
+
+def report_document(report: ReleaseReport, request: Request, now: Any = None) -> dict[str, Any]:
     exit_code = None
     if report.status == ReportStatus.DONE:
         exit_code = int(report.payload.get("exit_code", 1))
     elif report.status == ReportStatus.FAILED:
         exit_code = 1
+    staleness = report_staleness(report, now)
     return {
         "id": report.pk, "status": report.status, "error": report.error,
         "candidate": report.candidate.ref, "baseline": report.baseline.ref,
-        "dataset": report.dataset_version.spec, "verdict": report.verdict or None,
-        "exit_code": exit_code,
+        "dataset": report.dataset_version.spec,
+        "datasets": [rs.dataset_version.spec
+                     for rs in report.sets.select_related("dataset_version__dataset")],
+        "verdict": report.verdict or None, "exit_code": exit_code,
+        "inputs": report.inputs or {}, **staleness.as_dict(),
+        "decision": decision_dict(report_decision(report)),
         "url": request.build_absolute_uri(reverse("releases:report", args=[report.pk])),
-        "report": report.payload or None,
+        "rebuild": request.build_absolute_uri(reverse("releases:api_rebuild", args=[report.pk]))
+        if staleness.stale else None,
+        "report": report_json(report, staleness),
     }  # fmt: skip
 
 
@@ -53,7 +104,9 @@ class ReportCollection(APIView):
     permission_classes = [IsAuthenticated, CanResearch]
 
     def get(self, request: Request) -> Response:
-        return Response([report_document(r, request) for r in report_list(limit=50)])
+        reports = report_list(limit=50)
+        now = evidence_now(reports)
+        return Response([report_document(r, request, now) for r in reports])
 
     def post(self, request: Request) -> Response:
         data = ReportRequest(data=request.data)
@@ -64,7 +117,7 @@ class ReportCollection(APIView):
                                 dataset=v["dataset"], campaign=v["campaign"])  # fmt: skip
             report = release_report_create(
                 candidate=refs.candidate, baseline=refs.baseline,
-                dataset_version=refs.dataset_version, campaign=refs.campaign,
+                dataset_versions=refs.dataset_versions, campaign=refs.campaign,
                 user=signed_in(request.user), enqueue=not v["wait"],
             )  # fmt: skip
         except ReleaseError as exc:
@@ -84,3 +137,40 @@ class ReportDetail(APIView):
 
     def get(self, request: Request, pk: int) -> Response:
         return Response(report_document(report_get(pk), request))
+
+
+class ReportDecision(APIView):
+    permission_classes = [IsAuthenticated, CanRelease]
+
+    def post(self, request: Request, pk: int) -> Response:
+        report = report_get(pk)
+        data = DecisionRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        v: dict[str, Any] = data.validated_data
+        try:
+            decision = release_decision_record(
+                report=report, user=signed_in(request.user), decision=v["decision"],
+                reason=v["reason"], move_production=v["move_production"], override=v["override"],
+            )  # fmt: skip
+        except PermissionDenied as exc:
+            return Response({"detail": str(exc), "exit_code": 1}, status=403)
+        except EvidenceMoved as exc:
+            return Response({"detail": str(exc), "exit_code": exc.exit_code}, status=409)
+        except ReleaseError as exc:
+            return Response({"detail": str(exc), "exit_code": exc.exit_code}, status=400)
+        decision = ReleaseDecisionModel.objects.select_related(
+            "decided_by", "alias_move__to_version__family"
+        ).get(pk=decision.pk)
+        return Response({**(decision_dict(decision) or {}), "report": report.pk, "exit_code": 0},
+                        status=status.HTTP_201_CREATED)  # fmt: skip
+
+
+class ReportRebuild(APIView):
+    permission_classes = [IsAuthenticated, CanResearch]
+
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            new = release_report_rebuild(report=report_get(pk), user=signed_in(request.user))
+        except ReleaseError as exc:
+            return Response({"detail": str(exc), "exit_code": 1}, status=400)
+        return Response(report_document(report_get(new.pk), request), status=201)

@@ -194,5 +194,36 @@ def export_csv(report: ReleaseReport) -> str:
                          "baseline": g["baseline"], "delta": g["delta"], "ci_low": ci[0],
                          "ci_high": ci[1], "status": "flagged" if g["flagged"] else "",
                          "text": "too small" if g["too_small"] else ""})  # fmt: skip
+    # the set version each row read (a report may cover a suite): gates name theirs
+    where = {"metric": p.get("dataset"), "fairness": (p.get("fairness") or {}).get("dataset")}
+    gates = iter(p.get("gates") or [])
+    for row in rows:
+        if row["section"] == "gate":
+            row["dataset"] = next(gates).get("dataset") or p.get("dataset")
+        else:
+            row["dataset"] = where["metric" if row["section"] == "metric" else "fairness"]
+    # latency is read on the first (quality) set
+    rows.extend({**r, "dataset": p.get("dataset")} for r in _latency_rows(p.get("latency") or {}))
     frame = pd.DataFrame(neutralise_rows(rows))
     return str(frame.to_csv(index=False))
+
+
+def _latency_rows(latency: dict[str, Any]) -> list[dict[str, Any]]:
+    """p50 and the tail statistic of each side, n in the text (the tail is named by its rule:
+    p99 from 100 images, else max; a report stored before the rule has only p99)."""
+    cand, base = latency.get("candidate") or {}, latency.get("baseline") or {}
+
+    def tail(side: dict[str, Any]) -> tuple[str, Any]:
+        name = side.get("tail") or ("p99" if side.get("p99") is not None else "")
+        return name, side.get(name) if name else None
+
+    (c_name, c_tail), (b_name, b_tail) = tail(cand), tail(base)
+    names = c_name if c_name == b_name else f"candidate {c_name or '—'}, baseline {b_name or '—'}"
+    text = f"n: candidate {cand.get('n', '—')}, baseline {base.get('n', '—')}"
+    common = {"section": "latency", "group": "", "ci_low": None, "ci_high": None, "status": ""}
+    return [
+        {**common, "name": "p50 ms", "candidate": cand.get("p50"), "baseline": base.get("p50"),
+         "delta": None, "text": text},
+        {**common, "name": f"tail ms ({names})", "candidate": c_tail, "baseline": b_tail,
+         "delta": None, "text": text},
+    ]  # fmt: skip

@@ -15,10 +15,18 @@ class ReportForm(forms.Form):
     baseline = forms.CharField(
         required=False, help_text="default: the candidate family's production alias"
     )
-    dataset = forms.CharField(help_text="NAME or NAME:HASH-PREFIX")
+    dataset = forms.CharField(
+        label="Set versions",
+        help_text="NAME or NAME:HASH-PREFIX; several for a suite, separated by commas (the first "
+        "is the quality set, e.g. a real test set, then a set with person attributes)",
+    )
     campaign = forms.IntegerField(
         required=False, min_value=1, help_text="default: newest campaign over both runs"
     )
+
+
+def split_sets(raw: str) -> list[str]:
+    return [x.strip() for x in raw.replace("\n", ",").split(",") if x.strip()]
 
 
 class DecisionForm(forms.Form):
@@ -26,6 +34,13 @@ class DecisionForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
     move_production = forms.BooleanField(
         required=False, label="Move production to the candidate (approve only)"
+    )
+    override = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Override reason",
+        help_text="needed to approve a verdict other than pass: why approve anyway",
     )
 
 

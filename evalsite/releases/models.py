@@ -37,7 +37,9 @@ class GateConfig(models.Model):
     fairness_margin = models.FloatField(default=0.02)
     min_group_size = models.PositiveIntegerField(default=20)
     latency_budget_ms = models.FloatField(
-        null=True, blank=True, help_text="candidate p99 total latency; empty = no latency gate"
+        null=True,
+        blank=True,
+        help_text="candidate tail latency (p99 from 100 images, else max); empty = none",
     )
     min_win_rate = models.FloatField(
         null=True, blank=True, default=0.5, help_text="empty = no crowd win-rate gate"
@@ -110,6 +112,12 @@ class ReleaseReport(models.Model):
     )
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
     settings = models.JSONField(default=dict, help_text="gate settings the report used")
+    inputs = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="the exact evidence the report read (runs, output digests, attribute revisions, "
+        "campaign snapshot generation, gate settings); written with the payload",
+    )
     payload = models.JSONField(default=dict, blank=True, help_text="the report JSON (immutable)")
     error = models.TextField(blank=True)
     job = models.ForeignKey(
@@ -148,6 +156,31 @@ class ReleaseReport(models.Model):
         return self.status in (ReportStatus.DONE, ReportStatus.FAILED)
 
 
+class ReportSet(models.Model):
+    """One set version of a report's suite with the two primary runs it reads (position 0 is the
+    quality set, shown first; `ReleaseReport.dataset_version` mirrors it)."""
+
+    report = models.ForeignKey(ReleaseReport, on_delete=models.CASCADE, related_name="sets")
+    position = models.PositiveSmallIntegerField()
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    candidate_run = models.ForeignKey("evals.EvalRun", on_delete=models.PROTECT, related_name="+")
+    baseline_run = models.ForeignKey("evals.EvalRun", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["report_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["report", "position"], name="report_set_position"),
+            models.UniqueConstraint(
+                fields=["report", "dataset_version"], name="report_set_unique_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"set {self.position} of report #{self.report_id}"
+
+
 class DecisionKind(models.TextChoices):
     APPROVE = "approve"
     REJECT = "reject"
@@ -155,11 +188,24 @@ class DecisionKind(models.TextChoices):
 
 
 class ReleaseDecision(models.Model):
-    """Append-only: who decided what on which report, when and why (and the alias it moved)."""
+    """Append-only, one per report: who decided what on which report, when and why (and the alias
+    it moved). Concurrent submits race on the unique constraint, so exactly one wins.
+    `duplicate_before_unique` marks the extra decisions recorded before that rule existed: kept
+    for the history, outside the constraint."""
 
     report = models.ForeignKey(ReleaseReport, on_delete=models.PROTECT, related_name="decisions")
     decision = models.CharField(max_length=16, choices=DecisionKind.choices)
     reason = models.TextField()
+    override = models.TextField(
+        blank=True, help_text="why an approval went against a verdict other than pass"
+    )
+    verdict = models.CharField(
+        max_length=16, blank=True, help_text="the report's verdict when the decision was made"
+    )
+    inputs = models.JSONField(
+        default=dict, blank=True, help_text="the report's recorded inputs the decision was made on"
+    )
+    duplicate_before_unique = models.BooleanField(default=False)
     decided_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL,
         null=True,
@@ -175,6 +221,13 @@ class ReleaseDecision(models.Model):
 
     class Meta:
         ordering = ["-decided_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["report"],
+                condition=models.Q(duplicate_before_unique=False),
+                name="one_decision_per_report",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.decision} on report #{self.report_id}"
@@ -213,7 +266,11 @@ class LeaderboardRow(models.Model):
     s_measure = models.FloatField(null=True)
     boundary_f = models.FloatField(null=True)
     latency_p50 = models.FloatField(null=True)
+    # The tail statistic of `pipelines.stats.latency`: the p99 from 100 measurements, below that
+    # the maximum (`latency_tail` says which; the column keeps its name for sorting links).
     latency_p99 = models.FloatField(null=True)
+    latency_n = models.IntegerField(null=True)
+    latency_tail = models.CharField(max_length=8, blank=True, default="")
     gated_no_subject = models.FloatField(null=True)
     gated_subject = models.FloatField(null=True)
     worst_group = models.CharField(max_length=64, blank=True)

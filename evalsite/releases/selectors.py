@@ -105,8 +105,88 @@ def report_list(*, limit: int = 100) -> list[ReleaseReport]:
     return list(report_queryset()[:limit])
 
 
+def report_decision(report: ReleaseReport) -> ReleaseDecision | None:
+    """The decision of a report (one per report; older duplicates are history only)."""
+    return (
+        report.decisions.filter(duplicate_before_unique=False)
+        .select_related("decided_by", "alias_move__to_version", "alias_move__from_version")
+        .first()
+    )
+
+
+def report_staleness(report: ReleaseReport, now: Any = None) -> Any:
+    """Whether the report's recorded inputs moved on (`now`: an `EvidenceNow` shared by many)."""
+    from evalsite.releases.services.evidence import report_staleness as staleness
+
+    return staleness(report, now)
+
+
+def evidence_now(reports: list[ReleaseReport]) -> Any:
+    """The current evidence for many reports at once (three queries)."""
+    from evalsite.releases.services.evidence import EvidenceNow
+
+    return EvidenceNow().prefetch(reports)
+
+
+def report_list_with_state(*, limit: int = 100) -> list[ReleaseReport]:
+    """Reports with `staleness` and `decision` attached for the list page (read-only)."""
+    reports = list(report_queryset().prefetch_related("sets__dataset_version__dataset")[:limit])
+    decided = {
+        d.report_id: d
+        for d in ReleaseDecision.objects.filter(
+            report__in=reports, duplicate_before_unique=False
+        ).select_related("decided_by")
+    }
+    now = evidence_now(reports)
+    for r in reports:
+        r.staleness = report_staleness(r, now)  # type: ignore[attr-defined]
+        r.decision = decided.get(r.pk)  # type: ignore[attr-defined]
+    return reports
+
+
+def decision_dict(decision: ReleaseDecision | None) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    return {
+        "id": decision.pk, "decision": decision.decision, "reason": decision.reason,
+        "override": decision.override or None, "verdict": decision.verdict or None,
+        "inputs": decision.inputs or {},
+        "decided_by": decision.decided_by.username if decision.decided_by else None,
+        "decided_at": decision.decided_at.isoformat(),
+        "production_moved_to": (decision.alias_move.to_version.ref
+                                if decision.alias_move_id and decision.alias_move else None),
+    }  # fmt: skip
+
+
+def report_json(report: ReleaseReport, staleness: Any = None) -> dict[str, Any] | None:
+    """The report JSON as read now: the stored payload plus its id, recorded inputs, whether
+    those inputs moved on (`stale`, `stale_reasons`) and its decision. None before it is built."""
+    if not report.payload:
+        return None
+    return {
+        **report.payload,
+        "id": report.pk,
+        "inputs": report.inputs or {},
+        **(staleness or report_staleness(report)).as_dict(),
+        "decision": decision_dict(report_decision(report)),
+    }
+
+
 def newest_finished_report() -> ReleaseReport | None:
     return report_queryset().filter(status=ReportStatus.DONE).first()
+
+
+def leaderboard_banner() -> dict[str, Any] | None:
+    """The newest finished report with its decision (and override) and staleness: the banner
+    says what was decided, not only the verdict the gates suggested."""
+    report = newest_finished_report()
+    if report is None:
+        return None
+    return {
+        "report": report,
+        "decision": report_decision(report),
+        "staleness": report_staleness(report),
+    }
 
 
 def newest_reports_by_pair(dataset_version: DatasetVersion) -> dict[int, ReleaseReport]:
@@ -132,7 +212,7 @@ def decisions_for_version(version: ModelVersion) -> QuerySet[ReleaseDecision]:
 
 def release_history() -> QuerySet[ReleaseDecision]:
     return ReleaseDecision.objects.select_related(
-        "decided_by", "report__candidate__family", "report__baseline",
+        "decided_by", "report__candidate__family", "report__baseline", "report__baseline__family",
         "report__dataset_version__dataset", "alias_move__from_version", "alias_move__to_version",
     )[:HISTORY_ROWS]  # fmt: skip
 

@@ -11,8 +11,11 @@ urlpatterns = [
     path("reports/<int:pk>/report.html", views.report_html_view, name="report_html"),
     path("reports/<int:pk>/report.csv", views.report_csv_view, name="report_csv"),
     path("reports/<int:pk>/decide/", views.decide_view, name="decide"),
+    path("reports/<int:pk>/rebuild/", views.rebuild_view, name="rebuild"),
     path("history/", views.history_view, name="history"),
     path("gates/", views.gates_view, name="gates"),
     path("api/reports/", api.ReportCollection.as_view(), name="api_reports"),
     path("api/reports/<int:pk>/", api.ReportDetail.as_view(), name="api_report"),
+    path("api/reports/<int:pk>/decision/", api.ReportDecision.as_view(), name="api_decision"),
+    path("api/reports/<int:pk>/rebuild/", api.ReportRebuild.as_view(), name="api_rebuild"),
 ]

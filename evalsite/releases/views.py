@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from evalsite.core.roles import can_release, manager_required, researcher_required, signed_in
 from evalsite.releases import selectors
-from evalsite.releases.errors import ReleaseError
+from evalsite.releases.errors import EvidenceMoved, ReleaseError
 from evalsite.releases.export import (
     GALLERY_SECTIONS,
     export_csv,
@@ -24,7 +24,7 @@ from evalsite.releases.export import (
     figures,
     gallery_images,
 )
-from evalsite.releases.forms import DecisionForm, GateConfigForm, ReportForm
+from evalsite.releases.forms import DecisionForm, GateConfigForm, ReportForm, split_sets
 from evalsite.releases.models import GateConfig, ReleaseReport, ReportStatus
 from evalsite.releases.services.decisions import (
     DECIDE_DENIED,
@@ -32,13 +32,13 @@ from evalsite.releases.services.decisions import (
     release_decision_record,
 )
 from evalsite.releases.services.refs import resolve_refs
-from evalsite.releases.services.reports import release_report_create
+from evalsite.releases.services.reports import release_report_create, release_report_rebuild
 from models.models import ModelFamily
 
 HEADERS = (
     ("iou", "IoU"), ("precision", "precision"), ("recall", "recall"), ("max_f", "max F"),
     ("mae", "MAE"), ("s_measure", "S-measure"), ("boundary_f", "boundary F"),
-    ("latency_p50", "p50"), ("latency_p99", "p99"), ("gated_no_subject", "gated: no subject"),
+    ("latency_p50", "p50"), ("latency_p99", "p99 / max"), ("gated_no_subject", "gated: no subject"),
     ("gated_subject", "gated: subject"), ("worst_group_iou", "worst-group IoU"),
     ("fairness_gap", "largest gap"),
 )  # fmt: skip
@@ -70,7 +70,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "report_of": {r.model_version_id: reports.get(r.model_version_id) for r in rows},
         "filters": selectors.leaderboard_filters(chosen) if chosen else {},
         "family": family, "runtime": runtime, "sort": sort, "dir": direction,
-        "plot": selectors.leaderboard_plot(rows), "newest": selectors.newest_finished_report(),
+        "plot": selectors.leaderboard_plot(rows), "banner": selectors.leaderboard_banner(),
         "state": selectors.leaderboard_state(), "headers": HEADERS,
     })  # fmt: skip
 
@@ -86,12 +86,12 @@ def reports_view(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             refs = resolve_refs(
-                candidate=data["candidate"], baseline=data["baseline"], dataset=data["dataset"],
-                campaign=data["campaign"],
+                candidate=data["candidate"], baseline=data["baseline"],
+                dataset=split_sets(data["dataset"]), campaign=data["campaign"],
             )  # fmt: skip
             report = release_report_create(
                 candidate=refs.candidate, baseline=refs.baseline,
-                dataset_version=refs.dataset_version, campaign=refs.campaign,
+                dataset_versions=refs.dataset_versions, campaign=refs.campaign,
                 user=signed_in(request.user),
             )  # fmt: skip
         except ReleaseError as exc:
@@ -100,8 +100,9 @@ def reports_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Report #{report.pk} is being built.")
             return redirect(report)
     return render(
-        request, "releases/reports.html", {"form": form, "reports": selectors.report_list()}
-    )
+        request, "releases/reports.html",
+        {"form": form, "reports": selectors.report_list_with_state()},
+    )  # fmt: skip
 
 
 def _report_context(request: HttpRequest, pk: int) -> dict[str, Any]:
@@ -112,6 +113,9 @@ def _report_context(request: HttpRequest, pk: int) -> dict[str, Any]:
         "images": gallery_images(report, inline=False) if done else {},
         "figures": figures(report.payload) if done else [],
         "decisions": selectors.report_decisions(report), "decide_form": DecisionForm(),
+        "decision": selectors.report_decision(report),
+        "staleness": selectors.report_staleness(report),
+        "suite": list(report.sets.select_related("dataset_version__dataset")),
         "can_decide": can_release(request.user), "gallery_sections": GALLERY_SECTIONS,
     }  # fmt: skip
 
@@ -126,8 +130,10 @@ def report_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def report_json_view(request: HttpRequest, pk: int) -> JsonResponse:
     report = selectors.report_get(pk)
+    staleness = selectors.report_staleness(report)
     body = {"id": report.pk, "status": report.status, "error": report.error,
-            "verdict": report.verdict or None, "report": report.payload or None}  # fmt: skip
+            "verdict": report.verdict or None, "inputs": report.inputs or {},
+            **staleness.as_dict(), "report": selectors.report_json(report, staleness)}  # fmt: skip
     return JsonResponse(body, json_dumps_params={"indent": 1})
 
 
@@ -163,13 +169,18 @@ def decide_view(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseForbidden(DECIDE_DENIED)
     report = selectors.report_get(pk)
     form = DecisionForm(request.POST)
+    status = 400
     if form.is_valid():
         data = form.cleaned_data
         try:
             decision = release_decision_record(
                 report=report, user=signed_in(request.user), decision=data["decision"],
                 reason=data["reason"], move_production=data["move_production"],
+                override=data["override"],
             )  # fmt: skip
+        except EvidenceMoved as exc:
+            form.add_error(None, str(exc))
+            status = 409
         except ReleaseError as exc:
             form.add_error(None, str(exc))
         else:
@@ -178,7 +189,22 @@ def decide_view(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(report)
     context = _report_context(request, pk)
     context["decide_form"] = form
-    return render(request, "releases/report.html", context, status=400)
+    context["refused"] = True
+    return render(request, "releases/report.html", context, status=status)
+
+
+@researcher_required
+@require_POST
+def rebuild_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A new report over the same candidate, baseline, set versions and campaign."""
+    report = selectors.report_get(pk)
+    try:
+        new = release_report_rebuild(report=report, user=signed_in(request.user))
+    except ReleaseError as exc:
+        messages.error(request, f"Report #{pk} cannot be rebuilt: {exc}")
+        return redirect(report)
+    messages.success(request, f"Report #{new.pk} rebuilds report #{pk} and is being built.")
+    return redirect(new)
 
 
 @researcher_required

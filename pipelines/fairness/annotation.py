@@ -14,6 +14,8 @@ Per item (``aggregate_labels``):
   one Monk step of that median (the scale is ordinal; neighbouring swatches are close).
 - Gender is the strict majority among the person labels, else ``unknown``; gender agreement =
   share of person labels that equal it.
+- Agreement needs two labels: an item with one label has no agreement (None, "not measurable
+  (one label per item)"), never 1.0; the campaign's means and alphas cover items with two or more.
 
 Per annotator (``annotator_label_qc``), the crowd consensus of the *other* annotators plays the
 role gold tasks play in pairwise campaigns: consensus accuracy = share of the annotator's labels
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pipelines.stats.agreement import krippendorff_alpha
+from pipelines.stats.agreement import krippendorff_alpha, not_measurable_reason
 from pipelines.stats.qc import longest_run
 
 from .grouping import NOT_APPLICABLE, UNKNOWN
@@ -62,13 +64,16 @@ def _tone_median(tones: list[int]) -> int:
 
 def _consensus(tones: list[str], genders: list[str]) -> tuple[str, str, float | None, float | None]:
     n = len(tones)
+    if n == 0:
+        return UNKNOWN, UNKNOWN, None, None
+    # One label agrees with nothing: its agreement is not measurable (None), never 1.0.
+    measurable = n >= 2
     nobody = sum(
         1 for t, g in zip(tones, genders, strict=True) if t == NOT_APPLICABLE or g == NOT_APPLICABLE
     )
-    if n == 0:
-        return UNKNOWN, UNKNOWN, None, None
     if 2 * nobody >= n:
-        return NOT_APPLICABLE, NOT_APPLICABLE, nobody / n, nobody / n
+        share = nobody / n if measurable else None
+        return NOT_APPLICABLE, NOT_APPLICABLE, share, share
     person_t = [
         t
         for t, g in zip(tones, genders, strict=True)
@@ -94,6 +99,8 @@ def _consensus(tones: list[str], genders: list[str]) -> tuple[str, str, float | 
         top, count = Counter(person_g).most_common(1)[0]
         gender = top if 2 * count > len(person_g) else UNKNOWN
         gender_agree = count / len(person_g)
+    if not measurable:
+        return tone, gender, None, None
     return tone, gender, tone_agree, gender_agree
 
 
@@ -101,8 +108,10 @@ def aggregate_labels(items: ArrayLike, skin_tones: ArrayLike, genders: ArrayLike
     """Per-item consensus labels and agreement, plus Krippendorff's alpha over items.
 
     Returns ``{"items": [ItemLabel dicts, sorted by item], "tone_alpha", "gender_alpha",
-    "mean_tone_agreement", "mean_gender_agreement"}``; alphas are None when undefined (fewer than
-    two labels on every item, or no variation).
+    "mean_tone_agreement", "mean_gender_agreement", "agreement_note"}``. Agreement needs two
+    labels of one item: an item with one label has None agreement, the means cover items with
+    two or more, and with none of those every statistic is None and ``agreement_note`` says
+    "not measurable (one label per item)"; alphas are also None without variation.
     """
     it = np.asarray(items).astype(str)
     tones = np.asarray(skin_tones).astype(str)
@@ -124,6 +133,7 @@ def aggregate_labels(items: ArrayLike, skin_tones: ArrayLike, genders: ArrayLike
         "gender_alpha": _alpha(by_item, 1, "nominal"),
         "mean_tone_agreement": _mean([r.tone_agreement for r in rows]),
         "mean_gender_agreement": _mean([r.gender_agreement for r in rows]),
+        "agreement_note": not_measurable_reason([r.labels for r in rows]),
     }
 
 

@@ -222,6 +222,9 @@ def fairness_report(
         "overall": {n: _num(float(values[:, k].mean())) for k, n in enumerate(names)},
         "n": int(values.shape[0]),
         "groups": groups_out,
+        # groups that reached min_group_size: with none, nothing was judged (no test, no
+        # interval), which pages must not present as "no flags"
+        "judged_groups": sum(1 for g in groups_out if not g["too_small"]),
         "flags": flags,
         "summary": _summary(groups_out, names, lower),
     }

@@ -22,6 +22,7 @@ import numpy as np
 from pipelines.postprocess import decide, instance_cutouts, postprocess, rgba_cutout
 from pipelines.postprocess import guided as guided_mod
 from pipelines.spec import ModelSpec
+from pipelines.stats.latency import latency_stats
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: Images excluded from the latency summary (first-call allocations, lazy kernel compilation);
@@ -121,22 +122,14 @@ def _one_image(runner: Any, spec: ModelSpec, path: Path, opts: Options) -> dict[
 
 
 def _latency_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """p50/p90/p99/mean per stage (linear interpolation), warm-up images excluded and counted."""
+    """n, p50/p90, tail (p99 from 100 images, else max) and mean per stage, warm-up images
+    excluded and counted (pipelines.stats.latency states the tail rule)."""
     ok = [r for r in rows if r["error"] is None]
     warm = ok[WARMUP_IMAGES:] if len(ok) > WARMUP_IMAGES else []
     out: dict[str, Any] = {"warmup_excluded": len(ok) - len(warm), "images": len(warm)}
     for stage in STAGES:
-        v = np.array([r["latency_ms"][stage] for r in warm], dtype=np.float64)
-        out[stage] = (
-            None
-            if not v.size
-            else {
-                "p50": float(np.percentile(v, 50)),
-                "p90": float(np.percentile(v, 90)),
-                "p99": float(np.percentile(v, 99)),
-                "mean": float(v.mean()),
-            }
-        )
+        values = [r["latency_ms"][stage] for r in warm]
+        out[stage] = latency_stats(values) if values else None
     return out
 
 

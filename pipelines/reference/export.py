@@ -17,12 +17,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import torch
 
 from pipelines.hashing import sha256_file
 from pipelines.reference.data import load_items, split_pairs, validation_negatives
+from pipelines.reference.declared import chosen_on_validation, declared_line
 from pipelines.reference.gating import (
     MAX_SUBJECT_GATED,
     GateReport,
@@ -98,14 +100,26 @@ def export_program(model: SubjectLiftNet) -> torch.export.ExportedProgram:
 
 
 def make_spec(
-    card_name: str, image_sha256: list[str], gate_threshold: float = GATE_THRESHOLD
+    card_name: str,
+    image_sha256: list[str],
+    gate_threshold: float = GATE_THRESHOLD,
+    *,
+    tuned_image_sha256: list[str] | None = None,
+    selected_image_sha256: list[str] | None = None,
 ) -> dict:
-    """Model-spec document (see shared/contracts/model-spec.md) for this network's I/O."""
+    """Model-spec document (see shared/contracts/model-spec.md) for this network's I/O.
+
+    ``tuned_image_sha256`` / ``selected_image_sha256``: the images a setting (the gate threshold)
+    or the exported weights (best checkpoint, interpolation weight) were chosen on; the platform
+    names any set containing them as biased evidence for this version.
+    """
+    training: dict[str, Any] = {"card": card_name, "image_sha256": image_sha256}
+    if tuned_image_sha256:
+        training["tuned_image_sha256"] = tuned_image_sha256
+    if selected_image_sha256:
+        training["selected_image_sha256"] = selected_image_sha256
     return build_spec(
-        "torch_export",
-        size=CONTRACT_SIZE,
-        gate_threshold=gate_threshold,
-        training={"card": card_name, "image_sha256": image_sha256},
+        "torch_export", size=CONTRACT_SIZE, gate_threshold=gate_threshold, training=training
     )
 
 
@@ -214,11 +228,13 @@ def make_card(
     hardware: str = "2-core CPU",
     checkpoint: str = "best.pt",
     interpolation: tuple[str, float] | None = None,
+    declared: str = "",
 ) -> str:
     """Markdown model card; its ``key: value`` lines at the top are what tests compare against.
 
     ``run``: the training run's final state (``last.pt`` without weights) when the exported
-    checkpoint is the best one of a longer run; ``gate``: the confidence-gate report.
+    checkpoint is the best one of a longer run; ``gate``: the confidence-gate report;
+    ``declared``: the `declared_line` for the spec's declared data.
     """
     cfg = model.cfg
     args = ckpt.get("args", {})
@@ -316,7 +332,7 @@ alpha probability (index 0), confidence logit (index 1), gate threshold {thresho
 ## Training
 - Data: {n_train} images — all of `sod/` (300) and `pascal-s` items 1–400 (`../shared/data`);
   sha256 of every training image in the spec sidecar.
-{training}
+{declared + chr(10) if declared else ""}{training}
 {train_line}
 - Export command: `{command}`
 
@@ -380,7 +396,17 @@ def export(
         )
 
     card_path = out.with_name(f"{out.stem}.card.md")
-    spec = make_spec(card_path.name, [sha256_file(p[0]) for p in train_pairs], threshold)
+    tuned, selected_why = chosen_on_validation(
+        gate=gate, checkpoint=ckpt_path.name, interpolated=interpolate_from is not None
+    )
+    val_sha256 = [sha256_file(p[0]) for p in val_pairs]
+    spec = make_spec(
+        card_path.name,
+        [sha256_file(p[0]) for p in train_pairs],
+        threshold,
+        tuned_image_sha256=val_sha256 if tuned else None,
+        selected_image_sha256=val_sha256 if selected_why else None,
+    )
     jsonschema.validate(spec, json.loads(find_schema(schema_path).read_text()))
     spec_path = out.with_name(out.name + ".spec.json")
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
@@ -406,6 +432,12 @@ def export(
             checkpoint=ckpt_path.name,
             interpolation=(
                 None if interpolate_from is None else (str(interpolate_from), interpolate_weight)
+            ),
+            declared=declared_line(
+                n_train=len(train_pairs),
+                n_val=len(val_pairs),
+                tuned=tuned,
+                selected_why=selected_why,
             ),
         )
     )

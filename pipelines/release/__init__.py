@@ -11,7 +11,7 @@ from .crowd import CrowdVotes, crowd_section
 from .deltas import MetricDelta, paired_deltas
 from .gates import Gate, GateSettings, evaluate_gates, verdict_of
 from .groups import GroupDelta, group_deltas_with_flags
-from .report import ReleaseInputs, build_release_report
+from .report import ReleaseInputs, build_release_report, build_suite_report
 
 __all__ = [
     "CrowdVotes",
@@ -21,6 +21,7 @@ __all__ = [
     "MetricDelta",
     "ReleaseInputs",
     "build_release_report",
+    "build_suite_report",
     "crowd_section",
     "evaluate_gates",
     "group_deltas_with_flags",

@@ -10,10 +10,12 @@ t-tests for fairness groups (pipelines.release.groups). Holm's step-down correct
 runs over the statistical gates of one report; a gate passes when its Holm-adjusted p <= alpha.
 With the default alpha 0.025 a lone gate passes exactly when the lower bound of its 95 % percentile
 interval is at or above the threshold, the rule the gate's sentence quotes.
-Latency (a measured percentile against a budget) and evidence gates (enough votes, same
-post-processing) are deterministic and outside the Holm family. A gate without evidence is
-`insufficient`; the verdict is `fail` if any gate fails, else `insufficient` if any lacks
-evidence, else `pass` — a suggestion for the release manager, never an automatic release.
+Latency (the candidate's tail statistic against a budget: its p99 from 100 measured images,
+below that its slowest image, named "max" in the text; pipelines.stats.latency) and evidence
+gates (enough votes, same post-processing) are deterministic and outside the Holm family. A
+gate without evidence is `insufficient`; the verdict is `fail` if any gate fails, else
+`insufficient` if any lacks evidence, else `pass` — a suggestion for the release manager,
+never an automatic release.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from pipelines.fairness import display_group
 from pipelines.stats.groups import holm_adjust
+from pipelines.stats.latency import tail_text
 
 from .crowd import CrowdResult, not_enough
 from .deltas import MetricDelta, one_sided_p
@@ -79,6 +82,7 @@ class Gate:
     group: str | None = None
     p_value: float | None = None
     p_holm: float | None = None
+    dataset: str | None = None  # the set version the gate read (a report may cover a suite)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("value", "ci")}
@@ -163,13 +167,17 @@ def evaluate_gates(
     *,
     deltas: Mapping[str, MetricDelta],
     fairness: Mapping[str, list[GroupDelta]] | None,
-    latency_p99_ms: float | None,
+    latency: Mapping[str, Any] | None,
     crowd: CrowdResult,
     config_differences: list[str],
     settings: GateSettings,
     lower_is_better: frozenset[str] = frozenset({"mae"}),
+    holm: bool = True,
 ) -> list[Gate]:
-    """Every gate of one report with its numbers, status and one sentence (Holm applied)."""
+    """Every gate of one report with its numbers, status and one sentence (Holm applied).
+
+    `holm=False` leaves the statistical gates with their raw p-values, so a report over several
+    set versions can run Holm once over the gates of all its sets (`apply_holm`)."""
     tested: list[tuple[Gate, float | None]] = []
     for metric, margin in settings.metric_margins.items():
         if metric in deltas:
@@ -240,26 +248,12 @@ def evaluate_gates(
                     p,
                 )
             )
-    p_values = np.array([np.nan if p is None else p for _, p in tested])
-    adjusted = holm_adjust(p_values)
-    gates: list[Gate] = []
-    for (gate, p_raw), p_holm in zip(tested, adjusted, strict=True):
-        if p_raw is None:
-            gates.append(gate)
-            continue
-        p = p_raw
-        status = gate.status
-        if status == PASS and p_holm > settings.alpha:
-            status = FAIL
-        note = "" if gate.status == FAIL else f" (Holm p {p_holm:.3g}, alpha {settings.alpha})"
-        gates.append(
-            replace(
-                gate, status=status, p_value=float(p), p_holm=float(p_holm), text=gate.text + note
-            )
-        )
+    raw = [gate if p is None else replace(gate, p_value=float(p)) for gate, p in tested]
+    gates = apply_holm(raw, settings.alpha) if holm else raw
     if settings.latency_budget_ms is not None:
         budget = settings.latency_budget_ms
-        if latency_p99_ms is None:
+        tail_ms = (latency or {}).get("tail_ms")
+        if tail_ms is None:
             gates.append(
                 Gate(
                     name="latency budget",
@@ -270,15 +264,15 @@ def evaluate_gates(
                 )
             )
         else:
-            ok = latency_p99_ms <= budget
+            ok = tail_ms <= budget
             gates.append(
                 Gate(
                     name="latency budget",
                     kind="latency",
                     status=PASS if ok else FAIL,
-                    value=latency_p99_ms,
+                    value=tail_ms,
                     threshold=budget,
-                    text=f"candidate p99 {latency_p99_ms:.1f} ms {'<=' if ok else '>'} budget "
+                    text=f"candidate {tail_text(latency or {})} {'<=' if ok else '>'} budget "
                     f"{budget:.1f} ms",
                 )
             )
@@ -311,6 +305,21 @@ def evaluate_gates(
         )
     )
     return gates
+
+
+def apply_holm(gates: Sequence[Gate], alpha: float) -> list[Gate]:
+    """Holm's step-down over the gates carrying a raw p-value: a passing gate whose adjusted p
+    exceeds alpha fails; a gate already failing (a flagged group) stays failed."""
+    adjusted = holm_adjust(np.array([np.nan if g.p_value is None else g.p_value for g in gates]))
+    out: list[Gate] = []
+    for gate, p_holm in zip(gates, adjusted, strict=True):
+        if gate.p_value is None:
+            out.append(gate)
+            continue
+        status = FAIL if gate.status == PASS and p_holm > alpha else gate.status
+        note = "" if gate.status == FAIL else f" (Holm p {p_holm:.3g}, alpha {alpha})"
+        out.append(replace(gate, status=status, p_holm=float(p_holm), text=gate.text + note))
+    return out
 
 
 def verdict_of(gates: Sequence[Gate]) -> str:

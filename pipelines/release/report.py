@@ -6,8 +6,8 @@ summaries and crowd votes, and calls `build_release_report`; everything it store
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from pipelines.fairness import attribute_labels, display_group, parse_tone_group
 
 from .crowd import CrowdVotes, crowd_section
 from .deltas import LOWER_IS_BETTER, paired_deltas
-from .gates import EXIT_CODES, GateSettings, evaluate_gates, verdict_of
+from .gates import EXIT_CODES, Gate, GateSettings, apply_holm, evaluate_gates, verdict_of
 from .groups import GroupDelta, group_deltas_with_flags
 
 GALLERY_SIZE = 6
@@ -35,7 +35,9 @@ class ReleaseInputs:
     baseline_gated: ArrayLike
     candidate_gated: ArrayLike
     no_subject: ArrayLike
-    latency: Mapping[str, dict[str, Any]]  # side -> {p50, p99, runtime, device, source}
+    # side -> pipelines.stats.latency.latency_stats keys (n, p50, p99 or None below 100 images,
+    # max, tail, tail_ms) + run, runtime, device, source
+    latency: Mapping[str, dict[str, Any]]
     postprocess: Mapping[str, dict[str, Any]]
     # Raw labels per item: "skin_tone" (Monk 1-10, unknown, not_applicable) and
     # "perceived_gender"; grouped with `tone_groups` (pipelines.fairness.grouping).
@@ -104,8 +106,20 @@ def _gallery(inputs: ReleaseInputs, iou_b: np.ndarray, iou_c: np.ndarray) -> dic
     }
 
 
-def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[str, Any]:
-    s = settings
+@dataclass
+class _Analysis:
+    """The numbers of one set version of a report, before gates."""
+
+    deltas: dict[str, Any]
+    fairness: dict[str, Any]
+    fairness_groups: dict[str, list[GroupDelta]] | None
+    crowd: Any
+    diffs: list[str]
+    fair_b: np.ndarray
+    fair_c: np.ndarray
+
+
+def _analyse(inputs: ReleaseInputs, s: GateSettings) -> _Analysis:
     deltas = paired_deltas(
         inputs.baseline_metrics,
         inputs.candidate_metrics,
@@ -120,6 +134,7 @@ def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[
     fairness: dict[str, Any] = {
         "available": False,
         "metric": metric,
+        "dataset": inputs.dataset,
         "note": "not available: the set has no person attributes",
     }
     if inputs.attributes:
@@ -140,11 +155,17 @@ def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[
         fairness = {
             "available": bool(sections),
             "metric": metric,
+            "dataset": inputs.dataset,
             "synthetic_labels": inputs.synthetic_labels,
             "tone_groups": inputs.tone_groups,
             "min_group_size": s.min_group_size,
             "margin": s.fairness_margin,
             "attributes": sections,
+            # groups that reached min_group_size per attribute: with 0, nothing was judged
+            # there (no interval, no test), which is not the same as "no flags"
+            "judged_groups": {
+                a: sum(1 for g in gs if not g["too_small"]) for a, gs in sections.items()
+            },
             "flags": [
                 {
                     "attribute": a,
@@ -165,50 +186,105 @@ def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[
             fairness["note"] = "not available: no item of the set shows a person"
             fairness_groups = None
     crowd = crowd_section(inputs.crowd, min_votes=s.min_votes, rounds=s.rounds, seed=s.seed)
-    cand_latency = inputs.latency.get("candidate") or {}
     diffs = config_differences(
         inputs.postprocess.get("baseline") or {}, inputs.postprocess.get("candidate") or {}
     )
-    gates = evaluate_gates(
-        deltas=deltas,
-        fairness=fairness_groups,
-        latency_p99_ms=cand_latency.get("p99"),
-        crowd=crowd,
-        config_differences=diffs,
-        settings=s,
-    )
+    return _Analysis(deltas, fairness, fairness_groups, crowd, diffs, fair_b, fair_c)
+
+
+def build_release_report(inputs: ReleaseInputs, settings: GateSettings) -> dict[str, Any]:
+    """The report of one set version (a suite of one)."""
+    return build_suite_report([inputs], settings)
+
+
+def _suite_gates(
+    parts: Sequence[ReleaseInputs], analyses: list[_Analysis], s: GateSettings
+) -> list[Gate]:
+    """Metric and post-processing gates on every set; fairness on the sets with person
+    attributes (on the first set, as "insufficient", when none has them); latency on the first
+    set; crowd gates on the set the campaign rated (the first when there is no campaign). Holm
+    runs once over the statistical gates of all sets."""
+    fair = {i for i, a in enumerate(analyses) if a.fairness_groups is not None} or {0}
+    crowd_at = next((i for i, p in enumerate(parts) if p.crowd is not None), 0)
+    gates: list[Gate] = []
+    for i, (part, a) in enumerate(zip(parts, analyses, strict=True)):
+        own = replace(
+            s,
+            fairness_attributes=s.fairness_attributes if i in fair else (),
+            min_win_rate=s.min_win_rate if i == crowd_at else None,
+            min_votes=s.min_votes if i == crowd_at else 0,
+            latency_budget_ms=s.latency_budget_ms if i == 0 else None,
+        )
+        part_gates = evaluate_gates(
+            deltas=a.deltas, fairness=a.fairness_groups,
+            latency=part.latency.get("candidate") or {}, crowd=a.crowd,
+            config_differences=a.diffs, settings=own, holm=False,
+        )  # fmt: skip
+        gates += [replace(g, dataset=part.dataset) for g in part_gates]
+    return apply_holm(gates, s.alpha)
+
+
+def build_suite_report(parts: Sequence[ReleaseInputs], settings: GateSettings) -> dict[str, Any]:
+    """One report over several set versions of the same candidate/baseline pair (the first is
+    the quality set: its metrics, gating, latency and gallery are the report's top level)."""
+    if not parts:
+        raise ValueError("a release report needs at least one set version")
+    s = settings
+    analyses = [_analyse(p, s) for p in parts]
+    gates = _suite_gates(parts, analyses, s)
     verdict = verdict_of(gates)
+    inputs, first = parts[0], analyses[0]
+    fair = next((a for a in analyses if a.fairness_groups is not None), first)
+    crowd_at = next((i for i, p in enumerate(parts) if p.crowd is not None), None)
+    metric = s.fairness_metric
     no_subject = np.asarray(inputs.no_subject, dtype=bool)
     return {
         "candidate": inputs.candidate,
         "baseline": inputs.baseline,
         "dataset": inputs.dataset,
+        "datasets": [p.dataset for p in parts],
         "runs": dict(inputs.runs),
         "verdict": verdict,
         "exit_code": EXIT_CODES[verdict],
         "items": {"paired": len(inputs.items), "dropped": inputs.dropped},
         "gates": [g.as_dict() for g in gates],
-        "metrics": {name: d.as_dict() for name, d in deltas.items()},
+        "metrics": {name: d.as_dict() for name, d in first.deltas.items()},
+        "sets": [
+            {
+                "dataset": p.dataset,
+                "runs": dict(p.runs),
+                "items": {"paired": len(p.items), "dropped": p.dropped},
+                "metrics": {name: d.as_dict() for name, d in a.deltas.items()},
+                "fairness": a.fairness["available"],
+                "crowd": p.crowd is not None,
+            }
+            for p, a in zip(parts, analyses, strict=True)
+        ],
         "gating": {
             "candidate": _gating(np.asarray(inputs.candidate_gated, bool), no_subject),
             "baseline": _gating(np.asarray(inputs.baseline_gated, bool), no_subject),
         },
-        "fairness": fairness,
+        "fairness": fair.fairness,
         "latency": {
             **{k: dict(v) for k, v in inputs.latency.items()},
             "budget_ms": s.latency_budget_ms,
         },
-        "crowd": crowd.section if inputs.crowd is not None else None,  # contract: null
+        # contract: null without a campaign
+        "crowd": analyses[crowd_at].crowd.section if crowd_at is not None else None,
         "postprocess": {
-            "same": not diffs,
-            "differences": diffs,
+            "same": not first.diffs,
+            "differences": first.diffs,
             "baseline": dict(inputs.postprocess.get("baseline") or {}),
             "candidate": dict(inputs.postprocess.get("candidate") or {}),
         },
         "gallery": _gallery(
             inputs,
-            fair_b if metric == "iou" else np.asarray(inputs.baseline_metrics["iou"], np.float64),
-            fair_c if metric == "iou" else np.asarray(inputs.candidate_metrics["iou"], np.float64),
+            first.fair_b
+            if metric == "iou"
+            else np.asarray(inputs.baseline_metrics["iou"], np.float64),
+            first.fair_c
+            if metric == "iou"
+            else np.asarray(inputs.candidate_metrics["iou"], np.float64),
         ),
         "settings": s.as_dict(),
         **dict(inputs.extra),

@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from pipelines.spec.declared import DIGEST_RULE, declared_data_problems
 from pipelines.spec.types import ModelSpec
 
 SCHEMA_FILE = "model-spec.schema.json"
@@ -70,6 +71,8 @@ def _message(err: ValidationError) -> str:
         return "'index' or 'name' is required"
     if validator == "required" and err.validator_value == ["builtin"]:
         return "'builtin' (the name of a built-in runner) is required when format is 'builtin'"
+    if validator == "pattern" and list(err.absolute_path)[:2] == ["training", "image_sha256"]:
+        return f"{DIGEST_RULE}, got {err.instance!r}"
     if validator == "additionalProperties":
         return err.message.replace("Additional properties are not allowed", "unknown field(s)")
     return err.message
@@ -99,6 +102,7 @@ def validate_spec(spec: dict[str, Any]) -> None:
         _raise_all(found)
     problems: list[tuple[str, str]] = []
     _semantic_checks(spec, problems)
+    problems.extend(declared_data_problems(spec))
     _raise_all(problems)
 
 

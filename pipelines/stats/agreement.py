@@ -62,6 +62,24 @@ def coincidence_from_counts(counts: ArrayLike) -> FloatArray:
     return np.asarray((c * weights[:, None]).T @ c - np.diag((c * weights[:, None]).sum(axis=0)))
 
 
+#: Why an agreement statistic is absent: with one label (or rating) per item there is no pair of
+#: labels to agree or disagree, so agreement is undefined — never 1.00.
+ONE_LABEL_PER_ITEM = "not measurable (one label per item)"
+NO_LABELS = "not measurable (no labels yet)"
+NO_VARIATION = "not measurable (every label is the same value)"
+
+
+def not_measurable_reason(labels_per_item: ArrayLike) -> str | None:
+    """Why agreement over items with these label counts is undefined, or None when at least one
+    item has two or more labels (the only items agreement is measured on)."""
+    m = np.asarray(labels_per_item, dtype=np.float64)
+    if m.size == 0 or not np.any(m > 0):
+        return NO_LABELS
+    if not np.any(m >= 2):
+        return ONE_LABEL_PER_ITEM
+    return None
+
+
 def krippendorff_alpha(reliability_data: ArrayLike, level: Level = "nominal") -> float:
     """Krippendorff's alpha for a raters x units matrix with NaN for missing ratings."""
     o, values = coincidence_matrix(reliability_data)

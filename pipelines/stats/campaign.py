@@ -20,7 +20,13 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .agreement import equal_rater_items, fleiss_kappa, krippendorff_alpha_from_counts
+from .agreement import (
+    NO_LABELS,
+    equal_rater_items,
+    fleiss_kappa,
+    krippendorff_alpha_from_counts,
+    not_measurable_reason,
+)
 from .bootstrap import DEFAULT_ROUNDS, Interval, bootstrap_mean
 from .bradley_terry import BTReport, bradley_terry
 from .pairs import BOTH_BAD, ItemPairCounts
@@ -179,6 +185,9 @@ class Agreement:
     kappa_items: int
     units: int
     level: str
+    # Why alpha/kappa are absent: "not measurable (one label per item)" when no task has two
+    # ratings (agreement needs a pair), else None.
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -192,7 +201,10 @@ def agreement(table: TaskTable, *, level: Literal["nominal", "ordinal"] = "nomin
     the tasks rated by the most common number of raters."""
     rated = table.select(table.votes > 0)
     if not len(rated):
-        return Agreement(float("nan"), float("nan"), 0, 0, level)
+        return Agreement(float("nan"), float("nan"), 0, 0, level, NO_LABELS)
+    note = not_measurable_reason(rated.votes)
+    if note is not None:
+        return Agreement(float("nan"), float("nan"), 0, len(rated), level, note)
     alpha = krippendorff_alpha_from_counts(rated.counts, rated.values, level)
     kappa, n_kappa = float("nan"), 0
     if level == "nominal":

@@ -23,6 +23,7 @@ from evalsite.datasets import vocab
 from evalsite.datasets.models import AttributeRevision, AttributeSource, DatasetVersion, Item
 from evalsite.datasets.writing import attribute_revision_create
 from pipelines.fairness.annotation import aggregate_labels, annotator_label_qc
+from pipelines.stats.agreement import NO_LABELS
 from ratings.models import (
     DEFAULT_OVERLAP,
     Assignment,
@@ -179,6 +180,7 @@ class AttributeResults:
     gender_alpha: float | None
     mean_tone_agreement: float | None
     mean_gender_agreement: float | None
+    agreement_note: str | None  # why agreement is absent ("not measurable (one label per item)")
     labelled: int
     complete: int
     total: int
@@ -211,6 +213,7 @@ def attribute_results(*, campaign: Campaign) -> AttributeResults:
             "gender_alpha": None,
             "mean_tone_agreement": None,
             "mean_gender_agreement": None,
+            "agreement_note": NO_LABELS,
         }
     )
     return AttributeResults(
@@ -222,6 +225,7 @@ def attribute_results(*, campaign: Campaign) -> AttributeResults:
         gender_alpha=agg["gender_alpha"],
         mean_tone_agreement=agg["mean_tone_agreement"],
         mean_gender_agreement=agg["mean_gender_agreement"],
+        agreement_note=agg["agreement_note"],
         labelled=len(agg["items"]),
         complete=sum(1 for i in agg["items"] if i["labels"] >= campaign.overlap),
         total=total,

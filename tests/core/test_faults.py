@@ -169,3 +169,60 @@ def reaper_depth(queue: str) -> int:
     depths = broker_queue_depths({queue})
     assert depths is not None
     return depths[queue]
+
+
+def kill_other_connections() -> int:
+    """Terminate every other backend on the test database (a PostgreSQL blip as workers see it)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.services
+def test_database_blips_under_a_backlog_cost_no_attempt(tmp_path: Path, start_worker):
+    """Connections killed every 3 s while 10 jobs queue: every chunk finishes on its first
+    attempt. A short lease makes the old failure mode (a retried message waiting behind the
+    backlog without a heartbeat, the lease expiring, the reaper requeuing) show within the test."""
+    assert workers.test_database_url().startswith("postgres://")
+    env = {"JOB_LEASE_SECONDS": "6", "JOB_HEARTBEAT_SECONDS": "0.5", "JOB_REAPER_SECONDS": "1"}
+    # Given a worker, the maintenance worker + beat, and 10 jobs of 3 chunks queued
+    work = start_worker(queues="default", beat=False, include=KINDS, extra_env=env)
+    start_worker(queues="maintenance", beat=True, include=KINDS, extra_env=env)
+    wait_for(lambda: live_on("default") and live_on("maintenance"), 90, "workers", work)
+    queued = [
+        jobs.job_create(
+            kind="test.steps",
+            chunks=[
+                {"folder": str(tmp_path), "steps": 8, "step_seconds": 0.1, "job": j}
+                for _ in range(3)
+            ],
+            payload={"folder": str(tmp_path)},
+        )
+        for j in range(10)
+    ]
+
+    # When every database connection but this one is killed every 3 s for 24 s
+    killed = 0
+    for _ in range(8):
+        time.sleep(3)
+        killed += kill_other_connections()
+
+    # Then every job finishes, every chunk on its first attempt
+    wait_for(
+        lambda: all(j.is_finished for j in Job.objects.filter(pk__in=[q.pk for q in queued])),
+        240,
+        "the jobs to finish",
+        work,
+    )
+    log = work.output()
+    assert killed >= 8, "the loop killed the workers' connections"
+    statuses = set(
+        Job.objects.filter(pk__in=[q.pk for q in queued]).values_list("status", flat=True)
+    )
+    assert statuses == {JobStatus.DONE}, log[-4000:]
+    attempts = list(Chunk.objects.filter(job__in=queued).values_list("attempts", flat=True))
+    assert attempts == [1] * 30, log[-4000:]

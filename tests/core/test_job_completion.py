@@ -6,6 +6,7 @@ on the embedded default too.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -170,6 +171,65 @@ def test_a_hook_is_claimed_once_and_a_failed_hook_is_retried(tmp_path, settings)
     assert done_lines(tmp_path) == [str(job.pk)]
 
 
+def _expire_hook_claim(job: Job, settings) -> None:
+    stale = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
+    Job.objects.filter(pk=job.pk).update(hook_claimed_at=stale)
+
+
+@pytest.mark.no_services
+def test_a_done_hook_that_keeps_failing_fails_the_job_after_bounded_tries(tmp_path, settings):
+    # Given a finished job whose done hook can never succeed
+    settings.JOB_MAX_HOOK_ATTEMPTS = 3
+    job = make_job(tmp_path, n=1)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.DONE, finished_at=timezone.now())
+    poison = mock.Mock(side_effect=ValueError("Out of range float values are not JSON compliant"))
+    kind = dataclasses.replace(jobs.job_kind("test.sleep"), on_done=poison)
+
+    # When it is tried JOB_MAX_HOOK_ATTEMPTS times (each after the last try's claim expired)
+    with mock.patch.dict(jobs._KINDS, {"test.sleep": kind}):
+        for tries in (1, 2, 3):
+            assert jobs.job_run_hook(job_id=job.pk) is False
+            job.refresh_from_db()
+            if tries < 3:
+                assert job.status == JobStatus.DONE and job.hook_attempts == tries
+                assert "not JSON compliant" in job.hook_error
+                _expire_hook_claim(job, settings)
+        # Then no further try happens, however often the reaper passes
+        Job.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(hours=1))
+        _expire_hook_claim(job, settings)
+        assert jobs.jobs_reap()["hooks"] == 0
+    assert poison.call_count == 3
+
+    # And the job failed with the exception's message, which its failed hook passed on once
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.hook_ran_at is not None
+    assert job.error == (
+        "its finishing step failed 3 times: ValueError: Out of range float values are not JSON "
+        "compliant"
+    )
+    assert (tmp_path / "failed.log").read_text() == f"{job.pk}: {job.error}\n"
+    assert not done_lines(tmp_path)
+
+
+@pytest.mark.no_services
+def test_a_failed_hook_that_keeps_failing_is_given_up(tmp_path, settings):
+    settings.JOB_MAX_HOOK_ATTEMPTS = 2
+    job = make_job(tmp_path, n=1)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, finished_at=timezone.now())
+    poison = mock.Mock(side_effect=RuntimeError("cannot store"))
+    kind = dataclasses.replace(jobs.job_kind("test.sleep"), on_failed=poison)
+    with mock.patch.dict(jobs._KINDS, {"test.sleep": kind}):
+        assert jobs.job_run_hook(job_id=job.pk) is False
+        _expire_hook_claim(job, settings)
+        assert jobs.job_run_hook(job_id=job.pk) is False
+        _expire_hook_claim(job, settings)
+        assert jobs.job_run_hook(job_id=job.pk) is False
+    job.refresh_from_db()
+    assert poison.call_count == 2
+    assert job.status == JobStatus.FAILED and job.hook_ran_at is not None
+    assert job.hook_error == "RuntimeError: cannot store"
+
+
 @pytest.mark.no_services
 def test_a_run_whose_job_finished_without_its_summary_is_finalised_by_the_reaper(
     tmp_path,
@@ -248,37 +308,52 @@ def test_a_chunk_interrupted_by_the_database_resumes_under_the_same_attempt(tmp_
 
 
 @pytest.mark.no_services
-def test_run_chunk_retries_through_the_broker_on_a_database_error_without_an_attempt(tmp_path):
-    from celery.exceptions import Retry
-
+def test_run_chunk_rides_out_a_database_error_in_place_without_an_attempt(tmp_path):
     from evalsite.core.tasks import run_chunk
 
+    # Given a chunk whose handler meets the database gone twice, then succeeds
     job = make_job(tmp_path, n=1)
     chunk_id = job.chunks.get().pk
-    retried: list[dict[str, Any]] = []
-
-    def fake_retry(**kwargs: Any) -> Retry:
-        retried.append(kwargs)
-        return Retry("retry", when=kwargs.get("countdown"))
-
     kind = jobs.job_kind("test.sleep")
-    cut = mock.Mock(side_effect=OperationalError("could not connect to server"))
-    with (
-        mock.patch.object(run_chunk, "retry", side_effect=fake_retry),
-        mock.patch.dict(jobs._KINDS, {"test.sleep": jobs.JobKind("test.sleep", cut, kind.on_done)}),
-        pytest.raises(Retry),
-    ):
-        run_chunk.run(chunk_id)
-    chunk = Chunk.objects.get(pk=chunk_id)
-    assert chunk.status == JobStatus.RUNNING and chunk.attempts == 1
-    resume = retried[0]["kwargs"]["resume"]
-    assert resume == {"claimed_by": chunk.claimed_by, "attempts": 1}
+    calls = {"n": 0}
 
-    # The retried message resumes the chunk (same attempt) and finishes it
-    assert run_chunk.run(chunk_id, resume=resume) == "done"
-    chunk.refresh_from_db()
-    assert (chunk.status, chunk.attempts, chunk.interruptions) == (JobStatus.DONE, 1, 1)
+    def flaky(chunk: Chunk) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise OperationalError("could not connect to server")
+        return kind.run_chunk(chunk)
+
+    # When its one message is delivered (the broker is never asked to retry)
+    with (
+        mock.patch.object(run_chunk, "retry", side_effect=AssertionError("sent back")),
+        mock.patch.dict(jobs._KINDS, {"test.sleep": dataclasses.replace(kind, run_chunk=flaky)}),
+    ):
+        assert run_chunk.run(chunk_id) == "done"
+
+    # Then it finished on its first attempt, the two interruptions counted
+    chunk = Chunk.objects.get(pk=chunk_id)
+    assert (chunk.status, chunk.attempts, chunk.interruptions) == (JobStatus.DONE, 1, 2)
+    assert calls["n"] == 3
     assert done_lines(tmp_path) == [str(job.pk)]
+
+
+@pytest.mark.no_services
+def test_run_chunk_gives_up_riding_out_after_the_interruption_bound(tmp_path, settings):
+    from evalsite.core.tasks import run_chunk
+
+    settings.JOB_MAX_INTERRUPTIONS = 2
+    job = jobs.job_create(
+        kind="test.sleep", chunks=[{}], payload={"folder": str(tmp_path)}, max_attempts=2
+    )
+    chunk_id = job.chunks.get().pk
+    kind = jobs.job_kind("test.sleep")
+    down = mock.Mock(side_effect=OperationalError("could not connect to server"))
+    with mock.patch.dict(jobs._KINDS, {"test.sleep": dataclasses.replace(kind, run_chunk=down)}):
+        assert run_chunk.run(chunk_id) == "failed"
+    assert down.call_count == 3  # the first run and two rides
+    chunk = Chunk.objects.get(pk=chunk_id)
+    assert (chunk.status, chunk.attempts) == (JobStatus.PENDING, 1), "then it counts as a failure"
+    assert "could not connect to server" in chunk.error
 
 
 @pytest.mark.no_services
@@ -317,6 +392,13 @@ def test_reaper_resends_only_chunks_the_broker_holds_no_message_for(tmp_path, no
     Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=5))
     with mock.patch.object(reaper, "broker_queue_depths", return_value={"default": 3}):
         assert jobs.jobs_reap()["resent"] == 0
+    # not even for a backlog older than the resend interval while its messages are queued
+    Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=900))
+    with mock.patch.object(reaper, "broker_queue_depths", return_value={"default": 3}):
+        assert jobs.jobs_reap()["resent"] == 0
+    # only when the broker cannot be asked does the resend interval apply
+    with mock.patch.object(reaper, "broker_queue_depths", return_value=None):
+        assert jobs.jobs_reap()["resent"] == 3
 
 
 @pytest.mark.no_services

@@ -6,6 +6,7 @@ default, Redis + PostgreSQL in CI's full run.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def test_a_real_worker_runs_a_job_and_writes_its_heartbeat(tmp_path, start_worke
     assert "default" in row.queues and row.pid == worker.pid
     # It consumed, and reported itself live, only once its sandbox had imported torch.
     assert "sandbox ready: waited" in worker.output()
+    # Every log line of the worker says when it was written (faults are read across processes).
+    ready = next(line for line in worker.output().splitlines() if "sandbox ready" in line)
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ", ready), ready
 
 
 def test_sigkilled_worker_loses_no_work_and_the_job_finishes_exactly_once(tmp_path, start_worker):

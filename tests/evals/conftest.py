@@ -31,7 +31,8 @@ def item_key(item: Any) -> str:
 class FakeModel:
     """Stands in for the sandboxed session: thresholds brightness, misbehaves on chosen photos.
 
-    `behaviour` maps a photo key (see `item_key`) to "nan", "shape", "raise" or "crash".
+    `behaviour` maps a photo key (see `item_key`) to "nan", "shape", "raise", "crash" (every
+    time) or "crash_once" (the first time only, as a process killed from outside would).
     """
 
     size: int = 64
@@ -39,12 +40,15 @@ class FakeModel:
     fail_load: str = ""
     opened: int = 0
     predicted: int = 0
+    crashed: set[str] = field(default_factory=set)
+    sessions: list[Any] = field(default_factory=list)
 
     def session(self, version: Any, runtime: str, threads: int | None = None) -> Any:
         if self.fail_load:
             raise runners.ModelLoadError(self.fail_load)
         self.opened += 1
-        return _FakeSession(self)
+        self.sessions.append(_FakeSession(self))
+        return self.sessions[-1]
 
 
 class _FakeSession:
@@ -52,6 +56,11 @@ class _FakeSession:
 
     def __init__(self, model: FakeModel) -> None:
         self.model = model
+        self.dead = False  # set by a test: the process was killed while idle
+
+    @property
+    def alive(self) -> bool:
+        return not self.dead
 
     def warmup(self) -> int:
         return 1
@@ -63,7 +72,13 @@ class _FakeSession:
         pass
 
     def predict(self, photo: np.ndarray) -> RawOutput:
-        what = self.model.behaviour.get(photo_key(photo), "")
+        if self.dead:
+            raise runners.SessionCrashed("child exited with signal SIGKILL")
+        key = photo_key(photo)
+        what = self.model.behaviour.get(key, "")
+        if what == "crash_once" and key not in self.model.crashed:
+            self.model.crashed.add(key)
+            raise runners.SessionCrashed("child exited with signal SIGKILL")
         if what == "crash":
             raise runners.SessionCrashed("child exited with signal SIGSEGV")
         if what == "raise":

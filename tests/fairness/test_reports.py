@@ -232,13 +232,18 @@ def test_synthetic_labels_are_named_in_every_heading_and_contrast_strata_shown(c
     assert 'id="fairness-contrast"' in page
 
 
-def test_compare_page_shows_paired_group_deltas(client: Any):
+def test_compare_page_shows_paired_group_deltas(client: Any, django_capture_on_commit_callbacks):
+    from tests.evals.comparisons import stored_comparison
     from tests.fairness.builders import add_run
 
     world = build_world(degrade=0.0)
     worse = add_run(world.version, world.items, model="2.0.0", degrade=0.15)
     client.force_login(world.researcher)
-    page = client.get(f"/fairness/compare/?a={world.runs[0].pk}&b={worse.pk}")
+    url = f"/fairness/compare/?a={world.runs[0].pk}&b={worse.pk}"
+    before = client.get(url).content.decode()  # a GET computes nothing: it offers the job
+    assert 'id="compute-intervals"' in before and 'id="fairness-paired"' not in before
+    stored_comparison(world.runs[0], worse, django_capture_on_commit_callbacks)
+    page = client.get(url)
     assert page.status_code == 200
     rows = page.context["paired"]["groups"]
     dark = next(r for r in rows if r["attribute"] == "skin_tone" and r["group"] == "8-10")

@@ -73,6 +73,7 @@ def test_latency_csv_accepts_stems_or_file_names_and_optional_stages():
         ("image,ms\na,1\na,2\nb,1\n", "row 3: a appears twice"),
         ("image,ms\na,1\n", "no row for b"),
         ("image,ms\na,1\nb,inf\n", "row 3 ms: 'inf' is not a finite number"),
+        ("image,ms\na,1\nb,1e308\n", "row 3 ms: '1e308' ms is more than one hour per image"),
         ("image,ms,model_ms\na,1,-2\nb,1,1\n", "row 2 model_ms: '-2' is negative"),
         ("image;ms\na;1\n", "needs the columns image,ms"),
     ],

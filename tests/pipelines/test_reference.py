@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipelines.hashing import sha256_file
 from pipelines.metrics.functional import binary_iou
 from pipelines.reference.data import (
     NEGATIVE_SCALES,
@@ -24,11 +25,19 @@ from pipelines.reference.data import (
     split_pairs,
     validation_negatives,
 )
-from pipelines.reference.export import export, export_program, find_schema, interpolate_weights
+from pipelines.reference.declared import chosen_on_validation, declared_line
+from pipelines.reference.export import (
+    export,
+    export_program,
+    find_schema,
+    interpolate_weights,
+    make_spec,
+)
 from pipelines.reference.gating import gate_report, gated, pick_threshold, reliability
 from pipelines.reference.model import build_model
 from pipelines.reference.train import command_line, load_init, parse_args
 from pipelines.reference.train import main as train_main
+from pipelines.spec import validate_spec
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "models"
 
@@ -373,6 +382,28 @@ def test_fine_tune_with_gate_data_resumes_and_exports_a_picked_threshold(tmp_pat
         f"0.5 × parent + 0.5 × checkpoint`, interpolated in weight space with the parent `{parent}`"
         in card
     )
+    # The threshold was picked and the interpolation weight chosen on the validation photos: the
+    # spec declares them as tuned and selected on (the platform's biased-evidence check reads it).
+    _, val_pairs = split_pairs(data)
+    val_sha = [sha256_file(image) for image, _ in val_pairs]
+    assert val_sha and spec["training"]["tuned_image_sha256"] == val_sha
+    assert spec["training"]["selected_image_sha256"] == val_sha
+    assert not set(val_sha) & set(spec["training"]["image_sha256"])
+    validate_spec(spec)
+    assert "`selected_image_sha256`" in card and "interpolation weight was chosen on them" in card
+
+
+def test_export_declares_what_it_chose_on_validation() -> None:
+    assert chosen_on_validation(gate="fixed", checkpoint="best.pt", interpolated=False) == (
+        False,
+        ["the exported checkpoint is the best of its run on them"],
+    )
+    assert chosen_on_validation(gate="pick", checkpoint="last.pt", interpolated=False) == (True, [])
+    line = declared_line(n_train=7, n_val=2, tuned=False, selected_why=[])
+    assert "`image_sha256`: the 7 training images" in line and "tuned" not in line
+    doc = make_spec("c.md", ["a" * 64], tuned_image_sha256=["b" * 64])
+    validate_spec(doc)
+    assert "selected_image_sha256" not in doc["training"]
 
 
 def test_weight_interpolation_with_the_parent(tmp_path: Path) -> None:

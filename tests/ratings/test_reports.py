@@ -170,6 +170,15 @@ def test_the_beat_sweep_resends_reports_left_dirty_too_long(
     assert tasks.refresh_campaign_snapshot(10**6) == "no such campaign"
 
 
+def test_a_refresh_lost_with_its_worker_is_redone_within_a_minute_by_default() -> None:
+    from django.conf import settings as live
+
+    sweep = live.CELERY_BEAT_SCHEDULE["refresh-stale-campaign-reports"]["schedule"]
+    # a snapshot dirty past STALE is resent by the next sweep at the latest
+    assert live.RATINGS_SNAPSHOT_STALE_SECONDS + sweep <= 60
+    assert live.RATINGS_SNAPSHOT_STALE_SECONDS > 2 * live.RATINGS_SNAPSHOT_DEBOUNCE_SECONDS
+
+
 def test_the_campaign_list_counts_tasks_and_ratings_per_campaign(world: World) -> None:
     campaign = _campaign(world)
     _rate(world, 4)

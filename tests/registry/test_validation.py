@@ -156,9 +156,16 @@ def test_resolver_can_require_a_ready_version(tiny):
         selectors.model_version_resolve("subject-lift:1.0.0", require_ready=True)
 
 
-def test_training_overlap_lists_held_out_items_seen_in_training(tiny):
-    seen, other = "a" * 64, "b" * 64
-    spec = spec_for("torchscript", training={"image_sha256": [seen]})
+def test_declared_data_is_read_per_role_from_the_stored_spec(tiny):
+    seen, tuned = "a" * 64, "b" * 64
+    spec = spec_for(
+        "torchscript",
+        training={"image_sha256": [seen], "tuned_image_sha256": [tuned, seen]},
+    )
     row = register(tiny["torchscript"], spec).version
-    assert selectors.training_overlap(row, [seen, other]) == {seen}
-    assert row.training_sha256s == [seen]
+    assert row.status == "ready"
+    assert row.declared_data == {
+        "trained": frozenset({seen}),
+        "tuned": frozenset({tuned, seen}),
+        "selected": frozenset(),
+    }

@@ -24,7 +24,7 @@ def _world() -> Any:
     world = build_release_world(loss=None)
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     report = release_report_build(report_id=report.pk)
     leaderboard_refresh()
     return world, report
@@ -55,10 +55,13 @@ def test_manager_decides_from_the_leaderboard_and_production_moves_researcher_ca
             page.select_option("select[name=decision]", "approve")
             page.fill("textarea[name=reason]", "better for every skin-tone group")
             page.check("input[name=move_production]")
+            assert "approving needs an override" in page.text_content("#override-needed")
+            page.fill("textarea[name=override]", "crowd study runs after the release")
             page.click("#decide-form button[type=submit]")
             page.wait_for_load_state("networkidle")
             assert "production moved" in page.text_content(".messages")
-            assert "better for every skin-tone group" in page.text_content("#decisions")
+            assert "better for every skin-tone group" in page.text_content("#decision")
+            assert page.query_selector("#decide-form") is None
             page.screenshot(path=str(SHOTS / "releases-report-decided.png"), full_page=True)
             alias = Alias.objects.get(family=family, name=PRODUCTION)
             assert alias.version_id == world.candidate.model_version_id
@@ -67,7 +70,7 @@ def test_manager_decides_from_the_leaderboard_and_production_moves_researcher_ca
             login(res, live_server.url, "res")
             res.goto(f"{live_server.url}/releases/reports/{report.pk}/")
             assert res.query_selector("#decide-form") is None
-            assert "Only release managers and admins" in res.text_content("#decide-denied")
+            assert "crowd study runs after the release" in res.text_content("#decision-override")
             status = res.evaluate(
                 """async (url) => {
                     const token = document.cookie.split('; ').find(c => c.startsWith('csrftoken='));
@@ -80,6 +83,102 @@ def test_manager_decides_from_the_leaderboard_and_production_moves_researcher_ca
                 f"{live_server.url}/releases/reports/{report.pk}/decide/",
             )  # fmt: skip
             assert status[0] == 403 and "Only release managers and admins" in status[1]
+        finally:
+            browser.close()
+
+
+def test_manager_is_refused_on_stale_and_non_production_reports_and_one_of_two_approvals_wins(
+    transactional_db: Any, live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from evalsite.releases.models import ReleaseDecision, ReleaseReport
+    from tests.releases.builders import newer_run
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM reads beside Playwright's loop
+    world, stale = _world()
+    newer_run(world, "baseline")  # the stale report read the older baseline run
+    fresh = release_report_build(report_id=release_report_create(
+        candidate=world.candidate.model_version, baseline=world.baseline.model_version,
+        dataset_versions=[world.version], enqueue=False).pk)  # fmt: skip
+    family = world.candidate.model_version.family
+    user_with("release_manager", "mgr")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def approve(page: Any, report_id: int, override: str) -> None:
+        page.goto(f"{live_server.url}/releases/reports/{report_id}/")
+        page.select_option("select[name=decision]", "approve")
+        page.fill("textarea[name=reason]", "ship it")
+        page.check("input[name=move_production]")
+        page.fill("textarea[name=override]", override)
+        page.click("#decide-form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context().new_page()
+            login(page, live_server.url, "mgr")
+            # A stale report: refused with what moved and what to do
+            page.goto(f"{live_server.url}/releases/reports/{stale.pk}/")
+            assert "has a newer run" in page.text_content("#report-stale")
+            approve(page, stale.pk, "hotfix")
+            refusal = page.text_content("#decide-form .errorlist")
+            assert "is stale" in refusal and "Rebuild" in refusal
+            page.screenshot(path=str(SHOTS / "releases-refused-stale.png"), full_page=True)
+
+            # A report whose baseline is no longer what production points to
+            other = world.candidate.model_version
+            Alias.objects.filter(family=family, name=PRODUCTION).update(version=other)
+            approve(page, fresh.pk, "hotfix")
+            refusal = page.text_content("#decide-form .errorlist")
+            assert f"production points to {other.ref} now" in refusal
+            Alias.objects.filter(family=family, name=PRODUCTION).update(
+                version=world.baseline.model_version
+            )
+            assert not ReleaseDecision.objects.exists()
+
+            # Two approvals sent at the same moment: one decision, the other told why
+            page.goto(f"{live_server.url}/releases/reports/{fresh.pk}/")
+            statuses = page.evaluate(
+                """async (url) => {
+                    const form = document.querySelector('#decide-form');
+                    const token = form.querySelector('[name=csrfmiddlewaretoken]').value;
+                    const send = () => fetch(url, {method: 'POST', credentials: 'same-origin',
+                        body: new URLSearchParams({decision: 'approve', reason: 'ship it',
+                            move_production: 'on', override: 'votes after release',
+                            csrfmiddlewaretoken: token}), redirect: 'manual'});
+                    const rs = await Promise.all([send(), send()]);
+                    const moved = (r) => r.type === 'opaqueredirect';
+                    return await Promise.all(rs.map(
+                        async (r) => [moved(r) ? 302 : r.status, moved(r) ? '' : await r.text()]));
+                }""",
+                f"{live_server.url}/releases/reports/{fresh.pk}/decide/",
+            )  # fmt: skip
+            codes = sorted(s[0] for s in statuses)
+            assert codes == [302, 409], codes
+            assert "already has its decision" in next(s[1] for s in statuses if s[0] == 409)
+            assert ReleaseDecision.objects.filter(report=fresh).count() == 1
+            assert Alias.objects.get(family=family, name=PRODUCTION).version_id == other.pk
+
+            # The decision replaces the form; the override is on the banner and in the history
+            page.goto(f"{live_server.url}/releases/reports/{fresh.pk}/")
+            assert page.query_selector("#decide-form") is None
+            assert "votes after release" in page.text_content("#decision-override")
+            page.goto(f"{live_server.url}/")
+            assert "Approve" in page.text_content("#newest-decision")
+            assert "votes after release" in page.text_content("#newest-override")
+            page.screenshot(path=str(SHOTS / "releases-banner-override.png"), full_page=True)
+            page.goto(f"{live_server.url}/releases/history/")
+            assert "votes after release" in page.text_content("#history")
+
+            # The stale report offers a rebuild: a new report over the same sets
+            page.goto(f"{live_server.url}/releases/reports/{stale.pk}/")
+            page.click("#rebuild")
+            page.wait_for_load_state("networkidle")
+            rebuilt = ReleaseReport.objects.order_by("-pk").first()
+            assert rebuilt is not None and rebuilt.pk not in (stale.pk, fresh.pk)
+            assert page.url.endswith(f"/releases/reports/{rebuilt.pk}/")
         finally:
             browser.close()
 

@@ -14,7 +14,8 @@ from evalsite.releases.models import ReleaseReport
 from models.models import CANDIDATE, Alias
 from ratings.models import Campaign
 from ratings.services.assign import assignment_queue, rating_submit
-from tests.ratings.builders import build_world
+from tests.evals.factories import tiny_set
+from tests.ratings.builders import World, build_world, fabricate_results
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -27,6 +28,27 @@ def media(tmp_path: Path, settings: Any) -> Path:
     return root
 
 
+def _people_set(tmp_path: Path, world: World, name: str) -> None:
+    """A set with synthetic person attributes (groups of 27-45, above the gates' minimum of 20)
+    and a run of each of the world's versions on it."""
+    from evalsite.datasets.models import AttributeRevision, ItemAttribute
+    from evalsite.evals.models import EvalRun, RunStatus
+
+    version = tiny_set(tmp_path / "people", name=name, n=90, empty=0)
+    revision = AttributeRevision.objects.create(version=version, number=1, source="synthetic")
+    ItemAttribute.objects.bulk_create([
+        ItemAttribute(revision=revision, item=item, skin_tone=str(1 + k % 10),
+                      perceived_gender="woman" if k % 2 else "man", source="synthetic")
+        for k, item in enumerate(version.items.order_by("stem"))
+    ])  # fmt: skip
+    for kind, run in enumerate(world.runs):
+        people_run = EvalRun.objects.create(
+            model_version=run.model_version, dataset_version=version, queue="torch",
+            config_hash=f"people{kind:02d}deadbeef", status=RunStatus.DONE,
+        )  # fmt: skip
+        fabricate_results(people_run, kind)
+
+
 def test_demo_report_on_the_test_set_counts_the_campaign_and_labels_simulated_votes(
     tmp_path: Path,
 ) -> None:
@@ -34,6 +56,7 @@ def test_demo_report_on_the_test_set_counts_the_campaign_and_labels_simulated_vo
     from ratings import demo as rating_demo
 
     world = build_world(tmp_path, n=40, name=release_demo.TEST_SET)
+    _people_set(tmp_path, world, release_demo.PEOPLE_SET)
     candidate = world.runs[1].model_version
     Alias.objects.create(family=candidate.family, name=CANDIDATE, version=candidate)
     lines: list[str] = []
@@ -51,6 +74,12 @@ def test_demo_report_on_the_test_set_counts_the_campaign_and_labels_simulated_vo
     assert gates["crowd win rate"]["status"] != "insufficient"
     assert "simulated" in gates["crowd win rate"]["text"]
     assert gates["minimum votes"]["status"] == "pass"
+    # The suite gives every gate its evidence: nothing is left "insufficient".
+    assert [g["name"] for g in report.payload["gates"] if g["status"] == "insufficient"] == []
+    assert {g["name"] for g in report.payload["gates"] if g["kind"] == "fairness"} >= {
+        "fairness: skin tone",
+        "fairness: perceived gender",
+    }
 
     client = Client()
     client.force_login(world.researcher)

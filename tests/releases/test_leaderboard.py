@@ -77,7 +77,7 @@ def test_home_is_the_leaderboard_with_the_newest_verdict_and_annotators_still_ra
     world = build_release_world(loss=-0.08)
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     release_report_build(report_id=report.pk)
     leaderboard_refresh()
     page = _client("release_manager").get("/").content.decode()

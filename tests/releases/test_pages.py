@@ -45,7 +45,7 @@ def test_release_managers_set_gates_per_family_and_researchers_cannot():
     assert bad.status_code == 200 and "metric_margins maps metric names" in bad.content.decode()
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     gates = {g["name"]: g for g in release_report_build(report_id=report.pk).payload["gates"]}
     assert gates["IoU non-inferiority"]["threshold"] == -0.02
     assert gates["latency budget"]["status"] == "pass"  # candidate p99 30 ms <= 35 ms
@@ -59,7 +59,7 @@ def test_offline_export_inlines_photos_ground_truth_and_cutouts(tmp_path: Path, 
     world = build_world(tmp_path, n=6, runs=2, annotators=0)
     report = release_report_create(candidate=world.runs[1].model_version,
                                    baseline=world.runs[0].model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     report = release_report_build(report_id=report.pk)
     assert report.payload["gallery"]["regressed"]  # run 1 misses the subject on even items
     html = export_html(report)
@@ -81,7 +81,8 @@ def test_demo_step_builds_a_report_for_the_resolved_candidate(settings: Any):
     assert report.candidate == world.candidate.model_version  # the `candidate` alias, resolved
     assert report.baseline == world.baseline.model_version and report.status == "done"
     assert any(f"/releases/reports/{report.pk}/" in line for line in lines)
-    assert "pascal-s-test: skipped" in lines[-1]  # no test set in this world: that report waits
+    # No test set in this world: the suite report waits.
+    assert "pascal-s-test + synthetic-people: skipped" in lines[-1]
     demo.after_start(lines.append)  # idempotent: reused
     assert ReleaseReport.objects.count() == 1
     page = Client()

@@ -83,7 +83,7 @@ def test_crowd_section_with_votes_and_below_the_minimum():
     add_votes(world, control=12, candidate_share=0.7)
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     report = release_report_build(report_id=report.pk)
     crowd = report.payload["crowd"]
     assert crowd["note"] == "not enough votes (12 of 50)" and crowd["win_rate"] is None
@@ -98,7 +98,7 @@ def test_crowd_win_rate_from_the_control_stratum_only():
     campaign, choices = add_votes(world, control=80, candidate_share=0.7, other=40)
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     assert report.campaign_id == campaign.pk  # the newest campaign over both runs by default
     crowd = release_report_build(report_id=report.pk).payload["crowd"]
     control = list(choices[:80])
@@ -119,7 +119,7 @@ def test_report_job_runs_through_the_job_primitive_and_is_immutable(
     with django_capture_on_commit_callbacks(execute=False):
         report = release_report_create(candidate=world.candidate.model_version,
                                        baseline=world.baseline.model_version,
-                                       dataset_version=world.version)  # fmt: skip
+                                       dataset_versions=[world.version])  # fmt: skip
     chunk = Chunk.objects.get(job=report.job)
     claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="test")
     assert claimed is not None
@@ -155,7 +155,7 @@ def test_api_builds_with_wait_and_answers_the_exit_code():
 def _built(world: Any) -> ReleaseReport:
     report = release_report_create(candidate=world.candidate.model_version,
                                    baseline=world.baseline.model_version,
-                                   dataset_version=world.version, enqueue=False)  # fmt: skip
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
     return release_report_build(report_id=report.pk)
 
 
@@ -166,8 +166,10 @@ def test_manager_approves_and_production_moves_in_the_same_transaction():
     client.force_login(user_with("release_manager", "mgr"))
     resp = client.post(
         reverse("releases:decide", args=[report.pk]),
-        {"decision": "approve", "reason": "better on every group", "move_production": "on"},
-    )
+        {"decision": "approve", "reason": "better on every group", "move_production": "on",
+         "override": "no crowd votes needed for this fix"},
+    )  # fmt: skip
+    assert report.verdict == "insufficient"  # no campaign: the override is what lets it through
     assert resp.status_code == 302
     alias = Alias.objects.get(family=world.candidate.model_version.family, name=PRODUCTION)
     assert alias.version_id == world.candidate.model_version_id
@@ -181,6 +183,7 @@ def test_manager_approves_and_production_moves_in_the_same_transaction():
     for name in ("releases:report", "releases:history"):
         page = client.get(reverse(name, args=[report.pk] if name.endswith("report") else []))
         assert "better on every group" in page.content.decode()
+        assert "no crowd votes needed for this fix" in page.content.decode()
     version_page = client.get(world.candidate.model_version.get_absolute_url())
     assert "better on every group" in version_page.content.decode()
 
@@ -265,7 +268,7 @@ def test_a_failed_report_job_records_why_on_the_report(django_capture_on_commit_
     with django_capture_on_commit_callbacks(execute=False):
         report = release_report_create(candidate=world.candidate.model_version,
                                        baseline=world.baseline.model_version,
-                                       dataset_version=world.version)  # fmt: skip
+                                       dataset_versions=[world.version])  # fmt: skip
     chunk = Chunk.objects.get(job=report.job)
     claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="test")
     assert claimed is not None
@@ -293,9 +296,67 @@ def test_approval_cannot_move_production_to_a_version_that_is_not_ready():
     client.force_login(user_with("release_manager", "mgr"))
     resp = client.post(
         reverse("releases:decide", args=[report.pk]),
-        {"decision": "approve", "reason": "ok", "move_production": "on"},
+        {"decision": "approve", "reason": "ok", "move_production": "on", "override": "known"},
     )
     assert resp.status_code == 400 and "production cannot move" in resp.content.decode()
     assert not ReleaseDecision.objects.exists()  # nothing half-written
     alias = Alias.objects.get(family=world.candidate.model_version.family, name=PRODUCTION)
     assert alias.version_id == world.baseline.model_version_id
+
+
+def test_a_report_whose_builder_died_is_finished_by_the_reaper_not_left_running(
+    django_capture_on_commit_callbacks: Any,
+):
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from evalsite.core import jobs
+    from evalsite.releases.models import ReportStatus
+
+    # Given a report the CLI created and claimed (enqueue=False: it builds it itself), whose
+    # process was then killed before finishing: nothing was sent to a worker
+    world = build_release_world(loss=None)
+    with (
+        mock.patch("evalsite.core.tasks.run_chunk.apply_async") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        report = release_report_create(candidate=world.candidate.model_version,
+                                       baseline=world.baseline.model_version,
+                                       dataset_versions=[world.version], enqueue=False)  # fmt: skip
+        assert report.job_id is not None and send.call_count == 0
+        chunk = Chunk.objects.get(job=report.job)
+        dead = jobs.chunk_claim(chunk_id=chunk.pk, worker="cli-host:4242:dead")
+        assert dead is not None
+        ReleaseReport.objects.filter(pk=report.pk).update(status=ReportStatus.RUNNING)
+
+        # When its lease runs out, the reaper hands the chunk to a worker
+        Chunk.objects.filter(pk=chunk.pk).update(
+            lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        assert jobs.jobs_reap()["requeued"] == 1
+        assert send.call_count == 1
+
+    # Then the worker builds it once, and it is done with a verdict
+    claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="worker-1")
+    assert claimed is not None and claimed.attempts == 2
+    result = jobs.job_kind(claimed.job.kind).run_chunk(claimed)
+    assert jobs.chunk_complete(claimed, result)
+    report.refresh_from_db()
+    assert report.status == ReportStatus.DONE and report.verdict in ("pass", "fail", "insufficient")
+
+
+def test_the_cli_builds_through_the_reports_job(tmp_path: Path):
+    world = build_release_world(loss=None)
+    _, out, _ = _cli(*_args(world))
+    report = ReleaseReport.objects.get()
+    assert out.startswith(f"report {report.pk}")
+    assert jobs_progress(report) == {"total": 1, "done": 1}
+
+
+def jobs_progress(report: ReleaseReport) -> dict[str, int]:
+    from evalsite.core import jobs
+
+    assert report.job is not None
+    return {k: v for k, v in jobs.job_progress(report.job).items() if v}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.stats import ttest_ind
@@ -17,6 +19,7 @@ from pipelines.release import (
 )
 from pipelines.stats import paired_bootstrap
 from pipelines.stats.groups import holm_adjust
+from pipelines.stats.latency import latency_stats
 
 pytestmark = pytest.mark.no_services
 METRICS = ("iou", "boundary_f", "mae")
@@ -130,7 +133,7 @@ def _inputs(n: int = 120, degrade: bool = True, seed: int = 2) -> ReleaseInputs:
         candidate="f:2", baseline="f:1", dataset="s:ab", runs={"candidate": 2, "baseline": 1},
         items=[{"id": i, "stem": f"s{i}"} for i in range(n)], baseline_metrics=base,
         candidate_metrics=cand, baseline_gated=np.zeros(n), candidate_gated=np.zeros(n),
-        no_subject=np.zeros(n), latency={"candidate": {"p99": 30.0}},
+        no_subject=np.zeros(n), latency={"candidate": latency_stats(np.linspace(10.0, 30.0, n))},
         postprocess={"baseline": {"g": 1}, "candidate": {"g": 1}},
         attributes={"skin_tone": list(tones),
                     "perceived_gender": ["woman" if i % 2 else "man" for i in range(n)]},
@@ -198,3 +201,55 @@ def test_latency_budget_gate():
     assert _gates(over)["latency budget"]["status"] == "fail"
     under = build_release_report(inputs, GateSettings(rounds=200, latency_budget_ms=50.0))
     assert _gates(under)["latency budget"]["status"] == "pass"
+
+
+def test_a_suite_runs_holm_once_over_the_gates_of_all_its_sets() -> None:
+    from dataclasses import replace
+
+    from pipelines.release import build_suite_report
+
+    quality = replace(_inputs(degrade=False, seed=5), dataset="q:01", attributes=None)
+    people = _inputs(degrade=True)
+    settings = GateSettings(rounds=400, min_votes=0, min_win_rate=None)
+    suite = build_suite_report([quality, people], settings)
+    alone = build_release_report(people, settings)
+    assert suite["datasets"] == ["q:01", "s:ab"] and suite["dataset"] == "q:01"
+    by_set = {(g["name"], g["dataset"]): g for g in suite["gates"]}
+    # metric gates on both sets, fairness only where people are labelled
+    assert ("IoU non-inferiority", "q:01") in by_set and ("IoU non-inferiority", "s:ab") in by_set
+    assert {g["dataset"] for g in suite["gates"] if g["kind"] == "fairness"} == {"s:ab"}
+    assert by_set[("fairness: skin tone", "s:ab")]["status"] == "fail"
+    # one Holm family: p-values as alone, adjusted over more tests (never smaller)
+    raw = [g["p_value"] for g in suite["gates"] if g.get("p_value") is not None]
+    expected = holm_adjust(np.array(raw))
+    got = [g["p_holm"] for g in suite["gates"] if g.get("p_value") is not None]
+    assert got == pytest.approx(list(expected))
+    for gate in alone["gates"]:
+        if gate.get("p_holm") is not None:
+            assert by_set[(gate["name"], "s:ab")]["p_holm"] >= gate["p_holm"] - 1e-12
+    assert suite["fairness"]["dataset"] == "s:ab" and suite["metrics"]["iou"]["delta"] > 0
+    assert suite["verdict"] == "fail"
+
+
+def test_latency_gate_uses_the_max_and_says_so_below_100_images():
+    # Given 30 measured images whose slowest took 90 ms while their p99 would read ~87 ms
+    inputs = _inputs(degrade=False)
+    slow = latency_stats([10.0] * 28 + [80.0, 90.0])
+    inputs = replace(inputs, latency={"candidate": slow})
+    report = build_release_report(inputs, GateSettings(rounds=200, latency_budget_ms=88.0))
+    gate = _gates(report)["latency budget"]
+    # Then the gate compares the max, not an interpolated p99, and names it
+    assert gate["status"] == "fail" and gate["value"] == 90.0
+    assert "max 90.0 ms (n=30" in gate["text"] and "p99" not in gate["text"].split(";")[0]
+    assert report["latency"]["candidate"]["p99"] is None
+    assert report["latency"]["candidate"]["tail"] == "max"
+
+
+def test_latency_gate_uses_the_p99_from_100_images():
+    values = np.arange(1.0, 201.0)  # 200 images: p99 = 198.01, max = 200
+    inputs = replace(_inputs(degrade=False), latency={"candidate": latency_stats(values)})
+    report = build_release_report(inputs, GateSettings(rounds=200, latency_budget_ms=199.0))
+    gate = _gates(report)["latency budget"]
+    assert gate["status"] == "pass"
+    assert gate["value"] == pytest.approx(np.percentile(values, 99))
+    assert gate["text"].startswith("candidate p99 198.0 ms (n=200)")

@@ -30,6 +30,7 @@ from evalsite.evals.models import (
     RunStatus,
 )
 from evalsite.evals.services.artefacts import alpha_sha256, media_root
+from evalsite.evals.services.comparisons import run_comparison_after_run_done
 from evalsite.evals.services.parity import parity_refresh
 from evalsite.evals.services.reproduce import reproduction_refresh
 from evalsite.evals.services.runs import eval_run_fail
@@ -37,6 +38,7 @@ from evalsite.evals.services.scores import evaluation_of
 from evalsite.fairness.services import fairness_after_run_done
 from pipelines.metrics import MetricAggregator
 from pipelines.metrics.io import Pair, load_pair, read_gray8
+from pipelines.stats.latency import latency_stats
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,6 @@ log = logging.getLogger(__name__)
 #: because post-processing cost grows with the photo while the model's input stays 512².
 SMALL_IMAGE_PIXELS = 2_000_000
 SLICE_METRICS = ("iou", "boundary_f", "mae", "s_measure", "weighted_f")
-PERCENTILES = (50, 90, 99)
 
 
 #: Threads reading the stored files while finalising, which waits on reading them (two PNG
@@ -104,7 +105,8 @@ def _same_bytes(a: Path, b: Path) -> bool:
 
 
 def latency_summary(results: list[ItemResult], warmups: int) -> dict[str, Any]:
-    """p50/p90/p99/mean per stage (ms), per device; warm-up inferences are never in `results`.
+    """n, p50/p90, tail (p99 from 100 images, else max) and mean per stage (ms), per device;
+    warm-up inferences are never in `results` (pipelines.stats.latency states the tail rule).
 
     Items without latency (an imported run without a latency CSV) are left out, and so is a
     stage no item measured (a device CSV with only `image,ms`): "not measured", never zeros.
@@ -119,12 +121,7 @@ def latency_summary(results: list[ItemResult], warmups: int) -> dict[str, Any]:
         for stage in LATENCY_STAGES:
             if not any(stage in row for row in rows):
                 continue
-            values = np.array([float(row.get(stage, 0.0)) for row in rows], dtype=np.float64)
-            p = np.percentile(values, PERCENTILES)  # linear interpolation (numpy default)
-            stages[stage] = {
-                "p50": float(p[0]), "p90": float(p[1]), "p99": float(p[2]),
-                "mean": float(values.mean()),
-            }  # fmt: skip
+            stages[stage] = latency_stats([float(row.get(stage, 0.0)) for row in rows])
         out["devices"][device] = {"n": len(rows), "stages": stages}
     return out
 
@@ -204,6 +201,15 @@ def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
     results = list(ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem"))
     ok = [r for r in results if r.status == ResultStatus.OK]
     failed = [r for r in results if r.status == ResultStatus.FAILED]
+    expected = run.dataset_version.items.count()
+    if len(ok) + len(failed) < expected:
+        # "done" means every item has the model's answer (an output or a model failure): a
+        # summary over the items that happened to finish would be a different, unlabelled set.
+        missing = expected - len(ok) - len(failed)
+        raise NoResults(
+            f"incomplete: {missing} of {expected} items have no result from the model "
+            "(their work was lost or never ran); the run is not scored on a subset — run it again"
+        )
     if not ok:
         raise NoResults(failure_message(failed, run.dataset_version.item_count or len(results)))
     gated, ungated = _score(ok)
@@ -253,7 +259,8 @@ def item_digests(run: EvalRun) -> tuple[dict[int, str], str]:
 
 
 class NoResults(Exception):
-    """No item produced an output: the run fails with this message."""
+    """No item produced an output, or some item has no result at all: the run fails with this
+    message."""
 
 
 def _worker_environment(run: EvalRun) -> dict[str, Any]:
@@ -304,6 +311,7 @@ def eval_run_finalise(*, run_id: int) -> EvalRun:
         except Exception:  # the comparison is an extra section, like parity
             log.exception("comparing reproduction %s with its original failed", run_id)
     fairness_after_run_done(run=run)  # enqueues the fairness report; never raises
+    run_comparison_after_run_done(run=run)  # paired intervals vs production; never raises
     return run
 
 

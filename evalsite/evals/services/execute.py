@@ -26,7 +26,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image, ImageOps
 
-from evalsite.core.jobs import ChunkLost
+from evalsite.core.jobs import ChunkLost, is_storage_fault
 from evalsite.core.models import Chunk
 from evalsite.datasets.models import Item
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
@@ -228,24 +228,45 @@ def _failed(reason: str) -> dict[str, Any]:
 
 
 def _predict_guarded(state: ChunkState, item: Item) -> Predicted | dict[str, Any]:
-    """`predict_item`, or the failed item's fields when the model or the photo is at fault."""
+    """`predict_item`, or the failed item's fields when the model or the photo is at fault.
+
+    Storage faults (disk full, I/O errors) are the infrastructure's: they propagate, so the
+    chunk is retried without consuming an attempt and no item is failed for them.
+    """
     if state.load_error:  # loading again for every item would only repeat the same failure
         return _failed(state.load_error)
-    try:
-        return predict_item(state, item)
-    except runners.SessionCrashed as exc:
-        state.restarts += 1
-        _close(state, broken=True)
-        return _failed(f"model process crashed on this image: {exc}")
-    except runners.ModelLoadError as exc:
-        _close(state, broken=True)
-        state.load_error = f"model could not be loaded: {exc}"
-        return _failed(state.load_error)
-    except (runners.BadOutput, runners.PredictError) as exc:
-        return _failed(f"bad model output: {exc}")
-    except (OSError, ValueError) as exc:
-        log.warning("item %s of run %s failed", item.pk, state.run.pk, exc_info=True)
-        return _failed(f"{type(exc).__name__}: {exc}")
+    for on_fresh_process in (False, True):
+        try:
+            return predict_item(state, item)
+        except runners.SessionCrashed as exc:
+            state.restarts += 1
+            _close(state, broken=True)
+            if on_fresh_process:
+                return _failed(f"model process crashed on this image (also on a fresh process): "
+                               f"{exc}")  # fmt: skip
+            # The process may have died of something other than this image (killed from
+            # outside, memory taken by a neighbour): only a crash on a fresh process is the
+            # image's, so it gets one more try there.
+            log.warning("model process died on item %s of run %s (%s); trying the image once "
+                        "more on a fresh process", item.pk, state.run.pk, exc)  # fmt: skip
+        except runners.ModelLoadError as exc:
+            _close(state, broken=True)
+            state.load_error = f"model could not be loaded: {exc}"
+            return _failed(state.load_error)
+        except (runners.BadOutput, runners.PredictError) as exc:
+            return _failed(f"bad model output: {exc}")
+        except (OSError, ValueError) as exc:
+            return _item_fault(state, item, exc)
+    raise AssertionError("unreachable: the second try returns")
+
+
+def _item_fault(state: ChunkState, item: Item, exc: OSError | ValueError) -> dict[str, Any]:
+    """The failed item's fields for an error of its own (an unreadable photo, a bad mask); a
+    storage fault is re-raised, since it is the worker's disk and not the item."""
+    if is_storage_fault(exc):
+        raise exc
+    log.warning("item %s of run %s failed", item.pk, state.run.pk, exc_info=True)
+    return _failed(f"{type(exc).__name__}: {exc}")
 
 
 def _score_guarded(
@@ -257,8 +278,7 @@ def _score_guarded(
     try:
         return score_item(state, item, got)
     except (OSError, ValueError) as exc:
-        log.warning("item %s of run %s failed", item.pk, state.run.pk, exc_info=True)
-        return _failed(f"{type(exc).__name__}: {exc}"), None
+        return _item_fault(state, item, exc), None
 
 
 def _write_guarded(run_id: int, item: Item, fields: dict[str, Any], files: Future[Any]) -> None:
@@ -266,6 +286,9 @@ def _write_guarded(run_id: int, item: Item, fields: dict[str, Any], files: Futur
     try:
         fields["artefacts"] = files.result()
     except (OSError, ValueError) as exc:
+        if is_storage_fault(exc):  # the disk's fault: the chunk is retried, the item not failed
+            remove_item_artefacts(run_id, item.stem)
+            raise
         log.warning("item %s of run %s failed", item.pk, run_id, exc_info=True)
         attempt = fields.get("attempt")
         fields.clear()

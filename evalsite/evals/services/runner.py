@@ -9,6 +9,7 @@ model code in a child process under memory/CPU limits; this module only maps its
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -18,6 +19,8 @@ import numpy as np
 
 from models.models import ModelVersion
 from pipelines.runners.base import RawOutput
+
+log = logging.getLogger(__name__)
 
 #: Warm-up inferences per session start: the first forward pays lazy initialisation (kernel
 #: selection, allocator growth), which is not what a user waits for per image.
@@ -42,6 +45,9 @@ class PredictError(RuntimeError):
 
 class Session(Protocol):
     device: str
+
+    @property
+    def alive(self) -> bool: ...
 
     def warmup(self) -> int: ...
 
@@ -97,6 +103,10 @@ class SandboxSession:
             raise ModelLoadError(f"{type(exc).__name__}: {exc}") from exc
         self._info: dict[str, Any] = dict(info or {})
         self.device = str(self._info.get("device") or runtime)
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._runner.alive)
 
     def warmup(self) -> int:
         h, w = (int(v) for v in self._runner.spec["input"]["size"])
@@ -158,8 +168,14 @@ def session_acquire(version: ModelVersion, runtime: str) -> tuple[Session, bool]
     """
     with _lock:
         _cancel_timer()
-        if _cached["key"] == _key(version, runtime) and _cached["session"] is not None:
-            return _cached["session"], False
+        cached = _cached["session"]
+        if _cached["key"] == _key(version, runtime) and cached is not None:
+            if cached.alive:
+                return cached, False
+            # Its process died while idle (killed, out of memory elsewhere): not the fault of
+            # the image that would have met the dead process first, so start a fresh one.
+            log.warning("the warm model process of %s died while idle; starting a new one",
+                        version)  # fmt: skip
         _close_cached()
     session = open_session(version, runtime)
     with _lock:

@@ -8,6 +8,7 @@ from evalsite.evals.views.browse import (
     run_items_view,
     run_json_view,
 )
+from evalsite.evals.views.compare import compare_intervals_view
 from evalsite.evals.views.pages import (
     run_cancel_view,
     run_detail_view,
@@ -19,6 +20,7 @@ from evalsite.evals.views.pages import (
 )
 
 __all__ = [
+    "compare_intervals_view",
     "compare_view",
     "run_cancel_view",
     "run_csv_view",

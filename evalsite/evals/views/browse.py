@@ -28,17 +28,20 @@ from evalsite.evals.export import results_csv, run_results_document
 from evalsite.evals.models import LOWER_IS_BETTER, SORTABLE_METRICS
 from evalsite.evals.selectors import (
     SORT_KEYS,
+    biased_evidence,
     compare_pair,
     compare_rows,
     identical_outputs,
     noise_run,
     result_get,
     result_rows,
+    roles_by_stem,
+    run_biased_evidence,
     run_get,
-    training_overlap_stems,
 )
 from evalsite.evals.services.artefacts import resolve
 from evalsite.evals.services.reproduce import within_run_noise
+from evalsite.evals.views.compare import intervals_context
 
 PAGE_SIZE = 24
 DIFFERENT_SETS = "These runs are on different set versions; compare runs of the same set version."
@@ -60,6 +63,9 @@ def run_items_view(request: HttpRequest, pk: int) -> HttpResponse:
     status = request.GET.get("status", "")
     rows = result_rows(run, sort=sort, descending=descending, status=status)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    roles = roles_by_stem(run_biased_evidence(run))
+    for r in page:  # badges: what the version declares each shown picture was used for
+        r.declared_roles = roles.get(r.item.stem, [])  # type: ignore[attr-defined]
     return render(
         request,
         "evals/items.html",
@@ -70,7 +76,6 @@ def run_items_view(request: HttpRequest, pk: int) -> HttpResponse:
             "dir": "desc" if descending else "asc",
             "status": status,
             "sort_keys": SORT_KEYS,
-            "overlap": training_overlap_stems(run),
         },
     )
 
@@ -88,7 +93,7 @@ def run_item_view(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
             "run": run,
             "r": result,
             "metrics": metrics,
-            "in_training": result.item.stem in training_overlap_stems(run),
+            "declared_roles": roles_by_stem(run_biased_evidence(run)).get(result.item.stem, []),
             "instances": [
                 (
                     reverse("evals:file", args=[run.pk, item_id, f"instance-{n}"]),
@@ -186,9 +191,14 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             "summary": [(*row, within.get(row[0])) for row in summary],
             "outputs": identical_outputs(a, b),
             "noise_runs": (noise_a, noise_b),
+            "biased_evidence": biased_evidence(
+                versions=list({r.model_version_id: r.model_version for r in (a, b)}.values()),
+                dataset_version=a.dataset_version,
+            ),
             "regressions": sum(1 for r in rows if (r["delta"] or 0) < 0)
             if metric not in LOWER_IS_BETTER
             else sum(1 for r in rows if (r["delta"] or 0) > 0),
+            **intervals_context(a, b),  # stored by the evals.compare job; never computed here
         },
     )
 

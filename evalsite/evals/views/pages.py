@@ -13,10 +13,12 @@ from django.views.decorators.http import require_GET, require_POST
 from evalsite.core.roles import researcher_required, signed_in
 from evalsite.evals.errors import EvalError
 from evalsite.evals.forms import RunStartForm
+from evalsite.evals.latency import latency_tables
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.selectors import (
     comparable_runs,
     primary_run,
+    run_biased_evidence,
     run_get,
     run_list,
     run_progress,
@@ -105,11 +107,13 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "metric_rows": metric_rows,
             "progress": run_progress(run),
             "charts": charts,
+            "latency": latency_tables(summary) if run.has_latency else [],
             "is_primary": primary is not None and primary.pk == run.pk,
             "comparable": comparable_runs(run)[:50],
             "parity_runs": run.parity_runs.select_related("model_version__family"),
             "reproductions": run_reproductions(run),
             "sort_keys": SORTABLE_METRICS,
+            "biased_evidence": run_biased_evidence(run),
         },
     )
 

@@ -12,25 +12,31 @@ import numpy as np
 from django.contrib.auth.models import User
 
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute
+from evalsite.evals.latency import total_latency
 from evalsite.evals.models import (
-    SORTABLE_METRICS,
     EvalRun,
-    ItemResult,
-    ResultStatus,
     RunSource,
     RunStatus,
 )
+from evalsite.evals.pairing import NothingToPair, paired_results
 from pipelines.release import CrowdVotes, ReleaseInputs
 
 NOT_APPLICABLE = "not_applicable"
 
 
+def newest_revision(dataset_version_id: int) -> AttributeRevision | None:
+    return AttributeRevision.objects.filter(version=dataset_version_id).order_by("-number").first()
+
+
+def revision_of(run: EvalRun) -> AttributeRevision | None:
+    """The attribute revision a report reads for a run: the one the run pinned, else the newest."""
+    return run.attribute_revision or newest_revision(run.dataset_version_id)
+
+
 def _attributes(
     run: EvalRun, item_ids: list[int]
 ) -> tuple[dict[str, list[str]] | None, bool, int | None]:
-    revision = run.attribute_revision or (
-        AttributeRevision.objects.filter(version=run.dataset_version_id).order_by("-number").first()
-    )
+    revision = revision_of(run)
     if revision is None:
         return None, False, None
     rows = {
@@ -51,30 +57,25 @@ def _attributes(
 
 
 def _latency_of(run: EvalRun) -> dict[str, Any]:
-    devices = ((run.summary or {}).get("latency") or {}).get("devices") or {}
-    if not devices or not run.has_latency:
-        return {"run": run.pk, "p50": None, "p99": None}
-    name, best = max(devices.items(), key=lambda kv: kv[1].get("n", 0))
-    total = (best.get("stages") or {}).get("total") or {}
-    return {
-        "run": run.pk,
-        "p50": total.get("p50"),
-        "p99": total.get("p99"),
-        "n": best.get("n"),
-        "device_reported": name,
-    }
+    view = total_latency(run.summary or {}) if run.has_latency else None
+    if view is None:
+        return {"run": run.pk, "n": 0, "p50": None, "p99": None, "max": None, "tail": None,
+                "tail_ms": None}  # fmt: skip
+    device = view.pop("device")
+    return {"run": run.pk, **view, "device_reported": device}
 
 
 def latency_side(run: EvalRun) -> dict[str, Any]:
-    """p50/p99 of total latency with runtime/device; an imported device run of the same version
-    and set is preferred when it measured latency (that is what users' phones see)."""
+    """n, p50 and the tail (p99 from 100 images, else max) of total latency with runtime and
+    device; an imported device run of the same version and set is preferred when it measured
+    latency (that is what users' phones see)."""
     imported = EvalRun.objects.filter(
         model_version=run.model_version_id, dataset_version=run.dataset_version_id,
         status=RunStatus.DONE, source=RunSource.IMPORTED, has_latency=True,
     ).order_by("-finished_at", "-pk").first()  # fmt: skip
     chosen = imported if imported is not None else run
     out = _latency_of(chosen)
-    if out["p99"] is None and chosen is not run:
+    if out["tail_ms"] is None and chosen is not run:
         chosen, out = run, _latency_of(run)
     out.update({
         "runtime": chosen.runtime_label or chosen.runtime,
@@ -129,51 +130,48 @@ def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> Crow
     )
 
 
-def gather(report: Any) -> ReleaseInputs:
-    """Pair the runs' per-image results by item and collect every input of the report."""
-    cand_run, base_run = report.candidate_run, report.baseline_run
-    fields = ("item_id", "item__stem", "item__size_bucket", "gated", *SORTABLE_METRICS)
+def gather(report: Any) -> list[ReleaseInputs]:
+    """The inputs of every set version of the report's suite, in its order (quality set first).
+    Crowd votes go with the set whose two runs the report's campaign compares."""
+    sets = list(report.sets.select_related("dataset_version__dataset", "candidate_run",
+                                           "baseline_run").order_by("position"))  # fmt: skip
+    campaign = report.campaign
+    crowd_set = None
+    if campaign is not None:
+        compared = set(campaign.runs.values_list("pk", flat=True))
+        crowd_set = next(
+            (rs.pk for rs in sets if {rs.candidate_run_id, rs.baseline_run_id} <= compared), None
+        )
+    return [gather_set(report, rs, campaign if rs.pk == crowd_set else None) for rs in sets]
 
-    def rows(run: EvalRun) -> dict[int, dict[str, Any]]:
-        qs = ItemResult.objects.filter(run=run, status=ResultStatus.OK).values(*fields)
-        return {r["item_id"]: r for r in qs}
 
-    base, cand = rows(base_run), rows(cand_run)
-    common = sorted(set(base) & set(cand), key=lambda i: (base[i]["item__stem"], i))
-    # Items both runs scored (IoU present); metric columns every such item carries (a run stores
-    # all of them; a column missing on some item is left out of the report rather than the item).
-    usable = [i for i in common if base[i]["iou"] is not None and cand[i]["iou"] is not None]
-    metrics = [
-        m
-        for m in SORTABLE_METRICS
-        if all(base[i][m] is not None and cand[i][m] is not None for i in usable)
-    ]
-    if not usable:
+def gather_set(report: Any, report_set: Any, campaign: Any) -> ReleaseInputs:
+    """Pair the two runs' per-image results on one set version by item and collect its inputs."""
+    cand_run, base_run = report_set.candidate_run, report_set.baseline_run
+    dataset_version = report_set.dataset_version
+    try:  # the same pairing as the compare page's stored intervals
+        paired = paired_results(baseline=base_run, candidate=cand_run)
+    except NothingToPair as exc:
         from evalsite.releases.errors import ReleaseError
 
-        raise ReleaseError(
-            f"runs #{cand_run.pk} and #{base_run.pk} share no successfully scored item; "
-            "nothing can be compared"
-        )
-    all_items = set(base) | set(cand)
+        raise ReleaseError(str(exc)) from None
+    usable = [it["id"] for it in paired.items]
     attributes, synthetic, revision = _attributes(cand_run, usable)
     return ReleaseInputs(
         candidate=report.candidate.ref, baseline=report.baseline.ref,
-        dataset=report.dataset_version.spec,
+        dataset=dataset_version.spec,
         runs={"candidate": cand_run.pk, "baseline": base_run.pk},
-        items=[{"id": i, "stem": base[i]["item__stem"]} for i in usable],
-        baseline_metrics={m: np.array([base[i][m] for i in usable]) for m in metrics},
-        candidate_metrics={m: np.array([cand[i][m] for i in usable]) for m in metrics},
-        baseline_gated=np.array([base[i]["gated"] for i in usable], bool),
-        candidate_gated=np.array([cand[i]["gated"] for i in usable], bool),
-        no_subject=np.array([base[i]["item__size_bucket"] == "none" for i in usable], bool),
+        items=paired.items,
+        baseline_metrics=paired.baseline, candidate_metrics=paired.candidate,
+        baseline_gated=paired.baseline_gated, candidate_gated=paired.candidate_gated,
+        no_subject=paired.no_subject,
         latency={"candidate": latency_side(cand_run), "baseline": latency_side(base_run)},
         postprocess={"candidate": cand_run.postprocess or {},
                      "baseline": base_run.postprocess or {}},
         attributes=attributes, synthetic_labels=synthetic,
-        tone_groups=report.dataset_version.dataset.skin_tone_groups,
-        crowd=crowd_votes(report.campaign, candidate_run=cand_run.pk, baseline_run=base_run.pk),
-        dropped=len(all_items) - len(usable),
+        tone_groups=dataset_version.dataset.skin_tone_groups,
+        crowd=crowd_votes(campaign, candidate_run=cand_run.pk, baseline_run=base_run.pk),
+        dropped=paired.dropped,
         extra={"report": report.pk, "attribute_revision": revision,
                "campaign": report.campaign_id},
     )  # fmt: skip

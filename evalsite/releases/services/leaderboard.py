@@ -22,6 +22,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from evalsite.datasets.models import AttributeRevision
+from evalsite.evals.latency import total_latency
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import primary_run_ids
 from evalsite.fairness.selectors import fairness_summaries
@@ -36,8 +37,8 @@ RUN_LABEL = re.compile(r"run #(\d+)$")
 ROW_FIELDS = (
     "run", "family", "version", "version_created_at", "runtime", "device", "source", "aliases",
     "iou", "precision", "recall", "max_f", "mae", "s_measure", "boundary_f", "latency_p50",
-    "latency_p99", "gated_no_subject", "gated_subject", "worst_group", "worst_group_iou",
-    "fairness_gap", "crowd", "finished_at",
+    "latency_p99", "latency_n", "latency_tail", "gated_no_subject", "gated_subject", "worst_group",
+    "worst_group_iou", "fairness_gap", "crowd", "finished_at",
 )  # fmt: skip
 
 
@@ -72,15 +73,6 @@ def leaderboard_fingerprint() -> str:
         f"r{runs['n']}:{runs['top']}:{last}|c{snaps['n']}:{snap}|a{revs['n']}:{revs['last']}"
         f"|m{moves['n']}:{moves['last']}|f{_fairness_fingerprint()}"
     )[:200]
-
-
-def _latency(summary: dict[str, Any]) -> tuple[float | None, float | None, str]:
-    devices = (summary.get("latency") or {}).get("devices") or {}
-    if not devices:
-        return None, None, ""
-    name, best = max(devices.items(), key=lambda kv: kv[1].get("n", 0))
-    total = (best.get("stages") or {}).get("total") or {}
-    return total.get("p50"), total.get("p99"), name
 
 
 def _rate(n: int, of: int) -> float | None:
@@ -177,18 +169,20 @@ def _rows() -> list[LeaderboardRow]:
         summary = r.summary or {}
         metrics = summary.get("metrics") or {}
         gating = summary.get("gating") or {}
-        p50, p99, device = _latency(summary) if r.has_latency else (None, None, "")
+        lat = (total_latency(summary) if r.has_latency else None) or {}
         worst_group, worst_iou, gap = _fairness((fairness.get(r.pk) or {}).get("summary") or {})
         mv = r.model_version
         rows.append(LeaderboardRow(
             dataset_version_id=r.dataset_version_id, model_version_id=mv.pk, run=r,
             family=mv.family.name, version=mv.version, version_created_at=mv.created_at,
-            runtime=r.runtime_label or r.runtime, device=r.device or device, source=r.source,
+            runtime=r.runtime_label or r.runtime, device=r.device or lat.get("device") or "",
+            source=r.source,
             aliases=sorted(a.name for a in mv.aliases.all()),
             iou=metrics.get("iou"), precision=metrics.get("precision"),
             recall=metrics.get("recall"), max_f=metrics.get("max_f"), mae=metrics.get("mae"),
             s_measure=metrics.get("s_measure"), boundary_f=metrics.get("boundary_f"),
-            latency_p50=p50, latency_p99=p99,
+            latency_p50=lat.get("p50"), latency_p99=lat.get("tail_ms"),
+            latency_n=lat.get("n"), latency_tail=lat.get("tail") or "",
             gated_no_subject=_rate(gating.get("no_subject_gated", 0),
                                    gating.get("no_subject_items", 0)),
             gated_subject=_rate(gating.get("subject_gated", 0), gating.get("subject_items", 0)),

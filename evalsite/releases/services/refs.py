@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,27 +19,39 @@ from models.selectors import model_version_resolve
 class ReportRefs:
     candidate: ModelVersion
     baseline: ModelVersion
-    dataset_version: DatasetVersion
+    dataset_version: DatasetVersion  # the first (quality) set of the suite
     campaign: Any
+    dataset_versions: tuple[DatasetVersion, ...] = ()  # the whole suite, in order
 
 
 def resolve_refs(
-    *, candidate: str, baseline: str = "", dataset: str, campaign: int | None = None
+    *,
+    candidate: str,
+    baseline: str = "",
+    dataset: str | Sequence[str],
+    campaign: int | None = None,
 ) -> ReportRefs:
     """Turn the strings of the CLI/API/form into rows; ReleaseError says what is wrong.
 
-    `baseline` defaults to the candidate family's `production` alias.
+    `baseline` defaults to the candidate family's `production` alias; `dataset` is one set
+    version or a suite of them (the first is the quality set).
     """
+    specs = [dataset] if isinstance(dataset, str) else list(dataset)
+    specs = [x.strip() for x in specs if x and x.strip()]
+    if not specs:
+        raise ReleaseError("name at least one set version (NAME or NAME:HASH-PREFIX)")
     try:
         cand = model_version_resolve(candidate)
         base_ref = baseline or f"{cand.family.name}:{PRODUCTION}"
         base = model_version_resolve(base_ref)
     except VersionNotFound as exc:
         raise ReleaseError(str(exc)) from None
-    try:
-        dv = dataset_version_resolve(dataset)
-    except VersionSpecError as exc:
-        raise ReleaseError(str(exc)) from None
+    suite = []
+    for spec in specs:
+        try:
+            suite.append(dataset_version_resolve(spec))
+        except VersionSpecError as exc:
+            raise ReleaseError(str(exc)) from None
     camp = None
     if campaign is not None:
         from ratings.models import Campaign
@@ -46,4 +59,4 @@ def resolve_refs(
         camp = Campaign.objects.filter(pk=campaign).first()
         if camp is None:
             raise ReleaseError(f"no campaign {campaign}")
-    return ReportRefs(cand, base, dv, camp)
+    return ReportRefs(cand, base, suite[0], camp, tuple(suite))

@@ -7,99 +7,140 @@ queued/running to done, so a retried or duplicated job cannot rewrite numbers so
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from evalsite.core.jobs import job_create
+from evalsite.core.jobs import job_create, job_run_here
+from evalsite.core.models import Job
 from evalsite.datasets.models import DatasetVersion
-from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.evals.models import EvalRun
+from evalsite.evals.selectors import biased_evidence, primary_finished_run
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.jobs import REPORT_JOB
-from evalsite.releases.models import GateConfig, ReleaseReport, ReportStatus, gate_settings_of
+from evalsite.releases.models import (
+    GateConfig,
+    ReleaseReport,
+    ReportSet,
+    ReportStatus,
+    gate_settings_of,
+)
 from evalsite.releases.services.gather import gather
 from models.models import ModelVersion
-from pipelines.release import GateSettings, build_release_report
+from pipelines.release import GateSettings, build_suite_report
+from pipelines.release.evidence import report_with_biased_evidence
 
 log = logging.getLogger(__name__)
 
 
 def primary_run_of(
-    *, model_version: ModelVersion, dataset_version: DatasetVersion
+    *, model_version: ModelVersion, dataset_version: DatasetVersion | int
 ) -> EvalRun | None:
     """The newest finished run with the default post-processing (worker or imported): the same
     rule as the leaderboard's rows (`evalsite.evals.selectors.primary_run_ids`)."""
-    return (
-        EvalRun.objects.filter(
-            model_version=model_version, dataset_version=dataset_version,
-            status=RunStatus.DONE, is_default_config=True,
-        ).order_by("-finished_at", "-pk").first()
-    )  # fmt: skip
+    dv_id = dataset_version if isinstance(dataset_version, int) else dataset_version.pk
+    return primary_finished_run(model_version_id=model_version.pk, dataset_version_id=dv_id)
 
 
 def gate_settings_for(model_version: ModelVersion) -> GateSettings:
     return gate_settings_of(GateConfig.objects.filter(family=model_version.family_id).first())
 
 
-def default_campaign(*, dataset_version: DatasetVersion, runs: tuple[int, int]) -> Any:
-    """The newest campaign on the set version that compares both runs, or None."""
+def default_campaign(*, pairs: Sequence[tuple[int, int]]) -> Any:
+    """The newest campaign that compares both runs of one of the pairs (first pair first)."""
     from ratings.models import Campaign
 
-    qs = Campaign.objects.filter(dataset_version=dataset_version, runs=runs[0]).filter(runs=runs[1])
-    return qs.order_by("-created_at", "-pk").first()
+    for pair in pairs:
+        qs = Campaign.objects.filter(runs=pair[0]).filter(runs=pair[1])
+        found = qs.order_by("-created_at", "-pk").first()
+        if found is not None:
+            return found
+    return None
 
 
 def release_report_create(
     *,
     candidate: ModelVersion,
     baseline: ModelVersion,
-    dataset_version: DatasetVersion,
+    dataset_versions: Sequence[DatasetVersion],
     campaign: Any = None,
     user: User | None = None,
     enqueue: bool = True,
 ) -> ReleaseReport:
-    """Check both versions have a primary run on the set version and queue the report's job.
+    """Check both versions have a primary run on every set version of the suite and queue the
+    report's job (the first set version is the quality set, shown first).
 
-    Raises ReleaseError naming what is missing. With `enqueue=False` the caller builds it
-    (`release_report_build`, the CLI does so to print the verdict and exit with its code).
+    Raises ReleaseError naming what is missing. With `enqueue=False` the job is not sent to a
+    worker: the caller builds it through `release_report_run_now` (the CLI does, to print the
+    verdict and exit with its code). Either way the report has a job, so a builder that died is
+    found by the reaper.
     """
     if candidate.pk == baseline.pk:
         raise ReleaseError(f"candidate and baseline are the same version ({candidate.ref})")
-    runs = {}
-    for side, version in (("candidate", candidate), ("baseline", baseline)):
-        run = primary_run_of(model_version=version, dataset_version=dataset_version)
-        if run is None:
-            raise ReleaseError(
-                f"the {side} {version.ref} has no finished run on {dataset_version.spec}; "
-                f"start one: python manage.py run_eval --model {version.ref} "
-                f"--dataset {dataset_version.spec} --wait"
-            )
-        runs[side] = run
-    pair = (runs["candidate"].pk, runs["baseline"].pk)
+    suite = list(dataset_versions)
+    if not suite:
+        raise ReleaseError("name at least one set version (e.g. --dataset NAME)")
+    if len({dv.pk for dv in suite}) != len(suite):
+        raise ReleaseError("a set version is named twice; name each set version of the suite once")
+    runs: list[dict[str, EvalRun]] = []
+    for dataset_version in suite:
+        pair = {}
+        for side, version in (("candidate", candidate), ("baseline", baseline)):
+            run = primary_run_of(model_version=version, dataset_version=dataset_version)
+            if run is None:
+                raise ReleaseError(
+                    f"the {side} {version.ref} has no finished run on {dataset_version.spec}; "
+                    f"start one: python manage.py run_eval --model {version.ref} "
+                    f"--dataset {dataset_version.spec} --wait"
+                )
+            pair[side] = run
+        runs.append(pair)
+    pairs = [(p["candidate"].pk, p["baseline"].pk) for p in runs]
     if campaign is None:
-        campaign = default_campaign(dataset_version=dataset_version, runs=pair)
-    elif not set(campaign.runs.values_list("pk", flat=True)) >= set(pair):
-        raise ReleaseError(
-            f"campaign {campaign.pk} does not compare run #{pair[0]} ({candidate.ref}) with "
-            f"run #{pair[1]} ({baseline.ref}); pick a campaign over both runs or none"
-        )
+        campaign = default_campaign(pairs=pairs)
+    else:
+        compared = set(campaign.runs.values_list("pk", flat=True))
+        if not any(set(pair) <= compared for pair in pairs):
+            raise ReleaseError(
+                f"campaign {campaign.pk} does not compare {candidate.ref} with {baseline.ref} "
+                "on any set of the report (runs "
+                + ", ".join(f"#{c} vs #{b}" for c, b in pairs)
+                + "); pick a campaign over one of these pairs or none"
+            )
     settings = gate_settings_for(candidate)
     with transaction.atomic():
         report = ReleaseReport.objects.create(
-            candidate=candidate, baseline=baseline, dataset_version=dataset_version,
-            candidate_run=runs["candidate"], baseline_run=runs["baseline"], campaign=campaign,
-            settings=settings.as_dict(), created_by=user if getattr(user, "pk", None) else None,
+            candidate=candidate, baseline=baseline, dataset_version=suite[0],
+            candidate_run=runs[0]["candidate"], baseline_run=runs[0]["baseline"],
+            campaign=campaign, settings=settings.as_dict(),
+            created_by=user if getattr(user, "pk", None) else None,
         )  # fmt: skip
-        if enqueue:
-            job = job_create(
-                kind=REPORT_JOB, chunks=[{"report_id": report.pk}],
-                payload={"report_id": report.pk}, created_by=report.created_by,
-            )  # fmt: skip
-            ReleaseReport.objects.filter(pk=report.pk).update(job=job)
-            report.job = job
+        ReportSet.objects.bulk_create([
+            ReportSet(report=report, position=k, dataset_version=dv,
+                      candidate_run=pair["candidate"], baseline_run=pair["baseline"])
+            for k, (dv, pair) in enumerate(zip(suite, runs, strict=True))
+        ])  # fmt: skip
+        job = job_create(
+            kind=REPORT_JOB, chunks=[{"report_id": report.pk}],
+            payload={"report_id": report.pk}, created_by=report.created_by, send=enqueue,
+        )  # fmt: skip
+        ReleaseReport.objects.filter(pk=report.pk).update(job=job)
+        report.job = job
     return report
+
+
+def release_report_rebuild(*, report: ReleaseReport, user: User | None = None) -> ReleaseReport:
+    """A new report over the same candidate, baseline, set versions and campaign, from the
+    primary runs as they are now (the old one stays as it was: reports are immutable)."""
+    suite = [rs.dataset_version for rs in report.sets.select_related("dataset_version")]
+    return release_report_create(
+        candidate=report.candidate, baseline=report.baseline,
+        dataset_versions=suite or [report.dataset_version], campaign=report.campaign, user=user,
+    )  # fmt: skip
 
 
 def _settings_from(stored: dict[str, Any]) -> GateSettings:
@@ -117,16 +158,34 @@ def release_report_build(*, report_id: int) -> ReleaseReport:
     ReleaseReport.objects.filter(pk=report_id, status=ReportStatus.QUEUED).update(
         status=ReportStatus.RUNNING
     )
-    inputs = gather(report)
-    payload = build_release_report(inputs, _settings_from(report.settings))
+    from evalsite.releases.services.evidence import campaign_generation, report_evidence
+
+    generation = campaign_generation(report.campaign_id)  # before the votes are read
+    parts = gather(report)
+    evidence = report_evidence(report=report, generation=generation)
+    payload = build_suite_report(parts, _settings_from(report.settings))
+    payload = _with_biased_evidence(payload, report)
     payload["created_at"] = report.created_at.isoformat()
     ReleaseReport.objects.filter(
         pk=report_id, status__in=[ReportStatus.QUEUED, ReportStatus.RUNNING]
     ).update(
         status=ReportStatus.DONE, payload=payload, verdict=payload["verdict"],
-        finished_at=timezone.now(), error="",
+        inputs=evidence, finished_at=timezone.now(), error="",
     )  # fmt: skip
     return ReleaseReport.objects.get(pk=report_id)
+
+
+def _with_biased_evidence(payload: dict[str, Any], report: ReleaseReport) -> dict[str, Any]:
+    """Name, per set of the suite, the items either version declares it was trained, tuned or
+    selected on, and keep quality gates read on them from passing (`pipelines.release.evidence`)."""
+    entries = [
+        {**o.as_dict(), "dataset": part.dataset_version.spec}
+        for part in report.sets.select_related("dataset_version__dataset")
+        for o in biased_evidence(
+            versions=[report.candidate, report.baseline], dataset_version=part.dataset_version
+        )
+    ]
+    return report_with_biased_evidence(payload, entries)
 
 
 def release_report_fail(*, report_id: int, reason: str) -> None:
@@ -135,11 +194,28 @@ def release_report_fail(*, report_id: int, reason: str) -> None:
     ).update(status=ReportStatus.FAILED, error=reason[:2000], finished_at=timezone.now())
 
 
-def release_report_run_now(*, report: ReleaseReport) -> ReleaseReport:
-    """Build in this process (CLI, API with wait); a failure is recorded on the row, re-raised."""
+def release_report_run_now(*, report: ReleaseReport, wait_seconds: float = 600.0) -> ReleaseReport:
+    """Build in this process through the report's job (CLI, API with wait, demo): claimed and
+    leased like a worker's chunk, so a killed command leaves nothing "running" — the reaper
+    hands the chunk to a worker. A failure is recorded on the row and re-raised. If a worker
+    claimed the job first, wait for it (at most `wait_seconds`)."""
+    if report.job_id is None:  # a report created before every report had a job
+        raise ReleaseError(f"report #{report.pk} has no job; create a new report")
+    job = Job.objects.get(pk=report.job_id)
     try:
-        return release_report_build(report_id=report.pk)
+        job_run_here(job=job)
     except Exception as exc:
         log.exception("release report %s failed", report.pk)
         release_report_fail(report_id=report.pk, reason=f"{type(exc).__name__}: {exc}")
         raise
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        current = ReleaseReport.objects.get(pk=report.pk)
+        if current.is_finished or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if current.status == ReportStatus.FAILED:
+        raise ReleaseError(f"report #{report.pk} failed: {current.error}")
+    if not current.is_finished:
+        raise ReleaseError(f"report #{report.pk} is still being built by a worker; see its page")
+    return current

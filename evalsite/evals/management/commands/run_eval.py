@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from evalsite.core.models import Job
 from evalsite.core.selectors import workers_by_queue
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
@@ -134,7 +135,7 @@ class Command(BaseCommand):
         while True:
             run = eval_run_reconcile(run=run_get(run.pk))
             if run.is_finished:
-                return run
+                return _after_finishing_step(run)
             live = workers_by_queue().get(run.queue, {})
             if not live.get("live"):
                 note = live.get("note", "no live worker")
@@ -165,3 +166,19 @@ class Command(BaseCommand):
     def emit(self, document: dict[str, Any]) -> None:
         if self.as_json:
             self.stdout.write(json.dumps(document, indent=2, default=str))
+
+
+#: How long a finished run's finishing step may take to be recorded before the command reports
+#: what is stored (the step stores sections after the run is marked done: seconds at most).
+FINISHING_STEP_SECONDS = 30.0
+
+
+def _after_finishing_step(run: EvalRun) -> EvalRun:
+    """The run is marked done inside its job's finishing step, which then stores the sections
+    read after it (reproduction, parity): wait for the step to be recorded, not the status."""
+    deadline = time.monotonic() + FINISHING_STEP_SECONDS
+    while run.job_id and time.monotonic() < deadline:
+        if Job.objects.filter(pk=run.job_id, hook_ran_at__isnull=False).exists():
+            break
+        time.sleep(0.2)
+    return run_get(run.pk)

@@ -41,6 +41,7 @@
   }
   if (charts.latency.length) {
     Plotly.newPlot("latency-chart", [{ x: charts.latency, type: "histogram" }],
-      layout("Latency per image (warm-up excluded)", "total ms", "images"), cfg);
+      layout("Latency per image (n=" + charts.latency.length + ", warm-up excluded)",
+        "total ms", "images"), cfg);
   }
 })();

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evalsite.evals.models import EvalRun
 from evalsite.fairness.inputs import NoPersonAttributes
+from evalsite.fairness.presenters import judged_groups
 from evalsite.fairness.services import fairness_report_compute, settings_for
 from pipelines.fairness import METRIC_LABELS
 from pipelines.fairness.grouping import display_group
@@ -102,10 +103,17 @@ class Command(BaseCommand):
         )
         if small:
             out.write(f"  too small to judge: {', '.join(small)}")
-        if not doc["flags"]:
+        judged = judged_groups(doc["groups"])
+        if judged["nothing_judged"]:
             out.write(
-                "  no flags: no group is worse than the other images by more than the "
-                "margin after Holm's correction"
+                f"  nothing could be judged: no group reached the minimum size of "
+                f"{s['min_group_size']} images (the largest has {judged['largest_n']}); no group "
+                "was tested, so nothing is flagged or cleared"
+            )
+        elif not doc["flags"]:
+            out.write(
+                f"  no flags among the {judged['judged']} groups judged: none is worse than the "
+                "other images by more than the margin after Holm's correction"
             )
         for flag in doc["flags"]:
             out.write(f"  FLAG {flag['text']}")

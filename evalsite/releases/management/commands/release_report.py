@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.export import export_html
+from evalsite.releases.selectors import report_json
 from evalsite.releases.services.refs import resolve_refs
 from evalsite.releases.services.reports import release_report_create, release_report_run_now
 
@@ -24,7 +25,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--candidate", required=True, help="F:V or F:ALIAS")
         parser.add_argument("--baseline", default="", help="F:V or F:ALIAS (default F:production)")
-        parser.add_argument("--dataset", required=True, help="NAME or NAME:HASH-PREFIX")
+        parser.add_argument(
+            "--dataset", required=True, action="append",
+            help="NAME or NAME:HASH-PREFIX; repeat for a suite (the first is the quality set)",
+        )  # fmt: skip
         parser.add_argument("--campaign", type=int, default=None, help="rating campaign id")
         parser.add_argument("--json", dest="json_out", default="", help="write the JSON here")
         parser.add_argument("--html", dest="html_out", default="", help="write offline HTML here")
@@ -37,7 +41,7 @@ class Command(BaseCommand):
             )  # fmt: skip
             report = release_report_create(
                 candidate=refs.candidate, baseline=refs.baseline,
-                dataset_version=refs.dataset_version, campaign=refs.campaign, enqueue=False,
+                dataset_versions=refs.dataset_versions, campaign=refs.campaign, enqueue=False,
             )  # fmt: skip
             report = release_report_run_now(report=report)
         except ReleaseError as exc:
@@ -49,7 +53,8 @@ class Command(BaseCommand):
         payload = report.payload
         self.stdout.write(summary_text(payload, report.pk))
         if opts["json_out"]:
-            Path(opts["json_out"]).write_text(json.dumps(payload, indent=2, allow_nan=False))
+            document = report_json(report)
+            Path(opts["json_out"]).write_text(json.dumps(document, indent=2, allow_nan=False))
         if opts["html_out"]:
             Path(opts["html_out"]).write_text(export_html(report), encoding="utf-8")
         sys.exit(int(payload["exit_code"]))
@@ -57,10 +62,13 @@ class Command(BaseCommand):
 
 def summary_text(payload: dict[str, Any], pk: int) -> str:
     words = {"pass": "ready to ship", "fail": "a gate fails", "insufficient": "not enough evidence"}
+    sets = ", ".join(payload.get("datasets") or [payload["dataset"]])
     lines = [
-        f"report {pk}: {payload['candidate']} vs {payload['baseline']} on {payload['dataset']}",
+        f"report {pk}",
+        f"{payload['candidate']} vs {payload['baseline']} on {sets}",
         f"verdict: {payload['verdict']} ({words[payload['verdict']]})",
     ]
     for gate in payload["gates"]:
-        lines.append(f"  [{gate['status']}] {gate['name']}: {gate['text']}")
+        where = f" [{gate['dataset']}]" if gate.get("dataset") and len(sets.split(", ")) > 1 else ""
+        lines.append(f"  [{gate['status']}] {gate['name']}{where}: {gate['text']}")
     return "\n".join(lines)

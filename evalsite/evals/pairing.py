@@ -1,0 +1,67 @@
+"""Two runs' per-image results lined up by item: the one pairing every paired statistic uses.
+
+Why one module: the compare page's intervals and the release report's (`evalsite.releases.
+services.gather`) must come from the same items in the same order, so that one seeded bootstrap
+draw (`pipelines.release.deltas.paired_deltas`) gives both pages the same numbers.
+
+Rules: items both runs scored successfully with an IoU, ordered by (stem, item id); metric columns
+that every such item carries in both runs (a column missing on some item is left out rather than
+the item); `dropped` counts the other items either run has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus
+
+
+class NothingToPair(ValueError):
+    """The two runs share no successfully scored item."""
+
+
+@dataclass(frozen=True)
+class PairedResults:
+    items: list[dict[str, Any]]  # {"id", "stem"} in the order of every array below
+    baseline: dict[str, NDArray[np.float64]]
+    candidate: dict[str, NDArray[np.float64]]
+    baseline_gated: NDArray[np.bool_]
+    candidate_gated: NDArray[np.bool_]
+    no_subject: NDArray[np.bool_]
+    dropped: int
+
+
+def paired_results(*, baseline: EvalRun, candidate: EvalRun) -> PairedResults:
+    """Line up the two runs' stored per-image metrics (raises NothingToPair)."""
+    fields = ("item_id", "item__stem", "item__size_bucket", "gated", *SORTABLE_METRICS)
+
+    def rows(run: EvalRun) -> dict[int, dict[str, Any]]:
+        qs = ItemResult.objects.filter(run=run, status=ResultStatus.OK).values(*fields)
+        return {r["item_id"]: r for r in qs}
+
+    base, cand = rows(baseline), rows(candidate)
+    common = sorted(set(base) & set(cand), key=lambda i: (base[i]["item__stem"], i))
+    usable = [i for i in common if base[i]["iou"] is not None and cand[i]["iou"] is not None]
+    if not usable:
+        raise NothingToPair(
+            f"runs #{candidate.pk} and #{baseline.pk} share no successfully scored item; "
+            "nothing can be compared"
+        )
+    metrics = [
+        m
+        for m in SORTABLE_METRICS
+        if all(base[i][m] is not None and cand[i][m] is not None for i in usable)
+    ]
+    return PairedResults(
+        items=[{"id": i, "stem": base[i]["item__stem"]} for i in usable],
+        baseline={m: np.array([base[i][m] for i in usable], np.float64) for m in metrics},
+        candidate={m: np.array([cand[i][m] for i in usable], np.float64) for m in metrics},
+        baseline_gated=np.array([base[i]["gated"] for i in usable], bool),
+        candidate_gated=np.array([cand[i]["gated"] for i in usable], bool),
+        no_subject=np.array([base[i]["item__size_bucket"] == "none" for i in usable], bool),
+        dropped=len(set(base) | set(cand)) - len(usable),
+    )

@@ -1,0 +1,110 @@
+"""Two release managers approving one report at the same instant: exactly one decision and one
+production move; the other is told the report already has its decision. The interleaving is
+forced (both pass every check before either records), on SQLite and on PostgreSQL; on PostgreSQL
+a second test takes the report-row lock away to show the unique constraint alone still holds."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import connection
+
+from evalsite.releases.errors import EvidenceMoved
+from evalsite.releases.models import GateConfig, ReleaseDecision, ReleaseReport
+from evalsite.releases.services import decisions
+from evalsite.releases.services.reports import release_report_build, release_report_create
+from models.models import PRODUCTION, Alias, AliasMove
+from tests.evals.factories import user_with
+from tests.releases.builders import build_release_world
+
+
+def _report() -> tuple[Any, ReleaseReport]:
+    world = build_release_world(loss=None)
+    GateConfig.objects.create(family=world.candidate.model_version.family, min_win_rate=None,
+                              min_votes=0)  # fmt: skip
+    report = release_report_create(candidate=world.candidate.model_version,
+                                   baseline=world.baseline.model_version,
+                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    return world, release_report_build(report_id=report.pk)
+
+
+def _decide_in_threads(
+    report: ReleaseReport, users: list[Any], **kwargs: Any
+) -> tuple[list[ReleaseDecision], list[BaseException]]:
+    won: list[ReleaseDecision] = []
+    errors: list[BaseException] = []
+
+    def run(user: Any) -> None:
+        try:
+            won.append(decisions.release_decision_record(
+                report=ReleaseReport.objects.get(pk=report.pk), user=user, reason="ship",
+                **kwargs,
+            ))  # fmt: skip
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return won, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_approvals_record_one_decision_and_one_move() -> None:
+    # Given a passing report and two release managers
+    world, report = _report()
+    users = [user_with("release_manager", f"mgr{i}") for i in range(2)]
+
+    # When both have passed every check (no decision yet) before either records
+    barrier = threading.Barrier(2, timeout=20)
+    original = decisions._record
+
+    def after_checks(**kwargs: Any) -> ReleaseDecision:
+        barrier.wait()
+        return original(**kwargs)
+
+    with mock.patch.object(decisions, "_record", after_checks):
+        won, errors = _decide_in_threads(report, users, decision="approve", move_production=True)
+
+    # Then the race was real, exactly one won, and the other was told why
+    assert not barrier.broken
+    assert len(won) == 1 and len(errors) == 1, errors
+    assert isinstance(errors[0], EvidenceMoved)
+    assert "already has its decision" in str(errors[0])
+    assert ReleaseDecision.objects.count() == 1 and AliasMove.objects.count() == 1
+    alias = Alias.objects.get(family=world.candidate.model_version.family, name=PRODUCTION)
+    assert alias.version_id == world.candidate.model_version_id
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_without_the_row_lock_the_unique_constraint_still_lets_one_win() -> None:
+    # Given the report-row lock taken away, both deciders check inside their transactions and
+    # both find no decision before either inserts
+    _, report = _report()
+    users = [user_with("release_manager", f"mgr{i}") for i in range(2)]
+    barrier = threading.Barrier(2, timeout=20)
+    original = decisions._insert_decision
+
+    def after_check(**fields: Any) -> ReleaseDecision:
+        barrier.wait()
+        return original(**fields)
+
+    with (
+        mock.patch.object(decisions, "_lock_report", lambda report: None),
+        mock.patch.object(decisions, "_insert_decision", after_check),
+    ):
+        won, errors = _decide_in_threads(report, users, decision="reject")
+
+    # Then the second insert meets the constraint: one decision, the other told why
+    assert not barrier.broken
+    assert len(won) == 1 and len(errors) == 1, errors
+    assert isinstance(errors[0], EvidenceMoved) and "already has its decision" in str(errors[0])
+    assert ReleaseDecision.objects.count() == 1
