@@ -1,9 +1,21 @@
-"""`make demo` step of the ratings app: open a rating campaign over the demo runs.
+"""`make demo` step of the ratings app: a campaign over the pair the demo's release report
+compares, seeded with votes from simulated raters.
 
-The demo command calls `after_start(log)` of every app's `demo` module once a worker is live,
-after the eval app's step has waited for its runs. Idempotent: a campaign over the same runs is
-reused, so restarting the demo does not create another. The demo annotator then lands on real
-tasks; the demo researcher / manager see the campaign page fill as they rate.
+The pair is `subject-lift:candidate` vs `subject-lift:production` (resolved through the aliases,
+never hard-coded versions) on the `pascal-s-test` set: photos no candidate was trained, tuned or
+selected on. The campaign is sized so that all three strata get items (30 control, 30
+disagreement, gold from the pair's gross failures) and so the release report's crowd gate has
+enough control votes (GateSettings.min_votes).
+
+Simulated raters (users in the `simulated` group, labelled "simulated" on every page and export):
+3 scripted raters who prefer the cutout closer to the ground truth, and 2 random clickers for
+quality control to catch; the rule and seed are in `pipelines.stats.simulated_raters`. Their votes
+go through `rating_submit`, as a person's do. k leaves room on every task for people: the demo
+annotator's own ratings add to the simulated ones.
+
+Runs after the eval app's step has waited for its runs (apps run in INSTALLED_APPS order) and
+before the release app's step. Idempotent: the campaign over the same two runs is reused and a
+simulated rater is never served a task twice, so a second start adds nothing.
 """
 
 from __future__ import annotations
@@ -13,61 +25,130 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db.models import Count
 
+from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.models import DatasetVersion
+from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.models import EvalRun, RunStatus
-from ratings.models import Campaign
+from models.errors import VersionNotFound
+from models.models import CANDIDATE, PRODUCTION
+from models.selectors import model_version_resolve
+from pipelines.stats.simulated_raters import DEFAULT_SEED
+from ratings.models import Campaign, Mode, Stratum
 from ratings.services.campaigns import CampaignError, campaign_create
-from ratings.services.reports import campaign_snapshot_mark_dirty
+from ratings.services.reports import campaign_snapshot_refresh
+from ratings.services.simulated import simulated_rater_ensure, simulated_votes_seed
 
-DEMO_ITEMS_PER_PAIR = 40  # a demo annotator session of a few minutes at k = 3
+FAMILY = "subject-lift"
+DEMO_SET = "pascal-s-test"
+CAMPAIGN_NAME = "Demo: which cutout is better? (candidate vs production)"
+SCRIPTED_RATERS = ("sim-rater-1", "sim-rater-2", "sim-rater-3")
+RANDOM_CLICKERS = ("sim-clicker-1", "sim-clicker-2")
+#: 30 control + 30 disagreement items; 3 scripted raters give 90 control votes (>= min_votes 50).
+ITEMS_PER_PAIR = 60
+DISAGREEMENT_SHARE = 0.5
+#: Up to 12 gold tasks; the pair has about ten gross failures on the 100 photos, so what control
+#: leaves of them (6-8) all become gold.
+GOLD_RATIO = 0.2
+#: Scored gold ratings needed to flag: the pair's few gross failures cap gold near 8, and at 5 a
+#: random clicker (gold accuracy ~1/3) still passes 0.7 with probability under 5 %.
+MIN_GOLD = 5
+#: Every simulated rater rates every task; two slots per task are left for people.
+OVERLAP = len(SCRIPTED_RATERS) + len(RANDOM_CLICKERS) + 2
+CAMPAIGN_SEED = 0
+
 Log = Callable[[str], object]
 
 
-def demo_runs() -> list[EvalRun]:
-    """The newest finished default-config run per model version on the newest set version that
-    has two or more of them."""
-    done = EvalRun.objects.filter(status=RunStatus.DONE, is_default_config=True)
-    versions = (
-        DatasetVersion.objects.filter(eval_runs__in=done)
-        .annotate(n=Count("eval_runs__model_version", distinct=True))
-        .filter(n__gte=2)
-        .order_by("-created_at", "-pk")
+def _primary_run(version_id: int, dataset_version: DatasetVersion) -> EvalRun | None:
+    return (
+        EvalRun.objects.filter(model_version=version_id, dataset_version=dataset_version,
+                               status=RunStatus.DONE, is_default_config=True)
+        .order_by("-finished_at", "-pk").first()
+    )  # fmt: skip
+
+
+def demo_pair() -> tuple[DatasetVersion, EvalRun, EvalRun] | str:
+    """(set version, candidate run, production run), or why there is none yet."""
+    try:
+        candidate = model_version_resolve(f"{FAMILY}:{CANDIDATE}")
+        production = model_version_resolve(f"{FAMILY}:{PRODUCTION}")
+        dataset_version = dataset_version_resolve(DEMO_SET)
+    except (VersionNotFound, VersionSpecError) as exc:
+        return str(exc)
+    if candidate.pk == production.pk:
+        return f"{candidate.ref} is both candidate and production"
+    runs = [_primary_run(v.pk, dataset_version) for v in (candidate, production)]
+    if runs[0] is None or runs[1] is None:
+        return f"{candidate.ref} or {production.ref} has no finished run on {dataset_version.spec}"
+    return dataset_version, runs[0], runs[1]
+
+
+def demo_campaign(dataset_version: DatasetVersion, runs: list[EvalRun]) -> Campaign | None:
+    """The campaign over exactly these runs on the set version, if the demo made one before."""
+    ids = sorted(r.pk for r in runs)
+    campaigns = (
+        Campaign.objects.filter(dataset_version=dataset_version, mode=Mode.PAIRWISE)
+        .annotate(n=Count("runs"))
+        .filter(n=len(ids))
+        .order_by("pk")
     )
-    for version in versions[:1]:
-        latest: dict[int, EvalRun] = {}
-        for run in done.filter(dataset_version=version).order_by("-created_at", "-pk"):
-            latest.setdefault(run.model_version_id, run)
-        return sorted(latest.values(), key=lambda r: r.pk)
-    return []
+    for campaign in campaigns:
+        if sorted(campaign.runs.values_list("pk", flat=True)) == ids:
+            return campaign
+    return None
 
 
 def after_start(log: Log) -> None:
-    runs = demo_runs()
-    if len(runs) < 2:
-        log("==> rating campaign: fewer than two finished runs on one set; skipped")
+    pair = demo_pair()
+    if isinstance(pair, str):
+        log(f"==> rating campaign: skipped ({pair})")
         return
-    ids = sorted(r.pk for r in runs)
-    for campaign in Campaign.objects.filter(dataset_version=runs[0].dataset_version_id):
-        if sorted(campaign.runs.values_list("pk", flat=True)) == ids:
-            url = f"/rate/campaigns/{campaign.pk}/"
-            campaign_snapshot_mark_dirty(campaign_id=campaign.pk)  # a report from this start
-            log(f"==> rating campaign: reusing #{campaign.pk} ({campaign.status}) at {url}")
+    dataset_version, candidate_run, production_run = pair
+    runs = [candidate_run, production_run]
+    campaign = demo_campaign(dataset_version, runs)
+    if campaign is None:
+        try:
+            campaign = campaign_create(
+                name=CAMPAIGN_NAME,
+                dataset_version=dataset_version,
+                runs=runs,
+                overlap=OVERLAP,
+                items_per_pair=ITEMS_PER_PAIR,
+                disagreement_share=DISAGREEMENT_SHARE,
+                gold_ratio=GOLD_RATIO,
+                min_gold=MIN_GOLD,
+                seed=CAMPAIGN_SEED,
+                open_now=True,
+                instructions="Pick the cutout you would rather use: look at hair, hands and edges.",
+            )
+        except CampaignError as exc:
+            log(f"==> rating campaign: not created ({exc})")
             return
-    try:
-        campaign = campaign_create(
-            name="Demo: which cutout is better?",
-            dataset_version=runs[0].dataset_version,
-            runs=runs,
-            items_per_pair=DEMO_ITEMS_PER_PAIR,
-            open_now=True,
-            instructions="Pick the cutout you would rather use: look at hair, hands and edges.",
-        )
-    except CampaignError as exc:
-        log(f"==> rating campaign: not created ({exc})")
-        return
+        log(f"==> rating campaign #{campaign.pk} open: {candidate_run.model_version.ref} vs "
+            f"{production_run.model_version.ref} on {dataset_version.spec}")  # fmt: skip
+    else:
+        log(f"==> rating campaign: reusing #{campaign.pk} ({campaign.status})")
+    strata = dict(
+        campaign.tasks.values_list("stratum").annotate(n=Count("pk")).values_list("stratum", "n")
+    )
+    log("    strata: " + ", ".join(f"{s} {strata.get(s, 0)}" for s in Stratum.values))
+    gold = strata.get(Stratum.GOLD, 0)
+    if gold < campaign.min_gold:
+        log(f"    note: {gold} gold tasks, fewer than the {campaign.min_gold} scored gold ratings "
+            "QC needs to flag anyone")  # fmt: skip
+    scripted = [simulated_rater_ensure(username=name) for name in SCRIPTED_RATERS]
+    clickers = [simulated_rater_ensure(username=name) for name in RANDOM_CLICKERS]
+    seeded = simulated_votes_seed(
+        campaign=campaign, scripted=scripted, clickers=clickers, seed=DEFAULT_SEED
+    )
+    # Computed here, not after the debounce: the release report's step reads which annotators
+    # QC excludes from this snapshot right after.
+    snapshot = campaign_snapshot_refresh(campaign=campaign)
+    flagged = (snapshot.payload.get("qc") or {}).get("flagged") or []
+    log(f"    quality control flags {len(flagged)} rater(s): {', '.join(flagged) or 'none'}")
     log(
-        f"==> rating campaign #{campaign.pk} open: annotators rate at /rate/, results at "
-        f"/rate/campaigns/{campaign.pk}/ (the report is recomputed "
-        f"{settings.RATINGS_SNAPSHOT_DEBOUNCE_SECONDS:g} s after ratings arrive, or on "
-        "'Recompute now')"
+        f"    {seeded.added} simulated votes added ({len(scripted)} scripted raters, "
+        f"{len(clickers)} random clickers; labelled 'simulated'); annotators rate at /rate/, "
+        f"results at /rate/campaigns/{campaign.pk}/ (recomputed "
+        f"{settings.RATINGS_SNAPSHOT_DEBOUNCE_SECONDS:g} s after ratings arrive)"
     )

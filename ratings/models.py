@@ -177,6 +177,9 @@ class Outcome(models.TextChoices):
 
 
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
+#: Members of this Django group are scripted raters, not people (the demo seeds them): every page
+#: and export that shows their ratings labels them "simulated", as synthetic attribute labels are.
+SIMULATED_GROUP = "simulated"
 
 
 class Rating(models.Model):

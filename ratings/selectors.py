@@ -8,14 +8,32 @@ read that payload, so what a manager sees and what they download cannot drift ap
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+from django.contrib.auth.models import User
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from evalsite.evals.models import EvalRun
-from ratings.models import Assignment, Campaign, CampaignSnapshot, Rating, Task
+from ratings.models import SIMULATED_GROUP, Assignment, Campaign, CampaignSnapshot, Rating, Task
+
+
+def simulated_usernames(*, usernames: Iterable[str]) -> set[str]:
+    """Which of these annotators are simulated raters (members of the `simulated` group)."""
+    return set(
+        User.objects.filter(username__in=list(usernames), groups__name=SIMULATED_GROUP)
+        .values_list("username", flat=True)
+    )  # fmt: skip
+
+
+def _simulated_annotator() -> Exists:
+    return Exists(
+        User.groups.through.objects.filter(
+            user_id=OuterRef("annotator_id"), group__name=SIMULATED_GROUP
+        )
+    )
 
 
 def campaign_runs(campaign: Campaign) -> list[EvalRun]:
@@ -56,8 +74,10 @@ def rating_rows(campaign: Campaign) -> list[dict[str, Any]]:
     """One dict per rating with its task and run identity (the CSV/JSON export rows)."""
     rows = (
         Rating.objects.filter(campaign=campaign)
+        .annotate(simulated=_simulated_annotator())
         .order_by("created_at", "pk")
         .values(
+            "simulated",
             "pk",
             "task_id",
             "task__item_id",
@@ -89,11 +109,19 @@ def campaign_progress(*, campaign: Campaign, last_rating_id: int | None = None) 
     on_time = ratings.filter(late=False).values("task_id").annotate(n=Count("pk")).order_by()
     complete = on_time.filter(n__gte=campaign.overlap).count()
     totals = ratings.aggregate(n=Count("pk"), late=Count("pk", filter=Q(late=True)))
-    annotators = [
-        {**row, "last": row["last"].strftime("%Y-%m-%d %H:%M") if row["last"] else ""}
-        for row in ratings.values("annotator__username")
+    rows = list(
+        ratings.values("annotator__username")
         .annotate(n=Count("pk"), late=Count("pk", filter=Q(late=True)), last=Max("created_at"))
         .order_by("-n", "annotator__username")
+    )
+    simulated = simulated_usernames(usernames=[r["annotator__username"] for r in rows])
+    annotators = [
+        {
+            **row,
+            "last": row["last"].strftime("%Y-%m-%d %H:%M") if row["last"] else "",
+            "simulated": row["annotator__username"] in simulated,
+        }
+        for row in rows
     ]
     n_tasks = tasks.count()
     return {

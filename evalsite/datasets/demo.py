@@ -1,5 +1,6 @@
 """`make demo` step: import the demo sets from fixtures/sets/ (idempotent: same content →
-unchanged, no new version)."""
+unchanged, no new version): `pascal-s-demo` (photos the candidate was tuned on), `pascal-s-test`
+(the test set release reports are judged on) and `synthetic-people` (person attributes)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ DEMO_SETS = (
     (
         "pascal-s-demo",
         "30 real PASCAL-S validation pairs (items 401-500), 3 with no subject",
+        "PASCAL-S (images from PASCAL VOC 2010) - research use only",
+    ),
+    (
+        "pascal-s-test",
+        "100 real PASCAL-S photos (items 751-850): a TEST set - never train, tune or select "
+        "on it; release reports are judged here",
         "PASCAL-S (images from PASCAL VOC 2010) - research use only",
     ),
     (

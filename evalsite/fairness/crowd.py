@@ -15,7 +15,7 @@ from evalsite.evals.models import EvalRun
 from evalsite.fairness.inputs import person_attributes
 from pipelines.fairness import crowd_group_rates
 from pipelines.fairness.grouping import GENDER, SKIN_TONE, attribute_labels, parse_tone_groups
-from ratings.models import Campaign, Mode, Outcome, Rating
+from ratings.models import SIMULATED_GROUP, Campaign, Mode, Outcome, Rating
 
 #: Outcome of a vote from the focus run's side, by (focus is run_a, stored outcome).
 _SIDE: dict[tuple[bool, str], str] = {
@@ -27,7 +27,8 @@ _SIDE: dict[tuple[bool, str], str] = {
 def crowd_fairness(
     *, run: EvalRun, revision: AttributeRevision, tone_groups: str, rounds: int, seed: int = 0
 ) -> list[dict[str, Any]]:
-    """One entry per campaign: ``{"campaign", "name", "reference_run", "votes", "attributes":
+    """One entry per campaign: ``{"campaign", "name", "reference_run", "votes", "simulated"
+    (votes of simulated raters among them), "attributes":
     {skin_tone: crowd_group_rates(...), perceived_gender: ...}}``; empty without campaigns."""
     persons = person_attributes(revision)
     if not persons:
@@ -45,12 +46,12 @@ def crowd_fairness(
     )
     for campaign in campaigns:
         ref = campaign.reference_run_id
-        rows = list(
+        votes = (
             Rating.objects.filter(campaign=campaign, task__item_id__in=ids)
             .filter(task__run_a_id__in=[run.pk, ref], task__run_b_id__in=[run.pk, ref])
             .exclude(outcome="")
-            .values_list("task__item_id", "task__run_a_id", "outcome")
         )
+        rows = list(votes.values_list("task__item_id", "task__run_a_id", "outcome"))
         if not rows:
             continue
         items = [r[0] for r in rows]
@@ -61,6 +62,7 @@ def crowd_fairness(
                 "name": campaign.name,
                 "reference_run": ref,
                 "votes": len(rows),
+                "simulated": votes.filter(annotator__groups__name=SIMULATED_GROUP).count(),
                 "attributes": {
                     attr: crowd_group_rates(
                         items,

@@ -1,21 +1,30 @@
-"""`make demo` step of the release app: a release report for the newest candidate vs production
-on `pascal-s-demo`, reachable from the leaderboard (home page).
+"""`make demo` step of the release app: the demo's release reports, reachable from the leaderboard.
 
-Runs after the eval app's step has waited for the demo runs and the ratings app opened its
-campaign (apps run in INSTALLED_APPS order). The candidate is whatever `subject-lift:candidate`
-points to (resolved, never a hard-coded version). Idempotent: a finished report over the same two
-runs is reused. Built in this process (the same service the report job calls), so the demo ends
-with a verdict even before anyone rates.
+1. `subject-lift:candidate` vs `subject-lift:production` on `pascal-s-demo`: the photos the
+   candidate was tuned and selected on, so the report names its quality gates as biased evidence.
+2. The same pair over the suite `pascal-s-test` (photos nobody trained, tuned or selected on:
+   quality) + `synthetic-people` (person attributes: fairness) with the demo's rating campaign over
+   the pair on `pascal-s-test` (ratings' demo step, seeded with simulated votes): the report a
+   release manager decides on, every gate with its evidence. Built last, so the leaderboard
+   banner shows its verdict.
+
+Both versions are resolved through the aliases, never hard-coded. Runs after the eval app's step
+has waited for the runs and the ratings app opened its campaign (apps run in INSTALLED_APPS
+order). Built in this process through the report's job. Idempotent: the newest finished report
+over the same pair, suite and campaign is reused while it is not stale; once someone has rated
+(or a run or attribute revision moved on), the next start builds a new one that counts it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.models import ReleaseReport, ReportStatus
+from evalsite.releases.selectors import report_staleness
 from evalsite.releases.services.leaderboard import leaderboard_refresh
-from evalsite.releases.services.refs import resolve_refs
+from evalsite.releases.services.refs import ReportRefs, resolve_refs
 from evalsite.releases.services.reports import (
     primary_run_of,
     release_report_create,
@@ -23,35 +32,65 @@ from evalsite.releases.services.reports import (
 )
 
 Log = Callable[[str], object]
+#: The set the candidate was tuned/selected on: its report shows the biased-evidence warning.
 DEMO_SET = "pascal-s-demo"
+#: The demo's test set (quality, and the campaign's set) and the set with person attributes.
+TEST_SET = "pascal-s-test"
+PEOPLE_SET = "synthetic-people"
+SUITE = (TEST_SET, PEOPLE_SET)
 DEMO_CANDIDATE = "subject-lift:candidate"
 
 
-def after_start(log: Log) -> None:
-    try:
-        refs = resolve_refs(candidate=DEMO_CANDIDATE, dataset=DEMO_SET)
-    except ReleaseError as exc:
-        log(f"==> release report: skipped ({exc})")
-        return
+def _demo_campaign(refs: ReportRefs) -> Any:
+    from ratings.demo import demo_campaign
+
     runs = [primary_run_of(model_version=v, dataset_version=refs.dataset_version)
             for v in (refs.candidate, refs.baseline)]  # fmt: skip
-    if None in runs:
-        log(f"==> release report: {refs.candidate.ref} or {refs.baseline.ref} has no finished "
-            f"run on {refs.dataset_version.spec}; skipped")  # fmt: skip
-        leaderboard_refresh()
-        return
-    existing = ReleaseReport.objects.filter(
-        candidate_run=runs[0], baseline_run=runs[1], status=ReportStatus.DONE
-    ).first()
+    if runs[0] is None or runs[1] is None:
+        return None
+    return demo_campaign(refs.dataset_version, [runs[0], runs[1]])
+
+
+def _reusable(refs: ReportRefs, campaign: Any) -> ReleaseReport | None:
+    suite = [dv.pk for dv in refs.dataset_versions]
+    done = ReleaseReport.objects.filter(
+        candidate=refs.candidate, baseline=refs.baseline, campaign=campaign,
+        status=ReportStatus.DONE,
+    ).order_by("-created_at", "-pk")  # fmt: skip
+    for report in done[:5]:
+        sets = list(report.sets.order_by("position").values_list("dataset_version_id", flat=True))
+        if sets == suite:
+            return None if report_staleness(report).stale else report
+    return None
+
+
+def _report(log: Log, datasets: Sequence[str], *, with_campaign: bool) -> ReleaseReport | None:
+    names = " + ".join(datasets)
     try:
-        report = existing or release_report_run_now(report=release_report_create(
-            candidate=refs.candidate, baseline=refs.baseline,
-            dataset_versions=[refs.dataset_version], enqueue=False,
-        ))  # fmt: skip
-    except Exception as exc:  # the demo goes on; the report row says why
-        log(f"==> release report: failed ({type(exc).__name__}: {exc})")
-        return
-    leaderboard_refresh(force=True)
+        refs = resolve_refs(candidate=DEMO_CANDIDATE, dataset=list(datasets))
+    except ReleaseError as exc:
+        log(f"==> release report on {names}: skipped ({exc})")
+        return None
+    campaign = _demo_campaign(refs) if with_campaign else None
+    try:
+        report = _reusable(refs, campaign) or release_report_run_now(
+            report=release_report_create(
+                candidate=refs.candidate, baseline=refs.baseline,
+                dataset_versions=list(refs.dataset_versions), campaign=campaign, enqueue=False,
+            )
+        )  # fmt: skip
+    except Exception as exc:  # the demo goes on; the report row (if any) says why
+        log(f"==> release report on {names}: not built ({type(exc).__name__}: {exc})")
+        return None
     log(f"==> release report #{report.pk}: {report.candidate.ref} vs {report.baseline.ref} on "
-        f"{refs.dataset_version.spec}: {report.verdict} — /releases/reports/{report.pk}/ "
-        "(linked from the leaderboard on the home page)")  # fmt: skip
+        f"{names}" + (f" with campaign #{campaign.pk}" if campaign is not None else "")
+        + f": {report.verdict} — /releases/reports/{report.pk}/")  # fmt: skip
+    return report
+
+
+def after_start(log: Log) -> None:
+    _report(log, [DEMO_SET], with_campaign=False)
+    suite = _report(log, SUITE, with_campaign=True)
+    leaderboard_refresh(force=True)
+    if suite is not None:
+        log(f"    the leaderboard (home page) shows report #{suite.pk}'s verdict")

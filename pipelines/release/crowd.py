@@ -8,6 +8,8 @@ Definitions (votes in candidate orientation: 0 candidate better, 1 baseline bett
   were chosen where the runs differ most and would exaggerate any preference.
 - Intervals: percentile bootstrap over rated items with all their votes (pipelines.stats).
 - Bradley–Terry strengths from the same control votes, anchored at the baseline (= 0).
+- `simulated_votes`: how many of the control votes came from simulated (scripted) raters, so every
+  page that shows the crowd numbers can say so.
 - Below `min_votes` control votes for the pair nothing is estimated: the section says
   "not enough votes (12 of 50)" and carries no rate or strength, so no number from two votes can
   reach a release decision.
@@ -45,11 +47,15 @@ class CrowdVotes:
     outcome: NDArray[np.int64]
     stratum: NDArray[np.str_]
     reasons: list[list[str]]
+    # True for a vote of a simulated (scripted) rater: counted like any vote, labelled as such.
+    simulated: NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.items)
         if not (len(self.outcome) == len(self.stratum) == len(self.reasons) == n):
             raise ValueError("items, outcome, stratum and reasons need one entry per vote")
+        if self.simulated is not None and len(self.simulated) != n:
+            raise ValueError("simulated needs one entry per vote")
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,9 @@ def crowd_section(
         "both_bad": None,
         "strength": None,
         "top_reasons": [{"reason": r, "votes": c} for r, c in reasons.most_common(TOP_REASONS)],
+        "simulated_votes": 0
+        if votes.simulated is None
+        else int(np.count_nonzero(votes.simulated & control)),
     }
     if n < max(min_votes, 1):
         section["note"] = not_enough(n, min_votes)

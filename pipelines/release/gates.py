@@ -225,10 +225,12 @@ def evaluate_gates(
             p = one_sided_p(
                 crowd.win_samples[np.isfinite(crowd.win_samples)], settings.min_win_rate
             )
+            simulated = int(crowd.section.get("simulated_votes") or 0)
             text = (
                 f"win rate vs baseline {_f(wr['estimate'], False)} [{_f(wr['ci'][0], False)},"
-                f" {_f(wr['ci'][1], False)}] from {crowd.votes} control votes; lower bound "
-                f"must be >= {_f(settings.min_win_rate, False)}"
+                f" {_f(wr['ci'][1], False)}] from {crowd.votes} control votes"
+                + (f" ({simulated} of them simulated)" if simulated else "")
+                + f"; lower bound must be >= {_f(settings.min_win_rate, False)}"
             )
             tested.append(
                 (

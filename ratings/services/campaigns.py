@@ -5,7 +5,8 @@ Why three strata: the disagreement stratum spends the budget where the runs' out
 the control stratum is a uniform random sample drawn FIRST from all common items, so its scores are
 the unbiased headline; gold tasks are gross failures only (one output's IoU with ground truth at
 least GOLD_MARGIN above the other's and the worse below GOLD_WORSE_BELOW), whose better side is the
-known right answer used to check annotators, never to score runs.
+known right answer used to check annotators, never to score runs. Order: control, then gold (from
+the gross failures control did not take), then disagreement from what is left.
 """
 
 from __future__ import annotations
@@ -138,12 +139,14 @@ def _pair_tasks(
     n_dis = round(n * share)
     control = set(rng.choice(common, n - n_dis, replace=False).tolist()) if common else set()
     div = {i: masks.divergence(ra[i].alpha, rb[i].alpha) for i in common}
-    rest = sorted((i for i in common if i not in control), key=lambda i: (-div[i], i))
-    disagreement = rest[:n_dis]
-    used = control | set(disagreement)
-    gold_pool = [i for i in common if i not in used and _is_gross_failure(ra[i], rb[i])]
+    # Gold is reserved before the disagreement pick: a pair's gross failures are usually also its
+    # most divergent items, and taken by disagreement first they left the gold pool empty.
+    gold_pool = [i for i in common if i not in control and _is_gross_failure(ra[i], rb[i])]
     n_gold = min(len(gold_pool), round(gold_ratio * n))
     gold = rng.choice(gold_pool, n_gold, replace=False).tolist() if n_gold else []
+    rest = sorted((i for i in common if i not in control and i not in set(gold)),
+                  key=lambda i: (-div[i], i))  # fmt: skip
+    disagreement = rest[:n_dis]
 
     def task(item: int, stratum: str) -> Task:
         return Task(
@@ -219,6 +222,7 @@ def campaign_create(
     seed: int = 0,
     open_now: bool = False,
     lease_seconds: int | None = None,
+    min_gold: int | None = None,
 ) -> Campaign:
     """Create a campaign and its tasks in one transaction (a half-built campaign never shows)."""
     runs = sorted(runs, key=lambda r: r.pk)
@@ -232,6 +236,8 @@ def campaign_create(
         gold_ratio=gold_ratio,
         items_per_pair=items_per_pair,
     )
+    if min_gold is not None and min_gold < 1:
+        raise CampaignError("min_gold: scored gold ratings needed to flag must be at least 1")
     if reference_run is not None and reference_run.pk not in {r.pk for r in runs}:
         raise CampaignError("reference_run: must be one of the campaign's runs")
     rng = np.random.default_rng(seed)
@@ -274,6 +280,7 @@ def campaign_create(
             status=CampaignStatus.OPEN if open_now else CampaignStatus.DRAFT,
             created_by=user,
             **({"lease_seconds": lease_seconds} if lease_seconds else {}),
+            **({"min_gold": min_gold} if min_gold is not None else {}),
         )
         campaign.runs.set(runs)
         for t in tasks:

@@ -23,10 +23,12 @@ Payload shape (`PAYLOAD_VERSION` 1; NaN is stored as null; run labels are
     campaign: {id, name, mode, overlap, set, exclude_flagged},
     runs: [label…], run_ids: [id…], reference: label, reference_id: id,
     progress: {tasks, by_stratum, ratings, late, needed, complete_tasks, live_leases,
-               annotators: [{annotator, n, late, last}]},
+               annotators: [{annotator__username, n, late, last, simulated}]},
+    simulated: {annotators: [username…], ratings: int} (scripted raters, shown as "simulated"),
     reasons: {tag: count} (most frequent first), top_reasons: [[tag, count]…] (≤ 3),
     qc: {gold_tasks, threshold, min_gold, insufficient_gold, flagged, excluded,
-         annotators: [AnnotatorQC fields + dawid_skene], dawid_skene_skipped: str | null},
+         annotators: [AnnotatorQC fields + dawid_skene + simulated],
+         dawid_skene_skipped: str | null},
     excluded_ratings: int, agreement: {alpha, kappa, kappa_items, units, level},
     pairwise mode only —
     scores: {control | disagreement | all: BT | null}, scores_other_setting: BT | null,
@@ -470,6 +472,16 @@ def campaign_report_compute(
     gold_tasks = Task.objects.filter(campaign=campaign, stratum=Stratum.GOLD).count()
     qc_rows, flagged = _qc(campaign, ratings)
     excluded = flagged if exclude else set()
+    simulated = selectors.simulated_usernames(
+        usernames=[a["annotator__username"] for a in report["progress"]["annotators"]]
+    )
+    for row in qc_rows:
+        row["simulated"] = row["annotator"] in simulated
+    progress_rows = report["progress"]["annotators"]
+    report["simulated"] = {
+        "annotators": sorted(simulated),
+        "ratings": sum(a["n"] for a in progress_rows if a["annotator__username"] in simulated),
+    }
     report["qc"] = {
         "gold_tasks": gold_tasks,
         "threshold": campaign.gold_threshold,

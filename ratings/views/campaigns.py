@@ -38,6 +38,7 @@ CSV_COLUMNS = (
     "seconds",
     "late",
     "annotator",
+    "simulated",
     "gold_winner",
     "created_at",
 )
@@ -144,6 +145,7 @@ def _csv_rows(campaign: Campaign) -> list[dict[str, Any]]:
                 "seconds": round(r["seconds"], 3),
                 "late": r["late"],
                 "annotator": r["annotator__username"],
+                "simulated": r["simulated"],
                 "gold_winner": r["task__gold_winner"],
                 "created_at": r["created_at"].isoformat(),
             }

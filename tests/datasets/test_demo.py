@@ -20,13 +20,16 @@ def test_demo_sets_import_once_with_no_subject_items_and_synthetic_labels():
     assert {i.metadata["licence"] for i in real.items.all()} == {
         "PASCAL-S (images from PASCAL VOC 2010) - research use only"
     }
-    assert synthetic.item_count == 40 and synthetic.no_subject_count >= 5
+    test = DatasetVersion.objects.get(dataset__name="pascal-s-test")
+    assert (test.item_count, test.no_subject_count) == (100, 0)
+    assert test.dataset.description.startswith("100 real PASCAL-S photos")
+    assert synthetic.item_count == 140 and synthetic.no_subject_count >= 5
     labels = ItemAttribute.objects.filter(revision__version=synthetic)
     people = labels.filter(source=AttributeSource.SYNTHETIC)
-    assert people.count() == 30
+    assert people.count() == 130
     assert set(people.values_list("skin_tone", flat=True)) == {str(t) for t in range(1, 11)}
     assert set(people.values_list("perceived_gender", flat=True)) >= {"woman", "man"}
 
     demo.setup(lines.append)
-    assert DatasetVersion.objects.count() == 2
-    assert sum("no new version" in line for line in lines) == 2
+    assert DatasetVersion.objects.count() == 3
+    assert sum("no new version" in line for line in lines) == 3

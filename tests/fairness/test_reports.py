@@ -339,9 +339,16 @@ def test_the_synthetic_people_demo_set_reports_synthetic_labels_and_contrast_str
     items = list(Item.objects.filter(version=version).order_by("stem"))
     run = add_run(version, items, degrade=0.0)
     doc = fairness_report_compute(run=run).data
-    assert doc["synthetic_labels"] is True and doc["synthetic_count"] == 30
-    assert doc["n"] == 34  # 30 drawn people + 4 composites (tone/gender unknown); 6 negatives out
+    assert doc["synthetic_labels"] is True and doc["synthetic_count"] == 130
+    assert doc["n"] == 134  # 130 drawn people + 4 composites (tone/gender unknown); 6 negatives out
     tones = {g["group"]: g["n"] for g in doc["groups"] if g["attribute"] == "skin_tone"}
-    assert tones == {"1-3": 9, "4-7": 12, "8-10": 9, "unknown": 4}
-    assert all(g["too_small"] for g in doc["groups"]) and doc["flags"] == []
+    assert tones == {"1-3": 39, "4-7": 52, "8-10": 39, "unknown": 4}
+    # Every Monk group and every drawn gender reaches the minimum group size: all are judged.
+    minimum = doc["settings"]["min_group_size"]
+    assert minimum >= 30  # the largest minimum the platform uses (release gates: 20)
+    judged = {(g["attribute"], g["group"]) for g in doc["groups"] if not g["too_small"]}
+    assert {("skin_tone", t) for t in ("1-3", "4-7", "8-10")} <= judged
+    genders = [g for g in doc["groups"] if g["attribute"] == "perceived_gender"]
+    assert {g["group"] for g in genders if not g["too_small"]} >= {"woman", "man", "other"}
+    assert all(g["n"] >= minimum for g in doc["groups"] if (g["attribute"], g["group"]) in judged)
     assert doc["contrast"] is not None and len(doc["contrast"]["strata"]) == 3

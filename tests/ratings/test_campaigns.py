@@ -28,9 +28,10 @@ def test_it_builds_control_disagreement_and_gold_strata(db: Any, tmp_path: Any) 
     by = {s: [t for t in tasks if t.stratum == s] for s in Stratum.values}
     assert len(by[Stratum.CONTROL]) == 2
     assert len(by[Stratum.DISAGREEMENT]) == 2
-    # Disagreement takes the most divergent of the items left after the uniform control draw.
+    # Disagreement takes the most divergent of the items left after the control draw and gold.
     control_items = {t.item_id for t in by[Stratum.CONTROL]}
-    rest = [t for t in tasks if t.item_id not in control_items]
+    gold_items = {t.item_id for t in by[Stratum.GOLD]}
+    rest = [t for t in tasks if t.item_id not in control_items | gold_items]
     assert min(t.divergence for t in by[Stratum.DISAGREEMENT]) >= max(
         (t.divergence for t in rest if t.stratum != Stratum.DISAGREEMENT), default=0.0
     )
@@ -86,17 +87,3 @@ def test_it_refuses_bad_input_naming_the_field(world: World, kwargs: dict, field
     with pytest.raises(CampaignError, match=field):
         campaign_create(**args)
     assert not Task.objects.exists()
-
-
-def test_demo_step_opens_one_campaign_over_the_demo_runs_and_reuses_it(world: World) -> None:
-    from ratings import demo
-
-    lines: list[str] = []
-    demo.after_start(lines.append)
-    demo.after_start(lines.append)
-    from ratings.models import Campaign
-
-    campaign = Campaign.objects.get()
-    assert campaign.status == CampaignStatus.OPEN
-    assert sorted(campaign.runs.values_list("pk", flat=True)) == [r.pk for r in world.runs]
-    assert "reusing" in lines[-1]

@@ -336,7 +336,9 @@ def test_a_report_whose_builder_died_is_finished_by_the_reaper_not_left_running(
             lease_expires_at=timezone.now() - timedelta(seconds=1)
         )
         assert jobs.jobs_reap()["requeued"] == 1
-        assert send.call_count == 1
+    # (the requeue's send runs once the reaper's transaction commits)
+    assert send.call_count >= 1
+    assert send.call_args.kwargs["args"] == [chunk.pk]
 
     # Then the worker builds it once, and it is done with a verdict
     claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="worker-1")

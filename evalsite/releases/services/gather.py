@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from django.contrib.auth.models import User
 
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute
 from evalsite.evals.latency import total_latency
@@ -100,7 +101,7 @@ def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> Crow
     candidate orientation: 0 candidate better, 1 baseline better, 2 tie, 3 both bad."""
     if campaign is None:
         return None
-    from ratings.models import Rating, Stratum
+    from ratings.models import SIMULATED_GROUP, Rating, Stratum
 
     pair = (candidate_run, baseline_run)
     rows = list(
@@ -109,17 +110,23 @@ def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> Crow
         .exclude(annotator__username__in=excluded_annotators(campaign))
         .exclude(outcome="")
         .order_by("pk")
-        .values_list("task__item_id", "task__run_a_id", "outcome", "task__stratum", "reasons")
-    )
+        .values_list("task__item_id", "task__run_a_id", "outcome", "task__stratum", "reasons",
+                     "annotator_id")
+    )  # fmt: skip
+    simulated = set(
+        User.objects.filter(groups__name=SIMULATED_GROUP, pk__in={r[5] for r in rows})
+        .values_list("pk", flat=True)
+    )  # fmt: skip
     code = {"a": 0, "b": 1, "tie": 2, "both_bad": 3}
     swap = {0: 1, 1: 0, 2: 2, 3: 3}
-    outcome = [code[o] if run_a == candidate_run else swap[code[o]] for _, run_a, o, _, _ in rows]
+    outcome = [code[o] if run_a == candidate_run else swap[code[o]] for _, run_a, o, *_ in rows]
     return CrowdVotes(
         campaign=campaign.pk,
         items=np.array([r[0] for r in rows], np.int64),
         outcome=np.array(outcome, np.int64),
         stratum=np.array([r[3] for r in rows], dtype=str),
         reasons=[list(r[4] or []) for r in rows],
+        simulated=np.array([r[5] in simulated for r in rows], bool),
     )
 
 

@@ -139,6 +139,7 @@ def crowd_by_run(run_ids: set[int], production_run: dict[int, int]) -> dict[int,
                 "strength": _interval(entry),
                 "win_rate": None,
                 "note": "",
+                "simulated": int((payload.get("simulated") or {}).get("ratings") or 0),
             }
             if entry.get("enough") is False:
                 row["note"] = not_enough(int(entry.get("votes") or 0), int(entry["needed"]))
