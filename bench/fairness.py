@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines.fairness.report import LOWER_IS_BETTER, METRICS
+from pipelines.fairness.report import METRICS
+from pipelines.metrics.registry import lower_is_better
 from pipelines.stats.bootstrap import percentile_interval
 from pipelines.stats.groups import group_reports
 
@@ -75,7 +76,7 @@ def main() -> int:
     group_reports(cols, groups, rounds=10)  # warm imports (scipy) outside the timing
     start = time.perf_counter()
     reports = group_reports(
-        cols, groups, rounds=args.rounds, margin=0.03, lower_is_better=LOWER_IS_BETTER
+        cols, groups, rounds=args.rounds, margin=0.03, lower_is_better=lower_is_better()
     )
     fast = time.perf_counter() - start
     start = time.perf_counter()

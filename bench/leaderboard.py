@@ -95,20 +95,16 @@ def _insert(model: Any, columns: list[str], rows: list[tuple[Any, ...]]) -> None
 
 
 def _summary(rng: Any, quality: float) -> dict[str, Any]:
+    from pipelines.metrics.registry import run_metrics
+
     metrics = {
-        m: float(min(1.0, quality + rng.normal(0, 0.02)))
-        for m in (
-            "iou",
-            "precision",
-            "recall",
-            "boundary_f",
-            "s_measure",
-            "max_f",
-            "weighted_f",
-            "max_e",
+        m.name: float(
+            max(0.0, 0.2 - quality / 5)
+            if m.lower_is_better
+            else min(1.0, quality + rng.normal(0, 0.02))
         )
+        for m in run_metrics()
     }
-    metrics["mae"] = float(max(0.0, 0.2 - quality / 5))
     p50 = float(rng.uniform(20, 80))
     return {
         "metrics": metrics,

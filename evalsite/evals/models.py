@@ -11,13 +11,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-#: Metric columns stored as floats so the per-image browser can sort on them in SQL. They hold the
+from pipelines.metrics.registry import stored_columns
+
+#: Per-image metric columns stored as floats so the per-image browser can sort on them in SQL (the
+#: registry in pipelines.metrics.registry says which; these are its per-image keys). They hold the
 #: GATED output (what the user gets); the ungated numbers live in `ItemResult.ungated`.
-SORTABLE_METRICS = (
-    "iou", "precision", "recall", "boundary_f", "mae", "s_measure", "max_f", "weighted_f", "max_e",
-)  # fmt: skip
-#: Metrics where smaller is better (sort order and delta colouring flip for them).
-LOWER_IS_BETTER = frozenset({"mae"})
+SORTABLE_METRICS = stored_columns()
 LATENCY_STAGES = ("preprocess", "model", "postprocess", "total")
 
 

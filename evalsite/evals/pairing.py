@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus
+from pipelines.metrics.registry import stored_metrics
 
 
 class NothingToPair(ValueError):
@@ -51,15 +52,23 @@ def paired_results(*, baseline: EvalRun, candidate: EvalRun) -> PairedResults:
             f"runs #{candidate.pk} and #{baseline.pk} share no successfully scored item; "
             "nothing can be compared"
         )
-    metrics = [
-        m
-        for m in SORTABLE_METRICS
-        if all(base[i][m] is not None and cand[i][m] is not None for i in usable)
-    ]
+    # Paired deltas exist only for means of per-image values, so the metrics are the registry's
+    # stored per-image metrics under their own names (the per-image `max_f` column averages to
+    # "mean per-image max F", `image_max_f`, not the set curve's max F).
+    metrics = {
+        m.name: m.column
+        for m in stored_metrics()
+        if m.column
+        and all(base[i][m.column] is not None and cand[i][m.column] is not None for i in usable)
+    }
     return PairedResults(
         items=[{"id": i, "stem": base[i]["item__stem"]} for i in usable],
-        baseline={m: np.array([base[i][m] for i in usable], np.float64) for m in metrics},
-        candidate={m: np.array([cand[i][m] for i in usable], np.float64) for m in metrics},
+        baseline={
+            m: np.array([base[i][c] for i in usable], np.float64) for m, c in metrics.items()
+        },
+        candidate={
+            m: np.array([cand[i][c] for i in usable], np.float64) for m, c in metrics.items()
+        },
         baseline_gated=np.array([base[i]["gated"] for i in usable], bool),
         candidate_gated=np.array([cand[i]["gated"] for i in usable], bool),
         no_subject=np.array([base[i]["item__size_bucket"] == "none" for i in usable], bool),

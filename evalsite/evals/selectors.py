@@ -12,7 +12,6 @@ from evalsite.core.selectors import workers_by_queue
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.errors import RunNotFound
 from evalsite.evals.models import (
-    LOWER_IS_BETTER,
     SORTABLE_METRICS,
     EvalRun,
     ItemResult,
@@ -22,6 +21,7 @@ from evalsite.evals.models import (
 )
 from evalsite.evals.services.runs import DEFAULT_RUNTIME
 from models.models import ModelVersion
+from pipelines.metrics.registry import by_column
 from pipelines.release.evidence import RoleOverlap, overlap_by_role
 
 COREML_WAITING = "waiting for a macOS worker"
@@ -219,7 +219,7 @@ def compare_rows(a: EvalRun, b: EvalRun, *, metric: str = "iou") -> list[dict[st
         va, vb = getattr(base, metric), getattr(r, metric)
         delta = None if va is None or vb is None else vb - va
         rows.append({"item": r.item, "a": base, "b": r, "va": va, "vb": vb, "delta": delta})
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    sign = -1.0 if by_column(metric).lower_is_better else 1.0
     # Worst first: the largest drop in quality; rows without a delta (a failure) lead.
     rows.sort(key=lambda row: (row["delta"] is not None, sign * (row["delta"] or 0.0)))
     return rows

@@ -17,10 +17,11 @@ from evalsite.datasets import vocab
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute, SizeBucket
 from evalsite.datasets.selectors import revision_pick
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus
+from pipelines.metrics.registry import fairness_metrics
 
 NO_PERSON_ATTRIBUTES = "no person attributes — annotate or import a manifest"
 #: Metric columns read from ItemResult (the gated output: what users get); gated_rate from `gated`.
-RESULT_METRICS = ("iou", "precision", "recall", "boundary_f", "mae")
+RESULT_METRICS = tuple(m.column for m in fairness_metrics() if m.stored and m.column)
 #: The generator's manifest column with the subject/background contrast (CIE L* difference).
 CONTRAST_KEY = "contrast"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.fairness import LOWER_IS_BETTER, METRIC_LABELS
 from pipelines.fairness.grouping import display_group
+from pipelines.metrics.registry import label
+from pipelines.metrics.registry import lower_is_better as registry_lower
 
 ATTRIBUTE_LABELS = {
     "skin_tone": "skin tone (Monk)",
@@ -15,7 +16,7 @@ ATTRIBUTE_LABELS = {
 
 
 def _cell(metric: str, v: dict[str, Any]) -> dict[str, Any]:
-    return {"metric": metric, "label": METRIC_LABELS.get(metric, metric), **v}
+    return {"metric": metric, "label": label(metric), **v}
 
 
 def _row(g: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
@@ -47,7 +48,11 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
     rows = [_row(g, metrics) for g in doc["groups"]]
     plot = {
         "metrics": [
-            {"key": m, "label": METRIC_LABELS.get(m, m), "lower_is_better": m in LOWER_IS_BETTER}
+            {
+                "key": m,
+                "label": label(m),
+                "lower_is_better": m in registry_lower(),
+            }
             for m in metrics
         ],
         "overall": doc.get("overall", {}),
@@ -67,7 +72,7 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
         worst, gap = s.get("worst_group"), s.get("largest_gap")
         summary.append(
             {
-                "label": METRIC_LABELS.get(m, m),
+                "label": label(m),
                 "worst": display_group(worst["attribute"], worst["group"]) if worst else None,
                 "worst_mean": worst["mean"] if worst else None,
                 "gap_group": display_group(gap["attribute"], gap["group"]) if gap else None,
@@ -92,7 +97,7 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
                 "name": display_group(f["attribute"], f["group"]),
                 "texts": [],
                 "worst": f.get("worst", []),
-                "worst_metric": METRIC_LABELS.get(f["metric"], f["metric"]),
+                "worst_metric": label(f["metric"]),
             },
         )
         entry["texts"].append(f["text"])
@@ -116,7 +121,7 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
         "doc": doc,
         "synthetic": doc.get("synthetic_labels", False),
         "metrics": metrics,
-        "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics],
+        "metric_labels": [label(m) for m in metrics],
         "rows": rows,
         "flags": doc["flags"],
         "flagged_groups": list(flagged_groups.values()),
@@ -137,5 +142,5 @@ def compare_context(paired: dict[str, Any]) -> dict[str, Any]:
         "paired": paired,
         "rows": rows,
         "synthetic": paired["synthetic_labels"],
-        "metric_labels": [METRIC_LABELS.get(m, m) for m in metrics],
+        "metric_labels": [label(m) for m in metrics],
     }

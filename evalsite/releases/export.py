@@ -35,7 +35,8 @@ def figures(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """Plotly figures (as JSON-ready dicts): metric deltas with CIs, fairness group deltas."""
     import plotly.graph_objects as go
 
-    from pipelines.release.gates import METRIC_LABELS
+    from pipelines.metrics.registry import label
+    from pipelines.release.gates import ATTRIBUTE_LABELS
 
     figs = []
     metrics = payload.get("metrics") or {}
@@ -43,14 +44,16 @@ def figures(payload: dict[str, Any]) -> list[dict[str, Any]]:
     if names:
         fig = go.Figure(go.Scatter(
             x=[metrics[m]["delta"] for m in names],
-            y=[METRIC_LABELS.get(m, m) for m in names], mode="markers",
+            y=[label(m) for m in names], mode="markers",
             error_x={"type": "data", "symmetric": False,
                      "array": [metrics[m]["ci"][1] - metrics[m]["delta"] for m in names],
                      "arrayminus": [metrics[m]["delta"] - metrics[m]["ci"][0] for m in names]},
         ))  # fmt: skip
         fig.add_vline(x=0, line_dash="dot")
-        fig.update_layout(title="Paired delta (candidate − baseline), 95 % CI", height=320,
-                          margin={"l": 90, "r": 10, "t": 40, "b": 30})  # fmt: skip
+        fig.update_layout(title="Paired delta (candidate − baseline), 95 % CI", height=340,
+                          xaxis_title="candidate − baseline (mean over paired images)",
+                          yaxis_title="metric",
+                          margin={"l": 150, "r": 10, "t": 40, "b": 45})  # fmt: skip
         figs.append({"id": "fig-deltas", "figure": fig.to_plotly_json()})
     fairness = payload.get("fairness") or {}
     for attribute, groups in (fairness.get("attributes") or {}).items():
@@ -66,8 +69,11 @@ def figures(payload: dict[str, Any]) -> list[dict[str, Any]]:
                      "array": [g["ci"][1] - g["delta"] for g in shown],
                      "arrayminus": [g["delta"] - g["ci"][0] for g in shown]},
         ))  # fmt: skip
-        fig.update_layout(title=f"{fairness.get('metric', 'iou')} delta by {attribute}",
-                          height=280, margin={"l": 50, "r": 10, "t": 40, "b": 40})  # fmt: skip
+        what = label(fairness.get("metric", "iou"))
+        who = ATTRIBUTE_LABELS.get(attribute, attribute)
+        fig.update_layout(title=f"{what} delta by {who}", height=300,
+                          xaxis_title=who, yaxis_title=f"{what}: candidate − baseline",
+                          margin={"l": 60, "r": 10, "t": 40, "b": 45})  # fmt: skip
         figs.append({"id": f"fig-{attribute}", "figure": fig.to_plotly_json()})
     return figs
 
@@ -173,23 +179,27 @@ def export_csv(report: ReleaseReport) -> str:
     import pandas as pd
 
     from pipelines.csvsafe import neutralise_rows
+    from pipelines.metrics.registry import label
 
     p = report.payload
     rows: list[dict[str, Any]] = []
     for name, m in (p.get("metrics") or {}).items():
-        rows.append({"section": "metric", "name": name, "group": "", "candidate": m["candidate"],
+        rows.append({"section": "metric", "name": name, "label": label(name), "group": "",
+                     "candidate": m["candidate"],
                      "baseline": m["baseline"], "delta": m["delta"], "ci_low": m["ci"][0],
                      "ci_high": m["ci"][1], "status": "", "text": ""})  # fmt: skip
     for g in p.get("gates") or []:
         ci = g.get("ci") or [None, None]
-        rows.append({"section": "gate", "name": g["name"], "group": g.get("group") or "",
-                     "candidate": None, "baseline": None, "delta": g.get("value"),
+        rows.append({"section": "gate", "name": g["name"], "label": g["name"],
+                     "group": g.get("group") or "", "candidate": None, "baseline": None,
+                     "delta": g.get("value"),
                      "ci_low": ci[0], "ci_high": ci[1], "status": g["status"],
                      "text": g["text"]})  # fmt: skip
     for attribute, groups in ((p.get("fairness") or {}).get("attributes") or {}).items():
         for g in groups:
             ci = g.get("ci") or [None, None]
             rows.append({"section": f"fairness:{attribute}", "name": g["group"],
+                         "label": g["group"],
                          "group": g["group"], "candidate": g["candidate"],
                          "baseline": g["baseline"], "delta": g["delta"], "ci_low": ci[0],
                          "ci_high": ci[1], "status": "flagged" if g["flagged"] else "",

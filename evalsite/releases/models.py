@@ -258,13 +258,25 @@ class LeaderboardRow(models.Model):
     device = models.CharField(max_length=128, blank=True)
     source = models.CharField(max_length=16, default="worker")
     aliases = models.JSONField(default=list, blank=True)
+    # One column per leaderboard metric of pipelines.metrics.registry (sortable in SQL); each is
+    # a mean over images, so `intervals` holds its bootstrap interval.
     iou = models.FloatField(null=True)
     precision = models.FloatField(null=True)
     recall = models.FloatField(null=True)
-    max_f = models.FloatField(null=True)
+    image_max_f = models.FloatField(null=True)
     mae = models.FloatField(null=True)
     s_measure = models.FloatField(null=True)
     boundary_f = models.FloatField(null=True)
+    intervals = models.JSONField(
+        default=dict, blank=True,
+        help_text='{"n", "level", "rounds", "metrics": {name: [low, high]}}: bootstrap over images',
+    )  # fmt: skip
+    rank = models.PositiveIntegerField(null=True, help_text="1 = best on the primary metric")
+    rank_low = models.PositiveIntegerField(null=True)
+    rank_high = models.PositiveIntegerField(null=True)
+    rank_items = models.PositiveIntegerField(
+        null=True, help_text="images every ranked version of the set version scored"
+    )
     latency_p50 = models.FloatField(null=True)
     # The tail statistic of `pipelines.stats.latency`: the p99 from 100 measurements, below that
     # the maximum (`latency_tail` says which; the column keeps its name for sorting links).

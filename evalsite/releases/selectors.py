@@ -17,14 +17,18 @@ from evalsite.releases.models import (
     ReportStatus,
 )
 from models.models import ModelVersion
+from pipelines.metrics.registry import PRIMARY, label, leaderboard_metrics, names
 
-#: Sortable leaderboard columns; for these lower is better (ascending is "best first").
+#: Sortable leaderboard columns (the registry's leaderboard metrics first); for LOWER_FIRST lower
+#: is better (ascending is "best first").
 SORT_COLUMNS = (
-    "iou", "precision", "recall", "max_f", "mae", "s_measure", "boundary_f", "latency_p50",
-    "latency_p99", "gated_no_subject", "gated_subject", "worst_group_iou", "fairness_gap",
-    "version", "family", "finished_at",
+    *names(leaderboard_metrics()), "rank", "latency_p50", "latency_p99", "gated_no_subject",
+    "gated_subject", "worst_group_iou", "fairness_gap", "version", "family", "finished_at",
 )  # fmt: skip
-LOWER_FIRST = frozenset({"mae", "latency_p50", "latency_p99", "gated_subject"})
+LOWER_FIRST = frozenset(
+    {m.name for m in leaderboard_metrics() if m.lower_is_better}
+    | {"rank", "latency_p50", "latency_p99", "gated_subject"}
+)
 HISTORY_ROWS = 200
 
 
@@ -65,21 +69,33 @@ def leaderboard_filters(dataset_version: DatasetVersion) -> dict[str, list[str]]
 
 
 def leaderboard_plot(rows: list[LeaderboardRow]) -> dict[str, Any]:
-    """IoU by version over time, one line per family (plotly figure dict, drawn by static JS)."""
+    """The primary metric by version over time with its stored 95 % intervals, one line per
+    family (plotly figure dict, drawn by static JS)."""
+    what = label(PRIMARY)
     traces: dict[str, dict[str, list[Any]]] = {}
     for row in sorted(rows, key=lambda r: r.version_created_at):
-        if row.iou is None:
+        value = getattr(row, PRIMARY)
+        if value is None:
             continue
-        t = traces.setdefault(row.family, {"x": [], "y": [], "text": []})
+        t = traces.setdefault(row.family, {"x": [], "y": [], "text": [], "up": [], "down": []})
         t["x"].append(row.version_created_at.isoformat())
-        t["y"].append(round(row.iou, 4))
+        t["y"].append(round(value, 4))
         t["text"].append(row.version)
+        low, high = ((row.intervals or {}).get("metrics") or {}).get(PRIMARY) or (value, value)
+        t["up"].append(round(high - value, 4))
+        t["down"].append(round(value - low, 4))
     return {
         "data": [{"type": "scatter", "mode": "lines+markers+text", "name": fam,
-                  "textposition": "top center", **t} for fam, t in traces.items()],
-        "layout": {"height": 260, "margin": {"l": 45, "r": 10, "t": 30, "b": 40},
-                   "title": {"text": "IoU by version over time", "font": {"size": 13}},
-                   "xaxis": {"title": "version registered"}, "yaxis": {"title": "IoU"}},
+                  "textposition": "top center", "x": t["x"], "y": t["y"], "text": t["text"],
+                  "error_y": {"type": "data", "symmetric": False, "array": t["up"],
+                              "arrayminus": t["down"]}}
+                 for fam, t in traces.items()],
+        # plotly.js 3 draws only { text } axis titles (a bare string is dropped).
+        "layout": {"height": 280, "margin": {"l": 55, "r": 10, "t": 30, "b": 45},
+                   "title": {"text": f"{what} by version over time (95 % interval over images)",
+                             "font": {"size": 13}},
+                   "xaxis": {"title": {"text": "version registered"}},
+                   "yaxis": {"title": {"text": f"{what} (mean over images)"}}},
     }  # fmt: skip
 
 

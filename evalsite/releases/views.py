@@ -34,10 +34,10 @@ from evalsite.releases.services.decisions import (
 from evalsite.releases.services.refs import resolve_refs
 from evalsite.releases.services.reports import release_report_create, release_report_rebuild
 from models.models import ModelFamily
+from pipelines.metrics.registry import PRIMARY, label, leaderboard_metrics, stored_metrics
 
+#: Leaderboard columns after the registry's metric columns (these are not metrics of a run).
 HEADERS = (
-    ("iou", "IoU"), ("precision", "precision"), ("recall", "recall"), ("max_f", "max F"),
-    ("mae", "MAE"), ("s_measure", "S-measure"), ("boundary_f", "boundary F"),
     ("latency_p50", "p50"), ("latency_p99", "p99 / max"), ("gated_no_subject", "gated: no subject"),
     ("gated_subject", "gated: subject"), ("worst_group_iou", "worst-group IoU"),
     ("fairness_gap", "largest gap"),
@@ -72,6 +72,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "family": family, "runtime": runtime, "sort": sort, "dir": direction,
         "plot": selectors.leaderboard_plot(rows), "banner": selectors.leaderboard_banner(),
         "state": selectors.leaderboard_state(), "headers": HEADERS,
+        "metrics": leaderboard_metrics(), "primary": label(PRIMARY),
     })  # fmt: skip
 
 
@@ -235,5 +236,5 @@ def gates_view(request: HttpRequest) -> HttpResponse:
             return redirect(f"{request.path}?family={family.name}")
     return render(request, "releases/gates.html", {
         "families": families, "family": family, "form": form,
-        "configs": selectors.gate_configs(),
+        "configs": selectors.gate_configs(), "gate_metrics": stored_metrics(),
     })  # fmt: skip

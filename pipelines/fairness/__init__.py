@@ -15,14 +15,12 @@ from .grouping import (
     parse_tone_groups,
 )
 from .paired import paired_attribute_deltas, paired_group_deltas
-from .report import LOWER_IS_BETTER, METRIC_LABELS, METRICS, FairnessSettings, fairness_report
+from .report import METRICS, FairnessSettings, fairness_report
 
 __all__ = [
     "ATTRIBUTES",
     "DEFAULT_TONE_GROUPS",
-    "LOWER_IS_BETTER",
     "METRICS",
-    "METRIC_LABELS",
     "FairnessSettings",
     "attribute_labels",
     "contrast_stratified_gaps",

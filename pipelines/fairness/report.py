@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from pipelines.metrics.registry import fairness_metrics, label, lower_is_better, names
 from pipelines.stats.bootstrap import rng_from, stack_columns
 from pipelines.stats.groups import group_reports, holm_adjust, is_harmful
 
@@ -42,16 +43,8 @@ from .grouping import (
     parse_tone_groups,
 )
 
-METRICS = ("iou", "precision", "recall", "boundary_f", "mae", "gated_rate")
-LOWER_IS_BETTER = frozenset({"mae", "gated_rate"})
-METRIC_LABELS = {
-    "iou": "IoU",
-    "precision": "precision",
-    "recall": "recall",
-    "boundary_f": "boundary F",
-    "mae": "MAE",
-    "gated_rate": "gated rate",
-}
+#: Metrics of the fairness JSON, in order (the registry marks them).
+METRICS = names(fairness_metrics())
 #: Images of each flagged group shown in the page's strip.
 WORST_IMAGES = 6
 
@@ -113,7 +106,7 @@ def flag_text(
     hi = "?" if ci[1] is None else f"{ci[1]:.2f}"
     side = "below" if gap < 0 else "above"
     return (
-        f"{display_group(attribute, group)}: {METRIC_LABELS.get(metric, metric)} {mean:.3f} "
+        f"{display_group(attribute, group)}: {label(metric)} {mean:.3f} "
         f"[{lo}, {hi}], {abs(gap):.2f} {side} the other images"
     )
 
@@ -138,7 +131,7 @@ def fairness_report(
             f"{labels['skin_tone'].shape[0]} attribute rows for {values.shape[0]} images"
         )
     rng = rng_from(cfg.seed)
-    lower = set(LOWER_IS_BETTER) & set(names)
+    lower = set(lower_is_better()) & set(names)
     groups_out: list[dict[str, Any]] = []
     cells: list[_Cell] = []
     members: dict[tuple[str, str], NDArray[np.int64]] = {}

@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from .functional import CURVE_KEYS, SCALAR_KEYS, evaluate_pair
+from .registry import BY_NAME
 
-# Summary keys that are the mean over images of the per-image value.
-MEAN_KEYS = tuple(k for k in SCALAR_KEYS if k not in ("max_f", "mean_f", "max_e", "mean_e"))
+# Summary keys that are the mean over images of the per-image value of the same key (the registry
+# says which; the others are read off the mean curves).
+MEAN_KEYS = tuple(k for k in SCALAR_KEYS if BY_NAME[k].column == k)
 
 
 class MetricAggregator:

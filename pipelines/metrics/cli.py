@@ -32,6 +32,7 @@ from pipelines.cli_args import directory, positive_int, unit_interval
 from .aggregate import MetricAggregator
 from .functional import evaluate_pair
 from .io import Pair, PairError, load_pair, pair_files
+from .registry import BY_NAME
 
 METRICS_VERSION = "1"  # bump when a number this command produces changes
 
@@ -162,7 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summary = document["summary"]
     keys = ("iou", "max_f", "s_measure", "mae")
-    shown = ", ".join(f"{k}={summary[k]:.4f}" for k in keys if summary[k] is not None)
+    shown = ", ".join(
+        f"{BY_NAME[k].label} {BY_NAME[k].format(summary[k])}"
+        for k in keys
+        if summary[k] is not None
+    )
     print(f"{len(aggregator)} images evaluated, {len(errors)} errors -> {args.json}  {shown}")
     for err in errors:
         print(f"error: {err['name']}: {err['error']}", file=sys.stderr)

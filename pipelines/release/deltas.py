@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from pipelines.metrics.registry import lower_is_better as registry_lower
 from pipelines.stats.bootstrap import (
     DEFAULT_LEVEL,
     DEFAULT_ROUNDS,
@@ -30,8 +31,6 @@ from pipelines.stats.bootstrap import (
     paired_columns,
     percentile_interval,
 )
-
-LOWER_IS_BETTER = frozenset({"mae"})
 
 
 def one_sided_p(samples: FloatArray, threshold: float) -> float:
@@ -98,20 +97,21 @@ def paired_deltas(
     candidate: Mapping[str, ArrayLike],
     *,
     margin: float = 0.0,
-    lower_is_better: Collection[str] = LOWER_IS_BETTER,
+    lower_is_better: Collection[str] | None = None,
     rounds: int = DEFAULT_ROUNDS,
     level: float = DEFAULT_LEVEL,
     seed: Seed = 0,
 ) -> dict[str, MetricDelta]:
     """Paired deltas of every metric (``baseline[m][i]`` and ``candidate[m][i]`` = image ``i``)."""
     names, base, cand = paired_columns(baseline, candidate)
+    lower_set = registry_lower() if lower_is_better is None else lower_is_better
     m = len(names)
     samples = paired_samples(base, cand, rounds=rounds, seed=seed)
     bounds = percentile_interval(samples, level)
     diff = cand - base
     out = {}
     for k, name in enumerate(names):
-        lower = name in lower_is_better
+        lower = name in lower_set
         oriented = -diff[:, k] if lower else diff[:, k]
         out[name] = MetricDelta(
             metric=name,

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from pipelines.fairness import display_group
+from pipelines.metrics.registry import label as metric_label
+from pipelines.metrics.registry import lower_is_better as registry_lower
 from pipelines.stats.groups import holm_adjust
 from pipelines.stats.latency import tail_text
 
@@ -36,11 +38,6 @@ from .groups import GroupDelta
 
 PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient"
 EXIT_CODES = {PASS: 0, FAIL: 3, INSUFFICIENT: 4}
-METRIC_LABELS = {
-    "iou": "IoU", "precision": "precision", "recall": "recall", "boundary_f": "boundary F",
-    "mae": "MAE", "s_measure": "S-measure", "max_f": "max F", "weighted_f": "weighted F",
-    "max_e": "max E",
-}  # fmt: skip
 ATTRIBUTE_LABELS = {"skin_tone": "skin tone", "perceived_gender": "perceived gender"}
 
 
@@ -93,7 +90,7 @@ def _f(x: float, signed: bool = True) -> str:
 
 
 def _metric_gate(d: MetricDelta, margin: float) -> tuple[Gate, float]:
-    label = METRIC_LABELS.get(d.metric, d.metric)
+    label = metric_label(d.metric)
     threshold = margin if d.lower_is_better else -margin
     op = "<=" if d.lower_is_better else ">="
     bound = d.high if d.lower_is_better else d.low
@@ -119,7 +116,7 @@ def _fairness_gate(
 ) -> tuple[Gate, float | None]:
     label = ATTRIBUTE_LABELS.get(attribute, attribute)
     name = f"fairness: {label}"
-    metric = METRIC_LABELS.get(s.fairness_metric, s.fairness_metric)
+    metric = metric_label(s.fairness_metric)
     eligible = [g for g in groups if not g.too_small]
     if not eligible:
         text = (
@@ -171,7 +168,7 @@ def evaluate_gates(
     crowd: CrowdResult,
     config_differences: list[str],
     settings: GateSettings,
-    lower_is_better: frozenset[str] = frozenset({"mae"}),
+    lower_is_better: frozenset[str] | None = None,
     holm: bool = True,
 ) -> list[Gate]:
     """Every gate of one report with its numbers, status and one sentence (Holm applied).
@@ -201,7 +198,8 @@ def evaluate_gates(
                 attribute,
                 fairness.get(attribute, []),
                 settings,
-                settings.fairness_metric in lower_is_better,
+                settings.fairness_metric
+                in (registry_lower() if lower_is_better is None else lower_is_better),
             )
         )
     crowd_gates = settings.min_win_rate is not None or settings.min_votes > 0

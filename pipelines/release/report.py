@@ -14,9 +14,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pipelines.fairness import attribute_labels, display_group, parse_tone_groups
+from pipelines.metrics.registry import label
+from pipelines.metrics.registry import lower_is_better as registry_lower
 
 from .crowd import CrowdVotes, crowd_section
-from .deltas import LOWER_IS_BETTER, paired_deltas
+from .deltas import paired_deltas
 from .gates import EXIT_CODES, Gate, GateSettings, apply_holm, evaluate_gates, verdict_of
 from .groups import GroupDelta, group_deltas_with_flags
 
@@ -148,7 +150,7 @@ def _analyse(inputs: ReleaseInputs, s: GateSettings) -> _Analysis:
                 continue
             groups = group_deltas_with_flags(
                 fair_b, fair_c, lab, metric=metric, min_group_size=s.min_group_size,
-                alpha=0.05, margin=s.fairness_margin, lower_is_better=metric in LOWER_IS_BETTER,
+                alpha=0.05, margin=s.fairness_margin, lower_is_better=metric in registry_lower(),
                 rounds=s.rounds, seed=s.seed)  # fmt: skip
             fairness_groups[attribute] = groups
             sections[attribute] = [g.as_dict() for g in groups]
@@ -173,7 +175,7 @@ def _analyse(inputs: ReleaseInputs, s: GateSettings) -> _Analysis:
                     "metric": metric,
                     "delta": g.delta,
                     "delta_vs_rest": g.delta_vs_rest,
-                    "text": f"{display_group(a, g.group)}: {metric} delta "
+                    "text": f"{display_group(a, g.group)}: {label(metric)} delta "
                     f"{g.delta:+.3f}, {g.delta_vs_rest or 0:+.3f} against "
                     "the other images",
                 }

@@ -188,7 +188,7 @@ def test_compare_page_lists_per_image_deltas_worst_first(
     assert html.index(worse.stem) < min(
         html.index(s) for s in dv.items.exclude(pk=worse.pk).values_list("stem", flat=True)
     )
-    assert "got worse on iou" in html
+    assert "got worse on IoU" in html
 
 
 def test_start_form_creates_a_run(client, tmp_path, version):

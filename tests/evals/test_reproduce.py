@@ -27,13 +27,14 @@ from rest_framework.test import APIClient
 from evalsite.core import jobs
 from evalsite.core.models import Chunk
 from evalsite.evals.errors import EvalError
-from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, RunSource, RunStatus
+from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
 from evalsite.evals.services.aggregate import outputs_digest
 from evalsite.evals.services.execute import eval_chunk_run
 from evalsite.evals.services.reproduce import eval_run_reproduce
 from evalsite.evals.services.runs import eval_run_start
 from pipelines.metrics.functional import binary_iou
 from pipelines.metrics.io import read_gray8
+from pipelines.metrics.registry import run_metrics
 from tests.evals import conftest as evals_conftest
 from tests.evals.conftest import item_key
 from tests.evals.factories import tiny_set, tiny_spec, user_with, version_row
@@ -167,7 +168,7 @@ def test_reproduction_reports_different_images_with_iou_and_noise(
     repro = run_inline(eval_run_reproduce(run=original))
     rep = repro.reproduction
     assert rep["identical"] == 5 and rep["items"] == 6 and rep["digest_match"] is False
-    assert rep["verdict"].startswith("reproduced 5/6 identical; max |Δ| per image: iou ")
+    assert rep["verdict"].startswith("reproduced 5/6 identical; max |Δ| per image: IoU ")
     (row,) = rep["different"]
     assert row["stem"] == victim.stem
     a = read_gray8(Path(settings.MEDIA_ROOT) / f"runs/{original.pk}/alpha/{victim.stem}.png")
@@ -265,7 +266,8 @@ def test_compare_page_counts_identical_outputs_and_marks_deltas_within_noise(
     assert "Identical outputs on 5 of 6 images" in page
     assert "Run-to-run noise not measured for A for B" in page and "within noise</span>" not in page
     ma, mb = a.summary["metrics"], b.summary["metrics"]
-    moved = sum(1 for k in SORTABLE_METRICS if abs(mb[k] - ma[k]) > 1e-12)
+    shown = [m.name for m in run_metrics()]  # the compare page's summary rows
+    moved = sum(1 for k in shown if abs(mb[k] - ma[k]) > 1e-12)
     assert moved >= 3
 
     # Both reproduce identically (zero noise): only the unmoved metrics are within noise
@@ -274,10 +276,10 @@ def test_compare_page_counts_identical_outputs_and_marks_deltas_within_noise(
     run_inline(eval_run_reproduce(run=a))
     page = client.get(url).content.decode()
     assert "Deltas marked “within noise”" in page
-    assert page.count("within noise</span>") == 9 - moved
+    assert page.count("within noise</span>") == len(shown) - moved
 
     # B reproduced on a runtime without the drift: its noise now covers the whole A→B delta
     repro = run_inline(eval_run_reproduce(run=b))
     assert repro.reproduction["identical"] == 5
     page = client.get(url).content.decode()
-    assert page.count("within noise</span>") == 9
+    assert page.count("within noise</span>") == len(shown)

@@ -20,6 +20,7 @@ from evalsite.evals.models import EvalRun, ItemResult, RunStatus
 from evalsite.evals.services.runs import eval_run_start
 from pipelines.metrics import MetricAggregator
 from pipelines.metrics.io import Pair, load_pair
+from pipelines.metrics.registry import image_means
 from tests.evals.factories import tiny_model, tiny_set
 from tests.workers import WorkerProcess, wait_for
 
@@ -63,7 +64,11 @@ def test_run_eval_wait_evaluates_a_real_model_through_a_worker(tmp_path, start_w
                     Path(r.item.mask.path))  # fmt: skip
         pred, gt, _ = load_pair(pair)
         agg.update(pred, gt, r.item.stem)
-    assert agg.compute()["summary"] == pytest.approx(run.summary["metrics"])
+    # (plus the registry's per-image means the command's summary does not carry)
+    out = agg.compute()
+    assert {**out["summary"], **image_means(out["per_image"])} == pytest.approx(
+        run.summary["metrics"]
+    )
 
 
 def test_sigkilled_worker_mid_run_leaves_exactly_one_result_per_item(tmp_path, start_worker):

@@ -38,6 +38,7 @@ from evalsite.evals.services.scores import evaluation_of
 from evalsite.fairness.services import fairness_after_run_done
 from pipelines.metrics import MetricAggregator
 from pipelines.metrics.io import Pair, load_pair, read_gray8
+from pipelines.metrics.registry import image_means, slice_metrics
 from pipelines.stats.latency import latency_stats
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 #: Below this many pixels (median item) the page notes that latency was measured on small images,
 #: because post-processing cost grows with the photo while the model's input stays 512².
 SMALL_IMAGE_PIXELS = 2_000_000
-SLICE_METRICS = ("iou", "boundary_f", "mae", "s_measure", "weighted_f")
+SLICE_METRICS = slice_metrics()
 
 
 #: Threads reading the stored files while finalising, which waits on reading them (two PNG
@@ -135,7 +136,8 @@ def _slice_table(rows: list[tuple[str, ItemResult, dict[str, float]]]) -> list[d
         members = groups[key]
         entry: dict[str, Any] = {"slice": key, "n": len(members)}
         for metric in SLICE_METRICS:
-            entry[metric] = float(np.mean([m[metric] for _, m in members]))
+            col = metric.column or metric.name
+            entry[metric.name] = float(np.mean([m[col] for _, m in members]))
         entry["gated_rate"] = float(np.mean([r.gated for r, _ in members]))
         table.append(entry)
     return table
@@ -216,8 +218,10 @@ def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
     per_image = {row["name"]: row for row in gated["per_image"]}
     chunks = _chunk_results(run)
     summary: dict[str, Any] = {
-        "metrics": gated["summary"],
-        "ungated_metrics": ungated["summary"],
+        # The metrics command's summary plus the registry's per-image means it does not carry
+        # (mean per-image max F / max E: a different number from the set curve's max F / max E).
+        "metrics": {**gated["summary"], **image_means(gated["per_image"])},
+        "ungated_metrics": {**ungated["summary"], **image_means(ungated["per_image"])},
         "counts": {
             "items": run.dataset_version.item_count,
             "ok": len(ok),

@@ -33,6 +33,7 @@ from evalsite.evals.models import (
 )
 from evalsite.evals.services.parity import parity_between
 from evalsite.evals.services.runs import eval_run_start
+from pipelines.metrics.registry import BY_NAME, image_key_label, run_metrics, stored_metrics
 from pipelines.stats.noise import delta_within_noise, run_to_run_noise
 
 #: Differing images listed on the reproduction (worst first); the counts cover every image.
@@ -95,9 +96,12 @@ def _metric_arrays(
             [np.nan if rows[i][metric] is None else rows[i][metric] for i in shared], np.float64
         )
 
+    # Keyed by the registry's metric name: the mean of the per-image `max_f` column is "mean
+    # per-image max F" (`image_max_f`), not the set curve's max F of the summary's `max_f`.
+    stored = [(m.name, m.column or m.name) for m in stored_metrics()]
     return (
-        {m: column(left, m) for m in SORTABLE_METRICS},
-        {m: column(right, m) for m in SORTABLE_METRICS},
+        {name: column(left, col) for name, col in stored},
+        {name: column(right, col) for name, col in stored},
     )
 
 
@@ -107,7 +111,7 @@ def verdict_text(*, identical: int, items: int, noise: dict[str, dict[str, Any]]
     if identical == items:
         return text
     levels = [
-        f"{m} {v['max_abs_item_delta']:.4f}"
+        f"{image_key_label(BY_NAME[m].column or m)} {v['max_abs_item_delta']:.4f}"
         for m, v in noise.items()
         if v.get("max_abs_item_delta") not in (None, 0.0)
     ]
@@ -153,9 +157,15 @@ def reproduction_compare(*, original: EvalRun, reproduction: EvalRun) -> dict[st
     # per-image values), so the noise of those numbers is their own difference.
     summary_a = (original.summary or {}).get("metrics") or {}
     summary_b = (reproduction.summary or {}).get("metrics") or {}
-    for m, level in noise.items():
-        if summary_a.get(m) is not None and summary_b.get(m) is not None:
-            level["summary_delta"] = _finite(abs(float(summary_a[m]) - float(summary_b[m])))
+    set_level: dict[str, float | None] = {}
+    for m in run_metrics():
+        if summary_a.get(m.name) is None or summary_b.get(m.name) is None:
+            continue
+        delta = _finite(abs(float(summary_a[m.name]) - float(summary_b[m.name])))
+        if m.name in noise:
+            noise[m.name]["summary_delta"] = delta
+        else:  # a set-level number (e.g. the set curve's max F): no per-image noise
+            set_level[m.name] = delta
     before, after = _worker_facts(original), _worker_facts(reproduction)
     return {
         "of": original.pk,
@@ -170,6 +180,7 @@ def reproduction_compare(*, original: EvalRun, reproduction: EvalRun) -> dict[st
         "min_iou": _finite(pixels["min_iou"]),
         "max_abs_diff": _finite(pixels["max_abs_diff"]),
         "noise": noise,
+        "set_level_noise": set_level,
         "threads": {"original": before["threads"], "reproduction": after["threads"]},
         "devices": {"original": before["device"], "reproduction": after["device"]},
         "determinism": after["determinism"],
@@ -191,8 +202,11 @@ def noise_level(reproduction: EvalRun | None, metric: str) -> float | None:
     moved between the run and its reproduction; None when not measured."""
     if reproduction is None:
         return None
-    level = ((reproduction.reproduction or {}).get("noise") or {}).get(metric) or {}
+    stored = reproduction.reproduction or {}
+    level = (stored.get("noise") or {}).get(metric) or {}
     value = level.get("summary_delta", level.get("mean_delta"))
+    if value is None:
+        value = (stored.get("set_level_noise") or {}).get(metric)
     return None if value is None else float(value)
 
 

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET
 
 from evalsite.core.roles import researcher_required
 from evalsite.evals.export import results_csv, run_results_document
-from evalsite.evals.models import LOWER_IS_BETTER, SORTABLE_METRICS
+from evalsite.evals.models import SORTABLE_METRICS
 from evalsite.evals.selectors import (
     SORT_KEYS,
     biased_evidence,
@@ -42,6 +42,7 @@ from evalsite.evals.selectors import (
 from evalsite.evals.services.artefacts import resolve
 from evalsite.evals.services.reproduce import within_run_noise
 from evalsite.evals.views.compare import intervals_context
+from pipelines.metrics.registry import by_column, run_metrics, stored_metrics
 
 PAGE_SIZE = 24
 DIFFERENT_SETS = "These runs are on different set versions; compare runs of the same set version."
@@ -76,6 +77,7 @@ def run_items_view(request: HttpRequest, pk: int) -> HttpResponse:
             "dir": "desc" if descending else "asc",
             "status": status,
             "sort_keys": SORT_KEYS,
+            "item_metrics": stored_metrics(),
         },
     )
 
@@ -171,9 +173,9 @@ def compare_view(request: HttpRequest) -> HttpResponse:
     mb = (b.summary or {}).get("metrics") or {}
     noise_a, noise_b = noise_run(a), noise_run(b)
     summary = [
-        (k, ma.get(k), mb.get(k), None if ma.get(k) is None or mb.get(k) is None
-         else mb[k] - ma[k])
-        for k in SORTABLE_METRICS
+        (m.name, ma.get(m.name), mb.get(m.name),
+         None if ma.get(m.name) is None or mb.get(m.name) is None else mb[m.name] - ma[m.name])
+        for m in run_metrics()
     ]  # fmt: skip
     within = {
         k: within_run_noise(d, noise_a, noise_b, k) for k, _, _, d in summary if d is not None
@@ -186,7 +188,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             "b": b,
             "metric": metric,
             "metrics": SORTABLE_METRICS,
-            "lower_is_better": metric in LOWER_IS_BETTER,
+            "lower_is_better": by_column(metric).lower_is_better,
             "page": page,
             "summary": [(*row, within.get(row[0])) for row in summary],
             "outputs": identical_outputs(a, b),
@@ -196,7 +198,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
                 dataset_version=a.dataset_version,
             ),
             "regressions": sum(1 for r in rows if (r["delta"] or 0) < 0)
-            if metric not in LOWER_IS_BETTER
+            if not by_column(metric).lower_is_better
             else sum(1 for r in rows if (r["delta"] or 0) > 0),
             **intervals_context(a, b),  # stored by the evals.compare job; never computed here
         },

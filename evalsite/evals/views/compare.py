@@ -20,7 +20,7 @@ from evalsite.evals.latency import total_latency
 from evalsite.evals.models import ComparisonStatus, EvalRun
 from evalsite.evals.selectors import run_comparison_get, run_get
 from evalsite.evals.services.comparisons import ComparisonRefused, run_comparison_request
-from pipelines.release.gates import METRIC_LABELS
+from pipelines.metrics.registry import label
 
 
 def intervals_context(a: EvalRun, b: EvalRun) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def intervals_context(a: EvalRun, b: EvalRun) -> dict[str, Any]:
         for name, m in (row.payload.get("metrics") or {}).items():
             better = (m["delta"] < 0) if m["lower_is_better"] else (m["delta"] > 0)
             rows.append({
-                "key": name, "label": METRIC_LABELS.get(name, name), **m,
+                "key": name, "label": label(name), **m,
                 "reading": ("B better" if better else "B worse") if m["excludes_zero"]
                 else "no: the interval includes 0",
             })  # fmt: skip

@@ -26,6 +26,7 @@ from evalsite.evals.selectors import (
 )
 from evalsite.evals.services.reproduce import eval_run_reproduce
 from evalsite.evals.services.runs import eval_run_cancel, eval_run_rerun, eval_run_start
+from pipelines.metrics.registry import run_metrics, slice_metrics
 
 
 @researcher_required
@@ -93,10 +94,8 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "fmeasure": run.curves.get("fmeasure", []),
         "latency": _latencies(run.pk) if run.status == RunStatus.DONE else [],
     }
-    metric_rows = [
-        (k, (summary.get("metrics") or {}).get(k), (summary.get("ungated_metrics") or {}).get(k))
-        for k in (summary.get("metrics") or {})
-    ]
+    gated, ungated = summary.get("metrics") or {}, summary.get("ungated_metrics") or {}
+    metric_rows = [(m, gated.get(m.name), ungated.get(m.name)) for m in run_metrics()]
     return render(
         request,
         "evals/detail.html",
@@ -105,6 +104,7 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "model_url": _model_url(run),
             "summary": summary,
             "metric_rows": metric_rows,
+            "slice_metrics": slice_metrics(),
             "progress": run_progress(run),
             "charts": charts,
             "latency": latency_tables(summary) if run.has_latency else [],

@@ -190,13 +190,15 @@ def gate_config_update(*, family: ModelFamily, user: User, **values: Any) -> Gat
         raise ReleaseError(f"unknown gate settings: {', '.join(sorted(unknown))}")
     margins = values.get("metric_margins")
     if margins is not None:
-        from evalsite.evals.models import SORTABLE_METRICS
+        from pipelines.metrics.registry import names, stored_metrics
 
-        bad = [k for k in margins if k not in SORTABLE_METRICS]
+        # Gates test paired deltas, which exist for the per-image metrics a report pairs.
+        known = names(stored_metrics())
+        bad = [k for k in margins if k not in known]
         if bad or not all(isinstance(v, int | float) and v >= 0 for v in margins.values()):
             raise ReleaseError(
                 "metric_margins maps metric names "
-                f"({', '.join(SORTABLE_METRICS)}) to margins >= 0; bad: {bad or margins}"
+                f"({', '.join(known)}) to margins >= 0; bad: {bad or margins}"
             )
     with transaction.atomic():
         config, _ = GateConfig.objects.select_for_update().get_or_create(family=family)

@@ -6,8 +6,10 @@ finish), campaign snapshots (newest computation), attribute revisions (newest id
 `leaderboard_refresh` compares the fingerprint with the one the rows were built from and rebuilds
 everything in one transaction when it differs; the beat task `releases.refresh_leaderboard` calls
 it every LEADERBOARD_REFRESH_SECONDS, and a release decision that moves production calls it after
-commit (the badges change at once). A rebuild reads the runs' stored
-summaries (no per-image work), so it stays cheap even with thousands of runs.
+commit (the badges change at once). A rebuild reads the runs' stored summaries and, for the
+intervals, their per-image values of the leaderboard metrics (one query): each cell gets a
+bootstrap interval over the run's images and each version a rank interval among the versions of
+its set version (`leaderboard_uncertainty`, 1000 rounds), so pages only read stored numbers.
 """
 
 from __future__ import annotations
@@ -27,8 +29,15 @@ from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import primary_run_ids
 from evalsite.fairness.selectors import fairness_summaries
 from evalsite.releases.models import LeaderboardRow, LeaderboardState
+from evalsite.releases.services.leaderboard_uncertainty import (
+    METRICS,
+    leaderboard_uncertainty,
+    per_image_values,
+    summary_values,
+)
 from models.models import PRODUCTION, AliasMove
 from pipelines.fairness import display_group
+from pipelines.metrics.registry import names
 from pipelines.release.crowd import not_enough
 
 log = logging.getLogger(__name__)
@@ -36,7 +45,7 @@ log = logging.getLogger(__name__)
 RUN_LABEL = re.compile(r"run #(\d+)$")
 ROW_FIELDS = (
     "run", "family", "version", "version_created_at", "runtime", "device", "source", "aliases",
-    "iou", "precision", "recall", "max_f", "mae", "s_measure", "boundary_f", "latency_p50",
+    *names(METRICS), "intervals", "rank", "rank_low", "rank_high", "rank_items", "latency_p50",
     "latency_p99", "latency_n", "latency_tail", "gated_no_subject", "gated_subject", "worst_group",
     "worst_group_iou", "fairness_gap", "crowd", "finished_at",
 )  # fmt: skip
@@ -163,6 +172,7 @@ def _rows() -> list[LeaderboardRow]:
             if target is not None:
                 production_run[r.pk] = target
     crowd = crowd_by_run(set(ids), production_run)
+    per_image = per_image_values([r.pk for r in runs])
     fairness = fairness_summaries(runs=runs)
     rows = []
     for r in runs:
@@ -178,9 +188,7 @@ def _rows() -> list[LeaderboardRow]:
             runtime=r.runtime_label or r.runtime, device=r.device or lat.get("device") or "",
             source=r.source,
             aliases=sorted(a.name for a in mv.aliases.all()),
-            iou=metrics.get("iou"), precision=metrics.get("precision"),
-            recall=metrics.get("recall"), max_f=metrics.get("max_f"), mae=metrics.get("mae"),
-            s_measure=metrics.get("s_measure"), boundary_f=metrics.get("boundary_f"),
+            **summary_values(metrics),
             latency_p50=lat.get("p50"), latency_p99=lat.get("tail_ms"),
             latency_n=lat.get("n"), latency_tail=lat.get("tail") or "",
             gated_no_subject=_rate(gating.get("no_subject_gated", 0),
@@ -189,6 +197,9 @@ def _rows() -> list[LeaderboardRow]:
             worst_group=worst_group[:64], worst_group_iou=worst_iou, fairness_gap=gap,
             crowd=crowd.get(r.pk) or {}, finished_at=r.finished_at,
         ))  # fmt: skip
+    # Cells become per-image means with intervals, versions get rank intervals (for a run the
+    # means equal its summary's; runs without per-image rows keep their summary numbers).
+    leaderboard_uncertainty(rows, per_image)
     return rows
 
 

@@ -49,9 +49,12 @@ def ms(value: Any) -> str:
 
 @register.filter
 def label(value: str) -> str:
-    from pipelines.release.gates import ATTRIBUTE_LABELS, METRIC_LABELS
+    from pipelines.metrics.registry import BY_NAME
+    from pipelines.release.gates import ATTRIBUTE_LABELS
 
-    return METRIC_LABELS.get(value, ATTRIBUTE_LABELS.get(value, value.replace("_", " ")))
+    if value in BY_NAME:
+        return BY_NAME[value].label
+    return ATTRIBUTE_LABELS.get(value, value.replace("_", " "))
 
 
 @register.filter

@@ -26,7 +26,8 @@
   var charts = JSON.parse(data.textContent);
   var layout = function (title, x, y) {
     return { title: { text: title, font: { size: 14 } }, margin: { l: 50, r: 10, t: 40, b: 45 },
-             xaxis: { title: x }, yaxis: { title: y } };
+             // plotly.js 3 draws only { text } axis titles (a bare string is dropped).
+             xaxis: { title: { text: x } }, yaxis: { title: { text: y } } };
   };
   var cfg = { displaylogo: false, responsive: true };
   if (charts.pr.precision.length) {
@@ -37,7 +38,7 @@
     // PySODMetrics order: index k is the 8-bit threshold 255 - k.
     var thr = charts.fmeasure.map(function (_, k) { return 255 - k; });
     Plotly.newPlot("f-chart", [{ x: thr, y: charts.fmeasure, mode: "lines", name: "F" }],
-      layout("Mean F-measure (β²=0.3) by threshold", "threshold (0-255)", "F-measure"), cfg);
+      layout("Set mean F curve (β²=0.3); its peak is max F (set curve)", "threshold (0-255)", "F-measure, mean over images"), cfg);
   }
   if (charts.latency.length) {
     Plotly.newPlot("latency-chart", [{ x: charts.latency, type: "histogram" }],

@@ -19,8 +19,8 @@ from evalsite.evals.models import EvalRun
 from evalsite.fairness.inputs import NoPersonAttributes
 from evalsite.fairness.presenters import judged_groups
 from evalsite.fairness.services import fairness_report_compute, settings_for
-from pipelines.fairness import METRIC_LABELS
 from pipelines.fairness.grouping import display_group
+from pipelines.metrics.registry import label
 
 
 class Command(BaseCommand):
@@ -121,6 +121,6 @@ class Command(BaseCommand):
             gap = row.get("largest_gap")
             if gap:
                 out.write(
-                    f"  {METRIC_LABELS.get(metric, metric)}: largest gap "
+                    f"  {label(metric)}: largest gap "
                     f"{display_group(gap['attribute'], gap['group'])} {gap['gap']:+.3f}"
                 )

@@ -30,8 +30,9 @@
     }], {
       title: { text: m.label + (m.lower_is_better ? " (lower is better)" : ""), font: { size: 14 } },
       margin: { l: 170, r: 10, t: 40, b: 40 }, showlegend: false,
-      xaxis: { title: m.label, zeroline: false },
-      yaxis: { automargin: true, tickfont: { size: 11 } },
+      // plotly.js 3 draws only { text } axis titles (a bare string is dropped).
+      xaxis: { title: { text: m.label + " (group mean, 95 % interval)" }, zeroline: false },
+      yaxis: { title: { text: "group" }, automargin: true, tickfont: { size: 11 } },
       shapes: overall === null ? [] : [{ type: "line", x0: overall, x1: overall, yref: "paper",
         y0: 0, y1: 1, line: { dash: "dash", color: "#888" } }]
     }, cfg);

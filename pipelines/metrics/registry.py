@@ -1,0 +1,218 @@
+"""The one registry of metrics: every page, plot axis, export, gate, fairness table and leaderboard
+column takes its metric names, labels, directions and digits from here.
+
+Why one list: the same metric restated in several places drifted (two different computations were
+both shown as "max F"). A metric's `name` is its canonical key (summary JSON, report JSON, stored
+leaderboard column, URL parameter); its `label` is what people read. Two computations that differ
+get two names and two labels that say which:
+
+* ``max_f`` — "max F (set curve)": the maximum over thresholds of the F-measure curve averaged over
+  images (PySODMetrics' dataset convention, the number papers quote). It is a set-level value, not a
+  mean of per-image values, so it has no per-image bootstrap interval and no paired delta.
+* ``image_max_f`` — "mean per-image max F": each image's own best threshold, averaged over images.
+  Always at least ``max_f``. Per-image, so it has intervals and paired deltas.
+
+The same holds for E-measure (``max_e`` / ``image_max_e``) and the curve means (``mean_f``,
+``mean_e``). Per-image rows (the metrics command's ``per_image``, `ItemResult` columns) keep the
+contract's keys: there ``max_f`` is one image's max F, which is the `column` of ``image_max_f``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+HIGHER, LOWER = "higher", "lower"
+MEAN_OVER_IMAGES = "mean over images"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric as shown to people."""
+
+    name: str
+    label: str
+    definition: str
+    direction: str = HIGHER
+    aggregation: str = MEAN_OVER_IMAGES
+    precision: int = 3
+    # Key of the per-image value whose mean over images this metric is (a `per_image` row key of
+    # the metrics command); None for a set-level value such as the max of the mean curve.
+    column: str | None = None
+    # Label of one image's value (the item browser, per-image exports and deltas).
+    item_label: str = ""
+    # `ItemResult` has a float column named `column` (sortable in SQL, paired in reports).
+    stored: bool = False
+    leaderboard: bool = False
+    fairness: bool = False
+    # Shown on a run's summary (the run page, its exports).
+    run: bool = True
+    # Shown per slice (size bucket, tag) of a run.
+    slices: bool = False
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.direction == LOWER
+
+    @property
+    def per_image(self) -> bool:
+        """A mean of per-image values: it has a bootstrap interval over images and paired deltas."""
+        return self.column is not None
+
+    @property
+    def image_label(self) -> str:
+        return self.item_label or self.label
+
+    def format(self, value: float | None) -> str:
+        """The value as every page shows it ("—" when missing)."""
+        return "—" if value is None else f"{float(value):.{self.precision}f}"
+
+
+def _m(name: str, label: str, definition: str, **kw: Any) -> Metric:
+    return Metric(name=name, label=label, definition=definition, **kw)
+
+
+METRICS: tuple[Metric, ...] = (
+    _m("iou", "IoU", "Intersection over union of the thresholded prediction and the mask.",
+       column="iou", stored=True, leaderboard=True, fairness=True, slices=True),
+    _m("precision", "precision",
+       "Share of the predicted foreground pixels that are foreground in the mask.",
+       column="precision", stored=True, leaderboard=True, fairness=True),
+    _m("recall", "recall", "Share of the mask's foreground pixels that the prediction covers.",
+       column="recall", stored=True, leaderboard=True, fairness=True),
+    _m("boundary_f", "boundary F",
+       "F1 of boundary pixels matched within 0.75 % of the image diagonal.",
+       column="boundary_f", stored=True, leaderboard=True, fairness=True, slices=True),
+    _m("mae", "MAE", "Mean absolute difference between the soft prediction and the mask.",
+       direction=LOWER, precision=4, column="mae", stored=True, leaderboard=True,
+       fairness=True, slices=True),
+    _m("s_measure", "S-measure",
+       "Structural similarity of regions and objects (PySODMetrics S-measure).",
+       column="s_measure", stored=True, leaderboard=True, slices=True),
+    _m("weighted_f", "weighted F", "Weighted F-measure (PySODMetrics, beta = 1).",
+       column="weighted_f", stored=True, slices=True),
+    _m("image_max_f", "mean per-image max F",
+       "Each image's F-measure (beta² = 0.3) at its own best threshold, averaged over images.",
+       aggregation="mean over images of each image's best-threshold F",
+       column="max_f", item_label="max F", stored=True, leaderboard=True),
+    _m("max_f", "max F (set curve)",
+       "Best F-measure (beta² = 0.3) over 256 thresholds of the F curve averaged over images.",
+       aggregation="max of the set's mean F curve"),
+    _m("mean_f", "mean F (set curve)",
+       "Mean over 256 thresholds of the F-measure curve averaged over images.",
+       aggregation="mean of the set's mean F curve", item_label="mean F over thresholds"),
+    _m("adaptive_f", "adaptive F",
+       "F-measure at the threshold 2 × mean prediction (capped at 1).", column="adaptive_f"),
+    _m("image_max_e", "mean per-image max E",
+       "Each image's E-measure at its own best threshold, averaged over images.",
+       aggregation="mean over images of each image's best-threshold E",
+       column="max_e", item_label="max E", stored=True),
+    _m("max_e", "max E (set curve)",
+       "Best E-measure over 256 thresholds of the E curve averaged over images.",
+       aggregation="max of the set's mean E curve"),
+    _m("mean_e", "mean E (set curve)",
+       "Mean over 256 thresholds of the E-measure curve averaged over images.",
+       aggregation="mean of the set's mean E curve", item_label="mean E over thresholds"),
+    _m("adaptive_e", "adaptive E",
+       "E-measure at the threshold 2 × mean prediction (capped at 1).", column="adaptive_e"),
+    _m("gated_rate", "gated rate",
+       "Share of the images showing a subject whose output the confidence gate hid.",
+       direction=LOWER, aggregation="share of subject images", precision=2, fairness=True,
+       run=False),
+)  # fmt: skip
+
+BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+#: The metric that orders the leaderboard and its rank intervals.
+PRIMARY = "iou"
+
+
+def metric(name: str) -> Metric:
+    """The metric called `name`; KeyError naming the known ones otherwise."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(BY_NAME)}") from None
+
+
+def label(name: str) -> str:
+    """Human label of a metric name (the name itself, de-underscored, when not a metric)."""
+    m = BY_NAME.get(name)
+    return m.label if m else name.replace("_", " ")
+
+
+def names(metrics: Iterable[Metric]) -> tuple[str, ...]:
+    return tuple(m.name for m in metrics)
+
+
+def run_metrics() -> tuple[Metric, ...]:
+    """Metrics of a run's summary, in display order."""
+    return tuple(m for m in METRICS if m.run)
+
+
+def stored_metrics() -> tuple[Metric, ...]:
+    """Per-image metrics with an `ItemResult` column: sorting, per-image exports, paired reports."""
+    return tuple(m for m in METRICS if m.stored)
+
+
+def stored_columns() -> tuple[str, ...]:
+    """`ItemResult` float columns (the per-image keys of `stored_metrics`)."""
+    return tuple(m.column for m in stored_metrics() if m.column)
+
+
+def by_column(column: str) -> Metric:
+    """The stored metric whose per-image value is `column`."""
+    for m in stored_metrics():
+        if m.column == column:
+            return m
+    raise KeyError(f"no stored metric has the per-image column {column!r}")
+
+
+def slice_metrics() -> tuple[Metric, ...]:
+    return tuple(m for m in METRICS if m.slices)
+
+
+def leaderboard_metrics() -> tuple[Metric, ...]:
+    return tuple(m for m in METRICS if m.leaderboard)
+
+
+def fairness_metrics() -> tuple[Metric, ...]:
+    return tuple(m for m in METRICS if m.fairness)
+
+
+def lower_is_better() -> frozenset[str]:
+    """Names of the metrics where smaller is better."""
+    return frozenset(m.name for m in METRICS if m.lower_is_better)
+
+
+def image_means(per_image: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Summary values of the per-image metrics the metrics command's summary does not carry
+    (``image_max_f``, ``image_max_e``): the mean over images of their per-image column."""
+    rows = list(per_image)
+    out: dict[str, float | None] = {}
+    for m in METRICS:
+        if m.column is None or m.column == m.name or not m.run:
+            continue
+        values = [float(r[m.column]) for r in rows if r.get(m.column) is not None]
+        out[m.name] = float(np.mean(values)) if values else None
+    return out
+
+
+def _by_image_key(key: str) -> Metric | None:
+    for m in METRICS:
+        if m.column == key:
+            return m
+    return BY_NAME.get(key)
+
+
+def image_key_label(key: str) -> str:
+    """Label of one image's value under a per-image key (`max_f` there is that image's max F)."""
+    m = _by_image_key(key)
+    return m.image_label if m else key.replace("_", " ")
+
+
+def image_key_precision(key: str) -> int:
+    m = _by_image_key(key)
+    return m.precision if m else 3
