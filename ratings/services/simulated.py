@@ -9,8 +9,10 @@ and export that lists raters or votes.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
@@ -50,6 +52,13 @@ def simulated_rater_ensure(*, username: str) -> User:
     return user
 
 
+def task_key(task: Any) -> int:
+    """A task's identity for the raters' generators: its item's stem and stratum, not its primary
+    key, so the same campaign gets the same votes on any database (sequences differ between
+    PostgreSQL runs, and with them every draw)."""
+    return zlib.crc32(f"{task.item.stem}|{task.stratum}".encode())
+
+
 def simulated_votes_seed(
     *,
     campaign: Campaign,
@@ -83,11 +92,12 @@ def simulated_votes_seed(
                 break
             for assignment in queue.assignments:
                 task = assignment.task
+                key = task_key(task)
                 if is_scripted:
                     answer = scripted_answer(task.iou_a, task.iou_b, seed=seed, rater=index,
-                                             task=task.pk)  # fmt: skip
+                                             task=key)  # fmt: skip
                 else:
-                    answer = clicker_answer(seed=seed, rater=index, task=task.pk)
+                    answer = clicker_answer(seed=seed, rater=index, task=key)
                 submitted = rating_submit(
                     user=user,
                     token=assignment.token,
