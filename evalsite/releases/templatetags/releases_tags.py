@@ -6,6 +6,8 @@ from typing import Any
 
 from django import template
 
+from evalsite.core.templatetags.metric_tags import lookup
+
 register = template.Library()
 DASH = "—"
 
@@ -57,12 +59,8 @@ def label(value: str) -> str:
     return ATTRIBUTE_LABELS.get(value, value.replace("_", " "))
 
 
-@register.filter
-def get(mapping: Any, key: Any) -> Any:
-    try:
-        return mapping.get(key)
-    except AttributeError:
-        return None
+# `get` is the core's `lookup` under the name the report templates use (one implementation).
+register.filter("get", lookup)
 
 
 @register.filter
