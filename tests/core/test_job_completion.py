@@ -14,7 +14,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.utils import timezone
 
 import tests.jobkinds  # noqa: F401 - registers the test job kind
@@ -24,6 +24,7 @@ from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.services.runs import eval_run_start
 from tests.evals.conftest import fake_model, run_inline  # noqa: F401 - fixtures
 from tests.evals.factories import tiny_set, tiny_spec, version_row
+from tests.threads import run_in_threads
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -49,24 +50,7 @@ def done_lines(tmp_path: Path) -> list[str]:
 
 def complete_in_threads(chunks: list[Chunk]) -> list[BaseException]:
     """Complete each chunk in its own thread (own DB connection), all released at once."""
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(chunks), timeout=10)
-
-    def finish(chunk: Chunk) -> None:
-        try:
-            start.wait()
-            jobs.chunk_complete(chunk, {})
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=finish, args=(c,)) for c in chunks]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return errors
+    return run_in_threads(lambda c: jobs.chunk_complete(c, {}), chunks, together=True, timeout=30)
 
 
 def forced_interleaving(

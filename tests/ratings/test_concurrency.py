@@ -18,30 +18,14 @@ from ratings.models import Assignment, Rating, Task
 from ratings.services.assign import QUEUE_DEPTH, assignment_queue, rating_submit
 from ratings.services.campaigns import campaign_create
 from tests.ratings.builders import build_world
+from tests.threads import run_in_threads
 
 pytestmark = pytest.mark.no_services
 THREADS = 8
 
 
 def _race(target: Any, users: list[Any]) -> list[BaseException]:
-    barrier = threading.Barrier(len(users))
-    errors: list[BaseException] = []
-
-    def run(user: Any) -> None:
-        try:
-            barrier.wait(timeout=30)
-            target(user)
-        except BaseException as exc:  # collected and re-raised in the test thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return errors
+    return run_in_threads(target, users, together=True, timeout=120)
 
 
 def test_racing_annotators_never_exceed_k_and_never_duplicate(

@@ -10,7 +10,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import connection
 
 from evalsite.releases.errors import EvidenceMoved
 from evalsite.releases.models import GateConfig, ReleaseDecision, ReleaseReport
@@ -19,6 +18,7 @@ from evalsite.releases.services.reports import release_report_build, release_rep
 from models.models import PRODUCTION, Alias, AliasMove
 from tests.evals.factories import user_with
 from tests.releases.builders import build_release_world
+from tests.threads import run_in_threads
 
 
 def _report() -> tuple[Any, ReleaseReport]:
@@ -35,25 +35,13 @@ def _decide_in_threads(
     report: ReleaseReport, users: list[Any], **kwargs: Any
 ) -> tuple[list[ReleaseDecision], list[BaseException]]:
     won: list[ReleaseDecision] = []
-    errors: list[BaseException] = []
 
     def run(user: Any) -> None:
-        try:
-            won.append(decisions.release_decision_record(
-                report=ReleaseReport.objects.get(pk=report.pk), user=user, reason="ship",
-                **kwargs,
-            ))  # fmt: skip
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-        finally:
-            connection.close()
+        won.append(decisions.release_decision_record(
+            report=ReleaseReport.objects.get(pk=report.pk), user=user, reason="ship", **kwargs,
+        ))  # fmt: skip
 
-    threads = [threading.Thread(target=run, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return won, errors
+    return won, run_in_threads(run, users)
 
 
 @pytest.mark.django_db(transaction=True)
