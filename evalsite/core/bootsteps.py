@@ -39,7 +39,7 @@ def write_heartbeat(hostname: str, queues: list[str], started_at: Any) -> None:
             },
         )
     except Exception as exc:  # the DB may be briefly locked or down; the next beat tries again
-        from evalsite.core.jobs import is_infrastructure_error
+        from evalsite.core.faults import is_infrastructure_error
 
         if not is_infrastructure_error(exc):
             log.exception("could not write worker heartbeat")

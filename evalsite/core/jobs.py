@@ -22,7 +22,6 @@ registered kind, split into `Chunk`s. Invariants:
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import socket
@@ -36,10 +35,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from evalsite.core.faults import (
+    backoff_seconds,
+    close_broken_connection,
+    is_infrastructure_error,
+)
 from evalsite.core.models import Chunk, Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -179,69 +183,6 @@ def chunk_renew(chunk: Chunk) -> bool:
         heartbeat_at=now, lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS)
     )
     return updated == 1
-
-
-def is_infrastructure_error(exc: BaseException) -> bool:
-    """A database connection problem (server gone, restart, network cut), not the chunk's fault.
-
-    Looks through `__cause__`/`__context__`, because handlers may wrap the driver error.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, OperationalError | InterfaceError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-#: errno values that mean the worker's storage is failing, not the item being processed: the
-#: disk or quota is full, the filesystem went read-only, or the device reports I/O errors.
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
-
-
-def is_storage_fault(exc: BaseException) -> bool:
-    """The worker's storage failed (disk full, read-only, I/O error), through `__cause__` too."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, OSError) and current.errno in STORAGE_ERRNOS:
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def infrastructure_fault(exc: BaseException) -> str | None:
-    """ "database" or "storage" when the failure is the infrastructure's, else None (the work's)."""
-    if is_infrastructure_error(exc):
-        return "database"
-    if is_storage_fault(exc):
-        return "storage"
-    return None
-
-
-def storage_fault_text(exc: BaseException, worker: str, detail: str) -> str:
-    full = any(
-        isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
-        for e in (exc, exc.__cause__, exc.__context__)
-    )
-    what = "disk full" if full else "storage failing"
-    return f"{what} on worker {worker} (retried {settings.JOB_MAX_INTERRUPTIONS} times): {detail}"
-
-
-def backoff_seconds(failures: int, *, cap: float) -> float:
-    """0.25 s, 0.5 s, 1 s, … doubling per consecutive failure, never above `cap`."""
-    return float(min(cap, 0.25 * 2 ** max(0, failures - 1)))
-
-
-def close_broken_connection() -> None:
-    """Drop this thread's DB connection after an error, so the next query reconnects."""
-    try:
-        connection.close()
-    except Exception:  # closing a dead socket can raise too; the handle is gone either way
-        log.debug("closing a broken connection failed", exc_info=True)
 
 
 @contextmanager

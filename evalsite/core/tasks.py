@@ -18,7 +18,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import close_old_connections
 
-from evalsite.core import jobs
+from evalsite.core import faults, jobs
 from evalsite.core.models import Chunk
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,10 @@ def _retry_later(
     a new attempt. Capped at a quarter of the lease so the chunk is resumed before the reaper
     would take it away.
     """
-    jobs.close_broken_connection()
+    faults.close_broken_connection()
     failures = task.request.retries + 1
-    delay = jobs.backoff_seconds(failures, cap=max(0.5, settings.JOB_LEASE_SECONDS / 4))
-    what = "storage failing" if jobs.is_storage_fault(exc) else "database unreachable"
+    delay = faults.backoff_seconds(failures, cap=max(0.5, settings.JOB_LEASE_SECONDS / 4))
+    what = "storage failing" if faults.is_storage_fault(exc) else "database unreachable"
     log.warning("chunk %s: %s (%s); retry %d in %.2f s", chunk_id, what, exc, failures,
                 delay)  # fmt: skip
     retry: Retry = task.retry(args=[chunk_id], kwargs={"resume": resume}, countdown=delay, exc=exc)
@@ -106,7 +106,7 @@ def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None 
             else None  # fmt: skip
         chunk = chunk or jobs.chunk_claim(chunk_id=chunk_id, worker=worker)
     except Exception as exc:
-        if jobs.infrastructure_fault(exc):
+        if faults.infrastructure_fault(exc):
             raise _retry_later(self, chunk_id, resume, exc) from exc
         raise
     if chunk is None:
@@ -126,16 +126,16 @@ def run_chunk(self: RecordingTask, chunk_id: int, resume: dict[str, Any] | None 
         except Exception as exc:
             log.exception("chunk %s failed", chunk_id)
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            if jobs.is_storage_fault(exc):
+            if faults.is_storage_fault(exc):
                 # Persistent: the work is sound and another attempt here would only fail the
                 # same way, so the job (and its run) fails naming the worker's disk.
-                jobs.chunk_fail(chunk, jobs.storage_fault_text(exc, worker, detail), retry=False)
+                jobs.chunk_fail(chunk, faults.storage_fault_text(exc, worker, detail), retry=False)
                 return "failed"
             jobs.chunk_fail(chunk, detail, retry=getattr(exc, "retryable", True))
             return "failed"
         return "done" if completed else "lost"
     except Exception as exc:
-        if jobs.infrastructure_fault(exc):
+        if faults.infrastructure_fault(exc):
             owner = {"claimed_by": chunk.claimed_by, "attempts": chunk.attempts}
             raise _retry_later(self, chunk_id, owner, exc) from exc
         raise
@@ -156,12 +156,12 @@ def _ride_out(chunk: Chunk, lost: threading.Event, step: Callable[[], T]) -> T:
         try:
             return step()
         except Exception as exc:
-            fault = jobs.infrastructure_fault(exc)
+            fault = faults.infrastructure_fault(exc)
             if fault is None or chunk.interruptions >= settings.JOB_MAX_INTERRUPTIONS:
                 raise
             chunk.interruptions += 1
-            jobs.close_broken_connection()
-            delay = jobs.backoff_seconds(
+            faults.close_broken_connection()
+            delay = faults.backoff_seconds(
                 chunk.interruptions, cap=max(0.5, settings.JOB_LEASE_SECONDS / 4)
             )
             log.warning("chunk %s: %s (%s); running it again here in %.2f s, same attempt "
@@ -180,8 +180,8 @@ def reap_jobs() -> dict[str, int]:
     try:
         return jobs.jobs_reap()
     except Exception as exc:
-        if jobs.is_infrastructure_error(exc):  # the next period tries again; say why, briefly
-            jobs.close_broken_connection()
+        if faults.is_infrastructure_error(exc):  # the next period tries again; say why, briefly
+            faults.close_broken_connection()
             log.warning("reaper pass skipped: database unreachable (%s)", exc)
             return {}
         raise

@@ -18,7 +18,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 import tests.jobkinds  # noqa: F401 - registers the test job kind
-from evalsite.core import jobs, reaper
+from evalsite.core import faults, jobs, reaper
 from evalsite.core.models import Chunk, Job, JobStatus
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.services.runs import eval_run_start
@@ -273,7 +273,7 @@ def test_heartbeat_rides_out_database_errors_and_keeps_renewing(tmp_path, settin
 
 @pytest.mark.no_services
 def test_backoff_doubles_and_is_capped():
-    assert [jobs.backoff_seconds(n, cap=1.5) for n in (1, 2, 3, 4, 9)] == [0.25, 0.5, 1, 1.5, 1.5]
+    assert [faults.backoff_seconds(n, cap=1.5) for n in (1, 2, 3, 4, 9)] == [0.25, 0.5, 1, 1.5, 1.5]
 
 
 @pytest.mark.no_services

@@ -26,7 +26,8 @@ import numpy as np
 from django.conf import settings
 from PIL import Image, ImageOps
 
-from evalsite.core.jobs import ChunkLost, is_storage_fault
+from evalsite.core.faults import is_storage_fault
+from evalsite.core.jobs import ChunkLost
 from evalsite.core.models import Chunk
 from evalsite.datasets.models import Item
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
