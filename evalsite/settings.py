@@ -104,7 +104,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- Security (issue 14) ----------------------------------------------------------------------
+# --- Security ---------------------------------------------------------------------------------
 # Logins: per user and per client address; wrong API tokens count per address
 # (evalsite/core/throttle.py). A lockout answers 429 and holds even for the right password.
 AUTHENTICATION_BACKENDS = [
@@ -174,7 +174,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # and the decode/hash process pool size (inside a Celery worker, threads are used instead).
 DATASET_MAX_PIXELS = env_int("DATASET_MAX_PIXELS", 40_000_000, minimum=1)
 DATASET_ZIP_MAX_BYTES = env_int("DATASET_ZIP_MAX_BYTES", 20 * 2**30, minimum=1)
-# Whole-archive bomb limits (issue 14): photos and PNG masks zip at ~1:1, so 20:1 is generous.
+# Whole-archive bomb limits: photos and PNG masks zip at ~1:1, so 20:1 is generous.
 DATASET_ZIP_MAX_RATIO = env_float("DATASET_ZIP_MAX_RATIO", 20.0, minimum=1.0)
 DATASET_ZIP_MAX_ENTRIES = env_int("DATASET_ZIP_MAX_ENTRIES", 200_000, minimum=1)
 DATASET_IMPORT_PROCESSES = env_int("DATASET_IMPORT_PROCESSES", os.cpu_count() or 1, minimum=1)

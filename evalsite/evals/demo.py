@@ -95,8 +95,8 @@ def after_start(log: Log) -> None:
 
 
 def reproduce_baseline(runs: list[EvalRun], log: Log) -> None:
-    """Reproduce the GrabCut baseline's run on the PASCAL-S demo set (the run that used not to
-    repeat, issue 17) so its page shows the verdict; reuses a finished reproduction."""
+    """Reproduce the GrabCut baseline's run on the PASCAL-S demo set (the run whose reproduction
+    once differed) so its page shows the verdict; reuses a finished reproduction."""
     from evalsite.evals.services.reproduce import eval_run_reproduce
 
     done = EvalRun.objects.filter(
