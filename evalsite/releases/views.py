@@ -47,12 +47,16 @@ HEADERS = (
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
     """The leaderboard (also the home page of researchers, release managers and admins)."""
     sets = selectors.leaderboard_sets()
+    banner = selectors.leaderboard_banner()
     chosen = None
     wanted = request.GET.get("set", "")
     if wanted.isdigit():
         chosen = next((s for s in sets if s.pk == int(wanted)), None)
     if chosen is None and sets:
-        chosen = sets[0]
+        # By default the set the newest release report judged quality on: the one the banner
+        # above the table speaks of.
+        judged = banner["report"].dataset_version_id if banner else None
+        chosen = next((s for s in sets if s.pk == judged), sets[0])
     family = request.GET.get("family", "")
     runtime = request.GET.get("runtime", "")
     sort = request.GET.get("sort", "iou")
@@ -70,7 +74,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "report_of": {r.model_version_id: reports.get(r.model_version_id) for r in rows},
         "filters": selectors.leaderboard_filters(chosen) if chosen else {},
         "family": family, "runtime": runtime, "sort": sort, "dir": direction,
-        "plot": selectors.leaderboard_plot(rows), "banner": selectors.leaderboard_banner(),
+        "plot": selectors.leaderboard_plot(rows), "banner": banner,
         "state": selectors.leaderboard_state(), "headers": HEADERS,
         "metrics": leaderboard_metrics(), "primary": label(PRIMARY),
     })  # fmt: skip

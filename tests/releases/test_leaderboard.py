@@ -135,3 +135,18 @@ def test_fairness_columns_come_from_the_stored_fairness_report():
     assert (row.worst_group, row.worst_group_iou, row.fairness_gap) == ("Monk 8-10", 0.41, -0.12)
     page = _client().get(reverse("releases:leaderboard")).content.decode()
     assert "Monk 8-10" in page and "-0.120" in page
+
+
+def test_by_default_the_leaderboard_shows_the_set_the_newest_report_judged_quality_on():
+    from tests.releases.builders import add_set
+
+    world = build_release_world(loss=None)
+    other = add_set(world)
+    for quality in (world.version, other.version):  # the second report is the newest
+        report = release_report_create(candidate=world.candidate.model_version,
+                                       baseline=world.baseline.model_version,
+                                       dataset_versions=[quality], enqueue=False)  # fmt: skip
+        release_report_build(report_id=report.pk)
+        leaderboard_refresh(force=True)
+        page = _client("release_manager").get("/").content.decode()
+        assert f'<option value="{quality.pk}" selected' in page, quality.spec
