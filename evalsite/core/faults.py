@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -16,19 +17,20 @@ from django.db import InterfaceError, OperationalError, connection
 log = logging.getLogger(__name__)
 
 
-def is_infrastructure_error(exc: BaseException) -> bool:
-    """A database connection problem (server gone, restart, network cut), not the chunk's fault.
-
-    Looks through `__cause__`/`__context__`, because handlers may wrap the driver error.
-    """
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the exceptions behind it (`__cause__`, else `__context__`), each once: handlers
+    may wrap the driver's or the filesystem's error."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, OperationalError | InterfaceError):
-            return True
+        yield current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return False
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """A database connection problem (server gone, restart, network cut), not the chunk's fault."""
+    return any(isinstance(e, OperationalError | InterfaceError) for e in _chain(exc))
 
 
 #: errno values that mean the worker's storage is failing, not the item being processed: the
@@ -37,15 +39,8 @@ STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
 def is_storage_fault(exc: BaseException) -> bool:
-    """The worker's storage failed (disk full, read-only, I/O error), through `__cause__` too."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, OSError) and current.errno in STORAGE_ERRNOS:
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
+    """The worker's storage failed (disk full, read-only, I/O error)."""
+    return any(isinstance(e, OSError) and e.errno in STORAGE_ERRNOS for e in _chain(exc))
 
 
 def infrastructure_fault(exc: BaseException) -> str | None:
@@ -59,8 +54,7 @@ def infrastructure_fault(exc: BaseException) -> str | None:
 
 def storage_fault_text(exc: BaseException, worker: str, detail: str) -> str:
     full = any(
-        isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
-        for e in (exc, exc.__cause__, exc.__context__)
+        isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in _chain(exc)
     )
     what = "disk full" if full else "storage failing"
     return f"{what} on worker {worker} (retried {settings.JOB_MAX_INTERRUPTIONS} times): {detail}"
