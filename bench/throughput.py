@@ -44,7 +44,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUES = "default,torch,onnx"
-#: images/s of one worker × 1 thread before issue 15 (commit bf695f5, this script's defaults, a
+#: images/s of one worker × 1 thread before the speed-ups (commit bf695f5, this script's defaults, a
 #: quiet 2-core machine: load average 0.2); the single-worker goal is twice this.
 BASELINE_IPS = 3.62
 SINGLE_GOAL = 2.0

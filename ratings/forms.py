@@ -50,7 +50,7 @@ class CampaignForm(forms.Form):
 
 # --- The annotator's submit body -----------------------------------------------------------------
 # Every field a client sends is parsed here into a finite, bounded value, or refused with a 400
-# that names the field (issue 14: `seconds: NaN` reached the database and answered 500).
+# that names the field (`seconds: NaN` once reached the database and answered 500).
 
 SUBMIT_MAX_BYTES = 4096  # a real submit is ~150 bytes: token, choice/score, ≤ 6 tags, seconds
 SUBMIT_FIELDS = frozenset({"token", "choice", "score", "reasons", "seconds"})

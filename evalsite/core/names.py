@@ -4,7 +4,7 @@ Every door (web forms, CLI, REST API serializers, the Django admin through model
 the services themselves) calls `canonical_name(raw, kind=...)`, which returns the one stored form
 or raises `NameRejected` with a message that says what is wrong and what to type instead.
 
-Why each rule (issue 14, "look-alike names"):
+Why each rule (names that pass for another were found in a hardening pass):
 * `re.fullmatch`, never `re.match` with `$`: `$` also matches before a trailing newline, so
   `production\\n` passed the old check.
 * No control, format (zero-width, bidi override), private-use, unassigned or whitespace character

@@ -1,6 +1,6 @@
 """Throttled logins: the login form (django-axes) and the token API share one failure record.
 
-Per user and per client address (issue 14: 20 wrong passwords in 5 s went through): after
+Per user and per client address (without it, 20 wrong passwords in 5 s went through): after
 `LOGIN_FAILURE_LIMIT` failures for one username, or from one address, further attempts are refused
 with HTTP 429 until `LOGIN_COOLOFF_MINUTES` have passed, even with the right password.
 

@@ -1,4 +1,4 @@
-"""Canonical names (issue 14): existing family, version and alias names are brought to their
+"""Canonical names: existing family, version and alias names are brought to their
 canonical form (NFKC, lower case) and case-insensitive uniqueness is held by the database.
 
 A name that cannot be made canonical (invisible characters, a look-alike of `production`), or

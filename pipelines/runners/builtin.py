@@ -90,7 +90,7 @@ def saliency_grabcut(image_rgb: np.ndarray) -> tuple[np.ndarray, float]:
     try:
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         # GrabCut's k-means draws from OpenCV's RNG: seed it from this image, so the output does
-        # not depend on which images this process handled before (issue 17).
+        # not depend on which images this process handled before.
         seed_opencv(work)
         cv2.grabCut(  # type: ignore[call-overload]  # rect=None is valid with INIT_WITH_MASK
             cv2.cvtColor(work, cv2.COLOR_RGB2BGR),

@@ -93,7 +93,7 @@ def validate_spec(spec: dict[str, Any]) -> None:
         raise SpecError(f"a spec must be a JSON object, got {type(spec).__name__}")
     validator = jsonschema.Draft202012Validator(schema())
     errors = list(validator.iter_errors(spec))
-    if errors:  # report every problem (issue 14), the most specific first
+    if errors:  # report every problem, the most specific first
         found: list[tuple[str, str]] = []
         for err in sorted(errors, key=_error_order):
             item = (_json_path(err.absolute_path), _message(err))

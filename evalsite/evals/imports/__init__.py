@@ -1,1 +1,1 @@
-"""Imported runs: predictions made on a device, by another framework or a vendor (issue 10)."""
+"""Imported runs: predictions made on a device, by another framework or a vendor."""
