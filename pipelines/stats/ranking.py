@@ -16,7 +16,6 @@ Definitions (the bootstrap conventions of pipelines.stats.bootstrap):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +24,8 @@ from numpy.typing import ArrayLike
 from .bootstrap import (
     DEFAULT_LEVEL,
     DEFAULT_ROUNDS,
-    Interval,
     Seed,
     bootstrap_mean_samples,
-    bootstrap_means,
 )
 
 
@@ -43,17 +40,6 @@ class RankInterval:
 
     def text(self) -> str:
         return str(self.low) if self.low == self.high else f"{self.low}–{self.high}"
-
-
-def cell_intervals(
-    columns: Mapping[str, ArrayLike],
-    *,
-    rounds: int = DEFAULT_ROUNDS,
-    level: float = DEFAULT_LEVEL,
-    seed: Seed = 0,
-) -> dict[str, Interval]:
-    """Mean and percentile interval of each metric column (one value per image, same images)."""
-    return bootstrap_means(columns, rounds=rounds, level=level, seed=seed)
 
 
 def rank_intervals(

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipelines.stats.ranking import RankInterval, cell_intervals, rank_intervals
+from pipelines.stats.bootstrap import bootstrap_means
+from pipelines.stats.ranking import RankInterval, rank_intervals
 
 
 def test_cell_interval_matches_a_direct_numpy_percentile_bootstrap_with_the_same_draws():
     rng = np.random.default_rng(5)
     iou = rng.beta(5, 2, size=30)
     mae = rng.beta(1, 8, size=30)
-    found = cell_intervals({"iou": iou, "mae": mae}, rounds=1000, seed=7)
+    found = bootstrap_means({"iou": iou, "mae": mae}, rounds=1000, seed=7)
     # The same draws written out: one index matrix per round, shared by both metrics.
     draw = np.random.default_rng(7).integers(0, 30, size=(1000, 30), dtype=np.int32)
     for name, values in (("iou", iou), ("mae", mae)):
@@ -28,7 +29,7 @@ def test_cell_interval_matches_a_direct_numpy_percentile_bootstrap_with_the_same
 def test_cell_interval_agrees_with_scipy_bootstrap_percentile():
     rng = np.random.default_rng(11)
     values = rng.beta(4, 3, size=60)
-    ours = cell_intervals({"iou": values}, rounds=20000, seed=1)["iou"]
+    ours = bootstrap_means({"iou": values}, rounds=20000, seed=1)["iou"]
     ref = stats.bootstrap(
         (values,), np.mean, n_resamples=20000, method="percentile", random_state=2
     ).confidence_interval

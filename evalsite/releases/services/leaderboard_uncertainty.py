@@ -18,8 +18,8 @@ import numpy as np
 from evalsite.evals.models import ItemResult, ResultStatus
 from evalsite.releases.models import LeaderboardRow
 from pipelines.metrics.registry import BY_NAME, PRIMARY, leaderboard_metrics
-from pipelines.stats.bootstrap import DEFAULT_LEVEL, Interval
-from pipelines.stats.ranking import cell_intervals, rank_intervals
+from pipelines.stats.bootstrap import DEFAULT_LEVEL, Interval, bootstrap_means
+from pipelines.stats.ranking import rank_intervals
 
 METRICS = leaderboard_metrics()
 ROUNDS = 1000
@@ -57,7 +57,7 @@ def _cells(rows: list[LeaderboardRow], values: PerImage, items: list[int]) -> No
         matrix = np.array([values[row.run_id][i] for i in items], dtype=np.float64)
         for k, m in enumerate(METRICS):
             columns[f"{row.run_id}:{m.name}"] = matrix[:, k]
-    found = cell_intervals(columns, rounds=ROUNDS, seed=SEED)
+    found = bootstrap_means(columns, rounds=ROUNDS, seed=SEED)
     for row in rows:
         _apply(row, len(items), {m.name: found[f"{row.run_id}:{m.name}"] for m in METRICS})
 
