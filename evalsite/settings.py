@@ -20,9 +20,11 @@ from evalsite.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_str,
     secret_key,
+    trusted_proxy_settings,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -121,11 +123,20 @@ AXES_LOCKOUT_PARAMETERS = "evalsite.core.throttle.lockout_parameters"
 AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "evalsite.core.throttle.lockout_response"
 AXES_VERBOSE = False
-# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and X-Forwarded-For for axes).
+# A failure from a locked-out client writes nothing: rows stay bounded by the failure limit per
+# address and per username, whatever a client rotates (usernames, user agents).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto. The client's address (throttle,
+# lockout rows, logs) is REMOTE_ADDR unless that is a trusted proxy: then X-Forwarded-For is read
+# from the right, past the trusted proxies (evalsite/core/clientaddr.py). Never a header a direct
+# client could write.
 TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", False)
 if TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-AXES_CLIENT_IP_CALLABLE = "evalsite.core.throttle.client_address"
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0, minimum=0)
+trusted_proxy_settings(TRUST_X_FORWARDED_PROTO, TRUSTED_PROXIES, TRUSTED_PROXY_HOPS)
+AXES_CLIENT_IP_CALLABLE = "evalsite.core.clientaddr.client_address"
 # HTTPS: off by default (the embedded demo serves plain http on localhost); the production
 # profile (docker-compose.yml) turns them on, and `check --deploy` is clean there.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
