@@ -75,9 +75,15 @@ def parse_int(
     """ASCII digits (and a sign only when `signed`), at most `max_digits`, within [lo, hi]."""
     raw = "" if text is None else str(text)
     sign = raw.startswith(("+", "-"))
-    if not _INT.fullmatch(raw) or (sign and not signed) or len(raw) - sign > max_digits:
+    if not _INT.fullmatch(raw) or (sign and not signed):
         what = "a whole number" if signed else "a whole number of digits 0-9"
         raise InvalidNumber(f"{name}: expected {what}, got {quote(raw)}")
+    digits = len(raw) - sign
+    if digits > max_digits:  # refused before int() is asked to read a million digits
+        what = _range_text(lo, hi) if lo is not None or hi is not None else (
+            f"of at most {max_digits} digits"
+        )  # fmt: skip
+        raise InvalidNumber(f"{name}: expected a whole number {what}, got a {digits}-digit number")
     value = int(raw)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise InvalidNumber(f"{name}: expected a whole number {_range_text(lo, hi)}, got {value}")
@@ -130,10 +136,13 @@ def check_number(
     if isinstance(value, bool) or not isinstance(value, kinds):
         what = "a whole number" if integer else "a number"
         raise InvalidNumber(f"{name}: expected {what}, got {quote(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidNumber(f"{name}: expected a finite number, got {value}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        shown = value if abs(value) < 10**MAX_DIGITS else f"a {len(str(abs(value)))}-digit number"
+    number: float = value  # type: ignore[assignment]  # an int or a float, checked above
+    if isinstance(number, float) and not math.isfinite(number):
+        raise InvalidNumber(f"{name}: expected a finite number, got {number}")
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        # str() of an int past 4300 digits raises; its logarithm says how long it is
+        digits = math.floor(math.log10(abs(number))) + 1 if number else 1
+        shown = number if digits <= MAX_DIGITS else f"a {digits}-digit number"
         raise InvalidNumber(f"{name}: expected a number {_range_text(lo, hi)}, got {shown}")
     return value
 

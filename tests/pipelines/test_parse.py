@@ -48,8 +48,10 @@ def test_bounds_signs_and_length() -> None:
         parse_int("-3", name="n")
     with pytest.raises(InvalidNumber, match="from 1 to 5, got 6"):
         parse_int("6", name="n", lo=1, hi=5)
-    with pytest.raises(InvalidNumber, match="got '9{40}'…$"):
+    with pytest.raises(InvalidNumber, match="of at most 19 digits, got a 10000-digit number"):
         parse_int("9" * 10_000, name="n")  # refused before int() is asked to read it
+    with pytest.raises(InvalidNumber, match=r"got '9{40}'…$"):
+        parse_int("9" * 10_000 + "x", name="n")  # quoted, cut to 40 characters
     assert parse_id(str(MAX_ID), name="pk") == MAX_ID
     for bad in ("0", str(MAX_ID + 1), "99999999999999999999999"):
         with pytest.raises(InvalidNumber):
@@ -78,13 +80,15 @@ def test_parsed_numbers_are_checked_for_kind_finiteness_and_range() -> None:
             check_number(bad, name="r", lo=0, hi=1)
     with pytest.raises(InvalidNumber, match="a 31-digit number"):
         check_number(10**30, name="n", hi=10, integer=True)
+    with pytest.raises(InvalidNumber, match="a 5001-digit number"):  # str() of it would raise
+        check_number(-(10**5000), name="n", lo=0, integer=True)
     with pytest.raises(InvalidNumber, match="whole number"):
         check_number(1.5, name="n", integer=True)
 
 
 def test_json_is_bounded_in_depth_size_and_numbers() -> None:
     assert loads_json('{"a": [1, 2.5, {"b": null}]}') == {"a": [1, 2.5, {"b": None}]}
-    assert loads_json(b'[[1]]', max_depth=2) == [[1]]
+    assert loads_json(b"[[1]]", max_depth=2) == [[1]]
     cases = [
         ("[" * 100_000, "nested deeper than 64"),
         ("[" * 65 + "]" * 65, "nested deeper than 64"),
