@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from evalsite.datasets import vocab
 from evalsite.datasets.errors import ImportRejected, entry
+from pipelines.parse import int_or_none
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
 REQUIRED_COLUMNS = ("image", "mask")
@@ -60,7 +61,8 @@ def _listing(folder: Path) -> list[Path]:
 
 def _instances_in(folder: Path, root: Path) -> list[tuple[Path, str]]:
     def key(p: Path) -> tuple[int, str]:
-        return (int(p.stem) if p.stem.isdigit() else 1 << 30, p.name)
+        number = int_or_none(p.stem)  # `3.png` sorts as 3; `².png` and `x.png` after numbers
+        return (1 << 63 if number is None else number, p.name)
 
     files = sorted((p for p in _listing(folder) if p.suffix.lower() in IMAGE_EXTS), key=key)
     return [(p, p.relative_to(root).as_posix()) for p in files]

@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.formfields import ApiWholeNumber
 from evalsite.core.roles import CanRelease, CanResearch, signed_in
 from evalsite.releases.errors import EvidenceMoved, ReleaseError
 from evalsite.releases.models import ReleaseDecision as ReleaseDecisionModel
@@ -52,7 +53,7 @@ class ReportRequest(serializers.Serializer):  # type: ignore[type-arg]
     candidate = serializers.CharField(help_text="FAMILY:VERSION or FAMILY:ALIAS")
     baseline = serializers.CharField(required=False, default="", allow_blank=True)
     dataset = serializers.JSONField(help_text="NAME[:HASH-PREFIX], or a list of them (a suite)")
-    campaign = serializers.IntegerField(required=False, allow_null=True, default=None)
+    campaign = ApiWholeNumber(required=False, allow_null=True, default=None, min_value=1)
     wait = serializers.BooleanField(required=False, default=False)
 
     def validate_dataset(self, value: Any) -> list[str]:

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.formfields import ApiWholeNumber
 from evalsite.core.roles import CanResearch, researcher_required, signed_in
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
@@ -84,7 +85,7 @@ class ImportSerializer(serializers.Serializer):  # type: ignore[type-arg]
     )
     provenance = serializers.CharField(required=False, allow_blank=True, default="")
     ignore_extra = serializers.BooleanField(required=False, default=False)
-    parity_run = serializers.IntegerField(required=False, min_value=1)
+    parity_run = ApiWholeNumber(required=False, min_value=1)
 
     def validate_file(self, value: Any) -> Any:
         from django import forms
