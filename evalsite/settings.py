@@ -210,6 +210,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "evalsite.core.middleware.api_exception_handler",
+    # JSON bodies bounded in size and depth, finite numbers only (evalsite/core/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "evalsite.core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 
 # --- Celery ---------------------------------------------------------------------------------
