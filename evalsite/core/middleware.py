@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from rest_framework.exceptions import ParseError
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from evalsite.core.errors import NotFound
+from evalsite.core.parsers import json_max_bytes
 from pipelines.parse import MAX_ID, InvalidInput
 
 
@@ -48,12 +50,14 @@ class NotFoundMiddleware:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """REST framework's handler, with NotFound answered as a 404 `{"detail": message}` and
-    InvalidInput as a 400 `{"detail": message}`."""
+    """REST framework's handler, with NotFound answered as a 404 `{"detail": message}`,
+    InvalidInput and a body over DATA_UPLOAD_MAX_MEMORY_SIZE as a 400 `{"detail": message}`."""
     if isinstance(exc, NotFound):
         exc = Http404(str(exc))
     elif isinstance(exc, InvalidInput):
         exc = ParseError(str(exc))
+    elif isinstance(exc, RequestDataTooBig):  # else Django's bare HTML 400, no reason given
+        exc = ParseError(f"JSON parse error - the body is over {json_max_bytes()} bytes")
     return exception_handler(exc, context)
 
 

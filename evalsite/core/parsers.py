@@ -1,9 +1,10 @@
 """REST framework's JSON parser, bounded: the body's size, its nesting depth and its numbers.
 
-Why: DRF's own parser reads the whole stream (Django's DATA_UPLOAD_MAX_MEMORY_SIZE guards only
-`request.body`), and Python's json raises RecursionError on 100 000 nested `[`, which DRF does not
-catch (a 500). Here the body is read up to DATA_UPLOAD_MAX_MEMORY_SIZE and parsed by
-`pipelines.parse.loads_json` (depth, NaN/Infinity/1e999 refused); every problem is a 400 naming it.
+Why: Python's json raises RecursionError on 100 000 nested `[`, which DRF does not catch (a 500),
+and reads NaN, Infinity and 1e999 as floats no database stores. Here the body is parsed by
+`pipelines.parse.loads_json` (depth, finite numbers) and read at most DATA_UPLOAD_MAX_MEMORY_SIZE
+bytes (DRF hands JSON parsers `request.body`, which Django bounds already; the API's exception
+handler answers that refusal as a 400 naming the limit); every problem is a 400 naming it.
 """
 
 from __future__ import annotations

@@ -182,6 +182,23 @@ DEEP = "[" * 100_000
 HUGE = '{"x": "' + "a" * (11 * 1024 * 1024) + '"}'
 
 
+# The REST API routes that read a JSON body: each must refuse these bodies naming why.
+JSON_ROUTES = {
+    "models/api/families/<str:family>/versions/", "runs/api/runs/", "runs/api/runs/import/",
+    "models/api/families/<str:family>/aliases/<str:name>/", "releases/api/reports/",
+    "fairness/api/runs/<int:pk>/",
+}  # fmt: skip
+REASON = {DEEP: "nested deeper than 64 levels", HUGE: "the body is over 10485760 bytes"}
+
+
+def _counts() -> dict[str, int]:
+    from django.apps import apps
+
+    return {m._meta.label: m.objects.count() for m in apps.get_models()
+            if m._meta.app_label in {"evals", "registry", "ratings", "releases", "fairness",
+                                     "datasets", "core"}}  # fmt: skip
+
+
 def test_no_post_route_answers_500_to_deep_or_huge_json(fixture: Fixture) -> None:
     users = {role: _user(role) for role in ROLES}
     tried = 0
@@ -195,10 +212,18 @@ def test_no_post_route_answers_500_to_deep_or_huge_json(fixture: Fixture) -> Non
         client.force_login(users[role])
         url = _url(route.pattern, row.kwargs(fixture))
         for body in (DEEP, HUGE):
+            before = _counts()
             response = client.generic("POST", url, body, content_type="application/json")
             tried += 1
+            where = f"POST {url} ({len(body)} bytes) as {role}: {response.status_code}"
             if response.status_code >= 500:
-                failures.append(f"POST {url} ({len(body)} bytes) as {role}: "
-                                f"{response.status_code} {response.content[:200]!r}")  # fmt: skip
+                failures.append(f"{where} {response.content[:200]!r}")
+            elif 400 <= response.status_code < 500 and _counts() != before:
+                failures.append(f"{where}: refused, but rows were written")
+            if route.pattern in JSON_ROUTES:
+                ok = response.status_code == 400 and response["Content-Type"] == "application/json"
+                detail = response.json().get("detail", "") if ok else response.content[:300]
+                if REASON[body] not in str(detail):
+                    failures.append(f"{where}: expected 400 '{REASON[body]}', got {detail!r}")
     assert not failures, "\n".join(failures)
     assert tried >= 40
