@@ -267,10 +267,99 @@ CASES: tuple[Case, ...] = (
         "429 'Too many failed sign-in attempts'",
     ),
     Case(
+        "api-deep-nesting",
+        "REST API",
+        "100 000 nested `[` to every POST route",
+        "400 'nested deeper than 64 levels', never 500",
+    ),
+    Case(
+        "api-huge-json",
+        "REST API",
+        "an 11 MB JSON body to every POST route",
+        "400 'the body is over … bytes', never 500",
+    ),
+    Case(
+        "login-rotating-forwarded-for",
+        "login form (production profile)",
+        "60 wrong passwords over 60 usernames, X-Forwarded-For rotated by a direct client",
+        "429 from the 20th on; 20 lockout rows, all for the real address",
+    ),
+    Case(
+        "token-rotating-forwarded-for",
+        "REST API (production profile)",
+        "60 wrong tokens, X-Forwarded-For rotated",
+        "401 ×19, then 429; one lockout row",
+    ),
+    Case(
         "admin-family-uppercase",
         "Django admin",
         "add family `Production-Models`",
         "form error 'canonical form'; no row",
+    ),
+    # --- numbers in URLs, query strings, manifests, file names ---------------------------------
+    Case(
+        "url-fuzz-numbers",
+        "every URL pattern",
+        "`²`, `١٢`, 10^23, -1, 0, 10 000 digits in each path and query parameter, every role",
+        "never 500, never Python's own message",
+    ),
+    Case(
+        "url-set-superscript",
+        "leaderboard",
+        "`/?set=²`, `/releases/?set=²`",
+        "400 'set: expected a whole number of digits 0-9, got '²''",
+    ),
+    Case(
+        "url-rev-superscript", "set version page", "`?rev=²`", "400 'rev: expected a whole number'"
+    ),
+    Case(
+        "url-instance-superscript",
+        "run item files",
+        "`…/items/<id>/instance-²`",
+        "404",
+    ),
+    Case(
+        "url-compare-superscript",
+        "compare page",
+        "`/runs/compare/?a=²`",
+        "400 ''²' is not a model reference', not int()'s message",
+    ),
+    Case(
+        "manifest-skin-tone-superscript",
+        "set import (manifest)",
+        "`skin_tone=²` and an instance file `².png`",
+        "item skipped 'skin_tone '²' is not in the vocabulary'; the rest imported; no temp folder",
+    ),
+    Case(
+        "web-import-superscript",
+        "set import (web upload)",
+        "the same set as a zip",
+        "done after one attempt (an input error is never retried); no temp path in any message",
+    ),
+    # --- settings ------------------------------------------------------------------------------
+    Case(
+        "gate-margin-infinity",
+        "release gates (page, admin)",
+        '`metric_margins {"iou": Infinity}`',
+        "400 'Infinity is not valid JSON'; gates unchanged",
+    ),
+    Case(
+        "gate-margin-overflow",
+        "release gates (page, admin)",
+        '`metric_margins {"iou": 1e999}`',
+        "400 'overflows a number'; gates unchanged",
+    ),
+    Case(
+        "gate-min-win-rate-impossible",
+        "release gates (page, admin)",
+        "`min_win_rate=5`",
+        "400 'min_win_rate 5.0 can never be met: a win rate lies between 0 and 1'",
+    ),
+    Case(
+        "campaign-items-per-pair-huge",
+        "campaign creation",
+        "`items_per_pair=10**30`",
+        "400 'Ensure this value is less than or equal to 1000000'; no campaign",
     ),
     # --- rating submit ---------------------------------------------------------------------
     Case(
