@@ -205,3 +205,17 @@ def test_an_input_error_in_a_job_is_not_retried(
     assert chunk.attempts == 1 and chunk.status == "failed"
     assert imp.status == ImportStatus.FAILED and f"got '{SUP}'" in imp.error
     assert str(scratch) not in imp.error and not Path(imp.upload).exists()
+
+
+def test_an_input_error_in_the_import_is_its_verdict(tmp_path: Path, world: World) -> None:
+    """Whatever value of an upload fails to parse, the import says so once, as a rejection
+    naming the value, and keeps nothing."""
+    from evalsite.datasets.services import dataset_import_run
+
+    imp = _upload(researcher_client(world), tmp_path, make_set(tmp_path / "plain", 2))
+    bad = InvalidNumber(f"instances: expected a whole number of digits 0-9, got '{SUP}'")
+    with mock.patch("evalsite.datasets.services.dataset_import", side_effect=bad):
+        assert dataset_import_run(import_id=imp.pk) == {"outcome": "rejected"}
+    imp.refresh_from_db()
+    assert (imp.status, imp.phase) == (ImportStatus.FAILED, "rejected")
+    assert imp.error == str(bad) and not Path(imp.upload).exists()
