@@ -49,7 +49,10 @@ differ with false discovery rate ``alpha`` under any dependence: a discovery lis
 Checked against the paper: ``tests/pipelines/test_stats_sequential.py`` compares the vectorised
 capital with a loop transcription of ``confseq.betting.betting_mart`` (hedged, ``trunc_scale=1/2``,
 ``m_trunc=True``, ``lambda_predmix_eb``) and measures coverage and false decisions by simulation;
-``bench/crowd_sequential.py`` runs the full 2 000-campaign check.
+``bench/crowd_sequential.py`` runs the full 2 000-campaign check. A one-off run of confseq 0.0.11's
+own ``hedged_cs`` (``breaks=1000``, running intersection; the package needs a C++ build, so it is
+not a dependency) on 400 votes at alpha 0.05 and 0.01 gave the ends of
+``confidence_sequence(resolution=1000)`` to 1e-16 and the capital to 1e-14.
 """
 
 from __future__ import annotations
