@@ -288,7 +288,14 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s"
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timestamped"}},
+    "filters": {"expected_refusals": {"()": "evalsite.core.logfilters.ExpectedRefusals"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "timestamped",
+            "filters": ["expected_refusals"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
