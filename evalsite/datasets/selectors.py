@@ -46,7 +46,7 @@ def set_name_problem(name: str) -> str | None:
         return problem
     existing = Dataset.objects.values_list("name", flat=True)
     try:
-        names.lookalike_check(name, kind="set", existing=existing.iterator())
+        names.lookalike_check(name, kind="set", existing=list(existing))
     except names.NameRejected as exc:
         return str(exc)
     return None

@@ -48,7 +48,7 @@ def model_family_get_or_create(*, name: str, user: User | None = None) -> ModelF
         name = canonical_name(name, kind="family")
         if not ModelFamily.objects.filter(name=name).exists():
             names = ModelFamily.objects.values_list("name", flat=True)
-            lookalike_check(name, kind="family", existing=names.iterator())
+            lookalike_check(name, kind="family", existing=list(names))
     except NameRejected as exc:
         raise RegistryError(str(exc)) from exc
     family, _ = ModelFamily.objects.get_or_create(name=name, defaults={"created_by": user})
