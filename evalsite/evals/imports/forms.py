@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
+from evalsite.core.text import NOTE_MAX
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.forms import SetVersionChoice, VersionChoice
 from models.forms import check_upload_size
@@ -46,6 +47,7 @@ class ImportForm(forms.Form):
     )
     provenance = forms.CharField(
         required=False,
+        max_length=NOTE_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="who produced these predictions, how",
     )
