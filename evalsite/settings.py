@@ -7,6 +7,7 @@ DATABASE_URL and CELERY_BROKER_URL moves the same code to PostgreSQL + Redis.
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -176,6 +177,9 @@ WHITENOISE_USE_FINDERS = True  # serve from app folders without collectstatic (d
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
 
+# Scratch folders of imports, uploads and conversions: the system temp folder unless TEMP_ROOT
+# names another (created on first use; the tests give each run, and some each test, their own).
+TEMP_ROOT = env_path("TEMP_ROOT", Path(tempfile.gettempdir()))
 # Uploads: model files and dataset zips can be large; Django streams them to a temp file.
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 512, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -305,7 +309,14 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s"
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timestamped"}},
+    "filters": {"expected_refusals": {"()": "evalsite.core.logfilters.ExpectedRefusals"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "timestamped",
+            "filters": ["expected_refusals"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

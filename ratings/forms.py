@@ -13,6 +13,7 @@ from evalsite.core.formfields import DecimalNumberField, WholeNumberField
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, RunStatus
 from ratings.models import DEFAULT_OVERLAP, MAX_ITEMS_PER_PAIR, REASON_KEYS, SHOWN_CHOICES, Mode
+from ratings.services.assign import MAX_QUEUE_DEPTH, QUEUE_DEPTH
 
 
 class RunChoiceField(forms.ModelMultipleChoiceField):
@@ -57,6 +58,10 @@ SUBMIT_MAX_BYTES = 4096  # a real submit is ~150 bytes: token, choice/score, ≤
 SUBMIT_FIELDS = frozenset({"token", "choice", "score", "reasons", "seconds"})
 TOKEN_MAX_LENGTH = 64
 MAX_CLIENT_SECONDS = 7 * 24 * 3600.0  # larger is a broken clock; the service clamps to 1 h
+#: Votes in one outbox flush: a page holds at most MAX_QUEUE_DEPTH tasks, and keeps rating while
+#: a flush is in flight, so a backlog after an outage is a few dozen at most.
+VOTES_MAX = 64
+VOTES_MAX_BYTES = VOTES_MAX * SUBMIT_MAX_BYTES // 8
 
 
 class SubmitInvalid(ValueError):
@@ -72,13 +77,11 @@ class SubmitInput:
     seconds: float
 
 
-def parse_submit(body: bytes, content_type: str) -> SubmitInput:
-    """The annotator page's submit body → SubmitInput, or SubmitInvalid saying what is wrong."""
+def _json_object(body: bytes, content_type: str, max_bytes: int) -> dict[str, Any]:
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise SubmitInvalid("send the rating as application/json")
-    if len(body) > SUBMIT_MAX_BYTES:
-        size = len(body)
-        raise SubmitInvalid(f"the body is {size} bytes; a submit is at most {SUBMIT_MAX_BYTES}")
+    if len(body) > max_bytes:
+        raise SubmitInvalid(f"the body is {len(body)} bytes; a submit is at most {max_bytes}")
     try:
         # NaN/Infinity (not JSON, but Python reads them) become floats that the field checks
         # below refuse by name.
@@ -87,6 +90,48 @@ def parse_submit(body: bytes, content_type: str) -> SubmitInput:
         raise SubmitInvalid("the body is not valid UTF-8 JSON; send a JSON object") from None
     if not isinstance(data, dict):
         raise SubmitInvalid("send a JSON object")
+    return data
+
+
+def parse_submit(body: bytes, content_type: str) -> SubmitInput:
+    """The annotator page's submit body → SubmitInput, or SubmitInvalid saying what is wrong."""
+    return parse_vote(_json_object(body, content_type, SUBMIT_MAX_BYTES))
+
+
+def parse_votes(body: bytes, content_type: str) -> tuple[list[SubmitInput], int]:
+    """A batch of votes from the page's outbox → (votes in order, queue depth asked for).
+
+    The whole batch is refused when one vote is malformed: the page builds every vote the same
+    way, so a malformed one means a broken or hostile client, not a vote worth keeping.
+    """
+    data = _json_object(body, content_type, VOTES_MAX_BYTES)
+    unknown = sorted(set(data) - {"votes", "depth"})
+    if unknown:
+        raise SubmitInvalid(f"unknown field(s) {unknown}; known: ['depth', 'votes']")
+    votes = data.get("votes")
+    if not isinstance(votes, list) or not 0 < len(votes) <= VOTES_MAX:
+        raise SubmitInvalid(f"votes: expected a list of 1 to {VOTES_MAX} votes")
+    parsed = []
+    for n, vote in enumerate(votes, 1):
+        if not isinstance(vote, dict):
+            raise SubmitInvalid(f"votes[{n}]: expected a JSON object")
+        try:
+            parsed.append(parse_vote(vote))
+        except SubmitInvalid as exc:
+            raise SubmitInvalid(f"votes[{n}]: {exc}") from None
+    return parsed, parse_depth(data.get("depth"))
+
+
+def parse_depth(depth: Any) -> int:
+    """How many tasks the page wants held (current + preloaded), bounded; None → the default."""
+    if depth is None:
+        return QUEUE_DEPTH
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_QUEUE_DEPTH:
+        raise SubmitInvalid(f"depth: expected a whole number from 1 to {MAX_QUEUE_DEPTH}")
+    return depth
+
+
+def parse_vote(data: dict[str, Any]) -> SubmitInput:
     unknown = sorted(set(data) - SUBMIT_FIELDS)
     if unknown:
         raise SubmitInvalid(f"unknown field(s) {unknown}; known: {sorted(SUBMIT_FIELDS)}")

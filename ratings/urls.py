@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/state", views.state_view, name="state"),  # GET: what the annotator holds
     path("api/lease", views.lease_view, name="lease"),  # POST: lease the next tasks
     path("api/submit", views.submit_view, name="submit"),
+    path("api/votes", views.votes_view, name="votes"),  # POST: the page's outbox, in batches
     path("i/<str:token>/<str:slot>", views.image_view, name="image"),
     path("campaigns/", views.campaign_list_view, name="campaigns"),
     path("campaigns/new/", views.campaign_create_view, name="create"),

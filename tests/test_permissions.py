@@ -91,6 +91,7 @@ MATRIX: dict[str, Row] = {
     # core
     "": Row("login"),
     "healthz": Row("public"),
+    "favicon.ico": Row("public"),
     "system/": Row("admin"),
     "login/": Row("public"),
     "logout/": Row("public"),
@@ -159,6 +160,7 @@ MATRIX: dict[str, Row] = {
     "rate/api/state": Row("annotator"),
     "rate/api/lease": Row("annotator", methods=("post",)),
     "rate/api/submit": Row("annotator"),
+    "rate/api/votes": Row("annotator"),
     "rate/i/<str:token>/<str:slot>": Row(
         "annotator", lambda f: {"token": f.token, "slot": "photo"}
     ),

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from evalsite.core.jobs import job_create
-from evalsite.datasets import storage, vocab
+from evalsite.datasets import selectors, storage
 from evalsite.datasets.errors import ImportRejected
 from evalsite.datasets.importing import ImportResult, dataset_import
 from evalsite.datasets.models import DatasetImport, ImportStatus
@@ -44,7 +44,7 @@ def dataset_import_upload(
     *, name: str, upload: UploadedFile, user: User, description: str = ""
 ) -> DatasetImport:
     """Store an uploaded zip and queue its import; the worker does the rest."""
-    problem = vocab.name_problem(name)
+    problem = selectors.set_name_problem(name)
     if problem:
         raise ValueError(problem)
     target = storage.upload_path()

@@ -106,7 +106,8 @@ def upload(request: HttpRequest) -> HttpResponse:
             description=form.cleaned_data["description"],
         )
         return redirect("datasets:import", import_id=imp.pk)
-    return render(request, "datasets/upload.html", {"form": form})
+    status = 400 if form.errors else 200
+    return render(request, "datasets/upload.html", {"form": form}, status=status)
 
 
 @researcher_required

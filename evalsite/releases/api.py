@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 
 from evalsite.core.formfields import ApiWholeNumber
 from evalsite.core.roles import CanRelease, CanResearch, signed_in
+from evalsite.core.text import REASON_MAX
 from evalsite.releases.errors import EvidenceMoved, ReleaseError
 from evalsite.releases.models import ReleaseDecision as ReleaseDecisionModel
 from evalsite.releases.models import ReleaseReport, ReportStatus
@@ -73,9 +74,11 @@ class DecisionRequest(serializers.Serializer):  # type: ignore[type-arg]
     decision = serializers.ChoiceField(
         choices=["approve", "reject", "needs_more_data", "more-data"]
     )
-    reason = serializers.CharField(max_length=5000)
+    reason = serializers.CharField(max_length=REASON_MAX)
     move_production = serializers.BooleanField(required=False, default=False)
-    override = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
+    override = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=REASON_MAX
+    )
 
 
 def report_document(report: ReleaseReport, request: Request, now: Any = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 
 from evalsite.core.formfields import DecimalNumberField, WholeNumberField
+from evalsite.core.text import REASON_MAX
 from evalsite.releases.models import DecisionKind, GateConfig
 from pipelines.parse import InvalidJSON, loads_json
 
@@ -33,13 +34,13 @@ def split_sets(raw: str) -> list[str]:
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=DecisionKind.choices)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=REASON_MAX)
     move_production = forms.BooleanField(
         required=False, label="Move production to the candidate (approve only)"
     )
     override = forms.CharField(
         required=False,
-        max_length=5000,
+        max_length=REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Override reason",
         help_text="needed to approve a verdict other than pass: why approve anyway",

@@ -12,7 +12,8 @@ Leasing writes, so it happens on POST only (the rating pages' "start" / "lease" 
 submit); the pages' GETs read what the annotator already holds (`held_queue`, below).
 One annotator's leasing calls (two tabs, a double click, a retried request) are serialised on
 the annotator: the second waits for the first, then finds its leases held and claims nothing
-more, so an annotator never holds more than QUEUE_DEPTH live assignments in a campaign.
+more, so an annotator never holds more than the depth asked for (at most MAX_QUEUE_DEPTH) live
+assignments in a campaign.
 """
 
 from __future__ import annotations
@@ -42,8 +43,13 @@ from ratings.models import (
 )
 from ratings.services.reports import campaign_snapshot_mark_dirty
 
-#: Live assignments an annotator holds: the task on screen plus one preloaded behind it.
+#: Live assignments an annotator holds: the task on screen plus one preloaded behind it (the
+#: page without script, the default of every call).
 QUEUE_DEPTH = 2
+#: The most a caller may ask for. The rating page's script asks for more than the default: it
+#: shows the next task at once and saves in the background, so it rates ahead of its saves by
+#: about one round trip of tasks, and each of those must already be held and preloaded.
+MAX_QUEUE_DEPTH = 10
 #: Candidate tasks read per claim attempt: enough that 50 annotators racing for the same first
 #: rows (all skip the locked ones) still find a free one without a second query.
 CANDIDATES = 16
@@ -170,7 +176,7 @@ def pending(*, user: User, campaign: Campaign, now: datetime) -> list[Assignment
     return list(
         Assignment.objects.filter(
             campaign=campaign, annotator=user, submitted_at__isnull=True, leased_until__gt=now
-        )
+        ).select_related("task")
     )
 
 
@@ -316,7 +322,47 @@ def held_queue(*, user: User, attributes: bool) -> Held:
     held = pending(user=user, campaign=campaign, now=now)
     open_count = open_tasks(campaign=campaign, user=user, now=now).count()
     done = Rating.objects.filter(campaign=campaign, annotator=user).count()
-    return Held(campaign, held[:QUEUE_DEPTH], done, done + len(held) + open_count, open_count > 0)
+    return Held(
+        campaign, held[:MAX_QUEUE_DEPTH], done, done + len(held) + open_count, open_count > 0
+    )
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """One kind of task an annotator has open: how many they may still take or hold."""
+
+    mode: str
+    label: str
+    tasks: int
+    campaigns: int
+
+
+INBOX_LABELS = {
+    Mode.PAIRWISE: "Compare two cutouts",
+    Mode.ABSOLUTE: "Score one cutout",
+    Mode.ATTRIBUTES: "Label people in photos",
+}
+
+
+def inbox(*, user: User) -> list[InboxEntry]:
+    """Read only: every task kind with work for this annotator in open campaigns (held leases
+    plus tasks they may still take), in the order the pages continue with them."""
+    now = timezone.now()
+    counts: dict[str, list[int]] = {}
+    for campaign in Campaign.objects.filter(status=CampaignStatus.OPEN).order_by(
+        "created_at", "pk"
+    ):
+        n = open_tasks(campaign=campaign, user=user, now=now).count() + len(
+            pending(user=user, campaign=campaign, now=now)
+        )
+        if n:
+            entry = counts.setdefault(campaign.mode, [0, 0])
+            entry[0] += n
+            entry[1] += 1
+    return [
+        InboxEntry(mode, INBOX_LABELS[Mode(mode)], tasks, campaigns)
+        for mode, (tasks, campaigns) in counts.items()
+    ]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from ratings.views.annotate import (
     start_view,
     state_view,
     submit_view,
+    votes_view,
 )
 from ratings.views.campaigns import (
     campaign_create_view,
@@ -30,4 +31,5 @@ __all__ = [
     "start_view",
     "state_view",
     "submit_view",
+    "votes_view",
 ]

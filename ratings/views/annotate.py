@@ -3,14 +3,17 @@
 GETs only read: the page and `api/state` show the leases the annotator already holds. Leasing
 is a POST: `api/lease` (the page's script, when it holds no task or none preloaded), `start/`
 (the page's "Start rating" form without script; it redirects back to the page) and every submit.
-Why so few calls: "submit + fetch next" is one POST that returns the next state, so an annotator
-waits one round trip per task; the page holds the current task and one preloaded behind it.
+Why so few calls: "submit + fetch next" is one POST that returns the next state. The page's
+script does not wait for it: a key shows the next (held, preloaded) task at once and puts the
+vote in an outbox that `api/votes` drains in batches, so the page holds a few tasks ahead
+(`depth`) and an annotator never waits on the network between tasks.
 Blindness: nothing here puts a run id, model name, file name or metric into HTML, JSON, URLs or
 headers; images are the metadata-free web copies, read from disk and sent without a filename.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from functools import wraps
@@ -28,14 +31,16 @@ from django.views.decorators.http import require_GET, require_POST
 from evalsite.core.roles import AuthenticatedHttpRequest, annotator_required
 from evalsite.evals.models import ItemResult
 from evalsite.evals.services.artefacts import resolve
-from ratings.forms import SubmitInvalid, parse_submit
+from ratings.forms import SubmitInput, SubmitInvalid, parse_depth, parse_submit, parse_votes
 from ratings.models import REASON_HOTKEYS, REASON_TAGS, Assignment, Campaign, Mode
 from ratings.services.assign import (
+    QUEUE_DEPTH,
     AssignmentNotFound,
     CampaignClosed,
     RatingError,
     assignment_queue,
     held_queue,
+    inbox,
     rating_submit,
 )
 
@@ -46,12 +51,37 @@ PAIR_SLOTS = ("photo", "thumb", "left", "right")
 SINGLE_SLOTS = ("photo", "thumb", "single")
 
 
-def _task(assignment: Assignment, mode: str) -> dict[str, Any]:
+def _task(assignment: Assignment, mode: str, empty: dict[tuple[int, int], bool]) -> dict[str, Any]:
+    """One task for the page: image URLs under its token, and which panes show no subject (so
+    the page can say so instead of showing an empty square; the empty cutout shows it anyway)."""
     slots = PAIR_SLOTS if mode == Mode.PAIRWISE else SINGLE_SLOTS
+    task = assignment.task
+    shown = {"single": task.run_a_id}
+    if mode == Mode.PAIRWISE:
+        left, right = (
+            (task.run_a_id, task.run_b_id)
+            if assignment.left_is_a
+            else (task.run_b_id, task.run_a_id)
+        )
+        shown = {"left": left, "right": right}
     return {
         "token": assignment.token,
         "images": {s: reverse("ratings:image", args=[assignment.token, s]) for s in slots},
+        "empty": {slot: empty.get((run, task.item_id), False) for slot, run in shown.items()},
     }
+
+
+def _empty_outputs(assignments: list[Assignment]) -> dict[tuple[int, int], bool]:
+    """(run, item) → the output shows no subject (hidden by the confidence gate, or no instance
+    at all), for every output the assignments show, in one query."""
+    if not assignments:
+        return {}
+    runs = {r for a in assignments for r in (a.task.run_a_id, a.task.run_b_id) if r}
+    items = {a.task.item_id for a in assignments}
+    rows = ItemResult.objects.filter(run_id__in=runs, item_id__in=items).values_list(
+        "run_id", "item_id", "gated", "instance_count"
+    )
+    return {(run, item): gated or count == 0 for run, item, gated, count in rows}
 
 
 def see_other(url: str) -> HttpResponseRedirect:
@@ -94,21 +124,26 @@ def _state(
     """The page's state: current task, the preloaded one, progress, instructions, and whether a
     lease POST would find more work (`available`)."""
     if campaign is None:
-        return {"current": None, "upcoming": None, "progress": None, "mode": None,
+        return {"current": None, "upcoming": None, "queue": [], "progress": None, "mode": None,
                 "instructions": "", "available": False}  # fmt: skip
+    empty = _empty_outputs(assignments)
+    queue = [_task(a, campaign.mode, empty) for a in assignments]
     return {
         "mode": campaign.mode,
         "instructions": campaign.instructions,
-        "current": _task(assignments[0], campaign.mode) if assignments else None,
-        "upcoming": _task(assignments[1], campaign.mode) if len(assignments) > 1 else None,
+        "current": queue[0] if queue else None,
+        "upcoming": queue[1] if len(queue) > 1 else None,
+        "queue": queue,
         "progress": {"done": done, "total": total},
         "available": available,
     }
 
 
-def annotator_state(user: User, prefer: Campaign | None = None) -> dict[str, Any]:
+def annotator_state(
+    user: User, prefer: Campaign | None = None, depth: int = QUEUE_DEPTH
+) -> dict[str, Any]:
     """Lease up to the queue depth (writes: POST handlers only) and answer the state."""
-    q = assignment_queue(user=user, prefer=prefer)
+    q = assignment_queue(user=user, prefer=prefer, depth=depth)
     return _state(q.campaign, q.assignments, q.done, q.total, q.total > q.done + len(q.assignments))
 
 
@@ -126,13 +161,19 @@ def next_task(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The rating page with the held task; with none held, its "Start rating" form (the script
     leases at once); with no work anywhere, the "nothing waiting" page."""
     state = held_state(request.user)
+    entries = inbox(user=request.user)
     if state["mode"] is None:
-        return render(request, "ratings/next.html", {})
+        return render(request, "ratings/next.html", {"inbox": entries})
     reasons = [(key, REASON_HOTKEYS[key], label) for key, label in REASON_TAGS]
     return render(
         request,
         "ratings/rate.html",
-        {"state": state, "reasons": reasons, "pairwise": state["mode"] == Mode.PAIRWISE},
+        {
+            "state": state,
+            "reasons": reasons,
+            "pairwise": state["mode"] == Mode.PAIRWISE,
+            "inbox": entries,
+        },
     )
 
 
@@ -149,8 +190,22 @@ def state_view(request: AuthenticatedHttpRequest) -> JsonResponse:
 @never_cache
 @require_POST
 def lease_view(request: AuthenticatedHttpRequest) -> JsonResponse:
-    """Lease the annotator's next tasks (up to the queue depth; none while they hold enough)."""
-    return JsonResponse(annotator_state(request.user))
+    """Lease the annotator's next tasks (up to the queue depth; none while they hold enough).
+
+    A JSON body may ask for a depth, `{"depth": n}` (the page's script holds a few tasks ahead);
+    any other body (the no-script form's) asks for the default."""
+    depth = QUEUE_DEPTH
+    if (request.content_type or "").lower() == "application/json":
+        try:
+            body = read_body(request)
+            data = json.loads(body.decode("utf-8")) if body.strip() else {}
+            if not isinstance(data, dict) or set(data) - {"depth"}:
+                raise SubmitInvalid('send an empty body or {"depth": n}')
+            depth = parse_depth(data.get("depth"))
+        except (ValueError, RecursionError) as exc:
+            message = str(exc) if isinstance(exc, SubmitInvalid) else "the body is not valid JSON"
+            return JsonResponse({"error": message}, status=400)
+    return JsonResponse(annotator_state(request.user, depth=depth))
 
 
 @annotator_required
@@ -184,6 +239,50 @@ def submit_view(request: AuthenticatedHttpRequest) -> JsonResponse:
     except RatingError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse(annotator_state(request.user, prefer=submitted.rating.campaign))
+
+
+@annotator_required
+@json_errors
+@never_cache
+@require_POST
+def votes_view(request: AuthenticatedHttpRequest) -> JsonResponse:
+    """Store a batch of votes from the page's outbox, in order, and answer the next state.
+
+    Each vote is stored on its own (a repeat of a stored one is answered as saved: the outbox
+    re-sends what a lost reply left unconfirmed). A vote that can never be stored (not this
+    annotator's task, a closed campaign) is answered with its reason so the page drops it and
+    says so; anything else fails the request, and the page retries the whole batch later.
+    """
+    try:
+        votes, depth = parse_votes(read_body(request), request.content_type or "")
+    except SubmitInvalid as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    results: list[dict[str, Any]] = []
+    prefer: Campaign | None = None
+    for vote in votes:
+        outcome = _store_vote(request.user, vote)
+        results.append(outcome[0])
+        prefer = outcome[1] or prefer
+    return JsonResponse(
+        {"results": results, "state": annotator_state(request.user, prefer=prefer, depth=depth)}
+    )
+
+
+def _store_vote(user: User, vote: SubmitInput) -> tuple[dict[str, Any], Campaign | None]:
+    try:
+        submitted = rating_submit(
+            user=user, token=vote.token, choice=vote.choice, score=vote.score,
+            reasons=vote.reasons, seconds=vote.seconds,
+        )  # fmt: skip
+    except AssignmentNotFound as exc:
+        return {"token": vote.token, "status": 404, "error": str(exc)}, None
+    except CampaignClosed as exc:
+        return {"token": vote.token, "status": 409, "error": str(exc)}, None
+    except RatingError as exc:
+        return {"token": vote.token, "status": 400, "error": str(exc)}, None
+    return {"token": vote.token, "status": 201 if submitted.created else 200}, (
+        submitted.rating.campaign
+    )
 
 
 def read_body(request: HttpRequest) -> bytes:

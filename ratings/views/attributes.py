@@ -26,7 +26,13 @@ from evalsite.core.roles import annotator_required, researcher_required, signed_
 from evalsite.datasets.models import DatasetVersion
 from ratings.forms import parse_seconds
 from ratings.models import DEFAULT_OVERLAP, Assignment, Campaign, CampaignStatus, Mode
-from ratings.services.assign import AssignmentNotFound, CampaignClosed, RatingError, held_queue
+from ratings.services.assign import (
+    AssignmentNotFound,
+    CampaignClosed,
+    RatingError,
+    held_queue,
+    inbox,
+)
 from ratings.services.attributes import (
     GENDER_KEYS,
     TONE_KEYS,
@@ -90,6 +96,7 @@ def attribute_rate_view(request: HttpRequest) -> HttpResponse:
         "ratings/attributes_rate.html",
         {
             "state": attribute_held_state(signed_in(request.user)),
+            "inbox": inbox(user=signed_in(request.user)),
             "monk": MONK,
             "genders": [(key, g) for key, g in GENDER_KEYS.items()],
         },

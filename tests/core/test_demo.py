@@ -91,3 +91,12 @@ def test_demo_serves_login_reports_a_live_worker_and_leaves_no_orphans(tmp_path)
     while any(group_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [pid for pid in pids if group_alive(pid)], "orphaned demo processes"
+    # What an operator reads: no ERROR for processes the demo stopped itself, a time on every
+    # line of every log (web, workers, beat), and no request for a favicon that does not exist.
+    logs = {p.name: p.read_text(errors="replace") for p in (tmp_path / "var" / "log").glob("*.log")}
+    assert set(logs) == {"web.log", "worker.log", "maintenance.log", "beat.log"}
+    stamp = re.compile(r"^\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+    for name, text in logs.items():
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert not [line for line in lines if re.search(r"\bERROR\b", line)], (name, text)
+        assert not [line for line in lines if not stamp.match(line)], (name, text)

@@ -48,9 +48,13 @@ def _progress(page: Any) -> str:
 
 
 def _rate_key(page: Any, key: str) -> None:
+    """Press a choice key as a person would (not within the double-press guard of the task
+    appearing) and wait until the vote is saved."""
     before = _progress(page)
+    page.wait_for_timeout(200)
     page.keyboard.press(key)
     page.wait_for_function("b => document.getElementById('progress').textContent !== b", arg=before)
+    page.wait_for_function("() => document.getElementById('rate').dataset.pending === '0'")
 
 
 def _scores_text(page: Any) -> str:
@@ -105,10 +109,11 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
         assert _progress(page).startswith("0 of")
         assert page.is_hidden("#start")  # the script leased: no button to press
         first_token = page.get_attribute("#rate", "data-token")
-        # One lease POST brought the current task and the preloaded one; the GET leased nothing.
+        # One lease POST brought the current task and those preloaded behind it (the script
+        # holds eight: it rates ahead of its saves); the GET leased nothing.
         assert [u for u in posts if "/rate/" in u] == [f"{live_server.url}/rate/api/lease"]
         held = Assignment.objects.filter(annotator=world.annotators[0])
-        assert held.count() == 2 and held.first().token == first_token  # type: ignore[union-attr]
+        assert held.count() == 8 and held.first().token == first_token  # type: ignore[union-attr]
 
         # Zoom with the keyboard, then the wheel; both panes move together; dblclick resets.
         page.keyboard.press("z")
@@ -142,7 +147,7 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
         assert _progress(page).startswith("3 of")
         page.screenshot(path=str(SHOTS / "rating-page.png"))
 
-        # Reload mid-campaign: same task, same progress, no lease (both tasks are held).
+        # Reload mid-campaign: same task, same progress, no lease (enough tasks are held).
         token = page.get_attribute("#rate", "data-token")
         before_reload = len(posts)
         page.reload()
@@ -230,7 +235,11 @@ def test_without_script_start_rating_leases_by_post_and_redirects_back(
         scripted.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
         login(scripted, live_server.url, ann.username)
         assert scripted.get_attribute("#rate", "data-token") == held[0].token
-        assert posts == [f"{live_server.url}/login/"]  # holding two tasks: no lease
+        # Holding the form's two tasks, the script shows the first and tops up to its own depth
+        # with one lease (it rates ahead of its saves).
+        scripted.wait_for_function("() => document.getElementById('rate').dataset.pending === '0'")
+        scripted.wait_for_load_state("networkidle")
+        assert posts == [f"{live_server.url}/login/", f"{live_server.url}/rate/api/lease"]
         _rate_key(scripted, "4")
         assert scripted.get_attribute("#rate", "data-token") == held[1].token
         browser.close()

@@ -8,6 +8,7 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
 from evalsite.core.formfields import WholeNumberField
+from evalsite.core.text import NOTE_MAX
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.forms import SetVersionChoice, VersionChoice
 from models.forms import check_upload_size
@@ -47,6 +48,7 @@ class ImportForm(forms.Form):
     )
     provenance = forms.CharField(
         required=False,
+        max_length=NOTE_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="who produced these predictions, how",
     )

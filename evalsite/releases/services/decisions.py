@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from evalsite.core.roles import can_release
+from evalsite.core.text import text_problems
 from evalsite.releases.errors import EvidenceMoved, OverrideRequired, ReleaseError
 from evalsite.releases.models import (
     DecisionKind,
@@ -105,6 +106,9 @@ def release_decision_record(
     reason = (reason or "").strip()
     if not reason:
         raise ReleaseError("Write why (the reason is kept with the decision for good).")
+    too_long = text_problems({"reason": reason, "override": override or ""})
+    if too_long:
+        raise ReleaseError(" ".join(too_long))
     if report.status != ReportStatus.DONE:
         raise ReleaseError(f"report #{report.pk} is {report.status}; decide on a finished report")
     if move_production and decision != DecisionKind.APPROVE:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.apps import apps
 from django.conf import settings
@@ -26,6 +29,26 @@ from django.core.management.base import BaseCommand, CommandError
 from evalsite.core.services import demo_users_load
 
 STOP_GRACE_SECONDS = 15
+#: A line that starts with a date and time (our logging format, Celery's and gunicorn's own).
+STAMPED = re.compile(rb"^\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+
+
+def timestamped_copy(source: IO[bytes] | None, path: Path, name: str) -> None:
+    """Copy a process's output into its log, dating each line that comes undated.
+
+    Celery prints its banner, its "Warm shutdown" line and Python warnings straight to the
+    stream, bypassing logging; an operator reading worker, beat and web logs side by side needs
+    a time on every line. Runs until the process closes its output.
+    """
+    if source is None:
+        return
+    with open(path, "ab", buffering=0) as out:
+        for line in iter(source.readline, b""):
+            if not STAMPED.match(line):
+                now = datetime.now()
+                stamp = now.strftime("%Y-%m-%d %H:%M:%S") + f",{now.microsecond // 1000:03d}"
+                line = f"{stamp} {name}: ".encode() + line
+            out.write(line)
 
 
 class Command(BaseCommand):
@@ -143,12 +166,19 @@ class Command(BaseCommand):
         }
         procs = {}
         for name, cmd in commands.items():
-            out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
             # Own session per process: Ctrl-C reaches only this command, which then stops each
             # process group in order, pool children included (no orphans).
             procs[name] = subprocess.Popen(
-                cmd, cwd=base, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                cmd, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+            pump = threading.Thread(
+                target=timestamped_copy,
+                args=(procs[name].stdout, logs / f"{name}.log", name),
+                name=f"log-{name}",
+                daemon=True,
             )
+            pump.start()
             self.stdout.write(f"==> started {name} (pid {procs[name].pid}), log var/log/{name}.log")
         return procs
 
@@ -172,10 +202,13 @@ class Command(BaseCommand):
         raise CommandError(f"the platform did not become healthy in time: {last}")
 
     def _stop_processes(self, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+        # SIGTERM to each main process only: Celery and gunicorn then stop their own children
+        # (a warm shutdown). Signalling the whole group would kill the pool children under
+        # their parent, which logs each as an ERROR "exited with signal 15" that nobody caused.
         for proc in procs.values():
             if proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.send_signal(signal.SIGTERM)
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + STOP_GRACE_SECONDS
