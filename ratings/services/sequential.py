@@ -30,9 +30,12 @@ from typing import Any
 import numpy as np
 from django.db.models import Count, QuerySet
 
+from pipelines.stats import routing
 from pipelines.stats.sequential import SequentialResult, monitor_pairs
 from ratings.models import Campaign, PairState, Rating, Stopping, Stratum, Task
 
+#: Stored priority of a pair without votes (routing treats it as infinite: served first).
+UNSEEN_PRIORITY = 1e9
 #: Vote scores in run identity, before orientation: a better → 1 when a is the candidate.
 SCORE_A = {"a": 1.0, "b": 0.0, "tie": 0.5, "both_bad": 0.5}
 
@@ -128,7 +131,7 @@ def sequential_section(
                                   alpha=campaign.alpha, pairs=len(pairs)),
                 "plan": plan, "used": spent,
                 "saved": max(plan - spent, 0) if r.decision else None,
-                "priority": 0.0 if r.decision else _priority(r),
+                "priority": 0.0 if r.decision else _priority(streams[(a, b)]),
             }
         )  # fmt: skip
     decided = sum(1 for row in rows if row["decision"])
@@ -153,9 +156,12 @@ def sequential_section(
     }
 
 
-def _priority(r: SequentialResult) -> float:
-    """Placeholder until the routing core lands: the interval's width (wider = more to learn)."""
-    return float(r.current_cs[1] - r.current_cs[0])
+def _priority(x: np.ndarray) -> float:
+    """Routing priority of an open pair: the expected shrink of its sequence's width from one
+    more control vote (`pipelines.stats.routing`; infinite before its first vote, stored as a
+    large number because JSON has no infinity)."""
+    p = routing.priorities([len(x)], [x.sum()], [(x * x).sum()], [False])[0]
+    return float(min(p, UNSEEN_PRIORITY))
 
 
 def store_pair_states(*, campaign: Campaign, section: dict[str, Any] | None) -> None:

@@ -22,13 +22,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
 
 from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from pipelines.stats import routing
 from ratings.models import Assignment, Campaign, Mode, PairState, Stopping, Stratum, Task
+from ratings.services.sequential import UNSEEN_PRIORITY
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ def open_pair_priorities(campaign: Campaign) -> dict[tuple[int, int], float]:
     """Routing priority of each still-open pair with a stored state (a pair never computed yet
     is absent: the caller treats it as the most uncertain)."""
     return {
-        (a, b): float(p)
+        (a, b): float(p) if p < UNSEEN_PRIORITY else float("inf")
         for a, b, p in PairState.objects.filter(campaign=campaign, decision="").values_list(
             "run_a_id", "run_b_id", "priority"
         )
@@ -154,19 +159,39 @@ def gold_plan(*, campaign: Campaign, user: User) -> GoldPlan:
 def plain_picks(*, campaign: Campaign, user: User) -> list[Pick]:
     """The non-gold reads of one claim, in order (the first with a free task wins).
 
-    Fixed plan: one read over every task. Until decided: decided pairs excluded; open pairs in
-    routing order, the routing sampler's uniform control share first when it draws it, and a
-    last read over every open pair (a pair whose first votes have not been computed yet)."""
+    Fixed plan: one read over every task. Until decided: decided pairs excluded; the open pair
+    the routing sampler draws first (its control tasks, whose votes move the decision, then its
+    other tasks), then the other open pairs by priority, then any open task."""
     if not until_decided(campaign):
         return [ALL]
     exclude = frozenset(decided_pairs(campaign))
-    order = routing_order(campaign=campaign, user=user)
-    picks = [Pick(pair=p, exclude=exclude) if p else Pick(stratum=Stratum.CONTROL, exclude=exclude)
-             for p in order]  # fmt: skip
+    picks = []
+    for pair in routing_order(campaign=campaign, user=user, decided=exclude):
+        picks += [Pick(pair=pair, stratum=Stratum.CONTROL, exclude=exclude),
+                  Pick(pair=pair, exclude=exclude)]  # fmt: skip
     return [*picks, Pick(exclude=exclude)]
 
 
-def routing_order(*, campaign: Campaign, user: User) -> list[tuple[int, int] | None]:
-    """Open pairs, highest routing priority first (placeholder until the routing sampler)."""
-    priorities = open_pair_priorities(campaign)
-    return sorted(priorities, key=lambda p: -priorities[p])
+def routing_order(
+    *, campaign: Campaign, user: User, decided: frozenset[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Open pairs: the one `pipelines.stats.routing.pick` draws first (in proportion to the
+    stored priority, a uniform share over the open pairs; a pair no snapshot has computed yet is
+    at infinity), then the rest by priority. The draw is seeded by the campaign, the annotator and
+    how many tasks they took, so a rerun routes alike.
+
+    Only open pairs are arms: the routing core's control share also draws decided pairs (to keep
+    sampling them uniformly), but a decided pair gets no more tasks here; its control votes up to
+    the decision are already a uniform sample."""
+    runs = sorted(campaign.runs.values_list("pk", flat=True))
+    stored = open_pair_priorities(campaign)
+    arms = [p for p in combinations(runs, 2) if p not in decided]
+    if not arms:
+        return []
+    priority = np.asarray([stored.get(p, np.inf) for p in arms], dtype=np.float64)
+    taken = Assignment.objects.filter(campaign=campaign, annotator=user).count()
+    rng = np.random.default_rng([campaign.seed, int(user.pk), taken])
+    first = routing.pick(priority, rng, control_share=routing.DEFAULT_CONTROL_SHARE)
+    rest = sorted(range(len(arms)), key=lambda i: -priority[i])
+    order = ([first.arm] if first is not None else []) + rest
+    return [arms[i] for i in dict.fromkeys(order)]
