@@ -52,6 +52,13 @@ Payload shape (`PAYLOAD_VERSION` 1; NaN is stored as null; run labels are
                           alpha, margin, current_rate, current_cs, winner, winner_id, text,
                           plan, used, saved, priority}]}
       (anytime-valid decisions from control votes in arrival order: ratings.services.sequential)
+    habits: {alpha, side: {crowd: S, raters: [S…], flagged: [username…], text},
+             bt_side: {reference, votes, strengths: [{run, run_id, estimate, se}], home,
+                       home_se, tie, converged} | null,
+             improbable: {raters: [{annotator, votes, p_value, p_adjusted, flagged}],
+                          flagged: [username…]}, note: str | null (why nothing was fitted)}
+      S = {annotator (null for the crowd), decisive, left, share, ci, p_value, p_adjusted,
+           flagged} (ratings.services.habits; flagged raters are for review, never dropped)
     absolute mode only —
     absolute: [{run, run_id, n, estimate, low, high}]
 """
@@ -89,6 +96,7 @@ from pipelines.stats.campaign import (
 )
 from ratings import selectors
 from ratings.models import Campaign, CampaignSnapshot, Mode, Rating, Stratum, Task
+from ratings.services.habits import habits_section
 from ratings.services.sequential import sequential_section, store_pair_states
 
 log = logging.getLogger(__name__)
@@ -548,13 +556,17 @@ def campaign_report_compute(
     report["scores_other_setting"] = _bt_dict(
         bt(other, names, reference=ref, rounds=rounds, seed=campaign.seed), names, ids
     )
+    kept_ratings = ratings.exclude(annotator__username__in=excluded) if excluded else ratings
     report["sequential"] = sequential_section(
         campaign=campaign,
         ratings=ratings,
-        kept=ratings.exclude(annotator__username__in=excluded) if excluded else ratings,
+        kept=kept_ratings,
         names=names,
         ids=ids,
         reference_id=ids[ref],
+    )
+    report["habits"] = habits_section(
+        campaign=campaign, ratings=ratings, kept=kept_ratings, names=names, ids=ids, reference=ref
     )
     report["pair_votes"] = _pair_votes(kept, names, ids)
     report["both_bad_rate"] = {

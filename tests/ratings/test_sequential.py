@@ -148,3 +148,41 @@ def test_each_annotator_gets_gold_first_and_early_beyond_k(db: Any, tmp_path: Pa
         # first task gold, then every other one until min_gold (10) or the gold runs out
         assert strata[0] == Stratum.GOLD and strata[2] == Stratum.GOLD
         assert strata[1] != Stratum.GOLD and strata[3] != Stratum.GOLD
+
+
+def test_habits_flag_a_left_clicker_and_a_contrarian_for_review(db: Any, tmp_path: Path) -> None:
+    from scipy.stats import binomtest
+
+    world = build_world(tmp_path, n=24, annotators=7)
+    campaign = campaign_create(
+        name="h", dataset_version=world.version, runs=world.runs, items_per_pair=24,
+        gold_ratio=0.0, overlap=7, open_now=True,
+    )  # fmt: skip
+    honest = world.annotators[:5]
+    left_clicker, contrarian = world.annotators[5:]
+    for user in world.annotators:
+        while queue := assignment_queue(user=user, campaign=campaign).assignments:
+            a = queue[0]
+            iou_a, iou_b = a.task.iou_a, a.task.iou_b
+            if user == left_clicker:
+                choice = "left"
+            elif abs(iou_a - iou_b) < 0.02:  # run 1 equals the truth on odd items
+                choice = "tie" if user in honest else ("left" if a.left_is_a else "right")
+            else:
+                better_is_a = (iou_a > iou_b) != (user == contrarian)
+                choice = "left" if better_is_a == a.left_is_a else "right"
+            rating_submit(user=user, token=a.token, choice=choice)
+    habits = campaign_snapshot_refresh(campaign=campaign, rounds=20).payload["habits"]
+    assert habits["side"]["flagged"] == [left_clicker.username]
+    assert contrarian.username in habits["improbable"]["flagged"]
+    assert not set(habits["improbable"]["flagged"]) & {u.username for u in honest}
+    # The crowd's share and p-value match scipy on the stored choices.
+    shown = list(Rating.objects.values_list("shown_choice", flat=True))
+    left, decisive = shown.count("left"), shown.count("left") + shown.count("right")
+    crowd = habits["side"]["crowd"]
+    assert (crowd["left"], crowd["decisive"]) == (left, decisive)
+    assert crowd["p_value"] == pytest.approx(binomtest(left, decisive, 0.5).pvalue)
+    assert habits["bt_side"]["strengths"][0]["estimate"] == 0.0  # production anchors at 0
+    assert habits["bt_side"]["strengths"][1]["estimate"] < 0  # run 1 misses on even items
+    # Nobody is dropped: every rating still counts in the scores.
+    assert habits["bt_side"]["votes"] == Rating.objects.count()
