@@ -55,7 +55,9 @@ class CampaignForm(forms.Form):
     # every door uses; the form only parses.
     gold_ratio = forms.FloatField(
         initial=DEFAULT_GOLD_SHARE,
-        required=False, label="Gold share", help_text="0, or 0.05-0.15 of the tasks"
+        required=False,
+        label="Gold share",
+        help_text="0, or 0.05-0.15 of the tasks",
     )
     stopping = forms.ChoiceField(
         choices=[(Stopping.FIXED, "fixed plan: k votes per task"),

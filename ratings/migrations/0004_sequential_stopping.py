@@ -5,52 +5,110 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evals', '0004_run_comparison'),
-        ('ratings', '0003_attribute_tasks'),
+        ("evals", "0004_run_comparison"),
+        ("ratings", "0003_attribute_tasks"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='campaign',
-            name='alpha',
-            field=models.FloatField(default=0.05, help_text='error level of the anytime-valid decision per campaign'),
+            model_name="campaign",
+            name="alpha",
+            field=models.FloatField(
+                default=0.05, help_text="error level of the anytime-valid decision per campaign"
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='margin',
-            field=models.FloatField(blank=True, help_text='equivalence margin on the win rate (|rate - 0.5| < margin ends a pair)', null=True),
+            model_name="campaign",
+            name="margin",
+            field=models.FloatField(
+                blank=True,
+                help_text="equivalence margin on the win rate (|rate - 0.5| < margin ends a pair)",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='stopping',
-            field=models.CharField(choices=[('fixed', 'Fixed'), ('until_decided', 'Until Decided')], default='fixed', max_length=16),
+            model_name="campaign",
+            name="stopping",
+            field=models.CharField(
+                choices=[("fixed", "Fixed"), ("until_decided", "Until Decided")],
+                default="fixed",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='vote_budget',
-            field=models.PositiveIntegerField(blank=True, help_text='until decided: non-gold votes the campaign may spend', null=True),
+            model_name="campaign",
+            name="vote_budget",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="until decided: non-gold votes the campaign may spend",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='campaign',
-            name='gold_ratio',
-            field=models.FloatField(default=0.1, help_text="share of a pair's tasks that are gold: 0, or 0.05-0.15 (reserved first)"),
+            model_name="campaign",
+            name="gold_ratio",
+            field=models.FloatField(
+                default=0.1,
+                help_text="share of a pair's tasks that are gold: 0, or 0.05-0.15 (reserved first)",
+            ),
         ),
         migrations.CreateModel(
-            name='PairState',
+            name="PairState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision', models.CharField(blank=True, help_text='candidate|baseline|equivalent; empty = still open', max_length=12)),
-                ('votes', models.PositiveIntegerField(default=0)),
-                ('stopped_at', models.PositiveIntegerField(blank=True, null=True)),
-                ('priority', models.FloatField(default=0.0, help_text='expected interval shrink of one vote')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pair_states', to='ratings.campaign')),
-                ('run_a', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='evals.evalrun')),
-                ('run_b', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='evals.evalrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        blank=True,
+                        help_text="candidate|baseline|equivalent; empty = still open",
+                        max_length=12,
+                    ),
+                ),
+                ("votes", models.PositiveIntegerField(default=0)),
+                ("stopped_at", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "priority",
+                    models.FloatField(
+                        default=0.0, help_text="expected interval shrink of one vote"
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pair_states",
+                        to="ratings.campaign",
+                    ),
+                ),
+                (
+                    "run_a",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="evals.evalrun",
+                    ),
+                ),
+                (
+                    "run_b",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="evals.evalrun",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('campaign', 'run_a', 'run_b'), name='pair_state_once')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("campaign", "run_a", "run_b"), name="pair_state_once"
+                    )
+                ],
             },
         ),
     ]

@@ -103,7 +103,8 @@ def _candidates(
     start) and the number of open tasks in all, in one query: this runs on every submit.
     Gold tasks are open to every annotator once (no k); `pick` narrows the read."""
     task, assignment = Task._meta.db_table, Assignment._meta.db_table
-    where, extra = ["t.stratum = %s" if pick.gold else "t.stratum <> %s"], [Stratum.GOLD.value]
+    where = ["t.stratum = %s" if pick.gold else "t.stratum <> %s"]
+    extra: list[str | int] = [Stratum.GOLD.value]
     if pick.pair is not None:
         where.append("t.run_a_id = %s AND t.run_b_id = %s")
         extra += list(pick.pair)

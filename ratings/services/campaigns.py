@@ -218,7 +218,9 @@ def gold_count(n_plain: int, share: float) -> int:
     return max(1, round(share * n_plain / (1.0 - share)))
 
 
-def _gold_pick(pool: list[int], *, n_plain: int, share: float, rng: np.random.Generator) -> list[int]:
+def _gold_pick(
+    pool: list[int], *, n_plain: int, share: float, rng: np.random.Generator
+) -> list[int]:
     n_gold = min(len(pool), gold_count(n_plain, share))
     return sorted(rng.choice(pool, n_gold, replace=False).tolist()) if n_gold else []
 

@@ -75,11 +75,7 @@ def side_sentence(s: SidePreference, alpha: float) -> str:
     [47 %, 57 %] (p = 0.41): no side preference at α = 0.05"."""
     if s.share is None:
         return "side preference: no decisive (left or right) votes yet"
-    lean = (
-        f"leans {'left' if s.share > 0.5 else 'right'}"
-        if s.flagged
-        else "no side preference"
-    )
+    lean = f"leans {'left' if s.share > 0.5 else 'right'}" if s.flagged else "no side preference"
     return (
         f"the crowd picks the left image in {s.share:.0%} of {s.decisive} decisive votes "
         f"[{s.ci[0]:.0%}, {s.ci[1]:.0%}] (p = {s.p_value:.2g}): {lean} at α = {alpha:g}"
@@ -120,9 +116,14 @@ def habits_section(
             side_counts(mine["left"], mine["right"], mine["choice"], len(ids)), reference=reference
         )
         _, raters = improbable_raters(
-            everyone["rater"], everyone["left"], everyone["right"], everyone["choice"], len(ids),
-            alpha=alpha, seed=campaign.seed,
-        )  # fmt: skip
+            everyone["rater"],
+            everyone["left"],
+            everyone["right"],
+            everyone["choice"],
+            len(ids),
+            alpha=alpha,
+            seed=campaign.seed,
+        )
     except ValueError as exc:
         section["note"] = f"not fitted yet: {exc}"
         return section
@@ -131,10 +132,14 @@ def habits_section(
             "reference": names[reference],
             "votes": len(mine["rater"]),
             "strengths": [
-                {"run": names[i], "run_id": ids[i], "estimate": float(fit.strengths[i]),
-                 "se": float(fit.strengths_se[i])}
+                {
+                    "run": names[i],
+                    "run_id": ids[i],
+                    "estimate": float(fit.strengths[i]),
+                    "se": float(fit.strengths_se[i]),
+                }
                 for i in range(len(ids))
-            ],  # fmt: skip
+            ],
             "home": fit.home,
             "home_se": fit.home_se,
             "tie": fit.tie,
@@ -142,10 +147,15 @@ def habits_section(
         }
     section["improbable"] = {
         "raters": [
-            {"annotator": str(r.rater), "votes": r.votes, "p_value": r.p_value,
-             "p_adjusted": r.p_adjusted, "flagged": r.flagged}
+            {
+                "annotator": str(r.rater),
+                "votes": r.votes,
+                "p_value": r.p_value,
+                "p_adjusted": r.p_adjusted,
+                "flagged": r.flagged,
+            }
             for r in sorted(raters, key=lambda r: (r.p_adjusted, str(r.rater)))
-        ],  # fmt: skip
+        ],
         "flagged": sorted(str(r.rater) for r in raters if r.flagged),
     }
     return section

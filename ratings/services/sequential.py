@@ -80,7 +80,9 @@ def _used(ratings: QuerySet[Rating]) -> dict[tuple[int, int], int]:
 
 
 def _streams(
-    kept: QuerySet[Rating], pairs: list[tuple[int, int]], candidate_is_a: dict[tuple[int, int], bool]
+    kept: QuerySet[Rating],
+    pairs: list[tuple[int, int]],
+    candidate_is_a: dict[tuple[int, int], bool],
 ) -> dict[tuple[int, int], np.ndarray]:
     """Each pair's control votes as candidate scores, in arrival order (one narrow read)."""
     rows = (

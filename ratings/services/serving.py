@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-
 from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Count, Q

@@ -59,9 +59,7 @@ def _rate(world: World, user: Any, campaign: Any, n: int) -> list[Assignment]:
     return rated
 
 
-def test_the_snapshot_decides_from_control_votes_in_arrival_order(
-    db: Any, tmp_path: Path
-) -> None:
+def test_the_snapshot_decides_from_control_votes_in_arrival_order(db: Any, tmp_path: Path) -> None:
     world = build_world(tmp_path, n=8, annotators=3)
     campaign = _until_decided(world, stopping="fixed", runs=world.runs[:2])
     for user in world.annotators:
@@ -83,9 +81,7 @@ def test_the_snapshot_decides_from_control_votes_in_arrival_order(
     assert state.decision == "baseline" and state.priority == 0.0
 
 
-def test_a_decided_pair_gets_no_more_tasks_and_open_pairs_still_do(
-    db: Any, tmp_path: Path
-) -> None:
+def test_a_decided_pair_gets_no_more_tasks_and_open_pairs_still_do(db: Any, tmp_path: Path) -> None:
     # Given three runs (three pairs) and a campaign that runs until decided
     world = build_world(tmp_path, n=8, runs=3, annotators=6)
     campaign = _until_decided(world)
