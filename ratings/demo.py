@@ -145,8 +145,20 @@ def after_start(log: Log) -> None:
     # Computed here, not after the debounce: the release report's step reads which annotators
     # QC excludes from this snapshot right after.
     snapshot = campaign_snapshot_refresh(campaign=campaign)
-    flagged = (snapshot.payload.get("qc") or {}).get("flagged") or []
-    log(f"    quality control flags {len(flagged)} rater(s): {', '.join(flagged) or 'none'}")
+    payload = snapshot.payload
+    qc = payload.get("qc") or {}
+    flagged = qc.get("flagged") or []
+    log(
+        f"    gold: {qc.get('gold_tasks', 0)} tasks, "
+        + ("insufficient for QC" if qc.get("insufficient_gold") else "enough for QC")
+        + f"; quality control flags {len(flagged)} rater(s): {', '.join(flagged) or 'none'}"
+    )
+    habits = payload.get("habits") or {}
+    log(f"    side bias: {(habits.get('side') or {}).get('text', 'not computed')}")
+    review = (habits.get("improbable") or {}).get("flagged") or []
+    log(f"    improbable under the consensus (for review): {', '.join(review) or 'none'}")
+    for pair in (payload.get("sequential") or {}).get("pairs") or []:
+        log(f"    decision: {pair['text']}")
     log(
         f"    {seeded.added} simulated votes added ({len(scripted)} scripted raters, "
         f"{len(clickers)} random clickers; labelled 'simulated'); annotators rate at /rate/, "
