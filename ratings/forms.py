@@ -12,7 +12,16 @@ from django import forms
 from evalsite.core.formfields import DecimalNumberField, WholeNumberField
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, RunStatus
-from ratings.models import DEFAULT_OVERLAP, MAX_ITEMS_PER_PAIR, REASON_KEYS, SHOWN_CHOICES, Mode
+from ratings.models import (
+    DEFAULT_ALPHA,
+    DEFAULT_GOLD_SHARE,
+    DEFAULT_OVERLAP,
+    MAX_ITEMS_PER_PAIR,
+    REASON_KEYS,
+    SHOWN_CHOICES,
+    Mode,
+    Stopping,
+)
 from ratings.services.assign import MAX_QUEUE_DEPTH, QUEUE_DEPTH
 
 
@@ -45,7 +54,28 @@ class CampaignForm(forms.Form):
     overlap = WholeNumberField(min_value=1, max_value=20, initial=DEFAULT_OVERLAP, label="k")
     items_per_pair = WholeNumberField(min_value=1, max_value=MAX_ITEMS_PER_PAIR, initial=100)
     disagreement_share = DecimalNumberField(min_value=0, max_value=1, initial=0.5)
-    gold_ratio = DecimalNumberField(min_value=0, max_value=1, initial=0.1)
+    # Ranges are checked by the service (ratings.services.campaigns._validate), the one place
+    # every door uses; the form only parses.
+    gold_ratio = DecimalNumberField(
+        initial=DEFAULT_GOLD_SHARE,
+        required=False,
+        label="Gold share",
+        help_text="0, or 0.05-0.15 of the tasks",
+    )
+    stopping = forms.ChoiceField(
+        choices=[(Stopping.FIXED, "fixed plan: k votes per task"),
+                 (Stopping.UNTIL_DECIDED, "until decided (pairwise)")],
+        initial=Stopping.FIXED, required=False,
+    )  # fmt: skip
+    vote_budget = WholeNumberField(
+        required=False, min_value=1, help_text="until decided: the most non-gold votes to spend"
+    )
+    alpha = DecimalNumberField(
+        initial=DEFAULT_ALPHA, required=False, label="α", help_text="error level of decisions"
+    )
+    margin = DecimalNumberField(
+        required=False, help_text="optional: |win rate - 0.5| below this counts as no difference"
+    )
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     open_now = forms.BooleanField(required=False, initial=True, label="Open for annotators now")
 

@@ -60,6 +60,22 @@ class CampaignStatus(models.TextChoices):
     CLOSED = "closed"
 
 
+class Stopping(models.TextChoices):
+    """When a pairwise campaign stops asking for votes on a pair."""
+
+    #: Every task gets its k votes (the fixed plan); the sequence is shown, never acted on.
+    FIXED = "fixed"
+    #: A pair stops being handed out once its anytime-valid sequence decides, and the whole
+    #: campaign stops at its vote budget; open pairs are served by routing priority.
+    UNTIL_DECIDED = "until_decided"
+
+
+#: Gold share of a pair's tasks: 0 (no gold: QC cannot score anyone) or within CVAT's guidance.
+GOLD_SHARE_BAND = (0.05, 0.15)
+DEFAULT_GOLD_SHARE = 0.1
+DEFAULT_ALPHA = 0.05
+
+
 class Stratum(models.TextChoices):
     DISAGREEMENT = "disagreement"
     CONTROL = "control"
@@ -88,11 +104,26 @@ class Campaign(models.Model):
     disagreement_share = models.FloatField(
         default=0.5, help_text="share of the budget taken by disagreement-first items"
     )
-    gold_ratio = models.FloatField(default=0.1, help_text="gold tasks per non-gold task")
+    gold_ratio = models.FloatField(
+        default=DEFAULT_GOLD_SHARE,
+        help_text="share of a pair's tasks that are gold: 0, or 0.05-0.15 (reserved first)",
+    )
     gold_threshold = models.FloatField(default=0.7, help_text="flag annotators below this")
     min_gold = models.PositiveIntegerField(default=10, help_text="scored gold needed to flag")
     exclude_flagged = models.BooleanField(default=True)
     lease_seconds = models.PositiveIntegerField(default=DEFAULT_LEASE_SECONDS)
+    stopping = models.CharField(max_length=16, choices=Stopping.choices, default=Stopping.FIXED)
+    vote_budget = models.PositiveIntegerField(
+        null=True, blank=True, help_text="until decided: non-gold votes the campaign may spend"
+    )
+    alpha = models.FloatField(
+        default=DEFAULT_ALPHA, help_text="error level of the anytime-valid decision per campaign"
+    )
+    margin = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="equivalence margin on the win rate (|rate - 0.5| < margin ends a pair)",
+    )
     instructions = models.TextField(blank=True)
     status = models.CharField(
         max_length=8, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True
@@ -248,6 +279,35 @@ class CampaignSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot of campaign {self.campaign_id}"
+
+
+class PairState(models.Model):
+    """Each pair's sequential decision and routing priority, as the last snapshot computed them.
+
+    Written only by the snapshot job (`ratings.services.sequential`), in the transaction that
+    stores the payload, and read by task assignment: a lookup on a few rows instead of the
+    payload JSON on every claim. Under concurrency the state may trail the newest ratings by one
+    debounce period: a pair that just decided may get the few votes leased meanwhile, which the
+    sequence keeps valid (its decision holds at any stopping time, later votes included).
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pair_states")
+    run_a = models.ForeignKey("evals.EvalRun", on_delete=models.CASCADE, related_name="+")
+    run_b = models.ForeignKey("evals.EvalRun", on_delete=models.CASCADE, related_name="+")
+    decision = models.CharField(
+        max_length=12, blank=True, help_text="candidate|baseline|equivalent; empty = still open"
+    )
+    votes = models.PositiveIntegerField(default=0)
+    stopped_at = models.PositiveIntegerField(null=True, blank=True)
+    priority = models.FloatField(default=0.0, help_text="expected interval shrink of one vote")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "run_a", "run_b"], name="pair_state_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.run_a_id}/{self.run_b_id} of campaign {self.campaign_id}"
 
 
 def outcome_of(shown: str, *, left_is_a: bool) -> str:

@@ -116,7 +116,7 @@ def seeded(tmp_path: Path, settings: Any) -> Seeded:
         dataset_version=world.version,
         runs=world.runs,
         items_per_pair=4,
-        gold_ratio=0.5,
+        gold_ratio=0.15,
         open_now=True,
     )
     labels = attribute_campaign_create(

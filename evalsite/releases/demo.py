@@ -85,6 +85,10 @@ def _report(log: Log, datasets: Sequence[str], *, with_campaign: bool) -> Releas
     log(f"==> release report #{report.pk}: {report.candidate.ref} vs {report.baseline.ref} on "
         f"{names}" + (f" with campaign #{campaign.pk}" if campaign is not None else "")
         + f": {report.verdict} — /releases/reports/{report.pk}/")  # fmt: skip
+    crowd = next((g for g in (report.payload or {}).get("gates") or [] if g["kind"] == "crowd"),
+                 None)  # fmt: skip
+    if crowd is not None:
+        log(f"    crowd gate ({crowd['status']}): {crowd['text']}")
     return report
 
 

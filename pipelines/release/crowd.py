@@ -10,6 +10,11 @@ Definitions (votes in candidate orientation: 0 candidate better, 1 baseline bett
 - Bradley–Terry strengths from the same control votes, anchored at the baseline (= 0).
 - `simulated_votes`: how many of the control votes came from simulated (scripted) raters, so every
   page that shows the crowd numbers can say so.
+- `sequential`: the anytime-valid decision on the same control votes in arrival order
+  (`pipelines.stats.sequential.monitor`, candidate = 1, baseline = 0, tie and both bad = 1/2) at
+  the campaign's alpha divided by its number of pairs (Bonferroni, as the campaign page monitors
+  all its pairs) and margin: exactly the decision the campaign page shows for this pair, which
+  stays valid although anyone may have looked after every vote. The crowd gate reads it.
 - Below `min_votes` control votes for the pair nothing is estimated: the section says
   "not enough votes (12 of 50)" and carries no rate or strength, so no number from two votes can
   reach a release decision.
@@ -33,6 +38,10 @@ from pipelines.stats.bootstrap import (
 )
 from pipelines.stats.bradley_terry import bradley_terry
 from pipelines.stats.pairs import ItemPairCounts
+from pipelines.stats.sequential import monitor
+
+#: Sequence scores of the crowd codes (0 candidate better, 1 baseline better, 2 tie, 3 both bad).
+SEQUENTIAL_SCORE = np.array([1.0, 0.0, 0.5, 0.5])
 
 CONTROL = "control"
 TOP_REASONS = 5
@@ -49,6 +58,11 @@ class CrowdVotes:
     reasons: list[list[str]]
     # True for a vote of a simulated (scripted) rater: counted like any vote, labelled as such.
     simulated: NDArray[np.bool_] | None = None
+    # The campaign's decision settings: its alpha, equivalence margin and number of pairs
+    # (Bonferroni). Votes must be in arrival order for the sequential decision.
+    alpha: float = 0.05
+    margin: float | None = None
+    pairs: int = 1
 
     def __post_init__(self) -> None:
         n = len(self.items)
@@ -77,6 +91,27 @@ def _per_item_counts(items: NDArray[Any], outcome: NDArray[np.int64]) -> FloatAr
     counts = np.zeros((inverse.max() + 1, 4))
     np.add.at(counts, (inverse, outcome), 1.0)
     return counts
+
+
+def sequential_decision(votes: CrowdVotes) -> dict[str, Any]:
+    """The anytime-valid decision on the control votes in arrival order, with its sentence."""
+    control = votes.stratum == CONTROL
+    x = SEQUENTIAL_SCORE[votes.outcome[control].astype(np.int64)]
+    pairs = max(int(votes.pairs), 1)
+    r = monitor(x, votes.alpha / pairs, votes.margin)
+    where = f"α = {votes.alpha:g}" + (f" (Bonferroni over {pairs} pairs)" if pairs > 1 else "")
+    if r.decision == "candidate":
+        text = f"candidate preferred — certain at {where} after {r.stopped_at} votes"
+    elif r.decision == "baseline":
+        text = f"baseline preferred — certain at {where} after {r.stopped_at} votes"
+    elif r.decision == "equivalent":
+        text = (f"no difference larger than the margin {votes.margin:g} — certain at {where} "
+                f"after {r.stopped_at} votes")  # fmt: skip
+    elif r.expected_more is None:
+        text = f"no decision yet after {r.votes} votes"
+    else:
+        text = f"no decision yet: about {r.expected_more} more votes expected"
+    return {**r.as_dict(), "family_alpha": votes.alpha, "pairs": pairs, "text": text}
 
 
 def crowd_section(
@@ -120,6 +155,7 @@ def crowd_section(
         "simulated_votes": 0
         if votes.simulated is None
         else int(np.count_nonzero(votes.simulated & control)),
+        "sequential": sequential_decision(votes),
     }
     if n < max(min_votes, 1):
         section["note"] = not_enough(n, min_votes)

@@ -4,8 +4,13 @@ Every statistical gate is a one-sided test of "the candidate is acceptable":
 - metric non-inferiority: H0 "oriented delta <= -margin" (MAE oriented so that lower is better);
 - fairness (per attribute): H0 "some eligible group's oriented paired delta <= -margin", tested
   as an intersection-union test (p = the largest of the groups' p-values); and no flagged group;
-- crowd: H0 "win rate <= minimum".
-p-values: bootstrap shares for metrics and crowd (pipelines.release.deltas.one_sided_p), one-sided
+- crowd: read from the anytime-valid sequence on the control votes (`crowd.section["sequential"]`,
+  pipelines.release.crowd): pass when the candidate is preferred with the interval's lower end at
+  or above the minimum win rate, or when the pair is equivalent within the campaign's margin and
+  the minimum is at most 1/2; fail when the baseline is preferred; insufficient while undecided.
+  Its error is controlled by the sequence at the campaign's alpha (valid however often anyone
+  looked at the campaign), so it carries no bootstrap p-value and stays outside Holm.
+p-values: bootstrap shares for metrics (pipelines.release.deltas.one_sided_p), one-sided
 t-tests for fairness groups (pipelines.release.groups). Holm's step-down correction
 runs over the statistical gates of one report; a gate passes when its Holm-adjusted p <= alpha.
 With the default alpha 0.025 a lone gate passes exactly when the lower bound of its 95 % percentile
@@ -33,7 +38,7 @@ from pipelines.stats.groups import holm_adjust
 from pipelines.stats.latency import tail_text
 
 from .crowd import CrowdResult, not_enough
-from .deltas import MetricDelta, one_sided_p
+from .deltas import MetricDelta
 from .groups import GroupDelta
 
 PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient"
@@ -160,6 +165,32 @@ def _fairness_gate(
     return gate, p
 
 
+def _crowd_gate(crowd: CrowdResult, name: str, minimum: float) -> Gate:
+    """The crowd gate from the anytime-valid decision (rule in the module docstring)."""
+    seq = crowd.section["sequential"]
+    decision = seq["decision"]
+    lo, hi = seq["current_cs"]
+    if decision == "baseline":
+        status = FAIL
+    elif decision == "candidate":
+        status = PASS if lo >= minimum else INSUFFICIENT
+    elif decision == "equivalent":
+        status = PASS if minimum <= 0.5 else INSUFFICIENT
+    else:
+        status = INSUFFICIENT
+    simulated = int(crowd.section.get("simulated_votes") or 0)
+    rate = seq["current_rate"]
+    text = (
+        f"{seq['text']}; win rate {_f(rate, False)} [{_f(lo, False)}, {_f(hi, False)}] "
+        f"(anytime-valid) from {crowd.votes} control votes"
+        + (f" ({simulated} of them simulated)" if simulated else "")
+        + f"; passes when the candidate is preferred with lower end >= {_f(minimum, False)}"
+        + (" or no difference beyond the margin" if minimum <= 0.5 else "")
+    )
+    return Gate(name=name, kind="crowd", status=status, text=text, value=rate, ci=[lo, hi],
+                threshold=minimum)  # fmt: skip
+
+
 def evaluate_gates(
     *,
     deltas: Mapping[str, MetricDelta],
@@ -222,30 +253,7 @@ def evaluate_gates(
                 )
             )
         else:
-            p = one_sided_p(
-                crowd.win_samples[np.isfinite(crowd.win_samples)], settings.min_win_rate
-            )
-            simulated = int(crowd.section.get("simulated_votes") or 0)
-            text = (
-                f"win rate vs baseline {_f(wr['estimate'], False)} [{_f(wr['ci'][0], False)},"
-                f" {_f(wr['ci'][1], False)}] from {crowd.votes} control votes"
-                + (f" ({simulated} of them simulated)" if simulated else "")
-                + f"; lower bound must be >= {_f(settings.min_win_rate, False)}"
-            )
-            tested.append(
-                (
-                    Gate(
-                        name=name,
-                        kind="crowd",
-                        status=PASS,
-                        text=text,
-                        value=wr["estimate"],
-                        ci=list(wr["ci"]),
-                        threshold=settings.min_win_rate,
-                    ),
-                    p,
-                )
-            )
+            tested.append((_crowd_gate(crowd, name, settings.min_win_rate), None))
     raw = [gate if p is None else replace(gate, p_value=float(p)) for gate, p in tested]
     gates = apply_holm(raw, settings.alpha) if holm else raw
     if settings.latency_budget_ms is not None:

@@ -7,6 +7,8 @@ PostgreSQL locks it with SELECT … FOR UPDATE SKIP LOCKED (a busy task is skipp
 SQLite has no row locks, so a conditional UPDATE of the row takes its database-wide write lock
 first. The unique (task, annotator) constraint makes "rates a task twice" impossible either way.
 A submit after the lease expired is stored (paid work is never lost) and flagged late.
+Which tasks a claim looks at (gold early and outside k, the side shown, decided pairs, routing,
+the vote budget) is `ratings.services.serving`.
 
 Leasing writes, so it happens on POST only (the rating pages' "start" / "lease" calls and every
 submit); the pages' GETs read what the annotator already holds (`held_queue`, below).
@@ -18,7 +20,6 @@ assignments in a campaign.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,9 +39,11 @@ from ratings.models import (
     CampaignStatus,
     Mode,
     Rating,
+    Stratum,
     Task,
     outcome_of,
 )
+from ratings.services import serving
 from ratings.services.reports import campaign_snapshot_mark_dirty
 
 #: Live assignments an annotator holds: the task on screen plus one preloaded behind it (the
@@ -79,9 +82,13 @@ def _live(now: datetime, prefix: str = "") -> Q:
 
 
 def open_tasks(*, campaign: Campaign, user: User, now: datetime) -> QuerySet[Task]:
-    """Tasks this annotator may still take: not theirs yet, fewer than k live claims."""
+    """Non-gold tasks this annotator may still take: not theirs yet, fewer than k live claims,
+    not in a decided pair, budget not spent (gold is served only next to these)."""
+    if serving.budget_spent(campaign):
+        return Task.objects.none()
     return (
         Task.objects.filter(campaign=campaign)
+        .filter(serving.plain_tasks_q(campaign))
         .exclude(assignments__annotator=user)
         .annotate(live=Count("assignments", filter=_live(now, "assignments__")))
         .filter(live__lt=campaign.overlap)
@@ -95,15 +102,29 @@ def _lock(task_id: int) -> bool:
     return Task.objects.filter(pk=task_id).update(claim_version=F("claim_version") + 1) == 1
 
 
-def _candidates(*, campaign: Campaign, user: User, now: datetime) -> tuple[list[int], int]:
+def _candidates(
+    *, campaign: Campaign, user: User, now: datetime, pick: serving.Pick = serving.ALL
+) -> tuple[list[int], int]:
     """Up to CANDIDATES open task ids (fullest first, so items reach k raters before new ones
-    start) and the number of open tasks in all, in one query: this runs on every submit."""
+    start) and the number of open tasks in all, in one query: this runs on every submit.
+    Gold tasks are open to every annotator once (no k); `pick` narrows the read."""
     task, assignment = Task._meta.db_table, Assignment._meta.db_table
+    where = ["t.stratum = %s" if pick.gold else "t.stratum <> %s"]
+    extra: list[str | int] = [Stratum.GOLD.value]
+    if pick.pair is not None:
+        where.append("t.run_a_id = %s AND t.run_b_id = %s")
+        extra += list(pick.pair)
+    if pick.stratum is not None:
+        where.append("t.stratum = %s")
+        extra.append(pick.stratum)
+    for a, b in sorted(pick.exclude):
+        where.append("NOT (t.run_a_id = %s AND t.run_b_id = %s)")
+        extra += [a, b]
     sql = f"""
         SELECT t.id, COUNT(*) OVER () FROM {task} t
         LEFT JOIN {assignment} a ON a.task_id = t.id
              AND (a.submitted_at IS NOT NULL OR a.leased_until > %s)
-        WHERE t.campaign_id = %s AND NOT EXISTS (
+        WHERE t.campaign_id = %s AND {" AND ".join(where)} AND NOT EXISTS (
             SELECT 1 FROM {assignment} m WHERE m.task_id = t.id AND m.annotator_id = %s)
         GROUP BY t.id, t."order"
         HAVING COUNT(a.id) < %s
@@ -112,8 +133,10 @@ def _candidates(*, campaign: Campaign, user: User, now: datetime) -> tuple[list[
     params = [
         connection.ops.adapt_datetimefield_value(now),
         campaign.pk,
+        *extra,
         user.pk,
-        campaign.overlap,
+        # gold: any number of annotators, each once
+        2**31 - 1 if pick.gold else campaign.overlap,
         CANDIDATES,
     ]
     with connection.cursor() as cursor:
@@ -129,23 +152,34 @@ class _Busy:
 BUSY = _Busy()
 
 
+class _Spent:
+    """The campaign's vote budget is used up: nothing more is handed out."""
+
+
+SPENT = _Spent()
+
+
 def _claim_one(
-    *, campaign: Campaign, user: User, now: datetime, task_id: int
-) -> Assignment | _Busy | None:
+    *, campaign: Campaign, user: User, now: datetime, task_id: int, gold: bool = False
+) -> Assignment | _Busy | _Spent | None:
     try:
         with transaction.atomic():
             if not _lock(task_id):
                 return BUSY
+            if not gold and serving.budget_spent(campaign, lock=True):
+                return SPENT
             counts = Assignment.objects.filter(task_id=task_id).aggregate(
                 live=Count("pk", filter=_live(now)), mine=Count("pk", filter=Q(annotator=user))
             )
-            if counts["live"] >= campaign.overlap or counts["mine"]:
+            if (not gold and counts["live"] >= campaign.overlap) or counts["mine"]:
                 return None
             return Assignment.objects.create(
                 task_id=task_id,
                 campaign=campaign,
                 annotator=user,
-                left_is_a=bool(secrets.randbits(1)),
+                left_is_a=serving.side_left_is_a(
+                    seed=campaign.seed, task_id=task_id, annotator_id=user.pk
+                ),
                 leased_until=now + timedelta(seconds=campaign.lease_seconds),
             )
     except IntegrityError:  # the same annotator claiming twice at once (two tabs)
@@ -216,33 +250,78 @@ def _fill(*, campaign: Campaign, user: User, now: datetime, depth: int) -> Queue
         open_total = _claim_until(campaign=campaign, user=user, now=now, depth=depth, queue=queue)
     if not queue:
         return Queue(None, [])
-    if open_total is None:
-        open_total = open_tasks(campaign=campaign, user=user, now=now).count()
     done = Rating.objects.filter(campaign=campaign, annotator=user).count()
-    return Queue(campaign, queue, done, done + held + open_total)
+    if open_total is None:  # read after the claims: what is held now plus what is still open
+        open_now = open_tasks(campaign=campaign, user=user, now=now).count()
+        return Queue(campaign, queue, done, done + len(queue) + open_now)
+    # Read before the claims: the plain tasks claimed are in it, the gold ones (outside the
+    # open count, which is plain work only) are added, as the read-only page counts them.
+    gold = sum(a.task.stratum == Stratum.GOLD for a in queue[held:])
+    return Queue(campaign, queue, done, done + held + open_total + gold)
 
 
 def _claim_until(
     *, campaign: Campaign, user: User, now: datetime, depth: int, queue: list[Assignment]
 ) -> int | None:
-    """Claim into `queue` until it holds `depth`; the open-task count first read, if any."""
+    """Claim into `queue` until it holds `depth`; the open-task count first read, if any.
+
+    Non-gold tasks are read in the order `serving.plain_picks` gives (the fixed plan: one read
+    over all; until decided: open pairs by routing priority). Before each non-gold claim, gold
+    is claimed while the annotator's gold plan asks for it (`serving.GoldPlan`), so gold is only
+    ever handed out next to real work."""
+    if len(queue) >= depth:
+        return None
+    plan = serving.gold_plan(campaign=campaign, user=user)
     open_total: int | None = None
     for _ in range(CLAIM_ROUNDS):
-        if len(queue) >= depth:
-            break
-        candidates, total = _candidates(campaign=campaign, user=user, now=now)
-        open_total = total if open_total is None else open_total
         busy = False
-        for task_id in candidates:
-            claimed = _claim_one(campaign=campaign, user=user, now=now, task_id=task_id)
-            busy = busy or claimed is BUSY
-            if isinstance(claimed, Assignment):
-                queue.append(claimed)
+        for pick in serving.plain_picks(campaign=campaign, user=user):
+            candidates, total = _candidates(campaign=campaign, user=user, now=now, pick=pick)
+            if open_total is None and pick.pair is None and pick.stratum is None:
+                open_total = total
+            for task_id in candidates:
+                if plan.wants_gold() and len(queue) < depth:
+                    busy = _claim_gold(campaign=campaign, user=user, now=now, queue=queue,
+                                       depth=depth, plan=plan) or busy  # fmt: skip
                 if len(queue) >= depth:
                     break
-        if not busy:  # nothing was skipped: what is left is really full
+                claimed = _claim_one(campaign=campaign, user=user, now=now, task_id=task_id)
+                if claimed is SPENT:
+                    return 0
+                busy = busy or claimed is BUSY
+                if isinstance(claimed, Assignment):
+                    queue.append(claimed)
+                    plan.took(gold=False)
+            if len(queue) >= depth:
+                break
+        if len(queue) >= depth or not busy:  # nothing was skipped: what is left is really full
             break
     return open_total
+
+
+def _claim_gold(
+    *,
+    campaign: Campaign,
+    user: User,
+    now: datetime,
+    queue: list[Assignment],
+    depth: int,
+    plan: serving.GoldPlan,
+) -> bool:
+    """Claim gold tasks while the plan asks for them; True if a gold task was busy."""
+    busy = False
+    gold, _ = _candidates(campaign=campaign, user=user, now=now, pick=serving.GOLD)
+    for task_id in gold:
+        if len(queue) >= depth or not plan.wants_gold():
+            break
+        claimed = _claim_one(campaign=campaign, user=user, now=now, task_id=task_id, gold=True)
+        busy = busy or claimed is BUSY
+        if isinstance(claimed, Assignment):
+            queue.append(claimed)
+            plan.took(gold=True)
+    if not gold:
+        plan.has_gold = False  # every gold task rated by this annotator: no more to ask for
+    return busy
 
 
 def assignment_queue(

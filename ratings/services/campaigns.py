@@ -5,8 +5,14 @@ Why three strata: the disagreement stratum spends the budget where the runs' out
 the control stratum is a uniform random sample drawn FIRST from all common items, so its scores are
 the unbiased headline; gold tasks are gross failures only (one output's IoU with ground truth at
 least GOLD_MARGIN above the other's and the worse below GOLD_WORSE_BELOW), whose better side is the
-known right answer used to check annotators, never to score runs. Order: control, then gold (from
-the gross failures control did not take), then disagreement from what is left.
+known right answer used to check annotators, never to score runs. Order: gold FIRST (a share of
+the pair's tasks within CVAT's 5-15 % guidance, from the pair's gross failures: picked after
+control, they were often all gone and QC could never score anyone), then control (uniform over
+what gold left), then disagreement from what is left.
+
+A campaign either runs its fixed plan (every task gets k votes) or runs "until decided": each pair
+stops being served once its anytime-valid sequence decides, and the campaign stops at its vote
+budget (`ratings.services.sequential`, `ratings.services.assign`).
 """
 
 from __future__ import annotations
@@ -24,10 +30,22 @@ from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services.artefacts import resolve
 from pipelines.metrics.functional import mask_iou
-from ratings.models import MAX_ITEMS_PER_PAIR, Campaign, CampaignStatus, Mode, Stratum, Task
+from ratings.models import (
+    GOLD_SHARE_BAND,
+    MAX_ITEMS_PER_PAIR,
+    Campaign,
+    CampaignStatus,
+    Mode,
+    Stopping,
+    Stratum,
+    Task,
+)
 from ratings.services.reports import campaign_snapshot_mark_dirty
 
 GOLD_MARGIN = 0.3
+#: A budget above this is a typo (a paid crowd never casts ten million votes on one campaign), and
+#: would not fit the database column.
+MAX_VOTE_BUDGET = 10_000_000
 GOLD_WORSE_BELOW = 0.5
 ALPHA_ON = 128  # alpha ≥ 128 counts as foreground, as the metrics binarise predictions
 
@@ -97,6 +115,10 @@ def _validate(
     gold_ratio: float,
     items_per_pair: int,
     mode: str,
+    stopping: str = Stopping.FIXED,
+    vote_budget: int | None = None,
+    alpha: float = 0.05,
+    margin: float | None = None,
 ) -> None:
     if not name.strip():
         raise CampaignError("name: give the campaign a name")
@@ -111,8 +133,12 @@ def _validate(
         raise CampaignError("overlap: k must be at least 1")
     if not 0.0 <= disagreement_share <= 1.0:
         raise CampaignError("disagreement_share: must be between 0 and 1")
-    if not 0.0 <= gold_ratio <= 1.0:
-        raise CampaignError("gold_ratio: must be between 0 and 1")
+    low, high = GOLD_SHARE_BAND
+    if gold_ratio != 0.0 and not low <= gold_ratio <= high:
+        raise CampaignError(
+            f"gold_ratio: the gold share of tasks must be 0 (no gold) or between {low:g} and "
+            f"{high:g} (CVAT's guidance: 5-15 % of tasks)"
+        )
     if not 1 <= items_per_pair <= MAX_ITEMS_PER_PAIR:
         raise CampaignError(f"items_per_pair: must be from 1 to {MAX_ITEMS_PER_PAIR}")
     if mode not in (Mode.PAIRWISE, Mode.ABSOLUTE):  # attributes: attribute_campaign_create
@@ -120,6 +146,26 @@ def _validate(
             "mode: must be pairwise or absolute (attribute labelling campaigns "
             "are created on their own page)"
         )
+    _validate_stopping(
+        mode=mode, stopping=stopping, vote_budget=vote_budget, alpha=alpha, margin=margin
+    )
+
+
+def _validate_stopping(
+    *, mode: str, stopping: str, vote_budget: int | None, alpha: float, margin: float | None
+) -> None:
+    if stopping not in Stopping.values:
+        raise CampaignError(f"stopping: must be one of {', '.join(Stopping.values)}")
+    if stopping == Stopping.UNTIL_DECIDED and mode != Mode.PAIRWISE:
+        raise CampaignError("stopping: until decided needs a pairwise campaign")
+    if vote_budget is not None and not 1 <= vote_budget <= MAX_VOTE_BUDGET:
+        raise CampaignError(f"vote_budget: must be from 1 to {MAX_VOTE_BUDGET} votes")
+    if vote_budget is not None and stopping != Stopping.UNTIL_DECIDED:
+        raise CampaignError("vote_budget: only an until-decided campaign has a vote budget")
+    if not (isinstance(alpha, int | float) and 0.0 < alpha <= 0.5):
+        raise CampaignError("alpha: the error level must be above 0 and at most 0.5")
+    if margin is not None and not 0.0 < margin < 0.5:
+        raise CampaignError("margin: the equivalence margin on the win rate must be in (0, 0.5)")
 
 
 def _pair_tasks(
@@ -135,17 +181,17 @@ def _pair_tasks(
     rng: np.random.Generator,
 ) -> list[Task]:
     common = sorted(set(ra) & set(rb))
-    n = min(budget, len(common))
+    # Gold is reserved first: a pair's gross failures are few, and drawn after control and the
+    # disagreement pick (which prefers them: they are the most divergent items) none were left.
+    gold_pool = [i for i in common if _is_gross_failure(ra[i], rb[i])]
+    gold = _gold_pick(gold_pool, n_plain=min(budget, len(common)), share=gold_ratio, rng=rng)
+    chosen = set(gold)
+    free = [i for i in common if i not in chosen]
+    n = min(budget, len(free))
     n_dis = round(n * share)
-    control = set(rng.choice(common, n - n_dis, replace=False).tolist()) if common else set()
+    control = set(rng.choice(free, n - n_dis, replace=False).tolist()) if free else set()
     div = {i: masks.divergence(ra[i].alpha, rb[i].alpha) for i in common}
-    # Gold is reserved before the disagreement pick: a pair's gross failures are usually also its
-    # most divergent items, and taken by disagreement first they left the gold pool empty.
-    gold_pool = [i for i in common if i not in control and _is_gross_failure(ra[i], rb[i])]
-    n_gold = min(len(gold_pool), round(gold_ratio * n))
-    gold = rng.choice(gold_pool, n_gold, replace=False).tolist() if n_gold else []
-    rest = sorted((i for i in common if i not in control and i not in set(gold)),
-                  key=lambda i: (-div[i], i))  # fmt: skip
+    rest = sorted((i for i in free if i not in control), key=lambda i: (-div[i], i))
     disagreement = rest[:n_dis]
 
     def task(item: int, stratum: str) -> Task:
@@ -166,6 +212,21 @@ def _pair_tasks(
         + [task(i, Stratum.DISAGREEMENT) for i in disagreement]
         + [task(i, Stratum.GOLD) for i in gold]
     )
+
+
+def gold_count(n_plain: int, share: float) -> int:
+    """Gold tasks for `n_plain` non-gold ones so gold is `share` of the pair's tasks (at least
+    one when the share is not 0, so a small campaign still scores its annotators)."""
+    if share <= 0.0 or n_plain <= 0:
+        return 0
+    return max(1, round(share * n_plain / (1.0 - share)))
+
+
+def _gold_pick(
+    pool: list[int], *, n_plain: int, share: float, rng: np.random.Generator
+) -> list[int]:
+    n_gold = min(len(pool), gold_count(n_plain, share))
+    return sorted(rng.choice(pool, n_gold, replace=False).tolist()) if n_gold else []
 
 
 def _absolute_tasks(
@@ -223,6 +284,10 @@ def campaign_create(
     open_now: bool = False,
     lease_seconds: int | None = None,
     min_gold: int | None = None,
+    stopping: str = Stopping.FIXED,
+    vote_budget: int | None = None,
+    alpha: float = 0.05,
+    margin: float | None = None,
 ) -> Campaign:
     """Create a campaign and its tasks in one transaction (a half-built campaign never shows)."""
     runs = sorted(runs, key=lambda r: r.pk)
@@ -235,6 +300,10 @@ def campaign_create(
         disagreement_share=disagreement_share,
         gold_ratio=gold_ratio,
         items_per_pair=items_per_pair,
+        stopping=stopping,
+        vote_budget=vote_budget,
+        alpha=alpha,
+        margin=margin,
     )
     if min_gold is not None and min_gold < 1:
         raise CampaignError("min_gold: scored gold ratings needed to flag must be at least 1")
@@ -277,6 +346,10 @@ def campaign_create(
             instructions=instructions,
             reference_run=reference_run or _production_run(runs) or runs[0],
             seed=seed,
+            stopping=stopping,
+            vote_budget=vote_budget,
+            alpha=alpha,
+            margin=margin,
             status=CampaignStatus.OPEN if open_now else CampaignStatus.DRAFT,
             created_by=user,
             **({"lease_seconds": lease_seconds} if lease_seconds else {}),

@@ -45,6 +45,20 @@ Payload shape (`PAYLOAD_VERSION` 1; NaN is stored as null; run labels are
     both_bad_rate: {control, disagreement, all: share | null},
     human_disagreement: [{task, item, a, b, votes, counts, disagreement}],
     metric_divergence: [{task, item, a, b, votes, human, iou_delta, divergence}],
+    sequential: {alpha, pair_alpha, margin, correction, stratum, stopping, vote_budget,
+                 decided, open, votes_used, plan, saved, saved_so_far,
+                 pairs: [{a, a_id, b, b_id, candidate, candidate_id, baseline, baseline_id,
+                          stopped_at, decision, rate, cs, votes, expected_more, e_value,
+                          alpha, margin, current_rate, current_cs, winner, winner_id, text,
+                          plan, used, saved, priority}]}
+      (anytime-valid decisions from control votes in arrival order: ratings.services.sequential)
+    habits: {alpha, side: {crowd: S, raters: [S…], flagged: [username…], text},
+             bt_side: {reference, votes, strengths: [{run, run_id, estimate, se}], home,
+                       home_se, tie, converged} | null,
+             improbable: {raters: [{annotator, votes, p_value, p_adjusted, flagged}],
+                          flagged: [username…]}, note: str | null (why nothing was fitted)}
+      S = {annotator (null for the crowd), decisive, left, share, ci, p_value, p_adjusted,
+           flagged} (ratings.services.habits; flagged raters are for review, never dropped)
     absolute mode only —
     absolute: [{run, run_id, n, estimate, low, high}]
 """
@@ -82,6 +96,8 @@ from pipelines.stats.campaign import (
 )
 from ratings import selectors
 from ratings.models import Campaign, CampaignSnapshot, Mode, Rating, Stratum, Task
+from ratings.services.habits import habits_section
+from ratings.services.sequential import sequential_section, store_pair_states
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +171,14 @@ def campaign_snapshot_refresh(*, campaign: Campaign, rounds: int = ROUNDS) -> Ca
         "last_rating_id": last_id,
         "seconds": time.perf_counter() - started,
     }
-    cleared = CampaignSnapshot.objects.filter(pk=snapshot.pk, generation=generation).update(
-        dirty=False, dirty_since=None, **fields
-    )
-    if not cleared:  # ratings arrived while computing: store this one, compute again soon
-        CampaignSnapshot.objects.filter(pk=snapshot.pk).update(**fields)
-        _schedule(campaign.pk, countdown=_debounce())
+    with transaction.atomic():  # the payload and the pair states assignment reads, together
+        cleared = CampaignSnapshot.objects.filter(pk=snapshot.pk, generation=generation).update(
+            dirty=False, dirty_since=None, **fields
+        )
+        if not cleared:  # ratings arrived while computing: store this one, compute again soon
+            CampaignSnapshot.objects.filter(pk=snapshot.pk).update(**fields)
+            _schedule(campaign.pk, countdown=_debounce())
+        store_pair_states(campaign=campaign, section=payload.get("sequential"))
     snapshot.refresh_from_db()
     return snapshot
 
@@ -537,6 +555,18 @@ def campaign_report_compute(
     }
     report["scores_other_setting"] = _bt_dict(
         bt(other, names, reference=ref, rounds=rounds, seed=campaign.seed), names, ids
+    )
+    kept_ratings = ratings.exclude(annotator__username__in=excluded) if excluded else ratings
+    report["sequential"] = sequential_section(
+        campaign=campaign,
+        ratings=ratings,
+        kept=kept_ratings,
+        names=names,
+        ids=ids,
+        reference_id=ids[ref],
+    )
+    report["habits"] = habits_section(
+        campaign=campaign, ratings=ratings, kept=kept_ratings, names=names, ids=ids, reference=ref
     )
     report["pair_votes"] = _pair_votes(kept, names, ids)
     report["both_bad_rate"] = {

@@ -13,7 +13,13 @@ from evalsite.core.roles import AuthenticatedHttpRequest, researcher_required
 from pipelines import csvsafe
 from ratings import selectors
 from ratings.forms import CampaignForm
-from ratings.models import Campaign, CampaignStatus
+from ratings.models import (
+    DEFAULT_ALPHA,
+    DEFAULT_GOLD_SHARE,
+    Campaign,
+    CampaignStatus,
+    Stopping,
+)
 from ratings.services.campaigns import (
     CampaignError,
     campaign_create,
@@ -49,6 +55,10 @@ def campaign_list_view(request: HttpRequest) -> HttpResponse:
     return render(request, "ratings/campaigns.html", {"campaigns": selectors.campaign_rows()})
 
 
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 @researcher_required
 def campaign_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None)
@@ -63,7 +73,11 @@ def campaign_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
                 overlap=data["overlap"],
                 items_per_pair=data["items_per_pair"],
                 disagreement_share=data["disagreement_share"],
-                gold_ratio=data["gold_ratio"],
+                gold_ratio=_or(data["gold_ratio"], DEFAULT_GOLD_SHARE),
+                stopping=data["stopping"] or Stopping.FIXED,
+                vote_budget=data["vote_budget"],
+                alpha=_or(data["alpha"], DEFAULT_ALPHA),
+                margin=data["margin"],
                 instructions=data["instructions"],
                 open_now=data["open_now"],
                 user=request.user,

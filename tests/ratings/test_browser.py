@@ -77,7 +77,7 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
         dataset_version=world.version,
         runs=world.runs,
         items_per_pair=8,
-        gold_ratio=0.25,
+        gold_ratio=0.15,
         open_now=True,
         instructions="Pick the cleaner lift.",
     )

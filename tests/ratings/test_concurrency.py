@@ -142,3 +142,24 @@ def test_two_ratings_marking_the_report_dirty_at_once_schedule_one_recompute(
     assert results == {"a": True, "b": False}
     assert scheduled == [campaign.pk]
     assert snap.dirty and snap.generation == 2
+
+
+def test_racing_annotators_never_claim_past_the_vote_budget(
+    transactional_db: Any, tmp_path: Path
+) -> None:
+    """THREADS annotators lease at once in an until-decided campaign with 5 votes of budget and
+    16 free slots: the budget count and the claim are one step (campaign row locked on
+    PostgreSQL, SQLite's write lock), so exactly 5 slots are taken, never more."""
+    world = build_world(tmp_path, n=8, annotators=1)
+    campaign = campaign_create(
+        name="budget", dataset_version=world.version, runs=world.runs, items_per_pair=8,
+        gold_ratio=0.0, overlap=2, open_now=True, stopping="until_decided", vote_budget=5,
+    )  # fmt: skip
+    users = [
+        user_ensure(username=f"budget{i}", password="pw", roles=["annotator"])
+        for i in range(THREADS)
+    ]
+    assert _race(lambda u: assignment_queue(user=u, campaign=campaign), users) == []
+    for user in users:  # a claimer that only met locked rows tries again
+        assignment_queue(user=user, campaign=campaign)
+    assert Assignment.objects.filter(campaign=campaign).count() == 5

@@ -36,7 +36,7 @@ def _open(world: World, **kw: Any) -> Campaign:
         "dataset_version": world.version,
         "runs": world.runs,
         "items_per_pair": 6,
-        "gold_ratio": 0.5,
+        "gold_ratio": 0.15,
         "open_now": True,
         **kw,
     }
@@ -238,7 +238,7 @@ def test_a_gold_failing_annotator_is_flagged_and_the_switch_shows_the_effect(
     from tests.ratings.builders import build_world
 
     world = build_world(tmp_path, n=24, annotators=3, name="qc-set")
-    campaign = _open(world, items_per_pair=8, gold_ratio=1.0, overlap=3)
+    campaign = _open(world, items_per_pair=12, gold_ratio=0.15, overlap=3)
     Campaign.objects.filter(pk=campaign.pk).update(min_gold=2)
     clicker = world.annotators[2]
 

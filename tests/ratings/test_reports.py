@@ -43,7 +43,7 @@ def _campaign(world: World) -> Campaign:
         dataset_version=world.version,
         runs=world.runs,
         items_per_pair=6,
-        gold_ratio=0.5,
+        gold_ratio=0.15,
         open_now=True,
     )
 

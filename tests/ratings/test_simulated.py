@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.db.models import Count
 from django.test import Client
 from django.urls import reverse
 
@@ -58,15 +59,17 @@ def test_clickers_answer_at_random_and_the_shown_side_follows_the_assignment() -
 
 
 def test_gold_is_reserved_before_the_disagreement_pick(db: Any, tmp_path: Path) -> None:
-    # Every item is taken by control or disagreement; the gross failures (even items) are also the
-    # most divergent, so drawing disagreement first left gold empty.
+    # Every item is taken by some stratum; the gross failures (even items) are also the most
+    # divergent, so drawing disagreement (or control) first left gold empty. Gold now goes first:
+    # round(0.15 * 16 / 0.85) = 3 gold, then control and disagreement split the 13 left.
     world = build_world(tmp_path, n=16)
     campaign = campaign_create(
         name="c", dataset_version=world.version, runs=world.runs, items_per_pair=16,
-        disagreement_share=0.5, gold_ratio=0.25, seed=1,
+        disagreement_share=0.5, gold_ratio=0.15, seed=1,
     )  # fmt: skip
     by = {s: Task.objects.filter(campaign=campaign, stratum=s).count() for s in Stratum.values}
-    assert by[Stratum.CONTROL] == 8 and by[Stratum.GOLD] >= 1 and by[Stratum.DISAGREEMENT] >= 1
+    assert by[Stratum.GOLD] == 3
+    assert by[Stratum.CONTROL] == 7 and by[Stratum.DISAGREEMENT] == 6
     for task in Task.objects.filter(campaign=campaign, stratum=Stratum.GOLD):
         assert task.gold_winner == "a"
 
@@ -104,10 +107,18 @@ def test_demo_step_seeds_simulated_votes_that_qc_checks_and_pages_label(
     assert sorted(campaign.runs.values_list("pk", flat=True)) == [r.pk for r in world.runs]
     tasks = Task.objects.filter(campaign=campaign)
     strata = {s: tasks.filter(stratum=s).count() for s in Stratum.values}
-    assert strata[Stratum.CONTROL] == 20 and strata[Stratum.DISAGREEMENT] >= 1
+    # 40 items: 7 gold reserved first (15 % of the tasks), control and disagreement split the 33
+    assert strata[Stratum.GOLD] == 7
+    assert strata[Stratum.CONTROL] == 17 and strata[Stratum.DISAGREEMENT] == 16
     assert strata[Stratum.GOLD] >= campaign.min_gold
     raters = len(demo.SCRIPTED_RATERS) + len(demo.RANDOM_CLICKERS)
-    assert Rating.objects.filter(campaign=campaign).count() == raters * tasks.count()
+    plain = tasks.exclude(stratum=Stratum.GOLD).count()
+    assert Rating.objects.exclude(task__stratum=Stratum.GOLD).count() == raters * plain
+    # Gold is served next to plain work (first task gold, then every other one up to min_gold,
+    # then at the gold share): every rater is scored on at least min_gold of it.
+    gold_done = Rating.objects.filter(task__stratum=Stratum.GOLD).values("annotator")
+    per_rater = gold_done.annotate(n=Count("pk")).values_list("n", flat=True)
+    assert len(per_rater) == raters and min(per_rater) >= campaign.min_gold
     control_votes = Rating.objects.filter(campaign=campaign, task__stratum=Stratum.CONTROL)
     scripted_control = control_votes.filter(annotator__username__in=demo.SCRIPTED_RATERS)
     assert scripted_control.count() >= 50  # GateSettings.min_votes, even with clickers excluded

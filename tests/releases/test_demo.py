@@ -28,6 +28,10 @@ def media(tmp_path: Path, settings: Any) -> Path:
     return root
 
 
+def gates_text(payload: dict) -> str:
+    return next(g["text"] for g in payload["gates"] if g["name"] == "crowd win rate")
+
+
 def _people_set(tmp_path: Path, world: World, name: str) -> None:
     """A set with synthetic person attributes (groups of 27-45, above the gates' minimum of 20)
     and a run of each of the world's versions on it."""
@@ -69,7 +73,11 @@ def test_demo_report_on_the_test_set_counts_the_campaign_and_labels_simulated_vo
     crowd = report.payload["crowd"]
     scripted = len(rating_demo.SCRIPTED_RATERS)
     # Clickers are flagged and left out; every remaining control vote is a scripted one.
-    assert crowd["votes"] == crowd["simulated_votes"] == 20 * scripted
+    control = campaign.tasks.filter(stratum="control").count()
+    assert crowd["votes"] == crowd["simulated_votes"] == control * scripted
+    # The gate reads the anytime-valid sequence, in the words the campaign page uses.
+    assert crowd["sequential"]["decision"] is not None
+    assert "certain at α" in gates_text(report.payload)
     gates = {g["name"]: g for g in report.payload["gates"]}
     assert gates["crowd win rate"]["status"] != "insufficient"
     assert "simulated" in gates["crowd win rate"]["text"]

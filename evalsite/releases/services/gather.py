@@ -6,6 +6,7 @@ up by item, so the report can be rebuilt from the same arrays.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,9 @@ def excluded_annotators(campaign: Any) -> set[str]:
 
 def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> CrowdVotes | None:
     """Non-gold votes between the two runs (annotators the campaign report excludes left out), in
-    candidate orientation: 0 candidate better, 1 baseline better, 2 tie, 3 both bad."""
+    candidate orientation: 0 candidate better, 1 baseline better, 2 tie, 3 both bad; in arrival
+    order, with the campaign's alpha, margin and number of pairs, so the crowd gate's sequential
+    decision is the one the campaign page shows for this pair."""
     if campaign is None:
         return None
     from ratings.models import SIMULATED_GROUP, Rating, Stratum
@@ -127,6 +130,9 @@ def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> Crow
         stratum=np.array([r[3] for r in rows], dtype=str),
         reasons=[list(r[4] or []) for r in rows],
         simulated=np.array([r[5] in simulated for r in rows], bool),
+        alpha=campaign.alpha,
+        margin=campaign.margin,
+        pairs=math.comb(campaign.runs.count(), 2),
     )
 
 
