@@ -66,7 +66,9 @@ def test_a_decided_pair_stops_coming_and_the_page_shows_decision_and_votes_saved
         total = int(re.findall(r"of (\d+)", _progress(page))[0])
         for _ in range(total - 1):
             _rate_key(page, "3")
+        page.wait_for_timeout(200)  # not within the double-press guard of the task appearing
         page.keyboard.press("3")  # the last one: no next task to show
+        page.wait_for_function("() => document.getElementById('rate').dataset.pending === '0'")
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(500)
         # Everything the annotator was handed belongs to the open pairs.
