@@ -96,6 +96,8 @@ MATRIX: dict[str, Row] = {
     "login/": Row("public"),
     "logout/": Row("public"),
     "admin/": Row("admin"),
+    "api/schema/": Row("login"),
+    "api/docs/": Row("login"),
     # datasets
     "sets/": Row("research"),
     "sets/upload/": Row("research"),

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsite.core.roles import CanResearch, researcher_required, signed_in
+from evalsite.core.scopes import EVALUATE, ScopeMap
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.errors import EvalError
@@ -100,6 +101,8 @@ class RunImport(APIView):
     """POST multipart (token auth): a zip of predictions → 201 the queued imported run."""
 
     permission_classes = [IsAuthenticated, CanResearch]
+    required_scope: ScopeMap = {"POST": EVALUATE}
+    request_serializers = {"POST": ImportSerializer}
 
     def post(self, request: Request) -> Response:
         data = ImportSerializer(data=request.data)
