@@ -223,6 +223,8 @@ MATRIX: dict[str, Row] = {
     "releases/api/reports/<int:pk>/rebuild/": Row(
         "research", lambda f: {"pk": 999999}, methods=("post",)
     ),
+    "releases/api/gate/": Row("research", methods=("post",)),
+    "releases/api/gate/<int:pk>/": Row("research", lambda f: {"pk": 999999}, methods=("get",)),
 }
 
 
