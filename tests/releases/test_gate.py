@@ -85,8 +85,9 @@ def test_a_retry_with_the_same_key_gets_the_same_gate_and_another_body_409() -> 
     assert (
         ReleaseGate.objects.count() == 1 and Job.objects.filter(kind="releases.gate").count() == 1
     )
-    other = client.post("/releases/api/gate/", {**body, "baseline": "subject-lift:1.1.0"},
-                        content_type="application/json", HTTP_IDEMPOTENCY_KEY="build-77")  # fmt: skip
+    changed = {**body, "baseline": "subject-lift:1.1.0"}
+    other = client.post("/releases/api/gate/", changed, content_type="application/json",
+                        HTTP_IDEMPOTENCY_KEY="build-77")  # fmt: skip
     assert other.status_code == 409 and "different request" in other.json()["detail"]
     # the key is per user: another user's same key is a new gate
     mine = Client(
