@@ -12,6 +12,7 @@ Token scopes: `report` and `evaluate`, plus `upload` when the request carries a 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.urls import reverse
@@ -77,12 +78,18 @@ class GateRequest(serializers.Serializer):  # type: ignore[type-arg]
 
     def to_internal_value(self, data: Any) -> Any:
         if hasattr(data, "getlist"):  # multipart: spec as a file part, dataset repeated
-            data = data.copy()
+            sets = data.getlist("dataset")
+            data = {k: data.get(k) for k in data}  # not .copy(): that deep-copies the upload
             if hasattr(data.get("spec"), "read"):
                 data["spec"] = data["spec"].read().decode("utf-8", errors="replace")
-            sets = data.getlist("dataset")
-            data = {k: data.get(k) for k in data}
             data["dataset"] = sets if len(sets) > 1 else (sets[0] if sets else None)
+            if isinstance(data.get("spec"), str):
+                try:
+                    data["spec"] = json.loads(data["spec"])
+                except ValueError:
+                    raise serializers.ValidationError(
+                        {"spec": ["not valid JSON: send the .spec.json contents or file part"]}
+                    ) from None
         return super().to_internal_value(data)
 
 
