@@ -44,7 +44,7 @@ class AutoSchema(BaseAutoSchema):
         name = getattr(self.view, "__name__", None) or type(self.view).__name__
         return f"{name}_{self.method.lower()}"
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         bodies: dict[str, Any] = super()._get_response_bodies(direction)
         method = self.method.upper()
         codes = [401, 403, 404] if method == "GET" else [400, 401, 403, 404]
@@ -57,7 +57,7 @@ class AutoSchema(BaseAutoSchema):
                 )
         return bodies
 
-    def get_description(self) -> str:
+    def get_description(self) -> str:  # type: ignore[override]  # drf-spectacular's signature
         text = super().get_description() or ""
         declared, scope = view_scope(self.view, self.method)
         need = (

@@ -8,10 +8,12 @@ polling CI job does not write on every request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -48,3 +50,33 @@ class ScopedTokenAuthentication(GuardedTokenAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return "Token"
+
+
+class TokensOnlyForTheApiMiddleware:
+    """A request carrying an API token to a web page (a non-DRF view: campaign creation, the
+    decide form, alias moves on the page) is refused with 403 and the reason, rather than sent
+    to the login page: tokens and their scopes exist for the REST API only."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.lower().startswith("token "):
+            return None
+        # Imported here: rest_framework.views loads the authentication classes of this module.
+        from rest_framework.views import APIView
+
+        cls = getattr(view_func, "cls", None)
+        if cls is not None and issubclass(cls, APIView):
+            return None
+        return JsonResponse(
+            {"detail": "API tokens work only on the REST API (see /api/docs/); this is a web "
+             "page: sign in with a browser session"},
+            status=403,
+        )  # fmt: skip

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsite.core.roles import CanResearch, signed_in
-from evalsite.core.scopes import EVALUATE, REPORT, UPLOAD, ScopeMap, check_token_scope
+from evalsite.core.scopes import EVALUATE, REPORT, UPLOAD, ScopeMap, require_token_scope
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.models import GateStatus, ReleaseGate, ReportStatus
 from evalsite.releases.services.gate import (
@@ -122,13 +122,15 @@ class GateCollection(APIView):
     request_serializers = {"POST": GateRequest}
 
     def post(self, request: Request) -> Response:
+        # The scopes first: a token that may not do this learns it before any body error.
+        with_file = "file" in request.FILES
+        for scope in (EVALUATE, *((UPLOAD,) if with_file else ())):
+            require_token_scope(request, scope)
         data = GateRequest(data=request.data)
         data.is_valid(raise_exception=True)
         v: dict[str, Any] = data.validated_data
         user = signed_in(request.user)
         upload = v.get("file")
-        for scope in (EVALUATE, *((UPLOAD,) if upload is not None else ())):
-            check_token_scope(request, type("V", (), {"required_scope": {"POST": scope}})())
         key = request.headers.get("Idempotency-Key", "") or v["key"]
         file_digest = sha256_bytes(upload.read()) if upload is not None else ""
         if upload is not None:

@@ -135,3 +135,23 @@ def test_a_gate_whose_candidate_cannot_run_fails_with_exit_code_1() -> None:
                                  "dataset": world.version.spec})  # fmt: skip
     assert doc["status"] == "failed" and doc["exit_code"] == 1
     assert "rejected: bad graph" in doc["error"]
+
+
+def test_an_upload_through_the_gate_needs_the_upload_scope_and_valid_spec_json() -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    world = build_release_world()
+
+    def form(spec: str) -> dict[str, Any]:
+        return {"family": "subject-lift", "version": "2.0.0", "spec": spec,
+                "file": SimpleUploadedFile("m.pt2", b"not a model"),
+                "dataset": [world.version.spec]}  # fmt: skip
+
+    refused = ci_client("evaluate,report").post("/releases/api/gate/", form("{}"))
+    assert refused.status_code == 403 and "'upload' scope" in refused.json()["detail"]
+    bad = ci_client().post("/releases/api/gate/", form("{nope"))
+    assert bad.status_code == 400 and "not valid JSON" in bad.content.decode()
+    assert not ReleaseGate.objects.exists()
+    from models.models import ModelVersion
+
+    assert not ModelVersion.objects.filter(version="2.0.0").exists()

@@ -151,7 +151,7 @@ def release_gate_advance(*, gate_id: int) -> ReleaseGate:
         candidate = _validated(gate.candidate)
         refs = resolve_refs(candidate=candidate.ref, baseline=gate.baseline_ref,
                             dataset=gate.datasets)  # fmt: skip
-        runs = []
+        runs: list[dict[str, Any]] = []
         for dv in refs.dataset_versions:
             for side, version in (("candidate", refs.candidate), ("baseline", refs.baseline)):
                 _step(gate, f"evaluating {version.ref} on {dv.spec}", runs=runs)
