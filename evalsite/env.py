@@ -6,12 +6,15 @@ this module are the single list of knobs (see ../shared/contracts/platform.md).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+
+from pipelines.parse import InvalidNumber, parse_decimal, parse_int
 
 _TRUE = {"1", "true", "yes"}
 _FALSE = {"0", "false", "no"}
@@ -35,8 +38,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     if raw is None:
         return default
     try:
-        value = int(raw)
-    except ValueError:
+        value = parse_int(raw.strip(), name=name, signed=True)
+    except InvalidNumber:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
@@ -48,9 +51,9 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
     if raw is None:
         return default
     try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+        value = parse_decimal(raw, name=name)
+    except InvalidNumber:
+        raise ImproperlyConfigured(f"{name} must be a finite number, got {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
     return value
@@ -64,6 +67,42 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if not items:
         raise ImproperlyConfigured(f"{name} must be a comma-separated list, got {raw!r}")
     return items
+
+
+def env_networks(name: str) -> tuple[str, ...]:
+    """A comma-separated list of addresses or CIDR networks (`10.0.0.5, 172.28.0.0/16`), each
+    normalised (`10.0.0.5/32`); empty when unset."""
+    raw = os.environ.get(name, "")
+    out = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or networks (10.0.0.5, 172.28.0.0/16), got {part!r}"
+            ) from None
+    return tuple(out)
+
+
+def trusted_proxy_settings(proto: bool, proxies: tuple[str, ...], hops: int) -> None:
+    """Check that the proxy settings describe one consistent chain, naming the variables.
+
+    TRUST_X_FORWARDED_PROTO without a trusted proxy would count every client as the proxy's one
+    address (one guesser would lock out everybody), and X-Forwarded-For from an untrusted sender
+    is whatever a client wrote (rotating it bypassed the login throttle)."""
+    if proxies and hops:
+        raise ImproperlyConfigured(
+            "set TRUSTED_PROXIES (the proxies' addresses) or TRUSTED_PROXY_HOPS (how many "
+            "proxies every request passes), not both"
+        )
+    if proto and not proxies and not hops:
+        raise ImproperlyConfigured(
+            "TRUST_X_FORWARDED_PROTO=true needs TRUSTED_PROXIES (the reverse proxy's address, "
+            "e.g. 172.28.0.10) or TRUSTED_PROXY_HOPS=1: behind a proxy every client would "
+            "otherwise share its address"
+        )
 
 
 def env_path(name: str, default: Path) -> Path:

@@ -7,6 +7,7 @@ DATABASE_URL and CELERY_BROKER_URL moves the same code to PostgreSQL + Redis.
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,9 +21,11 @@ from evalsite.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_str,
     secret_key,
+    trusted_proxy_settings,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -124,11 +127,20 @@ AXES_LOCKOUT_PARAMETERS = "evalsite.core.throttle.lockout_parameters"
 AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "evalsite.core.throttle.lockout_response"
 AXES_VERBOSE = False
-# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and X-Forwarded-For for axes).
+# A failure from a locked-out client writes nothing: rows stay bounded by the failure limit per
+# address and per username, whatever a client rotates (usernames, user agents).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto. The client's address (throttle,
+# lockout rows, logs) is REMOTE_ADDR unless that is a trusted proxy: then X-Forwarded-For is read
+# from the right, past the trusted proxies (evalsite/core/clientaddr.py). Never a header a direct
+# client could write.
 TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", False)
 if TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-AXES_CLIENT_IP_CALLABLE = "evalsite.core.throttle.client_address"
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0, minimum=0)
+trusted_proxy_settings(TRUST_X_FORWARDED_PROTO, TRUSTED_PROXIES, TRUSTED_PROXY_HOPS)
+AXES_CLIENT_IP_CALLABLE = "evalsite.core.clientaddr.client_address"
 # HTTPS: off by default (the embedded demo serves plain http on localhost); the production
 # profile (docker-compose.yml) turns them on, and `check --deploy` is clean there.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
@@ -168,6 +180,9 @@ WHITENOISE_USE_FINDERS = True  # serve from app folders without collectstatic (d
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
 
+# Scratch folders of imports, uploads and conversions: the system temp folder unless TEMP_ROOT
+# names another (created on first use; the tests give each run, and some each test, their own).
+TEMP_ROOT = env_path("TEMP_ROOT", Path(tempfile.gettempdir()))
 # Uploads: model files and dataset zips can be large; Django streams them to a temp file.
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 512, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -202,6 +217,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "evalsite.core.middleware.api_exception_handler",
+    # JSON bodies bounded in size and depth, finite numbers only (evalsite/core/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "evalsite.core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "evalsite.core.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from evalsite.core.names import NameFormField
+from evalsite.core.text import NOTE_MAX, REASON_MAX, text_problem
 
 
 def max_upload_bytes() -> int:
@@ -55,7 +56,9 @@ class UploadForm(forms.Form):
     )
     card_file = forms.FileField(required=False, label="Model card (optional, .md)")
     parent = forms.CharField(required=False, max_length=64, help_text="lineage: parent version")
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    notes = forms.CharField(
+        required=False, max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def clean_file(self) -> UploadedFile:
         upload: UploadedFile = self.cleaned_data["file"]
@@ -77,6 +80,9 @@ class UploadForm(forms.Form):
             self.add_error("spec_text", exc)
         card = data.get("card_file")
         data["card"] = card.read().decode("utf-8", errors="replace") if card else ""
+        too_long = text_problem("card", data["card"])
+        if too_long:
+            self.add_error("card_file", too_long)
         return data
 
 
@@ -88,16 +94,19 @@ class ExternalVersionForm(forms.Form):
     parent = forms.CharField(required=False, max_length=64, help_text="lineage: parent version")
     provenance = forms.CharField(
         required=False,
+        max_length=NOTE_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="where the model and its predictions come from (who, which app/API, when)",
     )
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    notes = forms.CharField(
+        required=False, max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class AliasMoveForm(forms.Form):
     name = NameFormField(kind="alias", label="Alias")
     version = forms.ChoiceField(label="Version")
-    reason = forms.CharField(widget=forms.TextInput(attrs={"size": 40}), max_length=2000)
+    reason = forms.CharField(widget=forms.TextInput(attrs={"size": 40}), max_length=REASON_MAX)
 
     def __init__(self, *args: Any, versions: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

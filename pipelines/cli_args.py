@@ -1,6 +1,7 @@
 """Argument types of the `python -m pipelines.*` commands: the one place their checks live.
 
-Each is an ``argparse`` ``type=`` callable: it returns the parsed value or raises
+Numbers go through the one strict parser (pipelines.parse: ASCII digits, bounded, finite). Each
+is an ``argparse`` ``type=`` callable: it returns the parsed value or raises
 ``ArgumentTypeError`` with a message naming the bad value, which argparse prints as
 ``error: argument --x: …`` with exit status 2.
 """
@@ -8,8 +9,13 @@ Each is an ``argparse`` ``type=`` callable: it returns the parsed value or raise
 from __future__ import annotations
 
 import argparse
-import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from pipelines.parse import InvalidNumber, parse_decimal, parse_id, parse_int
+
+T = TypeVar("T")
 
 
 def directory(value: str) -> Path:
@@ -20,26 +26,43 @@ def directory(value: str) -> Path:
     return path
 
 
+def _checked(parse: Callable[[], T]) -> T:
+    try:
+        return parse()
+    except InvalidNumber as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+
+
 def unit_interval(value: str) -> float:
     """A finite number in [0, 1] (thresholds, shares)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not (math.isfinite(number) and 0 <= number <= 1):
-        raise argparse.ArgumentTypeError(f"{value} is not within [0, 1]")
-    return number
+    return _checked(lambda: parse_decimal(value, name="value", lo=0.0, hi=1.0))
+
+
+def finite_number(value: str) -> float:
+    """A finite decimal number (`1e999`, `inf` and `nan` refused)."""
+    return _checked(lambda: parse_decimal(value, name="value"))
 
 
 def positive_int(value: str) -> int:
-    """A whole number ≥ 1 (workers, counts)."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return number
+    """A whole number ≥ 1 (workers, counts), ASCII digits only."""
+    return _checked(lambda: parse_int(value, name="value", lo=1))
 
 
-__all__ = ["directory", "positive_int", "unit_interval"]
+def whole_number(value: str) -> int:
+    """A whole number ≥ 0 (days, counts), ASCII digits only."""
+    return _checked(lambda: parse_int(value, name="value", lo=0))
+
+
+def record_id(value: str) -> int:
+    """A database id (a run, report or campaign number): 1 to 2^63 - 1, ASCII digits only."""
+    return _checked(lambda: parse_id(value, name="id"))
+
+
+__all__ = [
+    "directory",
+    "finite_number",
+    "positive_int",
+    "record_id",
+    "unit_interval",
+    "whole_number",
+]

@@ -2,7 +2,11 @@
 
 A spreadsheet runs a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
 as a formula. Text cells starting with one of them get a leading apostrophe, which spreadsheets
-show as plain text. Numbers are left alone (a negative delta stays a number); only strings change.
+show as plain text. Leading white space does not hide a formula (some importers trim it, so
+`` =1`` runs), nor do compatibility forms that spreadsheets or NFKC read as the ASCII sign
+(fullwidth ``＝ ＋ － ＠``, small ``﹦ ﹢ ﹣``): the first character after any white space is
+normalised (NFKC) before it is compared. Numbers are left alone (a negative delta stays a
+number); only strings change.
 Every CSV the platform writes goes through this module: `DictWriter` / `Writer` are drop-in
 replacements of the `csv` ones, `neutralise_rows` serves pandas frames.
 """
@@ -10,15 +14,25 @@ replacements of the `csv` ones, `neutralise_rows` serves pandas frames.
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_SIGNS = frozenset("=+-@")
+
+
+def starts_formula(text: str) -> bool:
+    """Whether a spreadsheet could read `text` as a formula (see the module docstring)."""
+    if text.startswith(FORMULA_PREFIXES):
+        return True
+    rest = text.lstrip()
+    return bool(rest) and unicodedata.normalize("NFKC", rest[0])[:1] in FORMULA_SIGNS
 
 
 def neutralise(value: Any) -> Any:
     """The value to write into a CSV cell: strings that a spreadsheet would run get a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and starts_formula(value):
         return "'" + value
     return value
 

@@ -69,11 +69,13 @@ def read_prediction(path: Path, *, label: str = "") -> Prediction:
             "(decompression-bomb guard); export the alpha at its image's size"
         ) from None
     except (OSError, ValueError, SyntaxError) as exc:  # what Pillow raises on corrupt files
-        raise PredictionError(f"{name}: cannot read the PNG ({exc})") from exc
+        # Pillow quotes the file's path, which is a server folder for an uploaded zip.
+        why = str(exc).replace(str(path), name)
+        raise PredictionError(f"{name}: cannot read the PNG ({why})") from exc
     try:
         alpha = read_gray8(path)
     except Exception as exc:  # PairError: the message already names the path
-        raise PredictionError(f"{name}: {exc}") from exc
+        raise PredictionError(f"{name}: {str(exc).replace(str(path), name)}") from exc
     if alpha.shape != (h, w):  # pragma: no cover - read_gray8 keeps the size
         raise PredictionError(f"{name}: decoded to an unexpected shape {alpha.shape}")
     if mode == "L":

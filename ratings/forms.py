@@ -9,9 +9,10 @@ from typing import Any
 
 from django import forms
 
+from evalsite.core.formfields import DecimalNumberField, WholeNumberField
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, RunStatus
-from ratings.models import DEFAULT_OVERLAP, REASON_KEYS, SHOWN_CHOICES, Mode
+from ratings.models import DEFAULT_OVERLAP, MAX_ITEMS_PER_PAIR, REASON_KEYS, SHOWN_CHOICES, Mode
 from ratings.services.assign import MAX_QUEUE_DEPTH, QUEUE_DEPTH
 
 
@@ -41,10 +42,10 @@ class CampaignForm(forms.Form):
         choices=[(m.value, m.label) for m in (Mode.PAIRWISE, Mode.ABSOLUTE)],
         initial=Mode.PAIRWISE,
     )
-    overlap = forms.IntegerField(min_value=1, max_value=20, initial=DEFAULT_OVERLAP, label="k")
-    items_per_pair = forms.IntegerField(min_value=1, initial=100)
-    disagreement_share = forms.FloatField(min_value=0, max_value=1, initial=0.5)
-    gold_ratio = forms.FloatField(min_value=0, max_value=1, initial=0.1)
+    overlap = WholeNumberField(min_value=1, max_value=20, initial=DEFAULT_OVERLAP, label="k")
+    items_per_pair = WholeNumberField(min_value=1, max_value=MAX_ITEMS_PER_PAIR, initial=100)
+    disagreement_share = DecimalNumberField(min_value=0, max_value=1, initial=0.5)
+    gold_ratio = DecimalNumberField(min_value=0, max_value=1, initial=0.1)
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     open_now = forms.BooleanField(required=False, initial=True, label="Open for annotators now")
 

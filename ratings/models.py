@@ -19,6 +19,9 @@ from django.conf import settings
 from django.db import models
 
 DEFAULT_OVERLAP = 3
+# A campaign rates at most the items a set holds (200 000 is DATASET_ZIP_MAX_ENTRIES' default);
+# the bound keeps the value inside its database column (10**30 once answered 500).
+MAX_ITEMS_PER_PAIR = 1_000_000
 DEFAULT_LEASE_SECONDS = 600  # 10 min: a slow annotator on a hard pair stays well inside it
 REASON_TAGS = (
     ("edges", "edges / hair"),

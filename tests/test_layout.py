@@ -104,3 +104,27 @@ def test_every_command_in_compose_and_dockerfile_resolves():
             assert callable(wsgi.application)
         else:
             raise AssertionError(f"unexpected command {cmd}")
+
+
+def test_only_the_reverse_proxy_is_published_and_the_app_trusts_only_its_address():
+    """The client address behind the proxy comes from X-Forwarded-For only when the connection
+    is the proxy's (TRUSTED_PROXIES): so the app must not be reachable any other way, and the
+    proxy must write the header itself."""
+    import ipaddress
+
+    compose = load_compose()
+    services = compose["services"]
+    published = sorted(name for name, svc in services.items() if svc.get("ports"))
+    assert published == ["proxy"], f"only the reverse proxy may publish a port, not {published}"
+    proxy_ip = services["proxy"]["networks"]["edge"]["ipv4_address"]
+    trusted = [ipaddress.ip_network(p.strip()) for p in
+               compose["x-app-env"]["TRUSTED_PROXIES"].split(",")]  # fmt: skip
+    assert any(ipaddress.ip_address(proxy_ip) in net for net in trusted)
+    subnet = ipaddress.ip_network(compose["networks"]["edge"]["ipam"]["config"][0]["subnet"])
+    assert all(net.subnet_of(subnet) for net in trusted)  # type: ignore[arg-type]
+    assert "edge" in services["web"]["networks"]
+    template = services["proxy"]["volumes"][0].split(":")[0]
+    conf = (ROOT / template).read_text()
+    assert "proxy_pass http://app;" in conf and "server web:8000;" in conf
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf, "the proxy writes the header"
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in conf

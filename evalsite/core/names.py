@@ -14,15 +14,24 @@ Why each rule (names that pass for another were found in a hardening pass):
 * After normalisation only ASCII letters, digits and `. _ -`, starting and ending with a letter or
   digit: a Greek omicron in `productiοn` is refused instead of making a second "production", and
   `production.` cannot sit beside `production`.
-* An alias whose skeleton (separators dropped, 0/1/i/3/5 folded to o/l/l/e/s) equals a reserved
-  alias's is refused unless it is that alias: `pr0duction`, `prod-uction`, `product1on`.
+* Look-alikes (`skeleton`): separators dropped, digits folded to the letters they resemble
+  (0/1/3/5/7 → o/l/e/s/t), letter pairs folded to the letter they resemble (`rn` → m, `cl` → d,
+  `vv` → w), then i → l. A family, alias or set name whose skeleton equals a reserved word's is
+  refused unless it is that word (`pr0duction`, `canclidate`); families and sets may not be a
+  reserved alias at all, because `production:9.9.9` must never read like an alias reference.
+* `lookalike_check(name, kind=…, existing=…)`: the services pass the names of the same kind that
+  already exist (families, versions of the family, aliases of the family, sets) and a new name
+  that folds to one of them is refused naming it (`subject_lift`, `subject-1ift` beside
+  `subject-lift`). Versions keep their separators and fold letters to digits instead
+  (`version_skeleton`: `1.2.o` is `1.2.0`, `1.20` is not `12.0`), and a version part that is
+  letters reading as digits (`1.2.o`, `1.0.l`) is refused on its own.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from django import forms
@@ -55,7 +64,12 @@ _RULE = {
 # Unicode categories never allowed: controls, format chars (ZWSP, bidi overrides), separators,
 # surrogates, private use, unassigned, combining marks (they stack invisibly on a letter).
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
-_SKELETON = str.maketrans({"0": "o", "1": "l", "i": "l", "3": "e", "5": "s", "7": "t"})
+_DIGITS_AS_LETTERS = str.maketrans({"0": "o", "1": "l", "3": "e", "5": "s", "7": "t"})
+# Letter pairs that print like one letter in common fonts; folded after the digits, so `c1` (→ cl)
+# is `d` too, and before i → l, so `ci` stays apart from `d`.
+_PAIRS = (("rn", "m"), ("cl", "d"), ("vv", "w"))
+_LETTERS_AS_DIGITS = str.maketrans({"o": "0", "l": "1", "i": "1"})
+_SEPARATORS = re.compile(r"[._+-]")
 
 
 class NameRejected(ValueError):
@@ -72,8 +86,80 @@ def _a(label: str) -> str:
 
 
 def skeleton(name: str) -> str:
-    """What a name looks like at a glance: separators dropped, look-alike digits folded."""
-    return re.sub(r"[._+-]", "", name.lower()).translate(_SKELETON).replace("rn", "m")
+    """What a name looks like at a glance: separators dropped, look-alike characters folded."""
+    folded = _SEPARATORS.sub("", name.lower()).translate(_DIGITS_AS_LETTERS)
+    for pair, letter in _PAIRS:
+        folded = folded.replace(pair, letter)
+    return folded.replace("i", "l")
+
+
+def version_skeleton(version: str) -> str:
+    """A version as it reads: one separator, letters that look like digits folded to them."""
+    return _SEPARATORS.sub(".", version.lower()).translate(_LETTERS_AS_DIGITS)
+
+
+def _reserved_words(kind: NameKind) -> tuple[str, ...]:
+    if kind == "family":
+        return (*RESERVED_ALIASES, *sorted(RESERVED_FAMILY_NAMES))
+    if kind == "set":
+        return (*RESERVED_ALIASES, *sorted(RESERVED_SET_NAMES))
+    return RESERVED_ALIASES if kind == "alias" else ()
+
+
+def _check_reserved(name: str, raw: str, *, kind: NameKind) -> None:
+    label = _LABEL[kind]
+    urls = {"family": RESERVED_FAMILY_NAMES, "set": RESERVED_SET_NAMES}.get(kind, frozenset())
+    if name in urls:
+        raise NameRejected(
+            f"The {label} {name!r} is reserved by the site's URLs ({', '.join(sorted(urls))}); "
+            "choose another."
+        )
+    if kind != "alias" and name in RESERVED_ALIASES:
+        raise NameRejected(
+            f"The {label} {name!r} is a reserved alias: a reference such as "
+            f"'{name}:{'1.0.0' if kind == 'family' else '3f2a9c'}' would read like an alias; "
+            "choose another."
+        )
+    for word in _reserved_words(kind):
+        if name != word and skeleton(name) == skeleton(word):
+            what = "alias" if word in RESERVED_ALIASES else "name"
+            fix = f"use {word!r} itself or" if kind == "alias" else "choose"
+            raise NameRejected(
+                f"The {label} {raw!r} looks like the reserved {what} {word!r}; {fix} a name "
+                "that cannot be mistaken for it."
+            )
+
+
+def _as_number(part: str) -> str:
+    digits = part.translate(_LETTERS_AS_DIGITS)
+    return digits if digits.isdigit() else part
+
+
+def _check_version_parts(name: str, raw: str) -> None:
+    for part in _SEPARATORS.split(name):
+        if not part.isdigit() and _as_number(part).isdigit():
+            reads = re.sub(r"[^._+-]+", lambda m: _as_number(m.group(0)), name)
+            raise NameRejected(
+                f"The version {raw!r} has {part!r} where a number is expected: it reads as "
+                f"{reads!r}; write the digits (0 and 1, not the letters o, l or i)."
+            )
+
+
+def lookalike_check(name: str, *, kind: NameKind, existing: Iterable[str]) -> None:
+    """Refuse `name` (canonical) when it folds to an existing name of the same kind.
+
+    The same name is not a look-alike of itself (a new version of an existing set, an alias
+    moved again). For versions, `existing` holds the family's versions.
+    """
+    fold = version_skeleton if kind == "version" else skeleton
+    mine = fold(name)
+    label = _LABEL[kind]
+    for other in existing:
+        if other != name and fold(other) == mine:
+            raise NameRejected(
+                f"The {label} {name!r} looks like the existing {label} {other!r}; use {other!r} "
+                "itself or a name that cannot be mistaken for it."
+            )
 
 
 def canonical_name(raw: object, *, kind: NameKind) -> str:
@@ -105,19 +191,9 @@ def canonical_name(raw: object, *, kind: NameKind) -> str:
         if kind == "version" and name[:1].isalpha():
             hint = " (names starting with a letter are aliases)"
         raise NameRejected(f"Invalid {label} {raw!r}: {_a(label)} {_RULE[kind]}{hint}.")
-    reserved = {"family": RESERVED_FAMILY_NAMES, "set": RESERVED_SET_NAMES}.get(kind, frozenset())
-    if name in reserved:
-        raise NameRejected(
-            f"The {label} {name!r} is reserved by the site's URLs ({', '.join(sorted(reserved))}); "
-            "choose another."
-        )
-    if kind == "alias":
-        for word in RESERVED_ALIASES:
-            if name != word and skeleton(name) == skeleton(word):
-                raise NameRejected(
-                    f"The alias {raw!r} looks like the reserved alias {word!r}; use {word!r} "
-                    "itself or a name that cannot be mistaken for it."
-                )
+    _check_reserved(name, raw, kind=kind)
+    if kind == "version":
+        _check_version_parts(name, raw)
     return name
 
 

@@ -6,6 +6,12 @@ with HTTP 429 until `LOGIN_COOLOFF_MINUTES` have passed, even with the right pas
 
 Wrong API tokens count against the client address only (a token names no user, and locking a
 shared pseudo-user would let anyone lock every API client out).
+
+The client address is `evalsite.core.clientaddr.client_address` (X-Forwarded-For only from a
+trusted proxy). Lockout rows (axes' AccessAttempt, one per username × address × user agent) are
+bounded: a locked-out client's further failures write nothing
+(AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT off), so one address writes at most
+`LOGIN_FAILURE_LIMIT` rows per cool-off, whatever usernames or user agents it rotates.
 """
 
 from __future__ import annotations
@@ -47,18 +53,6 @@ def cooloff_message() -> str:
         f"Too many failed sign-in attempts for this account or from this address: try again in "
         f"{minutes} minute{'s' if minutes != 1 else ''}, or ask an admin to unlock it."
     )
-
-
-def client_address(request: HttpRequest) -> str:
-    """AXES_CLIENT_IP_CALLABLE: the client's address; behind our one TLS proxy
-    (TRUST_X_FORWARDED_PROTO) the last X-Forwarded-For entry, the one that proxy appended —
-    else every client would share the proxy's address and one guesser would lock out all."""
-    remote = str(request.META.get("REMOTE_ADDR") or "")
-    if settings.TRUST_X_FORWARDED_PROTO:
-        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        if forwarded[-1]:
-            return forwarded[-1]
-    return remote
 
 
 def lockout_response(

@@ -18,8 +18,9 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from evalsite.core.clientaddr import client_address
 from evalsite.core.models import TokenPolicy
-from evalsite.core.throttle import GuardedTokenAuthentication, client_address
+from evalsite.core.throttle import GuardedTokenAuthentication
 
 USE_RECORD_EVERY = timedelta(seconds=60)
 

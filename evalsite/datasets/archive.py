@@ -1,10 +1,14 @@
 """Safe extraction of an uploaded archive (.zip): held-out sets and imported predictions.
 
-Every entry is checked before a single byte is written: absolute paths, `..` components, symlinks,
-encrypted entries, and zip bombs by the archive as a whole (entry count, total uncompressed size,
-total compression ratio) and by entry (ratio) make the whole archive fatal. Extraction then streams
-with byte budgets against the bytes actually written, per entry and in total, because a forged
-header can understate sizes; a breach removes everything extracted so far.
+Every entry is checked before a single byte is written: absolute paths, `..` components,
+symlinks, encrypted entries, names that mean two things (the same entry twice: the last would
+win while a reviewer opening the zip sees the first; names equal up to case: one file on a
+case-insensitive disk; a file `x` beside entries `x/…`), names longer than a file system takes,
+and zip bombs by the archive as a whole (entry count, total uncompressed size, total compression
+ratio) and by entry (ratio) make the whole archive fatal. Extraction then streams with byte
+budgets against the bytes actually written, per entry and in total, because a forged header can
+understate sizes; a breach removes everything extracted so far. An entry the file system still
+refuses is named without the server's extraction path.
 
 Reuse: `safe_extract(zip_path, dest, limits=ArchiveLimits.from_settings())` for any archive that is
 not a set (`archive_extract(..., dataset_root=False)` is the same).
@@ -22,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
+from evalsite.core.faults import is_storage_fault
 from evalsite.datasets.errors import ImportRejected, entry
 
 # Photographs and PNG masks compress by 1-1.2x, a CSV manifest by ~5x; only crafted data reaches
@@ -33,6 +38,13 @@ RATIO_EXEMPT_BYTES = 1 << 20
 TOTAL_RATIO_EXEMPT_BYTES = 64 << 20
 COPY_BUFFER = 1 << 20
 IGNORED_PARTS = ("__MACOSX",)
+# ext4, APFS and NTFS take 255 bytes per path component; the whole relative path is bounded well
+# under PATH_MAX (4096) so the extraction folder's own prefix always fits.
+MAX_PART_BYTES = 255
+MAX_PATH_BYTES = 1024
+# An entry name quoted in a message is cut to this many characters (a 300-character name is
+# named, not pasted).
+SHOWN_NAME_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,82 @@ class ArchiveLimits:
 
 def _mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB" if n < 10 * 2**20 else f"{n / 2**20:.0f} MiB"
+
+
+def shown(name: str) -> str:
+    """An entry name as a message quotes it: cut when very long."""
+    return name if len(name) <= SHOWN_NAME_CHARS else name[: SHOWN_NAME_CHARS - 1] + "…"
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
+
+
+def _name_problems(infos: list[zipfile.ZipInfo]) -> list[dict[str, str]]:
+    """Entry names that mean two things or cannot be written; each problem names its entries."""
+    problems: list[dict[str, str]] = []
+    files: dict[str, str] = {}  # case-folded path → the first entry's name
+    folders: set[str] = set()  # case-folded paths that are folders (explicit or implied)
+    for info in infos:
+        name, parts = info.filename, _parts(info.filename)
+        long = next((p for p in parts if len(p.encode()) > MAX_PART_BYTES), None)
+        if long is not None:
+            problems.append(
+                entry(
+                    shown(name),
+                    f"a file or folder name of {len(long.encode())} bytes "
+                    f"(limit {MAX_PART_BYTES} bytes per name)",
+                    "shorten the name",
+                )
+            )
+            continue
+        if len(name.encode()) > MAX_PATH_BYTES:
+            problems.append(
+                entry(
+                    shown(name),
+                    f"a path of {len(name.encode())} bytes (limit {MAX_PATH_BYTES})",
+                    "use shorter folder names",
+                )
+            )
+            continue
+        if not parts or _ignored(name):
+            continue
+        folded = [p.casefold() for p in parts]
+        folders.update("/".join(folded[:i]) for i in range(1, len(folded)))
+        key = "/".join(folded)
+        if info.is_dir():
+            folders.add(key)
+            continue
+        first = files.get(key)
+        if first is None:
+            files[key] = name
+        elif first == name or _parts(first) == parts:
+            problems.append(
+                entry(
+                    shown(name),
+                    "the same entry appears twice in the archive (one would replace the other)",
+                    "re-create the archive so that every file appears once",
+                )
+            )
+        else:
+            problems.append(
+                entry(
+                    shown(name),
+                    f"differs from the entry {shown(first)!r} only in upper/lower case "
+                    "(the same file on a case-insensitive disk)",
+                    "rename one of the two",
+                )
+            )
+    for key, name in files.items():
+        if key in folders:
+            problems.append(
+                entry(
+                    shown(name),
+                    "is a file, and other entries put files inside a folder of the same name",
+                    "rename the file or the folder",
+                )
+            )
+    return problems
 
 
 def _unsafe_reason(info: zipfile.ZipInfo) -> tuple[str, str] | None:
@@ -103,7 +191,7 @@ def archive_check(
     for info in infos:
         unsafe = _unsafe_reason(info)
         if unsafe:
-            problems.append(entry(info.filename, *unsafe))
+            problems.append(entry(shown(info.filename), *unsafe))
             continue
         total += info.file_size
         compressed += info.compress_size
@@ -111,7 +199,7 @@ def archive_check(
         if info.file_size > RATIO_EXEMPT_BYTES and ratio > limits.max_entry_ratio:
             problems.append(
                 entry(
-                    info.filename,
+                    shown(info.filename),
                     f"zip bomb suspected: compression ratio {ratio:.0f}:1 "
                     f"(limit {limits.max_entry_ratio:g}:1)",
                     "upload the real images and masks; they do not compress this much",
@@ -136,6 +224,8 @@ def archive_check(
                 "upload the real images and masks; they do not compress this much",
             )
         )
+    if not problems:  # traversal and links first: a name check of `../x` says nothing useful
+        problems = _name_problems(infos)
     if problems:
         raise ImportRejected(problems)
     return [i for i in infos if not i.is_dir() and not _ignored(i.filename)]
@@ -186,9 +276,22 @@ def _extract(path: Path, dest: Path, infos: list[zipfile.ZipInfo], limits: Archi
                 raise ImportRejected(
                     [
                         entry(
-                            info.filename,
+                            shown(info.filename),
                             f"the entry is corrupt ({exc})",
                             "re-create the archive with a standard zip tool",
+                        )
+                    ]
+                ) from None
+            except OSError as exc:
+                if is_storage_fault(exc):
+                    raise  # the server's disk, not the archive: a fault the job rides out
+                # The entry's own name or shape: said without the server's extraction path.
+                raise ImportRejected(
+                    [
+                        entry(
+                            shown(info.filename),
+                            f"cannot be extracted ({exc.strerror or type(exc).__name__})",
+                            "re-create the archive with plain, short file names",
                         )
                     ]
                 ) from None
@@ -215,7 +318,7 @@ def _extract_entry(
                 raise ImportRejected(
                     [
                         entry(
-                            info.filename,
+                            shown(info.filename),
                             "zip bomb suspected: entry is larger than its header says",
                             "re-create the archive with a standard zip tool",
                         )

@@ -5,20 +5,26 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from evalsite.datasets import vocab
+from evalsite.core.text import NOTE_MAX
+from evalsite.datasets import selectors
 
 
 class UploadForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="an existing name adds a version to that set")
+    # strip=False: "pascal-s " is refused with its reason, never trimmed into the existing set.
+    name = forms.CharField(
+        max_length=100, strip=False, help_text="an existing name adds a version to that set"
+    )
     archive = forms.FileField(
         help_text="a .zip holding images/ and masks/ (matched by stem), "
         "optionally manifest.csv and README.md"
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=NOTE_MAX
+    )
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        problem = vocab.name_problem(name)
+        name = self.cleaned_data["name"]
+        problem = selectors.set_name_problem(name)
         if problem:
             raise forms.ValidationError(problem)
         return name

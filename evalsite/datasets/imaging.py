@@ -98,10 +98,15 @@ def process_item(task: ItemTask) -> ItemOutcome:
             stem=task.stem,
             skip={
                 "file": task.image_label,
-                "reason": f"could not be processed ({type(exc).__name__}: {exc})",
+                "reason": f"could not be processed ({type(exc).__name__}: {_unpathed(exc, task)})",
                 "action": "re-export the image and mask as JPEG/PNG",
             },
         )
+
+
+def _unpathed(exc: BaseException, task: ItemTask) -> str:
+    """The error text with the files' server paths (an extraction folder) replaced by labels."""
+    return str(exc).replace(task.image, task.image_label).replace(task.mask, task.mask_label)
 
 
 def _process(task: ItemTask) -> ItemOutcome:

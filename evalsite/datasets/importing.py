@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -25,7 +24,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError
 
-from evalsite.datasets import storage, vocab
+from evalsite.core.tempdirs import scrub_paths, temp_folder
+from evalsite.core.text import text_problem
+from evalsite.datasets import selectors, storage
 from evalsite.datasets.archive import archive_extract
 from evalsite.datasets.errors import ImportRejected, entry
 from evalsite.datasets.imaging import ItemOutcome, ItemTask, pool_init, process_item
@@ -56,54 +57,82 @@ def dataset_import(
 ) -> ImportResult:
     """Import a folder or .zip as a new version of set `name` (or say it is unchanged)."""
     started = time.monotonic()
-    problem = vocab.name_problem(name)
+    problem = selectors.set_name_problem(name)
     if problem:
         raise ImportRejected([entry("--name", problem, "choose another name")])
+    for field, value in (("description", description), ("licence", licence)):
+        too_long = text_problem(field, value)
+        if too_long:
+            raise ImportRejected([entry(f"--{field}", too_long, "shorten it")])
     path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="dataset-import-") as tmp:
-        if path.is_file() and zipfile.is_zipfile(path):
-            root = archive_extract(
-                path,
-                Path(tmp) / "x",
-                max_total_bytes=settings.DATASET_ZIP_MAX_BYTES,
-            )
-        elif path.is_dir():
-            root = path
-        else:
-            why = "is not a zip archive" if path.is_file() else "does not exist"
-            raise ImportRejected(
-                [
-                    entry(
-                        str(path),
-                        f"path {why}",
-                        "give a folder with images/ and masks/, or a .zip of it",
-                    )
-                ]
-            )
-        plan = plan_import(root, Path(manifest) if manifest else None)
-        report: dict[str, Any] = {
-            "source": source_label or str(path),
-            "manifest": plan.manifest_label,
-            "max_pixels": settings.DATASET_MAX_PIXELS,
-            "candidates": plan.candidates,
-        }
-        if not plan.items:
-            raise ImportRejected(_zero_items(path), {**report, "skipped": plan.skipped})
-        staging = storage.staging_create()
+    with temp_folder("dataset-import-") as tmp:
         try:
-            outcomes = list(_process(plan, staging, report["max_pixels"], progress))
-            return _finish(
-                plan,
-                outcomes,
-                report,
-                name=name,
-                user=user,
-                description=description,
-                licence=licence,
-                started=started,
-            )
-        finally:
-            storage.staging_remove(staging)
+            return _import_in(
+                path, Path(tmp), name, manifest, user, description, licence, source_label,
+                progress, started,
+            )  # fmt: skip
+        except ImportRejected as exc:  # messages name files inside the archive, not the server
+            folders = (Path(tmp) / "x", tmp)
+            scrubbed = [{k: scrub_paths(v, *folders) for k, v in e.items()} for e in exc.entries]
+            raise ImportRejected(scrubbed, exc.report) from None
+
+
+def _import_in(
+    path: Path,
+    tmp: Path,
+    name: str,
+    manifest: Path | str | None,
+    user: User | None,
+    description: str,
+    licence: str,
+    source_label: str | None,
+    progress: Progress | None,
+    started: float,
+) -> ImportResult:
+    """Extract (into `tmp`), plan, process and write; `dataset_import` scrubs the messages."""
+    if path.is_file() and zipfile.is_zipfile(path):
+        root = archive_extract(
+            path,
+            tmp / "x",
+            max_total_bytes=settings.DATASET_ZIP_MAX_BYTES,
+        )
+    elif path.is_dir():
+        root = path
+    else:
+        why = "is not a zip archive" if path.is_file() else "does not exist"
+        raise ImportRejected(
+            [
+                entry(
+                    source_label or str(path),  # a web upload's stored path is not shown
+                    f"path {why}",
+                    "give a folder with images/ and masks/, or a .zip of it",
+                )
+            ]
+        )
+    plan = plan_import(root, Path(manifest) if manifest else None)
+    report: dict[str, Any] = {
+        "source": source_label or str(path),
+        "manifest": plan.manifest_label,
+        "max_pixels": settings.DATASET_MAX_PIXELS,
+        "candidates": plan.candidates,
+    }
+    if not plan.items:
+        raise ImportRejected(_zero_items(path), {**report, "skipped": plan.skipped})
+    staging = storage.staging_create()
+    try:
+        outcomes = list(_process(plan, staging, report["max_pixels"], progress))
+        return _finish(
+            plan,
+            outcomes,
+            report,
+            name=name,
+            user=user,
+            description=description,
+            licence=licence,
+            started=started,
+        )
+    finally:
+        storage.staging_remove(staging)
 
 
 def _zero_items(path: Path) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Prefetch, QuerySet
 
+from evalsite.core import names
 from evalsite.datasets import vocab
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.models import (
@@ -32,6 +33,23 @@ def dataset_list() -> QuerySet[Dataset]:
     return Dataset.objects.annotate(version_count=Count("versions")).prefetch_related(
         Prefetch("versions", queryset=DatasetVersion.objects.order_by("-created_at", "-pk"))
     )
+
+
+def set_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a set: the name rules, or a look-alike of another set's name.
+
+    The same name is fine (a new version of that set); `pasca1-s-demo` beside `pascal-s-demo`
+    is not. Every door of a set import asks this (web form, upload service, import service).
+    """
+    problem = vocab.name_problem(name)
+    if problem:
+        return problem
+    existing = Dataset.objects.values_list("name", flat=True)
+    try:
+        names.lookalike_check(name, kind="set", existing=list(existing))
+    except names.NameRejected as exc:
+        return str(exc)
+    return None
 
 
 def dataset_get(*, name: str) -> Dataset | None:

@@ -17,10 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from evalsite.core.jobs import job_create
-from evalsite.datasets import storage, vocab
+from evalsite.datasets import selectors, storage
 from evalsite.datasets.errors import ImportRejected
 from evalsite.datasets.importing import ImportResult, dataset_import
 from evalsite.datasets.models import DatasetImport, ImportStatus
+from pipelines.parse import InvalidInput
 
 IMPORT_JOB_KIND = "datasets.import"
 IMPORT_QUEUE = "default"
@@ -43,7 +44,7 @@ def dataset_import_upload(
     *, name: str, upload: UploadedFile, user: User, description: str = ""
 ) -> DatasetImport:
     """Store an uploaded zip and queue its import; the worker does the rest."""
-    problem = vocab.name_problem(name)
+    problem = selectors.set_name_problem(name)
     if problem:
         raise ValueError(problem)
     target = storage.upload_path()
@@ -98,7 +99,8 @@ def dataset_import_run(*, import_id: int) -> dict[str, Any]:
     """Run a queued upload import (the `datasets.import` chunk handler calls this).
 
     A rejected archive is a verdict, not a crash: the row says why and the job completes, so it
-    is not retried. Unexpected errors propagate so the job primitive retries the chunk.
+    is not retried; so is a value of the upload that does not parse (InvalidInput: the same
+    bytes fail the same way every time). Other errors propagate so the job primitive retries.
     """
     DatasetImport.objects.filter(pk=import_id).update(
         status=ImportStatus.RUNNING, phase="checking", error=""
@@ -115,12 +117,12 @@ def dataset_import_run(*, import_id: int) -> dict[str, Any]:
             source_label=source,
             progress=_progress_writer(import_id),
         )
-    except ImportRejected as exc:
+    except (ImportRejected, InvalidInput) as exc:
         DatasetImport.objects.filter(pk=import_id).update(
             status=ImportStatus.FAILED,
             phase="rejected",
             outcome="rejected",
-            report=exc.report,
+            report=getattr(exc, "report", {}),
             error=str(exc),
             finished_at=timezone.now(),
         )

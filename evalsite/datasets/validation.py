@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from evalsite.datasets import vocab
 from evalsite.datasets.errors import ImportRejected, entry
+from pipelines.parse import int_or_none
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
 REQUIRED_COLUMNS = ("image", "mask")
@@ -60,7 +61,8 @@ def _listing(folder: Path) -> list[Path]:
 
 def _instances_in(folder: Path, root: Path) -> list[tuple[Path, str]]:
     def key(p: Path) -> tuple[int, str]:
-        return (int(p.stem) if p.stem.isdigit() else 1 << 30, p.name)
+        number = int_or_none(p.stem)  # `3.png` sorts as 3; `².png` and `x.png` after numbers
+        return (1 << 63 if number is None else number, p.name)
 
     files = sorted((p for p in _listing(folder) if p.suffix.lower() in IMAGE_EXTS), key=key)
     return [(p, p.relative_to(root).as_posix()) for p in files]
@@ -78,8 +80,29 @@ def plan_import(root: Path, manifest: Path | None) -> Plan:
     if manifest is None and (root / "manifest.csv").is_file():
         manifest = root / "manifest.csv"
     plan = _plan_manifest(root, manifest) if manifest else _plan_folder(root)
+    _refuse_case_twins(plan)
     plan.readme = _read_readme(root)
     return plan
+
+
+def _refuse_case_twins(plan: Plan) -> None:
+    """Stems equal up to case (`S0`, `s0`) are fatal: one file on a case-insensitive disk, and
+    two items a reader cannot tell apart in a list; every pair is named."""
+    first: dict[str, PlannedItem] = {}
+    problems: list[dict[str, str]] = []
+    for item in plan.items:
+        seen = first.setdefault(item.stem.casefold(), item)
+        if seen is not item:
+            problems.append(
+                entry(
+                    item.image_label,
+                    f"stem {item.stem!r} differs from {seen.stem!r} ({seen.image_label}) only in "
+                    "upper/lower case",
+                    "rename one of the two images (and its mask)",
+                )
+            )
+    if problems:
+        raise ImportRejected(problems)
 
 
 def _plan_folder(root: Path) -> Plan:
@@ -159,11 +182,12 @@ def _read_manifest(manifest: Path) -> tuple[list[str], list[dict[str, str]]]:
             [entry(label, "manifest file not found", "check the --manifest path")]
         ) from None
     except (UnicodeDecodeError, OSError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)  # no server path
         raise ImportRejected(
             [
                 entry(
                     label,
-                    f"manifest is not readable UTF-8 text ({exc})",
+                    f"manifest is not readable UTF-8 text ({why})",
                     "save the manifest as UTF-8 CSV",
                 )
             ]

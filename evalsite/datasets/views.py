@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
+from evalsite.core.inputs import query_int
 from evalsite.core.roles import researcher_required, signed_in
 from evalsite.datasets import selectors, services
 from evalsite.datasets.forms import UploadForm
@@ -44,17 +45,13 @@ def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
     )
 
 
-def _int(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
-
-
 @researcher_required
 def version_detail(request: HttpRequest, name: str, prefix: str) -> HttpResponse:
     dataset = selectors.dataset_get(name=name)
     version = selectors.version_get(dataset=dataset, prefix=prefix) if dataset else None
     if version is None:
         raise Http404(f"no version {name}:{prefix}")
-    revision = selectors.revision_pick(version=version, number=_int(request.GET.get("rev")))
+    revision = selectors.revision_pick(version=version, number=query_int(request, "rev", lo=1))
     bucket = request.GET.get("bucket") or None
     page = selectors.version_items_page(
         version=version, revision=revision, page=request.GET.get("page"), bucket=bucket
@@ -109,7 +106,8 @@ def upload(request: HttpRequest) -> HttpResponse:
             description=form.cleaned_data["description"],
         )
         return redirect("datasets:import", import_id=imp.pk)
-    return render(request, "datasets/upload.html", {"form": form})
+    status = 400 if form.errors else 200
+    return render(request, "datasets/upload.html", {"form": form}, status=status)
 
 
 @researcher_required

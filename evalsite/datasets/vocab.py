@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from evalsite.core import names
-from pipelines.fairness.grouping import parse_tone_groups
+from pipelines.fairness.grouping import parse_tone_groups, tone_number
 
 SKIN_TONES: tuple[str, ...] = (*(str(i) for i in range(1, 11)), "not_applicable", "unknown")
 GENDERS: tuple[str, ...] = ("woman", "man", "other", "not_applicable", "unknown")
@@ -55,8 +55,9 @@ def normalise_skin_tone(raw: str) -> str | None:
     value = _token(raw)
     if value == "":
         return UNKNOWN
-    if value.isdigit():
-        value = str(int(value))  # "03" → "3"
+    number = tone_number(value)  # ASCII digits only: "²" and "١٢" are not tones
+    if number is not None:
+        value = str(number)  # "03" → "3"
     return value if value in SKIN_TONES else None
 
 
@@ -91,9 +92,9 @@ def group_label(group: tuple[int, int]) -> str:
 
 def skin_tone_group(tone: str, groups: list[tuple[int, int]]) -> str:
     """Group label of a tone; not_applicable / unknown stay themselves (never a tone group)."""
-    if not tone.isdigit():
+    t = tone_number(tone)
+    if t is None:
         return tone
-    t = int(tone)
     for group in groups:
         if group[0] <= t <= group[1]:
             return group_label(group)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from evalsite.core.formfields import DecimalNumberField
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.services.runs import ALL_RUNTIMES, DEFAULT_MIN_INSTANCE_AREA
 from models.models import ModelFormat, ModelVersion, VersionStatus
@@ -45,13 +46,13 @@ class RunStartForm(forms.Form):
     gate = forms.BooleanField(
         required=False, initial=True, help_text="show 'no subject' when confidence is low"
     )
-    gate_threshold = forms.FloatField(
+    gate_threshold = DecimalNumberField(
         required=False,
         min_value=0.0,
         max_value=1.0,
         help_text="leave empty for the model spec's gate_threshold",
     )
-    min_instance_area = forms.FloatField(
+    min_instance_area = DecimalNumberField(
         initial=DEFAULT_MIN_INSTANCE_AREA,
         min_value=0.0,
         max_value=0.99,

@@ -22,6 +22,7 @@ from evalsite.evals.models import (
 from evalsite.evals.services.runs import DEFAULT_RUNTIME
 from models.models import ModelVersion
 from pipelines.metrics.registry import by_column
+from pipelines.parse import DIGITS, parse_id
 from pipelines.release.evidence import RoleOverlap, overlap_by_role
 
 COREML_WAITING = "waiting for a macOS worker"
@@ -267,8 +268,8 @@ def compare_pair(a: str, b: str) -> tuple[EvalRun, EvalRun]:
     each version on the latest set version both were evaluated on. Raises ValueError with the
     message to show when the input names no such pair.
     """
-    if a.isdigit() and b.isdigit():
-        return run_get(int(a)), run_get(int(b))
+    if DIGITS.fullmatch(a) and DIGITS.fullmatch(b):  # ASCII digits: ids (else model refs)
+        return run_get(parse_id(a, name="a")), run_get(parse_id(b, name="b"))
     from models.errors import VersionNotFound
     from models.selectors import model_version_resolve
 

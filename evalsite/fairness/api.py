@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.formfields import ApiDecimalNumber, ApiWholeNumber
 from evalsite.core.roles import CanResearch
 from evalsite.core.scopes import EVALUATE, ScopeMap
 from evalsite.evals.selectors import run_get
@@ -26,8 +27,8 @@ from evalsite.fairness.services import fairness_report_compute, settings_for
 
 
 class SettingsSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    min_group_size = serializers.IntegerField(required=False, min_value=2)
-    margin = serializers.FloatField(required=False, min_value=0.0, max_value=0.99)
+    min_group_size = ApiWholeNumber(required=False, min_value=2, max_value=1_000_000)
+    margin = ApiDecimalNumber(required=False, min_value=0.0, max_value=0.99)
     skin_tone_groups = serializers.CharField(required=False)
 
 

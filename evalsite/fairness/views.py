@@ -16,6 +16,7 @@ from evalsite.core.roles import researcher_required
 from evalsite.evals.selectors import run_comparison_get, run_get
 from evalsite.fairness.presenters import compare_context, report_context
 from evalsite.fairness.selectors import fairness_state
+from pipelines.parse import InvalidNumber, parse_id
 
 
 @researcher_required
@@ -33,10 +34,13 @@ def run_fairness_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def compare_fairness_view(request: HttpRequest) -> HttpResponse:
     try:
-        a = run_get(int(request.GET.get("a", "")))
-        b = run_get(int(request.GET.get("b", "")))
-    except ValueError:
-        return HttpResponseBadRequest("Give two run ids: /fairness/compare/?a=<id>&b=<id>")
+        ids = [parse_id(request.GET.get(key, ""), name=key) for key in ("a", "b")]
+    except InvalidNumber as exc:
+        return HttpResponseBadRequest(
+            f"Give two run ids: /fairness/compare/?a=<id>&b=<id> ({exc})",
+            content_type="text/plain; charset=utf-8",
+        )
+    a, b = run_get(ids[0]), run_get(ids[1])
     context: dict[str, Any] = {"a": a, "b": b}
     if a.dataset_version_id != b.dataset_version_id:
         context["message"] = "the two runs are on different set versions; compare runs on one set"

@@ -2,14 +2,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
 from evalsite.releases.models import GateConfig, LeaderboardRow, ReleaseDecision, ReleaseReport
+from evalsite.releases.services.decisions import GATE_FIELDS
+from pipelines.release.gate_settings import gate_settings_problems
+
+
+class GateConfigAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The admin's door runs the same check as the gates page (gate_config_update)."""
+
+    class Meta:
+        model = GateConfig
+        fields = ("family", *GATE_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        values = {k: data[k] for k in GATE_FIELDS if k in data}
+        for problem in gate_settings_problems(values):
+            self.add_error(None, problem)
+        return data
 
 
 @admin.register(GateConfig)
 class GateConfigAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = GateConfigAdminForm
     list_display = ("family", "metric_margins", "fairness_margin", "latency_budget_ms",
                     "min_win_rate", "min_votes", "alpha", "updated_at")  # fmt: skip
 

@@ -26,8 +26,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.formfields import ApiWholeNumber
 from evalsite.core.roles import CanRelease, CanResearch, signed_in
 from evalsite.core.scopes import DECIDE, REPORT, ScopeMap
+from evalsite.core.text import REASON_MAX
 from evalsite.releases.errors import EvidenceMoved, ReleaseError
 from evalsite.releases.models import ReleaseDecision as ReleaseDecisionModel
 from evalsite.releases.models import ReleaseReport, ReportStatus
@@ -53,7 +55,7 @@ class ReportRequest(serializers.Serializer):  # type: ignore[type-arg]
     candidate = serializers.CharField(help_text="FAMILY:VERSION or FAMILY:ALIAS")
     baseline = serializers.CharField(required=False, default="", allow_blank=True)
     dataset = serializers.JSONField(help_text="NAME[:HASH-PREFIX], or a list of them (a suite)")
-    campaign = serializers.IntegerField(required=False, allow_null=True, default=None)
+    campaign = ApiWholeNumber(required=False, allow_null=True, default=None, min_value=1)
     wait = serializers.BooleanField(required=False, default=False)
 
     def validate_dataset(self, value: Any) -> list[str]:
@@ -73,9 +75,11 @@ class DecisionRequest(serializers.Serializer):  # type: ignore[type-arg]
     decision = serializers.ChoiceField(
         choices=["approve", "reject", "needs_more_data", "more-data"]
     )
-    reason = serializers.CharField(max_length=5000)
+    reason = serializers.CharField(max_length=REASON_MAX)
     move_production = serializers.BooleanField(required=False, default=False)
-    override = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
+    override = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=REASON_MAX
+    )
 
 
 def report_document(report: ReleaseReport, request: Request, now: Any = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from evalsite.core.inputs import query_id
 from evalsite.core.roles import can_release, manager_required, researcher_required, signed_in
 from evalsite.releases import selectors
 from evalsite.releases.errors import EvidenceMoved, ReleaseError
@@ -49,9 +50,9 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
     sets = selectors.leaderboard_sets()
     banner = selectors.leaderboard_banner()
     chosen = None
-    wanted = request.GET.get("set", "")
-    if wanted.isdigit():
-        chosen = next((s for s in sets if s.pk == int(wanted)), None)
+    wanted = query_id(request, "set")  # malformed: 400 with the parser's message
+    if wanted is not None:
+        chosen = next((s for s in sets if s.pk == wanted), None)
     if chosen is None and sets:
         # By default the set the newest release report judged quality on: the one the banner
         # above the table speaks of.
@@ -228,6 +229,7 @@ def gates_view(request: HttpRequest) -> HttpResponse:
     family = next((f for f in families if f.name == name), None)
     instance = GateConfig.objects.filter(family=family).first() if family else None
     form = GateConfigForm(request.POST or None, instance=instance or GateConfig())
+    status = 200
     if request.method == "POST" and family is not None and form.is_valid():
         try:
             gate_config_update(family=family, user=signed_in(request.user), **{
@@ -238,7 +240,9 @@ def gates_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Gates of {family.name} saved.")
             return redirect(f"{request.path}?family={family.name}")
+    if request.method == "POST":
+        status = 400  # the form again, with the reasons
     return render(request, "releases/gates.html", {
         "families": families, "family": family, "form": form,
         "configs": selectors.gate_configs(), "gate_metrics": stored_metrics(),
-    })  # fmt: skip
+    }, status=status)  # fmt: skip

@@ -8,6 +8,7 @@ from django import forms
 from rest_framework import serializers
 
 from evalsite.core.names import NameSerializerField
+from evalsite.core.text import NOTE_MAX, REASON_MAX
 from models.forms import check_upload_size, parse_spec_text
 from models.models import Alias, AliasMove, ModelVersion
 
@@ -26,11 +27,11 @@ class VersionUploadSerializer(serializers.Serializer):
     parent = serializers.CharField(  # type: ignore[assignment]
         required=False, allow_blank=True, max_length=64
     )
-    notes = serializers.CharField(required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX)
     external = serializers.BooleanField(
         required=False, default=False, help_text="no file: predictions are imported, not run here"
     )
-    provenance = serializers.CharField(required=False, allow_blank=True)
+    provenance = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("external"):
@@ -72,7 +73,7 @@ class VersionUploadSerializer(serializers.Serializer):
 
 class AliasMoveSerializer(serializers.Serializer):
     version = NameSerializerField(kind="version")
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=REASON_MAX)
 
 
 class VersionSerializer(serializers.ModelSerializer):

@@ -6,8 +6,9 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from evalsite.core.names import NameRejected, canonical_name
+from evalsite.core.names import NameRejected, canonical_name, lookalike_check
 from evalsite.core.roles import can_release, can_research
+from evalsite.core.text import text_problem
 from models.errors import RegistryError
 from models.models import PRODUCTION, Alias, AliasMove, ModelFamily, ModelVersion
 
@@ -30,6 +31,7 @@ def alias_move(
         raise PermissionDenied("Moving aliases needs the researcher role or above.")
     try:  # canonical first, so `Production` or `ｐroduction` meet the production rule below
         name = canonical_name(name, kind="alias")
+        lookalike_check(name, kind="alias", existing=family.aliases.values_list("name", flat=True))
     except NameRejected as exc:
         raise RegistryError(str(exc)) from exc
     if name == PRODUCTION and user is not None and not can_release(user):
@@ -40,6 +42,9 @@ def alias_move(
     reason = (reason or "").strip()
     if not reason:
         raise RegistryError("Say why the alias moves (a reason is required and kept in history).")
+    too_long = text_problem("reason", reason)
+    if too_long:
+        raise RegistryError(too_long)
     if version.family_id != family.pk:
         raise RegistryError(f"{version.ref} is not a version of family {family.name}.")
     if not version.is_ready:

@@ -8,7 +8,6 @@ Linux and predicted only by macOS workers.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from django.db import transaction
 
 from evalsite.core.jobs import job_create
 from evalsite.core.models import Job
+from evalsite.core.tempdirs import temp_folder
 from models.errors import ConversionFailed, RegistryError
 from models.models import ModelFormat, ModelVersion, VersionStatus
 from models.services.versions import model_version_register
@@ -71,7 +71,7 @@ def model_version_convert_now(*, source_id: int, target: str, user: User | None)
     existing = ModelVersion.objects.filter(family=source.family, version=child_version).first()
     if existing is not None and existing.status != VersionStatus.REJECTED:
         return existing
-    with tempfile.TemporaryDirectory(prefix="registry-convert-") as folder:
+    with temp_folder("registry-convert-") as folder:
         out, child_spec = _convert(source, target, Path(folder))
         registration = model_version_register(
             family=source.family.name,

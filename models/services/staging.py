@@ -7,7 +7,6 @@ never unpickles or imports the model: that happens only in the sandbox's child p
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 from django.core.files import File
 
+from evalsite.core.tempdirs import temp_folder
 from models.models import ModelFormat
 
 # Container formats that are zip archives: checked for `../` and absolute entries before any load.
@@ -37,7 +37,7 @@ def staged_path(source: Path | File[Any]) -> Iterator[Path]:
     if temporary is not None:
         yield Path(temporary())
         return
-    with tempfile.TemporaryDirectory(prefix="registry-upload-") as folder:
+    with temp_folder("registry-upload-") as folder:
         path = Path(folder) / Path(source.name or "upload").name
         source.seek(0)
         with open(path, "wb") as out:

@@ -19,7 +19,8 @@ from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
-from evalsite.core.names import NameRejected, canonical_name
+from evalsite.core.names import NameRejected, canonical_name, lookalike_check
+from evalsite.core.text import text_problems
 from models.errors import RegistryError
 from models.models import (
     ModelFamily,
@@ -45,6 +46,9 @@ class Registration:
 def model_family_get_or_create(*, name: str, user: User | None = None) -> ModelFamily:
     try:
         name = canonical_name(name, kind="family")
+        if not ModelFamily.objects.filter(name=name).exists():
+            names = ModelFamily.objects.values_list("name", flat=True)
+            lookalike_check(name, kind="family", existing=list(names))
     except NameRejected as exc:
         raise RegistryError(str(exc)) from exc
     family, _ = ModelFamily.objects.get_or_create(name=name, defaults={"created_by": user})
@@ -73,12 +77,21 @@ def model_version_register(
     `registry.validate` job after commit (web, API), "none" leaves it `uploaded` (tests).
     external: no file and no spec; the version is ready at once and only imported runs use it.
     """
+    too_long = text_problems({"notes": notes, "card": card, "provenance": provenance})
+    if too_long:
+        raise RegistryError(" ".join(too_long))
     try:
         version = canonical_name(version, kind="version")
     except NameRejected as exc:
         raise RegistryError(str(exc)) from exc
     with transaction.atomic():  # an unknown parent leaves no new, empty family behind
         fam = model_family_get_or_create(name=family, user=user)
+        try:  # `1.2.o` or `1.2.0` beside the other is refused, naming the existing one
+            lookalike_check(
+                version, kind="version", existing=fam.versions.values_list("version", flat=True)
+            )
+        except NameRejected as exc:
+            raise RegistryError(f"{fam.name}: {exc}") from exc
         parent_row = _parent(fam, parent)
     fields: dict[str, Any] = {
         "spec": spec or {},

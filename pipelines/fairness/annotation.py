@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike
 from pipelines.stats.agreement import krippendorff_alpha, not_measurable_reason
 from pipelines.stats.qc import longest_run
 
-from .grouping import NOT_APPLICABLE, UNKNOWN
+from .grouping import NOT_APPLICABLE, UNKNOWN, tone_number
 
 DEFAULT_THRESHOLD = 0.6
 DEFAULT_MIN_ITEMS = 10
@@ -84,16 +84,16 @@ def _consensus(tones: list[str], genders: list[str]) -> tuple[str, str, float | 
         for t, g in zip(tones, genders, strict=True)
         if t != NOT_APPLICABLE and g != NOT_APPLICABLE
     ]
-    numeric = [int(t) for t in person_t if t.isdigit()]
+    numeric = [n for n in map(tone_number, person_t) if n is not None]
     tone, tone_agree = UNKNOWN, None
     if numeric and 2 * len(numeric) >= len(person_t):
         med = _tone_median(numeric)
         tone = str(med)
-        tone_agree = sum(1 for t in person_t if t.isdigit() and abs(int(t) - med) <= 1) / len(
-            person_t
-        )
+        tone_agree = sum(
+            1 for n in map(tone_number, person_t) if n is not None and abs(n - med) <= 1
+        ) / len(person_t)
     elif person_t:
-        tone_agree = sum(1 for t in person_t if not t.isdigit()) / len(person_t)
+        tone_agree = sum(1 for t in person_t if tone_number(t) is None) / len(person_t)
     gender, gender_agree = UNKNOWN, None
     if person_g:
         top, count = Counter(person_g).most_common(1)[0]
@@ -151,8 +151,8 @@ def _alpha(by_item: dict[str, tuple[list[str], list[str]]], which: int, level: s
     table = np.full((width, len(by_item)), np.nan)
     for col, (tones, genders) in enumerate(by_item.values()):
         for row, (t, g) in enumerate(zip(tones, genders, strict=True)):
-            if which == 0 and t.isdigit():
-                table[row, col] = float(t)
+            if which == 0 and tone_number(t) is not None:
+                table[row, col] = float(tone_number(t))  # type: ignore[arg-type]
             elif which == 1 and g in codes:
                 table[row, col] = codes[g]
     try:
@@ -209,10 +209,11 @@ def annotator_label_qc(
                 continue
             tone, gender, _, _ = _consensus([tones[j] for j in others], [gens[j] for j in others])
             scored += 1
+            mine_n, consensus_n = tone_number(tones[k]), tone_number(tone)
             tone_ok = (
                 tones[k] == tone
-                if not (tone.isdigit() and tones[k].isdigit())
-                else abs(int(tones[k]) - int(tone)) <= 1
+                if mine_n is None or consensus_n is None
+                else abs(mine_n - consensus_n) <= 1
             )
             gender_ok = gender == UNKNOWN or gens[k] == gender
             correct += bool(tone_ok and gender_ok)

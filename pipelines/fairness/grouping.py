@@ -20,6 +20,8 @@ import re
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from pipelines.parse import int_or_none
+
 DEFAULT_TONE_GROUPS = "1-3,4-7,8-10"
 NOT_APPLICABLE = "not_applicable"
 UNKNOWN = "unknown"
@@ -32,7 +34,14 @@ MONK_TONES = tuple(range(1, 11))
 
 ToneGroups = list[tuple[int, int]]
 
-_PART = re.compile(r"(\d+)\s*(?:-|–|\.\.)\s*(\d+)|(\d+)")
+# ASCII digits only (`\d` also matches other scripts' digits), at most 3 of them.
+_PART = re.compile(r"([0-9]{1,3})\s*(?:-|–|\.\.)\s*([0-9]{1,3})|([0-9]{1,3})")
+
+
+def tone_number(label: str) -> int | None:
+    """The Monk tone a label names (`"7"` → 7); None for not_applicable, unknown or anything
+    that is not an ASCII number from 1 to 10."""
+    return int_or_none(label, lo=1, hi=10)
 
 
 def _ranges(tones: list[int]) -> str:

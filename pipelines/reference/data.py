@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipelines.parse import int_or_none
 from pipelines.synth.monk import GENDERS
 from pipelines.synth.negatives import make_negative
 from pipelines.synth.people import draw_person, random_person_spec
@@ -59,7 +60,7 @@ def list_pairs(folder: Path) -> list[tuple[Path, Path]]:
 
 
 def _stem_number(p: Path) -> int | None:
-    return int(p.stem) if p.stem.isdigit() else None
+    return int_or_none(p.stem)
 
 
 def split_pairs(data_root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:

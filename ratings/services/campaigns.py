@@ -24,7 +24,7 @@ from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services.artefacts import resolve
 from pipelines.metrics.functional import mask_iou
-from ratings.models import Campaign, CampaignStatus, Mode, Stratum, Task
+from ratings.models import MAX_ITEMS_PER_PAIR, Campaign, CampaignStatus, Mode, Stratum, Task
 from ratings.services.reports import campaign_snapshot_mark_dirty
 
 GOLD_MARGIN = 0.3
@@ -113,8 +113,8 @@ def _validate(
         raise CampaignError("disagreement_share: must be between 0 and 1")
     if not 0.0 <= gold_ratio <= 1.0:
         raise CampaignError("gold_ratio: must be between 0 and 1")
-    if items_per_pair < 1:
-        raise CampaignError("items_per_pair: must be at least 1")
+    if not 1 <= items_per_pair <= MAX_ITEMS_PER_PAIR:
+        raise CampaignError(f"items_per_pair: must be from 1 to {MAX_ITEMS_PER_PAIR}")
     if mode not in (Mode.PAIRWISE, Mode.ABSOLUTE):  # attributes: attribute_campaign_create
         raise CampaignError(
             "mode: must be pairwise or absolute (attribute labelling campaigns "

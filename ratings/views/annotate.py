@@ -67,7 +67,10 @@ def _task(assignment: Assignment, mode: str, empty: dict[tuple[int, int], bool])
     return {
         "token": assignment.token,
         "images": {s: reverse("ratings:image", args=[assignment.token, s]) for s in slots},
-        "empty": {slot: empty.get((run, task.item_id), False) for slot, run in shown.items()},
+        "empty": {
+            slot: run is not None and empty.get((run, task.item_id), False)
+            for slot, run in shown.items()
+        },
     }
 
 

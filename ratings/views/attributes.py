@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from evalsite.core.formfields import WholeNumberField
 from evalsite.core.roles import annotator_required, researcher_required, signed_in
 from evalsite.datasets.models import DatasetVersion
 from ratings.forms import parse_seconds
@@ -169,7 +170,7 @@ class AttributeCampaignForm(forms.Form):
         ),
         help_text="every item of this version becomes one task",
     )
-    overlap = forms.IntegerField(
+    overlap = WholeNumberField(
         min_value=1, max_value=10, initial=DEFAULT_OVERLAP, help_text="annotators per item (k)"
     )
     instructions = forms.CharField(

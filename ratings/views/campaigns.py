@@ -73,7 +73,8 @@ def campaign_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Campaign “{campaign.name}” created.")
             return redirect("ratings:campaign", pk=campaign.pk)
-    return render(request, "ratings/campaign_new.html", {"form": form})
+    status = 400 if request.method == "POST" else 200  # the form again, with the reasons
+    return render(request, "ratings/campaign_new.html", {"form": form}, status=status)
 
 
 @researcher_required

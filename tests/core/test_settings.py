@@ -40,6 +40,12 @@ def run_check(**env: str) -> subprocess.CompletedProcess[str]:
         ({"MEDIA_ROOT": "relative/media"}, "MEDIA_ROOT must be an absolute path"),
         ({"JOB_LEASE_SECONDS": "soon"}, "JOB_LEASE_SECONDS must be an integer"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 16 characters"),
+        ({"TRUSTED_PROXIES": "10.0.0.5, nginx"}, "TRUSTED_PROXIES must list IP addresses"),
+        ({"TRUST_X_FORWARDED_PROTO": "true"}, "TRUST_X_FORWARDED_PROTO=true needs TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "10.0.0.5", "TRUSTED_PROXY_HOPS": "1"}, "not both"),
+        ({"TRUSTED_PROXY_HOPS": "²"}, "TRUSTED_PROXY_HOPS must be an integer"),
+        ({"LOGIN_FAILURE_LIMIT": "١٢"}, "LOGIN_FAILURE_LIMIT must be an integer"),
+        ({"DATASET_ZIP_MAX_RATIO": "inf"}, "DATASET_ZIP_MAX_RATIO must be a finite number"),
     ],
 )
 def test_bad_environment_stops_manage_check_naming_the_variable(env, named):

@@ -1,4 +1,4 @@
-"""The faster chunk path (issue 15, item 5) keeps every result: files written on a writer thread
+"""The faster chunk path keeps every result: files written on a writer thread
 fail only their own item, the run summary still equals `pipelines.metrics` over the stored
 folders (gated and ungated), and a worker's pool process starts its sandbox forkserver early."""
 

@@ -36,6 +36,14 @@ def _fresh_media():
     clear_run_folders()
 
 
+@pytest.fixture(autouse=True)
+def scratch(tmp_path: Path, settings) -> Path:
+    """This test's own TEMP_ROOT: what an import leaves behind is looked for here only, never in
+    the system temp folder, where any other program may be creating folders right now."""
+    settings.TEMP_ROOT = tmp_path / "scratch"
+    return settings.TEMP_ROOT
+
+
 @pytest.fixture
 def dv(tmp_path):
     return tiny_set(tmp_path, n=5, empty=1)
@@ -67,10 +75,8 @@ def score_inline(django_capture_on_commit_callbacks):
     return run
 
 
-def _tmp_import_dirs() -> set[str]:
-    import tempfile
-
-    return {p.name for p in Path(tempfile.gettempdir()).glob("import-*")}
+def left_behind(scratch: Path) -> list[str]:
+    return sorted(p.name for p in scratch.iterdir()) if scratch.exists() else []
 
 
 def post_form(client, dv, data: bytes, *, name="preds.zip", latency: bytes | None = None, **extra):
@@ -145,7 +151,9 @@ def test_run_page_says_no_latency_measured(client, tmp_path, dv, version, resear
         ("link.png", "symbolic link in the archive"),
     ],
 )
-def test_unsafe_zip_entries_are_refused(client, tmp_path, dv, version, researcher, entry, message):
+def test_unsafe_zip_entries_are_refused(
+    client, tmp_path, scratch, dv, version, researcher, entry, message
+):
     client.force_login(researcher)
     folder = write_predictions(dv, tmp_path / "pred")
     buf = io.BytesIO()
@@ -158,13 +166,12 @@ def test_unsafe_zip_entries_are_refused(client, tmp_path, dv, version, researche
             zf.writestr(info, "/etc/passwd")
         else:
             zf.writestr(info, b"x")
-    before = _tmp_import_dirs()
     response = post_form(client, dv, buf.getvalue(), model_version=version.pk)
     assert response.status_code == 400
     page = response.content.decode()
     assert "Nothing was imported" in page and message in page and "preds.zip" in page
     nothing_created()
-    assert _tmp_import_dirs() == before  # the extraction folder is gone too
+    assert left_behind(scratch) == []  # the extraction folder is gone too
     assert not (tmp_path.parent / "evil.png").exists()
 
 
@@ -316,7 +323,7 @@ def _symlink_zip(folder: Path) -> bytes:
     ],
 )
 def test_api_bad_input_is_400_naming_the_problem_and_nothing_created(
-    api, tmp_path, dv, version, fields, fragment
+    api, tmp_path, scratch, dv, version, fields, fragment
 ):
     folder = write_predictions(dv, tmp_path / "pred")
     kind = fields.get("spoil", "")
@@ -331,12 +338,12 @@ def test_api_bad_input_is_400_naming_the_problem_and_nothing_created(
         first = dv.items.order_by("stem").first().stem
         text = fields["latency"].format(first=first)
         data["latency"] = SimpleUploadedFile("l.csv", text.encode())
-    before = _tmp_import_dirs()
     response = api.post(reverse("evals:api-run-import"), data, format="multipart")
     assert response.status_code == 400
     assert fragment in response.content.decode()
+    assert str(scratch) not in response.content.decode()
     nothing_created()
-    assert _tmp_import_dirs() == before
+    assert left_behind(scratch) == []
 
 
 def test_api_without_token_is_401(tmp_path, dv):

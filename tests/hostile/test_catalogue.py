@@ -7,12 +7,19 @@ from pathlib import Path
 import pytest
 
 from tests.hostile import (
+    test_archives,
+    test_forwarded,
     test_imports,
     test_logins,
+    test_lookalikes,
+    test_numbers,
     test_predictions,
     test_rating,
     test_registry,
+    test_settings_doors,
     test_smaller,
+    test_text,
+    test_url_fuzz,
 )
 from tests.hostile.catalogue import BEGIN, CASES, END, readme_table
 
@@ -29,6 +36,8 @@ def test_the_catalogue_holds_at_least_40_distinct_cases() -> None:
 def test_every_case_has_a_test_and_every_test_a_case() -> None:
     tested = set().union(*(m.CASE_IDS for m in (
         test_imports, test_logins, test_predictions, test_rating, test_registry, test_smaller,
+        test_forwarded, test_numbers, test_settings_doors, test_url_fuzz,
+        test_archives, test_lookalikes, test_text,
     )))  # fmt: skip
     listed = {c.id for c in CASES}
     assert sorted(listed - tested) == [], "catalogue cases without a test"

@@ -5,7 +5,6 @@ no media files, no leftover temporary folder."""
 from __future__ import annotations
 
 import stat
-import tempfile
 import zipfile
 from io import StringIO
 from pathlib import Path
@@ -22,13 +21,13 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 
 @pytest.fixture(autouse=True)
-def media(tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+def media(tmp_path: Path, settings: Any) -> Path:
     root = tmp_path / "media"
     root.mkdir()
     settings.MEDIA_ROOT = root
     scratch = tmp_path / "scratch"  # the importer's temporary folders land here, so we can look
     scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    settings.TEMP_ROOT = scratch
     return root
 
 

@@ -95,6 +95,7 @@ def test_logging_in_to_ones_own_account_does_not_reset_guesses_at_others(rita: U
 def test_behind_the_proxy_each_forwarded_address_counts_alone(rita: User, settings: Any) -> None:
     settings.TRUST_X_FORWARDED_PROTO = True
     proxy = "172.18.0.5"
+    settings.TRUSTED_PROXIES = (f"{proxy}/32",)
     for i in range(LIMIT):
         Client().post("/login/", {"username": f"user{i}", "password": "guess"}, REMOTE_ADDR=proxy,
                       HTTP_X_FORWARDED_FOR="203.0.113.9")  # fmt: skip

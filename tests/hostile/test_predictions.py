@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import struct
-import tempfile
 import zipfile
 import zlib
 from io import StringIO
@@ -27,11 +26,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 
 @pytest.fixture(autouse=True)
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def scratch(tmp_path: Path, settings: Any) -> Path:
     clear_run_folders()
     folder = tmp_path / "scratch"
     folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    settings.TEMP_ROOT = folder  # the import's temporary folders land here, so we can look
     return folder
 
 

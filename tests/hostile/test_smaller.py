@@ -1,4 +1,4 @@
-"""The smaller findings of issue 14, each through the door that showed it."""
+"""Smaller hostile findings (formats, bounds, exports), each through the door that showed it."""
 
 from __future__ import annotations
 

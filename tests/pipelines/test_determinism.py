@@ -1,6 +1,6 @@
 """Per-image determinism of every runner: an image's output does not depend on what ran before it.
 
-The GrabCut history case (issue 17): OpenCV's RNG state carried over between GrabCut calls, so a
+The GrabCut history case: OpenCV's RNG state carried over between GrabCut calls, so a
 photo processed after a different set of photos came out different. These tests process the same
 photo after different histories (other photos, a perturbed RNG, a fresh runner, other thread
 counts) and demand identical bytes.

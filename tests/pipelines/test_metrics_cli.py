@@ -116,11 +116,13 @@ def test_size_mismatch_and_unreadable_files_are_errors(
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--threshold", "2"], "not within [0, 1]"),
-        (["--threshold", "-0.1"], "not within [0, 1]"),
-        (["--threshold", "nan"], "not within [0, 1]"),
-        (["--threshold", "half"], "not a number"),
-        (["--workers", "0"], "at least 1"),
+        (["--threshold", "2"], "--threshold: expected a number from 0.0 to 1.0, got 2.0"),
+        (["--threshold", "-0.1"], "expected a number from 0.0 to 1.0, got -0.1"),
+        (["--threshold", "nan"], "expected a decimal number such as 0.5, got 'nan'"),
+        (["--threshold", "half"], "expected a decimal number such as 0.5, got 'half'"),
+        (["--threshold", "٠.٥"], "expected a decimal number such as 0.5"),
+        (["--workers", "0"], "--workers: expected a whole number at least 1, got 0"),
+        (["--workers", "²"], "--workers: expected a whole number of digits 0-9, got '²'"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(

@@ -44,7 +44,7 @@ def test_gold_tasks_catch_a_random_clicker():
 
 
 def test_excluding_flagged_random_clickers_moves_bt_scores_toward_the_truth():
-    """Issue 7 acceptance: gold catches random clickers, and leaving out their votes moves the
+    """Gold catches random clickers, and leaving out their votes moves the
     Bradley–Terry strengths toward the known truth."""
     votes = simulate_campaign(
         TRUTH,

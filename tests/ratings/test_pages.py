@@ -229,7 +229,7 @@ def test_researcher_creates_opens_and_toggles_a_campaign(world: World) -> None:
             "gold_ratio": 0.1,
         },
     )
-    assert bad.status_code == 200 and "two or more" in bad.content.decode()
+    assert bad.status_code == 400 and "two or more" in bad.content.decode()
 
 
 def test_a_gold_failing_annotator_is_flagged_and_the_switch_shows_the_effect(

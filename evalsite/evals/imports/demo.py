@@ -15,13 +15,13 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
 from django.conf import settings
 
+from evalsite.core.tempdirs import temp_folder
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.models import DatasetVersion
 from evalsite.datasets.selectors import dataset_version_resolve
@@ -107,7 +107,7 @@ def import_demo_run(log: Log) -> EvalRun | None:
     if existing is not None:
         log(f"    run #{existing.pk}: {child.ref} imported on {dv.spec} (unchanged)")
         return existing
-    with tempfile.TemporaryDirectory(prefix="demo-device-") as tmp:
+    with temp_folder("demo-device-") as tmp:
         work = Path(tmp)
         try:
             report = _predict(child, dv, work)

@@ -7,6 +7,8 @@ from typing import Any
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
+from evalsite.core.formfields import WholeNumberField
+from evalsite.core.text import NOTE_MAX
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.forms import SetVersionChoice, VersionChoice
 from models.forms import check_upload_size
@@ -46,10 +48,11 @@ class ImportForm(forms.Form):
     )
     provenance = forms.CharField(
         required=False,
+        max_length=NOTE_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="who produced these predictions, how",
     )
-    parity_run = forms.IntegerField(
+    parity_run = WholeNumberField(
         required=False,
         min_value=1,
         help_text="run # to compare the alphas with (default: the parent version's worker run)",

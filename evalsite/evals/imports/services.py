@@ -27,6 +27,7 @@ from django.db import transaction
 
 from evalsite.core.jobs import ChunkLost, job_create
 from evalsite.core.models import Chunk
+from evalsite.core.text import text_problems
 from evalsite.datasets.models import AttributeRevision, DatasetVersion, Item
 from evalsite.evals.imports.checks import CheckedImport, ImportRefused, predictions_check
 from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
@@ -149,6 +150,10 @@ def eval_run_import(
 
     Raises ImportRefused (every problem, naming the files) with nothing created.
     """
+    labels = {"device": device, "os": os, "runtime_label": runtime_label}
+    too_long = text_problems({**labels, "compute_units": compute_units, "provenance": provenance})
+    if too_long:
+        raise ImportRefused(too_long)
     _still_exists(model_version, dataset_version)
     checked = predictions_check(
         folder=folder,

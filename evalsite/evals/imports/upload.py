@@ -1,13 +1,13 @@
 """The web / API door of imported runs: a zip of `<stem>.png` alphas → `eval_run_import` (job).
 
-The archive is extracted by the set importer's `archive_extract` into a temporary folder removed
-afterwards, whatever happens; every entry is checked before a byte is written.
+The archive is extracted by the set importer's `archive_extract` into a temporary folder under
+TEMP_ROOT removed afterwards, whatever happens; every entry is checked before a byte is written,
+and no message leaving this door shows that folder's path.
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,9 +17,11 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 
+from evalsite.core.tempdirs import scrub_paths, temp_folder
 from evalsite.datasets.archive import archive_extract
 from evalsite.datasets.errors import ImportRejected, format_entry
 from evalsite.datasets.models import DatasetVersion
+from evalsite.evals.errors import EvalError
 from evalsite.evals.imports.checks import ImportRefused
 from evalsite.evals.imports.services import eval_run_import
 from evalsite.evals.models import EvalRun
@@ -34,7 +36,7 @@ def extracted_zip(upload: UploadedFile | Path, *, label: str) -> Iterator[Path]:
     paths, `..`, symlinks, encrypted entries, zip bombs); the top level or a single top folder
     holds the PNGs.
     """
-    with tempfile.TemporaryDirectory(prefix="import-") as tmp:
+    with temp_folder("import-") as tmp:
         root = Path(tmp)
         archive = root / "upload.zip"
         if isinstance(upload, Path):
@@ -52,8 +54,16 @@ def extracted_zip(upload: UploadedFile | Path, *, label: str) -> Iterator[Path]:
             )
         except ImportRejected as exc:
             problems = [format_entry({**e, "file": f"{label}: {e['file']}"}) for e in exc.entries]
-            raise ImportRefused(problems) from None
-        yield _predictions_root(dest)
+            raise ImportRefused([scrub_paths(p, root / "files", root) for p in problems]) from None
+        try:
+            yield _predictions_root(dest)
+        except ImportRefused as exc:
+            raise ImportRefused([scrub_paths(p, dest, root) for p in exc.problems]) from None
+        except EvalError as exc:
+            text = scrub_paths(str(exc), dest, root)
+            if text == str(exc):
+                raise
+            raise EvalError(text) from None
 
 
 def _predictions_root(folder: Path) -> Path:

@@ -13,8 +13,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.formfields import ApiWholeNumber
 from evalsite.core.roles import CanResearch, researcher_required, signed_in
 from evalsite.core.scopes import EVALUATE, ScopeMap
+from evalsite.core.text import NOTE_MAX
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.errors import EvalError
@@ -83,9 +85,11 @@ class ImportSerializer(serializers.Serializer):  # type: ignore[type-arg]
     compute_units = serializers.CharField(
         required=False, allow_blank=True, max_length=64, default=""
     )
-    provenance = serializers.CharField(required=False, allow_blank=True, default="")
+    provenance = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=NOTE_MAX
+    )
     ignore_extra = serializers.BooleanField(required=False, default=False)
-    parity_run = serializers.IntegerField(required=False, min_value=1)
+    parity_run = ApiWholeNumber(required=False, min_value=1)
 
     def validate_file(self, value: Any) -> Any:
         from django import forms

@@ -23,6 +23,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from evalsite.core.inputs import path_int
 from evalsite.core.roles import researcher_required
 from evalsite.evals.export import results_csv, run_results_document
 from evalsite.evals.models import SORTABLE_METRICS
@@ -130,9 +131,11 @@ def _run_file(artefacts: dict[str, object], role: str) -> Path:
     if role.startswith(("instance-", "instance_web-")):
         kind, _, n = role.partition("-")
         instances = artefacts.get("instances") or []
-        if not n.isdigit() or not 1 <= int(n) <= len(instances):  # type: ignore[arg-type]
+        count = len(instances)  # type: ignore[arg-type]
+        if count == 0:
             raise Http404("No such instance.")
-        rel = instances[int(n) - 1]["web" if kind == "instance_web" else "full"]  # type: ignore[index]
+        number = path_int(n, name="instance", lo=1, hi=count)
+        rel = instances[number - 1]["web" if kind == "instance_web" else "full"]  # type: ignore[index]
     else:
         rel = artefacts.get(role)
     if not rel:

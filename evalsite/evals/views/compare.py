@@ -21,6 +21,7 @@ from evalsite.evals.models import ComparisonStatus, EvalRun
 from evalsite.evals.selectors import run_comparison_get, run_get
 from evalsite.evals.services.comparisons import ComparisonRefused, run_comparison_request
 from pipelines.metrics.registry import label
+from pipelines.parse import InvalidNumber, parse_id
 
 
 def intervals_context(a: EvalRun, b: EvalRun) -> dict[str, Any]:
@@ -47,13 +48,13 @@ def intervals_context(a: EvalRun, b: EvalRun) -> dict[str, Any]:
 @require_POST
 def compare_intervals_view(request: HttpRequest) -> HttpResponse:
     try:
-        a = run_get(int(request.POST.get("a", "")))
-        b = run_get(int(request.POST.get("b", "")))
-    except ValueError:
+        ids = [parse_id(request.POST.get(key, ""), name=key) for key in ("a", "b")]
+    except InvalidNumber as exc:
         return HttpResponseBadRequest(
-            "Give two run ids (a, b) to compute intervals for.",
+            f"Give two run ids (a, b) to compute intervals for ({exc}).",
             content_type="text/plain; charset=utf-8",
         )
+    a, b = run_get(ids[0]), run_get(ids[1])
     try:
         row = run_comparison_request(baseline=a, candidate=b, user=request.user)
     except ComparisonRefused as exc:

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from evalsite.core.roles import can_release
+from evalsite.core.text import text_problems
 from evalsite.releases.errors import EvidenceMoved, OverrideRequired, ReleaseError
 from evalsite.releases.models import (
     DecisionKind,
@@ -21,6 +22,7 @@ from evalsite.releases.models import (
 from models.errors import RegistryError
 from models.models import PRODUCTION, Alias, AliasMove, ModelFamily
 from models.services import alias_move
+from pipelines.release.gate_settings import gate_settings_problems
 
 DECIDE_DENIED = "Only release managers and admins may record release decisions."
 
@@ -104,6 +106,9 @@ def release_decision_record(
     reason = (reason or "").strip()
     if not reason:
         raise ReleaseError("Write why (the reason is kept with the decision for good).")
+    too_long = text_problems({"reason": reason, "override": override or ""})
+    if too_long:
+        raise ReleaseError(" ".join(too_long))
     if report.status != ReportStatus.DONE:
         raise ReleaseError(f"report #{report.pk} is {report.status}; decide on a finished report")
     if move_production and decision != DecisionKind.APPROVE:
@@ -188,18 +193,11 @@ def gate_config_update(*, family: ModelFamily, user: User, **values: Any) -> Gat
     unknown = set(values) - set(GATE_FIELDS)
     if unknown:
         raise ReleaseError(f"unknown gate settings: {', '.join(sorted(unknown))}")
-    margins = values.get("metric_margins")
-    if margins is not None:
-        from pipelines.metrics.registry import names, stored_metrics
-
-        # Gates test paired deltas, which exist for the per-image metrics a report pairs.
-        known = names(stored_metrics())
-        bad = [k for k in margins if k not in known]
-        if bad or not all(isinstance(v, int | float) and v >= 0 for v in margins.values()):
-            raise ReleaseError(
-                "metric_margins maps metric names "
-                f"({', '.join(known)}) to margins >= 0; bad: {bad or margins}"
-            )
+    # The one check of every door (this service, the admin's form): finite numbers, and no
+    # gate that could never pass; each problem names the setting and why.
+    problems = gate_settings_problems(values)
+    if problems:
+        raise ReleaseError("; ".join(problems))
     with transaction.atomic():
         config, _ = GateConfig.objects.select_for_update().get_or_create(family=family)
         for key, value in values.items():

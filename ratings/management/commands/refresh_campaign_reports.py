@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pipelines import cli_args
 from ratings.models import Campaign
 from ratings.services.reports import campaign_snapshot_refresh
 
@@ -18,7 +19,9 @@ class Command(BaseCommand):
     help = "Recompute the stored report (snapshot) of campaigns now."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("ids", nargs="*", type=int, metavar="ID", help="campaign ids")
+        parser.add_argument(
+            "ids", nargs="*", type=cli_args.record_id, metavar="ID", help="campaign ids"
+        )
         parser.add_argument("--dirty", action="store_true", help="only reports with new ratings")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -27,6 +27,7 @@ from evalsite.evals.selectors import run_get
 from models.errors import VersionNotFound
 from models.management.commands.register_model import user_arg
 from models.selectors import model_version_resolve
+from pipelines import cli_args
 
 EXIT_REFUSED = 1
 
@@ -48,7 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("--provenance", default="", help="who produced them, how")
         parser.add_argument(
             "--parity-run",
-            type=int,
+            type=cli_args.record_id,
             help="run to compare the alphas with (default: the parent version's primary worker "
             "run on the set, else this version's)",
         )

@@ -16,13 +16,14 @@ from django.utils import timezone
 from evalsite.evals.models import FINISHED_STATUSES, EvalRun
 from evalsite.evals.selectors import primary_run_ids
 from evalsite.evals.services.artefacts import purge_run_folder
+from pipelines import cli_args
 
 
 class Command(BaseCommand):
     help = "Delete the image files of finished runs older than N days, keeping primary runs."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--older-than-days", type=int, required=True)
+        parser.add_argument("--older-than-days", type=cli_args.whole_number, required=True)
         parser.add_argument("--dry-run", action="store_true", help="list, delete nothing")
 
     def handle(self, *args: Any, **opts: Any) -> None:

@@ -31,6 +31,7 @@ from evalsite.evals.services.reproduce import eval_run_reproduce
 from evalsite.evals.services.runs import ALL_RUNTIMES, DEFAULT_RUNTIME, eval_run_start
 from models.errors import VersionNotFound
 from models.selectors import model_version_resolve
+from pipelines import cli_args
 
 EXIT_FAILED = 1
 EXIT_NO_WORKER = 2
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", help="NAME or NAME:HASH-PREFIX")
         parser.add_argument(
             "--reproduce",
-            type=int,
+            type=cli_args.record_id,
             metavar="RUN",
             help="re-run done run RUN with its configuration and compare every image "
             "(instead of --model/--dataset); with --wait, prints the verdict",
@@ -54,7 +55,10 @@ class Command(BaseCommand):
         parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=ALL_RUNTIMES)
         parser.add_argument("--wait", action="store_true", help="wait until the run finishes")
         parser.add_argument(
-            "--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)"
+            "--timeout",
+            type=cli_args.finite_number,
+            default=3600.0,
+            help="seconds --wait waits (default 3600)",
         )
         parser.add_argument("--json", action="store_true", help="print the run as JSON")
 

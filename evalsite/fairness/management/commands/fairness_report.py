@@ -19,6 +19,7 @@ from evalsite.evals.models import EvalRun
 from evalsite.fairness.inputs import NoPersonAttributes
 from evalsite.fairness.presenters import judged_groups
 from evalsite.fairness.services import fairness_report_compute, settings_for
+from pipelines import cli_args
 from pipelines.fairness.grouping import display_group
 from pipelines.metrics.registry import label
 
@@ -27,18 +28,21 @@ class Command(BaseCommand):
     help = "Compute a run's fairness report by skin tone, perceived gender and their intersection."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--run", type=int, required=True, help="run id")
+        parser.add_argument("--run", type=cli_args.record_id, required=True, help="run id")
         parser.add_argument(
             "--json", metavar="OUT", help="write the fairness JSON to this file ('-' for stdout)"
         )
         parser.add_argument(
             "--min-group-size",
-            type=int,
+            type=cli_args.positive_int,
             default=None,
             help="groups below this many images are 'too small to judge' (30)",
         )
         parser.add_argument(
-            "--margin", type=float, default=None, help="smallest gap that can be flagged (0.03)"
+            "--margin",
+            type=cli_args.unit_interval,
+            default=None,
+            help="smallest gap that can be flagged (0.03)",
         )
         parser.add_argument(
             "--skin-tone-groups",

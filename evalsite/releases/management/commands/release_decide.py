@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from evalsite.releases.errors import ReleaseError, ReportNotFound
 from evalsite.releases.selectors import report_get
 from evalsite.releases.services.decisions import release_decision_record
+from pipelines import cli_args
 
 DECISIONS = {"approve": "approve", "reject": "reject", "more-data": "needs_more_data"}
 
@@ -26,7 +27,9 @@ class Command(BaseCommand):
     help = "Record the decision (approve, reject, more-data) of a release report."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--report", type=int, required=True, help="release report id")
+        parser.add_argument(
+            "--report", type=cli_args.record_id, required=True, help="release report id"
+        )
         parser.add_argument("--decision", required=True, choices=sorted(DECISIONS))
         parser.add_argument(
             "--move-production", action="store_true",

@@ -17,6 +17,7 @@ from evalsite.releases.export import export_html
 from evalsite.releases.selectors import report_json
 from evalsite.releases.services.refs import resolve_refs
 from evalsite.releases.services.reports import release_report_create, release_report_run_now
+from pipelines import cli_args
 
 
 class Command(BaseCommand):
@@ -29,7 +30,9 @@ class Command(BaseCommand):
             "--dataset", required=True, action="append",
             help="NAME or NAME:HASH-PREFIX; repeat for a suite (the first is the quality set)",
         )  # fmt: skip
-        parser.add_argument("--campaign", type=int, default=None, help="rating campaign id")
+        parser.add_argument(
+            "--campaign", type=cli_args.record_id, default=None, help="rating campaign id"
+        )
         parser.add_argument("--json", dest="json_out", default="", help="write the JSON here")
         parser.add_argument("--html", dest="html_out", default="", help="write offline HTML here")
 
