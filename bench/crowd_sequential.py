@@ -24,10 +24,7 @@ missed goal.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
-import os
-import subprocess
 import sys
 import time
 from contextlib import redirect_stdout
@@ -39,6 +36,7 @@ from scipy.stats import binomtest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support.stamp import stamp  # noqa: E402
 from pipelines.stats import routing  # noqa: E402
 from pipelines.stats.sequential import decision_paths, monitor  # noqa: E402
 from pipelines.stats.sequential_online import OnlineDecisions  # noqa: E402
@@ -125,18 +123,6 @@ def route_campaigns(
         | ((d == 3) & (np.abs(s - 0.5) >= ROUTED_MARGIN))
     )
     return total, float(wrong.any(axis=1).mean()), int(running.sum())
-
-
-def stamp() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = "unknown"
-    load = os.getloadavg()[0]
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"commit {commit or 'unknown'}, {now}, load average {load:.1f}, {os.cpu_count()} CPUs"
 
 
 def run(args: argparse.Namespace) -> bool:

@@ -225,13 +225,21 @@
     if (leasing || flushing || stalled || pendingCount() || !state.available || queue.length >= DEPTH - 1) return;
     leasing = true;
     const seq = ++sent;
-    post(leaseUrl, { depth: DEPTH }).then(function (body) {
+    // Holding nothing (a first visit), lease two: the first task shows sooner, and the top-up
+    // behind it leases the rest while the rater looks at it.
+    const depth = queue.length ? DEPTH : 2;
+    const before = queue.length;
+    post(leaseUrl, { depth: depth }).then(function (body) {
       errorBox.hidden = true;
       merge(body, seq);
     }).catch(function (err) {
       fail("Could not fetch a task: " + err.message);
       if (!queue.length && startForm) startForm.hidden = false;
-    }).finally(function () { leasing = false; show(); });
+    }).finally(function () {
+      leasing = false;
+      show();
+      if (queue.length > before) topUp();  // only while leasing brings tasks: never a loop
+    });
   }
 
   function scheduleRetry() {
