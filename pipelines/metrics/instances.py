@@ -122,7 +122,15 @@ def match_instances(
     )
 
 
-def item_values(scores: Mapping[str, Any]) -> dict[str, float] | None:
+def _matched(scores: Mapping[str, Any]) -> int:
+    """Matched pairs of stored scores (older rows: the GT instances with a non-zero IoU)."""
+    matched = scores.get("matched")
+    if matched is None:
+        matched = sum(1 for v in scores.get("matched_iou") or [] if v)
+    return int(matched)
+
+
+def item_values(scores: Mapping[str, Any]) -> dict[str, float | None] | None:
     """The per-item values of `ITEM_KEYS` from a stored `as_dict()` (None without GT instances).
 
     Rows stored before per-instance boundary IoU existed carry only `matched_iou`; their
@@ -132,13 +140,11 @@ def item_values(scores: Mapping[str, Any]) -> dict[str, float] | None:
     if not gt_count:
         return None
     matched_iou = scores.get("matched_iou") or []
-    matched = scores.get("matched")
-    if matched is None:
-        matched = sum(1 for v in matched_iou if v)
+    biou = scores.get("instance_boundary_iou")
     return {
         "instance_iou": float(np.mean(matched_iou)) if matched_iou else 0.0,
-        "instance_boundary_iou": scores.get("instance_boundary_iou"),
-        "instance_recall": matched / gt_count,
+        "instance_boundary_iou": None if biou is None else float(biou),
+        "instance_recall": _matched(scores) / gt_count,
         "instance_count_ok": 1.0 if scores.get("count_correct") else 0.0,
     }
 
@@ -149,42 +155,33 @@ def summarise(per_item: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     rows = [s for s in per_item if int(s.get("gt_count") or 0)]
     if not rows:
         return None
-    values = [item_values(s) for s in rows]
+    values = [item_values(s) or {} for s in rows]
     out: dict[str, Any] = {"items": len(rows)}
     for key in ITEM_KEYS:
-        present = [v[key] for v in values if v is not None and v[key] is not None]
+        present = [float(v) for row in values if (v := row.get(key)) is not None]
         out[key] = float(np.mean(present)) if present else None
     gt_total = sum(int(s["gt_count"]) for s in rows)
     pred_total = sum(int(s.get("pred_count") or 0) for s in rows)
-    matched_total = sum(round(v["instance_recall"] * int(s["gt_count"]))
-                        for v, s in zip(values, rows, strict=True) if v)  # fmt: skip
-    all_iou = [x for s in rows for x in (s.get("matched_iou") or [])]
+    matched = [_matched(s) for s in rows]
+    all_iou = [float(x) for s in rows for x in (s.get("matched_iou") or [])]
+    precision = [m / int(s["pred_count"]) if int(s.get("pred_count") or 0) else 0.0
+                 for m, s in zip(matched, rows, strict=True)]  # fmt: skip
     out.update(
         {
             "gt_instances": gt_total,
             "pred_instances": pred_total,
-            "matched": matched_total,
-            "missed": gt_total - matched_total,
-            "extra": pred_total - matched_total,
+            "matched": sum(matched),
+            "missed": gt_total - sum(matched),
+            "extra": pred_total - sum(matched),
             "threshold": float(rows[0].get("threshold", MATCH_MIN_IOU)),
             # per-image mean of matched / predicted (an item with no prediction scores 0)
-            "instance_precision": float(
-                np.mean(
-                    [
-                        (v["instance_recall"] * int(s["gt_count"])) / int(s["pred_count"])
-                        if int(s.get("pred_count") or 0)
-                        else 0.0
-                        for v, s in zip(values, rows, strict=True)
-                        if v
-                    ]
-                )
-            ),
+            "instance_precision": float(np.mean(precision)),
             "pooled": {
-                "instance_recall": matched_total / gt_total,
-                "instance_precision": matched_total / pred_total if pred_total else 0.0,
+                "instance_recall": sum(matched) / gt_total,
+                "instance_precision": sum(matched) / pred_total if pred_total else 0.0,
                 "instance_iou": float(np.mean(all_iou)) if all_iou else None,
             },
-            # the key older run pages read
+            # the keys older run pages read
             "count_accuracy": out["instance_count_ok"],
             "mean_matched_iou": out["instance_iou"],
         }

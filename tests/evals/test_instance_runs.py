@@ -67,8 +67,8 @@ def test_a_run_on_a_set_with_instance_masks_scores_every_instance(tmp_path: Path
         if stem == STEMS[1]:
             alpha[inst[-1]] = 0
         if stem == STEMS[2]:
-            rows = np.flatnonzero(inst[0].any(axis=1) & inst[1].any(axis=1))
-            y = int(rows[len(rows) // 2])
+            ys = np.flatnonzero(inst[0].any(axis=1) & inst[1].any(axis=1))
+            y = int(ys[len(ys) // 2])
             xs = np.flatnonzero(inst[0][y] | inst[1][y])
             alpha[y - 3 : y + 3, xs.min() : xs.max() + 1] = 255
         alphas[stem] = alpha
