@@ -75,15 +75,22 @@ _G, _DG = _gauss_kernels(GRAD_SIGMA)
 _HALF = len(_G) // 2
 
 
-def _aligned(img: np.ndarray) -> np.ndarray:
-    """A contiguous copy of `img` starting on a 64-byte boundary.
+def _aligned_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """An uninitialised contiguous array starting on a 64-byte boundary.
 
-    OpenCV's vectorised filters and sums round differently depending on where the rows start, so
-    the same pixels at another address could give another last bit; aligned, they give one.
+    OpenCV's vectorised filters and magnitudes round differently (fused multiply-adds in the
+    vector body, not in the scalar edges) depending on where the rows start, so the same pixels
+    at another address could give another last bit; with every operand aligned, they give one.
     """
-    buf = np.empty(img.nbytes + 64, np.uint8)
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.empty(nbytes + 64, np.uint8)
     start = -buf.ctypes.data % 64
-    out = buf[start : start + img.nbytes].view(img.dtype).reshape(img.shape)
+    return buf[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def _aligned(img: np.ndarray) -> np.ndarray:
+    """An aligned contiguous copy of `img` (see `_aligned_empty`)."""
+    out = _aligned_empty(img.shape, img.dtype.type)
     out[...] = img
     return out
 
@@ -92,12 +99,11 @@ def _gradient_magnitude(img: np.ndarray, gain: float) -> np.ndarray:
     """float32 |∇(gain · img)| with mmagic's kernels and replicated border, from uint8 `img`."""
     img = _aligned(img)
     dg, g = (_DG * gain).astype(np.float32), _G.astype(np.float32)
-    gx = cv2.sepFilter2D(img, cv2.CV_32F, dg, g, borderType=cv2.BORDER_REPLICATE)
-    gy = cv2.sepFilter2D(img, cv2.CV_32F, g, dg, borderType=cv2.BORDER_REPLICATE)
-    # numpy, not cv2.magnitude: OpenCV's result depends on the arrays' alignment in the last bit.
-    mag: np.ndarray = np.multiply(gx, gx)
-    mag += np.multiply(gy, gy)
-    return np.sqrt(mag, out=mag)
+    gx, gy, mag = (_aligned_empty(img.shape, np.float32) for _ in range(3))
+    cv2.sepFilter2D(img, cv2.CV_32F, dg, g, dst=gx, borderType=cv2.BORDER_REPLICATE)
+    cv2.sepFilter2D(img, cv2.CV_32F, g, dg, dst=gy, borderType=cv2.BORDER_REPLICATE)
+    cv2.magnitude(gx, gy, mag)
+    return mag
 
 
 def _minmax_gain(all_hist: np.ndarray) -> float:
@@ -126,7 +132,7 @@ def gradient_error(s: PairStats) -> float:
         cols = slice(max(0, box[1].start - m), min(w, box[1].stop + m))
         # Beyond the box the crop's replicated border is background, as the image is there.
         diff[rows, cols] -= _gradient_magnitude(s.gt[rows, cols], 1.0)
-    return float(cv2.norm(_aligned(diff), cv2.NORM_L2SQR)) / NORM
+    return float(cv2.norm(diff, cv2.NORM_L2SQR)) / NORM  # `diff` is aligned
 
 
 def _bbox(mask: np.ndarray) -> tuple[slice, slice] | None:
