@@ -154,3 +154,19 @@ def test_release_reports_pair_instance_metrics_on_their_own_items_and_gate_them_
     gate = {g["name"]: g for g in bare["gates"]}["instance IoU non-inferiority"]
     assert gate["status"] == "insufficient" and "instance masks" in gate["text"]
     assert "instance_iou" not in bare["metrics"]
+
+
+@pytest.mark.django_db
+def test_a_family_enables_instance_and_cutout_gates_through_the_one_validation():
+    from evalsite.releases.errors import ReleaseError
+    from evalsite.releases.services.decisions import gate_config_update
+    from models.models import ModelFamily
+    from tests.evals.factories import user_with
+
+    family = ModelFamily.objects.create(name="stickers")
+    mgr = user_with("release_manager", "mgr")
+    margins = {"iou": 0.01, "instance_iou": 0.02, "grad": 1.5}
+    config = gate_config_update(family=family, user=mgr, metric_margins=margins)
+    assert dict(config.settings().metric_margins) == margins
+    with pytest.raises(ReleaseError, match="instance_boundary_iou"):  # the message lists names
+        gate_config_update(family=family, user=mgr, metric_margins={"instance_ious": 0.02})
