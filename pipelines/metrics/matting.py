@@ -173,41 +173,57 @@ def _round_down_counts(pred: np.ndarray, gt: np.ndarray, fg_hist: np.ndarray) ->
     masked = cv2.bitwise_and(pred, pred, mask=gt)  # alpha on the GT, 0 elsewhere
     alive = np.ones(gt.shape, np.uint8)  # ω so far (0/1)
     survived = np.zeros(gt.shape, np.uint8)
+    h, w = gt.shape
+    win = (slice(0, h), slice(0, w))  # bounding box of `alive`: nothing alive outside it
     for t in steps[1:]:
         first = int(np.searchsorted(_LEVELS, t, side="left"))  # smallest v with v/255 >= t
         total = int(fg_hist[first:].sum())  # |{gt} ∩ {alpha >= t}|
         if total == 0:
             break  # empty intersection: every pixel still alive drops out here
+        _, above = cv2.threshold(masked[win], first - 1, 1, cv2.THRESH_BINARY)
+        found = _majority_component(pred[win], cv2.bitwise_and(above, alive[win]), total)
+        if found is not None:
+            omega, (x, y, bw, bh) = found
+            alive[win] = omega
+            survived[win] += omega
+            rows, cols = win
+            win = (slice(rows.start + y, rows.start + y + bh),
+                   slice(cols.start + x, cols.start + x + bw))  # fmt: skip
+            continue
         _, above = cv2.threshold(masked, first - 1, 1, cv2.THRESH_BINARY)
-        omega = _majority_component(pred, cv2.bitwise_and(above, alive), total)
-        if omega is None:
-            _, labels = cv2.connectedComponents(above, connectivity=4)
-            # Areas by counting labels are the reference's CC_STAT_AREA (and much faster than
-            # connectedComponentsWithStats when there are many specks).
-            largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
-            omega = _equal(labels, largest)
-            if not cv2.countNonZero(cv2.bitwise_and(omega, alive)):
-                break  # the largest component is elsewhere: the rest drop out here
+        _, labels = cv2.connectedComponents(above, connectivity=4)
+        # Areas by counting labels are the reference's CC_STAT_AREA (and much faster than
+        # connectedComponentsWithStats when there are many specks).
+        largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+        omega = _equal(labels, largest)
+        if not cv2.countNonZero(cv2.bitwise_and(omega, alive)):
+            break  # the largest component is elsewhere: the rest drop out here
         alive = omega
         survived += alive
+        win = _bbox(alive) or win
     return survived
 
 
-def _majority_component(pred: np.ndarray, inter: np.ndarray, total: int) -> np.ndarray | None:
+def _majority_component(
+    pred: np.ndarray, inter: np.ndarray, total: int
+) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
     """A 4-connected component of `inter` (0/1; marked in place) with more than half of `total`
-    pixels, as 0/1, or None when `SEED_TRIES` flood fills do not find one.
+    pixels, as 0/1 with its bounding rectangle (x, y, w, h), or None when none is found within
+    `SEED_TRIES` flood fills (or too few pixels are left for one).
 
     Seeds are the highest-alpha pixels left: deep inside a subject rather than on a speck that
     broke off its edge.
     """
+    left = cv2.countNonZero(inter)
     candidates = inter
     for _ in range(SEED_TRIES):
-        if not cv2.countNonZero(candidates):
-            return None
+        if 2 * left <= total:
+            return None  # what is left cannot hold a majority
         _, _, _, seed = cv2.minMaxLoc(pred, mask=candidates)
-        area = cv2.floodFill(inter, None, seed, 2, 0, 0, 4)[0]
+        area, _, _, rect = cv2.floodFill(inter, None, seed, 2, 0, 0, 4)
         if 2 * area > total:
-            return _equal(inter, 2)
+            return _equal(inter, 2), rect
+        left -= area
         inter[inter == 2] = 3  # a small component: not a seed again
         candidates = _equal(inter, 1)
     return None
