@@ -96,17 +96,17 @@ def load_inputs(*, run: EvalRun, revision_number: int | None = None) -> Inputs:
     )  # fmt: skip
     skipped = {"no_subject": 0, "failed": 0}
     ids, stems, tones, genders, synthetic = [], [], [], [], 0
-    rows = list(rows)
+    listed = list(rows)
     # A metric some scored item lacks (a run scored before the metric existed) is left out
     # rather than the item, as the paired statistics do; an item without IoU was not scored.
-    scored = [r for r in rows if r[4] == ResultStatus.OK and r[2] != SizeBucket.NONE]
+    scored = [r for r in listed if r[4] == ResultStatus.OK and r[2] != SizeBucket.NONE]
     kept = [i for i, _ in enumerate(RESULT_METRICS)
             if all(r[5 + i] is not None for r in scored)]  # fmt: skip
     core = RESULT_METRICS.index("iou")
     values: dict[str, list[float]] = {RESULT_METRICS[i]: [] for i in kept}
     values["gated_rate"] = []
     contrast: list[float] = []
-    for item_id, stem, bucket, metadata, status, *scores, gated in rows:
+    for item_id, stem, bucket, metadata, status, *scores, gated in listed:
         if bucket == SizeBucket.NONE:
             skipped["no_subject"] += 1
             continue

@@ -222,7 +222,8 @@ def _majority_component(
         _, _, _, seed = cv2.minMaxLoc(pred, mask=candidates)
         area, _, _, rect = cv2.floodFill(inter, None, seed, 2, 0, 0, 4)
         if 2 * area > total:
-            return _equal(inter, 2), rect
+            x, y, w, h = rect
+            return _equal(inter, 2), (int(x), int(y), int(w), int(h))
         left -= area
         inter[inter == 2] = 3  # a small component: not a seed again
         candidates = _equal(inter, 1)
