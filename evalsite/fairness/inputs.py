@@ -96,13 +96,21 @@ def load_inputs(*, run: EvalRun, revision_number: int | None = None) -> Inputs:
     )  # fmt: skip
     skipped = {"no_subject": 0, "failed": 0}
     ids, stems, tones, genders, synthetic = [], [], [], [], 0
-    values: dict[str, list[float]] = {m: [] for m in (*RESULT_METRICS, "gated_rate")}
+    listed = list(rows)
+    # A metric some scored item lacks (a run scored before the metric existed) is left out
+    # rather than the item, as the paired statistics do; an item without IoU was not scored.
+    scored = [r for r in listed if r[4] == ResultStatus.OK and r[2] != SizeBucket.NONE]
+    kept = [i for i, _ in enumerate(RESULT_METRICS)
+            if all(r[5 + i] is not None for r in scored)]  # fmt: skip
+    core = RESULT_METRICS.index("iou")
+    values: dict[str, list[float]] = {RESULT_METRICS[i]: [] for i in kept}
+    values["gated_rate"] = []
     contrast: list[float] = []
-    for item_id, stem, bucket, metadata, status, *scores, gated in rows:
+    for item_id, stem, bucket, metadata, status, *scores, gated in listed:
         if bucket == SizeBucket.NONE:
             skipped["no_subject"] += 1
             continue
-        if status != ResultStatus.OK or any(s is None for s in scores):
+        if status != ResultStatus.OK or scores[core] is None:
             skipped["failed"] += 1
             continue
         tone, gender, source = persons[item_id]
@@ -111,8 +119,8 @@ def load_inputs(*, run: EvalRun, revision_number: int | None = None) -> Inputs:
         tones.append(tone)
         genders.append(gender)
         synthetic += source == AttributeSource.SYNTHETIC
-        for name, score in zip(RESULT_METRICS, scores, strict=True):
-            values[name].append(float(score))
+        for i in kept:
+            values[RESULT_METRICS[i]].append(float(scores[i]))
         values["gated_rate"].append(1.0 if gated else 0.0)
         contrast.append(_contrast(metadata or {}))
     con = np.array(contrast, dtype=np.float64)
