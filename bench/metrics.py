@@ -23,7 +23,6 @@ of these five metrics uses, is stubbed when absent.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -38,7 +37,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from bench.support.stamp import stamp
 from pipelines.metrics.reference import SOD_KEYS, load_pysod
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,18 +131,6 @@ def compare(ours: dict[str, Any], ref: dict[str, Any]) -> tuple[float, float, bo
         diffs.append(float(np.max(np.abs(np.asarray(ours["curves"][key]) - curve))))
     wf = abs(ours["summary"]["weighted_f"] - float(ref["summary"]["weighted_f"]))
     return max(diffs), wf, max(diffs) <= 1e-6 and wf <= 1e-4
-
-
-def stamp() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    load = os.getloadavg()[0]
-    return f"commit {commit or 'unknown'}, {now}, load average {load:.1f}, {os.cpu_count()} CPUs"
 
 
 def main() -> int:
