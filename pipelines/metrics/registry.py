@@ -55,6 +55,10 @@ class Metric:
     # Defined only on items with instance masks: averaged, paired and gated over those items
     # (pipelines.metrics.instances), shown in a run's instance section rather than its summary.
     instances: bool = False
+    # The largest value the metric can take: 1 for shares and scores, None for the matting
+    # errors (SAD, gradient, connectivity), which grow with the image. Gate margins are bounded
+    # by it (a margin beyond the whole range would never test anything).
+    upper: float | None = 1.0
 
     @property
     def lower_is_better(self) -> bool:
@@ -125,15 +129,15 @@ METRICS: tuple[Metric, ...] = (
        "IoU of the thresholded prediction's and the mask's boundary bands (2 % of the diagonal).",
        column="boundary_iou", stored=True, fairness=True, slices=True),
     _m("sad", "SAD", "Sum of |alpha − mask| over the image, divided by 1000 (matting's unit).",
-       direction=LOWER, precision=2, column="sad", stored=True, fairness=True),
+       direction=LOWER, precision=2, column="sad", stored=True, fairness=True, upper=None),
     _m("mse_alpha", "alpha MSE", "Mean squared difference between the alpha and the mask.",
        direction=LOWER, precision=4, column="mse_alpha", stored=True, fairness=True),
     _m("grad", "gradient error",
        "Squared difference of alpha and mask gradients (Gaussian derivative, sigma 1.4) / 1000.",
-       direction=LOWER, precision=2, column="grad", stored=True, fairness=True),
+       direction=LOWER, precision=2, column="grad", stored=True, fairness=True, upper=None),
     _m("conn", "connectivity error",
        "Alpha lost from the largest connected component at thresholds 0.1 apart (matting) / 1000.",
-       direction=LOWER, precision=2, column="conn", stored=True, fairness=True),
+       direction=LOWER, precision=2, column="conn", stored=True, fairness=True, upper=None),
     _m("instance_iou", "instance IoU",
        "Mean over ground-truth instances of the IoU with the matched predicted instance "
        "(one-to-one at IoU ≥ 0.5; 0 when missed).",

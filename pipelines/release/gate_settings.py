@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipelines.metrics.registry import names, stored_metrics
+from pipelines.metrics.registry import metric, names, stored_metrics
 from pipelines.parse import InvalidNumber, check_number
 
 from .gates import GateSettings
 
 #: Counts (votes, images per group) above this are typing errors, not policies.
 MAX_COUNT = 1_000_000
+#: A margin on an unbounded metric (SAD, gradient, connectivity: /1000 units) above this is a
+#: typing error: a 12 MP photo's whole SAD is 12.
+MAX_UNBOUNDED_MARGIN = 1_000.0
 #: A latency budget above an hour per image is a typing error.
 MAX_LATENCY_MS = 3_600_000.0
 
@@ -41,11 +44,12 @@ def _margins(value: Any) -> list[str]:
             f"metrics {', '.join(known)}"
         )
     for key, margin in value.items():
-        _, why = _number(margin, f"metric_margins.{key}", lo=0.0, hi=1.0)
+        upper = metric(key).upper if key in known else 1.0
+        hi = MAX_UNBOUNDED_MARGIN if upper is None else upper
+        _, why = _number(margin, f"metric_margins.{key}", lo=0.0, hi=hi)
         if why:
-            problems.append(
-                f"{why} (a margin is a change of a metric in [0, 1]: from 0 to 1, e.g. 0.01)"
-            )
+            span = "any size" if upper is None else f"from 0 to {upper:g}"
+            problems.append(f"{why} (a margin is a change of the metric: {span}, e.g. 0.01)")
     return problems
 
 

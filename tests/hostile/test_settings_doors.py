@@ -105,6 +105,18 @@ def test_the_service_lists_every_problem(family: ModelFamily) -> None:
     assert gate_settings_problems({"min_win_rate": 0.0, "alpha": 0.001}) == []
 
 
+def test_a_margin_is_bounded_by_its_metric_range() -> None:
+    """A share (IoU) moves at most 1; the matting errors grow with the image, so a margin of
+    1.5 on the gradient error is a real policy while one of 1.5 on IoU could never test."""
+    assert gate_settings_problems({"metric_margins": {"grad": 1.5, "sad": 40.0}}) == []
+    [iou] = gate_settings_problems({"metric_margins": {"iou": 1.5}})
+    assert "metric_margins.iou" in iou and "from 0 to 1" in iou
+    [grad] = gate_settings_problems({"metric_margins": {"grad": 1e9}})
+    assert "metric_margins.grad" in grad
+    [nan] = gate_settings_problems({"metric_margins": {"conn": float("nan")}})
+    assert "metric_margins.conn" in nan
+
+
 @pytest.mark.parametrize(
     "value",
     ["1" + "0" * 30, "1000001", "١٠", "1e3", "-5"],
