@@ -1,6 +1,7 @@
 """`make demo` step: import the demo sets from fixtures/sets/ (idempotent: same content →
 unchanged, no new version): `pascal-s-demo` (photos the candidate was tuned on), `pascal-s-test`
-(the test set release reports are judged on) and `synthetic-people` (person attributes)."""
+(the test set release reports are judged on), `synthetic-people` (person attributes) and
+`synthetic-groups` (groups of drawn people with one instance mask each: instance lifts)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ DEMO_SETS = (
         "Generated people in the 10 Monk tones, composites and no-subject "
         "negatives; attribute labels of drawn people are synthetic",
         "research only (synthetic)",
+    ),
+    (
+        "synthetic-groups",
+        "12 groups of 2-4 drawn people on procedural backgrounds, one instance mask per person "
+        "(python -m pipelines.synth.groups): predicted instances are scored one by one",
+        "generated",
     ),
 )
 

@@ -11,14 +11,14 @@ the item); `dropped` counts the other items either run has.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus
-from pipelines.metrics.registry import stored_metrics
+from pipelines.metrics.registry import instance_metrics, stored_metrics
 
 
 class NothingToPair(ValueError):
@@ -34,6 +34,11 @@ class PairedResults:
     candidate_gated: NDArray[np.bool_]
     no_subject: NDArray[np.bool_]
     dropped: int
+    # Metrics defined on items with instance masks only, paired over the `usable` items where
+    # both runs have them (`instance_items`, in the same order): a separate, smaller sample.
+    instance_items: list[dict[str, Any]] = field(default_factory=list)
+    instance_baseline: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    instance_candidate: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
 
 def paired_results(*, baseline: EvalRun, candidate: EvalRun) -> PairedResults:
@@ -59,9 +64,28 @@ def paired_results(*, baseline: EvalRun, candidate: EvalRun) -> PairedResults:
         m.name: m.column
         for m in stored_metrics()
         if m.column
+        and not m.instances
         and all(base[i][m.column] is not None and cand[i][m.column] is not None for i in usable)
     }
+    inst_cols = {m.name: m.column for m in instance_metrics() if m.column}
+    with_instances = [
+        i for i in usable
+        if all(base[i][c] is not None and cand[i][c] is not None for c in inst_cols.values())
+    ]  # fmt: skip
     return PairedResults(
+        instance_items=[{"id": i, "stem": base[i]["item__stem"]} for i in with_instances],
+        instance_baseline={
+            m: np.array([base[i][c] for i in with_instances], np.float64)
+            for m, c in inst_cols.items()
+        }
+        if with_instances
+        else {},
+        instance_candidate={
+            m: np.array([cand[i][c] for i in with_instances], np.float64)
+            for m, c in inst_cols.items()
+        }
+        if with_instances
+        else {},
         items=[{"id": i, "stem": base[i]["item__stem"]} for i in usable],
         baseline={
             m: np.array([base[i][c] for i in usable], np.float64) for m, c in metrics.items()

@@ -34,14 +34,15 @@ from .functional import evaluate_pair
 from .io import Pair, PairError, load_pair, pair_files
 from .registry import BY_NAME
 
-METRICS_VERSION = "1"  # bump when a number this command produces changes
+METRICS_VERSION = "2"  # bump when a number this command produces changes
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.metrics",
         description="Evaluate predicted masks against ground truth (IoU, precision, recall, "
-        "boundary F, and the SOD family with PySODMetrics 1.6 semantics).",
+        "boundary F, the SOD family with PySODMetrics 1.6 semantics, and cutout quality on the "
+        "alpha: SAD, MSE, gradient and connectivity errors as mmagic, Boundary IoU).",
     )
     parser.add_argument("--pred", required=True, type=directory, help="folder of <stem>.png")
     parser.add_argument(

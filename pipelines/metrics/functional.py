@@ -12,6 +12,9 @@ Conventions (shared/contracts/metrics.md; repeated here because users argue abou
   (t = 0.5: 128 and above), as torchmetrics' binary metrics with `threshold=0.5`.
 * SOD family: exactly PySODMetrics 1.6 (see `sod.py`); curves have 256 entries in PySODMetrics'
   order (index k ↔ 8-bit threshold 255 − k).
+* Cutout quality on the alpha itself (see `matting.py`): sad, mse_alpha (no threshold), grad and
+  conn (as mmagic computes them), boundary_iou (thresholded at t, Boundary IoU with d = 2 % of
+  the diagonal).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from . import sod, spatial
+from . import matting, sod, spatial
 from .histograms import PairStats, pair_stats
 
 SCALAR_KEYS = (
     "iou", "precision", "recall", "boundary_f", "mae", "s_measure", "max_f", "mean_f",
     "adaptive_f", "max_e", "mean_e", "adaptive_e", "weighted_f",
+    "sad", "mse_alpha", "grad", "conn", "boundary_iou",
 )  # fmt: skip
 CURVE_KEYS = ("precision", "recall", "fmeasure", "emeasure")
 
@@ -185,24 +189,54 @@ def weighted_f_measure(pred: np.ndarray, gt: np.ndarray, beta: float = 1.0) -> f
     return spatial.weighted_f_measure(_prepare(pred, gt), beta)
 
 
-def evaluate_pair(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    """Every metric of one pair: the 13 scalar keys of metrics.md plus `curves`.
+def sad(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Σ|alpha − GT| / 1000 over the image (alpha = v / 255, no normalisation)."""
+    return matting.sad_mse(_prepare(pred, gt))[0]
 
-    Scalars: iou, precision, recall, boundary_f (thresholded at `threshold`); mae, s_measure,
-    adaptive_f, adaptive_e, weighted_f; max_f / mean_f and max_e / mean_e are this image's curve
-    max and mean. `curves` holds this image's 256-entry precision, recall, fmeasure and emeasure
-    arrays (PySODMetrics' order) so that an aggregator can average curves across images.
+
+def mse_alpha(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean (alpha − GT)² over the image (alpha = v / 255, no normalisation)."""
+    return matting.sad_mse(_prepare(pred, gt))[1]
+
+
+def gradient_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Alpha-matting gradient error / 1000 (mmagic, σ = 1.4; see `matting.gradient_error`)."""
+    return matting.gradient_error(_prepare(pred, gt))
+
+
+def connectivity_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Alpha-matting connectivity error / 1000 (mmagic, step 0.1; `matting.connectivity_error`)."""
+    return matting.connectivity_error(_prepare(pred, gt))
+
+
+def binary_boundary_iou(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> float:
+    """Boundary IoU of the thresholded prediction (d = max(1, round(0.02 × diagonal)) erosions of
+    a 3×3 square, mask padded by one background pixel). Both boundaries empty → 1."""
+    s = _prepare(pred, gt)
+    return matting.boundary_iou(binarise(s.pred, threshold), s.gt)
+
+
+def evaluate_pair(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    """Every metric of one pair: the 18 scalar keys of metrics.md plus `curves`.
+
+    Scalars: iou, precision, recall, boundary_f, boundary_iou (thresholded at `threshold`); mae,
+    s_measure, adaptive_f, adaptive_e, weighted_f; sad, mse_alpha, grad, conn (the alpha itself);
+    max_f / mean_f and max_e / mean_e are this image's curve max and mean. `curves` holds this
+    image's 256-entry precision, recall, fmeasure and emeasure arrays (PySODMetrics' order) so
+    that an aggregator can average curves across images.
     """
     s = _prepare(pred, gt)
     tp, pp, gp = _confusion(s, threshold)
     iou, precision, recall = _iou_precision_recall(tp, pp, gp)
     pr, rc, fm = sod.f_measure_curves(s)
     em = sod.e_measure_curve(s)
+    pred_bin = binarise(s.pred, threshold)
+    sad_value, mse_value = matting.sad_mse(s)
     return {
         "iou": iou,
         "precision": precision,
         "recall": recall,
-        "boundary_f": spatial.boundary_f(binarise(s.pred, threshold), s.gt),
+        "boundary_f": spatial.boundary_f(pred_bin, s.gt),
         "mae": sod.mae(s),
         "s_measure": sod.s_measure(s),
         "max_f": float(fm.max()),
@@ -212,5 +246,10 @@ def evaluate_pair(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> d
         "mean_e": float(em.mean()),
         "adaptive_e": sod.adaptive_e_measure(s),
         "weighted_f": spatial.weighted_f_measure(s),
+        "sad": sad_value,
+        "mse_alpha": mse_value,
+        "grad": matting.gradient_error(s),
+        "conn": matting.connectivity_error(s),
+        "boundary_iou": matting.boundary_iou(pred_bin, s.gt),
         "curves": {"precision": pr, "recall": rc, "fmeasure": fm, "emeasure": em},
     }

@@ -52,6 +52,9 @@ class Metric:
     run: bool = True
     # Shown per slice (size bucket, tag) of a run.
     slices: bool = False
+    # Defined only on items with instance masks: averaged, paired and gated over those items
+    # (pipelines.metrics.instances), shown in a run's instance section rather than its summary.
+    instances: bool = False
 
     @property
     def lower_is_better(self) -> bool:
@@ -118,6 +121,37 @@ METRICS: tuple[Metric, ...] = (
        aggregation="mean of the set's mean E curve", item_label="mean E over thresholds"),
     _m("adaptive_e", "adaptive E",
        "E-measure at the threshold 2 × mean prediction (capped at 1).", column="adaptive_e"),
+    _m("boundary_iou", "boundary IoU",
+       "IoU of the thresholded prediction's and the mask's boundary bands (2 % of the diagonal).",
+       column="boundary_iou", stored=True, fairness=True, slices=True),
+    _m("sad", "SAD", "Sum of |alpha − mask| over the image, divided by 1000 (matting's unit).",
+       direction=LOWER, precision=2, column="sad", stored=True, fairness=True),
+    _m("mse_alpha", "alpha MSE", "Mean squared difference between the alpha and the mask.",
+       direction=LOWER, precision=4, column="mse_alpha", stored=True, fairness=True),
+    _m("grad", "gradient error",
+       "Squared difference of alpha and mask gradients (Gaussian derivative, sigma 1.4) / 1000.",
+       direction=LOWER, precision=2, column="grad", stored=True, fairness=True),
+    _m("conn", "connectivity error",
+       "Alpha lost from the largest connected component at thresholds 0.1 apart (matting) / 1000.",
+       direction=LOWER, precision=2, column="conn", stored=True, fairness=True),
+    _m("instance_iou", "instance IoU",
+       "Mean over ground-truth instances of the IoU with the matched predicted instance "
+       "(one-to-one at IoU ≥ 0.5; 0 when missed).",
+       aggregation="mean over images with instance masks", column="instance_iou", stored=True,
+       run=False, instances=True),
+    _m("instance_boundary_iou", "instance boundary IoU",
+       "Mean over ground-truth instances of the Boundary IoU with the matched predicted instance "
+       "(0 when missed).",
+       aggregation="mean over images with instance masks", column="instance_boundary_iou",
+       stored=True, run=False, instances=True),
+    _m("instance_recall", "instance recall",
+       "Share of the image's ground-truth instances matched by a predicted instance (IoU ≥ 0.5).",
+       aggregation="mean over images with instance masks", column="instance_recall",
+       stored=True, run=False, instances=True),
+    _m("instance_count_ok", "instance count accuracy",
+       "1 when the image has as many predicted instances as ground-truth ones, else 0.",
+       aggregation="mean over images with instance masks", column="instance_count_ok",
+       stored=True, run=False, instances=True),
     _m("gated_rate", "gated rate",
        "Share of the images showing a subject whose output the confidence gate hid.",
        direction=LOWER, aggregation="share of subject images", precision=2, fairness=True,
@@ -168,6 +202,11 @@ def by_column(column: str) -> Metric:
         if m.column == column:
             return m
     raise KeyError(f"no stored metric has the per-image column {column!r}")
+
+
+def instance_metrics() -> tuple[Metric, ...]:
+    """Stored metrics defined only on items with instance masks."""
+    return tuple(m for m in METRICS if m.instances)
 
 
 def slice_metrics() -> tuple[Metric, ...]:

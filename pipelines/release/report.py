@@ -14,12 +14,20 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pipelines.fairness import attribute_labels, display_group, parse_tone_groups
-from pipelines.metrics.registry import label
+from pipelines.metrics.registry import BY_NAME, label
 from pipelines.metrics.registry import lower_is_better as registry_lower
 
 from .crowd import CrowdVotes, crowd_section
 from .deltas import paired_deltas
-from .gates import EXIT_CODES, Gate, GateSettings, apply_holm, evaluate_gates, verdict_of
+from .gates import (
+    EXIT_CODES,
+    INSUFFICIENT,
+    Gate,
+    GateSettings,
+    apply_holm,
+    evaluate_gates,
+    verdict_of,
+)
 from .groups import GroupDelta, group_deltas_with_flags
 
 GALLERY_SIZE = 6
@@ -49,6 +57,10 @@ class ReleaseInputs:
     crowd: CrowdVotes | None = None
     dropped: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Instance metrics (pipelines.metrics.instances) over the paired items with instance masks
+    # in both runs: their own sample, so their own seeded draw (empty: the set has none).
+    instance_baseline: Mapping[str, ArrayLike] = field(default_factory=dict)
+    instance_candidate: Mapping[str, ArrayLike] = field(default_factory=dict)
 
 
 def config_differences(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> list[str]:
@@ -129,6 +141,17 @@ def _analyse(inputs: ReleaseInputs, s: GateSettings) -> _Analysis:
         rounds=s.rounds,
         seed=s.seed,
     )
+    if inputs.instance_baseline:
+        deltas = {
+            **deltas,
+            **paired_deltas(
+                inputs.instance_baseline,
+                inputs.instance_candidate,
+                margin=s.improvement_margin,
+                rounds=s.rounds,
+                seed=s.seed,
+            ),
+        }
     metric = s.fairness_metric
     fair_b = np.asarray(inputs.baseline_metrics[metric], dtype=np.float64)
     fair_c = np.asarray(inputs.candidate_metrics[metric], dtype=np.float64)
@@ -223,7 +246,27 @@ def _suite_gates(
             config_differences=a.diffs, settings=own, holm=False,
         )  # fmt: skip
         gates += [replace(g, dataset=part.dataset) for g in part_gates]
+    gates += _instance_gates_without_evidence(analyses, s)
     return apply_holm(gates, s.alpha)
+
+
+def _instance_gates_without_evidence(analyses: list[_Analysis], s: GateSettings) -> list[Gate]:
+    """A family that enabled an instance-metric gate gets it as `insufficient` when no set of
+    the report has instance masks (never a silently missing gate)."""
+    out = []
+    for metric, _margin in s.metric_margins.items():
+        m = BY_NAME.get(metric)
+        if m is None or not m.instances or any(metric in a.deltas for a in analyses):
+            continue
+        out.append(
+            Gate(
+                name=f"{m.label} non-inferiority",
+                kind="metric",
+                status=INSUFFICIENT,
+                text=f"{m.label}: no set of this report has instance masks in both runs",
+            )
+        )
+    return out
 
 
 def build_suite_report(parts: Sequence[ReleaseInputs], settings: GateSettings) -> dict[str, Any]:

@@ -30,6 +30,10 @@ def test_demo_sets_import_once_with_no_subject_items_and_synthetic_labels():
     assert set(people.values_list("skin_tone", flat=True)) == {str(t) for t in range(1, 11)}
     assert set(people.values_list("perceived_gender", flat=True)) >= {"woman", "man"}
 
+    groups = DatasetVersion.objects.get(dataset__name="synthetic-groups")
+    assert groups.item_count == 12 and groups.no_subject_count == 0
+    assert all(2 <= len(item.instances) <= 4 for item in groups.items.all())
+
     demo.setup(lines.append)
-    assert DatasetVersion.objects.count() == 3
-    assert sum("no new version" in line for line in lines) == 3
+    assert DatasetVersion.objects.count() == 4
+    assert sum("no new version" in line for line in lines) == 4

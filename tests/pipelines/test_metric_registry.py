@@ -46,7 +46,7 @@ def test_the_two_max_f_computations_have_two_names_and_labels():
     assert not BY_NAME["max_f"].per_image and BY_NAME["image_max_f"].per_image
     # Paired deltas and stored columns only exist for per-image metrics.
     assert all(m.per_image for m in stored_metrics())
-    assert lower_is_better() == {"mae", "gated_rate"}
+    assert lower_is_better() == {"mae", "sad", "mse_alpha", "grad", "conn", "gated_rate"}
     with pytest.raises(KeyError, match="unknown metric 'maxf'"):
         metric("maxf")
 

@@ -64,6 +64,8 @@ def test_it_writes_the_documented_json_and_exits_0(dirs: tuple[Path, Path], tmp_
     doc = json.loads(out.read_text())
     assert set(doc) == {"summary", "per_image", "curves", "errors", "settings"}
     assert list(doc["summary"]) == list(SCALAR_KEYS)
+    # the cutout-quality keys of metrics.md ("Alpha-matte and boundary metrics")
+    assert {"sad", "mse_alpha", "grad", "conn", "boundary_iou"} <= set(doc["summary"])
     assert [row["name"] for row in doc["per_image"]] == ["a", "b", "c"]
     assert all(list(row) == ["name", *SCALAR_KEYS] for row in doc["per_image"])
     assert set(doc["curves"]) == set(CURVE_KEYS)

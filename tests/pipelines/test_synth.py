@@ -370,3 +370,22 @@ def test_real_foreground_composite_mask_matches_written_pixels(sod) -> None:
     assert not (fg == (0, 255, 0)).all(axis=2).any()
     image, mask = composite(fg, fg_mask, bg, np.random.default_rng(0))
     np.testing.assert_array_equal((image != bg).any(axis=2), mask == 255)
+
+
+def test_groups_write_disjoint_visible_instances_whose_union_is_the_mask(tmp_path: Path) -> None:
+    from pipelines.synth.groups import MIN_VISIBLE, generate_groups
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    generate_groups(a, 4, seed=3, size=(160, 120))
+    generate_groups(b, 4, seed=3, size=(160, 120))
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)  # byte-identical
+    for row in csv.DictReader((a / "manifest.csv").open()):
+        mask = cv2.imread(str(a / row["mask"]), cv2.IMREAD_GRAYSCALE) > 127
+        inst = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 127
+                for p in sorted((a / row["instances"]).glob("*.png"))]  # fmt: skip
+        assert 2 <= len(inst) == int(row["n_subjects"]) <= 4
+        assert np.array_equal(np.logical_or.reduce(inst), mask)
+        assert sum(int(m.sum()) for m in inst) == int(mask.sum())  # disjoint
+        assert all(m.sum() > 0 for m in inst) and MIN_VISIBLE > 0

@@ -37,6 +37,7 @@ from evalsite.evals.services.runs import eval_run_fail
 from evalsite.evals.services.scores import evaluation_of
 from evalsite.fairness.services import fairness_after_run_done
 from pipelines.metrics import MetricAggregator
+from pipelines.metrics.instances import summarise as summarise_instances
 from pipelines.metrics.io import Pair, load_pair, read_gray8
 from pipelines.metrics.registry import image_means, slice_metrics
 from pipelines.stats.latency import latency_stats
@@ -163,16 +164,9 @@ def gating_summary(results: list[ItemResult]) -> dict[str, Any]:
 
 
 def instances_summary(results: list[ItemResult]) -> dict[str, Any] | None:
-    scored = [r.instance_scores for r in results if r.instance_scores.get("gt_count")]
-    if not scored:
-        return None
-    ious = [v for s in scored for v in s["matched_iou"]]
-    return {
-        "items": len(scored),
-        "gt_instances": len(ious),
-        "mean_matched_iou": float(np.mean(ious)) if ious else None,
-        "count_accuracy": float(np.mean([s["count_correct"] for s in scored])),
-    }
+    """Per-image means over the items with instance masks, and the pooled figures named as such
+    (`pipelines.metrics.instances.summarise`)."""
+    return summarise_instances(r.instance_scores for r in results)
 
 
 def image_size_note(results: list[ItemResult]) -> dict[str, Any]:

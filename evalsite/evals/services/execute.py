@@ -33,7 +33,7 @@ from evalsite.datasets.models import Item
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services import runner as runners
 from evalsite.evals.services.artefacts import remove_item_artefacts, write_item_artefacts
-from evalsite.evals.services.instances import instance_scores
+from evalsite.evals.services.instances import instance_columns, instance_scores
 from evalsite.evals.services.runs import eval_run_mark_running
 from evalsite.evals.services.scores import evaluation_save
 from pipelines.metrics import evaluate_pair
@@ -196,13 +196,15 @@ def score_post(
                         gt=gt, result=ungated_full)  # fmt: skip
     gated = _metric_row(gated_full)
     ungated = gated if not post.gated else _metric_row(ungated_full)
+    instances = instance_scores(item, post.instances)
+    per_image = {**gated, **instance_columns(instances)}
     return {
         "status": ResultStatus.OK,
         "error": "",
-        **{k: gated[k] for k in SORTABLE_METRICS},
+        **{k: per_image[k] for k in SORTABLE_METRICS},
         "metrics": gated,
         "ungated": ungated,
-        "instance_scores": instance_scores(item, post.instances),
+        "instance_scores": instances,
         "confidence": None if post.confidence is None else float(post.confidence),
         "gated": bool(post.gated),
         "instance_count": post.instance_count,

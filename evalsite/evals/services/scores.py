@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from evalsite.evals.services.artefacts import file_stem, run_folder
-from pipelines.metrics import evaluate_pair
+from pipelines.metrics import SCALAR_KEYS, evaluate_pair
 
 #: Hidden beside `alpha/` and `alpha_ungated/`, which stay exactly what `predict --out` writes.
 FOLDER = ".evaluations"
@@ -64,8 +64,9 @@ def evaluation_of(
     """The stored evaluation of exactly these arrays, or `evaluate_pair` computed now."""
     try:
         doc = json.loads(_path(run_id, stem, key).read_text())
-        if doc.get("digest") == _digest(pred_u8, gt):
-            result: dict[str, Any] = doc["result"]
+        result: dict[str, Any] = doc["result"]
+        # A file written before a metric was added lacks its key: evaluate again.
+        if doc.get("digest") == _digest(pred_u8, gt) and all(k in result for k in SCALAR_KEYS):
             return result
     except (OSError, ValueError, KeyError, TypeError):
         pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -68,6 +69,7 @@ def run_items_view(request: HttpRequest, pk: int) -> HttpResponse:
     roles = roles_by_stem(run_biased_evidence(run))
     for r in page:  # badges: what the version declares each shown picture was used for
         r.declared_roles = roles.get(r.item.stem, [])  # type: ignore[attr-defined]
+        r.instance_strip = instance_strip(run.pk, r)  # type: ignore[attr-defined]
     return render(
         request,
         "evals/items.html",
@@ -78,9 +80,32 @@ def run_items_view(request: HttpRequest, pk: int) -> HttpResponse:
             "dir": "desc" if descending else "asc",
             "status": status,
             "sort_keys": SORT_KEYS,
-            "item_metrics": stored_metrics(),
+            # instance metrics have their own strip under the images
+            "item_metrics": [m for m in stored_metrics() if not m.instances],
         },
     )
+
+
+def instance_strip(run_id: int, r: Any) -> list[dict[str, Any]]:
+    """One entry per predicted instance (matched to a GT instance, or extra) and per missed GT
+    instance, in predicted order then GT order, from the item's stored `instance_scores`."""
+    scores = r.instance_scores or {}
+    if not scores.get("gt_count") or "pairs" not in scores:
+        return []
+    by_pred = {p["pred"]: p for p in scores["pairs"]}
+    files = len(r.artefacts.get("instances") or [])
+    strip: list[dict[str, Any]] = []
+    for n in range(1, int(scores.get("pred_count") or 0) + 1):
+        pair = by_pred.get(n)
+        entry: dict[str, Any] = {"kind": "matched" if pair else "extra", "pred": n}
+        if pair:
+            entry.update(gt=pair["gt"], iou=pair["iou"], boundary_iou=pair["boundary_iou"])
+        if n <= files:
+            entry["full"] = reverse("evals:file", args=[run_id, r.item_id, f"instance-{n}"])
+            entry["web"] = reverse("evals:file", args=[run_id, r.item_id, f"instance_web-{n}"])
+        strip.append(entry)
+    strip += [{"kind": "missed", "gt": k} for k in scores.get("missed") or []]
+    return strip
 
 
 @researcher_required
@@ -97,6 +122,7 @@ def run_item_view(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
             "r": result,
             "metrics": metrics,
             "declared_roles": roles_by_stem(run_biased_evidence(run)).get(result.item.stem, []),
+            "instance_strip": instance_strip(run.pk, result),
             "instances": [
                 (
                     reverse("evals:file", args=[run.pk, item_id, f"instance-{n}"]),

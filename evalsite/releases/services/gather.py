@@ -178,6 +178,8 @@ def gather_set(report: Any, report_set: Any, campaign: Any) -> ReleaseInputs:
         tone_groups=dataset_version.dataset.skin_tone_groups,
         crowd=crowd_votes(campaign, candidate_run=cand_run.pk, baseline_run=base_run.pk),
         dropped=paired.dropped,
+        instance_baseline=paired.instance_baseline,
+        instance_candidate=paired.instance_candidate,
         extra={"report": report.pk, "attribute_revision": revision,
                "campaign": report.campaign_id},
     )  # fmt: skip

@@ -32,7 +32,7 @@
   var cfg = { displaylogo: false, responsive: true };
   if (charts.pr.precision.length) {
     Plotly.newPlot("pr-chart", [{ x: charts.pr.recall, y: charts.pr.precision, mode: "lines",
-      name: "mean PR" }], layout("Mean precision–recall curve", "recall", "precision"), cfg);
+      name: "mean PR" }], layout("Precision–recall curve, mean over images (pixels never pooled)", "recall", "precision"), cfg);
   }
   if (charts.fmeasure.length) {
     // PySODMetrics order: index k is the 8-bit threshold 255 - k.
