@@ -34,7 +34,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .bootstrap import DEFAULT_LEVEL, DEFAULT_ROUNDS, Seed, bootstrap_mean_samples, percentile_interval
+from .bootstrap import (
+    DEFAULT_LEVEL,
+    DEFAULT_ROUNDS,
+    Seed,
+    bootstrap_mean_samples,
+    percentile_interval,
+)
 
 AGREE, ABSTAIN, DISAGREE = 2, 1, 0
 A_SIDE, B_SIDE, UNDECIDED = 1, -1, 0
@@ -200,9 +206,10 @@ def sentence(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str], *, to
         return "no decided item yet: no metric can be compared with people"
     parts = []
     for i, r in enumerate(rows[:top]):
-        text = (f"{labels.get(r['metric'], r['metric'])} "
-                f"{'agreed with people on ' if i == 0 else 'on '}"
-                f"{100 * r['share']:.0f} % [{100 * r['low']:.0f}, {100 * r['high']:.0f}]")  # fmt: skip
+        name = labels.get(r["metric"], r["metric"])
+        verb = "agreed with people on " if i == 0 else "on "
+        pct = f"{100 * r['share']:.0f} % [{100 * r['low']:.0f}, {100 * r['high']:.0f}]"
+        text = f"{name} {verb}{pct}"
         if i == 0:
             text += f" of {r['n']} decided items"
         parts.append(text)

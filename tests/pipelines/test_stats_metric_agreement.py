@@ -24,12 +24,16 @@ def _simulate(n_items: int, *, seed: int, raters: int = 3, scale: float = 0.05):
     """Items with five metrics per side; raters vote by `target` plus logistic noise."""
     rng = np.random.default_rng(seed)
     target_a, target_b = rng.uniform(0.3, 0.95, n_items), rng.uniform(0.3, 0.95, n_items)
+
+    def noisy(x, sd):
+        return x + rng.normal(0, sd, n_items)
+
     values = {
         "target": (target_a, target_b),
         # correlated with the target, but noisier: should rank second
-        "cousin": (target_a + rng.normal(0, 0.15, n_items), target_b + rng.normal(0, 0.15, n_items)),
+        "cousin": (noisy(target_a, 0.15), noisy(target_b, 0.15)),
         # lower is better and tracks the target inverted: agrees as well as its noise allows
-        "error": (1 - target_a + rng.normal(0, 0.3, n_items), 1 - target_b + rng.normal(0, 0.3, n_items)),
+        "error": (noisy(1 - target_a, 0.3), noisy(1 - target_b, 0.3)),
         "noise": (rng.uniform(size=n_items), rng.uniform(size=n_items)),
         # coarse: equal on most items (abstains), so it earns about half
         "coarse": (np.round(target_a), np.round(target_b)),
@@ -135,8 +139,8 @@ def test_disagreements_put_the_strongest_people_margin_first():
 
 
 def test_sentence_names_the_two_best_with_their_intervals():
-    rows = [r.as_dict() for r in agreement_table(
-        {"boundary_iou": [AGREE] * 3 + [DISAGREE], "iou": [AGREE, DISAGREE] * 2}, rounds=100)]  # fmt: skip
+    codes = {"boundary_iou": [AGREE] * 3 + [DISAGREE], "iou": [AGREE, DISAGREE] * 2}
+    rows = [r.as_dict() for r in agreement_table(codes, rounds=100)]
     text = sentence(rows, {"boundary_iou": "boundary IoU", "iou": "IoU"})
     assert text.startswith("boundary IoU agreed with people on 75 % [")
     assert "of 4 decided items, IoU on 50 % [" in text
