@@ -20,7 +20,8 @@ the leaderboard):
      table: [MetricAgreement.as_dict() + label, direction],   (ranked, best first)
      codes: {metric: [2 agree | 1 abstain | 0 disagree per decided task]},
      gallery: [{task, item, item_id, stem, a, a_id, b, b_id, instance, instance_a, instance_b,
-                votes: {a, b, tie, both_bad}, people, metric, value_a, value_b}]}
+                votes: {a, b, tie, both_bad}, people, metric, value_a, value_b,
+                file_a, file_b (evals:file roles; null = the run missed the instance)}]}
 """
 
 from __future__ import annotations
@@ -113,6 +114,14 @@ def _instance_values(
     }
 
 
+def _file_role(instance: int, matched: int | None) -> str | None:
+    """The run file (evals:file role) that shows a side: its cutout, its matched instance's web
+    crop, or None when it missed the selected instance."""
+    if not instance:
+        return "web_cutout"
+    return None if matched is None else f"instance_web-{matched}"
+
+
 def metric_agreement_section(
     *,
     campaign: Campaign,
@@ -164,6 +173,7 @@ def metric_agreement_section(
                 "people": "a" if people[i] > 0 else "b",
                 "metric": "a" if sides[best][i] > 0 else "b",
                 "value_a": float(va[i]), "value_b": float(vb[i]),
+                "file_a": _file_role(k, ka), "file_b": _file_role(k, kb),
             })  # fmt: skip
     return {
         "rule": RULE,
