@@ -39,9 +39,10 @@ from pipelines.stats.metric_agreement import (
     item_codes,
     metric_side,
     people_side,
+    pool_codes,
     sentence,
 )
-from ratings.models import Campaign, Mode, Task
+from ratings.models import Campaign, CampaignSnapshot, Mode, Task
 
 #: Items in the campaign page's gallery of the best metric's strongest disagreements with people.
 GALLERY_ITEMS = 12
@@ -188,3 +189,53 @@ def metric_agreement_section(
         "codes": {m: c.tolist() for m, c in codes.items()},
         "gallery": gallery,
     }
+
+
+def family_metric_agreement(
+    *, family: str, rounds: int = 1000, seed: int = 0
+) -> dict[str, dict[str, Any] | None]:
+    """Which metric predicts people across a family's campaigns, from their stored snapshots.
+
+    A campaign belongs to the family when one of its runs is of one of the family's versions.
+    Decided tasks are pooled (each campaign's stored codes, over the metrics every pooled
+    campaign carries) and bootstrapped as one sample of items; whole-image and instance-lift
+    campaigns are pooled apart, since they judge different things (`image` / `instances`).
+    Reads snapshots only: what a campaign page shows is what is pooled here.
+    """
+    campaigns = (
+        Campaign.objects.filter(runs__model_version__family__name=family)
+        .filter(mode__in=[Mode.PAIRWISE, Mode.INSTANCES])
+        .distinct()
+        .order_by("pk")
+    )
+    modes = dict(campaigns.values_list("pk", "mode"))
+    parts: dict[str, list[tuple[int, dict[str, Any]]]] = {"image": [], "instances": []}
+    for campaign_id, payload in CampaignSnapshot.objects.filter(
+        campaign_id__in=list(modes), computed_at__isnull=False
+    ).values_list("campaign_id", "payload"):
+        section = (payload or {}).get("metric_agreement") or {}
+        if section.get("decided"):
+            key = "instances" if modes[campaign_id] == Mode.INSTANCES else "image"
+            parts[key].append((campaign_id, section["codes"]))
+    out: dict[str, dict[str, Any] | None] = {}
+    for key, found in parts.items():
+        found.sort()
+        pooled = pool_codes([codes for _, codes in found])
+        ranked = [r.as_dict() for r in agreement_table(pooled, rounds=rounds, seed=seed)]
+        for r in ranked:
+            r["label"] = label(r["metric"])
+            r["direction"] = BY_NAME[r["metric"]].direction
+        out[key] = (
+            {
+                "family": family,
+                "campaigns": [c for c, _ in found],
+                "decided": ranked[0]["n"],
+                "best": ranked[0]["metric"],
+                "sentence": sentence(ranked, {r["metric"]: r["label"] for r in ranked}),
+                "table": ranked,
+                "rule": RULE,
+            }
+            if ranked
+            else None
+        )
+    return out
