@@ -82,8 +82,8 @@ def _fabricate(run: EvalRun, kind: int) -> None:
         )  # fmt: skip
 
 
-def build_instance_world(tmp_path: Path, *, annotators: int = 3) -> World:
-    result = dataset_import(path=small_groups_set(tmp_path), name="groups")
+def build_instance_world(tmp_path: Path, *, annotators: int = 3, name: str = "groups") -> World:
+    result = dataset_import(path=small_groups_set(tmp_path), name=name)
     version = DatasetVersion.objects.select_related("dataset").get(pk=result.version.pk)
     runs = []
     for kind in range(2):

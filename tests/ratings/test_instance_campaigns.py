@@ -171,3 +171,27 @@ def test_a_closed_instance_campaign_refuses_votes(iworld: World) -> None:
 
     with pytest.raises(CampaignClosed):
         rating_submit(user=ann, token=a.token, choice="left")
+
+
+def test_the_demo_step_opens_an_instance_campaign_whose_page_ranks_the_metrics(
+    db: Any, tmp_path: Path
+) -> None:
+    from models.models import CANDIDATE, Alias
+    from ratings import demo
+
+    world = build_instance_world(tmp_path, name=demo.INSTANCE_SET)
+    candidate = world.runs[1].model_version
+    Alias.objects.create(family=candidate.family, name=CANDIDATE, version=candidate)
+    lines: list[str] = []
+    demo.after_start(lines.append)
+    campaign = Campaign.objects.get(mode=Mode.INSTANCES)
+    assert campaign.tasks.filter(stratum=Stratum.GOLD).exists()
+    raters = len(demo.SCRIPTED_RATERS) + len(demo.RANDOM_CLICKERS)
+    assert Rating.objects.filter(campaign=campaign).count() == raters * campaign.tasks.count()
+    assert any("instance-lift campaign #" in line for line in lines)
+    assert any("which metric predicts people: instance" in line for line in lines), lines
+    demo.after_start(lines.append)  # idempotent
+    assert Campaign.objects.filter(mode=Mode.INSTANCES).count() == 1
+    c = _client(world.researcher)
+    page = c.get(reverse("ratings:campaign", args=[campaign.pk])).content.decode()
+    assert 'id="metric-agreement"' in page and "instance IoU" in page

@@ -64,7 +64,6 @@ def test_the_release_report_ranks_metrics_for_its_campaign_and_the_family(rated)
 
 
 def test_the_leaderboard_sorts_by_the_metric_that_best_predicts_people(rated) -> None:
-    world, _ = rated
     leaderboard_refresh(force=True)
     chosen = LeaderboardState.objects.get().people_metrics["subject-lift"]
     assert chosen["metric"] in {m.name for m in leaderboard_metrics()}
