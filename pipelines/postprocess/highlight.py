@@ -29,7 +29,7 @@ def highlight_instance(photo_rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if m.ndim != 2:
         raise ValueError(f"mask must be H×W, got {m.shape}")
     if m.shape != (h, w):
-        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
+        m = np.asarray(cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
     out = (photo_rgb.astype(np.float32) * DIM).round().astype(np.uint8)
     out[m > 0] = photo_rgb[m > 0]
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
