@@ -195,3 +195,26 @@ def test_the_demo_step_opens_an_instance_campaign_whose_page_ranks_the_metrics(
     c = _client(world.researcher)
     page = c.get(reverse("ratings:campaign", args=[campaign.pk])).content.decode()
     assert 'id="metric-agreement"' in page and "instance IoU" in page
+
+
+def test_racing_annotators_on_instance_tasks_never_exceed_k(
+    transactional_db: Any, tmp_path: Path
+) -> None:
+    """Eight annotators lease at once (threads released together, own connections): the
+    instance tasks are claimed by the same conditional UPDATE / SKIP LOCKED path, never over k."""
+    from evalsite.core.services import user_ensure
+    from tests.threads import run_in_threads
+
+    world = build_instance_world(tmp_path, annotators=1)
+    campaign = _open(world, items_per_pair=4, gold_ratio=0.0, overlap=2)
+    users = [user_ensure(username=f"iracer{i}", password="pw", roles=["annotator"])
+             for i in range(8)]  # fmt: skip
+    assert run_in_threads(lambda u: assignment_queue(user=u), users, together=True,
+                          timeout=120) == []  # fmt: skip
+    for user in users:  # a claimer that met only locked rows gets its share now
+        assignment_queue(user=user)
+    tasks = list(campaign.tasks.all())
+    assert all(t.assignments.count() == 2 for t in tasks)
+    assert Assignment.objects.count() == 2 * len(tasks)
+    pairs = list(Assignment.objects.values_list("task", "annotator"))
+    assert len(set(pairs)) == len(pairs)
