@@ -20,6 +20,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
@@ -33,6 +34,7 @@ from evalsite.core.roles import AuthenticatedHttpRequest, annotator_required
 from evalsite.evals.models import ItemResult
 from evalsite.evals.services.artefacts import resolve
 from pipelines.metrics.io import read_gray8
+from pipelines.postprocess.cutout import encode_png
 from pipelines.postprocess.highlight import highlight_instance, jpeg_bytes
 from pipelines.runners.images import load_image_rgb
 from ratings.forms import SubmitInput, SubmitInvalid, parse_depth, parse_submit, parse_votes
@@ -51,6 +53,9 @@ from ratings.services.assign import (
 logger = logging.getLogger(__name__)
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 IMAGE_CACHE = "private, max-age=3600"  # per-assignment URLs never change content
+#: What a side that missed the selected subject shows: one transparent pixel (the page says
+#: "no subject shown" over it, as over a whole-image output that lifted nothing).
+EMPTY_CUTOUT = encode_png(np.zeros((1, 1, 4), np.uint8))
 PAIR_SLOTS = ("photo", "thumb", "left", "right")
 SINGLE_SLOTS = ("photo", "thumb", "single")
 #: Instance lifts: "tap" is the photo with the selected subject outlined; left/right are the
@@ -315,7 +320,7 @@ def read_body(request: HttpRequest) -> bytes:
         raise SubmitInvalid("the body is too large for a submit") from None
 
 
-def _image_path(assignment: Assignment, slot: str) -> Path:
+def _image_path(assignment: Assignment, slot: str) -> Path | None:
     task = assignment.task
     if slot == "photo":
         return Path(task.item.web.path)
@@ -330,8 +335,10 @@ def _image_path(assignment: Assignment, slot: str) -> Path:
     ) or {}
     if assignment.campaign.mode == Mode.INSTANCES:
         n = task.instance_a if side_a else task.instance_b
+        if n is None:
+            return None  # the run missed the selected subject: an empty cutout
         crops = artefacts.get("instances") or []
-        rel = crops[n - 1].get("web") if n is not None and 1 <= n <= len(crops) else None
+        rel = crops[n - 1].get("web") if 1 <= n <= len(crops) else None
     else:
         rel = artefacts.get("web_cutout")
     if not rel:
@@ -373,6 +380,10 @@ def image_view(request: AuthenticatedHttpRequest, token: str, slot: str) -> Http
         response["Cache-Control"] = IMAGE_CACHE
         return response
     path = _image_path(assignment, slot)
+    if path is None:  # as a whole-image output that lifted nothing shows: transparent pixels
+        response = HttpResponse(EMPTY_CUTOUT, content_type="image/png")
+        response["Cache-Control"] = IMAGE_CACHE
+        return response
     try:
         data = path.read_bytes()
     except OSError as exc:
