@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",  # OpenAPI 3 of the REST API: /api/schema/, browsable at /api/docs/
+    "drf_spectacular_sidecar",  # Swagger UI's assets served from our static files (no CDN)
     "axes",  # login throttling (evalsite/core/throttle.py)
     "evalsite.core",
     "evalsite.datasets",
@@ -65,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "evalsite.core.tokens.TokensOnlyForTheApiMiddleware",  # a token on a web page: 403
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -209,7 +212,7 @@ EVAL_PREFETCH = env_bool("EVAL_PREFETCH", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "evalsite.core.throttle.GuardedTokenAuthentication",
+        "evalsite.core.tokens.ScopedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -220,6 +223,23 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_SCHEMA_CLASS": "evalsite.core.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Subject-lifting evaluation platform API",
+    "DESCRIPTION": (
+        "Token auth: `Authorization: Token <key>` (keys and their scopes on /models/tokens/ or "
+        '`manage.py api_token`). Errors answer `{"detail": message}` (or field → messages for '
+        "400): 401 without or with an expired token, 403 for a role or token scope that may not "
+        "do this, 404 unknown object, 409 conflict."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Celery ---------------------------------------------------------------------------------

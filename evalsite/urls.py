@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -11,6 +12,9 @@ urlpatterns = [
         RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
         name="favicon",
     ),
+    # OpenAPI 3 of every REST route; the docs page loads its script from here (CSP: 'self').
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("evalsite.core.urls")),
     path("sets/", include("evalsite.datasets.urls")),
     path("models/", include("models.urls")),

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
 from evalsite.core.roles import AuthenticatedHttpRequest, can_release, researcher_required
+from evalsite.core.scopes import CI_SCOPES, SCOPES, role_scopes
 from models import selectors, services
 from models.errors import RegistryError
 from models.forms import (
@@ -25,6 +27,7 @@ from models.forms import (
     max_upload_bytes,
 )
 from models.models import PRODUCTION, ModelFamily, ModelFormat, ModelVersion, VersionStatus
+from models.services.tokens import token_expiry
 from pipelines.spec.declared import DIGEST_FIELDS
 
 
@@ -229,6 +232,13 @@ def form_errors(form: forms.Form) -> list[str]:
     return out
 
 
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text not in (None, "") else None
+    except ValueError as exc:
+        raise ValueError("expiry: a whole number of days (0: never)") from exc
+
+
 @researcher_required
 def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's own API token: create (key shown once), replace, revoke."""
@@ -236,8 +246,17 @@ def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "create":
-            new_key = services.api_token_create(user=request.user).key
-            messages.success(request, "New token created. Copy it now: it is shown only once.")
+            try:
+                new_key = services.api_token_create(
+                    user=request.user,
+                    scopes=request.POST.getlist("scopes"),
+                    expires_at=token_expiry(_int_or_none(request.POST.get("expires_days"))),
+                    name=request.POST.get("name", ""),
+                ).key
+            except (ValueError, PermissionDenied) as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, "New token created. Copy it now: it is shown only once.")
         elif action == "revoke":
             if services.api_token_revoke(user=request.user):
                 messages.success(request, "Your API token was revoked; clients using it get 401.")
@@ -246,9 +265,18 @@ def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
             return redirect("registry:tokens")
     user = request.user
     assert isinstance(user, AbstractBaseUser)  # researcher_required: never anonymous here
-    token = Token.objects.filter(user=user).first()
+    token = Token.objects.filter(user=user).select_related("policy").first()
+    policy = getattr(token, "policy", None) if token is not None else None
+    held = policy.scopes if policy is not None else role_scopes(user)
     context = {
         "token": token,
+        "policy": policy,
+        "held_scopes": held,
+        "scopes": [
+            {"name": k, "text": v, "checked": k in CI_SCOPES}
+            for k, v in SCOPES.items()
+            if k in role_scopes(user)
+        ],
         "new_key": new_key,
         "api_base": request.build_absolute_uri(reverse("registry:api-families")),
     }

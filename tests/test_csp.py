@@ -97,6 +97,7 @@ def _pages(world: Any, campaign_pk: int) -> list[str]:
         "/rate/campaigns/new/",
         f"/rate/campaigns/{campaign_pk}/",
         "/system/",
+        "/api/docs/",
     ]
 
 
@@ -157,6 +158,11 @@ def test_main_pages_and_the_rating_page_have_no_csp_violation(
                     page.wait_for_load_state("networkidle")
                     if not page.query_selector("#pr-chart .main-svg"):
                         violations.append("plotly did not draw the PR chart")
+                    page.goto(f"{live_server.url}/api/docs/")
+                    try:  # Swagger UI drew the operations it read from /api/schema/
+                        page.wait_for_selector(".swagger-ui .opblock", timeout=15000)
+                    except Exception:
+                        violations.append("Swagger UI did not draw the API's operations")
                 context.close()
         finally:
             browser.close()

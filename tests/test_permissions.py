@@ -96,6 +96,8 @@ MATRIX: dict[str, Row] = {
     "login/": Row("public"),
     "logout/": Row("public"),
     "admin/": Row("admin"),
+    "api/schema/": Row("login"),
+    "api/docs/": Row("login"),
     # datasets
     "sets/": Row("research"),
     "sets/upload/": Row("research"),
@@ -221,6 +223,8 @@ MATRIX: dict[str, Row] = {
     "releases/api/reports/<int:pk>/rebuild/": Row(
         "research", lambda f: {"pk": 999999}, methods=("post",)
     ),
+    "releases/api/gate/": Row("research", methods=("post",)),
+    "releases/api/gate/<int:pk>/": Row("research", lambda f: {"pk": 999999}, methods=("get",)),
 }
 
 

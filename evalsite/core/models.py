@@ -111,3 +111,25 @@ class ServiceHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TokenPolicy(models.Model):
+    """What one API key (DRF `Token`) may do and when it stops working; its last use.
+
+    `scopes` restrict the token on top of its user's role (`evalsite/core/scopes.py`); a key
+    without a policy row (made before scopes existed, backfilled by migration) holds every scope
+    of its user's role.
+    """
+
+    token = models.OneToOneField(
+        "authtoken.Token", primary_key=True, on_delete=models.CASCADE, related_name="policy"
+    )
+    name = models.CharField(max_length=100, blank=True, help_text="what the key is for")
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_from = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"token policy of {self.token_id}"

@@ -105,17 +105,23 @@ annotator_required = _require(can_rate)
 
 
 class CanResearch(BasePermission):
+    """The role, then (for a token) the scope the view declares for this method."""
+
     message = "This API needs the researcher, release_manager or admin role."
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        return can_research(request.user)
+        from evalsite.core.scopes import check_token_scope
+
+        return can_research(request.user) and check_token_scope(request, view)
 
 
 class CanRelease(BasePermission):
     message = "Only release managers and admins may do this."
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        return can_release(request.user)
+        from evalsite.core.scopes import check_token_scope
+
+        return can_release(request.user) and check_token_scope(request, view)
 
 
 def nav_context(request: HttpRequest) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from evalsite.core.formfields import ApiDecimalNumber, ApiWholeNumber
 from evalsite.core.roles import CanResearch
+from evalsite.core.scopes import EVALUATE, ScopeMap
 from evalsite.evals.selectors import run_get
 from evalsite.fairness.inputs import NoPersonAttributes
 from evalsite.fairness.selectors import fairness_state
@@ -33,6 +34,8 @@ class SettingsSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 class RunFairness(APIView):
     permission_classes = [IsAuthenticated, CanResearch]
+    required_scope: ScopeMap = {"GET": None, "POST": EVALUATE}
+    request_serializers = {"POST": SettingsSerializer}
 
     def get(self, request: Request, pk: int) -> Response:
         state = fairness_state(run=run_get(pk))

@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 
 from evalsite.core.formfields import ApiWholeNumber
 from evalsite.core.roles import CanRelease, CanResearch, signed_in
+from evalsite.core.scopes import DECIDE, REPORT, ScopeMap
 from evalsite.core.text import REASON_MAX
 from evalsite.releases.errors import EvidenceMoved, ReleaseError
 from evalsite.releases.models import ReleaseDecision as ReleaseDecisionModel
@@ -106,6 +107,8 @@ def report_document(report: ReleaseReport, request: Request, now: Any = None) ->
 
 class ReportCollection(APIView):
     permission_classes = [IsAuthenticated, CanResearch]
+    required_scope: ScopeMap = {"GET": None, "POST": REPORT}
+    request_serializers = {"POST": ReportRequest}
 
     def get(self, request: Request) -> Response:
         reports = report_list(limit=50)
@@ -138,6 +141,7 @@ class ReportCollection(APIView):
 
 class ReportDetail(APIView):
     permission_classes = [IsAuthenticated, CanResearch]
+    required_scope: ScopeMap = {"GET": None}
 
     def get(self, request: Request, pk: int) -> Response:
         return Response(report_document(report_get(pk), request))
@@ -145,6 +149,8 @@ class ReportDetail(APIView):
 
 class ReportDecision(APIView):
     permission_classes = [IsAuthenticated, CanRelease]
+    required_scope: ScopeMap = {"POST": DECIDE}
+    request_serializers = {"POST": DecisionRequest}
 
     def post(self, request: Request, pk: int) -> Response:
         report = report_get(pk)
@@ -171,6 +177,7 @@ class ReportDecision(APIView):
 
 class ReportRebuild(APIView):
     permission_classes = [IsAuthenticated, CanResearch]
+    required_scope: ScopeMap = {"POST": REPORT}
 
     def post(self, request: Request, pk: int) -> Response:
         try:

@@ -28,3 +28,21 @@ def _failed(job: Job) -> None:
 
 
 register_job_kind(REPORT_JOB, run_chunk=_run, on_failed=_failed, on_cancelled=_failed)
+
+GATE_JOB = "releases.gate"
+
+
+def _run_gate(chunk: Chunk) -> dict[str, Any]:
+    from evalsite.releases.services.gate import release_gate_advance
+
+    gate = release_gate_advance(gate_id=int(chunk.payload["gate_id"]))
+    return {"gate_id": gate.pk, "status": gate.status}
+
+
+def _gate_failed(job: Job) -> None:
+    from evalsite.releases.services.gate import release_gate_fail
+
+    release_gate_fail(gate_id=int(job.payload["gate_id"]), reason=job.error or "job failed")
+
+
+register_job_kind(GATE_JOB, run_chunk=_run_gate, on_failed=_gate_failed, on_cancelled=_gate_failed)

@@ -322,3 +322,48 @@ class LeaderboardState(models.Model):
 
     def __str__(self) -> str:
         return f"leaderboard state ({self.fingerprint})"
+
+
+class GateStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ReleaseGate(models.Model):
+    """One "evaluate and gate" request of a CI job: candidate (registered, validated), runs on
+    each set of the suite, then a release report whose verdict answers it (job `releases.gate`).
+
+    `key` is the client's idempotency key: one gate per (user, key), so a retried CI job gets the
+    same gate; `fingerprint` (of the request's inputs) tells a retry from a different request.
+    """
+
+    created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=200, blank=True)
+    fingerprint = models.CharField(max_length=64)
+    candidate = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT,
+                                  related_name="+")  # fmt: skip
+    baseline_ref = models.CharField(max_length=200, blank=True)
+    datasets = models.JSONField(default=list)  # the suite's set-version specs, in order
+    status = models.CharField(max_length=16, choices=GateStatus.choices,
+                              default=GateStatus.QUEUED)  # fmt: skip
+    step = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    runs = models.JSONField(default=list)  # [{"dataset", "side", "run", "reused"}]
+    report = models.ForeignKey(ReleaseReport, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")  # fmt: skip
+    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="+")  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "key"], condition=~models.Q(key=""), name="gate_key_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"gate #{self.pk}"

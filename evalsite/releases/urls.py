@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evalsite.releases import api, views
+from evalsite.releases import api, gate_api, views
 
 app_name = "releases"
 urlpatterns = [
@@ -18,4 +18,6 @@ urlpatterns = [
     path("api/reports/<int:pk>/", api.ReportDetail.as_view(), name="api_report"),
     path("api/reports/<int:pk>/decision/", api.ReportDecision.as_view(), name="api_decision"),
     path("api/reports/<int:pk>/rebuild/", api.ReportRebuild.as_view(), name="api_rebuild"),
+    path("api/gate/", gate_api.GateCollection.as_view(), name="api_gates"),
+    path("api/gate/<int:pk>/", gate_api.GateDetail.as_view(), name="api_gate"),
 ]

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evalsite.core.roles import CanResearch, signed_in
+from evalsite.core.scopes import ALIAS, UPLOAD, scoped
 from models import selectors, services
 from models.api.serializers import (
     AliasMoveSerializer,
@@ -36,6 +37,7 @@ def _family(name: str) -> ModelFamily:
     return fam
 
 
+@scoped({"GET": None})
 @api_view(["GET"])
 @permission_classes(PERMISSIONS)
 def family_list(request: Request) -> Response:
@@ -50,6 +52,7 @@ def family_list(request: Request) -> Response:
     return Response(rows)
 
 
+@scoped({"GET": None, "POST": UPLOAD}, body={"POST": VersionUploadSerializer})
 @api_view(["GET", "POST"])
 @permission_classes(PERMISSIONS)
 def family_versions(request: Request, family: str) -> Response:
@@ -85,6 +88,7 @@ def family_versions(request: Request, family: str) -> Response:
     return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
+@scoped({"GET": None})
 @api_view(["GET"])
 @permission_classes(PERMISSIONS)
 def version_detail(request: Request, pk: int) -> Response:
@@ -99,6 +103,7 @@ def version_detail(request: Request, pk: int) -> Response:
     return Response(VersionSerializer(row, context={"request": request}).data)
 
 
+@scoped({"GET": None, "POST": ALIAS}, body={"POST": AliasMoveSerializer})
 @api_view(["GET", "POST"])
 @permission_classes(PERMISSIONS)
 def alias_detail(request: Request, family: str, name: str) -> Response:

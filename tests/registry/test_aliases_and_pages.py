@@ -167,7 +167,9 @@ def test_users_create_and_revoke_their_own_token_and_the_key_is_shown_once(
 ):
     other = Token.objects.create(user=manager)
     client.force_login(researcher)
-    created = client.post("/models/tokens/", {"action": "create"}).content.decode()
+    created = client.post(
+        "/models/tokens/", {"action": "create", "scopes": ["upload", "evaluate"]}
+    ).content.decode()
     token = Token.objects.get(user=researcher)
     assert token.key in created and "shown only now" in created
     assert token.key not in client.get("/models/tokens/").content.decode()

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsite.core.roles import CanResearch, signed_in
+from evalsite.core.scopes import EVALUATE, ScopeMap
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.errors import EvalError
@@ -46,6 +47,9 @@ class _Base(APIView):
 
 
 class RunCollection(_Base):
+    required_scope: ScopeMap = {"GET": None, "POST": EVALUATE}
+    request_serializers = {"POST": RunStartSerializer}
+
     def get(self, request: Request) -> Response:
         runs = run_list(status=request.query_params.get("status", ""), limit=LIST_LIMIT)
         return Response([run_status_document(r) for r in runs])
@@ -79,11 +83,15 @@ class RunCollection(_Base):
 
 
 class RunStatus(_Base):
+    required_scope: ScopeMap = {"GET": None}
+
     def get(self, request: Request, pk: int) -> Response:
         return Response(run_status_document(run_get(pk)))
 
 
 class RunResults(_Base):
+    required_scope: ScopeMap = {"GET": None}
+
     def get(self, request: Request, pk: int) -> Response:
         return Response(run_results_document(run_get(pk)))
 
@@ -91,6 +99,8 @@ class RunResults(_Base):
 class RunReproduce(_Base):
     """POST: start a reproduction of a done run; its status document carries `reproduce_of`, and
     `reproduction` (the stored per-image verdict) once it is done."""
+
+    required_scope: ScopeMap = {"POST": EVALUATE}
 
     def post(self, request: Request, pk: int) -> Response:
         try:
@@ -103,6 +113,8 @@ class RunReproduce(_Base):
 
 
 class RunCancel(_Base):
+    required_scope: ScopeMap = {"POST": EVALUATE}
+
     def post(self, request: Request, pk: int) -> Response:
         run = run_get(pk)
         cancelled = eval_run_cancel(run=run, reason=f"cancelled by {request.user} (API)")

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from evalsite.core.formfields import ApiWholeNumber
 from evalsite.core.roles import CanResearch, researcher_required, signed_in
+from evalsite.core.scopes import EVALUATE, ScopeMap
 from evalsite.core.text import NOTE_MAX
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
@@ -104,6 +105,8 @@ class RunImport(APIView):
     """POST multipart (token auth): a zip of predictions → 201 the queued imported run."""
 
     permission_classes = [IsAuthenticated, CanResearch]
+    required_scope: ScopeMap = {"POST": EVALUATE}
+    request_serializers = {"POST": ImportSerializer}
 
     def post(self, request: Request) -> Response:
         data = ImportSerializer(data=request.data)

@@ -149,12 +149,22 @@
   }
 
   // Merge a server state: tasks held there and not rated here join the queue, in order.
-  function merge(body) {
+  // Replies can arrive out of order (a lease and a flush in flight together): a reply older than
+  // the newest one merged is ignored, and a task rated on this page never joins again, even from
+  // a reply computed before its vote was stored.
+  let sent = 0;
+  let merged = 0;
+  const rated = {};
+  function merge(body, seq) {
+    if (seq !== undefined) {
+      if (seq < merged) return;
+      merged = seq;
+    }
     state = body;
     const known = {};
     queue.forEach(function (t) { known[t.token] = true; });
     (body.queue || []).forEach(function (t) {
-      if (!known[t.token] && !outbox[t.token]) { queue.push(t); known[t.token] = true; }
+      if (!known[t.token] && !outbox[t.token] && !rated[t.token]) { queue.push(t); known[t.token] = true; }
     });
     // A task the server no longer holds for us (lease expired and taken) leaves the queue,
     // except the one on screen, whose vote would still be stored late.
@@ -216,9 +226,10 @@
   function topUp() {
     if (leasing || flushing || stalled || pendingCount() || !state.available || queue.length >= DEPTH - 1) return;
     leasing = true;
+    const seq = ++sent;
     post(leaseUrl, { depth: DEPTH }).then(function (body) {
       errorBox.hidden = true;
-      merge(body);
+      merge(body, seq);
     }).catch(function (err) {
       fail("Could not fetch a task: " + err.message);
       if (!queue.length && startForm) startForm.hidden = false;
@@ -237,6 +248,7 @@
     if (!tokens.length) { topUp(); return; }
     flushing = true;
     const votes = tokens.slice(0, 64).map(function (t) { return outbox[t]; });
+    const seq = ++sent;
     post(votesUrl, { votes: votes, depth: DEPTH }).then(function (body) {
       const refused = [];
       body.results.forEach(function (r) {
@@ -248,7 +260,7 @@
       stalled = "";
       errorBox.hidden = !refused.length;
       if (refused.length) errorBox.textContent = refused.length + " vote(s) could not be stored: " + refused.join("; ");
-      merge(body.state);
+      merge(body.state, seq);
     }).catch(function (err) {
       if (err.status === 400) {
         // A malformed batch is never accepted: drop it rather than retry it forever.
@@ -288,6 +300,7 @@
     vote.seconds = (pressedAt - shownAt) / 1000;
     vote.reasons = Array.from(reasonsBox.querySelectorAll("input:checked")).map(function (b) { return b.value; });
     outbox[task.token] = vote;
+    rated[task.token] = true;
     saveOutbox();
     queue.shift();
     show(pressedAt);
