@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0004_leaderboard_intervals'),
+        ('releases', '0005_release_gate'),
     ]
 
     operations = [
