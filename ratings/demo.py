@@ -13,6 +13,12 @@ quality control to catch; the rule and seed are in `pipelines.stats.simulated_ra
 go through `rating_submit`, as a person's do. k leaves room on every task for people: the demo
 annotator's own ratings add to the simulated ones.
 
+A second campaign rates instance lifts on `synthetic-groups` (drawn groups of 2-4 people with
+one mask per person): each task selects one person and shows the instance each run lifted for
+them; the same simulated raters vote on it (the scripted rule reads the IoU of each side's lift
+with the selected person). Both campaigns' pages rank the metrics by how often they agree with
+the votes ("which metric predicts people").
+
 Runs after the eval app's step has waited for its runs (apps run in INSTALLED_APPS order) and
 before the release app's step. Idempotent: the campaign over the same two runs is reused and a
 simulated rater is never served a task twice, so a second start adds nothing.
@@ -21,6 +27,7 @@ simulated rater is never served a task twice, so a second start adds nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count
@@ -56,6 +63,10 @@ MIN_GOLD = 5
 #: Every simulated rater rates every task; two slots per task are left for people.
 OVERLAP = len(SCRIPTED_RATERS) + len(RANDOM_CLICKERS) + 2
 CAMPAIGN_SEED = 0
+INSTANCE_SET = "synthetic-groups"
+INSTANCE_CAMPAIGN_NAME = "Demo: which lift of the selected person is better? (instances)"
+#: The 12 groups hold about 35 people: all of them are rated (gold reserved first).
+INSTANCE_ITEMS = 40
 
 Log = Callable[[str], object]
 
@@ -68,12 +79,12 @@ def _primary_run(version_id: int, dataset_version: DatasetVersion) -> EvalRun | 
     )  # fmt: skip
 
 
-def demo_pair() -> tuple[DatasetVersion, EvalRun, EvalRun] | str:
+def demo_pair(set_name: str = DEMO_SET) -> tuple[DatasetVersion, EvalRun, EvalRun] | str:
     """(set version, candidate run, production run), or why there is none yet."""
     try:
         candidate = model_version_resolve(f"{FAMILY}:{CANDIDATE}")
         production = model_version_resolve(f"{FAMILY}:{PRODUCTION}")
-        dataset_version = dataset_version_resolve(DEMO_SET)
+        dataset_version = dataset_version_resolve(set_name)
     except (VersionNotFound, VersionSpecError) as exc:
         return str(exc)
     if candidate.pk == production.pk:
@@ -84,11 +95,13 @@ def demo_pair() -> tuple[DatasetVersion, EvalRun, EvalRun] | str:
     return dataset_version, runs[0], runs[1]
 
 
-def demo_campaign(dataset_version: DatasetVersion, runs: list[EvalRun]) -> Campaign | None:
+def demo_campaign(
+    dataset_version: DatasetVersion, runs: list[EvalRun], mode: str = Mode.PAIRWISE
+) -> Campaign | None:
     """The campaign over exactly these runs on the set version, if the demo made one before."""
     ids = sorted(r.pk for r in runs)
     campaigns = (
-        Campaign.objects.filter(dataset_version=dataset_version, mode=Mode.PAIRWISE)
+        Campaign.objects.filter(dataset_version=dataset_version, mode=mode)
         .annotate(n=Count("runs"))
         .filter(n=len(ids))
         .order_by("pk")
@@ -100,6 +113,13 @@ def demo_campaign(dataset_version: DatasetVersion, runs: list[EvalRun]) -> Campa
 
 
 def after_start(log: Log) -> None:
+    whole_image_campaign_step(log)
+    scripted = [simulated_rater_ensure(username=name) for name in SCRIPTED_RATERS]
+    clickers = [simulated_rater_ensure(username=name) for name in RANDOM_CLICKERS]
+    instance_campaign_step(log, scripted, clickers)
+
+
+def whole_image_campaign_step(log: Log) -> None:
     pair = demo_pair()
     if isinstance(pair, str):
         log(f"==> rating campaign: skipped ({pair})")
@@ -159,9 +179,49 @@ def after_start(log: Log) -> None:
     log(f"    improbable under the consensus (for review): {', '.join(review) or 'none'}")
     for pair in (payload.get("sequential") or {}).get("pairs") or []:
         log(f"    decision: {pair['text']}")
+    log(f"    which metric predicts people: {_agreement_text(payload)}")
     log(
         f"    {seeded.added} simulated votes added ({len(scripted)} scripted raters, "
         f"{len(clickers)} random clickers; labelled 'simulated'); annotators rate at /rate/, "
         f"results at /rate/campaigns/{campaign.pk}/ (recomputed "
         f"{settings.RATINGS_SNAPSHOT_DEBOUNCE_SECONDS:g} s after ratings arrive)"
     )
+
+
+def _agreement_text(payload: dict[str, Any]) -> str:
+    return str((payload.get("metric_agreement") or {}).get("sentence") or "not computed")
+
+
+def instance_campaign_step(log: Log, scripted: list[Any], clickers: list[Any]) -> None:
+    """The instance-lift campaign on the groups set, seeded with the same simulated raters."""
+    pair = demo_pair(INSTANCE_SET)
+    if isinstance(pair, str):
+        log(f"==> instance-lift campaign: skipped ({pair})")
+        return
+    dataset_version, candidate_run, production_run = pair
+    runs = [candidate_run, production_run]
+    campaign = demo_campaign(dataset_version, runs, Mode.INSTANCES)
+    if campaign is None:
+        try:
+            campaign = campaign_create(
+                name=INSTANCE_CAMPAIGN_NAME, dataset_version=dataset_version, runs=runs,
+                mode=Mode.INSTANCES, overlap=OVERLAP, items_per_pair=INSTANCE_ITEMS,
+                disagreement_share=DISAGREEMENT_SHARE, gold_ratio=GOLD_RATIO, min_gold=MIN_GOLD,
+                seed=CAMPAIGN_SEED, open_now=True,
+                instructions="One person is outlined in the photo: pick the side that lifted "
+                "that person better (whole person, clean edges, nobody else).",
+            )  # fmt: skip
+        except CampaignError as exc:
+            log(f"==> instance-lift campaign: not created ({exc})")
+            return
+        log(f"==> instance-lift campaign #{campaign.pk} open: {candidate_run.model_version.ref} "
+            f"vs {production_run.model_version.ref} on {dataset_version.spec}")  # fmt: skip
+    else:
+        log(f"==> instance-lift campaign: reusing #{campaign.pk} ({campaign.status})")
+    seeded = simulated_votes_seed(
+        campaign=campaign, scripted=scripted, clickers=clickers, seed=DEFAULT_SEED
+    )
+    payload = campaign_snapshot_refresh(campaign=campaign).payload
+    log(f"    {campaign.tasks.count()} instance tasks, {seeded.added} simulated votes added; "
+        f"which metric predicts people: {_agreement_text(payload)}; "
+        f"results at /rate/campaigns/{campaign.pk}/")  # fmt: skip

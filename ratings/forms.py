@@ -48,7 +48,7 @@ class CampaignForm(forms.Form):
     )
     # Attribute campaigns (skin tone / gender labels) have their own form: ratings.views.attributes
     mode = forms.ChoiceField(
-        choices=[(m.value, m.label) for m in (Mode.PAIRWISE, Mode.ABSOLUTE)],
+        choices=[(m.value, m.label) for m in (Mode.PAIRWISE, Mode.INSTANCES, Mode.ABSOLUTE)],
         initial=Mode.PAIRWISE,
     )
     overlap = WholeNumberField(min_value=1, max_value=20, initial=DEFAULT_OVERLAP, label="k")

@@ -52,6 +52,18 @@ class Mode(models.TextChoices):
     #: Annotators label the main subject's Monk skin tone and perceived gender (no runs shown);
     #: see ratings.services.attributes.
     ATTRIBUTES = "attributes"
+    #: Instance lifts: the photo with one ground-truth instance selected (as a user taps a
+    #: subject) and, side by side, the instance each run lifted for it (matched one-to-one by
+    #: pipelines.metrics.instances); otherwise a pairwise campaign (keys, leases, gold, agreement).
+    INSTANCES = "instances", "Instance lifts (one subject selected)"
+
+
+#: Modes whose tasks compare two runs side by side (choice left/right/tie/both bad).
+PAIRWISE_MODES = frozenset({Mode.PAIRWISE, Mode.INSTANCES})
+
+
+def is_pairwise(mode: str) -> bool:
+    return mode in PAIRWISE_MODES
 
 
 class CampaignStatus(models.TextChoices):
@@ -74,6 +86,14 @@ class Stopping(models.TextChoices):
 GOLD_SHARE_BAND = (0.05, 0.15)
 DEFAULT_GOLD_SHARE = 0.1
 DEFAULT_ALPHA = 0.05
+
+
+def gold_count(n_plain: int, share: float) -> int:
+    """Gold tasks for `n_plain` non-gold ones so gold is `share` of the pair's tasks (at least
+    one when the share is not 0, so a small campaign still scores its annotators)."""
+    if share <= 0.0 or n_plain <= 0:
+        return 0
+    return max(1, round(share * n_plain / (1.0 - share)))
 
 
 class Stratum(models.TextChoices):
@@ -164,7 +184,19 @@ class Task(models.Model):
     gold_winner = models.CharField(
         max_length=1, blank=True, choices=[("a", "a"), ("b", "b")], help_text="gold: better run"
     )
-    divergence = models.FloatField(default=0.0, help_text="1 − IoU between the two outputs")
+    divergence = models.FloatField(
+        default=0.0,
+        help_text="1 − IoU between the two outputs; instances: |IoU a − IoU b| on the instance",
+    )
+    instance = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="instances mode: selected ground-truth instance (1-based)"
+    )
+    instance_a = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="instances mode: run a's matched instance; empty = missed"
+    )
+    instance_b = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="instances mode: run b's matched instance; empty = missed"
+    )
     iou_a = models.FloatField(null=True, blank=True)
     iou_b = models.FloatField(null=True, blank=True)
     order = models.PositiveIntegerField(help_text="serving order, shuffled at creation")

@@ -314,6 +314,11 @@ class LeaderboardState(models.Model):
     fingerprint = models.CharField(max_length=200, blank=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
     seconds = models.FloatField(default=0.0)
+    people_metrics = models.JSONField(
+        default=dict, blank=True,
+        help_text="per family: the leaderboard metric that best predicts people's choices "
+        "(ratings.services.metric_agreement over the family's campaign snapshots)",
+    )  # fmt: skip
 
     def __str__(self) -> str:
         return f"leaderboard state ({self.fingerprint})"

@@ -60,6 +60,21 @@ def leaderboard_rows(
     return list(qs.order_by(order, "family", "version"))
 
 
+#: The sort option that orders by the family's metric that best predicts people.
+PEOPLE_SORT = "people"
+
+
+def people_sort_metric(family: str) -> dict[str, Any] | None:
+    """The stored choice of the leaderboard metric that best predicts people for `family`
+    (None without a family, or when none of its campaigns has a decided rated item)."""
+    if not family:
+        return None
+    state = LeaderboardState.objects.filter(key="default").values_list("people_metrics", flat=True)
+    stored = state.first() or {}
+    found = stored.get(family)
+    return found if isinstance(found, dict) else None
+
+
 def leaderboard_filters(dataset_version: DatasetVersion) -> dict[str, list[str]]:
     qs = LeaderboardRow.objects.filter(dataset_version=dataset_version)
     return {

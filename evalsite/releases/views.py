@@ -62,9 +62,12 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
     runtime = request.GET.get("runtime", "")
     sort = request.GET.get("sort", "iou")
     direction = request.GET.get("dir", "")
+    people = selectors.people_sort_metric(family)
+    # "people": the family's metric that best predicts people, as the leaderboard job stored it
+    by = (people["metric"] if people else PRIMARY) if sort == selectors.PEOPLE_SORT else sort
     rows = (
         selectors.leaderboard_rows(
-            dataset_version=chosen, family=family, runtime=runtime, sort=sort,
+            dataset_version=chosen, family=family, runtime=runtime, sort=by,
             descending=None if not direction else direction == "desc",
         )
         if chosen else []
@@ -75,6 +78,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "report_of": {r.model_version_id: reports.get(r.model_version_id) for r in rows},
         "filters": selectors.leaderboard_filters(chosen) if chosen else {},
         "family": family, "runtime": runtime, "sort": sort, "dir": direction,
+        "people": people, "people_sort": selectors.PEOPLE_SORT, "sorted_by": by,
         "plot": selectors.leaderboard_plot(rows), "banner": banner,
         "state": selectors.leaderboard_state(), "headers": HEADERS,
         "metrics": leaderboard_metrics(), "primary": label(PRIMARY),

@@ -41,6 +41,7 @@ from ratings.models import (
     Rating,
     Stratum,
     Task,
+    is_pairwise,
     outcome_of,
 )
 from ratings.services import serving
@@ -419,6 +420,7 @@ class InboxEntry:
 INBOX_LABELS = {
     Mode.PAIRWISE: "Compare two cutouts",
     Mode.ABSOLUTE: "Score one cutout",
+    Mode.INSTANCES: "Compare two lifted subjects",
     Mode.ATTRIBUTES: "Label people in photos",
 }
 
@@ -453,7 +455,7 @@ class Submitted:
 def _clean(
     campaign: Campaign, choice: str | None, score: int | None, reasons: Any
 ) -> tuple[str, int | None, list[str]]:
-    if campaign.mode == Mode.PAIRWISE:
+    if is_pairwise(campaign.mode):
         if choice not in SHOWN_CHOICES:
             raise RatingError(f"choice: expected one of {', '.join(SHOWN_CHOICES)}")
         score = None

@@ -39,7 +39,10 @@ from ratings.models import (
     Stopping,
     Stratum,
     Task,
+    gold_count,
+    is_pairwise,
 )
+from ratings.services.instance_tasks import instance_lifts, instance_pair_tasks
 from ratings.services.reports import campaign_snapshot_mark_dirty
 
 GOLD_MARGIN = 0.3
@@ -141,10 +144,15 @@ def _validate(
         )
     if not 1 <= items_per_pair <= MAX_ITEMS_PER_PAIR:
         raise CampaignError(f"items_per_pair: must be from 1 to {MAX_ITEMS_PER_PAIR}")
-    if mode not in (Mode.PAIRWISE, Mode.ABSOLUTE):  # attributes: attribute_campaign_create
+    if mode not in (Mode.PAIRWISE, Mode.ABSOLUTE, Mode.INSTANCES):  # attributes: own page
         raise CampaignError(
-            "mode: must be pairwise or absolute (attribute labelling campaigns "
+            "mode: must be pairwise, instances or absolute (attribute labelling campaigns "
             "are created on their own page)"
+        )
+    if mode == Mode.INSTANCES and not dataset_version.items.exclude(instances=[]).exists():
+        raise CampaignError(
+            f"mode: {dataset_version.spec} has no instance masks, so there is no instance to "
+            "select; pick a set imported with one mask per subject"
         )
     _validate_stopping(
         mode=mode, stopping=stopping, vote_budget=vote_budget, alpha=alpha, margin=margin
@@ -156,8 +164,8 @@ def _validate_stopping(
 ) -> None:
     if stopping not in Stopping.values:
         raise CampaignError(f"stopping: must be one of {', '.join(Stopping.values)}")
-    if stopping == Stopping.UNTIL_DECIDED and mode != Mode.PAIRWISE:
-        raise CampaignError("stopping: until decided needs a pairwise campaign")
+    if stopping == Stopping.UNTIL_DECIDED and not is_pairwise(mode):
+        raise CampaignError("stopping: until decided needs a pairwise or instances campaign")
     if vote_budget is not None and not 1 <= vote_budget <= MAX_VOTE_BUDGET:
         raise CampaignError(f"vote_budget: must be from 1 to {MAX_VOTE_BUDGET} votes")
     if vote_budget is not None and stopping != Stopping.UNTIL_DECIDED:
@@ -212,14 +220,6 @@ def _pair_tasks(
         + [task(i, Stratum.DISAGREEMENT) for i in disagreement]
         + [task(i, Stratum.GOLD) for i in gold]
     )
-
-
-def gold_count(n_plain: int, share: float) -> int:
-    """Gold tasks for `n_plain` non-gold ones so gold is `share` of the pair's tasks (at least
-    one when the share is not 0, so a small campaign still scores its annotators)."""
-    if share <= 0.0 or n_plain <= 0:
-        return 0
-    return max(1, round(share * n_plain / (1.0 - share)))
 
 
 def _gold_pick(
@@ -311,8 +311,17 @@ def campaign_create(
         raise CampaignError("reference_run: must be one of the campaign's runs")
     rng = np.random.default_rng(seed)
     masks = _Masks()
-    results = {r.pk: _results(r) for r in runs}
-    if mode == Mode.PAIRWISE:
+    results = {r.pk: _results(r) for r in runs} if mode != Mode.INSTANCES else {}
+    if mode == Mode.INSTANCES:
+        lifts = {r.pk: instance_lifts(r) for r in runs}
+        tasks = []
+        for a, b in combinations(runs, 2):
+            tasks += instance_pair_tasks(
+                a, b, lifts[a.pk], lifts[b.pk], budget=items_per_pair, share=disagreement_share,
+                gold_ratio=gold_ratio, gold_margin=GOLD_MARGIN, gold_worse_below=GOLD_WORSE_BELOW,
+                rng=rng,
+            )  # fmt: skip
+    elif mode == Mode.PAIRWISE:
         tasks = []
         for a, b in combinations(runs, 2):
             tasks += _pair_tasks(
@@ -331,7 +340,11 @@ def campaign_create(
             runs, results, masks=masks, budget=items_per_pair, share=disagreement_share, rng=rng
         )
     if not [t for t in tasks if t.stratum != Stratum.GOLD]:
-        raise CampaignError("runs: the runs have no successfully evaluated item in common")
+        raise CampaignError(
+            "runs: the runs have no instance of a successfully evaluated item in common"
+            if mode == Mode.INSTANCES
+            else "runs: the runs have no successfully evaluated item in common"
+        )
     for position, index in enumerate(rng.permutation(len(tasks)).tolist()):
         tasks[index].order = position
     with transaction.atomic():
@@ -342,7 +355,7 @@ def campaign_create(
             overlap=overlap,
             items_per_pair=items_per_pair,
             disagreement_share=disagreement_share,
-            gold_ratio=gold_ratio if mode == Mode.PAIRWISE else 0.0,
+            gold_ratio=gold_ratio if is_pairwise(mode) else 0.0,
             instructions=instructions,
             reference_run=reference_run or _production_run(runs) or runs[0],
             seed=seed,

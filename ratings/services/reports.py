@@ -30,7 +30,7 @@ Payload shape (`PAYLOAD_VERSION` 1; NaN is stored as null; run labels are
          annotators: [AnnotatorQC fields + dawid_skene + simulated],
          dawid_skene_skipped: str | null},
     excluded_ratings: int, agreement: {alpha, kappa, kappa_items, units, level},
-    pairwise mode only —
+    pairwise and instances modes only —
     scores: {control | disagreement | all: BT | null}, scores_other_setting: BT | null,
       BT = {reference, reference_id, votes, items, connected,
             strengths: [{run, run_id, estimate, low, high, votes, enough, needed,
@@ -59,6 +59,9 @@ Payload shape (`PAYLOAD_VERSION` 1; NaN is stored as null; run labels are
                           flagged: [username…]}, note: str | null (why nothing was fitted)}
       S = {annotator (null for the crowd), decisive, left, share, ci, p_value, p_adjusted,
            flagged} (ratings.services.habits; flagged raters are for review, never dropped)
+    metric_agreement: which metric predicts people (ratings.services.metric_agreement: ranked
+      table with bootstrap intervals, per-task codes for pooling, gallery of the best metric's
+      strongest disagreements with people)
     absolute mode only —
     absolute: [{run, run_id, n, estimate, low, high}]
 """
@@ -95,8 +98,9 @@ from pipelines.stats.campaign import (
     pair_outcome_counts,
 )
 from ratings import selectors
-from ratings.models import Campaign, CampaignSnapshot, Mode, Rating, Stratum, Task
+from ratings.models import Campaign, CampaignSnapshot, Mode, Rating, Stratum, Task, is_pairwise
 from ratings.services.habits import habits_section
+from ratings.services.metric_agreement import metric_agreement_section
 from ratings.services.sequential import sequential_section, store_pair_states
 
 log = logging.getLogger(__name__)
@@ -283,7 +287,7 @@ def _bt_dict(report: BTReport | None, names: list[str], ids: list[int]) -> dict[
 
 def _vote_rows(ratings: QuerySet[Rating], mode: str) -> tuple[list[int], list[int], list[int]]:
     """(task, value, count) from one GROUP BY over the non-gold ratings."""
-    field = "outcome" if mode == Mode.PAIRWISE else "score"
+    field = "outcome" if is_pairwise(mode) else "score"
     rows = (
         ratings.exclude(task__stratum=Stratum.GOLD)
         .values_list("task_id", field)
@@ -292,7 +296,7 @@ def _vote_rows(ratings: QuerySet[Rating], mode: str) -> tuple[list[int], list[in
     )
     tasks, values, counts = [], [], []
     for task, value, n in rows:
-        code = OUTCOME_CODE.get(value) if mode == Mode.PAIRWISE else value
+        code = OUTCOME_CODE.get(value) if is_pairwise(mode) else value
         if code is None:
             continue
         tasks.append(task)
@@ -312,7 +316,7 @@ def _table(meta: dict[str, np.ndarray], ratings: QuerySet[Rating], mode: str) ->
         vote_task=vt,
         vote_value=vv,
         vote_count=vc,
-        values=PAIRWISE_VALUES if mode == Mode.PAIRWISE else ABSOLUTE_VALUES,
+        values=PAIRWISE_VALUES if is_pairwise(mode) else ABSOLUTE_VALUES,
     )
 
 
@@ -576,6 +580,9 @@ def campaign_report_compute(
     report["human_disagreement"] = _labelled(human_disagreement(kept), meta, names)
     report["metric_divergence"] = _labelled(
         metric_divergence(kept, meta["iou_a"][iou_pos], meta["iou_b"][iou_pos]), meta, names
+    )
+    report["metric_agreement"] = metric_agreement_section(
+        campaign=campaign, table=kept, names=names, ids=ids, rounds=rounds
     )
     return _clean(report)  # type: ignore[no-any-return]
 

@@ -31,7 +31,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from pipelines.stats import routing
-from ratings.models import Assignment, Campaign, Mode, PairState, Stopping, Stratum, Task
+from ratings.models import Assignment, Campaign, PairState, Stopping, Stratum, Task, is_pairwise
 from ratings.services.sequential import UNSEEN_PRIORITY
 
 
@@ -60,7 +60,7 @@ def side_left_is_a(*, seed: int, task_id: int, annotator_id: int) -> bool:
 
 
 def until_decided(campaign: Campaign) -> bool:
-    return campaign.mode == Mode.PAIRWISE and campaign.stopping == Stopping.UNTIL_DECIDED
+    return is_pairwise(campaign.mode) and campaign.stopping == Stopping.UNTIL_DECIDED
 
 
 def decided_pairs(campaign: Campaign) -> set[tuple[int, int]]:
@@ -138,7 +138,7 @@ class GoldPlan:
 
 def gold_plan(*, campaign: Campaign, user: User) -> GoldPlan:
     has_gold = (
-        campaign.mode == Mode.PAIRWISE
+        is_pairwise(campaign.mode)
         and campaign.gold_ratio > 0
         and Task.objects.filter(campaign=campaign, stratum=Stratum.GOLD).exists()
     )

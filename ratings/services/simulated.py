@@ -24,7 +24,7 @@ from pipelines.stats.simulated_raters import (
     scripted_answer,
     shown_choice,
 )
-from ratings.models import SIMULATED_GROUP, Campaign, Mode
+from ratings.models import SIMULATED_GROUP, Campaign, is_pairwise
 from ratings.services.assign import assignment_queue, rating_submit
 
 #: Seconds a simulated rating records (a plausible time on task; QC's timing columns stay sane).
@@ -72,7 +72,7 @@ def simulated_votes_seed(
     Idempotent: a rater who already rated a task is never served it again, so a second call adds
     only votes for tasks that appeared since.
     """
-    if campaign.mode != Mode.PAIRWISE:
+    if not is_pairwise(campaign.mode):
         raise ValueError(f"campaign {campaign.pk} is {campaign.mode}; simulated votes are pairwise")
     everyone = (*scripted, *clickers)
     marked = set(

@@ -20,6 +20,8 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -31,8 +33,12 @@ from django.views.decorators.http import require_GET, require_POST
 from evalsite.core.roles import AuthenticatedHttpRequest, annotator_required
 from evalsite.evals.models import ItemResult
 from evalsite.evals.services.artefacts import resolve
+from pipelines.metrics.io import read_gray8
+from pipelines.postprocess.cutout import encode_png
+from pipelines.postprocess.highlight import highlight_instance, jpeg_bytes
+from pipelines.runners.images import load_image_rgb
 from ratings.forms import SubmitInput, SubmitInvalid, parse_depth, parse_submit, parse_votes
-from ratings.models import REASON_HOTKEYS, REASON_TAGS, Assignment, Campaign, Mode
+from ratings.models import REASON_HOTKEYS, REASON_TAGS, Assignment, Campaign, Mode, is_pairwise
 from ratings.services.assign import (
     QUEUE_DEPTH,
     AssignmentNotFound,
@@ -47,26 +53,43 @@ from ratings.services.assign import (
 logger = logging.getLogger(__name__)
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 IMAGE_CACHE = "private, max-age=3600"  # per-assignment URLs never change content
+#: What a side that missed the selected subject shows: one transparent pixel (the page says
+#: "no subject shown" over it, as over a whole-image output that lifted nothing).
+EMPTY_CUTOUT = encode_png(np.zeros((1, 1, 4), np.uint8))
 PAIR_SLOTS = ("photo", "thumb", "left", "right")
 SINGLE_SLOTS = ("photo", "thumb", "single")
+#: Instance lifts: "tap" is the photo with the selected subject outlined; left/right are the
+#: lifted instances matched to it.
+INSTANCE_SLOTS = ("photo", "thumb", "tap", "left", "right")
+
+
+def _slots(mode: str) -> tuple[str, ...]:
+    if mode == Mode.INSTANCES:
+        return INSTANCE_SLOTS
+    return PAIR_SLOTS if mode == Mode.PAIRWISE else SINGLE_SLOTS
 
 
 def _task(assignment: Assignment, mode: str, empty: dict[tuple[int, int], bool]) -> dict[str, Any]:
     """One task for the page: image URLs under its token, and which panes show no subject (so
     the page can say so instead of showing an empty square; the empty cutout shows it anyway)."""
-    slots = PAIR_SLOTS if mode == Mode.PAIRWISE else SINGLE_SLOTS
     task = assignment.task
+    images = {s: reverse("ratings:image", args=[assignment.token, s]) for s in _slots(mode)}
+    if mode == Mode.INSTANCES:  # a side that missed the selected subject shows none
+        a, b = task.instance_a is None, task.instance_b is None
+        left, right = (a, b) if assignment.left_is_a else (b, a)
+        return {"token": assignment.token, "images": images,
+                "empty": {"left": left, "right": right}}  # fmt: skip
     shown = {"single": task.run_a_id}
     if mode == Mode.PAIRWISE:
-        left, right = (
+        left_run, right_run = (
             (task.run_a_id, task.run_b_id)
             if assignment.left_is_a
             else (task.run_b_id, task.run_a_id)
         )
-        shown = {"left": left, "right": right}
+        shown = {"left": left_run, "right": right_run}
     return {
         "token": assignment.token,
-        "images": {s: reverse("ratings:image", args=[assignment.token, s]) for s in slots},
+        "images": images,
         "empty": {
             slot: run is not None and empty.get((run, task.item_id), False)
             for slot, run in shown.items()
@@ -174,7 +197,8 @@ def next_task(request: AuthenticatedHttpRequest) -> HttpResponse:
         {
             "state": state,
             "reasons": reasons,
-            "pairwise": state["mode"] == Mode.PAIRWISE,
+            "pairwise": is_pairwise(state["mode"]),
+            "instances": state["mode"] == Mode.INSTANCES,
             "inbox": entries,
         },
     )
@@ -296,24 +320,46 @@ def read_body(request: HttpRequest) -> bytes:
         raise SubmitInvalid("the body is too large for a submit") from None
 
 
-def _image_path(assignment: Assignment, slot: str) -> Path:
+def _image_path(assignment: Assignment, slot: str) -> Path | None:
     task = assignment.task
     if slot == "photo":
         return Path(task.item.web.path)
     if slot == "thumb":
         return Path(task.item.thumb.path)
-    run_id = task.run_a_id if slot == "single" or (slot == "left") == assignment.left_is_a else (
-        task.run_b_id
-    )  # fmt: skip
+    side_a = slot == "single" or (slot == "left") == assignment.left_is_a
+    run_id = task.run_a_id if side_a else task.run_b_id
     artefacts = (
         ItemResult.objects.filter(run_id=run_id, item_id=task.item_id)
         .values_list("artefacts", flat=True)
         .first()
-    )
-    rel = (artefacts or {}).get("web_cutout")
+    ) or {}
+    if assignment.campaign.mode == Mode.INSTANCES:
+        n = task.instance_a if side_a else task.instance_b
+        if n is None:
+            return None  # the run missed the selected subject: an empty cutout
+        crops = artefacts.get("instances") or []
+        rel = crops[n - 1].get("web") if 1 <= n <= len(crops) else None
+    else:
+        rel = artefacts.get("web_cutout")
     if not rel:
         raise Http404("image not available")
     return resolve(rel)
+
+
+def _tap_image(assignment: Assignment) -> bytes:
+    """The web photo with the task's ground-truth instance outlined, drawn on request (a few
+    ms at web size; GET writes nothing, and the browser keeps it under IMAGE_CACHE)."""
+    task = assignment.task
+    instances = task.item.instances or []
+    k = task.instance or 0
+    if not 1 <= k <= len(instances):
+        raise Http404("image not available")
+    try:
+        photo = load_image_rgb(task.item.web.path)
+        mask = read_gray8(Path(settings.MEDIA_ROOT) / instances[k - 1]["mask"])
+    except (OSError, ValueError) as exc:
+        raise Http404("image not available") from exc
+    return jpeg_bytes(highlight_instance(photo, mask))
 
 
 @annotator_required
@@ -327,10 +373,17 @@ def image_view(request: AuthenticatedHttpRequest, token: str, slot: str) -> Http
     )
     if assignment is None:
         raise Http404("no such image")
-    allowed = PAIR_SLOTS if assignment.campaign.mode == Mode.PAIRWISE else SINGLE_SLOTS
-    if slot not in allowed:
+    if slot not in _slots(assignment.campaign.mode):
         raise Http404("no such image")
+    if slot == "tap":
+        response = HttpResponse(_tap_image(assignment), content_type="image/jpeg")
+        response["Cache-Control"] = IMAGE_CACHE
+        return response
     path = _image_path(assignment, slot)
+    if path is None:  # as a whole-image output that lifted nothing shows: transparent pixels
+        response = HttpResponse(EMPTY_CUTOUT, content_type="image/png")
+        response["Cache-Control"] = IMAGE_CACHE
+        return response
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -37,7 +37,7 @@ from evalsite.releases.services.leaderboard_uncertainty import (
 )
 from models.models import PRODUCTION, AliasMove
 from pipelines.fairness import display_group
-from pipelines.metrics.registry import names
+from pipelines.metrics.registry import leaderboard_metrics, names
 from pipelines.release.crowd import not_enough
 
 log = logging.getLogger(__name__)
@@ -203,6 +203,32 @@ def _rows() -> list[LeaderboardRow]:
     return rows
 
 
+def people_metrics_by_family(families: set[str]) -> dict[str, dict[str, Any]]:
+    """Per family, the leaderboard metric that best predicts people: the highest-ranked
+    leaderboard column in the family's pooled whole-image agreement table (the table's overall
+    best may be a metric the leaderboard has no column for; both are kept, so the page can say
+    so). Families without a decided rated item are left out."""
+    from ratings.services.metric_agreement import family_metric_agreement
+
+    sortable = {m.name for m in leaderboard_metrics()}
+    out: dict[str, dict[str, Any]] = {}
+    for family in sorted(families):
+        section = family_metric_agreement(family=family)["image"]
+        if not section:
+            continue
+        pick = next((r for r in section["table"] if r["metric"] in sortable), None)
+        if pick is None:
+            continue
+        best = section["table"][0]
+        out[family] = {
+            "metric": pick["metric"], "label": pick["label"], "share": pick["share"],
+            "low": pick["low"], "high": pick["high"], "n": pick["n"],
+            "best": best["metric"], "best_label": best["label"],
+            "campaigns": section["campaigns"], "sentence": section["sentence"],
+        }  # fmt: skip
+    return out
+
+
 def leaderboard_refresh(*, force: bool = False) -> bool:
     """Rebuild the stored rows when an input changed (or `force`); True when rebuilt."""
     started = time.perf_counter()
@@ -232,6 +258,7 @@ def leaderboard_refresh(*, force: bool = False) -> bool:
             batch_size=500,
         )
         LeaderboardState.objects.filter(pk=state.pk).update(
+            people_metrics=people_metrics_by_family({r.family for r in rows}),
             fingerprint=fingerprint,
             refreshed_at=timezone.now(),
             seconds=time.perf_counter() - started,

@@ -165,6 +165,7 @@ def release_report_build(*, report_id: int) -> ReleaseReport:
     evidence = report_evidence(report=report, generation=generation)
     payload = build_suite_report(parts, _settings_from(report.settings))
     payload = _with_biased_evidence(payload, report)
+    payload["people_metrics"] = people_metrics(report)
     payload["created_at"] = report.created_at.isoformat()
     ReleaseReport.objects.filter(
         pk=report_id, status__in=[ReportStatus.QUEUED, ReportStatus.RUNNING]
@@ -173,6 +174,33 @@ def release_report_build(*, report_id: int) -> ReleaseReport:
         inputs=evidence, finished_at=timezone.now(), error="",
     )  # fmt: skip
     return ReleaseReport.objects.get(pk=report_id)
+
+
+def people_metrics(report: ReleaseReport) -> dict[str, Any]:
+    """Which metric predicts people: the report's campaign as its stored snapshot ranks the
+    metrics, and the candidate's family pooled over all its campaigns' snapshots (whole-image
+    and instance-lift campaigns apart; `ratings.services.metric_agreement`)."""
+    from ratings.models import CampaignSnapshot
+    from ratings.services.metric_agreement import family_metric_agreement
+
+    campaign = None
+    if report.campaign_id:
+        payload = (
+            CampaignSnapshot.objects.filter(campaign_id=report.campaign_id)
+            .values_list("payload", flat=True)
+            .first()
+        )
+        section = (payload or {}).get("metric_agreement")
+        if section:
+            campaign = {"campaign": report.campaign_id,
+                        **{k: section[k] for k in ("decided", "best", "sentence", "table",
+                                                   "unit", "rule")}}  # fmt: skip
+    family = family_metric_agreement(family=report.candidate.family.name)
+    return {
+        "campaign": campaign,
+        "family": family["image"],
+        "family_instances": family["instances"],
+    }
 
 
 def _with_biased_evidence(payload: dict[str, Any], report: ReleaseReport) -> dict[str, Any]:

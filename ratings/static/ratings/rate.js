@@ -195,6 +195,8 @@
     } else if (root.dataset.token !== task.token) {
       root.dataset.token = task.token;
       document.getElementById("ctx").src = task.images.thumb;
+      const tap = document.getElementById("tap");
+      if (tap && task.images.tap) tap.src = task.images.tap;
       const cuts = panes.map(function (pane) {
         pane.querySelector(".bgphoto").src = task.images.photo;
         pane.querySelector(".nosubject").hidden = !(task.empty && task.empty[pane.dataset.slot]);
@@ -331,7 +333,7 @@
   document.addEventListener("keydown", function (ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const key = ev.key;
-    if (mode === "pairwise" && CHOICE_KEYS[key]) { if (!ev.repeat) rate({ choice: CHOICE_KEYS[key] }); }
+    if ((mode === "pairwise" || mode === "instances") && CHOICE_KEYS[key]) { if (!ev.repeat) rate({ choice: CHOICE_KEYS[key] }); }
     else if (mode === "absolute" && /^[1-5]$/.test(key)) { if (!ev.repeat) rate({ score: Number(key) }); }
     else if (key === "z") { cycleZoom(); }
     else if (key === "b") { cycleBackground(); }
