@@ -179,7 +179,9 @@ def _claim_one(
                 campaign=campaign,
                 annotator=user,
                 left_is_a=serving.side_left_is_a(
-                    seed=campaign.seed, task_id=task_id, annotator_id=user.pk
+                    seed=campaign.seed,
+                    task_order=Task.objects.values_list("order", flat=True).get(pk=task_id),
+                    annotator=user.username,
                 ),
                 leased_until=now + timedelta(seconds=campaign.lease_seconds),
             )

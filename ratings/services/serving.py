@@ -50,13 +50,14 @@ ALL = Pick()
 GOLD = Pick(gold=True)
 
 
-def side_left_is_a(*, seed: int, task_id: int, annotator_id: int) -> bool:
+def side_left_is_a(*, seed: int, task_order: int, annotator: str) -> bool:
     """Whether run a is shown on the left: a fair coin per (campaign seed, task, annotator).
 
-    A hash, not a stored generator, so the draw does not depend on the order claims arrive in
-    and a rerun of the same campaign shows the same sides."""
-    digest = hashlib.blake2b(f"{seed}:{task_id}:{annotator_id}".encode(), digest_size=8).digest()
-    return bool(digest[0] & 1)
+    A hash, not a stored generator, so the draw does not depend on the order claims arrive in;
+    keyed by the task's place in the campaign and the annotator's username (not database ids), so
+    a rerun of the same campaign shows the same sides on any database."""
+    key = f"{seed}:{task_order}:{annotator}".encode()
+    return bool(hashlib.blake2b(key, digest_size=8).digest()[0] & 1)
 
 
 def until_decided(campaign: Campaign) -> bool:
