@@ -59,16 +59,27 @@ class ReportRequest(serializers.Serializer):  # type: ignore[type-arg]
     wait = serializers.BooleanField(required=False, default=False)
 
     def validate_dataset(self, value: Any) -> list[str]:
-        values = [value] if isinstance(value, str) else value
-        if (
-            not isinstance(values, list)
-            or not values
-            or not all(isinstance(v, str) and v.strip() for v in values)
-        ):
-            raise serializers.ValidationError(
-                'a set version "NAME[:HASH-PREFIX]" or a non-empty list of them'
-            )
-        return [v.strip() for v in values]
+        return suite_specs(value)
+
+
+def suite_specs(value: Any) -> list[str]:
+    """A request's `dataset`: one set version or a non-empty list of them (a suite), each as
+    written; a name with spaces around it is refused, never trimmed into another set."""
+    values = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, str) and v.strip() for v in values)
+    ):
+        raise serializers.ValidationError(
+            'a set version "NAME[:HASH-PREFIX]" or a non-empty list of them'
+        )
+    padded = [v for v in values if v != v.strip()]
+    if padded:
+        raise serializers.ValidationError(
+            f"{padded[0]!r} has spaces around it: set names are used as written"
+        )
+    return list(values)
 
 
 class DecisionRequest(serializers.Serializer):  # type: ignore[type-arg]

@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from evalsite.core.roles import CanResearch, signed_in
 from evalsite.core.scopes import EVALUATE, REPORT, UPLOAD, ScopeMap, require_token_scope
+from evalsite.releases.api import suite_specs
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.models import GateStatus, ReleaseGate, ReportStatus
 from evalsite.releases.services.gate import (
@@ -53,14 +54,7 @@ class GateRequest(serializers.Serializer):  # type: ignore[type-arg]
     key = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
     def validate_dataset(self, value: Any) -> list[str]:
-        values = [value] if isinstance(value, str) else value
-        if (
-            not isinstance(values, list)
-            or not values
-            or not all(isinstance(v, str) and v.strip() for v in values)
-        ):
-            raise serializers.ValidationError('a set version "NAME[:HASH]" or a list of them')
-        return [v.strip() for v in values]
+        return suite_specs(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         upload = attrs.get("file") is not None

@@ -38,7 +38,7 @@ from pipelines.stats.bootstrap import (
 )
 from pipelines.stats.bradley_terry import bradley_terry
 from pipelines.stats.pairs import ItemPairCounts
-from pipelines.stats.sequential import monitor
+from pipelines.stats.sequential import describe, monitor
 
 #: Sequence scores of the crowd codes (0 candidate better, 1 baseline better, 2 tie, 3 both bad).
 SEQUENTIAL_SCORE = np.array([1.0, 0.0, 0.5, 0.5])
@@ -99,18 +99,7 @@ def sequential_decision(votes: CrowdVotes) -> dict[str, Any]:
     x = SEQUENTIAL_SCORE[votes.outcome[control].astype(np.int64)]
     pairs = max(int(votes.pairs), 1)
     r = monitor(x, votes.alpha / pairs, votes.margin)
-    where = f"α = {votes.alpha:g}" + (f" (Bonferroni over {pairs} pairs)" if pairs > 1 else "")
-    if r.decision == "candidate":
-        text = f"candidate preferred — certain at {where} after {r.stopped_at} votes"
-    elif r.decision == "baseline":
-        text = f"baseline preferred — certain at {where} after {r.stopped_at} votes"
-    elif r.decision == "equivalent":
-        text = (f"no difference larger than the margin {votes.margin:g} — certain at {where} "
-                f"after {r.stopped_at} votes")  # fmt: skip
-    elif r.expected_more is None:
-        text = f"no decision yet after {r.votes} votes"
-    else:
-        text = f"no decision yet: about {r.expected_more} more votes expected"
+    text = describe(r, family_alpha=votes.alpha, pairs=pairs)
     return {**r.as_dict(), "family_alpha": votes.alpha, "pairs": pairs, "text": text}
 
 

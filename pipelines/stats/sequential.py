@@ -440,25 +440,31 @@ def monitor_pairs(
     return [monitor(v, alpha / k, margin) for v in streams]
 
 
-def describe(result: SequentialResult) -> str:
-    """One line in words for pages and the CLI, e.g. "candidate preferred — certain at
-    alpha = 0.05 after 312 votes"."""
-    where = f"alpha = {result.alpha:g}"
+def describe(
+    result: SequentialResult,
+    *,
+    candidate: str = "candidate",
+    baseline: str = "baseline",
+    family_alpha: float | None = None,
+    pairs: int = 1,
+) -> str:
+    """One line in words for pages, reports and the CLI, e.g. "candidate preferred — certain at
+    α = 0.05 after 312 votes". `family_alpha` and `pairs`: the error level of all a campaign's
+    decisions together when this pair's sequence ran at family_alpha / pairs (Bonferroni)."""
+    alpha = result.alpha if family_alpha is None else family_alpha
+    where = f"α = {alpha:g}" + (f" (Bonferroni over {pairs} pairs)" if pairs > 1 else "")
     if result.decision == "candidate":
-        return f"candidate preferred — certain at {where} after {result.stopped_at} votes"
+        return f"{candidate} preferred — certain at {where} after {result.stopped_at} votes"
     if result.decision == "baseline":
-        return f"baseline preferred — certain at {where} after {result.stopped_at} votes"
+        return f"{baseline} preferred — certain at {where} after {result.stopped_at} votes"
     if result.decision == "equivalent":
         return (
             f"no difference larger than the margin {result.margin:g} — certain at {where} "
             f"after {result.stopped_at} votes"
         )
     if result.expected_more is None:
-        return f"no decision yet after {result.votes} votes"
-    return (
-        f"no decision yet after {result.votes} votes: about {result.expected_more} more "
-        "votes expected"
-    )
+        return f"no decision yet after {result.votes} votes (no decision in sight at this rate)"
+    return f"no decision yet: about {result.expected_more} more votes expected"
 
 
 def _arg(check: Any) -> Any:

@@ -31,31 +31,13 @@ import numpy as np
 from django.db.models import Count, QuerySet
 
 from pipelines.stats import routing
-from pipelines.stats.sequential import SequentialResult, monitor_pairs
+from pipelines.stats.sequential import describe, monitor_pairs
 from ratings.models import Campaign, PairState, Rating, Stopping, Stratum, Task
 
 #: Stored priority of a pair without votes (routing treats it as infinite: served first).
 UNSEEN_PRIORITY = 1e9
 #: Vote scores in run identity, before orientation: a better → 1 when a is the candidate.
 SCORE_A = {"a": 1.0, "b": 0.0, "tie": 0.5, "both_bad": 0.5}
-
-
-def _sentence(
-    r: SequentialResult, *, candidate: str, baseline: str, alpha: float, pairs: int
-) -> str:
-    where = f"α = {alpha:g}" + (f" (Bonferroni over {pairs} pairs)" if pairs > 1 else "")
-    if r.decision == "candidate":
-        return f"{candidate} preferred — certain at {where} after {r.stopped_at} votes"
-    if r.decision == "baseline":
-        return f"{baseline} preferred — certain at {where} after {r.stopped_at} votes"
-    if r.decision == "equivalent":
-        return (
-            f"no difference larger than the margin {r.margin:g} — certain at {where} "
-            f"after {r.stopped_at} votes"
-        )
-    if r.expected_more is None:
-        return f"no decision yet after {r.votes} votes (no decision in sight at this rate)"
-    return f"no decision yet: about {r.expected_more} more votes expected"
 
 
 def _plans(campaign: Campaign) -> dict[tuple[int, int], int]:
@@ -129,8 +111,8 @@ def sequential_section(
                 "baseline": label[base], "baseline_id": base,
                 **r.as_dict(),
                 "winner": label[winner] if winner else None, "winner_id": winner,
-                "text": _sentence(r, candidate=label[cand], baseline=label[base],
-                                  alpha=campaign.alpha, pairs=len(pairs)),
+                "text": describe(r, candidate=label[cand], baseline=label[base],
+                                  family_alpha=campaign.alpha, pairs=len(pairs)),
                 "plan": plan, "used": spent,
                 "saved": max(plan - spent, 0) if r.decision else None,
                 "priority": 0.0 if r.decision else _priority(streams[(a, b)]),

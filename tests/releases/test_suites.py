@@ -147,6 +147,11 @@ def test_cli_api_and_form_take_several_sets(tmp_path: Path) -> None:
                       {"candidate": "subject-lift:candidate", "dataset": []},
                       content_type="application/json")  # fmt: skip
     assert bad.status_code == 400
+    padded = client.post(reverse("releases:api_reports"),
+                         {"candidate": "subject-lift:candidate",
+                          "dataset": [quality.version.spec + " "]},
+                         content_type="application/json")  # fmt: skip
+    assert padded.status_code == 400 and "spaces around it" in json.dumps(padded.json())
 
     web = Client()
     web.force_login(researcher)
