@@ -102,6 +102,18 @@ def run_comparison_compute(*, comparison_id: int) -> dict[str, Any]:
         level=DEFAULT_LEVEL,
         seed=s.seed,
     )
+    if paired.instance_baseline:  # the release report's instance deltas, from the same seed
+        deltas = {
+            **deltas,
+            **paired_deltas(
+                paired.instance_baseline,
+                paired.instance_candidate,
+                margin=s.improvement_margin,
+                rounds=s.rounds,
+                level=DEFAULT_LEVEL,
+                seed=s.seed,
+            ),
+        }
     metrics = {}
     for name, d in deltas.items():
         metrics[name] = {**d.as_dict(), "excludes_zero": bool(d.low > 0 or d.high < 0)}
