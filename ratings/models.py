@@ -88,6 +88,21 @@ DEFAULT_GOLD_SHARE = 0.1
 DEFAULT_ALPHA = 0.05
 
 
+#: A gold item is a gross failure of one side: its IoU at least GOLD_MARGIN above the other's,
+#: and the worse one below GOLD_WORSE_BELOW (whole images and lifted instances alike).
+GOLD_MARGIN = 0.3
+GOLD_WORSE_BELOW = 0.5
+
+
+def gold_winner(iou_a: float, iou_b: float) -> str:
+    """'a' or 'b' (the better side) when the pair is a gross failure of the other, else ''."""
+    if iou_a - iou_b >= GOLD_MARGIN and iou_b < GOLD_WORSE_BELOW:
+        return "a"
+    if iou_b - iou_a >= GOLD_MARGIN and iou_a < GOLD_WORSE_BELOW:
+        return "b"
+    return ""
+
+
 def gold_count(n_plain: int, share: float) -> int:
     """Gold tasks for `n_plain` non-gold ones so gold is `share` of the pair's tasks (at least
     one when the share is not 0, so a small campaign still scores its annotators)."""

@@ -40,16 +40,15 @@ from ratings.models import (
     Stratum,
     Task,
     gold_count,
+    gold_winner,
     is_pairwise,
 )
 from ratings.services.instance_tasks import instance_lifts, instance_pair_tasks
 from ratings.services.reports import campaign_snapshot_mark_dirty
 
-GOLD_MARGIN = 0.3
 #: A budget above this is a typo (a paid crowd never casts ten million votes on one campaign), and
 #: would not fit the database column.
 MAX_VOTE_BUDGET = 10_000_000
-GOLD_WORSE_BELOW = 0.5
 ALPHA_ON = 128  # alpha ≥ 128 counts as foreground, as the metrics binarise predictions
 
 
@@ -101,11 +100,7 @@ def _is_gross_failure(a: _Result, b: _Result) -> str:
     """'a' or 'b' (the better run) when the pair is a gross failure, else ''."""
     if a.iou is None or b.iou is None:
         return ""
-    if a.iou - b.iou >= GOLD_MARGIN and b.iou < GOLD_WORSE_BELOW:
-        return "a"
-    if b.iou - a.iou >= GOLD_MARGIN and a.iou < GOLD_WORSE_BELOW:
-        return "b"
-    return ""
+    return gold_winner(a.iou, b.iou)
 
 
 def _validate(
@@ -318,8 +313,7 @@ def campaign_create(
         for a, b in combinations(runs, 2):
             tasks += instance_pair_tasks(
                 a, b, lifts[a.pk], lifts[b.pk], budget=items_per_pair, share=disagreement_share,
-                gold_ratio=gold_ratio, gold_margin=GOLD_MARGIN, gold_worse_below=GOLD_WORSE_BELOW,
-                rng=rng,
+                gold_ratio=gold_ratio, rng=rng,
             )  # fmt: skip
     elif mode == Mode.PAIRWISE:
         tasks = []

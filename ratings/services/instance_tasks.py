@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus
-from ratings.models import Stratum, Task, gold_count
+from ratings.models import Stratum, Task, gold_count, gold_winner
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,6 @@ def instance_lifts(run: EvalRun) -> dict[tuple[int, int], Lift]:
     return out
 
 
-def _gross(a: Lift, b: Lift, *, margin: float, worse_below: float) -> str:
-    if a.iou - b.iou >= margin and b.iou < worse_below:
-        return "a"
-    if b.iou - a.iou >= margin and a.iou < worse_below:
-        return "b"
-    return ""
-
-
 def instance_pair_tasks(
     a: EvalRun,
     b: EvalRun,
@@ -76,15 +68,12 @@ def instance_pair_tasks(
     budget: int,
     share: float,
     gold_ratio: float,
-    gold_margin: float,
-    gold_worse_below: float,
     rng: np.random.Generator,
 ) -> list[Task]:
     """The pair's tasks over (item, instance) units both runs scored (same order of strata and
     draws as whole-image tasks: gold first, then control, then disagreement)."""
     common = sorted(set(la) & set(lb))
-    gold_pool = [u for u in common if _gross(la[u], lb[u], margin=gold_margin,
-                                               worse_below=gold_worse_below)]  # fmt: skip
+    gold_pool = [u for u in common if gold_winner(la[u].iou, lb[u].iou)]
     n_gold = min(len(gold_pool), gold_count(min(budget, len(common)), gold_ratio))
     gold = (sorted(gold_pool[i] for i in rng.choice(len(gold_pool), n_gold, replace=False))
             if n_gold else [])  # fmt: skip
@@ -100,7 +89,7 @@ def instance_pair_tasks(
         item, k = unit
         winner = ""
         if stratum == Stratum.GOLD:
-            winner = _gross(la[unit], lb[unit], margin=gold_margin, worse_below=gold_worse_below)
+            winner = gold_winner(la[unit].iou, lb[unit].iou)
         return Task(item_id=item, run_a=a, run_b=b, stratum=stratum, divergence=div[unit],
                     iou_a=la[unit].iou, iou_b=lb[unit].iou, order=0, gold_winner=winner,
                     instance=k, instance_a=la[unit].pred, instance_b=lb[unit].pred)  # fmt: skip
