@@ -48,6 +48,8 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
+from support.rating_browser import pct, server_timing_ms  # bench/ is sys.path[0] for a script
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PASSWORD = "load-bench-pw"
@@ -216,11 +218,8 @@ def gunicorn_start(
 
 
 def _server_ms(headers: Any) -> float:
-    raw = headers.get("Server-Timing", "")
-    for part in raw.split(";"):
-        if part.startswith("dur="):
-            return float(part[4:])
-    return float("nan")
+    ms = server_timing_ms(headers.get("Server-Timing", ""))
+    return float("nan") if ms is None else ms
 
 
 def client(username: str, base: str, n_ratings: int, barrier: Any, out: Any) -> None:
@@ -308,11 +307,6 @@ def client(username: str, base: str, n_ratings: int, barrier: Any, out: Any) -> 
             result["errors"].append(f"double submit: {exc!r}")
             result["double_ok"] = False
     out.put(result)
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def integrity(campaign_id: int, results: list[dict[str, Any]], overlap: int) -> list[str]:
