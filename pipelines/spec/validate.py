@@ -83,10 +83,6 @@ def _error_order(err: ValidationError) -> tuple[int, str]:
     return (-len(err.absolute_path), str(list(err.absolute_path)))
 
 
-def _best_error(errors: list[ValidationError]) -> ValidationError:
-    return sorted(errors, key=_error_order)[0]
-
-
 def validate_spec(spec: dict[str, Any]) -> None:
     """Raise :class:`SpecError` naming the JSON path unless ``spec`` satisfies the contract."""
     if not isinstance(spec, dict):
