@@ -19,7 +19,8 @@ UNKNOWN = "unknown"
 
 DEFAULT_SKIN_TONE_GROUPS = "1-3,4-7,8-10"
 
-# Object-size buckets by foreground share; thresholds from the issue (small < 5 %, large > 30 %).
+# Object-size buckets by foreground share (small < 5 %, large > 30 %): the size slices a run page
+# shows, fixed so slices of different sets and runs compare.
 SMALL_MAX = 0.05
 LARGE_MIN = 0.30
 
