@@ -1,6 +1,6 @@
 """Vocabularies and small value parsers shared by the models, the import and the pages.
 
-Why one module: the contract in ../shared/contracts/platform.md fixes these words; the manifest
+Why one module: the contract in docs/contracts/platform.md fixes these words; the manifest
 parser, the database choices and the page counts must never disagree about them.
 """
 
