@@ -143,11 +143,6 @@ class EvalRun(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
-    @property
-    def artefact_dir(self) -> str:
-        """MEDIA_ROOT-relative folder holding every file this run wrote."""
-        return f"runs/{self.pk}"
-
 
 class ItemResult(models.Model):
     run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="results")

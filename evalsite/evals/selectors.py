@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
 from evalsite.core.jobs import job_progress
 from evalsite.core.selectors import workers_by_queue
@@ -107,10 +107,6 @@ def primary_run_ids() -> set[int]:
     for pk, mv, dv in rows:
         seen.setdefault((mv, dv), pk)
     return set(seen.values())
-
-
-def finished_run_with_hash(config_hash: str) -> EvalRun | None:
-    return run_queryset().filter(config_hash=config_hash, status=RunStatus.DONE).first()
 
 
 def waiting_note(run: EvalRun, queues: dict[str, dict[str, Any]] | None = None) -> str:
@@ -255,10 +251,6 @@ def comparable_runs(run: EvalRun) -> QuerySet[EvalRun]:
         .filter(dataset_version=run.dataset_version, status=RunStatus.DONE)
         .exclude(pk=run.pk)
     )
-
-
-def active_runs_count() -> int:
-    return EvalRun.objects.filter(Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING)).count()
 
 
 def compare_pair(a: str, b: str) -> tuple[EvalRun, EvalRun]:

@@ -1,6 +1,6 @@
 """Functional core of the metrics: small pure functions on (prediction, ground truth) arrays.
 
-Conventions (shared/contracts/metrics.md; repeated here because users argue about them):
+Conventions (docs/contracts/metrics.md; repeated here because users argue about them):
 
 * Prediction: 2-D uint8 (0–255), value v means v / 255. Float alpha in [0, 1] is first quantised
   to 8 bits, v = floor(255 · alpha + 0.5) (round half up), exactly as if it had been saved as an
