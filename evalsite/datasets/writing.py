@@ -14,7 +14,6 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from evalsite.datasets import storage, vocab
-from evalsite.datasets.imaging import Blob, ItemOutcome
 from evalsite.datasets.models import (
     AttributeRevision,
     AttributeSource,
@@ -24,6 +23,7 @@ from evalsite.datasets.models import (
     ItemAttribute,
 )
 from evalsite.datasets.validation import Plan, PlannedItem
+from pipelines.imaging import Blob, ItemOutcome
 
 BULK_BATCH = 500  # rows per INSERT; SQLite's variable limit allows ~2000 params per statement
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.masks import gt_foreground
+
 from . import matting, sod, spatial
 from .histograms import PairStats, pair_stats
 
@@ -68,7 +70,7 @@ def as_gt_mask(gt: np.ndarray) -> np.ndarray:
     if np.issubdtype(gt.dtype, np.integer) and gt8.max(initial=0) == 1:
         # A 0/1 integer mask would silently become empty under the > 127 rule.
         raise ValueError("integer ground truth holds only 0/1: pass it as bool or as 0/255")
-    return (gt8 > 127).astype(np.uint8)
+    return gt_foreground(gt8).astype(np.uint8)
 
 
 def _prepare(pred: np.ndarray, gt: np.ndarray) -> PairStats:

@@ -36,6 +36,7 @@ from evalsite.evals.services.artefacts import remove_item_artefacts, write_item_
 from evalsite.evals.services.instances import instance_columns, instance_scores
 from evalsite.evals.services.runs import eval_run_mark_running
 from evalsite.evals.services.scores import evaluation_save
+from pipelines.masks import gt_foreground
 from pipelines.metrics import evaluate_pair
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.pipeline import PostResult, postprocess
@@ -184,7 +185,7 @@ def score_post(
 ) -> dict[str, Any]:
     """Score a post-processed output against the item's mask: its `ItemResult` fields but the
     files. The arrays scored are exactly the ones `write_item_artefacts` stores as 8-bit PNGs."""
-    gt = read_gray8(Path(item.mask.path)) > 127
+    gt = gt_foreground(read_gray8(Path(item.mask.path)))
     gated_full = evaluate_pair(post.alpha_png, gt)
     # Not gated: the ungated file holds the gated pixels (artefacts write the same bytes).
     ungated_pred = post.ungated_png if post.gated else post.alpha_png

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from evalsite.datasets.models import Item
+from pipelines.masks import gt_foreground
 from pipelines.metrics.instances import item_values, match_instances
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.instances import Instances
@@ -20,7 +21,7 @@ def instance_scores(item: Item, predicted: Instances) -> dict[str, Any]:
     if not item.instances:
         return {}
     root = Path(settings.MEDIA_ROOT)
-    gt = [read_gray8(root / inst["mask"]) > 127 for inst in item.instances]
+    gt = [gt_foreground(read_gray8(root / inst["mask"])) for inst in item.instances]
     if any(g.shape != predicted.labels.shape for g in gt):
         return {"error": "instance masks differ in size from the prediction"}
     pred = [predicted.mask(i.label) for i in predicted.items]
