@@ -17,7 +17,6 @@ from pipelines.metrics.registry import stored_columns
 #: registry in pipelines.metrics.registry says which; these are its per-image keys). They hold the
 #: GATED output (what the user gets); the ungated numbers live in `ItemResult.ungated`.
 SORTABLE_METRICS = stored_columns()
-LATENCY_STAGES = ("preprocess", "model", "postprocess", "total")
 
 
 class RunStatus(models.TextChoices):

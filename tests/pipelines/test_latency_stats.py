@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.stats.latency import TAIL_MIN_N, latency_stats, stage_view, tail_text
+from pipelines.stats.latency import (
+    TAIL_MIN_N,
+    latency_stats,
+    latency_summary,
+    latency_tables,
+    stage_view,
+    tail_text,
+    total_latency,
+)
 
 
 def test_thirty_images_give_the_max_labelled_max_and_no_p99():
@@ -42,3 +50,37 @@ def test_an_old_stored_summary_below_100_loses_its_fake_p99():
     assert stage_view(old, 150)["tail_ms"] == 29.0
     new = latency_stats(np.arange(30.0))
     assert stage_view(new, 30)["tail_ms"] == 29.0
+
+
+def test_run_latency_summary_groups_by_device_and_leaves_unmeasured_out():
+    records = [
+        {"device": "cpu", "preprocess": 1.0, "model": 10.0, "total": 12.0},
+        {"device": "cpu", "preprocess": 3.0, "model": 20.0, "total": 25.0},
+        {"device": "iPhone", "total": 7.0},  # a device CSV with only `image,ms`
+        {},  # an imported item without latency
+        None,
+        {"model": 4.0, "total": 5.0},  # no device named
+    ]
+    s = latency_summary(records, warmups=2)
+    assert s["warmup_excluded"] == 2
+    assert set(s["devices"]) == {"cpu", "iPhone", "unknown"}
+    cpu = s["devices"]["cpu"]
+    assert cpu["n"] == 2 and set(cpu["stages"]) == {"preprocess", "model", "total"}
+    assert cpu["stages"]["model"] == latency_stats([10.0, 20.0])
+    assert set(s["devices"]["iPhone"]["stages"]) == {"total"}  # "not measured", never zeros
+
+
+def test_run_latency_is_read_back_on_the_device_with_most_measurements():
+    records = [{"device": "cpu", "total": float(t)} for t in range(30)]
+    records += [{"device": "gpu", "total": 1.0, "model": 0.5}]
+    summary = {"latency": latency_summary(records, warmups=0)}
+    total = total_latency(summary)
+    assert total is not None and total["device"] == "cpu"
+    assert total["n"] == 30 and total["tail"] == "max" and total["tail_ms"] == 29.0
+    tables = {t["device"]: t for t in latency_tables(summary)}
+    assert tables["cpu"]["tail"] == "max" and [r["stage"] for r in tables["cpu"]["rows"]] == [
+        "total"
+    ]
+    assert [r["stage"] for r in tables["gpu"]["rows"]] == ["model", "total"]
+    assert total_latency({}) is None and latency_tables(None) == []
+    assert total_latency({"latency": latency_summary([{"model": 1.0}], warmups=0)}) is None
