@@ -33,11 +33,12 @@ from evalsite.datasets.models import Item
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services import runner as runners
 from evalsite.evals.services.artefacts import remove_item_artefacts, write_item_artefacts
-from evalsite.evals.services.instances import instance_columns, instance_scores
+from evalsite.evals.services.instances import instance_scores
 from evalsite.evals.services.runs import eval_run_mark_running
 from evalsite.evals.services.scores import evaluation_save
 from pipelines.masks import gt_foreground
 from pipelines.metrics import evaluate_pair
+from pipelines.metrics.instances import item_columns
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.pipeline import PostResult, postprocess
 from pipelines.runners.base import RawOutput
@@ -198,7 +199,7 @@ def score_post(
     gated = _metric_row(gated_full)
     ungated = gated if not post.gated else _metric_row(ungated_full)
     instances = instance_scores(item, post.instances)
-    per_image = {**gated, **instance_columns(instances)}
+    per_image = {**gated, **item_columns(instances)}
     return {
         "status": ResultStatus.OK,
         "error": "",
