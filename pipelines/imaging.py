@@ -284,7 +284,7 @@ def _derive(rgb: Image.Image, binary: np.ndarray, staging: Path, out: ItemOutcom
     web_mask = Image.fromarray(binary.astype(np.uint8) * 255, "L")
     if web_mask.size != web.size:
         web_mask = web_mask.resize(web.size, Image.Resampling.NEAREST)
-    overlay = _overlay(web, gt_foreground(web_mask))
+    overlay = _overlay(web, gt_foreground(np.asarray(web_mask)))
     thumb = web.copy()
     thumb.thumbnail((THUMB_LONG_SIDE, THUMB_LONG_SIDE), Image.Resampling.LANCZOS)
     thumb_overlay = overlay.copy()
