@@ -11,9 +11,7 @@ One reading of stored summaries (`stage_view`) serves every page, gate and expor
 summaries stored before ``max`` and ``tail`` were recorded: there, below ``TAIL_MIN_N`` the stored
 "p99" is dropped and the tail is unknown (None, labelled ``max``) rather than shown as a p99.
 
-A run's latency is stored by `latency_summary` when the run is finalised and read back through
-`latency_tables` / `total_latency` by every place that shows or gates it (run page, compare page,
-leaderboard rows, release reports, exports).
+A run's latency is stored by `latency_summary` when the run is finalised.
 """
 
 from __future__ import annotations
@@ -120,30 +118,3 @@ def latency_summary(records: Iterable[Mapping[str, Any] | None], warmups: int) -
             stages[stage] = latency_stats([float(row.get(stage, 0.0)) for row in rows])
         out["devices"][device] = {"n": len(rows), "stages": stages}
     return out
-
-
-def latency_tables(summary: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """One table per device of a run summary: n, the tail statistic's name and a row per
-    measured stage (read through `stage_view`)."""
-    devices = ((summary or {}).get("latency") or {}).get("devices") or {}
-    tables = []
-    for device, d in devices.items():
-        n = int(d.get("n") or 0)
-        rows = [
-            {"stage": stage, **stage_view(s, n)} for stage, s in (d.get("stages") or {}).items()
-        ]
-        tables.append({"device": device, "n": n, "tail": tail_name(n), "rows": rows})
-    return tables
-
-
-def total_latency(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Whole-pipeline latency of a run summary on the device with the most measurements: the
-    keys of `latency_stats` plus ``device``; None when nothing was measured."""
-    devices = ((summary or {}).get("latency") or {}).get("devices") or {}
-    if not devices:
-        return None
-    name, best = max(devices.items(), key=lambda kv: kv[1].get("n", 0))
-    total = (best.get("stages") or {}).get("total")
-    if not total:
-        return None
-    return {"device": name, **stage_view(total, best.get("n"))}

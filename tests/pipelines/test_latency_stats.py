@@ -9,10 +9,8 @@ from pipelines.stats.latency import (
     TAIL_MIN_N,
     latency_stats,
     latency_summary,
-    latency_tables,
     stage_view,
     tail_text,
-    total_latency,
 )
 
 
@@ -68,19 +66,3 @@ def test_run_latency_summary_groups_by_device_and_leaves_unmeasured_out():
     assert cpu["n"] == 2 and set(cpu["stages"]) == {"preprocess", "model", "total"}
     assert cpu["stages"]["model"] == latency_stats([10.0, 20.0])
     assert set(s["devices"]["iPhone"]["stages"]) == {"total"}  # "not measured", never zeros
-
-
-def test_run_latency_is_read_back_on_the_device_with_most_measurements():
-    records = [{"device": "cpu", "total": float(t)} for t in range(30)]
-    records += [{"device": "gpu", "total": 1.0, "model": 0.5}]
-    summary = {"latency": latency_summary(records, warmups=0)}
-    total = total_latency(summary)
-    assert total is not None and total["device"] == "cpu"
-    assert total["n"] == 30 and total["tail"] == "max" and total["tail_ms"] == 29.0
-    tables = {t["device"]: t for t in latency_tables(summary)}
-    assert tables["cpu"]["tail"] == "max" and [r["stage"] for r in tables["cpu"]["rows"]] == [
-        "total"
-    ]
-    assert [r["stage"] for r in tables["gpu"]["rows"]] == ["model", "total"]
-    assert total_latency({}) is None and latency_tables(None) == []
-    assert total_latency({"latency": latency_summary([{"model": 1.0}], warmups=0)}) is None

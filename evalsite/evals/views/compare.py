@@ -16,12 +16,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from evalsite.core.roles import researcher_required
+from evalsite.evals.latency import total_latency
 from evalsite.evals.models import ComparisonStatus, EvalRun
 from evalsite.evals.selectors import run_comparison_get, run_get
 from evalsite.evals.services.comparisons import ComparisonRefused, run_comparison_request
 from pipelines.metrics.registry import label
 from pipelines.parse import InvalidNumber, parse_id
-from pipelines.stats.latency import total_latency
 
 
 def intervals_context(a: EvalRun, b: EvalRun) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from evalsite.core.roles import researcher_required, signed_in
 from evalsite.evals.errors import EvalError
 from evalsite.evals.forms import RunStartForm
+from evalsite.evals.latency import latency_tables
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.selectors import (
     comparable_runs,
@@ -26,7 +27,6 @@ from evalsite.evals.selectors import (
 from evalsite.evals.services.reproduce import eval_run_reproduce
 from evalsite.evals.services.runs import eval_run_cancel, eval_run_rerun, eval_run_start
 from pipelines.metrics.registry import run_metrics, slice_metrics
-from pipelines.stats.latency import latency_tables
 
 
 @researcher_required

@@ -13,6 +13,7 @@ import numpy as np
 from django.contrib.auth.models import User
 
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute
+from evalsite.evals.latency import total_latency
 from evalsite.evals.models import (
     EvalRun,
     RunSource,
@@ -20,7 +21,6 @@ from evalsite.evals.models import (
 )
 from evalsite.evals.pairing import NothingToPair, paired_results
 from pipelines.release import CrowdVotes, ReleaseInputs
-from pipelines.stats.latency import total_latency
 
 NOT_APPLICABLE = "not_applicable"
 

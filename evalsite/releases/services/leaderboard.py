@@ -24,6 +24,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from evalsite.datasets.models import AttributeRevision
+from evalsite.evals.latency import total_latency
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import primary_run_ids
 from evalsite.fairness.selectors import fairness_summaries
@@ -38,7 +39,6 @@ from models.models import PRODUCTION, AliasMove
 from pipelines.fairness import display_group
 from pipelines.metrics.registry import leaderboard_metrics, names
 from pipelines.release.crowd import not_enough
-from pipelines.stats.latency import total_latency
 
 log = logging.getLogger(__name__)
 
