@@ -29,6 +29,7 @@ from evalsite.core.jobs import ChunkLost, job_create
 from evalsite.core.models import Chunk
 from evalsite.core.text import text_problems
 from evalsite.datasets.models import AttributeRevision, DatasetVersion, Item
+from evalsite.datasets.selectors import revision_pick
 from evalsite.evals.imports.checks import CheckedImport, ImportRefused, predictions_check
 from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
 from evalsite.evals.services.aggregate import eval_run_finalise
@@ -37,7 +38,6 @@ from evalsite.evals.services.execute import load_photo, score_output
 from evalsite.evals.services.runs import (
     DEFAULT_MIN_INSTANCE_AREA,
     DEFAULT_RUNTIME,
-    _latest_revision,
     eval_run_mark_running,
     model_identity,
     start_environment,
@@ -252,7 +252,7 @@ def _create_run(
     return EvalRun.objects.create(
         model_version=version,
         dataset_version=dataset_version,
-        attribute_revision=_latest_revision(dataset_version),
+        attribute_revision=revision_pick(version=dataset_version),
         runtime=DEFAULT_RUNTIME,
         device=device[:128],
         queue=IMPORT_QUEUE,

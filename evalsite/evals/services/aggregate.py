@@ -33,7 +33,7 @@ from evalsite.evals.services.parity import parity_refresh
 from evalsite.evals.services.reproduce import reproduction_refresh
 from evalsite.evals.services.runs import eval_run_fail
 from evalsite.evals.services.scores import evaluation_of
-from evalsite.fairness.services import fairness_after_run_done
+from evalsite.evals.signals import run_finished
 from pipelines.metrics import MetricAggregator
 from pipelines.metrics.instances import summarise as summarise_instances
 from pipelines.metrics.io import Pair, load_pair, read_gray8
@@ -246,7 +246,7 @@ def eval_run_finalise(*, run_id: int) -> EvalRun:
             reproduction_refresh(run=run)
         except Exception:  # the comparison is an extra section, like parity
             log.exception("comparing reproduction %s with its original failed", run_id)
-    fairness_after_run_done(run=run)  # enqueues the fairness report; never raises
+    run_finished.send(sender=EvalRun, run=run)  # the fairness report is enqueued; never raises
     run_comparison_after_run_done(run=run)  # paired intervals vs production; never raises
     return run
 
