@@ -45,7 +45,7 @@ def instance_lifts(run: EvalRun) -> dict[tuple[int, int], Lift]:
     out: dict[tuple[int, int], Lift] = {}
     for item, scores, artefacts in rows:
         gt_count = int((scores or {}).get("gt_count") or 0)
-        if not gt_count or not (artefacts or {}).get("web_cutout"):
+        if not gt_count or not (artefacts or {}).get("alpha"):
             continue
         webs = (artefacts or {}).get("instances") or []
         pairs = {int(p["gt"]): p for p in scores.get("pairs") or []}
