@@ -28,7 +28,7 @@ throw-away VAR_DIR (its own SQLite file, filesystem broker and media). Exit stat
 goal, or when per-image results or output digests differ between runs of one set or from
 `pipelines.metrics` recomputed on the stored alpha PNGs.
 
-Not a test: ``.venv/bin/python bench/throughput.py [--items 240] [--rounds 3] [--pairs 1]``;
+Not a test: ``.venv/bin/python bench/throughput.py [--items 120] [--rounds 3] [--pairs 1]``;
 writes bench/results/throughput.txt.
 """
 
@@ -299,7 +299,7 @@ def integrity_errors() -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=240, help="bench photos (0.2 MP)")
+    parser.add_argument("--items", type=int, default=120, help="bench photos (0.2 MP)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="bare-loop / platform measurements, each judged")  # fmt: skip
     parser.add_argument("--large", type=int, default=4, help="12 MP photos (0: skip)")
