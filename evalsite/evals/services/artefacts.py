@@ -235,7 +235,10 @@ def render_view(
         return web_copy(overlay(photo_rgb, alpha_png), fmt="JPEG"), JPEG
     kind, _, n = role.partition("-")
     instances = separate_instances(alpha_png, min_area_fraction=min_instance_area)
-    crop = instance_cutouts(photo_rgb, alpha_png, instances)[int(n) - 1]
+    crops = instance_cutouts(photo_rgb, alpha_png, instances)
+    if not 1 <= int(n) <= len(crops):  # the alpha file was replaced since the result was scored
+        raise NotFound("No such instance.")
+    crop = crops[int(n) - 1]
     fits = max(crop.shape[:2]) <= WEB_MAX_SIDE
     return (cutout_png(crop) if kind == "instance" or fits else web_copy(crop)), PNG
 
