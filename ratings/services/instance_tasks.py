@@ -33,7 +33,8 @@ def instance_lifts(run: EvalRun) -> dict[tuple[int, int], Lift]:
     )
     out: dict[tuple[int, int], Lift] = {}
     for item, scores, artefacts in rows:
-        if not (artefacts or {}).get("web_cutout"):
+        gt_count = int((scores or {}).get("gt_count") or 0)
+        if not gt_count or not (artefacts or {}).get("alpha"):
             continue
         cutouts = len((artefacts or {}).get("instances") or [])
         for k, lift in lifts(scores or {}, cutouts).items():

@@ -34,7 +34,7 @@ from evalsite.evals.imports.checks import CheckedImport, ImportRefused, predicti
 from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
 from evalsite.evals.services.aggregate import eval_run_finalise
 from evalsite.evals.services.artefacts import run_folder
-from evalsite.evals.services.execute import load_photo, score_output
+from evalsite.evals.services.execute import score_output
 from evalsite.evals.services.runs import (
     DEFAULT_MIN_INSTANCE_AREA,
     DEFAULT_RUNTIME,
@@ -124,8 +124,7 @@ def _score_item(run: EvalRun, item: Item, path: Path, latency: dict[str, Any]) -
     prediction = read_prediction(path)
     min_area = float(run.postprocess.get("min_instance_area", DEFAULT_MIN_INSTANCE_AREA))
     post = imported_postresult(prediction.alpha, min_instance_area=min_area)
-    photo = load_photo(item.image.path)
-    return score_output(run_id=run.pk, item=item, photo=photo, post=post, latency=latency)
+    return score_output(run_id=run.pk, item=item, post=post, latency=latency)
 
 
 def eval_run_import(
