@@ -1,0 +1,103 @@
+"""Stored-document contracts read without a database: versions, missing keys, legacy rows."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pipelines.payloads import PayloadError
+from pipelines.payloads.campaign import CampaignPayload
+from pipelines.stats.campaign import PAIRWISE_VALUES, TaskTable
+from pipelines.stats.campaign_report import campaign_statistics
+
+pytestmark = pytest.mark.no_services
+
+NAMES = ["m 1.0 · run #11", "m 1.1 · run #12"]
+
+
+def _payload(votes: list[tuple[int, int]]) -> dict[str, Any]:
+    """A payload built the way the ratings app builds one, from (task, outcome) votes."""
+    tasks = np.arange(len(votes), dtype=np.int64)
+    table = TaskTable.from_counts(
+        task=tasks, item=tasks, run_a=np.zeros(len(votes), np.int64),
+        run_b=np.ones(len(votes), np.int64), stratum=np.full(len(votes), "control"),
+        vote_task=[t for t, _ in votes], vote_value=[o for _, o in votes],
+        vote_count=[1] * len(votes), values=PAIRWISE_VALUES,
+    )  # fmt: skip
+    stats = campaign_statistics(
+        everyone=table, flagged_only=None, exclude_flagged=False, absolute=False, names=NAMES,
+        ids=[11, 12], reference=0, task_ids=tasks, iou_a=np.full(len(votes), 0.5),
+        iou_b=np.full(len(votes), 0.6), min_votes=30, rounds=100, seed=0,
+    )  # fmt: skip
+    doc = {
+        "computed_from": {"ratings": len(votes), "last_rating_id": len(votes)},
+        "min_pair_votes": 30,
+        "campaign": {"id": 3, "name": "c", "mode": "pairwise", "overlap": 1, "set": "s:ab",
+                     "exclude_flagged": False},
+        "runs": NAMES, "run_ids": [11, 12], "reference": NAMES[0], "reference_id": 11,
+        "qc": {"gold_tasks": 0, "threshold": 0.7, "min_gold": 3, "insufficient_gold": True,
+               "flagged": [], "excluded": [], "annotators": [], "dawid_skene_skipped": None},
+        "scores": {k: v.to_dict() if v else None for k, v in stats.scores.items()},
+        "scores_other_setting": None,
+        "pair_votes": stats.pair_votes,
+    }  # fmt: skip
+    return {"version": 1, **CampaignPayload.from_dict(doc).to_dict()}
+
+
+def test_a_payload_survives_its_round_trip_and_keeps_the_page_sections():
+    doc = _payload([(k, 1 if k % 5 else 0) for k in range(40)])  # run b wins 4 of 5
+    again = CampaignPayload.from_dict(doc)
+    assert again.to_dict() == doc
+    assert again.sections["pair_votes"][0]["b_wins"] == 32
+
+
+def test_crowd_numbers_take_the_run_side_of_the_pair():
+    payload = CampaignPayload.from_dict(_payload([(k, 1 if k % 5 else 0) for k in range(40)]))
+    crowd_b, crowd_a = payload.crowd_of(12, 11), payload.crowd_of(11, 12)
+    assert crowd_b is not None and crowd_a is not None
+    assert crowd_b.win_rate is not None and crowd_a.win_rate is not None
+    assert crowd_b.win_rate.estimate == pytest.approx(0.8)
+    assert crowd_a.win_rate.estimate == pytest.approx(0.2)
+    assert payload.crowd_of(99, None) is None  # not rated in this campaign
+
+
+def test_too_few_votes_withhold_the_numbers_and_say_why():
+    payload = CampaignPayload.from_dict(_payload([(k, 1) for k in range(12)]))
+    crowd = payload.crowd_of(12, 11)
+    assert crowd is not None and crowd.strength is None and crowd.win_rate is None
+    assert crowd.note == "not enough votes (12 of 30)"
+
+
+def test_a_legacy_row_without_version_or_run_ids_reads_ids_from_the_labels():
+    doc = _payload([(k, 1) for k in range(40)])
+    legacy = copy.deepcopy(doc)
+    del legacy["version"], legacy["run_ids"]
+    for s in legacy["scores"]["all"]["strengths"]:
+        del s["run_id"]
+    payload = CampaignPayload.from_dict(legacy)
+    assert payload.version == 1 and payload.run_ids == (11, 12)
+    assert [s.run_id for s in payload.scores["all"].strengths] == [11, 12]  # type: ignore[union-attr]
+
+
+def test_an_unknown_version_is_refused_by_name():
+    doc = _payload([(k, 1) for k in range(40)])
+    with pytest.raises(PayloadError, match="unknown version 2"):
+        CampaignPayload.from_dict({**doc, "version": 2})
+
+
+@pytest.mark.parametrize("key", ["runs", "campaign", "qc", "scores", "min_pair_votes"])
+def test_a_missing_key_is_named(key: str):
+    doc = _payload([(k, 1) for k in range(40)])
+    del doc[key]
+    with pytest.raises(PayloadError, match=f"missing key '{key}'"):
+        CampaignPayload.from_dict(doc)
+
+
+def test_a_missing_nested_key_is_named_with_its_run():
+    doc = _payload([(k, 1) for k in range(40)])
+    del doc["scores"]["all"]["strengths"][1]["votes"]
+    with pytest.raises(PayloadError, match=r"strength of 'm 1.1 · run #12': missing key 'votes'"):
+        CampaignPayload.from_dict(doc)
