@@ -13,13 +13,13 @@ import numpy as np
 from django.contrib.auth.models import User
 
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute
-from evalsite.evals.latency import total_latency
 from evalsite.evals.models import (
     EvalRun,
     RunSource,
     RunStatus,
 )
 from evalsite.evals.pairing import NothingToPair, paired_results
+from evalsite.evals.summary import run_summary
 from pipelines.release import CrowdVotes, ReleaseInputs
 
 NOT_APPLICABLE = "not_applicable"
@@ -58,10 +58,12 @@ def _attributes(
 
 
 def _latency_of(run: EvalRun) -> dict[str, Any]:
-    view = total_latency(run.summary or {}) if run.has_latency else None
-    if view is None:
+    summary = run_summary(run) if run.has_latency else None
+    total = summary.latency.total() if summary is not None else None
+    if total is None:
         return {"run": run.pk, "n": 0, "p50": None, "p99": None, "max": None, "tail": None,
                 "tail_ms": None}  # fmt: skip
+    view = total.to_dict()
     device = view.pop("device")
     return {"run": run.pk, **view, "device_reported": device}
 

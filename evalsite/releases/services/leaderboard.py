@@ -23,9 +23,9 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from evalsite.datasets.models import AttributeRevision
-from evalsite.evals.latency import total_latency
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import primary_run_ids
+from evalsite.evals.summary import run_summary
 from evalsite.fairness.selectors import fairness_summaries
 from evalsite.releases.models import LeaderboardRow, LeaderboardState
 from evalsite.releases.services.leaderboard_uncertainty import (
@@ -82,10 +82,6 @@ def leaderboard_fingerprint() -> str:
     )[:200]
 
 
-def _rate(n: int, of: int) -> float | None:
-    return n / of if of else None
-
-
 def _rows() -> list[LeaderboardRow]:
     ids = primary_run_ids()
     runs = list(
@@ -106,10 +102,11 @@ def _rows() -> list[LeaderboardRow]:
     fairness = fairness_summaries(runs=runs)
     rows = []
     for r in runs:
-        summary = r.summary or {}
-        metrics = summary.get("metrics") or {}
-        gating = summary.get("gating") or {}
-        lat = (total_latency(summary) if r.has_latency else None) or {}
+        summary = run_summary(r)
+        metrics = summary.metrics if summary is not None else {}
+        gating = summary.gating if summary is not None else None
+        total = summary.latency.total() if summary is not None and r.has_latency else None
+        lat = total.to_dict() if total is not None else {}
         worst_group, worst_iou, gap = _fairness((fairness.get(r.pk) or {}).get("summary") or {})
         mv = r.model_version
         rows.append(LeaderboardRow(
@@ -121,9 +118,8 @@ def _rows() -> list[LeaderboardRow]:
             **summary_values(metrics),
             latency_p50=lat.get("p50"), latency_p99=lat.get("tail_ms"),
             latency_n=lat.get("n"), latency_tail=lat.get("tail") or "",
-            gated_no_subject=_rate(gating.get("no_subject_gated", 0),
-                                   gating.get("no_subject_items", 0)),
-            gated_subject=_rate(gating.get("subject_gated", 0), gating.get("subject_items", 0)),
+            gated_no_subject=gating.no_subject_rate if gating is not None else None,
+            gated_subject=gating.subject_rate if gating is not None else None,
             worst_group=worst_group[:64], worst_group_iou=worst_iou, fairness_gap=gap,
             crowd=crowd[r.pk].to_dict() if r.pk in crowd else {}, finished_at=r.finished_at,
         ))  # fmt: skip
