@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pipelines.fairness import FairnessSettings, display_group, fairness_report
 from pipelines.payloads import PayloadError
 from pipelines.payloads.campaign import CampaignPayload
+from pipelines.payloads.fairness import FairnessPayload
 from pipelines.stats.campaign import PAIRWISE_VALUES, TaskTable
 from pipelines.stats.campaign_report import campaign_statistics
 
@@ -101,3 +103,32 @@ def test_a_missing_nested_key_is_named_with_its_run():
     del doc["scores"]["all"]["strengths"][1]["votes"]
     with pytest.raises(PayloadError, match=r"strength of 'm 1.1 · run #12': missing key 'votes'"):
         CampaignPayload.from_dict(doc)
+
+
+def _fairness_doc() -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    n = 120
+    tones = [str(1 + k % 10) for k in range(n)]
+    genders = ["woman" if k % 2 else "man" for k in range(n)]
+    iou = rng.uniform(0.5, 0.9, n) - np.array([0.3 if int(t) >= 8 else 0.0 for t in tones])
+    body = fairness_report({"iou": iou}, tones, genders, FairnessSettings(rounds=200))
+    return {"run": 7, "dataset": "s:ab", "synthetic_labels": True, **body}
+
+
+def test_a_legacy_fairness_report_reads_as_version_1_and_round_trips():
+    doc = _fairness_doc()  # stored before documents carried a version
+    payload = FairnessPayload.from_dict(doc)
+    assert payload.version == 1 and payload.sections["n"] == 120
+    assert payload.to_dict() == {**doc, "version": 1}
+    worst = payload.summary.get("iou").worst_group
+    assert worst is not None and worst.name == display_group(worst.attribute, worst.group)
+    assert "8-10" in worst.group  # the harmed tones are the worst group
+
+
+def test_a_fairness_report_missing_a_key_or_of_an_unknown_version_is_refused():
+    doc = _fairness_doc()
+    with pytest.raises(PayloadError, match="fairness report: unknown version 3"):
+        FairnessPayload.from_dict({**doc, "version": 3})
+    del doc["summary"]["iou"]["largest_gap"]
+    with pytest.raises(PayloadError, match="summary of 'iou': missing key 'largest_gap'"):
+        FairnessPayload.from_dict(doc)

@@ -127,27 +127,27 @@ def test_crowd_numbers_on_too_few_votes_say_so_instead_of_a_rate():
     assert "not enough votes (12 of 30)" in page
 
 
-def test_fairness_columns_come_from_the_stored_fairness_report():
-    from evalsite.datasets.models import AttributeRevision
-    from evalsite.fairness.models import FairnessReport
+def test_fairness_columns_come_from_the_report_the_fairness_job_stored():
+    """Producer and consumer together: the real fairness report, the real refresh."""
+    from evalsite.fairness.services import fairness_report_compute
+    from pipelines.fairness import display_group
 
-    world = build_release_world(loss=None)
+    world = build_release_world(n=120, loss=-0.2)  # worse on Monk 8-10 (36 images)
     leaderboard_refresh()
     assert LeaderboardRow.objects.get(run=world.candidate).worst_group_iou is None  # "—"
-    FairnessReport.objects.create(
-        run=world.candidate, attribute_revision=AttributeRevision.objects.get(),
-        settings={}, settings_key="default", is_default=True, data={},
-        summary={"iou": {
-            "worst_group": {"attribute": "skin_tone", "group": "8-10", "mean": 0.41,
-                            "ci": [0.35, 0.47]},
-            "largest_gap": {"attribute": "skin_tone", "group": "8-10", "gap": -0.12,
-                            "gap_ci": [-0.2, -0.05], "flagged": True}}},
-    )  # fmt: skip
+    report = fairness_report_compute(run=world.candidate)
     assert leaderboard_refresh() is True  # a new fairness report changes the fingerprint
+    iou = report.data["summary"]["iou"]
+    worst = iou["worst_group"]
+    assert report.summary == report.data["summary"] and "8-10" in worst["group"]
+    shown = display_group(worst["attribute"], worst["group"])
     row = LeaderboardRow.objects.get(run=world.candidate)
-    assert (row.worst_group, row.worst_group_iou, row.fairness_gap) == ("Monk 8-10", 0.41, -0.12)
+    assert (row.worst_group, row.worst_group_iou, row.fairness_gap) == (
+        shown, worst["mean"], iou["largest_gap"]["gap"])  # fmt: skip
     page = _client().get(reverse("releases:leaderboard")).content.decode()
-    assert "Monk 8-10" in page and "-0.120" in page
+    assert shown in page and f"{iou['largest_gap']['gap']:.3f}" in page
+    fairness_page = _client().get(f"/fairness/runs/{world.candidate.pk}/").content.decode()
+    assert shown in fairness_page
 
 
 def test_by_default_the_leaderboard_shows_the_set_the_newest_report_judged_quality_on():

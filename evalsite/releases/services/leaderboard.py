@@ -35,8 +35,8 @@ from evalsite.releases.services.leaderboard_uncertainty import (
     summary_values,
 )
 from models.models import PRODUCTION, AliasMove
-from pipelines.fairness import display_group
 from pipelines.metrics.registry import leaderboard_metrics, names
+from pipelines.payloads.fairness import RunFairness
 from ratings.services.reports import crowd_numbers
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,18 @@ def _fairness_fingerprint() -> str:
     return f"{agg['n']}:{agg['last'].isoformat() if agg['last'] else '-'}"
 
 
-def _fairness(summary: dict[str, Any]) -> tuple[str, float | None, float | None]:
+def _fairness(fairness: RunFairness | None) -> tuple[str, float | None, float | None]:
     """Worst group (words), its IoU and the largest harmful IoU gap, from the stored fairness
-    report's leaderboard summary (evalsite.fairness)."""
-    iou = (summary or {}).get("iou") or {}
-    worst, largest = iou.get("worst_group") or {}, iou.get("largest_gap") or {}
-    name = display_group(worst["attribute"], worst["group"]) if worst else ""
-    return name, worst.get("mean"), largest.get("gap")
+    report's summary (evalsite.fairness)."""
+    iou = fairness.summary.get("iou") if fairness is not None else None
+    if iou is None:
+        return "", None, None
+    worst, largest = iou.worst_group, iou.largest_gap
+    return (
+        worst.name if worst else "",
+        worst.mean if worst else None,
+        largest.gap if largest else None,
+    )
 
 
 def leaderboard_fingerprint() -> str:
@@ -107,7 +112,7 @@ def _rows() -> list[LeaderboardRow]:
         gating = summary.gating if summary is not None else None
         total = summary.latency.total() if summary is not None and r.has_latency else None
         lat = total.to_dict() if total is not None else {}
-        worst_group, worst_iou, gap = _fairness((fairness.get(r.pk) or {}).get("summary") or {})
+        worst_group, worst_iou, gap = _fairness(fairness.get(r.pk))
         mv = r.model_version
         rows.append(LeaderboardRow(
             dataset_version_id=r.dataset_version_id, model_version_id=mv.pk, run=r,
