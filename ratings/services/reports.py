@@ -539,6 +539,14 @@ def excluded_annotators(*, campaign: Campaign) -> set[str]:
     return set(payload.qc.excluded) if payload is not None else set()
 
 
+def campaign_metric_agreement(*, campaign_id: int) -> dict[str, Any] | None:
+    """The stored report's "which metric predicts people" section (shape:
+    `ratings.services.metric_agreement`), None before a snapshot computed it."""
+    snapshot = CampaignSnapshot.objects.filter(campaign_id=campaign_id).first()
+    payload = campaign_payload(snapshot=snapshot) if snapshot is not None else None
+    return payload.sections.get("metric_agreement") if payload is not None else None
+
+
 def campaign_snapshot_payload(*, snapshot: CampaignSnapshot) -> dict[str, Any]:
     """The stored payload plus when and from what it was computed (for exports)."""
     return {
