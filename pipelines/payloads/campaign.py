@@ -422,3 +422,95 @@ def _run_id(doc: Mapping[str, Any], key: str, label: str, ids: Mapping[str, int]
     if label in ids:  # legacy rows name runs by label only
         return ids[label]
     raise PayloadError(f"{WHAT}: missing key {key!r} and the run {label!r} is not in `runs`")
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    """One metric's agreement with people's decided pairwise choices (share ± CI)."""
+
+    metric: str
+    label: str
+    direction: str
+    share: float | None
+    low: float | None
+    high: float | None
+    n: int
+    agree: int
+    disagree: int
+    abstain: int
+    rank: int
+    vs_best: tuple[float, ...] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "share": self.share, "low": self.low, "high": self.high,
+                "n": self.n, "agree": self.agree, "disagree": self.disagree,
+                "abstain": self.abstain, "rank": self.rank,
+                "vs_best": None if self.vs_best is None else list(self.vs_best),
+                "label": self.label, "direction": self.direction}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> AgreementRow:
+        metric = str(need(doc, "metric", what=f"{WHAT} metric agreement row"))
+        what = f"{WHAT} metric agreement of {metric!r}"
+        vs_best = need(doc, "vs_best", what=what)
+
+        def count(key: str) -> int:
+            return _int(need(doc, key, what=what), key)
+
+        return cls(
+            metric=metric,
+            label=str(need(doc, "label", what=what)),
+            direction=str(need(doc, "direction", what=what)),
+            share=optional_float(need(doc, "share", what=what), what=what),
+            low=optional_float(need(doc, "low", what=what), what=what),
+            high=optional_float(need(doc, "high", what=what), what=what),
+            n=count("n"), agree=count("agree"), disagree=count("disagree"),
+            abstain=count("abstain"), rank=count("rank"),
+            vs_best=None if vs_best is None else tuple(float(v) for v in vs_best),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PeopleMetrics:
+    """Which metric predicts people: metrics ranked by how often they pick the cutout people
+    preferred, for one campaign (`unit` item or instance) or pooled over a family's campaigns
+    (`family`, `campaigns`)."""
+
+    rule: str
+    decided: int
+    best: str | None
+    sentence: str
+    table: tuple[AgreementRow, ...]
+    unit: str | None = None
+    family: str | None = None
+    campaigns: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "decided": self.decided,
+            "best": self.best,
+            "sentence": self.sentence,
+            "table": [r.to_dict() for r in self.table],
+            "rule": self.rule,
+        }
+        if self.unit is not None:
+            doc["unit"] = self.unit
+        if self.family is not None:
+            doc.update(family=self.family, campaigns=list(self.campaigns))
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> PeopleMetrics:
+        what = f"{WHAT} metric_agreement"
+        best = need(doc, "best", what=what)
+        family = doc.get("family")
+        return cls(
+            rule=str(need(doc, "rule", what=what)),
+            decided=_int(need(doc, "decided", what=what), "metric_agreement.decided"),
+            best=None if best is None else str(best),
+            sentence=str(need(doc, "sentence", what=what)),
+            table=tuple(AgreementRow.from_dict(r) for r in need(doc, "table", what=what)),
+            unit=None if doc.get("unit") is None else str(doc["unit"]),
+            family=None if family is None else str(family),
+            campaigns=tuple(int(c) for c in doc.get("campaigns") or ()),
+        )

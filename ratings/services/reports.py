@@ -89,6 +89,7 @@ from pipelines.payloads.campaign import (
     CAMPAIGN_PAYLOAD_VERSION,
     CampaignInfo,
     CampaignPayload,
+    PeopleMetrics,
     QualityControl,
     RunCrowd,
     Simulated,
@@ -539,12 +540,13 @@ def excluded_annotators(*, campaign: Campaign) -> set[str]:
     return set(payload.qc.excluded) if payload is not None else set()
 
 
-def campaign_metric_agreement(*, campaign_id: int) -> dict[str, Any] | None:
-    """The stored report's "which metric predicts people" section (shape:
-    `ratings.services.metric_agreement`), None before a snapshot computed it."""
+def campaign_metric_agreement(*, campaign_id: int) -> PeopleMetrics | None:
+    """Which metric predicts people, as the campaign's stored report ranks them
+    (`ratings.services.metric_agreement`); None before a snapshot computed it."""
     snapshot = CampaignSnapshot.objects.filter(campaign_id=campaign_id).first()
     payload = campaign_payload(snapshot=snapshot) if snapshot is not None else None
-    return payload.sections.get("metric_agreement") if payload is not None else None
+    section = payload.sections.get("metric_agreement") if payload is not None else None
+    return PeopleMetrics.from_dict(section) if section else None
 
 
 def campaign_snapshot_payload(*, snapshot: CampaignSnapshot) -> dict[str, Any]:

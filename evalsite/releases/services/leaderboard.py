@@ -145,17 +145,17 @@ def people_metrics_by_family(families: set[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for family in sorted(families):
         section = family_metric_agreement(family=family)["image"]
-        if not section:
+        if section is None:
             continue
-        pick = next((r for r in section["table"] if r["metric"] in sortable), None)
+        pick = next((r for r in section.table if r.metric in sortable), None)
         if pick is None:
             continue
-        best = section["table"][0]
+        best = section.table[0]
         out[family] = {
-            "metric": pick["metric"], "label": pick["label"], "share": pick["share"],
-            "low": pick["low"], "high": pick["high"], "n": pick["n"],
-            "best": best["metric"], "best_label": best["label"],
-            "campaigns": section["campaigns"], "sentence": section["sentence"],
+            "metric": pick.metric, "label": pick.label, "share": pick.share,
+            "low": pick.low, "high": pick.high, "n": pick.n,
+            "best": best.metric, "best_label": best.label,
+            "campaigns": list(section.campaigns), "sentence": section.sentence,
         }  # fmt: skip
     return out
 

@@ -31,6 +31,7 @@ from evalsite.releases.models import (
 )
 from evalsite.releases.services.gather import gather
 from models.models import ModelVersion
+from pipelines.payloads.campaign import PeopleMetrics
 from pipelines.payloads.release_report import RELEASE_REPORT_VERSION, ReleaseReportPayload
 from pipelines.release import GateSettings, build_suite_report
 from pipelines.release.evidence import report_with_biased_evidence
@@ -188,16 +189,18 @@ def people_metrics(report: ReleaseReport) -> dict[str, Any]:
     campaign = None
     if report.campaign_id:
         section = campaign_metric_agreement(campaign_id=report.campaign_id)
-        if section:
-            campaign = {"campaign": report.campaign_id,
-                        **{k: section[k] for k in ("decided", "best", "sentence", "table",
-                                                   "unit", "rule")}}  # fmt: skip
+        if section is not None:
+            campaign = {"campaign": report.campaign_id, **section.to_dict()}
     family = family_metric_agreement(family=report.candidate.family.name)
     return {
         "campaign": campaign,
-        "family": family["image"],
-        "family_instances": family["instances"],
+        "family": _dict_or_none(family["image"]),
+        "family_instances": _dict_or_none(family["instances"]),
     }
+
+
+def _dict_or_none(section: PeopleMetrics | None) -> dict[str, Any] | None:
+    return section.to_dict() if section is not None else None
 
 
 def _with_biased_evidence(payload: dict[str, Any], report: ReleaseReport) -> dict[str, Any]:
