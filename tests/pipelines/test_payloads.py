@@ -12,6 +12,8 @@ from pipelines.fairness import FairnessSettings, display_group, fairness_report
 from pipelines.payloads import PayloadError
 from pipelines.payloads.campaign import CampaignPayload
 from pipelines.payloads.fairness import FairnessPayload
+from pipelines.payloads.release_report import ReleaseReportPayload
+from pipelines.payloads.run_summary import RunSummary
 from pipelines.stats.campaign import PAIRWISE_VALUES, TaskTable
 from pipelines.stats.campaign_report import campaign_statistics
 
@@ -132,3 +134,63 @@ def test_a_fairness_report_missing_a_key_or_of_an_unknown_version_is_refused():
     del doc["summary"]["iou"]["largest_gap"]
     with pytest.raises(PayloadError, match="summary of 'iou': missing key 'largest_gap'"):
         FairnessPayload.from_dict(doc)
+
+
+def _summary_doc() -> dict[str, Any]:
+    """A run summary as runs stored them before summaries carried a version."""
+    return {
+        "metrics": {"iou": 0.7, "mae": 0.05}, "ungated_metrics": {"iou": 0.69, "mae": 0.06},
+        "counts": {"items": 120, "ok": 118, "failed": 2, "gated": 4},
+        "gating": {"gated": 4, "no_subject_items": 3, "no_subject_gated": 3,
+                   "subject_items": 115, "subject_gated": 1},
+        "latency": {"warmup_excluded": 1, "devices": {
+            "cpu": {"n": 118, "stages": {"total": {"p50": 20.0, "p90": 30.0, "p99": 41.0,
+                                                   "max": 55.0, "mean": 22.0}}},
+            "iphone": {"n": 12, "stages": {"total": {"p50": 9.0, "p90": 11.0, "p99": None,
+                                                     "max": 14.0, "mean": 9.5}}}}},
+        "slices": {"size_bucket": [], "tag": []}, "restarts": 0,
+    }  # fmt: skip
+
+
+def test_a_legacy_run_summary_reads_as_version_1_with_its_latency_through_the_tail_rule():
+    doc = _summary_doc()
+    summary = RunSummary.from_dict(doc)
+    assert summary.version == 1 and summary.to_dict() == {**doc, "version": 1}
+    assert summary.gating.no_subject_rate == 1.0
+    assert summary.gating.subject_rate == pytest.approx(1 / 115)
+    total = summary.latency.total()  # the device with the most measurements
+    assert total is not None and (total.device, total.tail, total.tail_ms) == ("cpu", "p99", 41.0)
+    phone = next(t for t in summary.latency.tables() if t["device"] == "iphone")
+    assert phone["tail"] == "max"  # 12 measurements: no p99 is claimed
+
+
+def test_a_run_summary_with_a_wrong_count_or_version_is_refused_by_name():
+    with pytest.raises(PayloadError, match=r"run summary counts.ok: expected an integer"):
+        RunSummary.from_dict({**_summary_doc(), "counts": {**_summary_doc()["counts"], "ok": "x"}})
+    with pytest.raises(PayloadError, match="run summary: unknown version 0"):
+        RunSummary.from_dict({**_summary_doc(), "version": 0})
+
+
+def test_a_release_report_reads_its_gates_and_a_single_set_report_names_its_set():
+    gate = {
+        "name": "iou non-inferiority",
+        "kind": "metric",
+        "status": "pass",
+        "value": 0.02,
+        "ci": [0.01, 0.03],
+        "threshold": -0.01,
+        "text": "IoU +0.020 [0.010, 0.030] >= -0.01",
+    }
+    doc = {"candidate": "f:1.1", "baseline": "f:1.0", "dataset": "s:ab", "runs": {
+        "candidate": 2, "baseline": 1}, "verdict": "pass", "exit_code": 0, "gates": [gate],
+        "metrics": {}}  # fmt: skip
+    payload = ReleaseReportPayload.from_dict(doc)  # stored before versions and suites
+    assert payload.datasets == ("s:ab",) and payload.gates[0].value == 0.02
+    assert payload.gate_of_kind("metric") == payload.gates[0]
+    assert payload.to_dict() == {**doc, "version": 1, "datasets": ["s:ab"]}
+    with pytest.raises(PayloadError, match="release report: unknown verdict 'ok'"):
+        ReleaseReportPayload.from_dict({**doc, "verdict": "ok"})
+    with pytest.raises(PayloadError, match="release report gate 'iou non-inferiority': missing"):
+        ReleaseReportPayload.from_dict(
+            {**doc, "gates": [{k: v for k, v in gate.items() if k != "text"}]}
+        )
