@@ -96,7 +96,7 @@ from pipelines.payloads.campaign import (
 )
 from pipelines.stats import annotator_qc, dawid_skene, flagged_annotators
 from pipelines.stats.campaign import ABSOLUTE_VALUES, PAIRWISE_VALUES, TaskTable
-from pipelines.stats.campaign_report import campaign_statistics
+from pipelines.stats.campaign_report import CampaignStatistics, campaign_statistics
 from ratings import selectors
 from ratings.models import Campaign, CampaignSnapshot, Mode, Rating, Stratum, Task, is_pairwise
 from ratings.services.habits import habits_section
@@ -367,6 +367,7 @@ class _CampaignRows:
     ids: list[int]
     reference: int
     ratings: QuerySet[Rating]
+    last_rating_id: int
     rating_count: int
     progress: dict[str, Any]
     reasons: dict[str, int]
@@ -392,6 +393,7 @@ def _read(campaign: Campaign, last_rating_id: int) -> _CampaignRows:
         ids=[r.pk for r in runs],
         reference=index.get(campaign.reference_run_id or -1, 0),
         ratings=ratings,
+        last_rating_id=last_rating_id,
         rating_count=ratings.count(),
         progress=progress,
         reasons=_reasons(ratings),
@@ -415,19 +417,28 @@ def campaign_report_compute(
     *, campaign: Campaign, last_rating_id: int, rounds: int = ROUNDS
 ) -> CampaignPayload:
     """The report over ratings with id ≤ last_rating_id: read the rows, compute the statistics
-    (`pipelines.stats.campaign_report`), then build the typed payload with the sections the
-    ratings services compute from the same ratings."""
+    (`pipelines.stats.campaign_report`), add the sections the ratings services compute from the
+    same ratings, and build the typed payload."""
     rows = _read(campaign, last_rating_id)
-    names, ids, ref = rows.names, rows.ids, rows.reference
-    absolute = campaign.mode == Mode.ABSOLUTE
     stats = campaign_statistics(
         everyone=rows.everyone, flagged_only=rows.flagged_only,
-        exclude_flagged=campaign.exclude_flagged, absolute=absolute, names=names, ids=ids,
-        reference=ref, task_ids=rows.meta["task"], iou_a=rows.meta["iou_a"],
-        iou_b=rows.meta["iou_b"], min_votes=min_pair_votes(), rounds=rounds, seed=campaign.seed,
+        exclude_flagged=campaign.exclude_flagged, absolute=campaign.mode == Mode.ABSOLUTE,
+        names=rows.names, ids=rows.ids, reference=rows.reference, task_ids=rows.meta["task"],
+        iou_a=rows.meta["iou_a"], iou_b=rows.meta["iou_b"], min_votes=min_pair_votes(),
+        rounds=rounds, seed=campaign.seed,
     )  # fmt: skip
-    excluded = rows.flagged if campaign.exclude_flagged else set()
-    annotators = [{**r, "simulated": r["annotator"] in rows.simulated} for r in rows.qc_rows]
+    return _payload(campaign, rows, stats, _sections(campaign, rows, stats, rounds))
+
+
+def _excluded(campaign: Campaign, rows: _CampaignRows) -> set[str]:
+    return rows.flagged if campaign.exclude_flagged else set()
+
+
+def _sections(
+    campaign: Campaign, rows: _CampaignRows, stats: CampaignStatistics, rounds: int
+) -> dict[str, Any]:
+    """The page-only sections: counts and statistics as computed, plus (pairwise) the sequential
+    decisions, raters' habits and metric agreement from their services."""
     sections: dict[str, Any] = {
         "progress": rows.progress,
         "reasons": rows.reasons,
@@ -435,38 +446,40 @@ def campaign_report_compute(
         "excluded_ratings": stats.excluded_ratings,
         "agreement": stats.agreement,
     }
+    if stats.absolute is not None:
+        return {**sections, "absolute": stats.absolute}
+    names, ids, ref, excluded = rows.names, rows.ids, rows.reference, _excluded(campaign, rows)
+    kept = rows.ratings.exclude(annotator__username__in=excluded) if excluded else rows.ratings
+    return {
+        **sections,
+        "sequential": sequential_section(campaign=campaign, ratings=rows.ratings, kept=kept,
+                                         names=names, ids=ids, reference_id=ids[ref]),
+        "habits": habits_section(campaign=campaign, ratings=rows.ratings, kept=kept,
+                                 names=names, ids=ids, reference=ref),
+        "pair_votes": stats.pair_votes,
+        "both_bad_rate": stats.both_bad_rate,
+        "human_disagreement": _labelled(stats.human_disagreement, rows.meta, names),
+        "metric_divergence": _labelled(stats.metric_divergence, rows.meta, names),
+        "metric_agreement": metric_agreement_section(campaign=campaign, table=stats.kept,
+                                                     names=names, ids=ids, rounds=rounds),
+    }  # fmt: skip
+
+
+def _payload(
+    campaign: Campaign, rows: _CampaignRows, stats: CampaignStatistics, sections: dict[str, Any]
+) -> CampaignPayload:
+    names, ids, ref = rows.names, rows.ids, rows.reference
+    annotators = [{**r, "simulated": r["annotator"] in rows.simulated} for r in rows.qc_rows]
     ds_skipped = None
-    if absolute:
-        sections["absolute"] = stats.absolute
-    else:
+    if stats.absolute is None:  # Dawid–Skene reads pairwise outcomes only
         ds = _dawid_skene(rows.ratings, int((rows.everyone.votes > 0).sum()), len(annotators))
         ds_skipped = ds["skipped"]
         for row in annotators:
             row["dawid_skene"] = ds["accuracy"].get(row["annotator"])
-        kept_ratings = (
-            rows.ratings.exclude(annotator__username__in=excluded) if excluded else rows.ratings
-        )
-        sections.update(
-            sequential=sequential_section(
-                campaign=campaign, ratings=rows.ratings, kept=kept_ratings, names=names,
-                ids=ids, reference_id=ids[ref],
-            ),
-            habits=habits_section(
-                campaign=campaign, ratings=rows.ratings, kept=kept_ratings, names=names,
-                ids=ids, reference=ref,
-            ),
-            pair_votes=stats.pair_votes,
-            both_bad_rate=stats.both_bad_rate,
-            human_disagreement=_labelled(stats.human_disagreement, rows.meta, names),
-            metric_divergence=_labelled(stats.metric_divergence, rows.meta, names),
-            metric_agreement=metric_agreement_section(
-                campaign=campaign, table=stats.kept, names=names, ids=ids, rounds=rounds
-            ),
-        )  # fmt: skip
     progress = rows.progress["annotators"]
     return CampaignPayload(
         version=CAMPAIGN_PAYLOAD_VERSION,
-        computed_from={"ratings": rows.rating_count, "last_rating_id": last_rating_id},
+        computed_from={"ratings": rows.rating_count, "last_rating_id": rows.last_rating_id},
         min_pair_votes=min_pair_votes(),
         campaign=CampaignInfo(
             id=campaign.pk, name=campaign.name, mode=campaign.mode, overlap=campaign.overlap,
@@ -479,7 +492,8 @@ def campaign_report_compute(
         qc=QualityControl(
             gold_tasks=rows.gold_tasks, threshold=campaign.gold_threshold,
             min_gold=campaign.min_gold, insufficient_gold=rows.gold_tasks < campaign.min_gold,
-            flagged=tuple(sorted(rows.flagged)), excluded=tuple(sorted(excluded)),
+            flagged=tuple(sorted(rows.flagged)),
+            excluded=tuple(sorted(_excluded(campaign, rows))),
             annotators=tuple(_clean(annotators)), dawid_skene_skipped=ds_skipped,
         ),
         simulated=Simulated(
