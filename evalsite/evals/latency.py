@@ -3,7 +3,7 @@
 Every place that shows or gates latency (run page, compare page, leaderboard rows, release
 reports, exports) reads it through `pipelines.payloads.run_summary.Latency`, so "p99" is never
 printed for fewer than 100 measurements. No queries: the summary is stored on the run by
-`evals.services.aggregate.latency_summary`.
+`evals.services.aggregate` (`pipelines.stats.latency.latency_summary`).
 """
 
 from __future__ import annotations
