@@ -106,10 +106,15 @@ def _summary(rng: Any, quality: float) -> dict[str, Any]:
         for m in run_metrics()
     }
     p50 = float(rng.uniform(20, 80))
+    no_subject_gated, subject_gated = int(rng.integers(20, 30)), int(rng.integers(0, 10))
     return {
         "metrics": metrics,
-        "gating": {"no_subject_items": 30, "no_subject_gated": int(rng.integers(20, 30)),
-                   "subject_items": 270, "subject_gated": int(rng.integers(0, 10))},
+        "ungated_metrics": metrics,
+        "counts": {"items": 300, "ok": 300, "failed": 0,
+                   "gated": no_subject_gated + subject_gated},
+        "gating": {"gated": no_subject_gated + subject_gated, "no_subject_items": 30,
+                   "no_subject_gated": no_subject_gated, "subject_items": 270,
+                   "subject_gated": subject_gated},
         "latency": {"devices": {"cpu": {"n": 300, "stages": {"total": {
             "p50": p50, "p90": p50 * 1.5, "p99": p50 * 2, "mean": p50}}}}},
     }  # fmt: skip

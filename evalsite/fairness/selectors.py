@@ -15,6 +15,7 @@ from evalsite.fairness.inputs import (
 )
 from evalsite.fairness.models import FairnessReport
 from pipelines.fairness import paired_attribute_deltas
+from pipelines.payloads.fairness import FairnessSummary, RunFairness
 
 
 @dataclass
@@ -51,21 +52,20 @@ def fairness_state(*, run: EvalRun) -> FairnessState:
     return FairnessState(report)
 
 
-def fairness_summaries(*, runs: list[EvalRun]) -> dict[int, dict[str, Any]]:
-    """Leaderboard-ready summary per run id (worst group, largest gap per metric, flag count)."""
-    out: dict[int, dict[str, Any]] = {}
+def fairness_summaries(*, runs: list[EvalRun]) -> dict[int, RunFairness]:
+    """Per run id, its default report's summary (worst group, largest gap per metric) and flag
+    count, from the newest attribute revision."""
+    out: dict[int, RunFairness] = {}
     rows = FairnessReport.objects.filter(run__in=runs, is_default=True).order_by(
         "run_id", "-attribute_revision__number"
     )
     for row in rows.values("run_id", "summary", "flag_count", "synthetic_labels"):
-        out.setdefault(
-            row["run_id"],
-            {
-                "summary": row["summary"],
-                "flags": row["flag_count"],
-                "synthetic_labels": row["synthetic_labels"],
-            },
-        )
+        if row["run_id"] not in out:
+            out[row["run_id"]] = RunFairness(
+                summary=FairnessSummary.from_dict(row["summary"]),
+                flags=row["flag_count"],
+                synthetic_labels=row["synthetic_labels"],
+            )
     return out
 
 

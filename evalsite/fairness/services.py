@@ -24,6 +24,12 @@ from evalsite.fairness.inputs import Inputs, NoPersonAttributes, load_inputs, pe
 from evalsite.fairness.models import FairnessReport
 from pipelines.fairness import FairnessSettings, contrast_stratified_gaps, fairness_report
 from pipelines.fairness.grouping import SKIN_TONE, attribute_labels, parse_tone_groups
+from pipelines.payloads.fairness import (
+    FAIRNESS_PAYLOAD_VERSION,
+    TYPED_KEYS,
+    FairnessPayload,
+    FairnessSummary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,30 +68,39 @@ def settings_key(settings: FairnessSettings) -> str:
     return json.dumps(settings.as_dict(), sort_keys=True)
 
 
-def _document(run: EvalRun, inputs: Inputs, settings: FairnessSettings) -> dict[str, Any]:
+def _document(run: EvalRun, inputs: Inputs, settings: FairnessSettings) -> FairnessPayload:
     body = fairness_report(inputs.metrics, inputs.skin_tone, inputs.perceived_gender, settings)
     for flag in body["flags"]:
         flag["worst"] = [
             {"item": inputs.item_ids[i], "stem": inputs.stems[i]} for i in flag["worst"]
         ]
-    doc: dict[str, Any] = {
-        "run": run.pk,
-        "dataset": run.dataset_version.spec,
-        "synthetic_labels": inputs.synthetic_labels,
-        "synthetic_count": inputs.synthetic,
-        "attribute_revision": {"number": inputs.revision.number, "source": inputs.revision.source},
-        **body,
-        "skipped": inputs.skipped,
-    }
-    doc["contrast"] = _contrast_section(inputs, settings)
-    doc["crowd"] = crowd_fairness(
-        run=run,
-        revision=inputs.revision,
-        tone_groups=settings.skin_tone_groups,
-        rounds=settings.rounds,
-        seed=settings.seed,
+    return FairnessPayload(
+        version=FAIRNESS_PAYLOAD_VERSION,
+        run=run.pk,
+        dataset=run.dataset_version.spec,
+        synthetic_labels=inputs.synthetic_labels,
+        settings=body["settings"],
+        groups=tuple(body["groups"]),
+        flags=tuple(body["flags"]),
+        summary=FairnessSummary.from_dict(body["summary"]),
+        sections={
+            **{k: v for k, v in body.items() if k not in TYPED_KEYS},  # overall, n, judged_groups
+            "synthetic_count": inputs.synthetic,
+            "attribute_revision": {
+                "number": inputs.revision.number,
+                "source": inputs.revision.source,
+            },
+            "skipped": inputs.skipped,
+            "contrast": _contrast_section(inputs, settings),
+            "crowd": crowd_fairness(
+                run=run,
+                revision=inputs.revision,
+                tone_groups=settings.skin_tone_groups,
+                rounds=settings.rounds,
+                seed=settings.seed,
+            ),
+        },
     )
-    return doc
 
 
 def _contrast_section(inputs: Inputs, settings: FairnessSettings) -> dict[str, Any] | None:
@@ -132,9 +147,9 @@ def fairness_report_compute(
             defaults={
                 "settings": chosen.as_dict(),
                 "is_default": chosen == default_settings(run=run),
-                "data": doc,
-                "summary": doc["summary"],
-                "flag_count": len(doc["flags"]),
+                "data": doc.to_dict(),
+                "summary": doc.summary.to_dict(),
+                "flag_count": len(doc.flags),
                 "synthetic_labels": inputs.synthetic_labels,
             },
         )

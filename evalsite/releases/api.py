@@ -36,6 +36,7 @@ from evalsite.releases.models import ReleaseReport, ReportStatus
 from evalsite.releases.selectors import (
     decision_dict,
     evidence_now,
+    release_report_payload,
     report_decision,
     report_get,
     report_json,
@@ -95,8 +96,9 @@ class DecisionRequest(serializers.Serializer):  # type: ignore[type-arg]
 
 def report_document(report: ReleaseReport, request: Request, now: Any = None) -> dict[str, Any]:
     exit_code = None
-    if report.status == ReportStatus.DONE:
-        exit_code = int(report.payload.get("exit_code", 1))
+    payload = release_report_payload(report) if report.status == ReportStatus.DONE else None
+    if payload is not None:
+        exit_code = payload.exit_code
     elif report.status == ReportStatus.FAILED:
         exit_code = 1
     staleness = report_staleness(report, now)

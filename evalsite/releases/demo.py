@@ -22,7 +22,7 @@ from typing import Any
 
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.models import ReleaseReport, ReportStatus
-from evalsite.releases.selectors import report_staleness
+from evalsite.releases.selectors import release_report_payload, report_staleness
 from evalsite.releases.services.leaderboard import leaderboard_refresh
 from evalsite.releases.services.refs import ReportRefs, resolve_refs
 from evalsite.releases.services.reports import (
@@ -85,10 +85,10 @@ def _report(log: Log, datasets: Sequence[str], *, with_campaign: bool) -> Releas
     log(f"==> release report #{report.pk}: {report.candidate.ref} vs {report.baseline.ref} on "
         f"{names}" + (f" with campaign #{campaign.pk}" if campaign is not None else "")
         + f": {report.verdict} — /releases/reports/{report.pk}/")  # fmt: skip
-    crowd = next((g for g in (report.payload or {}).get("gates") or [] if g["kind"] == "crowd"),
-                 None)  # fmt: skip
+    payload = release_report_payload(report)
+    crowd = payload.gate_of_kind("crowd") if payload is not None else None
     if crowd is not None:
-        log(f"    crowd gate ({crowd['status']}): {crowd['text']}")
+        log(f"    crowd gate ({crowd.status}): {crowd.text}")
     return report
 
 

@@ -27,6 +27,7 @@ from evalsite.core.scopes import EVALUATE, REPORT, UPLOAD, ScopeMap, require_tok
 from evalsite.releases.api import suite_specs
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.models import GateStatus, ReleaseGate, ReportStatus
+from evalsite.releases.selectors import release_report_payload
 from evalsite.releases.services.gate import (
     GateConflict,
     gate_fingerprint,
@@ -91,10 +92,11 @@ def gate_document(gate: ReleaseGate, request: Request) -> dict[str, Any]:
     report = gate.report
     verdict, gates, exit_code = None, [], None
     if gate.status == GateStatus.DONE and report is not None and report.status == ReportStatus.DONE:
-        payload = report.payload
-        verdict, exit_code = report.verdict, int(payload.get("exit_code", 1))
-        gates = [{k: g.get(k) for k in ("name", "status", "text", "dataset")}
-                 for g in payload.get("gates", [])]  # fmt: skip
+        payload = release_report_payload(report)
+        if payload is not None:
+            verdict, exit_code = payload.verdict, payload.exit_code
+            gates = [{"name": g.name, "status": g.status, "text": g.text, "dataset": g.dataset}
+                     for g in payload.gates]  # fmt: skip
     elif gate.status == GateStatus.FAILED:
         exit_code = 1
     return {

@@ -18,6 +18,7 @@ from evalsite.releases.models import (
 )
 from models.models import ModelVersion
 from pipelines.metrics.registry import PRIMARY, label, leaderboard_metrics, names
+from pipelines.payloads.release_report import ReleaseReportPayload
 
 #: Sortable leaderboard columns (the registry's leaderboard metrics first); for LOWER_FIRST lower
 #: is better (ascending is "best first").
@@ -187,6 +188,12 @@ def decision_dict(decision: ReleaseDecision | None) -> dict[str, Any] | None:
         "production_moved_to": (decision.alias_move.to_version.ref
                                 if decision.alias_move_id and decision.alias_move else None),
     }  # fmt: skip
+
+
+def release_report_payload(report: ReleaseReport) -> ReleaseReportPayload | None:
+    """The stored report through its contract; None before it is built. Raises
+    `pipelines.payloads.PayloadError` for a stored report this code cannot read."""
+    return ReleaseReportPayload.from_dict(report.payload) if report.payload else None
 
 
 def report_json(report: ReleaseReport, staleness: Any = None) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ import numpy as np
 
 from evalsite.evals.models import ItemResult
 from pipelines.metrics.registry import BY_NAME, label, stored_metrics
+from pipelines.payloads.campaign import AgreementRow, PeopleMetrics
 from pipelines.stats.campaign import TaskTable
 from pipelines.stats.metric_agreement import (
     agreement_table,
@@ -193,7 +194,7 @@ def metric_agreement_section(
 
 def family_metric_agreement(
     *, family: str, rounds: int = 1000, seed: int = 0
-) -> dict[str, dict[str, Any] | None]:
+) -> dict[str, PeopleMetrics | None]:
     """Which metric predicts people across a family's campaigns, from their stored snapshots.
 
     A campaign belongs to the family when one of its runs is of one of the family's versions.
@@ -217,7 +218,7 @@ def family_metric_agreement(
         if section.get("decided"):
             key = "instances" if modes[campaign_id] == Mode.INSTANCES else "image"
             parts[key].append((campaign_id, section["codes"]))
-    out: dict[str, dict[str, Any] | None] = {}
+    out: dict[str, PeopleMetrics | None] = {}
     for key, found in parts.items():
         found.sort()
         pooled = pool_codes([codes for _, codes in found])
@@ -226,15 +227,15 @@ def family_metric_agreement(
             r["label"] = label(r["metric"])
             r["direction"] = BY_NAME[r["metric"]].direction
         out[key] = (
-            {
-                "family": family,
-                "campaigns": [c for c, _ in found],
-                "decided": ranked[0]["n"],
-                "best": ranked[0]["metric"],
-                "sentence": sentence(ranked, {r["metric"]: r["label"] for r in ranked}),
-                "table": ranked,
-                "rule": RULE,
-            }
+            PeopleMetrics(
+                rule=RULE,
+                decided=ranked[0]["n"],
+                best=ranked[0]["metric"],
+                sentence=sentence(ranked, {r["metric"]: r["label"] for r in ranked}),
+                table=tuple(AgreementRow.from_dict(r) for r in ranked),
+                family=family,
+                campaigns=tuple(c for c, _ in found),
+            )
             if ranked
             else None
         )

@@ -16,7 +16,8 @@ Life cycle (one path for everything a campaign page shows):
    the beat task `ratings.tasks.refresh_dirty_snapshots` recomputes a snapshot left dirty past
    `SNAPSHOT_STALE_SECONDS` (a recompute message lost with a killed worker).
 
-Payload shape (`PAYLOAD_VERSION` 1; NaN is stored as null; run labels are
+Payload shape (`pipelines.payloads.campaign.CampaignPayload`, version 1, typed there: the header,
+`qc`, `simulated` and the scores; NaN is stored as null; run labels are
 "family version [aliases] · run #id", ids are `EvalRun` primary keys):
 
     version, computed_from: {ratings, last_rating_id}, min_pair_votes: int,
@@ -71,6 +72,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -82,21 +84,19 @@ from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Val
 from django.utils import timezone
 
 from evalsite.evals.models import EvalRun
-from pipelines.stats import annotator_qc, dawid_skene, flagged_annotators
-from pipelines.stats.bootstrap import Interval
-from pipelines.stats.bradley_terry import BTReport
-from pipelines.stats.campaign import (
-    ABSOLUTE_VALUES,
-    PAIRWISE_VALUES,
-    TaskTable,
-    absolute_means,
-    agreement,
-    both_bad_rate,
-    bt,
-    human_disagreement,
-    metric_divergence,
-    pair_outcome_counts,
+from pipelines.payloads import PayloadError
+from pipelines.payloads.campaign import (
+    CAMPAIGN_PAYLOAD_VERSION,
+    CampaignInfo,
+    CampaignPayload,
+    PeopleMetrics,
+    QualityControl,
+    RunCrowd,
+    Simulated,
 )
+from pipelines.stats import annotator_qc, dawid_skene, flagged_annotators
+from pipelines.stats.campaign import ABSOLUTE_VALUES, PAIRWISE_VALUES, TaskTable
+from pipelines.stats.campaign_report import CampaignStatistics, campaign_statistics
 from ratings import selectors
 from ratings.models import Campaign, CampaignSnapshot, Mode, Rating, Stratum, Task, is_pairwise
 from ratings.services.habits import habits_section
@@ -105,7 +105,6 @@ from ratings.services.sequential import sequential_section, store_pair_states
 
 log = logging.getLogger(__name__)
 
-PAYLOAD_VERSION = 1
 #: Bootstrap rounds of the stored report: 1000 percentile rounds, the stats library's default.
 ROUNDS = 1000
 #: Dawid–Skene's EM runs over a tasks × annotators label matrix: above this many cells it is
@@ -113,7 +112,6 @@ ROUNDS = 1000
 #: 11 s on the 2-core machine, so 50 000 cells keep it near 2 s.
 DAWID_SKENE_MAX_CELLS = 50_000
 OUTCOME_CODE = {"a": 0, "b": 1, "tie": 2, "both_bad": 3}
-STRATA = (Stratum.CONTROL, Stratum.DISAGREEMENT, "all")
 
 
 def _debounce() -> float:
@@ -169,9 +167,9 @@ def campaign_snapshot_refresh(*, campaign: Campaign, rounds: int = ROUNDS) -> Ca
     last_id = Rating.objects.filter(campaign=campaign).aggregate(m=Max("pk"))["m"] or 0
     payload = campaign_report_compute(campaign=campaign, last_rating_id=last_id, rounds=rounds)
     fields = {
-        "payload": payload,
+        "payload": payload.to_dict(),
         "computed_at": timezone.now(),
-        "ratings_count": payload["computed_from"]["ratings"],
+        "ratings_count": payload.computed_from["ratings"],
         "last_rating_id": last_id,
         "seconds": time.perf_counter() - started,
     }
@@ -182,7 +180,7 @@ def campaign_snapshot_refresh(*, campaign: Campaign, rounds: int = ROUNDS) -> Ca
         if not cleared:  # ratings arrived while computing: store this one, compute again soon
             CampaignSnapshot.objects.filter(pk=snapshot.pk).update(**fields)
             _schedule(campaign.pk, countdown=_debounce())
-        store_pair_states(campaign=campaign, section=payload.get("sequential"))
+        store_pair_states(campaign=campaign, section=payload.sections.get("sequential"))
     snapshot.refresh_from_db()
     return snapshot
 
@@ -207,82 +205,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
-
-
-def _iv(iv: Interval, enough: bool = True) -> dict[str, float | None]:
-    if not enough:
-        return {"estimate": None, "low": None, "high": None}
-    return {"estimate": iv.estimate, "low": iv.low, "high": iv.high}
-
-
-def _bt_dict(report: BTReport | None, names: list[str], ids: list[int]) -> dict[str, Any] | None:
-    """Bradley–Terry as stored; numbers resting on fewer than `min_pair_votes` votes withheld."""
-    if report is None:
-        return None
-    need = min_pair_votes()
-    k = len(names)
-    ref = names.index(report.reference)
-    votes = np.zeros((k, k), dtype=np.int64)
-    for p in report.pairs:
-        votes[p.a, p.b] = votes[p.b, p.a] = p.votes
-    run_votes = votes.sum(axis=1)
-    strengths = []
-    for i, name in enumerate(names):
-        enough = bool(i == ref or run_votes[i] >= need)
-        strengths.append(
-            {
-                "run": name,
-                "run_id": ids[i],
-                **_iv(report.strengths[name], enough),
-                "votes": int(run_votes[i]),
-                "enough": enough,
-                "needed": need,
-                "both_bad": _iv(report.both_bad[name], bool(run_votes[i] >= need)),
-            }
-        )
-    pairs, vs_ref = [], []
-    for p in report.pairs:
-        enough = p.votes >= need
-        rates = {m: _iv(getattr(p, m), enough) for m in ("win", "tie", "loss", "both_bad")}
-        pairs.append(
-            {
-                "a": names[p.a],
-                "a_id": ids[p.a],
-                "b": names[p.b],
-                "b_id": ids[p.b],
-                "votes": p.votes,
-                "items": p.items,
-                "enough": enough,
-                "needed": need,
-                **rates,
-            }
-        )
-        if ref in (p.a, p.b):
-            other = p.b if p.a == ref else p.a
-            win, loss = ("loss", "win") if p.a == ref else ("win", "loss")
-            vs_ref.append(
-                {
-                    "run": names[other],
-                    "run_id": ids[other],
-                    "votes": p.votes,
-                    "enough": enough,
-                    "needed": need,
-                    "win": rates[win],
-                    "tie": rates["tie"],
-                    "loss": rates[loss],
-                    "both_bad": rates["both_bad"],
-                }
-            )
-    return {
-        "reference": report.reference,
-        "reference_id": ids[ref],
-        "votes": report.votes,
-        "items": report.items,
-        "connected": report.fit.connected,
-        "strengths": strengths,
-        "pairs": pairs,
-        "vs_reference": vs_ref,
-    }
 
 
 def _vote_rows(ratings: QuerySet[Rating], mode: str) -> tuple[list[int], list[int], list[int]]:
@@ -436,155 +358,209 @@ def _labelled(
     ]
 
 
-def _pair_votes(table: TaskTable, names: list[str], ids: list[int]) -> list[dict[str, Any]]:
-    per = pair_outcome_counts(table, len(names))
-    out = []
-    for a in range(len(names)):
-        for b in range(a + 1, len(names)):
-            c = per[a, b]
-            if c.sum():
-                out.append(
-                    {
-                        "a": names[a],
-                        "a_id": ids[a],
-                        "b": names[b],
-                        "b_id": ids[b],
-                        "a_wins": int(c[0]),
-                        "b_wins": int(c[1]),
-                        "tie": int(c[2]),
-                        "both_bad": int(c[3]),
-                        "total": int(c.sum()),
-                    }
-                )
-    return out
+@dataclass(frozen=True)
+class _CampaignRows:
+    """What the report reads from the database, before any statistics."""
+
+    runs: list[EvalRun]
+    names: list[str]
+    ids: list[int]
+    reference: int
+    ratings: QuerySet[Rating]
+    last_rating_id: int
+    rating_count: int
+    progress: dict[str, Any]
+    reasons: dict[str, int]
+    gold_tasks: int
+    qc_rows: list[dict[str, Any]]
+    flagged: set[str]
+    simulated: set[str]
+    meta: dict[str, np.ndarray]
+    everyone: TaskTable
+    flagged_only: TaskTable | None
+
+
+def _read(campaign: Campaign, last_rating_id: int) -> _CampaignRows:
+    runs: list[EvalRun] = selectors.campaign_runs(campaign)
+    index = {r.pk: i for i, r in enumerate(runs)}
+    ratings = Rating.objects.filter(campaign=campaign, pk__lte=last_rating_id)
+    progress = selectors.campaign_progress(campaign=campaign, last_rating_id=last_rating_id)
+    qc_rows, flagged = _qc(campaign, ratings)
+    meta = _task_meta(campaign, index)
+    return _CampaignRows(
+        runs=runs,
+        names=[selectors.run_label(r) for r in runs],
+        ids=[r.pk for r in runs],
+        reference=index.get(campaign.reference_run_id or -1, 0),
+        ratings=ratings,
+        last_rating_id=last_rating_id,
+        rating_count=ratings.count(),
+        progress=progress,
+        reasons=_reasons(ratings),
+        gold_tasks=Task.objects.filter(campaign=campaign, stratum=Stratum.GOLD).count(),
+        qc_rows=qc_rows,
+        flagged=flagged,
+        simulated=selectors.simulated_usernames(
+            usernames=[a["annotator__username"] for a in progress["annotators"]]
+        ),
+        meta=meta,
+        everyone=_table(meta, ratings, campaign.mode),
+        flagged_only=(
+            _table(meta, ratings.filter(annotator__username__in=flagged), campaign.mode)
+            if flagged
+            else None
+        ),
+    )
 
 
 def campaign_report_compute(
     *, campaign: Campaign, last_rating_id: int, rounds: int = ROUNDS
+) -> CampaignPayload:
+    """The report over ratings with id ≤ last_rating_id: read the rows, compute the statistics
+    (`pipelines.stats.campaign_report`), add the sections the ratings services compute from the
+    same ratings, and build the typed payload."""
+    rows = _read(campaign, last_rating_id)
+    stats = campaign_statistics(
+        everyone=rows.everyone, flagged_only=rows.flagged_only,
+        exclude_flagged=campaign.exclude_flagged, absolute=campaign.mode == Mode.ABSOLUTE,
+        names=rows.names, ids=rows.ids, reference=rows.reference, task_ids=rows.meta["task"],
+        iou_a=rows.meta["iou_a"], iou_b=rows.meta["iou_b"], min_votes=min_pair_votes(),
+        rounds=rounds, seed=campaign.seed,
+    )  # fmt: skip
+    return _payload(campaign, rows, stats, _sections(campaign, rows, stats, rounds))
+
+
+def _excluded(campaign: Campaign, rows: _CampaignRows) -> set[str]:
+    return rows.flagged if campaign.exclude_flagged else set()
+
+
+def _sections(
+    campaign: Campaign, rows: _CampaignRows, stats: CampaignStatistics, rounds: int
 ) -> dict[str, Any]:
-    """The report payload (shape in the module docstring) over ratings with id ≤ last_rating_id."""
-    runs: list[EvalRun] = selectors.campaign_runs(campaign)
-    names = [selectors.run_label(r) for r in runs]
-    ids = [r.pk for r in runs]
-    index = {r.pk: i for i, r in enumerate(runs)}
-    ref = index.get(campaign.reference_run_id or -1, 0)
-    ratings = Rating.objects.filter(campaign=campaign, pk__lte=last_rating_id)
-    exclude = campaign.exclude_flagged
-    reasons = _reasons(ratings)
-    report: dict[str, Any] = {
-        "version": PAYLOAD_VERSION,
-        "computed_from": {"ratings": ratings.count(), "last_rating_id": last_rating_id},
-        "min_pair_votes": min_pair_votes(),
-        "campaign": {
-            "id": campaign.pk,
-            "name": campaign.name,
-            "mode": campaign.mode,
-            "overlap": campaign.overlap,
-            "set": campaign.dataset_version.spec,
-            "exclude_flagged": exclude,
-        },
-        "runs": names,
-        "run_ids": ids,
-        "reference": names[ref],
-        "reference_id": ids[ref],
-        "progress": selectors.campaign_progress(campaign=campaign, last_rating_id=last_rating_id),
-        "reasons": reasons,
-        "top_reasons": [[t, n] for t, n in list(reasons.items())[:3]],
+    """The page-only sections: counts and statistics as computed, plus (pairwise) the sequential
+    decisions, raters' habits and metric agreement from their services."""
+    sections: dict[str, Any] = {
+        "progress": rows.progress,
+        "reasons": rows.reasons,
+        "top_reasons": [[t, n] for t, n in list(rows.reasons.items())[:3]],
+        "excluded_ratings": stats.excluded_ratings,
+        "agreement": stats.agreement,
     }
-    gold_tasks = Task.objects.filter(campaign=campaign, stratum=Stratum.GOLD).count()
-    qc_rows, flagged = _qc(campaign, ratings)
-    excluded = flagged if exclude else set()
-    simulated = selectors.simulated_usernames(
-        usernames=[a["annotator__username"] for a in report["progress"]["annotators"]]
-    )
-    for row in qc_rows:
-        row["simulated"] = row["annotator"] in simulated
-    progress_rows = report["progress"]["annotators"]
-    report["simulated"] = {
-        "annotators": sorted(simulated),
-        "ratings": sum(a["n"] for a in progress_rows if a["annotator__username"] in simulated),
-    }
-    report["qc"] = {
-        "gold_tasks": gold_tasks,
-        "threshold": campaign.gold_threshold,
-        "min_gold": campaign.min_gold,
-        "insufficient_gold": gold_tasks < campaign.min_gold,
-        "flagged": sorted(flagged),
-        "excluded": sorted(excluded),
-        "annotators": qc_rows,
-        "dawid_skene_skipped": None,
-    }
-    meta = _task_meta(campaign, index)
-    everyone = _table(meta, ratings, campaign.mode)
-    flagged_only = (
-        _table(meta, ratings.filter(annotator__username__in=flagged), campaign.mode)
-        if flagged
-        else None
-    )
-    without = everyone.minus(flagged_only) if flagged_only is not None else everyone
-    kept, other = (without, everyone) if exclude else (everyone, without)
-    report["excluded_ratings"] = int(everyone.counts.sum() - kept.counts.sum())
-    if campaign.mode == Mode.ABSOLUTE:
-        report["agreement"] = agreement(kept, level="ordinal").as_dict()
-        report["absolute"] = [
-            {
-                "run": names[i],
-                "run_id": ids[i],
-                "n": n,
-                **(_iv(iv) if iv else {"estimate": None, "low": None, "high": None}),
-            }
-            for i, (n, iv) in enumerate(
-                absolute_means(kept, len(names), rounds=rounds, seed=campaign.seed)
-            )
-        ]
-        return _clean(report)  # type: ignore[no-any-return]
-    ds = _dawid_skene(ratings, int((everyone.votes > 0).sum()), len(qc_rows))
-    report["qc"]["dawid_skene_skipped"] = ds["skipped"]
-    for row in report["qc"]["annotators"]:
-        row["dawid_skene"] = ds["accuracy"].get(row["annotator"])
-    report["agreement"] = agreement(kept).as_dict()
-    report["scores"] = {
-        str(s): _bt_dict(
-            bt(
-                kept.in_stratum(None if s == "all" else s),
-                names,
-                reference=ref,
-                rounds=rounds,
-                seed=campaign.seed,
-            ),
-            names,
-            ids,
-        )
-        for s in STRATA
-    }
-    report["scores_other_setting"] = _bt_dict(
-        bt(other, names, reference=ref, rounds=rounds, seed=campaign.seed), names, ids
-    )
-    kept_ratings = ratings.exclude(annotator__username__in=excluded) if excluded else ratings
-    report["sequential"] = sequential_section(
-        campaign=campaign,
-        ratings=ratings,
-        kept=kept_ratings,
-        names=names,
-        ids=ids,
+    if stats.absolute is not None:
+        return {**sections, "absolute": stats.absolute}
+    names, ids, ref, excluded = rows.names, rows.ids, rows.reference, _excluded(campaign, rows)
+    kept = rows.ratings.exclude(annotator__username__in=excluded) if excluded else rows.ratings
+    return {
+        **sections,
+        "sequential": sequential_section(campaign=campaign, ratings=rows.ratings, kept=kept,
+                                         names=names, ids=ids, reference_id=ids[ref]),
+        "habits": habits_section(campaign=campaign, ratings=rows.ratings, kept=kept,
+                                 names=names, ids=ids, reference=ref),
+        "pair_votes": stats.pair_votes,
+        "both_bad_rate": stats.both_bad_rate,
+        "human_disagreement": _labelled(stats.human_disagreement, rows.meta, names),
+        "metric_divergence": _labelled(stats.metric_divergence, rows.meta, names),
+        "metric_agreement": metric_agreement_section(campaign=campaign, table=stats.kept,
+                                                     names=names, ids=ids, rounds=rounds),
+    }  # fmt: skip
+
+
+def _payload(
+    campaign: Campaign, rows: _CampaignRows, stats: CampaignStatistics, sections: dict[str, Any]
+) -> CampaignPayload:
+    names, ids, ref = rows.names, rows.ids, rows.reference
+    annotators = [{**r, "simulated": r["annotator"] in rows.simulated} for r in rows.qc_rows]
+    ds_skipped = None
+    if stats.absolute is None:  # Dawid–Skene reads pairwise outcomes only
+        ds = _dawid_skene(rows.ratings, int((rows.everyone.votes > 0).sum()), len(annotators))
+        ds_skipped = ds["skipped"]
+        for row in annotators:
+            row["dawid_skene"] = ds["accuracy"].get(row["annotator"])
+    progress = rows.progress["annotators"]
+    return CampaignPayload(
+        version=CAMPAIGN_PAYLOAD_VERSION,
+        computed_from={"ratings": rows.rating_count, "last_rating_id": rows.last_rating_id},
+        min_pair_votes=min_pair_votes(),
+        campaign=CampaignInfo(
+            id=campaign.pk, name=campaign.name, mode=campaign.mode, overlap=campaign.overlap,
+            set=campaign.dataset_version.spec, exclude_flagged=campaign.exclude_flagged,
+        ),
+        runs=tuple(names),
+        run_ids=tuple(ids),
+        reference=names[ref],
         reference_id=ids[ref],
+        qc=QualityControl(
+            gold_tasks=rows.gold_tasks, threshold=campaign.gold_threshold,
+            min_gold=campaign.min_gold, insufficient_gold=rows.gold_tasks < campaign.min_gold,
+            flagged=tuple(sorted(rows.flagged)),
+            excluded=tuple(sorted(_excluded(campaign, rows))),
+            annotators=tuple(_clean(annotators)), dawid_skene_skipped=ds_skipped,
+        ),
+        simulated=Simulated(
+            annotators=tuple(sorted(rows.simulated)),
+            ratings=sum(a["n"] for a in progress if a["annotator__username"] in rows.simulated),
+        ),
+        scores=stats.scores,
+        scores_other_setting=stats.scores_other_setting,
+        sections=_clean(sections),
+    )  # fmt: skip
+
+
+def campaign_payload(*, snapshot: CampaignSnapshot) -> CampaignPayload | None:
+    """The snapshot's stored report, read through its contract; None before the first
+    computation. Raises `PayloadError` for a row this code cannot read."""
+    if snapshot.computed_at is None or not snapshot.payload:
+        return None
+    return CampaignPayload.from_dict(snapshot.payload)
+
+
+def crowd_numbers(*, run_ids: set[int], production_run: dict[int, int]) -> dict[int, RunCrowd]:
+    """Per run, its crowd numbers from the newest computed snapshot of a campaign that rated it
+    (`CampaignPayload.crowd_of`: strength anchored at the campaign's reference, win rate vs
+    `production_run[run]` when the campaign compared them). A snapshot this code cannot read
+    is logged and skipped, so one bad row does not blank every crowd column."""
+    members = set(
+        Campaign.runs.through.objects.filter(evalrun_id__in=run_ids).values_list(
+            "campaign_id", flat=True
+        )
     )
-    report["habits"] = habits_section(
-        campaign=campaign, ratings=ratings, kept=kept_ratings, names=names, ids=ids, reference=ref
+    snaps = (
+        CampaignSnapshot.objects.filter(campaign_id__in=members, computed_at__isnull=False)
+        .order_by("-computed_at", "-pk")
+        .only("campaign_id", "payload", "computed_at")
     )
-    report["pair_votes"] = _pair_votes(kept, names, ids)
-    report["both_bad_rate"] = {
-        str(s): both_bad_rate(kept.in_stratum(None if s == "all" else s)) for s in STRATA
-    }
-    iou_pos = np.searchsorted(meta["task"], kept.task)
-    report["human_disagreement"] = _labelled(human_disagreement(kept), meta, names)
-    report["metric_divergence"] = _labelled(
-        metric_divergence(kept, meta["iou_a"][iou_pos], meta["iou_b"][iou_pos]), meta, names
-    )
-    report["metric_agreement"] = metric_agreement_section(
-        campaign=campaign, table=kept, names=names, ids=ids, rounds=rounds
-    )
-    return _clean(report)  # type: ignore[no-any-return]
+    out: dict[int, RunCrowd] = {}
+    for snap in snaps:
+        try:
+            payload = campaign_payload(snapshot=snap)
+        except PayloadError as exc:
+            log.error("campaign %s: snapshot not read: %s", snap.campaign_id, exc)
+            continue
+        if payload is None:
+            continue
+        for run_id in set(payload.run_ids) & run_ids - set(out):
+            crowd = payload.crowd_of(run_id, production_run.get(run_id))
+            if crowd is not None:
+                out[run_id] = crowd
+    return out
+
+
+def excluded_annotators(*, campaign: Campaign) -> set[str]:
+    """Annotators the campaign's stored report leaves out (gold QC), when the campaign says so."""
+    if not campaign.exclude_flagged:
+        return set()
+    snapshot = CampaignSnapshot.objects.filter(campaign=campaign).first()
+    payload = campaign_payload(snapshot=snapshot) if snapshot is not None else None
+    return set(payload.qc.excluded) if payload is not None else set()
+
+
+def campaign_metric_agreement(*, campaign_id: int) -> PeopleMetrics | None:
+    """Which metric predicts people, as the campaign's stored report ranks them
+    (`ratings.services.metric_agreement`); None before a snapshot computed it."""
+    snapshot = CampaignSnapshot.objects.filter(campaign_id=campaign_id).first()
+    payload = campaign_payload(snapshot=snapshot) if snapshot is not None else None
+    section = payload.sections.get("metric_agreement") if payload is not None else None
+    return PeopleMetrics.from_dict(section) if section else None
 
 
 def campaign_snapshot_payload(*, snapshot: CampaignSnapshot) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from evalsite.datasets.models import AttributeRevision, Item, ItemAttribute
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, RunStatus
 from models.models import CANDIDATE, PRODUCTION, Alias
+from pipelines.payloads.run_summary import RUN_SUMMARY_VERSION, Counts, Gating, Latency, RunSummary
 from tests.datasets.factories import DatasetVersionFactory
 from tests.evals.factories import tiny_spec, version_row
 
@@ -33,14 +34,16 @@ class ReleaseWorld:
 
 
 def _summary(ious: np.ndarray, p50: float, p99: float) -> dict[str, Any]:
-    return {
-        "metrics": {m: float(np.mean(ious)) for m in SORTABLE_METRICS},
-        "gating": {"no_subject_items": 0, "no_subject_gated": 0, "subject_items": len(ious),
-                   "subject_gated": 0},
-        "latency": {"devices": {"cpu": {"n": len(ious), "stages": {
+    means = {m: float(np.mean(ious)) for m in SORTABLE_METRICS}
+    return RunSummary(
+        version=RUN_SUMMARY_VERSION, metrics=means, ungated_metrics=means,
+        counts=Counts(items=len(ious), ok=len(ious), failed=0, gated=0),
+        gating=Gating(gated=0, no_subject_items=0, no_subject_gated=0,
+                      subject_items=len(ious), subject_gated=0),
+        latency=Latency(devices={"cpu": {"n": len(ious), "stages": {
             "total": {"p50": p50, "p90": p99, "p99": p99 if len(ious) >= 100 else None,
-                      "max": p99, "mean": p50}}}}},
-    }  # fmt: skip
+                      "max": p99, "mean": p50}}}}),
+    ).to_dict()  # fmt: skip
 
 
 def _run(mv: Any, dv: Any, ious: np.ndarray, items: list[Item], *, age: int, p99: float,

@@ -15,7 +15,7 @@ from evalsite.releases.models import LeaderboardRow
 from evalsite.releases.services.leaderboard import leaderboard_refresh
 from evalsite.releases.services.reports import release_report_build, release_report_create
 from tests.evals.factories import user_with
-from tests.releases.builders import build_release_world
+from tests.releases.builders import add_votes, build_release_world
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -87,54 +87,67 @@ def test_home_is_the_leaderboard_with_the_newest_verdict_and_annotators_still_ra
     assert resp.status_code == 302 and "/rate/" in resp["Location"]
 
 
-def test_crowd_columns_come_from_the_campaign_snapshot(monkeypatch: Any):
-    from django.utils import timezone
+def _stored_pair(payload: dict[str, Any], a: int, b: int) -> dict[str, Any]:
+    return next(p for p in payload["scores"]["all"]["pairs"] if {p["a_id"], p["b_id"]} == {a, b})
 
-    from ratings.models import Campaign, CampaignSnapshot
+
+def test_crowd_columns_come_from_the_snapshot_the_ratings_job_stored():
+    """Producer and consumer together: real ratings, the real snapshot job, the real refresh."""
+    from ratings.services.reports import campaign_snapshot_refresh
 
     world = build_release_world(loss=None)
-    campaign = Campaign.objects.create(name="c", dataset_version=world.version)
-    campaign.runs.set([world.baseline, world.candidate])
-    b, c = world.baseline.pk, world.candidate.pk
-    CampaignSnapshot.objects.create(campaign=campaign, computed_at=timezone.now(), dirty=False,
-                                    payload={"runs": [f"x · run #{b}", f"y · run #{c}"],
-                                             "run_ids": [b, c], "scores": {"all": {
-        "strengths": [{"run": "x", "run_id": b, "estimate": 0.0, "low": 0.0, "high": 0.0,
-                       "votes": 80, "enough": True, "needed": 30},
-                      {"run": "y", "run_id": c, "estimate": 0.4, "low": 0.1, "high": 0.7,
-                       "votes": 80, "enough": True, "needed": 30}],
-        "pairs": [{"a": "x", "a_id": b, "b": "y", "b_id": c, "votes": 80, "enough": True,
-                   "needed": 30, "win": {"estimate": 0.4, "low": 0.3, "high": 0.5},
-                   "loss": {"estimate": 0.55, "low": 0.45, "high": 0.65}}]}}})  # fmt: skip
-    leaderboard_refresh()
+    campaign, _ = add_votes(world, control=80, candidate_share=0.8)
+    stored = campaign_snapshot_refresh(campaign=campaign, rounds=200).payload
+    assert leaderboard_refresh() is True  # a new snapshot changes the fingerprint
     row = LeaderboardRow.objects.get(run=world.candidate)
-    assert row.crowd["strength"]["estimate"] == 0.4
-    assert row.crowd["win_rate"]["estimate"] == 0.55  # the candidate is "b": its win = a's loss
+    c, b = world.candidate.pk, world.baseline.pk
+    strength = next(s for s in stored["scores"]["all"]["strengths"] if s["run_id"] == c)
+    assert row.crowd["campaign"] == campaign.pk and row.crowd["votes"] == 80
+    assert row.crowd["strength"] == {k: strength[k] for k in ("estimate", "low", "high")}
+    pair = _stored_pair(stored, c, b)
+    win = pair["win"] if pair["a_id"] == c else pair["loss"]  # the candidate's side of the pair
+    assert row.crowd["win_rate"] == win and win["estimate"] > 0.5  # it won about 80 % of votes
+    assert row.crowd["note"] == ""
+    assert LeaderboardRow.objects.get(run=world.baseline).crowd["win_rate"] is None  # production
     page = _client().get(reverse("releases:leaderboard")).content.decode()
-    assert "55.0 %" in page
+    assert f"{100 * win['estimate']:.1f} %" in page
 
 
-def test_fairness_columns_come_from_the_stored_fairness_report():
-    from evalsite.datasets.models import AttributeRevision
-    from evalsite.fairness.models import FairnessReport
+def test_crowd_numbers_on_too_few_votes_say_so_instead_of_a_rate():
+    from ratings.services.reports import campaign_snapshot_refresh
 
     world = build_release_world(loss=None)
+    campaign, _ = add_votes(world, control=12, candidate_share=0.8)
+    campaign_snapshot_refresh(campaign=campaign, rounds=200)
+    leaderboard_refresh()
+    crowd = LeaderboardRow.objects.get(run=world.candidate).crowd
+    assert crowd["note"] == "not enough votes (12 of 30)"
+    assert crowd["strength"] is None and crowd["win_rate"] is None
+    page = _client().get(reverse("releases:leaderboard")).content.decode()
+    assert "not enough votes (12 of 30)" in page
+
+
+def test_fairness_columns_come_from_the_report_the_fairness_job_stored():
+    """Producer and consumer together: the real fairness report, the real refresh."""
+    from evalsite.fairness.services import fairness_report_compute
+    from pipelines.fairness import display_group
+
+    world = build_release_world(n=120, loss=-0.2)  # worse on Monk 8-10 (36 images)
     leaderboard_refresh()
     assert LeaderboardRow.objects.get(run=world.candidate).worst_group_iou is None  # "—"
-    FairnessReport.objects.create(
-        run=world.candidate, attribute_revision=AttributeRevision.objects.get(),
-        settings={}, settings_key="default", is_default=True, data={},
-        summary={"iou": {
-            "worst_group": {"attribute": "skin_tone", "group": "8-10", "mean": 0.41,
-                            "ci": [0.35, 0.47]},
-            "largest_gap": {"attribute": "skin_tone", "group": "8-10", "gap": -0.12,
-                            "gap_ci": [-0.2, -0.05], "flagged": True}}},
-    )  # fmt: skip
+    report = fairness_report_compute(run=world.candidate)
     assert leaderboard_refresh() is True  # a new fairness report changes the fingerprint
+    iou = report.data["summary"]["iou"]
+    worst = iou["worst_group"]
+    assert report.summary == report.data["summary"] and "8-10" in worst["group"]
+    shown = display_group(worst["attribute"], worst["group"])
     row = LeaderboardRow.objects.get(run=world.candidate)
-    assert (row.worst_group, row.worst_group_iou, row.fairness_gap) == ("Monk 8-10", 0.41, -0.12)
+    assert (row.worst_group, row.worst_group_iou, row.fairness_gap) == (
+        shown, worst["mean"], iou["largest_gap"]["gap"])  # fmt: skip
     page = _client().get(reverse("releases:leaderboard")).content.decode()
-    assert "Monk 8-10" in page and "-0.120" in page
+    assert shown in page and f"{iou['largest_gap']['gap']:.3f}" in page
+    fairness_page = _client().get(f"/fairness/runs/{world.candidate.pk}/").content.decode()
+    assert shown in fairness_page
 
 
 def test_by_default_the_leaderboard_shows_the_set_the_newest_report_judged_quality_on():

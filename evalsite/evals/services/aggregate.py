@@ -39,6 +39,7 @@ from pipelines.metrics.instances import summarise as summarise_instances
 from pipelines.metrics.io import Pair, load_pair, read_gray8
 from pipelines.metrics.registry import image_means
 from pipelines.metrics.summaries import ScoredItem, gating_summary, image_size_note, slices
+from pipelines.payloads.run_summary import RUN_SUMMARY_VERSION, Counts, Gating, Latency, RunSummary
 from pipelines.stats.latency import latency_summary
 
 log = logging.getLogger(__name__)
@@ -147,28 +148,31 @@ def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
     per_image = {row["name"]: row for row in gated["per_image"]}
     scored = [_scored(r) for r in ok]
     chunks = _chunk_results(run)
-    summary: dict[str, Any] = {
+    summary = RunSummary(
+        version=RUN_SUMMARY_VERSION,
         # The metrics command's summary plus the registry's per-image means it does not carry
         # (mean per-image max F / max E: a different number from the set curve's max F / max E).
-        "metrics": {**gated["summary"], **image_means(gated["per_image"])},
-        "ungated_metrics": {**ungated["summary"], **image_means(ungated["per_image"])},
-        "counts": {
-            "items": run.dataset_version.item_count,
-            "ok": len(ok),
-            "failed": len(failed),
-            "gated": sum(r.gated for r in ok),
-        },
-        "gating": gating_summary(scored),
-        "latency": latency_summary(
-            (r.latency for r in ok), sum(int(c.get("warmups", 0)) for c in chunks)
+        metrics={**gated["summary"], **image_means(gated["per_image"])},
+        ungated_metrics={**ungated["summary"], **image_means(ungated["per_image"])},
+        counts=Counts(
+            items=run.dataset_version.item_count,
+            ok=len(ok),
+            failed=len(failed),
+            gated=sum(r.gated for r in ok),
         ),
-        "slices": slices(scored, per_image),
-        "instances": instances_summary(ok),
-        "image_size": image_size_note(scored),
-        "failures": dict(Counter(r.error for r in failed).most_common(10)),
-        "workers": sorted({(c.get("worker") or {}).get("hostname", "") for c in chunks} - {""}),
-        "restarts": sum(int(c.get("restarts", 0)) for c in chunks),
-    }
+        gating=Gating(**gating_summary(scored)),
+        latency=Latency.from_dict(
+            latency_summary((r.latency for r in ok), sum(int(c.get("warmups", 0)) for c in chunks))
+        ),
+        sections={
+            "slices": slices(scored, per_image),
+            "instances": instances_summary(ok),
+            "image_size": image_size_note(scored),
+            "failures": dict(Counter(r.error for r in failed).most_common(10)),
+            "workers": sorted({(c.get("worker") or {}).get("hostname", "") for c in chunks} - {""}),
+            "restarts": sum(int(c.get("restarts", 0)) for c in chunks),
+        },
+    ).to_dict()
     curves = {**gated["curves"], "ungated": ungated["curves"]}
     return summary, curves
 

@@ -13,13 +13,13 @@ import numpy as np
 from django.contrib.auth.models import User
 
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute
-from evalsite.evals.latency import total_latency
 from evalsite.evals.models import (
     EvalRun,
     RunSource,
     RunStatus,
 )
 from evalsite.evals.pairing import NothingToPair, paired_results
+from evalsite.evals.summary import run_summary
 from pipelines.release import CrowdVotes, ReleaseInputs
 
 NOT_APPLICABLE = "not_applicable"
@@ -58,10 +58,12 @@ def _attributes(
 
 
 def _latency_of(run: EvalRun) -> dict[str, Any]:
-    view = total_latency(run.summary or {}) if run.has_latency else None
-    if view is None:
+    summary = run_summary(run) if run.has_latency else None
+    total = summary.latency.total() if summary is not None else None
+    if total is None:
         return {"run": run.pk, "n": 0, "p50": None, "p99": None, "max": None, "tail": None,
                 "tail_ms": None}  # fmt: skip
+    view = total.to_dict()
     device = view.pop("device")
     return {"run": run.pk, **view, "device_reported": device}
 
@@ -86,17 +88,6 @@ def latency_side(run: EvalRun) -> dict[str, Any]:
     return out
 
 
-def excluded_annotators(campaign: Any) -> set[str]:
-    """Annotators the campaign's stored report leaves out (gold QC), when the campaign says so."""
-    if not campaign.exclude_flagged:
-        return set()
-    from ratings.models import CampaignSnapshot
-
-    snap = CampaignSnapshot.objects.filter(campaign=campaign).first()
-    qc = ((snap.payload if snap else None) or {}).get("qc") or {}
-    return {str(name) for name in qc.get("excluded") or []}
-
-
 def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> CrowdVotes | None:
     """Non-gold votes between the two runs (annotators the campaign report excludes left out), in
     candidate orientation: 0 candidate better, 1 baseline better, 2 tie, 3 both bad; in arrival
@@ -105,12 +96,13 @@ def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> Crow
     if campaign is None:
         return None
     from ratings.models import SIMULATED_GROUP, Rating, Stratum
+    from ratings.services.reports import excluded_annotators
 
     pair = (candidate_run, baseline_run)
     rows = list(
         Rating.objects.filter(campaign=campaign, task__run_a__in=pair, task__run_b__in=pair)
         .exclude(task__stratum=Stratum.GOLD)
-        .exclude(annotator__username__in=excluded_annotators(campaign))
+        .exclude(annotator__username__in=excluded_annotators(campaign=campaign))
         .exclude(outcome="")
         .order_by("pk")
         .values_list("task__item_id", "task__run_a_id", "outcome", "task__stratum", "reasons",

@@ -15,7 +15,6 @@ its set version (`leaderboard_uncertainty`, 1000 rounds), so pages only read sto
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
@@ -24,9 +23,9 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from evalsite.datasets.models import AttributeRevision
-from evalsite.evals.latency import total_latency
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import primary_run_ids
+from evalsite.evals.summary import run_summary
 from evalsite.fairness.selectors import fairness_summaries
 from evalsite.releases.models import LeaderboardRow, LeaderboardState
 from evalsite.releases.services.leaderboard_uncertainty import (
@@ -36,13 +35,12 @@ from evalsite.releases.services.leaderboard_uncertainty import (
     summary_values,
 )
 from models.models import PRODUCTION, AliasMove
-from pipelines.fairness import display_group
 from pipelines.metrics.registry import leaderboard_metrics, names
-from pipelines.release.crowd import not_enough
+from pipelines.payloads.fairness import RunFairness
+from ratings.services.reports import crowd_numbers
 
 log = logging.getLogger(__name__)
 
-RUN_LABEL = re.compile(r"run #(\d+)$")
 ROW_FIELDS = (
     "run", "family", "version", "version_created_at", "runtime", "device", "source", "aliases",
     *names(METRICS), "intervals", "rank", "rank_low", "rank_high", "rank_items", "latency_p50",
@@ -58,13 +56,18 @@ def _fairness_fingerprint() -> str:
     return f"{agg['n']}:{agg['last'].isoformat() if agg['last'] else '-'}"
 
 
-def _fairness(summary: dict[str, Any]) -> tuple[str, float | None, float | None]:
+def _fairness(fairness: RunFairness | None) -> tuple[str, float | None, float | None]:
     """Worst group (words), its IoU and the largest harmful IoU gap, from the stored fairness
-    report's leaderboard summary (evalsite.fairness)."""
-    iou = (summary or {}).get("iou") or {}
-    worst, largest = iou.get("worst_group") or {}, iou.get("largest_gap") or {}
-    name = display_group(worst["attribute"], worst["group"]) if worst else ""
-    return name, worst.get("mean"), largest.get("gap")
+    report's summary (evalsite.fairness)."""
+    iou = fairness.summary.get("iou") if fairness is not None else None
+    if iou is None:
+        return "", None, None
+    worst, largest = iou.worst_group, iou.largest_gap
+    return (
+        worst.name if worst else "",
+        worst.mean if worst else None,
+        largest.gap if largest else None,
+    )
 
 
 def leaderboard_fingerprint() -> str:
@@ -84,78 +87,6 @@ def leaderboard_fingerprint() -> str:
     )[:200]
 
 
-def _rate(n: int, of: int) -> float | None:
-    return n / of if of else None
-
-
-def _interval(entry: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not entry or entry.get("estimate") is None:
-        return None
-    return {"estimate": entry["estimate"], "low": entry.get("low"), "high": entry.get("high")}
-
-
-def _ids(payload: dict[str, Any]) -> dict[str, int]:
-    """Run label -> run id (payload `run_ids`, else the "· run #id" suffix of the label)."""
-    names = [str(n) for n in payload.get("runs") or []]
-    ids = payload.get("run_ids") or []
-    if len(ids) == len(names):
-        return {n: int(i) for n, i in zip(names, ids, strict=True)}
-    out = {}
-    for name in names:
-        match = RUN_LABEL.search(name)
-        if match:
-            out[name] = int(match.group(1))
-    return out
-
-
-def crowd_by_run(run_ids: set[int], production_run: dict[int, int]) -> dict[int, dict[str, Any]]:
-    """Strength ± CI (newest campaign snapshot holding the run, anchored at its reference) and
-    win rate vs the production run of the same set, as the snapshot stores them: numbers resting
-    on too few votes are withheld there (`enough` false) and shown as "not enough votes"."""
-    from ratings.models import Campaign, CampaignSnapshot
-
-    out: dict[int, dict[str, Any]] = {}
-    members: set[int] = set(
-        Campaign.runs.through.objects.filter(evalrun_id__in=run_ids).values_list(
-            "campaign_id", flat=True
-        )
-    )
-    snaps = (
-        CampaignSnapshot.objects.filter(campaign_id__in=members, computed_at__isnull=False)
-        .order_by("-computed_at", "-pk")
-        .only("campaign_id", "payload")
-    )
-    for snap in snaps:
-        payload = snap.payload or {}
-        scores = (payload.get("scores") or {}).get("all") or {}
-        ids = _ids(payload)
-        for entry in scores.get("strengths") or []:
-            run_id = entry.get("run_id", ids.get(entry.get("run")))
-            if run_id is None or run_id in out or run_id not in run_ids:
-                continue
-            row: dict[str, Any] = {
-                "campaign": snap.campaign_id,
-                "votes": entry.get("votes"),
-                "strength": _interval(entry),
-                "win_rate": None,
-                "note": "",
-                "simulated": int((payload.get("simulated") or {}).get("ratings") or 0),
-            }
-            if entry.get("enough") is False:
-                row["note"] = not_enough(int(entry.get("votes") or 0), int(entry["needed"]))
-            prod = production_run.get(run_id)
-            for p in scores.get("pairs") or []:
-                a = p.get("a_id", ids.get(p.get("a")))
-                b = p.get("b_id", ids.get(p.get("b")))
-                if prod is None or {a, b} != {run_id, prod}:
-                    continue
-                row["win_rate"] = _interval(p.get("win") if a == run_id else p.get("loss"))
-                if p.get("enough") is False:
-                    row["note"] = not_enough(int(p.get("votes") or 0), int(p["needed"]))
-            out[run_id] = row
-    return out
-
-
 def _rows() -> list[LeaderboardRow]:
     ids = primary_run_ids()
     runs = list(
@@ -171,16 +102,17 @@ def _rows() -> list[LeaderboardRow]:
             target = by_key.get((prod.version_id, r.dataset_version_id))
             if target is not None:
                 production_run[r.pk] = target
-    crowd = crowd_by_run(set(ids), production_run)
+    crowd = crowd_numbers(run_ids=set(ids), production_run=production_run)
     per_image = per_image_values([r.pk for r in runs])
     fairness = fairness_summaries(runs=runs)
     rows = []
     for r in runs:
-        summary = r.summary or {}
-        metrics = summary.get("metrics") or {}
-        gating = summary.get("gating") or {}
-        lat = (total_latency(summary) if r.has_latency else None) or {}
-        worst_group, worst_iou, gap = _fairness((fairness.get(r.pk) or {}).get("summary") or {})
+        summary = run_summary(r)
+        metrics = summary.metrics if summary is not None else {}
+        gating = summary.gating if summary is not None else None
+        total = summary.latency.total() if summary is not None and r.has_latency else None
+        lat = total.to_dict() if total is not None else {}
+        worst_group, worst_iou, gap = _fairness(fairness.get(r.pk))
         mv = r.model_version
         rows.append(LeaderboardRow(
             dataset_version_id=r.dataset_version_id, model_version_id=mv.pk, run=r,
@@ -191,11 +123,10 @@ def _rows() -> list[LeaderboardRow]:
             **summary_values(metrics),
             latency_p50=lat.get("p50"), latency_p99=lat.get("tail_ms"),
             latency_n=lat.get("n"), latency_tail=lat.get("tail") or "",
-            gated_no_subject=_rate(gating.get("no_subject_gated", 0),
-                                   gating.get("no_subject_items", 0)),
-            gated_subject=_rate(gating.get("subject_gated", 0), gating.get("subject_items", 0)),
+            gated_no_subject=gating.no_subject_rate if gating is not None else None,
+            gated_subject=gating.subject_rate if gating is not None else None,
             worst_group=worst_group[:64], worst_group_iou=worst_iou, fairness_gap=gap,
-            crowd=crowd.get(r.pk) or {}, finished_at=r.finished_at,
+            crowd=crowd[r.pk].to_dict() if r.pk in crowd else {}, finished_at=r.finished_at,
         ))  # fmt: skip
     # Cells become per-image means with intervals, versions get rank intervals (for a run the
     # means equal its summary's; runs without per-image rows keep their summary numbers).
@@ -214,17 +145,17 @@ def people_metrics_by_family(families: set[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for family in sorted(families):
         section = family_metric_agreement(family=family)["image"]
-        if not section:
+        if section is None:
             continue
-        pick = next((r for r in section["table"] if r["metric"] in sortable), None)
+        pick = next((r for r in section.table if r.metric in sortable), None)
         if pick is None:
             continue
-        best = section["table"][0]
+        best = section.table[0]
         out[family] = {
-            "metric": pick["metric"], "label": pick["label"], "share": pick["share"],
-            "low": pick["low"], "high": pick["high"], "n": pick["n"],
-            "best": best["metric"], "best_label": best["label"],
-            "campaigns": section["campaigns"], "sentence": section["sentence"],
+            "metric": pick.metric, "label": pick.label, "share": pick.share,
+            "low": pick.low, "high": pick.high, "n": pick.n,
+            "best": best.metric, "best_label": best.label,
+            "campaigns": list(section.campaigns), "sentence": section.sentence,
         }  # fmt: skip
     return out
 

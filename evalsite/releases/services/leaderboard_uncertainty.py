@@ -11,6 +11,7 @@ use the shared images only. Seeded, 1000 rounds: a rebuild gives the same number
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,6 @@ def leaderboard_uncertainty(rows: list[LeaderboardRow], values: PerImage) -> Non
             )  # fmt: skip
 
 
-def summary_values(metrics: dict[str, Any]) -> dict[str, Any]:
+def summary_values(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The leaderboard columns from a run's stored summary (before per-image means replace them)."""
     return {m.name: metrics.get(m.name) for m in METRICS}

@@ -31,6 +31,8 @@ from evalsite.releases.models import (
 )
 from evalsite.releases.services.gather import gather
 from models.models import ModelVersion
+from pipelines.payloads.campaign import PeopleMetrics
+from pipelines.payloads.release_report import RELEASE_REPORT_VERSION, ReleaseReportPayload
 from pipelines.release import GateSettings, build_suite_report
 from pipelines.release.evidence import report_with_biased_evidence
 
@@ -163,14 +165,15 @@ def release_report_build(*, report_id: int) -> ReleaseReport:
     generation = campaign_generation(report.campaign_id)  # before the votes are read
     parts = gather(report)
     evidence = report_evidence(report=report, generation=generation)
-    payload = build_suite_report(parts, _settings_from(report.settings))
-    payload = _with_biased_evidence(payload, report)
-    payload["people_metrics"] = people_metrics(report)
-    payload["created_at"] = report.created_at.isoformat()
+    document = build_suite_report(parts, _settings_from(report.settings))
+    document = _with_biased_evidence(document, report)
+    document["people_metrics"] = people_metrics(report)
+    document["created_at"] = report.created_at.isoformat()
+    payload = ReleaseReportPayload.from_dict({**document, "version": RELEASE_REPORT_VERSION})
     ReleaseReport.objects.filter(
         pk=report_id, status__in=[ReportStatus.QUEUED, ReportStatus.RUNNING]
     ).update(
-        status=ReportStatus.DONE, payload=payload, verdict=payload["verdict"],
+        status=ReportStatus.DONE, payload=payload.to_dict(), verdict=payload.verdict,
         inputs=evidence, finished_at=timezone.now(), error="",
     )  # fmt: skip
     return ReleaseReport.objects.get(pk=report_id)
@@ -180,27 +183,24 @@ def people_metrics(report: ReleaseReport) -> dict[str, Any]:
     """Which metric predicts people: the report's campaign as its stored snapshot ranks the
     metrics, and the candidate's family pooled over all its campaigns' snapshots (whole-image
     and instance-lift campaigns apart; `ratings.services.metric_agreement`)."""
-    from ratings.models import CampaignSnapshot
     from ratings.services.metric_agreement import family_metric_agreement
+    from ratings.services.reports import campaign_metric_agreement
 
     campaign = None
     if report.campaign_id:
-        payload = (
-            CampaignSnapshot.objects.filter(campaign_id=report.campaign_id)
-            .values_list("payload", flat=True)
-            .first()
-        )
-        section = (payload or {}).get("metric_agreement")
-        if section:
-            campaign = {"campaign": report.campaign_id,
-                        **{k: section[k] for k in ("decided", "best", "sentence", "table",
-                                                   "unit", "rule")}}  # fmt: skip
+        section = campaign_metric_agreement(campaign_id=report.campaign_id)
+        if section is not None:
+            campaign = {"campaign": report.campaign_id, **section.to_dict()}
     family = family_metric_agreement(family=report.candidate.family.name)
     return {
         "campaign": campaign,
-        "family": family["image"],
-        "family_instances": family["instances"],
+        "family": _dict_or_none(family["image"]),
+        "family_instances": _dict_or_none(family["instances"]),
     }
+
+
+def _dict_or_none(section: PeopleMetrics | None) -> dict[str, Any] | None:
+    return section.to_dict() if section is not None else None
 
 
 def _with_biased_evidence(payload: dict[str, Any], report: ReleaseReport) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.export import export_html
-from evalsite.releases.selectors import report_json
+from evalsite.releases.selectors import release_report_payload, report_json
 from evalsite.releases.services.refs import resolve_refs
 from evalsite.releases.services.reports import release_report_create, release_report_run_now
 from pipelines import cli_args
+from pipelines.payloads.release_report import ReleaseReportPayload
 
 
 class Command(BaseCommand):
@@ -53,25 +54,27 @@ class Command(BaseCommand):
         except Exception as exc:  # recorded on the report row by release_report_run_now
             self.stderr.write(f"error: {type(exc).__name__}: {exc}")
             sys.exit(1)
-        payload = report.payload
+        payload = release_report_payload(report)
+        if payload is None:  # release_report_run_now raises unless the report was built
+            raise AssertionError(f"report {report.pk} finished without a payload")
         self.stdout.write(summary_text(payload, report.pk))
         if opts["json_out"]:
             document = report_json(report)
             Path(opts["json_out"]).write_text(json.dumps(document, indent=2, allow_nan=False))
         if opts["html_out"]:
             Path(opts["html_out"]).write_text(export_html(report), encoding="utf-8")
-        sys.exit(int(payload["exit_code"]))
+        sys.exit(payload.exit_code)
 
 
-def summary_text(payload: dict[str, Any], pk: int) -> str:
+def summary_text(payload: ReleaseReportPayload, pk: int) -> str:
     words = {"pass": "ready to ship", "fail": "a gate fails", "insufficient": "not enough evidence"}
-    sets = ", ".join(payload.get("datasets") or [payload["dataset"]])
+    sets = ", ".join(payload.datasets)
     lines = [
         f"report {pk}",
-        f"{payload['candidate']} vs {payload['baseline']} on {sets}",
-        f"verdict: {payload['verdict']} ({words[payload['verdict']]})",
+        f"{payload.candidate} vs {payload.baseline} on {sets}",
+        f"verdict: {payload.verdict} ({words[payload.verdict]})",
     ]
-    for gate in payload["gates"]:
-        where = f" [{gate['dataset']}]" if gate.get("dataset") and len(sets.split(", ")) > 1 else ""
-        lines.append(f"  [{gate['status']}] {gate['name']}{where}: {gate['text']}")
+    for gate in payload.gates:
+        where = f" [{gate.dataset}]" if gate.dataset and len(payload.datasets) > 1 else ""
+        lines.append(f"  [{gate.status}] {gate.name}{where}: {gate.text}")
     return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""Typed, versioned documents that one app stores and another reads.
+
+Each stored JSON document (a run's summary, a campaign snapshot, a release report, a fairness
+report) has one frozen dataclass here with a `version`, `to_dict()` (what the producer stores) and
+`from_dict()` (what the owning app's reader calls): it checks the version and the keys the
+consumers rely on and raises `PayloadError` naming the document and the key, so a producer and a
+consumer cannot drift apart unseen. Rows stored before documents carried a version read as
+version 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class PayloadError(ValueError):
+    """A stored document this code cannot read: unknown version, missing key or wrong type."""
+
+
+def version_of(doc: Mapping[str, Any], *, what: str, supported: tuple[int, ...]) -> int:
+    """The document's version (1 when it carries none: rows stored before versions existed)."""
+    if not isinstance(doc, Mapping):
+        raise PayloadError(f"{what}: expected a JSON object, got {type(doc).__name__}")
+    version = doc.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version not in supported:
+        known = ", ".join(map(str, supported))
+        raise PayloadError(f"{what}: unknown version {version!r} (this code reads {known})")
+    return version
+
+
+def need(doc: Mapping[str, Any], key: str, *, what: str) -> Any:
+    """`doc[key]`, or a PayloadError naming the document and the missing key."""
+    if not isinstance(doc, Mapping):
+        raise PayloadError(f"{what}: expected a JSON object, got {type(doc).__name__}")
+    if key not in doc:
+        raise PayloadError(f"{what}: missing key {key!r}")
+    return doc[key]
+
+
+def optional_float(value: Any, *, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PayloadError(f"{what}: expected a number or null, got {value!r}")
+    return float(value)

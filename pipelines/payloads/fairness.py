@@ -1,0 +1,187 @@
+"""`FairnessReport.data`: a run's stored fairness report (the fairness JSON of the report
+contracts), and its per-metric summary.
+
+The fairness app builds `FairnessPayload` (`evalsite.fairness.services`) and stores `to_dict()`
+in `data`, and `summary.to_dict()` in the row's `summary` column (the same numbers, so the
+leaderboard need not load whole reports). Other apps read only `RunFairness`, through
+`evalsite.fairness.selectors.fairness_summaries`.
+
+Typed here: the header, the settings, the flags and the summary (per metric, the worst group by
+mean and the largest harmful gap). The per-group table (`groups`) and the sections only the
+fairness page renders (overall means, skipped items, contrast strata, crowd fairness, …) travel
+as mappings: the fairness page and its export show them as stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.fairness.grouping import display_group
+from pipelines.payloads import PayloadError, need, optional_float, version_of
+
+FAIRNESS_PAYLOAD_VERSION = 1
+SUPPORTED = (1,)
+WHAT = "fairness report"
+TYPED_KEYS = frozenset(
+    {"version", "run", "dataset", "synthetic_labels", "settings", "groups", "flags", "summary"}
+)
+
+
+def _pair(value: Any, what: str) -> tuple[float | None, float | None]:
+    if not isinstance(value, Sequence) or len(value) != 2:
+        raise PayloadError(f"{WHAT} {what}: expected [low, high], got {value!r}")
+    return optional_float(value[0], what=what), optional_float(value[1], what=what)
+
+
+@dataclass(frozen=True)
+class WorstGroup:
+    attribute: str
+    group: str
+    mean: float | None
+    ci: tuple[float | None, float | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "group": self.group, "mean": self.mean,
+                "ci": list(self.ci)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], metric: str) -> WorstGroup:
+        what = f"{WHAT} summary of {metric!r} worst_group"
+        return cls(
+            attribute=str(need(doc, "attribute", what=what)),
+            group=str(need(doc, "group", what=what)),
+            mean=optional_float(need(doc, "mean", what=what), what=what),
+            ci=_pair(need(doc, "ci", what=what), what),
+        )
+
+    @property
+    def name(self) -> str:
+        """The group in words ("Monk 8-10")."""
+        return display_group(self.attribute, self.group)
+
+
+@dataclass(frozen=True)
+class LargestGap:
+    attribute: str
+    group: str
+    gap: float | None
+    gap_ci: tuple[float | None, float | None]
+    flagged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "group": self.group, "gap": self.gap,
+                "gap_ci": list(self.gap_ci), "flagged": self.flagged}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], metric: str) -> LargestGap:
+        what = f"{WHAT} summary of {metric!r} largest_gap"
+        return cls(
+            attribute=str(need(doc, "attribute", what=what)),
+            group=str(need(doc, "group", what=what)),
+            gap=optional_float(need(doc, "gap", what=what), what=what),
+            gap_ci=_pair(need(doc, "gap_ci", what=what), what),
+            flagged=bool(doc.get("flagged", False)),
+        )
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """One metric: the worst eligible group by mean and the largest harmful gap (None when no
+    group was large enough to judge)."""
+
+    worst_group: WorstGroup | None
+    largest_gap: LargestGap | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "worst_group": self.worst_group.to_dict() if self.worst_group else None,
+            "largest_gap": self.largest_gap.to_dict() if self.largest_gap else None,
+        }
+
+
+@dataclass(frozen=True)
+class FairnessSummary:
+    metrics: Mapping[str, MetricSummary] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: s.to_dict() for name, s in self.metrics.items()}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> FairnessSummary:
+        if not isinstance(doc, Mapping):
+            raise PayloadError(f"{WHAT} summary: expected a JSON object")
+        out = {}
+        for name, entry in doc.items():
+            what = f"{WHAT} summary of {name!r}"
+            worst, largest = (
+                need(entry, "worst_group", what=what),
+                need(entry, "largest_gap", what=what),
+            )
+            out[str(name)] = MetricSummary(
+                WorstGroup.from_dict(worst, name) if worst is not None else None,
+                LargestGap.from_dict(largest, name) if largest is not None else None,
+            )
+        return cls(out)
+
+    def get(self, metric: str) -> MetricSummary:
+        return self.metrics.get(metric) or MetricSummary(None, None)
+
+
+@dataclass(frozen=True)
+class RunFairness:
+    """What the leaderboard shows of a run's default fairness report."""
+
+    summary: FairnessSummary
+    flags: int
+    synthetic_labels: bool
+
+
+@dataclass(frozen=True)
+class FairnessPayload:
+    version: int
+    run: int
+    dataset: str
+    synthetic_labels: bool
+    settings: Mapping[str, Any]
+    groups: tuple[Mapping[str, Any], ...]
+    flags: tuple[Mapping[str, Any], ...]
+    summary: FairnessSummary
+    #: Page-only sections, JSON-ready (see the module docstring).
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.sections,
+            "version": self.version,
+            "run": self.run,
+            "dataset": self.dataset,
+            "synthetic_labels": self.synthetic_labels,
+            "settings": dict(self.settings),
+            "groups": [dict(g) for g in self.groups],
+            "flags": [dict(f) for f in self.flags],
+            "summary": self.summary.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> FairnessPayload:
+        version = version_of(doc, what=WHAT, supported=SUPPORTED)
+        run = need(doc, "run", what=WHAT)
+        if isinstance(run, bool) or not isinstance(run, int):
+            raise PayloadError(f"{WHAT}: run must be a run id, got {run!r}")
+        flags = tuple(dict(f) for f in need(doc, "flags", what=WHAT))
+        for flag in flags:
+            for key in ("attribute", "group", "metric", "gap", "text"):
+                need(flag, key, what=f"{WHAT} flag")
+        return cls(
+            version=version,
+            run=run,
+            dataset=str(need(doc, "dataset", what=WHAT)),
+            synthetic_labels=bool(need(doc, "synthetic_labels", what=WHAT)),
+            settings=dict(need(doc, "settings", what=WHAT)),
+            groups=tuple(dict(g) for g in need(doc, "groups", what=WHAT)),
+            flags=flags,
+            summary=FairnessSummary.from_dict(need(doc, "summary", what=WHAT)),
+            sections={k: v for k, v in doc.items() if k not in TYPED_KEYS},
+        )
