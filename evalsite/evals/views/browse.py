@@ -31,7 +31,9 @@ from evalsite.evals.models import SORTABLE_METRICS
 from evalsite.evals.selectors import (
     SORT_KEYS,
     biased_evidence,
+    compare_page_rows,
     compare_pair,
+    compare_regressions,
     compare_rows,
     identical_outputs,
     noise_run,
@@ -198,6 +200,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
         metric = "iou"
     rows = compare_rows(a, b, metric=metric)
     page = Paginator(rows, COMPARE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = compare_page_rows(a, page.object_list)
     ma = (a.summary or {}).get("metrics") or {}
     mb = (b.summary or {}).get("metrics") or {}
     noise_a, noise_b = noise_run(a), noise_run(b)
@@ -226,9 +229,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
                 versions=list({r.model_version_id: r.model_version for r in (a, b)}.values()),
                 dataset_version=a.dataset_version,
             ),
-            "regressions": sum(1 for r in rows if (r["delta"] or 0) < 0)
-            if not by_column(metric).lower_is_better
-            else sum(1 for r in rows if (r["delta"] or 0) > 0),
+            "regressions": compare_regressions(rows, metric=metric),
             **intervals_context(a, b),  # stored by the evals.compare job; never computed here
         },
     )
