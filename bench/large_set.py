@@ -148,8 +148,9 @@ def _resampled(source: tuple[Path, Path, str], k: int, big: bool, out: Path) -> 
 
 
 def _shuffle_names(out: Path, rows: list[dict[str, str]]) -> None:
-    """Prefix every item's files with its place in a seeded shuffle (items are evaluated in stem
-    order, so the 12 MP photos would otherwise all come at the end)."""
+    """Prefix every item's files with its place in a seeded shuffle and order the rows by it
+    (items are imported, and evaluated, in manifest order: the 12 MP photos would otherwise all
+    come at the end, and the memory of the last stretch would not be comparable)."""
     order = list(range(len(rows)))
     random.Random(SEED).shuffle(order)
     for place, row in zip(order, rows, strict=True):
@@ -161,6 +162,7 @@ def _shuffle_names(out: Path, rows: list[dict[str, str]]) -> None:
             new = f"{folder}/{place:05d}_{name}"
             (out / old).rename(out / new)
             row[column] = new
+    rows.sort(key=lambda row: row["image"])
 
 
 def build_set(out: Path, n: int, big_share: float) -> dict[str, int]:
