@@ -237,15 +237,22 @@ def compare_regressions(rows: QuerySet[ItemResult], *, metric: str = "iou") -> i
     return rows.filter(worse).count()
 
 
-def compare_page_rows(a: EvalRun, page: Sequence[ItemResult]) -> list[dict[str, Any]]:
+def compare_page_rows(
+    a: EvalRun, page: Sequence[ItemResult], *, metric: str = "iou"
+) -> list[dict[str, Any]]:
     """One page of `compare_rows` as the compare table shows it: item, both rows, values, delta."""
+    if metric not in SORTABLE_METRICS:
+        metric = "iou"
     left = {
         r.item_id: r for r in ItemResult.objects.filter(run=a, item__in=[r.item_id for r in page])
     }
-    return [
-        {"item": r.item, "a": left[r.item_id], "b": r, "va": r.va, "vb": r.vb, "delta": r.delta}
-        for r in page
-    ]
+    rows = []
+    for r in page:
+        base = left[r.item_id]
+        va, vb = getattr(base, metric), getattr(r, metric)
+        delta = None if va is None or vb is None else vb - va
+        rows.append({"item": r.item, "a": base, "b": r, "va": va, "vb": vb, "delta": delta})
+    return rows
 
 
 def identical_outputs(a: EvalRun, b: EvalRun) -> dict[str, int]:

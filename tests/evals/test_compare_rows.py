@@ -89,7 +89,7 @@ def test_compare_rows_pair_and_order_like_a_full_pairing(metric: str, lower_is_b
 def test_compare_page_rows_carry_both_results_of_the_page():
     a, b = _runs()
     page = list(compare_rows(a, b, metric="iou")[10:20])
-    shown = compare_page_rows(a, page)
+    shown = compare_page_rows(a, page, metric="iou")
     assert [row["item"].pk for row in shown] == [r.item_id for r in page]
     for row in shown:
         assert row["a"].run_id == a.pk and row["b"].run_id == b.pk

@@ -200,7 +200,6 @@ def compare_view(request: HttpRequest) -> HttpResponse:
         metric = "iou"
     rows = compare_rows(a, b, metric=metric)
     page = Paginator(rows, COMPARE_PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = compare_page_rows(a, page.object_list)
     ma = (a.summary or {}).get("metrics") or {}
     mb = (b.summary or {}).get("metrics") or {}
     noise_a, noise_b = noise_run(a), noise_run(b)
@@ -222,6 +221,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             "metrics": SORTABLE_METRICS,
             "lower_is_better": by_column(metric).lower_is_better,
             "page": page,
+            "rows": compare_page_rows(a, list(page), metric=metric),
             "summary": [(*row, within.get(row[0])) for row in summary],
             "outputs": identical_outputs(a, b),
             "noise_runs": (noise_a, noise_b),
