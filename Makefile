@@ -18,9 +18,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	DEBUG=$${DEBUG:-false} $(PY) manage.py demo
 
+# lint-imports: the app layers of [tool.importlinter] in pyproject.toml (tests/test_layout.py
+# shows it fails on an upward import).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

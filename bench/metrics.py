@@ -37,8 +37,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.support.pysod import SOD_KEYS, load_pysod
 from bench.support.stamp import stamp
-from pipelines.metrics.reference import SOD_KEYS, load_pysod
 
 ROOT = Path(__file__).resolve().parent.parent
 PASCAL_MASKS = ROOT.parent / "shared" / "data" / "pascal-s" / "masks"

@@ -1,7 +1,7 @@
 """Typed environment helpers: a bad value stops start-up with a message naming the variable.
 
 Every variable the project reads goes through these helpers, so the README's settings table and
-this module are the single list of knobs (see ../shared/contracts/platform.md).
+this module are the single list of knobs (see docs/contracts/platform.md).
 """
 
 from __future__ import annotations

@@ -82,6 +82,28 @@ def _role_groups(request: Any) -> None:
     ensure_role_groups()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_media(request: Any) -> Any:
+    """A database test's stored files go with its rows. Flushing or rolling back the test
+    database resets its id sequences, so the next test's run 1 would otherwise find the last
+    test's run-1 files (on a real database ids are never reused)."""
+    yield
+    uses_db = {"db", "transactional_db", "live_server"} & set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") is None and not uses_db:
+        return
+    import shutil
+
+    from django.conf import settings
+
+    media = Path(settings.MEDIA_ROOT)
+    if media.is_dir():
+        for child in media.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     return SHARED_DATA

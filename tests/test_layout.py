@@ -1,11 +1,15 @@
-"""Project shape: pure pipelines/, a compose file and Dockerfile that describe a working deploy."""
+"""Project shape: pure pipelines/, app layers that `make lint` enforces, modules that keep to each
+other's public names, a compose file and Dockerfile that describe a working deploy."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -36,6 +40,142 @@ def test_no_source_file_in_pipelines_mentions_django_or_celery_imports():
         str(p.relative_to(ROOT))
         for p in (ROOT / "pipelines").rglob("*.py")
         if re.search(r"^\s*(from|import)\s+(django|celery)\b", p.read_text(), re.M)
+    ]
+    assert offenders == []
+
+
+def _root_packages() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return config["tool"]["importlinter"]["root_packages"]
+
+
+def _lint_imports_command() -> list[str]:
+    """The import check exactly as `make lint` runs it (its line of the Makefile's lint recipe),
+    with this interpreter's virtual environment."""
+    recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
+    assert recipe, "the Makefile has no lint target"
+    [line] = [cmd.strip() for cmd in recipe.group(1).splitlines() if "lint-imports" in cmd]
+    return shlex.split(line.replace("$(VENV)/bin", str(Path(sys.executable).parent)))
+
+
+def _not_python(folder: str, names: list[str]) -> list[str]:
+    return [
+        n
+        for n in names
+        if n == "__pycache__" or not (n.endswith(".py") or Path(folder, n).is_dir())
+    ]
+
+
+@pytest.fixture
+def lint_copy(tmp_path: Path) -> Path:
+    """The layered packages' Python files and the check's configuration, in a scratch folder."""
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    for package in _root_packages():
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=_not_python)
+    return tmp_path
+
+
+def _lint_imports(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _lint_imports_command(), cwd=folder, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_import_check_passes_on_the_tree_as_it_is(lint_copy: Path):
+    result = _lint_imports(lint_copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+#: (module file, what is appended to it, the lower and upper layer, the module imported)
+UPWARD_IMPORTS = [
+    # module level, from the bottom layer to an app
+    ("pipelines/__init__.py", "import ratings.models\n", "pipelines", "ratings", "ratings.models"),
+    # inside a function, between neighbouring apps (core asks releases for a page)
+    (
+        "evalsite/core/__init__.py",
+        "def home_page():\n    from evalsite.releases.views import leaderboard_page\n\n"
+        "    return leaderboard_page\n",
+        "evalsite.core",
+        "evalsite.releases",
+        "evalsite.releases.views",
+    ),
+    # core reaching the project's Celery app, whose module imports core
+    (
+        "evalsite/core/__init__.py",
+        "from evalsite.celery import app\n",
+        "evalsite.core",
+        "evalsite.celery",
+        "evalsite.celery",
+    ),
+    # evals calling fairness at module level
+    (
+        "evalsite/evals/__init__.py",
+        "from evalsite.fairness import services\n",
+        "evalsite.evals",
+        "evalsite.fairness",
+        "evalsite.fairness.services",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "code", "lower", "upper", "imported"), UPWARD_IMPORTS)
+def test_the_import_check_fails_on_an_upward_import_and_names_it(
+    lint_copy: Path, path: str, code: str, lower: str, upper: str, imported: str
+):
+    module = lint_copy / path
+    module.write_text(module.read_text() + code)
+
+    result = _lint_imports(lint_copy)
+
+    assert result.returncode != 0
+    assert f"{lower} is not allowed to import {upper}" in result.stdout, result.stdout
+    importer = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    assert f"{importer} -> {imported}" in result.stdout, result.stdout
+
+
+def _private_uses(path: Path, packages: set[str]) -> list[str]:
+    """`from x import _name` and `module._name` where x or module is one of the project's."""
+    tree = ast.parse(path.read_text())
+    modules: dict[str, str] = {}  # local name -> project module it is bound to
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname and alias.name.split(".")[0] in packages:
+                    modules[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] not in packages:
+                continue
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                target = ROOT.joinpath(*full.split("."))
+                if target.with_suffix(".py").exists() or (target / "__init__.py").exists():
+                    modules[alias.asname or alias.name] = full
+                elif alias.name.startswith("_"):
+                    found.append(f"{node.lineno}: from {node.module} import {alias.name}")
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            found.append(f"{node.lineno}: {modules[node.value.id]}.{node.attr}")
+    return found
+
+
+def test_no_module_uses_another_modules_private_names():
+    """A leading underscore marks what its module may change without telling any other (the
+    reaper finishes and fails jobs through the job module's public functions)."""
+    packages = set(_root_packages())
+    offenders = [
+        f"{path.relative_to(ROOT)}:{use}"
+        for package in sorted(packages)
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "migrations" not in path.parts
+        for use in _private_uses(path, packages)
     ]
     assert offenders == []
 

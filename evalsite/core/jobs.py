@@ -288,7 +288,7 @@ def chunk_complete(chunk: Chunk, result: dict[str, Any] | None = None) -> bool:
         )
         if updated != 1:
             return False
-        _finish_job_if_complete(chunk.job_id)
+        job_finish_if_complete(job_id=chunk.job_id)
     return True
 
 
@@ -303,8 +303,9 @@ def _lock_job(job_id: int) -> Job | None:
     return Job.objects.select_for_update().filter(pk=job_id).first()
 
 
-def _finish_job_if_complete(job_id: int) -> None:
-    """With the job row locked: finish it if no chunk is open (done, or failed if one failed)."""
+def job_finish_if_complete(*, job_id: int) -> None:
+    """With the job row locked: finish it if no chunk is open (done, or failed if one failed).
+    Call inside a transaction (the last chunk's completion, the reaper's pass)."""
     job = _lock_job(job_id)
     if job is None or job.is_finished:
         return
@@ -314,7 +315,7 @@ def _finish_job_if_complete(job_id: int) -> None:
     if JobStatus.FAILED in states:
         failed = Chunk.objects.filter(job_id=job_id, status=JobStatus.FAILED).first()
         why = f"chunk {failed.index}: {failed.error}" if failed else "a chunk failed"
-        _fail_job(job_id, why)
+        job_fail(job_id=job_id, reason=why)
         return
     still_open = Job.objects.filter(pk=job_id, status__in=[JobStatus.PENDING, JobStatus.RUNNING])
     if states - {JobStatus.DONE}:  # done and cancelled chunks only: someone cancelled it
@@ -431,13 +432,15 @@ def chunk_fail(chunk: Chunk, reason: str, *, retry: bool = True) -> None:
         if owned.update(
             status=JobStatus.FAILED, error=reason, finished_at=now, lease_expires_at=None
         ):
-            _fail_job(
-                chunk.job_id,
-                f"chunk {chunk.index} failed after {chunk.attempts} attempt(s): {reason}",
+            job_fail(
+                job_id=chunk.job_id,
+                reason=f"chunk {chunk.index} failed after {chunk.attempts} attempt(s): {reason}",
             )
 
 
-def _fail_job(job_id: int, reason: str) -> None:
+def job_fail(*, job_id: int, reason: str) -> None:
+    """Fail an open job with `reason` and cancel its pending chunks (its hook runs after commit);
+    a job already finished is left as it is."""
     won = Job.objects.filter(pk=job_id, status__in=[JobStatus.PENDING, JobStatus.RUNNING]).update(
         status=JobStatus.FAILED, error=reason, finished_at=timezone.now()
     )

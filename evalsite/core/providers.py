@@ -6,7 +6,11 @@ registers a function here from its `AppConfig.ready()`; the app below asks for i
 A provider that was never registered is a wiring bug: `provider()` raises `ProviderMissing`
 naming what is registered, instead of quietly returning nothing.
 
-Names are the constants below, so a typo fails at import time, not at run time.
+Names are the constants below, so a typo fails at import time, not at run time. The other
+direction, a lower app telling the apps above that something happened (a run finished), is a
+Django signal the lower app declares in its `signals.py` and the upper app connects to in
+`ready()`. The app order is checked by `make lint` (import-linter, `[tool.importlinter]` in
+pyproject.toml).
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from typing import Any
 
 #: (model_version) -> list of its EvalRuns, newest first; registered by the evals app.
 RUNS_OF_MODEL_VERSION = "runs_of_model_version"
+
+#: (baseline=, candidate=: EvalRuns on one set version) -> the fairness compare page's per-group
+#: paired deltas, or {"message"} when the set has no person attributes; registered by fairness.
+PAIRED_FAIRNESS = "paired_fairness"
 
 _PROVIDERS: dict[str, Callable[..., Any]] = {}
 
@@ -44,4 +52,4 @@ def provider(name: str) -> Callable[..., Any]:
         ) from None
 
 
-__all__ = ["RUNS_OF_MODEL_VERSION", "ProviderMissing", "provide", "provider"]
+__all__ = ["PAIRED_FAIRNESS", "RUNS_OF_MODEL_VERSION", "ProviderMissing", "provide", "provider"]

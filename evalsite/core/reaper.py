@@ -23,6 +23,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from functools import partial
 
+# The project's app (evalsite.celery), which Celery's Django fix-up makes every thread's
+# default; core does not import that module, which imports core.
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -75,7 +78,7 @@ def reap_expired_leases(now: datetime) -> tuple[int, int]:
                 reason = f"worker lost: lease expired on {who} after {chunk.attempts} attempt(s)"
                 if still.update(status=JobStatus.FAILED, error=reason, finished_at=now):
                     failed += 1
-                    jobs._fail_job(chunk.job_id, f"chunk {chunk.index}: {reason}")
+                    jobs.job_fail(job_id=chunk.job_id, reason=f"chunk {chunk.index}: {reason}")
             elif still.update(
                 status=JobStatus.PENDING,
                 error=f"lease expired on {who}; re-enqueued",
@@ -100,7 +103,7 @@ def finish_stuck_jobs() -> int:
     finished = 0
     for job_id in list(stuck):
         with transaction.atomic():
-            jobs._finish_job_if_complete(job_id)
+            jobs.job_finish_if_complete(job_id=job_id)
         finished += Job.objects.filter(pk=job_id, status__in=FINISHED).exists()
     if finished:
         log.warning("reaper finished %d job(s) whose last chunk step was lost", finished)
@@ -125,10 +128,8 @@ def broker_queue_depths(queues: set[str]) -> dict[str, int] | None:
     Uses the virtual transports' size query (Redis LLEN, the filesystem broker's folder count),
     the same number `celery inspect` would need a live worker for.
     """
-    from evalsite.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             channel = conn.default_channel
             size = getattr(channel, "_size", None)

@@ -1,4 +1,4 @@
-"""Roles (Django groups) and what each may do — ../shared/contracts/platform.md.
+"""Roles (Django groups) and what each may do — docs/contracts/platform.md.
 
 "admin" is a superuser. Capabilities nest: a release manager can do what a researcher can; an
 annotator can only rate. Views use the decorators; DRF views use the permission classes; the

@@ -6,6 +6,9 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+# The project's app (evalsite.celery), which Celery's Django fix-up makes every thread's
+# default; core does not import that module, which imports core.
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -42,11 +45,9 @@ def database_status() -> dict[str, Any]:
 
 
 def broker_status() -> dict[str, Any]:
-    from evalsite.celery import app
-
     url = redact_url(settings.CELERY_BROKER_URL)
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             transport = conn.transport_cls
     except Exception as exc:
@@ -113,10 +114,8 @@ def inspect_active(timeout: float = 1.0) -> dict[str, Any] | None:
     Extra detail for the System page only: a busy or remote worker may not answer, so nothing
     else depends on it.
     """
-    from evalsite.celery import app
-
     try:
-        replies = app.control.inspect(timeout=timeout).active()
+        replies = current_app.control.inspect(timeout=timeout).active()
     except Exception:
         return None
     if not replies:

@@ -4,7 +4,6 @@ from django.urls import path
 from evalsite.core import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("system/", views.system, name="system"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

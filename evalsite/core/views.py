@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -15,15 +17,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
-def home(request: HttpRequest) -> HttpResponse:
+def home(
+    request: HttpRequest, research_home: Callable[[HttpRequest], HttpResponse]
+) -> HttpResponse:
+    """The site's root. `research_home` is the page researchers land on (the leaderboard, newest
+    report's verdict on top): the project's URL conf passes it, as core sits below that app."""
     if not request.user.is_authenticated:
         return redirect("login")
     if roles.can_rate(request.user) and not roles.can_research(request.user):
         return redirect("ratings:next")  # an annotator's home is their next task
-    from evalsite.releases.views import leaderboard_page
-
     if roles.can_research(request.user):
-        return leaderboard_page(request)  # the leaderboard, newest report's verdict on top
+        return research_home(request)
     return render(request, "core/home.html", {"workers": selectors.workers_by_queue()})
 
 

@@ -29,12 +29,12 @@ from evalsite.core.text import text_problem
 from evalsite.datasets import selectors, storage
 from evalsite.datasets.archive import archive_extract
 from evalsite.datasets.errors import ImportRejected, entry
-from evalsite.datasets.imaging import ItemOutcome, ItemTask, pool_init, process_item
 from evalsite.datasets.models import (
     DatasetVersion,
 )
 from evalsite.datasets.validation import Plan, PlannedItem, plan_import
 from evalsite.datasets.writing import ImportResult, version_create, version_unchanged
+from pipelines.imaging import ItemOutcome, ItemTask, pool_init, process_item
 
 Progress = Callable[[int, int], None]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from evalsite.datasets.imaging import Blob
+from pipelines.imaging import Blob
 
 CAS_DIR = "cas"
 STAGING_DIR = ".staging"

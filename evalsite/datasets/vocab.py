@@ -1,6 +1,6 @@
 """Vocabularies and small value parsers shared by the models, the import and the pages.
 
-Why one module: the contract in ../shared/contracts/platform.md fixes these words; the manifest
+Why one module: the contract in docs/contracts/platform.md fixes these words; the manifest
 parser, the database choices and the page counts must never disagree about them.
 """
 
@@ -19,7 +19,8 @@ UNKNOWN = "unknown"
 
 DEFAULT_SKIN_TONE_GROUPS = "1-3,4-7,8-10"
 
-# Object-size buckets by foreground share; thresholds from the issue (small < 5 %, large > 30 %).
+# Object-size buckets by foreground share (small < 5 %, large > 30 %): the size slices a run page
+# shows, fixed so slices of different sets and runs compare.
 SMALL_MAX = 0.05
 LARGE_MIN = 0.30
 

@@ -14,7 +14,6 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from evalsite.datasets import storage, vocab
-from evalsite.datasets.imaging import Blob, ItemOutcome
 from evalsite.datasets.models import (
     AttributeRevision,
     AttributeSource,
@@ -23,7 +22,9 @@ from evalsite.datasets.models import (
     Item,
     ItemAttribute,
 )
+from evalsite.datasets.signals import attributes_revised
 from evalsite.datasets.validation import Plan, PlannedItem
+from pipelines.imaging import Blob, ItemOutcome
 
 BULK_BATCH = 500  # rows per INSERT; SQLite's variable limit allows ~2000 params per statement
 
@@ -236,11 +237,9 @@ def version_unchanged(
 
 
 def revision_added(version: DatasetVersion) -> None:
-    """After a new attribute revision commits: the fairness reports of the version's runs are
-    recomputed with it (a job per batch of runs; nothing happens for a set without people)."""
-    from evalsite.fairness.services import fairness_revision_changed
-
-    fairness_revision_changed(version=version)
+    """After a new attribute revision commits: the apps that derive from the labels hear of it
+    (the fairness app recomputes the reports of the version's runs with it)."""
+    attributes_revised.send(sender=DatasetVersion, version=version)
 
 
 def attribute_revision_create(

@@ -12,7 +12,6 @@ from typing import Any
 
 from evalsite.evals.latency import total_latency
 from evalsite.evals.models import (
-    LATENCY_STAGES,
     SORTABLE_METRICS,
     EvalRun,
     ItemResult,
@@ -21,6 +20,7 @@ from evalsite.evals.models import (
 from evalsite.evals.selectors import roles_by_stem, run_biased_evidence, run_progress
 from pipelines import csvsafe
 from pipelines.release.evidence import RoleOverlap
+from pipelines.stats.latency import LATENCY_STAGES
 
 CSV_COLUMNS = (
     "stem", "status", "error", *SORTABLE_METRICS, "confidence", "gated", "instance_count",

@@ -17,7 +17,6 @@ from pipelines.metrics.registry import stored_columns
 #: registry in pipelines.metrics.registry says which; these are its per-image keys). They hold the
 #: GATED output (what the user gets); the ungated numbers live in `ItemResult.ungated`.
 SORTABLE_METRICS = stored_columns()
-LATENCY_STAGES = ("preprocess", "model", "postprocess", "total")
 
 
 class RunStatus(models.TextChoices):
@@ -142,11 +141,6 @@ class EvalRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
-
-    @property
-    def artefact_dir(self) -> str:
-        """MEDIA_ROOT-relative folder holding every file this run wrote."""
-        return f"runs/{self.pk}"
 
 
 class ItemResult(models.Model):

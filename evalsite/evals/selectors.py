@@ -109,10 +109,6 @@ def primary_run_ids() -> set[int]:
     return set(seen.values())
 
 
-def finished_run_with_hash(config_hash: str) -> EvalRun | None:
-    return run_queryset().filter(config_hash=config_hash, status=RunStatus.DONE).first()
-
-
 def waiting_note(run: EvalRun, queues: dict[str, dict[str, Any]] | None = None) -> str:
     """Why an unfinished run is not moving: no live worker consumes its queue ("" otherwise)."""
     if run.is_finished:
@@ -284,10 +280,6 @@ def comparable_runs(run: EvalRun) -> QuerySet[EvalRun]:
         .filter(dataset_version=run.dataset_version, status=RunStatus.DONE)
         .exclude(pk=run.pk)
     )
-
-
-def active_runs_count() -> int:
-    return EvalRun.objects.filter(Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING)).count()
 
 
 def compare_pair(a: str, b: str) -> tuple[EvalRun, EvalRun]:

@@ -1,4 +1,4 @@
-"""REST: `GET /fairness/api/runs/<id>/` — the stored fairness JSON (shared/contracts/reports.md).
+"""REST: `GET /fairness/api/runs/<id>/` — the stored fairness JSON (docs/contracts/reports.md).
 
 409 with "no person attributes — annotate or import a manifest" when the run's set has none;
 202 while the report is being computed (a GET never computes). `POST` with optional

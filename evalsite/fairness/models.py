@@ -3,7 +3,7 @@
 Why stored: the bootstrap over every group takes a moment, and the run page, the CLI, the REST
 endpoint and the leaderboard must show the same numbers; a job computes a report when a run on a
 set with person attributes finishes and again when the set's attributes get a new revision, and
-every page only reads. `data` is the fairness JSON of shared/contracts/reports.md; `summary` is
+every page only reads. `data` is the fairness JSON of docs/contracts/reports.md; `summary` is
 its leaderboard-ready part (worst group and largest gap per metric), kept as its own column so a
 leaderboard reads it without loading the groups.
 """

@@ -7,7 +7,12 @@ from typing import Any
 
 from evalsite.datasets.selectors import revision_pick
 from evalsite.evals.models import EvalRun, RunStatus
-from evalsite.fairness.inputs import NO_PERSON_ATTRIBUTES, load_inputs, person_attributes
+from evalsite.fairness.inputs import (
+    NO_PERSON_ATTRIBUTES,
+    NoPersonAttributes,
+    load_inputs,
+    person_attributes,
+)
 from evalsite.fairness.models import FairnessReport
 from pipelines.fairness import paired_attribute_deltas
 
@@ -108,3 +113,12 @@ def fairness_paired(
         "synthetic_labels": base.synthetic_labels,
         "groups": rows,
     }
+
+
+def fairness_paired_section(*, baseline: EvalRun, candidate: EvalRun) -> dict[str, Any]:
+    """What a run comparison stores for the fairness compare page (so that page, a GET, computes
+    nothing): `fairness_paired`, or ``{"message"}`` when the set has no person attributes."""
+    try:
+        return fairness_paired(baseline=baseline, candidate=candidate)
+    except NoPersonAttributes as exc:
+        return {"message": str(exc)}

@@ -160,17 +160,19 @@ def fairness_reports_request(*, runs: list[EvalRun]) -> int:
     return len(wanted)
 
 
-def fairness_after_run_done(*, run: EvalRun) -> None:
-    """The run-done hook: enqueue the run's fairness report. Never raises (a fairness problem
-    must not undo a finished run); a failure is logged and the page offers the CLI."""
+def fairness_after_run_done(*, run: EvalRun, **_: object) -> None:
+    """Receiver of the evals app's `run_finished` (the signal's own arguments are ignored):
+    enqueue the run's fairness report. Never raises (a fairness problem must not undo a finished
+    run); a failure is logged and the page offers the CLI."""
     try:
         fairness_reports_request(runs=[run])
     except Exception:
         log.exception("could not enqueue the fairness report of run %s", run.pk)
 
 
-def fairness_revision_changed(*, version: DatasetVersion) -> int:
-    """A new attribute revision: recompute the reports of every finished run on the version."""
+def fairness_revision_changed(*, version: DatasetVersion, **_: object) -> int:
+    """Receiver of the datasets app's `attributes_revised` (the signal's own arguments are
+    ignored): recompute the reports of every finished run on the version."""
     runs = list(
         EvalRun.objects.filter(dataset_version=version, status=RunStatus.DONE).select_related(
             "dataset_version__dataset"

@@ -18,8 +18,10 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from evalsite.core.errors import NotFound
 from evalsite.datasets.models import Item
 from evalsite.evals.models import ItemResult
+from evalsite.evals.services.artefacts import item_view
 from evalsite.releases.models import ReleaseReport
 
 THUMB_PX = 256  # long side of inlined cutouts: 12+ gallery rows stay a few MB in the file
@@ -78,21 +80,26 @@ def figures(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return figs
 
 
-def _data_uri(path: Path, *, thumb: bool) -> str:
+def _data_uri(path: Path) -> str:
     if not path.is_file():
         return ""
-    if thumb:
-        from PIL import Image
+    mime = "image/jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
-        with Image.open(path) as im:
-            im.thumbnail((THUMB_PX, THUMB_PX))
-            buf = io.BytesIO()
-            im.save(buf, format="PNG")
-            data, mime = buf.getvalue(), "image/png"
-    else:
-        data = path.read_bytes()
-        mime = "image/jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "image/png"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+def _cutout_uri(result: ItemResult, item: Item) -> str:
+    """The result's web cutout (rendered from the photo and its alpha PNG), as a thumbnail."""
+    from PIL import Image
+
+    try:
+        data, _ = item_view(result.artefacts, item.image.path, "web_cutout").render()
+    except (NotFound, OSError):
+        return ""
+    with Image.open(io.BytesIO(data)) as im:
+        im.thumbnail((THUMB_PX, THUMB_PX))
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+    return f"data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
 def gallery_images(report: ReleaseReport, *, inline: bool) -> dict[str, dict[str, str]]:
@@ -115,18 +122,17 @@ def gallery_images(report: ReleaseReport, *, inline: bool) -> dict[str, dict[str
             continue
         entry: dict[str, str] = {}
         if inline:
-            entry["photo"] = _data_uri(media / str(item.thumb.name), thumb=False)
-            entry["gt"] = _data_uri(media / str(item.thumb_overlay.name), thumb=False)
+            entry["photo"] = _data_uri(media / str(item.thumb.name))
+            entry["gt"] = _data_uri(media / str(item.thumb_overlay.name))
         else:
             entry["photo"] = reverse("datasets:item_file", args=[item_id, "thumb"])
             entry["gt"] = reverse("datasets:item_file", args=[item_id, "overlay"])
         for side, run_id in runs.items():
             result = results.get((run_id, item_id))
-            rel = (result.artefacts or {}).get("web_cutout") if result else None
-            if not rel:
+            if result is None or not (result.artefacts or {}).get("alpha"):
                 entry[side] = ""
             elif inline:
-                entry[side] = _data_uri(media / str(rel), thumb=True)
+                entry[side] = _cutout_uri(result, item)
             else:
                 entry[side] = reverse("evals:file", args=[run_id, item_id, "web_cutout"])
         out[str(item_id)] = entry

@@ -1,6 +1,6 @@
 """Fairness groups from per-item attribute labels.
 
-Vocabulary (shared/contracts/platform.md): ``skin_tone`` is a Monk scale number ``1``..``10``,
+Vocabulary (docs/contracts/platform.md): ``skin_tone`` is a Monk scale number ``1``..``10``,
 ``not_applicable`` (no person) or ``unknown`` (can't tell); ``perceived_gender`` is ``woman``,
 ``man``, ``other``, ``not_applicable`` or ``unknown``.
 

@@ -1,6 +1,6 @@
 """One run's fairness report: per-group means, intervals, gaps, Holm-adjusted p-values and flags.
 
-Definitions (the fairness JSON in shared/contracts/reports.md is the output shape):
+Definitions (the fairness JSON in docs/contracts/reports.md is the output shape):
 - Units are images with a person (attribute not ``not_applicable``) and a subject mask; the caller
   leaves out failed items and no-subject items. ``metrics[name][i]`` is image ``i``'s value;
   ``gated_rate`` is 1.0 when the confidence gate hid image ``i``'s subject, else 0.0, so its group

@@ -1,6 +1,6 @@
 """Mask metrics: thresholded IoU/precision/recall/boundary F and the SOD family (PySODMetrics 1.6).
 
-Conventions are fixed in shared/contracts/metrics.md and repeated in `functional`'s docstrings.
+Conventions are fixed in docs/contracts/metrics.md and repeated in `functional`'s docstrings.
 Pure numpy/OpenCV: no torch, no Django.
 """
 

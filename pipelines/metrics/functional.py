@@ -1,6 +1,6 @@
 """Functional core of the metrics: small pure functions on (prediction, ground truth) arrays.
 
-Conventions (shared/contracts/metrics.md; repeated here because users argue about them):
+Conventions (docs/contracts/metrics.md; repeated here because users argue about them):
 
 * Prediction: 2-D uint8 (0–255), value v means v / 255. Float alpha in [0, 1] is first quantised
   to 8 bits, v = floor(255 · alpha + 0.5) (round half up), exactly as if it had been saved as an
@@ -22,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from pipelines.masks import gt_foreground
 
 from . import matting, sod, spatial
 from .histograms import PairStats, pair_stats
@@ -68,7 +70,7 @@ def as_gt_mask(gt: np.ndarray) -> np.ndarray:
     if np.issubdtype(gt.dtype, np.integer) and gt8.max(initial=0) == 1:
         # A 0/1 integer mask would silently become empty under the > 127 rule.
         raise ValueError("integer ground truth holds only 0/1: pass it as bool or as 0/255")
-    return (gt8 > 127).astype(np.uint8)
+    return gt_foreground(gt8).astype(np.uint8)
 
 
 def _prepare(pred: np.ndarray, gt: np.ndarray) -> PairStats:

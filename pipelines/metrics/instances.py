@@ -122,6 +122,18 @@ def match_instances(
     )
 
 
+def item_scores(
+    gt: Sequence[np.ndarray], pred: Sequence[np.ndarray], shape: tuple[int, ...]
+) -> dict[str, Any]:
+    """An item's stored instance scores: {} when it has no GT instance masks, an ``error`` when
+    they differ in size from the prediction (``shape``), else `match_instances(...).as_dict()`."""
+    if not gt:
+        return {}
+    if any(np.shape(g) != tuple(shape) for g in gt):
+        return {"error": "instance masks differ in size from the prediction"}
+    return match_instances(gt, pred).as_dict()
+
+
 def _matched(scores: Mapping[str, Any]) -> int:
     """Matched pairs of stored scores (older rows: the GT instances with a non-zero IoU)."""
     matched = scores.get("matched")
@@ -147,6 +159,36 @@ def item_values(scores: Mapping[str, Any]) -> dict[str, float | None] | None:
         "instance_recall": _matched(scores) / gt_count,
         "instance_count_ok": 1.0 if scores.get("count_correct") else 0.0,
     }
+
+
+def item_columns(scores: Mapping[str, Any]) -> dict[str, float | None]:
+    """Every `ITEM_KEYS` value of stored scores, None where the item has no GT instances."""
+    values = item_values(scores) or {}
+    return {key: values.get(key) for key in ITEM_KEYS}
+
+
+@dataclass(frozen=True)
+class Lift:
+    """A run's lift of one GT instance: its matched predicted instance (None = missed) and that
+    pair's IoU and Boundary IoU (0 when missed, as the instance metrics count it)."""
+
+    pred: int | None
+    iou: float
+    boundary_iou: float
+
+
+def lifts(scores: Mapping[str, Any], cutouts: int) -> dict[int, Lift]:
+    """GT instance k (1-based) → the run's lift of it, from stored scores; a pair whose predicted
+    instance has no cutout among the run's ``cutouts`` counts as missed (nothing to show)."""
+    pairs = {int(p["gt"]): p for p in scores.get("pairs") or []}
+    out: dict[int, Lift] = {}
+    for k in range(1, int(scores.get("gt_count") or 0) + 1):
+        p = pairs.get(k)
+        if p is None or not 1 <= int(p["pred"]) <= cutouts:
+            out[k] = Lift(None, 0.0, 0.0)
+        else:
+            out[k] = Lift(int(p["pred"]), float(p["iou"]), float(p.get("boundary_iou") or 0.0))
+    return out
 
 
 def summarise(per_item: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:

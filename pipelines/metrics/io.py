@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pipelines.masks import gt_foreground
+
 from .histograms import value_histogram
 
 PRED_SUFFIX = ".png"
@@ -109,5 +111,4 @@ def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray, list[str]]:
             f"ground truth {pair.gt.name} is not binary ({grey} pixels neither 0 nor 255); "
             "foreground = value > 127"
         )
-    _, mask = cv2.threshold(gt, 127, 1, cv2.THRESH_BINARY)
-    return pred, mask.view(bool), warnings
+    return pred, gt_foreground(gt), warnings

@@ -2,7 +2,7 @@
 matting, Rhemann et al., CVPR 2009, as mmagic computes them) and Boundary IoU (Cheng et al., CVPR
 2021, as the boundary-iou-api's `mask_to_boundary` defines the boundary region).
 
-Conventions (shared/contracts/metrics.md, "Alpha-matte and boundary metrics"):
+Conventions (docs/contracts/metrics.md, "Alpha-matte and boundary metrics"):
 
 * alpha = v / 255 of the stored 8-bit prediction, full resolution; ground truth 0/1. The whole
   image is the evaluation region (held-out sets carry no trimap).

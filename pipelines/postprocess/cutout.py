@@ -77,11 +77,29 @@ def web_size(image: np.ndarray, max_side: int = WEB_MAX_SIDE) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an RGB/RGBA/grey uint8 array; only pixels are written, no metadata."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", compress_level=6)
-    return buf.getvalue()
+#: zlib settings of the scored alpha PNGs (what runs store and `predict --out` writes): run-length
+#: coding after the "Sub" row filter suits an alpha — long runs of 0 and 255 with soft edges — and
+#: encodes a PASCAL-S alpha ~7× faster than Pillow at level 6 for ~15 % more bytes (measured on
+#: pascal-s-demo: 44 vs 38 KiB; at 12 MP ~5× faster, 569 vs 490 KiB). Deterministic: the same
+#: pixels give the same bytes (run digests compare them), with no timestamp or metadata chunks.
+ALPHA_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                    cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+                    cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]  # fmt: skip
+_TO_BGR = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
+
+
+def encode_png(image: np.ndarray, params: list[int] | None = None) -> bytes:
+    """PNG bytes of an RGB/RGBA/grey uint8 array; only pixels are written, no metadata.
+
+    ``params``: OpenCV's PNG settings, ALPHA_PNG_PARAMS unless given (pixels are the same at any).
+    """
+    arr = np.ascontiguousarray(image)
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, _TO_BGR[arr.shape[2]])
+    ok, buf = cv2.imencode(".png", arr, ALPHA_PNG_PARAMS if params is None else params)
+    if not ok:
+        raise ValueError(f"could not encode a {image.shape} image as PNG")
+    return bytes(buf.tobytes())
 
 
 def web_copy(

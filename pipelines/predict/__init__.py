@@ -2,7 +2,7 @@
 
 Writes exactly what an evaluation run scores — one 8-bit greyscale ``<stem>.png`` per photo at the
 photo's upright size — so ``predict`` followed by ``python -m pipelines.metrics`` on the folder
-reproduces a run's numbers (``shared/contracts/model-spec.md``).
+reproduces a run's numbers (``docs/contracts/model-spec.md``).
 """
 
 from .cli import build_parser, main

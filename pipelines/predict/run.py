@@ -21,6 +21,7 @@ import numpy as np
 
 from pipelines.postprocess import decide, instance_cutouts, postprocess, rgba_cutout
 from pipelines.postprocess import guided as guided_mod
+from pipelines.postprocess.cutout import encode_png
 from pipelines.spec import ModelSpec
 from pipelines.stats.latency import latency_stats
 
@@ -95,7 +96,8 @@ def _one_image(runner: Any, spec: ModelSpec, path: Path, opts: Options) -> dict[
         letterbox=raw.letterbox,
     )
     t2 = time.perf_counter()
-    _write_png(opts.out / f"{path.stem}.png", post.alpha_png)
+    # encode_png: byte for byte the alpha PNG an evaluation run stores (same digests)
+    (opts.out / f"{path.stem}.png").write_bytes(encode_png(post.alpha_png))
     if opts.cutouts is not None:
         _write_png(opts.cutouts / f"{path.stem}.png", rgba_cutout(photo, post.alpha_png))
         crops = instance_cutouts(photo, post.alpha_png, post.instances)

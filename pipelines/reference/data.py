@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipelines.masks import gt_foreground
 from pipelines.parse import int_or_none
 from pipelines.synth.monk import GENDERS
 from pipelines.synth.negatives import make_negative
@@ -89,7 +90,7 @@ def load_item(image_path: Path, mask_path: Path) -> Item:
     return Item(
         Path(image_path),
         cv2.cvtColor(img, cv2.COLOR_BGR2RGB),
-        np.where(mask > 127, 255, 0).astype(np.uint8),
+        np.where(gt_foreground(mask), 255, 0).astype(np.uint8),
     )
 
 
@@ -131,13 +132,13 @@ def composite(
     Returns (image uint8 like ``bg``, mask float32 in [0, 1]) where the mask *is* the alpha used
     to blend, so the label is exact by construction: ``img = fg' * mask + bg * (1 - mask)``.
     """
-    ys, xs = np.nonzero(fg_mask > 127)
+    ys, xs = np.nonzero(gt_foreground(fg_mask))
     h, w = bg.shape[:2]
     if len(ys) == 0:
         return bg.copy(), np.zeros((h, w), np.float32)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     obj: np.ndarray = fg[y0:y1, x0:x1]
-    alpha: np.ndarray = (fg_mask[y0:y1, x0:x1] > 127).astype(np.float32)
+    alpha: np.ndarray = gt_foreground(fg_mask[y0:y1, x0:x1]).astype(np.float32)
     if rng.random() < 0.5:
         obj, alpha = obj[:, ::-1], alpha[:, ::-1]
     # Object's longer bbox side covers 35–95 % of the canvas's matching side, aspect jittered ±20 %.

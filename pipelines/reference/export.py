@@ -107,7 +107,7 @@ def make_spec(
     tuned_image_sha256: list[str] | None = None,
     selected_image_sha256: list[str] | None = None,
 ) -> dict:
-    """Model-spec document (see shared/contracts/model-spec.md) for this network's I/O.
+    """Model-spec document (see docs/contracts/model-spec.md) for this network's I/O.
 
     ``tuned_image_sha256`` / ``selected_image_sha256``: the images a setting (the gate threshold)
     or the exported weights (best checkpoint, interpolation weight) were chosen on; the platform

@@ -63,12 +63,6 @@ class MetricDelta:
         """p-value of "candidate is worse by more than `margin`" (oriented, one-sided)."""
         return one_sided_p(self.sign * self.samples, -margin)
 
-    def oriented_ci(self) -> tuple[float, float]:
-        """The delta's interval in the "higher is better" orientation (low, high)."""
-        if self.lower_is_better:
-            return -self.high, -self.low
-        return self.low, self.high
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,

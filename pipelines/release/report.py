@@ -1,4 +1,4 @@
-"""Assemble a release report (the JSON of shared/contracts/reports.md) from arrays.
+"""Assemble a release report (the JSON of docs/contracts/reports.md) from arrays.
 
 The Django app pairs the two runs' per-image results by item, looks up attributes, latency
 summaries and crowd votes, and calls `build_release_report`; everything it stores is returned here.

@@ -1,4 +1,4 @@
-"""The model spec: the I/O contract of a model version (``shared/contracts/model-spec.md``).
+"""The model spec: the I/O contract of a model version (``docs/contracts/model-spec.md``).
 
 ``model-spec.schema.json`` beside this file is a verbatim copy of the contract's schema.
 """

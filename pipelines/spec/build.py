@@ -33,7 +33,7 @@ def build_spec(
     builtin: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A model-spec dict (``shared/contracts/model-spec.md``); outputs are located by index
+    """A model-spec dict (``docs/contracts/model-spec.md``); outputs are located by index
     (alpha 0, confidence 1) or, with ``by_name``, by the names ``alpha`` / ``confidence`` (ONNX,
     Core ML). ``confidence_kind=None`` leaves the confidence output out; ``extra`` adds top-level
     fields (``training``, …). Not validated here: ``pipelines.spec.validate_spec`` does that."""

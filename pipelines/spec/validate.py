@@ -1,6 +1,7 @@
 """Validate model-spec documents: the contract's JSON Schema, then semantic rules it cannot say.
 
-Why two layers: the schema (copied verbatim from ``shared/contracts``) is the shared truth every
+Why two layers: the schema (copied verbatim from the shared model-spec contract,
+``docs/contracts/model-spec.md``) is the shared truth every
 party validates with; the semantic rules catch specs that are well-formed but cannot work (a Core ML
 spec that still asks the platform to normalise, a torch spec locating outputs by name). Errors name
 the JSON path so a researcher can fix the field without reading a stack trace.
@@ -81,10 +82,6 @@ def _message(err: ValidationError) -> str:
 def _error_order(err: ValidationError) -> tuple[int, str]:
     # Deepest, then first in document order: the most specific complaint comes first.
     return (-len(err.absolute_path), str(list(err.absolute_path)))
-
-
-def _best_error(errors: list[ValidationError]) -> ValidationError:
-    return sorted(errors, key=_error_order)[0]
 
 
 def validate_spec(spec: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """Statistics for evaluation and crowd rating: bootstrap CIs, Bradley–Terry, agreement, QC, groups.
 
-Pure numpy/scipy (no Django, no Celery, no torch). Conventions follow shared/contracts/metrics.md
+Pure numpy/scipy (no Django, no Celery, no torch). Conventions follow docs/contracts/metrics.md
 ("Confidence intervals"): the resampled unit is the sampled unit (image, or rated item with all its
 votes); percentile intervals; seeded; two runs on the same images are compared with one shared draw.
 """

@@ -1,6 +1,6 @@
 """Seeded percentile bootstrap: over images, paired over two runs, and over clusters.
 
-Conventions (shared/contracts/metrics.md, "Confidence intervals"):
+Conventions (docs/contracts/metrics.md, "Confidence intervals"):
 
 - The resampled unit is the one that was sampled: an image for mask metrics, a rated item (with all
   its votes) for crowd scores. Single votes or pixels are never resampled on their own.

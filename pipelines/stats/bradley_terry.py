@@ -73,10 +73,6 @@ class BTFit:
     mle_exists: bool
     log_likelihood: float
 
-    def win_probability(self, i: int, j: int) -> float:
-        """Model probability that ``i`` beats ``j`` (ties counted half)."""
-        return float(1.0 / (1.0 + np.exp(self.strengths[j] - self.strengths[i])))
-
 
 @dataclass(frozen=True)
 class BTReport:

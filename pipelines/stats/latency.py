@@ -10,11 +10,14 @@ Below ``TAIL_MIN_N`` measurements the tail statistic is the maximum and is label
 One reading of stored summaries (`stage_view`) serves every page, gate and export, including
 summaries stored before ``max`` and ``tail`` were recorded: there, below ``TAIL_MIN_N`` the stored
 "p99" is dropped and the tail is unknown (None, labelled ``max``) rather than shown as a p99.
+
+A run's latency is stored by `latency_summary` when the run is finalised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,8 @@ from numpy.typing import ArrayLike
 #: Fewest measurements whose 99th percentile is a measured tail rather than the largest value.
 TAIL_MIN_N = 100
 P99, MAX = "p99", "max"
+#: Stages of an evaluated item's latency record (ms each), in the order pages show them.
+LATENCY_STAGES = ("preprocess", "model", "postprocess", "total")
 
 
 def tail_name(n: int) -> str:
@@ -90,3 +95,26 @@ def tail_text(view: Mapping[str, Any]) -> str:
     if view.get("tail") == P99:
         return f"p99 {shown} (n={n})"
     return f"max {shown} (n={n}; p99 needs {TAIL_MIN_N})"
+
+
+def latency_summary(records: Iterable[Mapping[str, Any] | None], warmups: int) -> dict[str, Any]:
+    """A run's stored latency: `latency_stats` per stage, per device, and the warm-ups excluded.
+
+    ``records`` holds each item's latency record (``{"device", <stage>: ms, …}``); warm-up
+    inferences are never among them. Items without one (an imported run without a latency CSV)
+    are left out, and so is a stage no item measured (a device CSV with only `image,ms`): "not
+    measured", never zeros.
+    """
+    by_device: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for record in records:
+        if record:
+            by_device[record.get("device") or "unknown"].append(record)
+    out: dict[str, Any] = {"warmup_excluded": warmups, "devices": {}}
+    for device, rows in by_device.items():
+        stages = {}
+        for stage in LATENCY_STAGES:
+            if not any(stage in row for row in rows):
+                continue
+            stages[stage] = latency_stats([float(row.get(stage, 0.0)) for row in rows])
+        out["devices"][device] = {"n": len(rows), "stages": stages}
+    return out

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipelines.masks import gt_foreground
+
 
 @dataclass(frozen=True)
 class Jitter:
@@ -61,7 +63,7 @@ def as_bool_mask(mask: np.ndarray) -> np.ndarray:
         return mask
     if mask.ndim == 3:
         mask = mask[..., 0]
-    return mask > 127 if int(mask.max(initial=0)) > 1 else mask > 0
+    return gt_foreground(mask) if int(mask.max(initial=0)) > 1 else mask > 0
 
 
 def cut_foreground(fg: np.ndarray, fg_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipelines.masks import gt_foreground
+
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 GENERATED_LICENCE = "generated"
 
@@ -154,7 +156,7 @@ def read_mask(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
         raise SourceError(
             f"mask {path} is {m.shape[1]}x{m.shape[0]}, image is {shape[1]}x{shape[0]}"
         )
-    return m > 127
+    return gt_foreground(m)
 
 
 def load(item: SourceItem) -> tuple[np.ndarray, np.ndarray | None]:

@@ -69,7 +69,7 @@ def _results(run: EvalRun) -> dict[int, _Result]:
     return {
         item: _Result(iou, str((art or {}).get("alpha", "")))
         for item, iou, art in rows
-        if (art or {}).get("web_cutout")
+        if (art or {}).get("alpha")
     }
 
 

@@ -19,22 +19,11 @@ is the disagreement measure they give).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus
+from pipelines.metrics.instances import Lift, lifts
 from ratings.models import Stratum, Task, gold_count, gold_winner
-
-
-@dataclass(frozen=True)
-class Lift:
-    """Run's lift of one ground-truth instance: its matched instance number (None = missed) and
-    that pair's IoU and Boundary IoU (0 when missed, as the instance metrics count it)."""
-
-    pred: int | None
-    iou: float
-    boundary_iou: float
 
 
 def instance_lifts(run: EvalRun) -> dict[tuple[int, int], Lift]:
@@ -45,17 +34,11 @@ def instance_lifts(run: EvalRun) -> dict[tuple[int, int], Lift]:
     out: dict[tuple[int, int], Lift] = {}
     for item, scores, artefacts in rows:
         gt_count = int((scores or {}).get("gt_count") or 0)
-        if not gt_count or not (artefacts or {}).get("web_cutout"):
+        if not gt_count or not (artefacts or {}).get("alpha"):
             continue
-        webs = (artefacts or {}).get("instances") or []
-        pairs = {int(p["gt"]): p for p in scores.get("pairs") or []}
-        for k in range(1, gt_count + 1):
-            p = pairs.get(k)
-            if p is None or not 1 <= int(p["pred"]) <= len(webs):
-                out[item, k] = Lift(None, 0.0, 0.0)
-            else:
-                out[item, k] = Lift(int(p["pred"]), float(p["iou"]),
-                                    float(p.get("boundary_iou") or 0.0))  # fmt: skip
+        cutouts = len((artefacts or {}).get("instances") or [])
+        for k, lift in lifts(scores or {}, cutouts).items():
+            out[item, k] = lift
     return out
 
 

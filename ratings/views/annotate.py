@@ -30,9 +30,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from evalsite.core.errors import NotFound
 from evalsite.core.roles import AuthenticatedHttpRequest, annotator_required
 from evalsite.evals.models import ItemResult
-from evalsite.evals.services.artefacts import resolve
+from evalsite.evals.services.artefacts import item_view, min_instance_area
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.cutout import encode_png
 from pipelines.postprocess.highlight import highlight_instance, jpeg_bytes
@@ -320,30 +321,37 @@ def read_body(request: HttpRequest) -> bytes:
         raise SubmitInvalid("the body is too large for a submit") from None
 
 
-def _image_path(assignment: Assignment, slot: str) -> Path | None:
+def _image(assignment: Assignment, slot: str) -> tuple[bytes, str] | None:
+    """(bytes, content type) of a slot's picture; None for a side that missed the subject.
+
+    Cutouts are rendered from the photo and the run's alpha PNG (evals.services.artefacts): a GET
+    writes nothing, and the browser keeps the picture under IMAGE_CACHE."""
     task = assignment.task
-    if slot == "photo":
-        return Path(task.item.web.path)
-    if slot == "thumb":
-        return Path(task.item.thumb.path)
+    if slot in ("photo", "thumb"):
+        path = Path(task.item.web.path if slot == "photo" else task.item.thumb.path)
+        try:
+            return path.read_bytes(), CONTENT_TYPES.get(path.suffix.lower(), "image/png")
+        except OSError as exc:
+            raise Http404("image not available") from exc
     side_a = slot == "single" or (slot == "left") == assignment.left_is_a
     run_id = task.run_a_id if side_a else task.run_b_id
-    artefacts = (
+    artefacts, run_postprocess = (
         ItemResult.objects.filter(run_id=run_id, item_id=task.item_id)
-        .values_list("artefacts", flat=True)
+        .values_list("artefacts", "run__postprocess")
         .first()
-    ) or {}
+    ) or ({}, {})
+    role = "web_cutout"
     if assignment.campaign.mode == Mode.INSTANCES:
         n = task.instance_a if side_a else task.instance_b
         if n is None:
             return None  # the run missed the selected subject: an empty cutout
-        crops = artefacts.get("instances") or []
-        rel = crops[n - 1].get("web") if 1 <= n <= len(crops) else None
-    else:
-        rel = artefacts.get("web_cutout")
-    if not rel:
-        raise Http404("image not available")
-    return resolve(rel)
+        role = f"instance_web-{n}"
+    try:
+        view = item_view(artefacts, task.item.image.path, role,
+                         min_instance_area=min_instance_area(run_postprocess))  # fmt: skip
+        return view.render()
+    except (NotFound, OSError, ValueError) as exc:
+        raise Http404("image not available") from exc
 
 
 def _tap_image(assignment: Assignment) -> bytes:
@@ -379,16 +387,10 @@ def image_view(request: AuthenticatedHttpRequest, token: str, slot: str) -> Http
         response = HttpResponse(_tap_image(assignment), content_type="image/jpeg")
         response["Cache-Control"] = IMAGE_CACHE
         return response
-    path = _image_path(assignment, slot)
-    if path is None:  # as a whole-image output that lifted nothing shows: transparent pixels
-        response = HttpResponse(EMPTY_CUTOUT, content_type="image/png")
-        response["Cache-Control"] = IMAGE_CACHE
-        return response
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise Http404("image not available") from exc
+    image = _image(assignment, slot)
+    # as a whole-image output that lifted nothing shows: transparent pixels
+    data, content_type = image if image is not None else (EMPTY_CUTOUT, "image/png")
     # HttpResponse, not FileResponse: FileResponse would name the stored file in its headers.
-    response = HttpResponse(data, content_type=CONTENT_TYPES.get(path.suffix.lower(), "image/png"))
+    response = HttpResponse(data, content_type=content_type)
     response["Cache-Control"] = IMAGE_CACHE
     return response

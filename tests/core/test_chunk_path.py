@@ -1,9 +1,10 @@
 """The chunk path made cheaper keeps every number: per-image results equal a reference computed
-through `pipelines` from the stored files, cutouts decode to exactly the photo + alpha, and a
+through `pipelines` from the stored files, cutouts render to exactly the photo + alpha, and a
 chunk writes its results in one statement."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from PIL import Image
 from evalsite.core import jobs
 from evalsite.core.models import Chunk
 from evalsite.evals.models import SORTABLE_METRICS, ItemResult, ResultStatus, RunStatus
-from evalsite.evals.services.artefacts import cutout_png
+from evalsite.evals.services.artefacts import cutout_png, item_view
 from evalsite.evals.services.execute import eval_chunk_run, load_photo
 from evalsite.evals.services.runs import eval_run_start
 from pipelines.metrics import evaluate_pair
@@ -29,7 +30,7 @@ from tests.evals.factories import tiny_set, tiny_spec, version_row
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 
-def decode(path: Path) -> np.ndarray:
+def decode(path: Path | io.BytesIO) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im).copy()
 
@@ -57,9 +58,10 @@ def test_per_image_results_equal_a_reference_computed_from_the_stored_files(
         assert {k: getattr(row, k) for k in image_columns} == {
             k: reference[k] for k in image_columns
         }
-        # cutouts: the fast encoder's file decodes to exactly the photo with the alpha
+        # cutouts (rendered on request): decode to exactly the photo with the stored alpha
         photo = load_photo(row.item.image.path)
-        cutout = decode(media / row.artefacts["cutout"])
+        data, _ = item_view(row.artefacts, row.item.image.path, "cutout").render()
+        cutout = decode(io.BytesIO(data))
         assert cutout.shape == (*photo.shape[:2], 4)
         assert np.array_equal(cutout, rgba_cutout(photo, alpha))
 

@@ -61,15 +61,15 @@ def forced_interleaving(
     With `checked`, both also finish their check before either commits (only possible without the
     job-row lock, where the second finisher waits inside the check for the first's commit).
     """
-    original = jobs._finish_job_if_complete
+    original = jobs.job_finish_if_complete
 
-    def after_mark_done(job_id: int) -> None:
+    def after_mark_done(*, job_id: int) -> None:
         barrier.wait()
-        original(job_id)
+        original(job_id=job_id)
         if checked is not None:
             checked.wait()
 
-    return mock.patch.object(jobs, "_finish_job_if_complete", after_mark_done)
+    return mock.patch.object(jobs, "job_finish_if_complete", after_mark_done)
 
 
 @pytest.mark.services
@@ -227,7 +227,7 @@ def test_a_run_whose_job_finished_without_its_summary_is_finalised_by_the_reaper
                          chunk_size=2)  # fmt: skip
     from evalsite.evals.services.execute import eval_chunk_run
 
-    with mock.patch.object(jobs, "_finish_job_if_complete"):
+    with mock.patch.object(jobs, "job_finish_if_complete"):
         for chunk in Chunk.objects.filter(job_id=run.job_id):
             claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="w")
             assert claimed is not None

@@ -45,11 +45,11 @@ def test_a_file_that_cannot_be_written_fails_its_item_only(
 
     # An error of this item's own (a disk that is full is the worker's fault, not the item's:
     # tests/evals/test_infrastructure_faults.py)
-    def write(run_id, stem, photo, post):
+    def write(run_id, stem, post):
         writers.append(threading.current_thread().name)
         if stem == broken:
             raise OSError(36, "File name too long")
-        return write_item_artefacts(run_id, stem, photo, post)
+        return write_item_artefacts(run_id, stem, post)
 
     monkeypatch.setattr(execute, "write_item_artefacts", write)
     run = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=4))

@@ -12,10 +12,7 @@ from PIL import Image
 from evalsite.datasets.importing import ImportResult, dataset_import
 from evalsite.datasets.models import AttributeSource, Item, ItemAttribute
 from tests.datasets.builders import (
-    box_mask,
-    jpeg_bytes,
     make_set,
-    photo,
     png_bytes,
     write_manifest,
 )
@@ -39,6 +36,17 @@ def stored_mask(item: Item) -> np.ndarray:
     return np.asarray(Image.open(item.mask.path))
 
 
+def test_item_conversions_reach_the_report_and_the_stored_mask(tmp_path):
+    # The conversions themselves are tested item by item in tests/pipelines/test_imaging.py
+    folder = make_set(tmp_path / "s", 1)
+    graded = np.zeros((48, 64), np.uint8)
+    graded[:, 32:] = 128
+    (folder / "masks" / "item0.png").write_bytes(png_bytes(graded))
+    result = run(folder)
+    assert notes(result)["masks/item0.png"] == "graded mask (2 levels) binarised at > 127"
+    assert (stored_mask(Item.objects.get()) == np.where(graded > 0, 255, 0)).all()
+
+
 def test_truncated_jpeg_is_skipped_and_the_rest_imported(tmp_path):
     folder = make_set(tmp_path / "s", 3)
     data = (folder / "images" / "item1.jpg").read_bytes()
@@ -48,33 +56,6 @@ def test_truncated_jpeg_is_skipped_and_the_rest_imported(tmp_path):
     assert "cannot be decoded; the file is truncated or corrupt" in e["reason"]
     assert e["action"] == "re-export or re-download the file"
     assert result.version.item_count == 2
-
-
-def test_undecodable_image_is_skipped(tmp_path):
-    folder = make_set(tmp_path / "s", 2)
-    (folder / "images" / "item1.jpg").write_bytes(b"GIF89a not really" + bytes(200))
-    e = skipped(run(folder))["images/item1.jpg"]
-    assert "image is not a readable image" in e["reason"]
-    assert "JPEG or PNG" in e["action"]
-
-
-def test_decompression_bomb_over_the_default_40_mp_limit_is_skipped(tmp_path):
-    # Given a 42 MP picture that is only a few KB on disk (1-bit PNG of zeros)
-    folder = make_set(tmp_path / "s", 2)
-    (folder / "images" / "item1.jpg").unlink()
-    Image.new("1", (7000, 6000)).save(folder / "images" / "item1.png")
-    assert (folder / "images" / "item1.png").stat().st_size < 100_000
-    e = skipped(run(folder))["images/item1.png"]
-    assert "7000×6000 = 42.0 MP, over the 40 MP limit (decompression-bomb guard)" in e["reason"]
-    assert "downscale" in e["action"]
-
-
-def test_mask_size_differing_from_the_image_is_skipped(tmp_path):
-    folder = make_set(tmp_path / "s", 2)
-    (folder / "masks" / "item1.png").write_bytes(png_bytes(box_mask(32, 24)))
-    e = skipped(run(folder))["masks/item1.png"]
-    assert e["reason"] == "mask is 32×24 but its image is 64×48"
-    assert "export the mask at the image's size" in e["action"]
 
 
 def test_image_without_mask_is_skipped(tmp_path):
@@ -141,69 +122,6 @@ def test_unknown_gender_is_skipped(tmp_path):
     e = skipped(run(folder))["manifest.csv line 3 (images/item1.jpg)"]
     assert e["reason"] == "perceived_gender 'female' is not in the vocabulary"
     assert "woman, man, other, not_applicable" in e["action"]
-
-
-def test_graded_mask_is_binarised_above_127_and_recorded(tmp_path):
-    folder = make_set(tmp_path / "s", 1)
-    graded = np.zeros((48, 64), np.uint8)
-    graded[:, 16:32] = 127  # 5.x/12 annotators: background
-    graded[:, 32:48] = 128  # 6/12 annotators: foreground
-    graded[:, 48:] = 255
-    (folder / "masks" / "item0.png").write_bytes(png_bytes(graded))
-    result = run(folder)
-    assert notes(result)["masks/item0.png"] == "graded mask (4 levels) binarised at > 127"
-    stored = stored_mask(Item.objects.get())
-    assert set(np.unique(stored)) == {0, 255}
-    assert (stored[:, :32] == 0).all() and (stored[:, 32:] == 255).all()
-
-
-def test_16_bit_mask_is_converted_and_recorded(tmp_path):
-    folder = make_set(tmp_path / "s", 1)
-    m16 = box_mask().astype(np.uint16) * 257  # 0 / 65535
-    Image.fromarray(m16).save(folder / "masks" / "item0.png")
-    assert Image.open(folder / "masks" / "item0.png").mode.startswith("I")
-    result = run(folder)
-    assert "16-bit mask" in notes(result)["masks/item0.png"]
-    assert "converted to 8-bit" in notes(result)["masks/item0.png"]
-    assert (stored_mask(Item.objects.get()) == box_mask()).all()
-
-
-def test_cmyk_jpeg_is_converted_to_rgb_and_recorded(tmp_path):
-    folder = make_set(tmp_path / "s", 1)
-    (folder / "images" / "item0.jpg").write_bytes(jpeg_bytes(photo().convert("CMYK")))
-    result = run(folder)
-    assert notes(result)["images/item0.jpg"] == "CMYK converted to RGB"
-    item = Item.objects.get()
-    assert item.image.name.endswith(".png") and Image.open(item.image.path).mode == "RGB"
-
-
-def test_palette_png_is_converted_to_rgb_and_recorded(tmp_path):
-    folder = make_set(tmp_path / "s", 1)
-    (folder / "images" / "item0.jpg").unlink()
-    photo().quantize(64).save(folder / "images" / "item0.png")
-    assert Image.open(folder / "images" / "item0.png").mode == "P"
-    result = run(folder)
-    assert notes(result)["images/item0.png"] == "palette image converted to RGB"
-    assert Image.open(Item.objects.get().image.path).mode == "RGB"
-
-
-def test_exif_rotated_jpeg_is_stored_upright_and_recorded(tmp_path):
-    # Given a phone photo: pixels stored sideways (48×64) with EXIF orientation 6, and a mask
-    # drawn on the upright 64×48 picture
-    folder = make_set(tmp_path / "s", 1)
-    upright = photo(64, 48, seed=3)
-    sideways = upright.transpose(Image.Transpose.ROTATE_90)
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    (folder / "images" / "item0.jpg").write_bytes(jpeg_bytes(sideways, exif=exif.tobytes()))
-    # When imported
-    result = run(folder)
-    # Then the orientation is applied (so the mask fits) and recorded
-    assert notes(result)["images/item0.jpg"] == "EXIF orientation 6 applied"
-    item = Item.objects.get()
-    assert (item.width, item.height) == (64, 48)
-    stored = np.asarray(Image.open(item.image.path)).astype(int)
-    assert np.abs(stored - np.asarray(upright).astype(int)).mean() < 12
 
 
 def test_empty_mask_is_a_valid_no_subject_item(tmp_path):

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from evalsite.evals.models import EvalRun, ItemResult, RunComparison
-from evalsite.evals.services.aggregate import latency_summary
+from evalsite.evals.models import EvalRun, RunComparison
+from pipelines.stats.latency import latency_summary
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
 from tests.evals.comparisons import run_compare_jobs
 from tests.evals.factories import user_with
@@ -32,7 +32,7 @@ def test_researcher_computes_and_reads_paired_intervals(
     world = build_release_world(n=30)
     totals = [10.0 + k for k in range(28)] + [80.0, 90.0]
     for k, run in enumerate((world.baseline, world.candidate)):
-        rows = [ItemResult(latency={"device": "cpu", "total": t}) for t in totals]
+        rows = [{"device": "cpu", "total": t} for t in totals]
         EvalRun.objects.filter(pk=run.pk).update(
             output_digest=f"{k + 1:064d}",
             summary={**run.summary, "latency": latency_summary(rows, warmups=0)},

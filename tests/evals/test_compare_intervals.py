@@ -14,7 +14,6 @@ from django.urls import reverse
 from evalsite.core import jobs
 from evalsite.core.models import Chunk, Job
 from evalsite.evals.models import EvalRun, ItemResult, RunComparison
-from evalsite.evals.services.aggregate import latency_summary
 from evalsite.evals.services.comparisons import (
     COMPARE_JOB,
     ComparisonRefused,
@@ -22,6 +21,7 @@ from evalsite.evals.services.comparisons import (
     run_comparison_request,
 )
 from evalsite.releases.services.reports import release_report_build, release_report_create
+from pipelines.stats.latency import latency_summary
 from tests.evals.comparisons import run_compare_jobs
 from tests.evals.factories import user_with
 from tests.releases.builders import build_release_world
@@ -142,7 +142,7 @@ def test_compare_page_latency_shows_n_30_and_max():
     world = _world()
     totals = [10.0 + k for k in range(28)] + [80.0, 90.0]
     for run in (world.baseline, world.candidate):
-        rows = [ItemResult(latency={"device": "cpu", "total": t}) for t in totals]
+        rows = [{"device": "cpu", "total": t} for t in totals]
         EvalRun.objects.filter(pk=run.pk).update(
             summary={**run.summary, "latency": latency_summary(rows, warmups=0)}
         )

@@ -2,10 +2,10 @@
 
 Real sandboxed runners (no fake session) on real PASCAL-S photos: each model is evaluated twice —
 chunks of 1 in order, then one chunk with the items reversed — through the same warm sandbox child,
-so the second run processes every photo after a different history (the GrabCut case of issue
-17). Both runs must carry the same outputs digest. The reproduce action then goes end to end
-through a real Celery worker (done hook included). Marked `no_services`: CI runs these on the
-embedded default and again on PostgreSQL + Redis.
+so the second run processes every photo after a different history (GrabCut's output once depended
+on the RNG state earlier photos left). Both runs must carry the same outputs digest. The reproduce
+action then goes end to end through a real Celery worker (done hook included). Marked
+`no_services`: CI runs these on the embedded default and again on PostgreSQL + Redis.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 Each case is exercised by exactly one test of `tests/hostile/` (the test's parameter id is the
 case id); each asserts the clear message, the status or exit code, and that nothing half-written
-remains (rows, media files, temporary folders). README.md carries the table `readme_table()`
+remains (rows, media files, temporary folders). SECURITY.md carries the table `security_table()`
 renders, between the markers below; `test_catalogue.py` fails when they differ.
 
-Regenerate the README table: `python -m tests.hostile.catalogue`.
+Regenerate the SECURITY.md table: `python -m tests.hostile.catalogue`.
 """
 
 from __future__ import annotations
@@ -678,7 +678,7 @@ CASES: tuple[Case, ...] = (
 )
 
 
-def readme_table() -> str:
+def security_table() -> str:
     lines = ["| case | door | sends | expected |", "|---|---|---|---|"]
     for c in CASES:
         lines.append(f"| `{c.id}` | {c.door} | {c.sends} | {c.expect} |")
@@ -687,5 +687,5 @@ def readme_table() -> str:
 
 if __name__ == "__main__":
     print(BEGIN)
-    print(readme_table())
+    print(security_table())
     print(END)

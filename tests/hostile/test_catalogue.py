@@ -1,4 +1,4 @@
-"""The catalogue, its tests and the README table agree: one row per case, one test per case."""
+"""The catalogue, its tests and the SECURITY.md table agree: one row per case, one test per case."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from tests.hostile import (
     test_text,
     test_url_fuzz,
 )
-from tests.hostile.catalogue import BEGIN, CASES, END, readme_table
+from tests.hostile.catalogue import BEGIN, CASES, END, security_table
 
 pytestmark = pytest.mark.no_services
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+SECURITY = Path(__file__).resolve().parents[2] / "SECURITY.md"
 
 
 def test_the_catalogue_holds_at_least_40_distinct_cases() -> None:
@@ -44,11 +44,11 @@ def test_every_case_has_a_test_and_every_test_a_case() -> None:
     assert sorted(tested - listed) == [], "tests of cases missing from the catalogue"
 
 
-def test_the_readme_table_is_the_catalogue() -> None:
-    text = README.read_text(encoding="utf-8")
-    assert BEGIN in text and END in text, f"README.md needs the {BEGIN} … {END} block"
+def test_the_security_table_is_the_catalogue() -> None:
+    text = SECURITY.read_text(encoding="utf-8")
+    assert BEGIN in text and END in text, f"SECURITY.md needs the {BEGIN} … {END} block"
     table = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert table == readme_table(), (
-        "README's hostile-input table differs from tests/hostile/catalogue.py; regenerate it with "
-        "`python -m tests.hostile.catalogue`"
+    assert table == security_table(), (
+        "SECURITY.md's hostile-input table differs from tests/hostile/catalogue.py; regenerate it "
+        "with `python -m tests.hostile.catalogue`"
     )

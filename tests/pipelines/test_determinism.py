@@ -67,7 +67,8 @@ def test_grabcut_rng_matters_for_these_photos(photos: list[np.ndarray]) -> None:
 def test_grabcut_output_does_not_depend_on_images_processed_before(
     photos: list[np.ndarray],
 ) -> None:
-    """The issue's regression: photo X alone, after other photos, after a disturbed RNG."""
+    """GrabCut once drew from the RNG state earlier photos left: photo X alone, after other photos,
+    after a disturbed RNG must give the same bytes."""
     x, others = photos[0], photos[1:]
     runner = make_runner(None, builtin_spec(), "builtin")
     alone = runner.predict(x)

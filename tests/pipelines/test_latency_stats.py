@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.stats.latency import TAIL_MIN_N, latency_stats, stage_view, tail_text
+from pipelines.stats.latency import (
+    TAIL_MIN_N,
+    latency_stats,
+    latency_summary,
+    stage_view,
+    tail_text,
+)
 
 
 def test_thirty_images_give_the_max_labelled_max_and_no_p99():
@@ -42,3 +48,21 @@ def test_an_old_stored_summary_below_100_loses_its_fake_p99():
     assert stage_view(old, 150)["tail_ms"] == 29.0
     new = latency_stats(np.arange(30.0))
     assert stage_view(new, 30)["tail_ms"] == 29.0
+
+
+def test_run_latency_summary_groups_by_device_and_leaves_unmeasured_out():
+    records = [
+        {"device": "cpu", "preprocess": 1.0, "model": 10.0, "total": 12.0},
+        {"device": "cpu", "preprocess": 3.0, "model": 20.0, "total": 25.0},
+        {"device": "iPhone", "total": 7.0},  # a device CSV with only `image,ms`
+        {},  # an imported item without latency
+        None,
+        {"model": 4.0, "total": 5.0},  # no device named
+    ]
+    s = latency_summary(records, warmups=2)
+    assert s["warmup_excluded"] == 2
+    assert set(s["devices"]) == {"cpu", "iPhone", "unknown"}
+    cpu = s["devices"]["cpu"]
+    assert cpu["n"] == 2 and set(cpu["stages"]) == {"preprocess", "model", "total"}
+    assert cpu["stages"]["model"] == latency_stats([10.0, 20.0])
+    assert set(s["devices"]["iPhone"]["stages"]) == {"total"}  # "not measured", never zeros

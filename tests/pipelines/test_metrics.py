@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.support.pysod import SOD_KEYS, load_pysod
 from pipelines.metrics import MetricAggregator, binary_boundary_f, evaluate_pair
 from pipelines.metrics.functional import CURVE_KEYS, SCALAR_KEYS
-from pipelines.metrics.reference import SOD_KEYS, load_pysod
 
 PASCAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "pascal-s" / "masks"
 # 10 masks, including the empty `359` and the < 1 % foreground `1`.

@@ -27,6 +27,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.no_services]
 
 KEYS = {"1": "left", "2": "right", "3": "tie", "4": "both_bad"}
 LATENCY_MS = 600
+# A rater looks at a task before judging it. Longer than the page's double-press guard (150 ms),
+# so no key here is taken for a double press: a task that arrives from a lease just before a key
+# would otherwise, rightly, ignore that key while the test counted it as a rating.
+LOOK_MS = 200
 
 
 def _token(page: Any) -> str:
@@ -38,10 +42,12 @@ def _pending(page: Any) -> int:
 
 
 def _press_rated(page: Any, pressed: list[tuple[str, str]], rng: random.Random) -> None:
-    """Press a random choice key, recording the task on screen at that moment."""
+    """Look at the task on screen, then press a random choice key, recording that task."""
     key = rng.choice(sorted(KEYS))
+    page.wait_for_function("() => document.getElementById('rate').dataset.token")
     token = _token(page)
-    assert token, "no task on screen when the key was pressed: the queue ran dry"
+    page.wait_for_timeout(LOOK_MS)
+    assert _token(page) == token, "the task on screen changed without a key"
     page.keyboard.press(key)
     pressed.append((token, KEYS[key]))
 
@@ -99,7 +105,7 @@ def test_thirty_keys_on_a_slow_link_store_thirty_ratings_and_a_reload_loses_none
 
         for _ in range(29):
             _press_rated(page, pressed, rng)
-            page.wait_for_timeout(300)
+            page.wait_for_timeout(300 - LOOK_MS)
         assert _pending(page) > 0  # the keys ran ahead of the saves
         page.screenshot(path=str(SHOTS / "rating-outbox-saving.png"))
         page.wait_for_function("() => document.getElementById('rate').dataset.pending === '0'")

@@ -1,4 +1,4 @@
-"""The token REST API: upload, status, alias moves, and the README's curl example run for real."""
+"""The token REST API: upload, status, alias moves, and docs/api.md's curl examples run for real."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.registry.tiny_models import spec_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 VERSIONS = "/models/api/families/subject-lift/versions/"
 
 
@@ -136,14 +136,14 @@ def test_moving_an_alias_to_a_rejected_version_is_a_400(researcher):
     )
 
 
-def readme_commands() -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 2, "README.md lost its curl examples"
+def doc_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", API_DOC.read_text(), flags=re.S)
+    assert len(blocks) >= 2, "docs/api.md lost its curl examples"
     return blocks
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_readme_curl_examples_work_against_a_live_server(
+def test_the_api_doc_curl_examples_work_against_a_live_server(
     tiny, tmp_path, live_server, researcher, no_broker
 ):
     assert shutil.which("curl"), "curl is needed for this test"
@@ -151,7 +151,7 @@ def test_the_readme_curl_examples_work_against_a_live_server(
     shutil.copy(tiny["pt2"], tmp_path / "subject-lift-1.2.0.pt2")
     shutil.copy(f"{tiny['pt2']}.spec.json", tmp_path / "subject-lift-1.2.0.pt2.spec.json")
     env = {**os.environ, "BASE": live_server.url, "TOKEN": token}
-    upload_cmd, alias_cmd = readme_commands()[:2]
+    upload_cmd, alias_cmd = doc_commands()[:2]
 
     done = subprocess.run(
         ["bash", "-c", upload_cmd],

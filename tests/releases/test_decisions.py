@@ -21,14 +21,14 @@ from evalsite.datasets.models import AttributeRevision
 from evalsite.releases.errors import EvidenceMoved, OverrideRequired, ReleaseError
 from evalsite.releases.models import GateConfig, ReleaseDecision, ReleaseReport
 from evalsite.releases.selectors import report_json
-from evalsite.releases.services.decisions import release_decision_record
+from evalsite.releases.services.decisions import gate_config_update, release_decision_record
 from evalsite.releases.services.evidence import report_staleness
 from evalsite.releases.services.reports import (
     release_report_build,
     release_report_create,
     release_report_rebuild,
 )
-from models.models import PRODUCTION, Alias, AliasMove
+from models.models import PRODUCTION, Alias, AliasMove, ModelFamily
 from models.services import api_token_create
 from tests.evals.factories import tiny_spec, user_with, version_row
 from tests.releases.builders import add_votes, build_release_world, newer_run
@@ -372,3 +372,13 @@ def test_the_report_list_reads_staleness_in_a_fixed_number_of_queries() -> None:
     many, body = listing()
     assert body.count('class="badge stale"') == 2  # the three new ones read the newer run
     assert many == few
+
+
+def test_a_family_enables_instance_and_cutout_gates_through_the_one_validation():
+    family = ModelFamily.objects.create(name="stickers")
+    mgr = user_with("release_manager", "mgr")
+    margins = {"iou": 0.01, "instance_iou": 0.02, "grad": 1.5}
+    config = gate_config_update(family=family, user=mgr, metric_margins=margins)
+    assert dict(config.settings().metric_margins) == margins
+    with pytest.raises(ReleaseError, match="instance_boundary_iou"):  # the message lists names
+        gate_config_update(family=family, user=mgr, metric_margins={"instance_ious": 0.02})

@@ -10,11 +10,11 @@ from django.test import Client
 from django.urls import reverse
 
 from evalsite.evals.export import run_results_document
-from evalsite.evals.models import EvalRun, ItemResult
-from evalsite.evals.services.aggregate import latency_summary
+from evalsite.evals.models import EvalRun
 from evalsite.releases.models import GateConfig, LeaderboardRow
 from evalsite.releases.services.leaderboard import leaderboard_refresh
 from evalsite.releases.services.reports import release_report_build, release_report_create
+from pipelines.stats.latency import latency_summary
 from tests.evals.factories import user_with
 from tests.releases.builders import build_release_world
 
@@ -27,8 +27,7 @@ TOTALS = [10.0 + k for k in range(28)] + [80.0, 90.0]
 def _thirty_image_world():
     world = build_release_world(n=30)
     for run, shift in ((world.candidate, 0.0), (world.baseline, 5.0)):
-        rows = [ItemResult(latency={"device": "cpu", "total": t + shift, "model": t / 2})
-                for t in TOTALS]  # fmt: skip
+        rows = [{"device": "cpu", "total": t + shift, "model": t / 2} for t in TOTALS]
         summary = {**run.summary, "latency": latency_summary(rows, warmups=1)}
         EvalRun.objects.filter(pk=run.pk).update(summary=summary)
         run.refresh_from_db()

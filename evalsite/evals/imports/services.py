@@ -29,15 +29,15 @@ from evalsite.core.jobs import ChunkLost, job_create
 from evalsite.core.models import Chunk
 from evalsite.core.text import text_problems
 from evalsite.datasets.models import AttributeRevision, DatasetVersion, Item
+from evalsite.datasets.selectors import revision_pick
 from evalsite.evals.imports.checks import CheckedImport, ImportRefused, predictions_check
 from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
 from evalsite.evals.services.aggregate import eval_run_finalise
 from evalsite.evals.services.artefacts import run_folder
-from evalsite.evals.services.execute import load_photo, score_output
+from evalsite.evals.services.execute import score_output
 from evalsite.evals.services.runs import (
     DEFAULT_MIN_INSTANCE_AREA,
     DEFAULT_RUNTIME,
-    _latest_revision,
     eval_run_mark_running,
     model_identity,
     start_environment,
@@ -124,8 +124,7 @@ def _score_item(run: EvalRun, item: Item, path: Path, latency: dict[str, Any]) -
     prediction = read_prediction(path)
     min_area = float(run.postprocess.get("min_instance_area", DEFAULT_MIN_INSTANCE_AREA))
     post = imported_postresult(prediction.alpha, min_instance_area=min_area)
-    photo = load_photo(item.image.path)
-    return score_output(run_id=run.pk, item=item, photo=photo, post=post, latency=latency)
+    return score_output(run_id=run.pk, item=item, post=post, latency=latency)
 
 
 def eval_run_import(
@@ -252,7 +251,7 @@ def _create_run(
     return EvalRun.objects.create(
         model_version=version,
         dataset_version=dataset_version,
-        attribute_revision=_latest_revision(dataset_version),
+        attribute_revision=revision_pick(version=dataset_version),
         runtime=DEFAULT_RUNTIME,
         device=device[:128],
         queue=IMPORT_QUEUE,

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
 from evalsite.core.models import Chunk
 from evalsite.evals.models import (
-    LATENCY_STAGES,
     EvalRun,
     ItemResult,
     ResultStatus,
@@ -35,20 +33,15 @@ from evalsite.evals.services.parity import parity_refresh
 from evalsite.evals.services.reproduce import reproduction_refresh
 from evalsite.evals.services.runs import eval_run_fail
 from evalsite.evals.services.scores import evaluation_of
-from evalsite.fairness.services import fairness_after_run_done
+from evalsite.evals.signals import run_finished
 from pipelines.metrics import MetricAggregator
 from pipelines.metrics.instances import summarise as summarise_instances
 from pipelines.metrics.io import Pair, load_pair, read_gray8
-from pipelines.metrics.registry import image_means, slice_metrics
-from pipelines.stats.latency import latency_stats
+from pipelines.metrics.registry import image_means
+from pipelines.metrics.summaries import ScoredItem, gating_summary, image_size_note, slices
+from pipelines.stats.latency import latency_summary
 
 log = logging.getLogger(__name__)
-
-#: Below this many pixels (median item) the page notes that latency was measured on small images,
-#: because post-processing cost grows with the photo while the model's input stays 512².
-SMALL_IMAGE_PIXELS = 2_000_000
-SLICE_METRICS = slice_metrics()
-
 
 #: Threads reading the stored files while finalising, which waits on reading them (two PNG
 #: decodes, a JSON and a digest per item; the decodes release the GIL): with 2, the throughput
@@ -106,76 +99,18 @@ def _same_bytes(a: Path, b: Path) -> bool:
         return False  # the reader that follows says what is wrong with the file
 
 
-def latency_summary(results: list[ItemResult], warmups: int) -> dict[str, Any]:
-    """n, p50/p90, tail (p99 from 100 images, else max) and mean per stage (ms), per device;
-    warm-up inferences are never in `results` (pipelines.stats.latency states the tail rule).
-
-    Items without latency (an imported run without a latency CSV) are left out, and so is a
-    stage no item measured (a device CSV with only `image,ms`): "not measured", never zeros.
-    """
-    by_device: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in results:
-        if r.latency:
-            by_device[r.latency.get("device") or "unknown"].append(r.latency)
-    out: dict[str, Any] = {"warmup_excluded": warmups, "devices": {}}
-    for device, rows in by_device.items():
-        stages = {}
-        for stage in LATENCY_STAGES:
-            if not any(stage in row for row in rows):
-                continue
-            stages[stage] = latency_stats([float(row.get(stage, 0.0)) for row in rows])
-        out["devices"][device] = {"n": len(rows), "stages": stages}
-    return out
-
-
-def _slice_table(rows: list[tuple[str, ItemResult, dict[str, float]]]) -> list[dict[str, Any]]:
-    groups: dict[str, list[tuple[ItemResult, dict[str, float]]]] = defaultdict(list)
-    for key, r, m in rows:
-        groups[key].append((r, m))
-    table = []
-    for key in sorted(groups):
-        members = groups[key]
-        entry: dict[str, Any] = {"slice": key, "n": len(members)}
-        for metric in SLICE_METRICS:
-            col = metric.column or metric.name
-            entry[metric.name] = float(np.mean([m[col] for _, m in members]))
-        entry["gated_rate"] = float(np.mean([r.gated for r, _ in members]))
-        table.append(entry)
-    return table
-
-
-def slices(results: list[ItemResult], per_image: dict[str, dict[str, float]]) -> dict[str, Any]:
-    by_bucket = [(r.item.size_bucket, r, per_image[r.item.stem]) for r in results]
-    by_tag = [(t, r, per_image[r.item.stem]) for r in results for t in r.item.tags]
-    return {"size_bucket": _slice_table(by_bucket), "tag": _slice_table(by_tag)}
-
-
-def gating_summary(results: list[ItemResult]) -> dict[str, Any]:
-    """How gating behaved on no-subject items (should gate) and on items with a subject."""
-    none = [r for r in results if r.item.is_no_subject]
-    some = [r for r in results if not r.item.is_no_subject]
-    return {
-        "gated": sum(r.gated for r in results),
-        "no_subject_items": len(none),
-        "no_subject_gated": sum(r.gated for r in none),
-        "subject_items": len(some),
-        "subject_gated": sum(r.gated for r in some),
-    }
+def _scored(r: ItemResult) -> ScoredItem:
+    """What the summary sections need of a result (its item must be loaded with it)."""
+    item = r.item
+    return ScoredItem(stem=item.stem, gated=r.gated, no_subject=item.is_no_subject,
+                      size_bucket=item.size_bucket, tags=tuple(item.tags), width=item.width,
+                      height=item.height)  # fmt: skip
 
 
 def instances_summary(results: list[ItemResult]) -> dict[str, Any] | None:
     """Per-image means over the items with instance masks, and the pooled figures named as such
     (`pipelines.metrics.instances.summarise`)."""
     return summarise_instances(r.instance_scores for r in results)
-
-
-def image_size_note(results: list[ItemResult]) -> dict[str, Any]:
-    w = int(np.median([r.item.width for r in results]))
-    h = int(np.median([r.item.height for r in results]))
-    note = ""
-    if w * h < SMALL_IMAGE_PIXELS:
-        note = f"latency measured on small images (median {w}×{h})"
-    return {"median_width": w, "median_height": h, "note": note}
 
 
 def _chunk_results(run: EvalRun) -> list[dict[str, Any]]:
@@ -210,6 +145,7 @@ def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
         raise NoResults(failure_message(failed, run.dataset_version.item_count or len(results)))
     gated, ungated = _score(ok)
     per_image = {row["name"]: row for row in gated["per_image"]}
+    scored = [_scored(r) for r in ok]
     chunks = _chunk_results(run)
     summary: dict[str, Any] = {
         # The metrics command's summary plus the registry's per-image means it does not carry
@@ -222,11 +158,13 @@ def build_summary(run: EvalRun) -> tuple[dict[str, Any], dict[str, Any]]:
             "failed": len(failed),
             "gated": sum(r.gated for r in ok),
         },
-        "gating": gating_summary(ok),
-        "latency": latency_summary(ok, sum(int(c.get("warmups", 0)) for c in chunks)),
-        "slices": slices(ok, per_image),
+        "gating": gating_summary(scored),
+        "latency": latency_summary(
+            (r.latency for r in ok), sum(int(c.get("warmups", 0)) for c in chunks)
+        ),
+        "slices": slices(scored, per_image),
         "instances": instances_summary(ok),
-        "image_size": image_size_note(ok),
+        "image_size": image_size_note(scored),
         "failures": dict(Counter(r.error for r in failed).most_common(10)),
         "workers": sorted({(c.get("worker") or {}).get("hostname", "") for c in chunks} - {""}),
         "restarts": sum(int(c.get("restarts", 0)) for c in chunks),
@@ -308,7 +246,7 @@ def eval_run_finalise(*, run_id: int) -> EvalRun:
             reproduction_refresh(run=run)
         except Exception:  # the comparison is an extra section, like parity
             log.exception("comparing reproduction %s with its original failed", run_id)
-    fairness_after_run_done(run=run)  # enqueues the fairness report; never raises
+    run_finished.send(sender=EvalRun, run=run)  # the fairness report is enqueued; never raises
     run_comparison_after_run_done(run=run)  # paired intervals vs production; never raises
     return run
 

@@ -1,10 +1,19 @@
-"""Files a run writes per item, under MEDIA_ROOT/runs/<run_id>/, laid out like `predict`'s folders.
+"""Files a run keeps per item, under MEDIA_ROOT/runs/<run_id>/, laid out like `predict`'s folders,
+and the pictures rendered from them when someone looks.
 
 Why this layout: `runs/<id>/alpha/` is exactly what `python -m pipelines.predict --out` writes
 (one 8-bit `<stem>.png` per image, gated) and `alpha_ungated/` what `--no-gate` writes, so
 `python -m pipelines.metrics --pred runs/<id>/alpha --gt <masks>` reproduces the run page. Writes
 go to a temporary name and are renamed, so a retried chunk overwrites a file atomically and a
 crash never leaves half a PNG that a later aggregation would read.
+
+Why cutouts, overlays and web copies are rendered on request and not stored: they are a pure
+function of the stored photo and the stored alpha PNG, most of them are never opened (a reviewer
+looks at a few dozen items of a run of thousands), and encoding them cost more of a chunk's time
+than the model. The request that shows one renders it (a few ms for a set photo, a few hundred for
+a 12 MP one) and writes nothing — GET handlers never write; the browser keeps it (`ETag` from the
+alpha file, `Cache-Control`), so it is rendered again only for a new viewer or after a retry
+rewrote the alpha. Runs made before this stored those files; they are served as stored.
 """
 
 from __future__ import annotations
@@ -12,12 +21,16 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
+from evalsite.core.errors import NotFound
 from pipelines.hashing import sha256_file
+from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.cutout import (
     WEB_MAX_SIDE,
     encode_png,
@@ -25,7 +38,9 @@ from pipelines.postprocess.cutout import (
     rgba_cutout,
     web_copy,
 )
+from pipelines.postprocess.instances import MIN_INSTANCE_AREA_FRACTION, separate_instances
 from pipelines.postprocess.pipeline import PostResult
+from pipelines.runners.images import load_image_rgb
 
 #: Overlay tint of the predicted foreground on web copies (RGB) and its opacity.
 OVERLAY_RGB = (255, 64, 160)
@@ -37,23 +52,17 @@ OVERLAY_OPACITY = 0.45
 #: and ~10× faster than Pillow's default 6, for ~1 % fewer bytes than Pillow's level 1; the fixed
 #: "Sub" row filter instead of libpng's per-row trial of all five makes it another 1.7× faster
 #: for 4 % more bytes (measured on pascal-s-demo: 11 vs 19 ms CPU and 393 vs 376 KiB per cutout;
-#: cutout encoding was the largest share of a chunk's time). Pixels are identical at any setting;
-#: the scored alpha PNGs keep `encode_png`, byte for byte what `predict` writes.
+#: cutouts are now rendered per request, where encoding time is what the viewer waits for; PNG and
+#: not WebP/JPEG because the cutout must show exactly the scored alpha, losslessly). Pixels are
+#: identical at any setting; the scored alpha PNGs keep `encode_png`, what `predict` writes.
 CUTOUT_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1,
                      cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
                      cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]  # fmt: skip
-_TO_BGR = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
 
 
 def cutout_png(image: np.ndarray) -> bytes:
     """PNG bytes of an RGB(A) or grey uint8 image (pixels only, no metadata), fast settings."""
-    arr = np.ascontiguousarray(image)
-    if arr.ndim == 3:
-        arr = cv2.cvtColor(arr, _TO_BGR[arr.shape[2]])
-    ok, buf = cv2.imencode(".png", arr, CUTOUT_PNG_PARAMS)
-    if not ok:
-        raise ValueError(f"could not encode a {image.shape} image as PNG")
-    return bytes(buf.tobytes())
+    return encode_png(image, CUTOUT_PNG_PARAMS)
 
 
 def media_root() -> Path:
@@ -94,22 +103,12 @@ def file_stem(stem: str) -> str:
     return "item-" + hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def write_item_artefacts(
-    run_id: int, stem: str, photo_rgb: np.ndarray, post: PostResult
-) -> dict[str, object]:
-    """Write every file of one item; returns MEDIA_ROOT-relative paths by role."""
+def write_item_artefacts(run_id: int, stem: str, post: PostResult) -> dict[str, object]:
+    """Write an item's scored alpha PNGs; returns its `ItemResult.artefacts`: MEDIA_ROOT-relative
+    paths by role, and one entry per instance (whose crops are rendered on request)."""
     stem = file_stem(stem)
     root = run_folder(run_id)
     rel = f"runs/{run_id}"
-    cutout = rgba_cutout(photo_rgb, post.alpha_png)
-    files: dict[str, object] = {
-        "alpha": f"{rel}/alpha/{stem}.png",
-        "alpha_ungated": f"{rel}/alpha_ungated/{stem}.png",
-        "cutout": f"{rel}/cutouts/{stem}.png",
-        "web_cutout": f"{rel}/web/{stem}.cutout.png",
-        "web_overlay": f"{rel}/web/{stem}.overlay.jpg",
-        "web_alpha": f"{rel}/web/{stem}.alpha.png",
-    }
     alpha_png = encode_png(post.alpha_png)
     _write(root / "alpha" / f"{stem}.png", alpha_png)
     gated_equals_ungated = post.alpha_png is post.ungated_png or not post.gated
@@ -117,56 +116,140 @@ def write_item_artefacts(
         root / "alpha_ungated" / f"{stem}.png",
         alpha_png if gated_equals_ungated else encode_png(post.ungated_png),
     )
-    cutout_bytes = cutout_png(cutout)
-    _write(root / "cutouts" / f"{stem}.png", cutout_bytes)
-    small = max(photo_rgb.shape[:2]) <= WEB_MAX_SIDE  # web copy = same pixels: reuse the bytes
-    _write(root / "web" / f"{stem}.cutout.png", cutout_bytes if small else web_copy(cutout))
-    tinted = overlay(photo_rgb, post.alpha_png)
-    _write(root / "web" / f"{stem}.overlay.jpg", web_copy(tinted, fmt="JPEG"))
-    _write(root / "web" / f"{stem}.alpha.png", alpha_png if small else web_copy(post.alpha_png))
-    for folder in ("cutouts", "web"):  # a retry may find fewer instances than the last attempt
-        for stale in (root / folder).glob(f"{glob_escape(stem)}.instance-*.png"):
-            stale.unlink(missing_ok=True)
-    instances = []
-    for n, crop in enumerate(instance_cutouts(photo_rgb, post.alpha_png, post.instances), start=1):
-        name = f"{stem}.instance-{n}.png"
-        crop_png = cutout_png(crop)
-        _write(root / "cutouts" / name, crop_png)
-        fits = max(crop.shape[:2]) <= WEB_MAX_SIDE
-        _write(root / "web" / name, crop_png if fits else web_copy(crop))
-        instances.append({"full": f"{rel}/cutouts/{name}", "web": f"{rel}/web/{name}"})
-    files["instances"] = instances
-    return files
+    return {
+        "alpha": f"{rel}/alpha/{stem}.png",
+        "alpha_ungated": f"{rel}/alpha_ungated/{stem}.png",
+        "instances": [{"n": n} for n in range(1, post.instance_count + 1)],
+    }
 
 
 def remove_item_artefacts(run_id: int, stem: str) -> None:
     """Drop an item's files (it failed on a retry): the folders must hold only scored outputs."""
     stem = file_stem(stem)
     root = run_folder(run_id)
-    names = [
-        f"alpha/{stem}.png",
-        f"alpha_ungated/{stem}.png",
-        f"cutouts/{stem}.png",
-        f"web/{stem}.cutout.png",
-        f"web/{stem}.overlay.jpg",
-        f"web/{stem}.alpha.png",
-    ]
-    for name in names:
+    for name in (f"alpha/{stem}.png", f"alpha_ungated/{stem}.png"):
         (root / name).unlink(missing_ok=True)
-    for folder in ("cutouts", "web"):
-        for path in (root / folder).glob(f"{glob_escape(stem)}.instance-*.png"):
-            path.unlink(missing_ok=True)
 
 
-def glob_escape(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+#: Pictures of a result rendered from the photo and the alpha PNG when asked for (besides
+#: `instance-N` / `instance_web-N`, one whole-resolution / web-size crop per instance).
+VIEW_ROLES = ("cutout", "web_cutout", "web_overlay", "web_alpha")
+PNG, JPEG = "image/png", "image/jpeg"
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """A result's picture: where its alpha is and how to render `role` from it."""
+
+    artefacts: dict[str, Any]
+    photo_path: Path
+    role: str
+    min_instance_area: float
+
+    def _alpha_path(self) -> Path:
+        rel = self.artefacts.get("alpha")
+        if not rel:
+            raise NotFound("This result has no such file (the item failed).")
+        return _resolve_or_missing(str(rel))
+
+    def _stored(self) -> Path | None:
+        """The file an older run stored for this role, if it is there."""
+        if self.role.startswith(("instance-", "instance_web-")):
+            kind, _, n = self.role.partition("-")
+            entry = self.artefacts["instances"][int(n) - 1]
+            rel = entry.get("web" if kind == "instance_web" else "full")
+        else:
+            rel = self.artefacts.get(self.role)
+        if not rel:
+            return None
+        path = _resolve_or_missing(str(rel))
+        return path if path.is_file() else None
+
+    def etag(self) -> str:
+        """Changes whenever the alpha file does (a retried chunk), so a cached copy is current."""
+        try:
+            st = self._alpha_path().stat()
+        except OSError:
+            raise NotFound("The file is gone (artefacts of old runs are purged).") from None
+        return f'"{st.st_size:x}-{st.st_mtime_ns:x}-{self.role}"'
+
+    def render(self) -> tuple[bytes, str]:
+        """(bytes, content type); the same pixels a run used to store for the role."""
+        stored = self._stored()
+        if stored is not None:
+            return stored.read_bytes(), JPEG if stored.suffix == ".jpg" else PNG
+        alpha_path = self._alpha_path()
+        try:
+            alpha = read_gray8(alpha_path)
+            if self.role == "web_alpha" and max(alpha.shape) <= WEB_MAX_SIDE:
+                return alpha_path.read_bytes(), PNG
+            if self.role == "web_alpha":
+                return web_copy(alpha), PNG
+            photo = load_image_rgb(self.photo_path)
+        except FileNotFoundError:
+            raise NotFound("The file is gone (artefacts of old runs are purged).") from None
+        return render_view(photo, alpha, self.role, min_instance_area=self.min_instance_area)
+
+
+def _resolve_or_missing(relative: str) -> Path:
+    try:
+        return resolve(relative)
+    except ValueError:
+        raise NotFound("Not a run file.") from None
+
+
+def item_view(
+    artefacts: dict[str, Any] | None,
+    photo_path: str | Path,
+    role: str,
+    *,
+    min_instance_area: float = MIN_INSTANCE_AREA_FRACTION,
+) -> ItemView:
+    """The picture `role` of a result, checked: a known role, an instance the result has."""
+    artefacts = artefacts or {}
+    if role.startswith(("instance-", "instance_web-")):
+        count = len(artefacts.get("instances") or [])
+        n = role.partition("-")[2]
+        if not (n.isascii() and n.isdigit() and len(n) <= 6 and 1 <= int(n) <= count):
+            raise NotFound("No such instance.")
+    elif role not in VIEW_ROLES:
+        raise NotFound(f"Unknown file {role!r}.")
+    return ItemView(artefacts, Path(photo_path), role, min_instance_area)
+
+
+def min_instance_area(postprocess: dict[str, Any] | None) -> float:
+    """The smallest instance (share of the photo) a run with these post-processing settings
+    (`EvalRun.postprocess`) split its outputs at."""
+    return float((postprocess or {}).get("min_instance_area", MIN_INSTANCE_AREA_FRACTION))
+
+
+def render_view(
+    photo_rgb: np.ndarray, alpha_png: np.ndarray, role: str, *, min_instance_area: float
+) -> tuple[bytes, str]:
+    """Encode one browsing picture of a photo and its 8-bit alpha: (bytes, content type)."""
+    small = max(photo_rgb.shape[:2]) <= WEB_MAX_SIDE
+    if role in ("cutout", "web_cutout"):
+        cutout = rgba_cutout(photo_rgb, alpha_png)
+        return (cutout_png(cutout) if role == "cutout" or small else web_copy(cutout)), PNG
+    if role == "web_overlay":
+        return web_copy(overlay(photo_rgb, alpha_png), fmt="JPEG"), JPEG
+    kind, _, n = role.partition("-")
+    instances = separate_instances(alpha_png, min_area_fraction=min_instance_area)
+    crops = instance_cutouts(photo_rgb, alpha_png, instances)
+    if not 1 <= int(n) <= len(crops):  # the alpha file was replaced since the result was scored
+        raise NotFound("No such instance.")
+    crop = crops[int(n) - 1]
+    fits = max(crop.shape[:2]) <= WEB_MAX_SIDE
+    return (cutout_png(crop) if kind == "instance" or fits else web_copy(crop)), PNG
 
 
 def alpha_sha256(relative: str) -> str:
     """sha256 of a stored alpha PNG's bytes (what the run digest and reproductions compare).
 
-    The PNGs are encoded deterministically (`encode_png`: pixels only, fixed zlib level, no
-    timestamp or metadata chunks), so the same pixels give the same digest.
+    The PNGs are encoded deterministically (`encode_png`: pixels only, fixed zlib settings, no
+    timestamp or metadata chunks), so the same pixels give the same digest. (Runs made before the
+    alpha PNGs were run-length coded stored other bytes for the same pixels: their digests differ
+    from a new run's although every per-image number is the same.)
     """
     return sha256_file(media_root() / relative)
 

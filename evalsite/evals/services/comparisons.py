@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from evalsite.core.jobs import job_create
+from evalsite.core.providers import PAIRED_FAIRNESS, provider
 from evalsite.evals.models import ComparisonStatus, EvalRun, RunComparison, RunStatus
 from evalsite.evals.pairing import paired_results
 from pipelines.release import GateSettings
@@ -124,24 +125,12 @@ def run_comparison_compute(*, comparison_id: int) -> dict[str, Any]:
         "level": DEFAULT_LEVEL,
         "seed": s.seed,
         "metrics": metrics,
-        "fairness": _fairness_section(row.baseline, row.candidate),
+        "fairness": provider(PAIRED_FAIRNESS)(baseline=row.baseline, candidate=row.candidate),
     }
     RunComparison.objects.filter(pk=row.pk).update(
         status=ComparisonStatus.DONE, payload=payload, error="", computed_at=timezone.now()
     )
     return {"comparison": row.pk, "n": payload["n"]}
-
-
-def _fairness_section(baseline: EvalRun, candidate: EvalRun) -> dict[str, Any]:
-    """Per-group paired deltas for the fairness compare page (stored here so that page, a GET,
-    computes nothing), or ``{"message"}`` when the set has no person attributes."""
-    from evalsite.fairness.inputs import NoPersonAttributes
-    from evalsite.fairness.selectors import fairness_paired
-
-    try:
-        return fairness_paired(baseline=baseline, candidate=candidate)
-    except NoPersonAttributes as exc:
-        return {"message": str(exc)}
 
 
 def run_comparison_failed(*, comparison_id: int, reason: str) -> None:

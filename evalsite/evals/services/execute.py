@@ -1,4 +1,4 @@
-"""Running one chunk of a run: predict, post-process, write PNGs, score, upsert `ItemResult`s.
+"""Running one chunk of a run: predict, post-process, write alpha PNGs, score, upsert `ItemResult`s.
 
 Why one sandboxed session per chunk: loading a model (and importing torch / onnxruntime) costs far
 more than one image, so the child process loads once and predicts the whole chunk; it runs under
@@ -32,11 +32,17 @@ from evalsite.core.models import Chunk
 from evalsite.datasets.models import Item
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services import runner as runners
-from evalsite.evals.services.artefacts import remove_item_artefacts, write_item_artefacts
-from evalsite.evals.services.instances import instance_columns, instance_scores
+from evalsite.evals.services.artefacts import (
+    min_instance_area,
+    remove_item_artefacts,
+    write_item_artefacts,
+)
+from evalsite.evals.services.instances import instance_scores
 from evalsite.evals.services.runs import eval_run_mark_running
 from evalsite.evals.services.scores import evaluation_save
+from pipelines.masks import gt_foreground
 from pipelines.metrics import evaluate_pair
+from pipelines.metrics.instances import item_columns
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.pipeline import PostResult, postprocess
 from pipelines.runners.base import RawOutput
@@ -153,7 +159,7 @@ def score_item(
         gate=bool(post_cfg.get("gate", True)),
         threshold=post_cfg.get("gate_threshold"),
         upsample=post_cfg.get("upsample", "guided"),
-        min_instance_area=float(post_cfg.get("min_instance_area", 0.002)),
+        min_instance_area=min_instance_area(run.postprocess),
     )
     post_ms = (time.perf_counter() - t0) * 1000.0
     timings = dict(raw.timings or {})
@@ -168,14 +174,14 @@ def score_item(
 
 
 def score_output(
-    *, run_id: int, item: Item, photo: np.ndarray, post: PostResult, latency: dict[str, Any]
+    *, run_id: int, item: Item, post: PostResult, latency: dict[str, Any]
 ) -> dict[str, Any]:
     """Write an item's files and score them: the fields of its `ItemResult` (ok).
 
     Shared by worker runs and imported runs (whose `post` wraps the imported PNG), so both are
     stored, scored, split into instances and made browsable by the same code.
     """
-    files = write_item_artefacts(run_id, item.stem, photo, post)
+    files = write_item_artefacts(run_id, item.stem, post)
     return {**score_post(run_id=run_id, item=item, post=post, latency=latency), "artefacts": files}
 
 
@@ -184,7 +190,7 @@ def score_post(
 ) -> dict[str, Any]:
     """Score a post-processed output against the item's mask: its `ItemResult` fields but the
     files. The arrays scored are exactly the ones `write_item_artefacts` stores as 8-bit PNGs."""
-    gt = read_gray8(Path(item.mask.path)) > 127
+    gt = gt_foreground(read_gray8(Path(item.mask.path)))
     gated_full = evaluate_pair(post.alpha_png, gt)
     # Not gated: the ungated file holds the gated pixels (artefacts write the same bytes).
     ungated_pred = post.ungated_png if post.gated else post.alpha_png
@@ -197,7 +203,7 @@ def score_post(
     gated = _metric_row(gated_full)
     ungated = gated if not post.gated else _metric_row(ungated_full)
     instances = instance_scores(item, post.instances)
-    per_image = {**gated, **instance_columns(instances)}
+    per_image = {**gated, **item_columns(instances)}
     return {
         "status": ResultStatus.OK,
         "error": "",
@@ -394,8 +400,8 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
                 if post is None or not isinstance(got, Predicted):  # failed: no stale files
                     remove_item_artefacts(run_id, item.stem)
                 else:
-                    writing = (item, fields, writer.submit(write_item_artefacts, run_id,
-                                                           item.stem, got.photo, post))  # fmt: skip
+                    files = writer.submit(write_item_artefacts, run_id, item.stem, post)
+                    writing = (item, fields, files)
                 rows.append((item, fields))
             if writing is not None:
                 _write_guarded(run_id, *writing)

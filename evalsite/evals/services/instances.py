@@ -10,29 +10,17 @@ from typing import Any
 from django.conf import settings
 
 from evalsite.datasets.models import Item
-from pipelines.metrics.instances import item_values, match_instances
+from pipelines.masks import gt_foreground
+from pipelines.metrics.instances import item_scores
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.instances import Instances
 
 
 def instance_scores(item: Item, predicted: Instances) -> dict[str, Any]:
-    """{} when the item has no instance masks; else `InstanceMatch.as_dict()`."""
+    """{} when the item has no instance masks; else `pipelines.metrics.instances.item_scores`."""
     if not item.instances:
         return {}
     root = Path(settings.MEDIA_ROOT)
-    gt = [read_gray8(root / inst["mask"]) > 127 for inst in item.instances]
-    if any(g.shape != predicted.labels.shape for g in gt):
-        return {"error": "instance masks differ in size from the prediction"}
+    gt = [gt_foreground(read_gray8(root / inst["mask"])) for inst in item.instances]
     pred = [predicted.mask(i.label) for i in predicted.items]
-    return match_instances(gt, pred).as_dict()
-
-
-def instance_columns(scores: dict[str, Any]) -> dict[str, float | None]:
-    """The `ItemResult` instance columns of stored scores (None where the item has none)."""
-    values = item_values(scores) or {}
-    return {
-        "instance_iou": values.get("instance_iou"),
-        "instance_boundary_iou": values.get("instance_boundary_iou"),
-        "instance_recall": values.get("instance_recall"),
-        "instance_count_ok": values.get("instance_count_ok"),
-    }
+    return item_scores(gt, pred, predicted.labels.shape)

@@ -21,7 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from evalsite.core.jobs import job_cancel, job_create
-from evalsite.datasets.models import AttributeRevision, DatasetVersion
+from evalsite.datasets.models import DatasetVersion
+from evalsite.datasets.selectors import revision_pick
 from evalsite.evals.errors import EvalError
 from evalsite.evals.models import EvalRun, RunSource, RunStatus
 from models.models import ModelFormat, ModelVersion, VersionStatus
@@ -169,10 +170,6 @@ def start_environment() -> dict[str, Any]:
     }
 
 
-def _latest_revision(dataset_version: DatasetVersion) -> AttributeRevision | None:
-    return AttributeRevision.objects.filter(version=dataset_version).order_by("-number").first()
-
-
 def eval_run_start(
     *,
     model_version: ModelVersion,
@@ -210,7 +207,7 @@ def eval_run_start(
         run = EvalRun.objects.create(
             model_version=model_version,
             dataset_version=dataset_version,
-            attribute_revision=_latest_revision(dataset_version),
+            attribute_revision=revision_pick(version=dataset_version),
             runtime=runtime,
             queue=queue,
             postprocess=post,

@@ -19,12 +19,13 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
+    HttpResponseNotModified,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from evalsite.core.inputs import path_int
 from evalsite.core.roles import researcher_required
 from evalsite.evals.export import results_csv, run_results_document
 from evalsite.evals.models import SORTABLE_METRICS
@@ -43,7 +44,7 @@ from evalsite.evals.selectors import (
     run_biased_evidence,
     run_get,
 )
-from evalsite.evals.services.artefacts import resolve
+from evalsite.evals.services.artefacts import item_view, min_instance_area, resolve
 from evalsite.evals.services.reproduce import within_run_noise
 from evalsite.evals.views.compare import intervals_context
 from pipelines.metrics.registry import by_column, run_metrics, stored_metrics
@@ -53,8 +54,11 @@ DIFFERENT_SETS = "These runs are on different set versions; compare runs of the 
 COMPARE_PAGE_SIZE = 100
 #: Files of the set item itself (served from the set's stored copies).
 ITEM_FILES = {"photo": "web", "photo_full": "image", "gt": "mask", "gt_overlay": "web_overlay"}
-#: Files a run wrote per item.
-RUN_FILES = ("alpha", "alpha_ungated", "cutout", "web_cutout", "web_overlay", "web_alpha")
+#: Files a run stores per item (the scored alpha PNGs); the others are rendered on request.
+RUN_FILES = ("alpha", "alpha_ungated")
+#: Rendered pictures are a pure function of the photo and the alpha file (its ETag): the browser
+#: may keep them, and asks again with If-None-Match after a day.
+VIEW_CACHE = "private, max-age=86400"
 
 
 @researcher_required
@@ -138,7 +142,7 @@ def run_item_view(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
 
 @researcher_required
 @require_GET
-def run_file_view(request: HttpRequest, pk: int, item_id: int, role: str) -> FileResponse:
+def run_file_view(request: HttpRequest, pk: int, item_id: int, role: str) -> HttpResponseBase:
     run = run_get(pk)
     result = result_get(run, item_id)
     if role in ITEM_FILES:
@@ -146,32 +150,29 @@ def run_file_view(request: HttpRequest, pk: int, item_id: int, role: str) -> Fil
         if not field:
             raise Http404("This item has no such file.")
         path = Path(settings.MEDIA_ROOT) / field.name
-    elif role in RUN_FILES or role.startswith(("instance-", "instance_web-")):
-        path = _run_file(result.artefacts, role)
-    else:
-        raise Http404(f"Unknown file {role!r}.")
+    elif role in RUN_FILES:
+        rel = (result.artefacts or {}).get(role)
+        if not rel:
+            raise Http404("This result has no such file (the item failed).")
+        try:
+            path = resolve(str(rel))
+        except ValueError:
+            raise Http404("Not a run file.") from None
+    else:  # rendered now from the photo and the alpha file; nothing is written
+        view = item_view(result.artefacts, result.item.image.path, role,
+                         min_instance_area=min_instance_area(run.postprocess))  # fmt: skip
+        etag = view.etag()
+        if etag in request.headers.get("If-None-Match", ""):
+            response: HttpResponseBase = HttpResponseNotModified()
+        else:
+            data, content_type = view.render()
+            response = HttpResponse(data, content_type=content_type)
+        response["ETag"] = etag
+        response["Cache-Control"] = VIEW_CACHE
+        return response
     if not path.is_file():
         raise Http404("The file is gone (artefacts of old runs are purged).")
     return FileResponse(path.open("rb"))
-
-
-def _run_file(artefacts: dict[str, object], role: str) -> Path:
-    if role.startswith(("instance-", "instance_web-")):
-        kind, _, n = role.partition("-")
-        instances = artefacts.get("instances") or []
-        count = len(instances)  # type: ignore[arg-type]
-        if count == 0:
-            raise Http404("No such instance.")
-        number = path_int(n, name="instance", lo=1, hi=count)
-        rel = instances[number - 1]["web" if kind == "instance_web" else "full"]  # type: ignore[index]
-    else:
-        rel = artefacts.get(role)
-    if not rel:
-        raise Http404("This result has no such file (the item failed).")
-    try:
-        return resolve(str(rel))
-    except ValueError:
-        raise Http404("Not a run file.") from None
 
 
 @researcher_required

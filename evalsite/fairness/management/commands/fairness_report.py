@@ -1,6 +1,6 @@
 """`python manage.py fairness_report --run ID [--json OUT] [--min-group-size N] [--margin X]
 [--skin-tone-groups 1-3,4-7,8-10]` — compute (and store) a run's fairness report, print the flags
-in words, write the JSON (shared/contracts/reports.md).
+in words, write the JSON (docs/contracts/reports.md).
 
 Exit 0 whether or not anything is flagged (flags are information here, not failure); exit 1 when
 the run's set has no person attributes, the run is unknown or unfinished, or a setting is bad

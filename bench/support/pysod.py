@@ -1,8 +1,10 @@
 """The reference implementation our SOD metrics are checked against: PySODMetrics.
 
-Used by tests and `bench/metrics.py` only (never by the platform's own scoring), so the one way of
-importing it lives here: the package imports scikit-image at import time for metrics we do not
-compare (and scikit-image is not among our dependencies), so it is stubbed when absent.
+Used by `tests/pipelines/test_metrics.py` and by `bench/metrics.py` as its in-run reference, never
+by the platform's own scoring, so it lives beside the benches rather than in `pipelines/` (the
+benches do not import the tests). The one way of importing it lives here: the package imports
+scikit-image at import time for metrics we do not compare (and scikit-image is not among our
+dependencies), so it is stubbed when absent.
 """
 
 from __future__ import annotations

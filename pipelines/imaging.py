@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipelines.hashing import sha256_bytes
+from pipelines.masks import gt_foreground
 
 WEB_LONG_SIDE = 1024
 THUMB_LONG_SIDE = 256
@@ -274,7 +275,7 @@ def _binarise(mask: Image.Image, label: str, out: ItemOutcome) -> np.ndarray:
                 "note": f"graded mask ({values.size} levels) binarised at > 127",
             }
         )
-    return np.asarray(arr > 127)
+    return gt_foreground(arr)
 
 
 def _derive(rgb: Image.Image, binary: np.ndarray, staging: Path, out: ItemOutcome) -> None:
@@ -283,7 +284,7 @@ def _derive(rgb: Image.Image, binary: np.ndarray, staging: Path, out: ItemOutcom
     web_mask = Image.fromarray(binary.astype(np.uint8) * 255, "L")
     if web_mask.size != web.size:
         web_mask = web_mask.resize(web.size, Image.Resampling.NEAREST)
-    overlay = _overlay(web, np.asarray(web_mask) > 127)
+    overlay = _overlay(web, gt_foreground(np.asarray(web_mask)))
     thumb = web.copy()
     thumb.thumbnail((THUMB_LONG_SIDE, THUMB_LONG_SIDE), Image.Resampling.LANCZOS)
     thumb_overlay = overlay.copy()

@@ -1,4 +1,4 @@
-"""The README's "Evaluate a model the platform can't run" commands work as written: the CI curl
+"""docs/importing.md ("evaluate a model the platform can't run") works as written: the CI curl
 against a live server, and the `import_predictions` line (its arguments, run in-process)."""
 
 from __future__ import annotations
@@ -23,14 +23,11 @@ from tests.evals.importing import write_predictions
 
 pytestmark = [pytest.mark.no_services]
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+IMPORT_DOC = Path(__file__).resolve().parents[2] / "docs" / "importing.md"
 
 
 def section_blocks() -> list[str]:
-    text = README.read_text()
-    start = text.index("## Evaluate a model the platform can't run")
-    end = text.index("\n## ", start + 1)
-    return re.findall(r"```sh\n(.*?)```", text[start:end], flags=re.S)
+    return re.findall(r"```sh\n(.*?)```", IMPORT_DOC.read_text(), flags=re.S)
 
 
 def block_with(needle: str) -> str:
@@ -48,7 +45,7 @@ def _prepare(tmp_path: Path) -> None:
     )
 
 
-def test_the_readme_ci_curl_imports_against_a_live_server(
+def test_the_documented_ci_curl_imports_against_a_live_server(
     transactional_db: Any, live_server: Any, tmp_path: Path
 ) -> None:
     assert shutil.which("curl"), "curl is needed for this test"
@@ -66,7 +63,7 @@ def test_the_readme_ci_curl_imports_against_a_live_server(
 
 
 @pytest.mark.django_db
-def test_the_readme_import_predictions_line_runs_as_written(tmp_path: Path) -> None:
+def test_the_documented_import_predictions_line_runs_as_written(tmp_path: Path) -> None:
     _prepare(tmp_path)
     line = block_with("import_predictions").replace("\\\n", " ")
     args = shlex.split(line)

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from pipelines.metrics.functional import mask_iou
-from pipelines.metrics.instances import item_values, match_instances, summarise
+from pipelines.metrics.instances import (
+    ITEM_KEYS,
+    Lift,
+    item_columns,
+    item_scores,
+    item_values,
+    lifts,
+    match_instances,
+    summarise,
+)
 from pipelines.release import GateSettings
 from pipelines.release.report import ReleaseInputs, build_release_report
 from tests.pipelines.matting_reference import boundary_iou as reference_boundary_iou
@@ -156,17 +165,28 @@ def test_release_reports_pair_instance_metrics_on_their_own_items_and_gate_them_
     assert "instance_iou" not in bare["metrics"]
 
 
-@pytest.mark.django_db
-def test_a_family_enables_instance_and_cutout_gates_through_the_one_validation():
-    from evalsite.releases.errors import ReleaseError
-    from evalsite.releases.services.decisions import gate_config_update
-    from models.models import ModelFamily
-    from tests.evals.factories import user_with
+def test_an_items_scores_need_instance_masks_of_the_predictions_size():
+    gt, pred = [box(0, 10, 0, 10), box(10, 20, 10, 20)], [box(0, 10, 0, 10)]
+    assert item_scores([], pred, (20, 20)) == {}
+    assert item_scores(gt, pred, (20, 30)) == {
+        "error": "instance masks differ in size from the prediction"
+    }
+    scores = item_scores(gt, pred, (20, 20))
+    assert scores == match_instances(gt, pred).as_dict()
+    assert item_columns(scores) == {"instance_iou": 0.5, "instance_boundary_iou": 0.5,
+                                    "instance_recall": 0.5, "instance_count_ok": 0.0}  # fmt: skip
+    assert item_columns({}) == dict.fromkeys(ITEM_KEYS)
+    assert item_columns(item_scores(gt, pred, (20, 30))) == dict.fromkeys(ITEM_KEYS)
 
-    family = ModelFamily.objects.create(name="stickers")
-    mgr = user_with("release_manager", "mgr")
-    margins = {"iou": 0.01, "instance_iou": 0.02, "grad": 1.5}
-    config = gate_config_update(family=family, user=mgr, metric_margins=margins)
-    assert dict(config.settings().metric_margins) == margins
-    with pytest.raises(ReleaseError, match="instance_boundary_iou"):  # the message lists names
-        gate_config_update(family=family, user=mgr, metric_margins={"instance_ious": 0.02})
+
+def test_lifts_number_ground_truth_instances_and_count_a_pair_without_cutout_as_missed():
+    gt = [box(0, 10, 0, 10), box(10, 20, 10, 20), box(0, 5, 15, 20)]
+    pred = [box(10, 20, 10, 20), box(0, 10, 0, 9)]
+    scores = match_instances(gt, pred).as_dict()
+    both = lifts(scores, cutouts=2)
+    assert sorted(both) == [1, 2, 3]
+    assert (both[1].pred, both[2].pred, both[3]) == (2, 1, Lift(None, 0.0, 0.0))
+    assert both[1].iou == pytest.approx(0.9) and both[2].iou == 1.0
+    assert both[1].boundary_iou == scores["pairs"][0]["boundary_iou"]
+    assert lifts(scores, cutouts=1)[1] == Lift(None, 0.0, 0.0)  # cutout 2 was never written
+    assert lifts({}, cutouts=3) == {}
