@@ -50,6 +50,7 @@ from bench.support.rating_browser import pct, server_timing_ms  # noqa: E402
 from bench.support.stamp import stamp  # noqa: E402
 from bench.support.workers import (  # noqa: E402
     database_bytes,
+    files_bytes,
     setup_django,
     start_workers,
     stop_workers,
@@ -464,7 +465,7 @@ def main() -> int:
                     f"verdict {report.verdict}", missed))  # fmt: skip
 
         size = database_bytes()
-        media = sum(p.stat().st_size for p in (var_dir / "media").rglob("*") if p.is_file())
+        media = files_bytes((var_dir / "media").rglob("*"))
         log(f"database size {size / MIB:.1f} MiB ({engine}); media {media / MIB:.0f} MiB")
 
         a, b = runs[0].pk, runs[1].pk

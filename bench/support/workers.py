@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,20 @@ def database_bytes() -> int:
             cursor.execute("SELECT pg_database_size(current_database())")
             return int(cursor.fetchone()[0])
     name = Path(str(connection.settings_dict["NAME"]))
-    return sum(p.stat().st_size for p in name.parent.glob(name.name + "*"))
+    return files_bytes(name.parent.glob(name.name + "*"))
+
+
+def files_bytes(paths: Iterable[Path]) -> int:
+    """Total size of the files among `paths`; one removed meanwhile (SQLite's rollback journal
+    comes and goes with each transaction, a worker's temporary files too) counts nothing."""
+    total = 0
+    for path in paths:
+        try:
+            if path.is_file():
+                total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def start_workers(
