@@ -32,7 +32,9 @@ from evalsite.evals.models import SORTABLE_METRICS
 from evalsite.evals.selectors import (
     SORT_KEYS,
     biased_evidence,
+    compare_page_rows,
     compare_pair,
+    compare_regressions,
     compare_rows,
     identical_outputs,
     noise_run,
@@ -220,6 +222,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             "metrics": SORTABLE_METRICS,
             "lower_is_better": by_column(metric).lower_is_better,
             "page": page,
+            "rows": compare_page_rows(a, list(page), metric=metric),
             "summary": [(*row, within.get(row[0])) for row in summary],
             "outputs": identical_outputs(a, b),
             "noise_runs": (noise_a, noise_b),
@@ -227,9 +230,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
                 versions=list({r.model_version_id: r.model_version for r in (a, b)}.values()),
                 dataset_version=a.dataset_version,
             ),
-            "regressions": sum(1 for r in rows if (r["delta"] or 0) < 0)
-            if not by_column(metric).lower_is_better
-            else sum(1 for r in rows if (r["delta"] or 0) > 0),
+            "regressions": compare_regressions(rows, metric=metric),
             **intervals_context(a, b),  # stored by the evals.compare job; never computed here
         },
     )
