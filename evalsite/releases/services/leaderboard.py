@@ -157,7 +157,7 @@ def crowd_by_run(run_ids: set[int], production_run: dict[int, int]) -> dict[int,
 
 
 def _rows() -> list[LeaderboardRow]:
-    ids = primary_run_ids()
+    ids = set(primary_run_ids().values())
     runs = list(
         EvalRun.objects.filter(pk__in=ids)
         .select_related("model_version__family", "dataset_version")
