@@ -38,7 +38,7 @@ from models import services as registry
 from models.api.serializers import NameSerializerField
 from models.errors import RegistryError, VersionNotFound
 from models.selectors import model_version_resolve
-from pipelines.hashing import sha256_bytes
+from pipelines.hashing import sha256_chunks
 
 
 class GateRequest(serializers.Serializer):  # type: ignore[type-arg]
@@ -126,9 +126,7 @@ class GateCollection(APIView):
         user = signed_in(request.user)
         upload = v.get("file")
         key = request.headers.get("Idempotency-Key", "") or v["key"]
-        file_digest = sha256_bytes(upload.read()) if upload is not None else ""
-        if upload is not None:
-            upload.seek(0)
+        file_digest = sha256_chunks(upload.chunks()) if upload is not None else ""
         fields = {k: v.get(k) for k in ("candidate", "family", "version", "spec", "baseline",
                                         "dataset")}  # fmt: skip
         fingerprint = gate_fingerprint({**fields, "file": file_digest})
