@@ -229,9 +229,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Subject-lifting evaluation platform API",
     "DESCRIPTION": (
         "Token auth: `Authorization: Token <key>` (keys and their scopes on /models/tokens/ or "
-        '`manage.py api_token`). Errors answer `{"detail": message}` (or field → messages for '
-        "400): 401 without or with an expired token, 403 for a role or token scope that may not "
-        "do this, 404 unknown object, 409 conflict."
+        '`manage.py api_token`). Errors answer `{"error": {"code", "message", "fields"?}}` '
+        "(`fields`: each bad input field with its messages): 400 bad input, 401 without or "
+        "with an expired token, 403 for a role or token scope that may not do this, 404 unknown "
+        "object, 409 conflict."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,

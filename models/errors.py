@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from evalsite.core.errors import NotFound
+
 
 class RegistryError(ValueError):
     """A request the registry refuses (bad name, immutable version, unknown parent, ...).
@@ -10,8 +12,9 @@ class RegistryError(ValueError):
     """
 
 
-class VersionNotFound(LookupError):
-    """`family:version` or `family:alias` names nothing; the message lists what exists."""
+class VersionNotFound(NotFound):
+    """A family, `family:version`, `family:alias` or version id names nothing; the message says
+    which (and, resolving a reference, lists what exists)."""
 
 
 class ConversionFailed(RuntimeError):

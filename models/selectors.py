@@ -21,9 +21,12 @@ def family_rows() -> QuerySet[ModelFamily]:
     ).prefetch_related(Prefetch("aliases", queryset=Alias.objects.select_related("version")))
 
 
-def family_get(name: str) -> ModelFamily | None:
-    """The family called `name`, or None (views answer 404, commands name the families)."""
-    return ModelFamily.objects.filter(name=name).first()
+def family_get(name: str) -> ModelFamily:
+    """The family called `name`, or VersionNotFound."""
+    family = ModelFamily.objects.filter(name=name).first()
+    if family is None:
+        raise VersionNotFound(f"No model family {name!r}.")
+    return family
 
 
 def family_versions(family: ModelFamily) -> QuerySet[ModelVersion]:
@@ -44,15 +47,43 @@ def alias_history(family: ModelFamily) -> QuerySet[AliasMove]:
     )[:HISTORY_ROWS]
 
 
-def model_version_get(*, family: str, version: str) -> ModelVersion | None:
-    """The version `family:version` with what its page shows, or None. (Not to be confused with
-    `evalsite.datasets.selectors.version_get`, a held-out set's version.)"""
-    return (
-        ModelVersion.objects.select_related("family", "parent", "created_by", "validation_job")
-        .prefetch_related("children", "aliases")
-        .filter(family__name=family, version=version)
-        .first()
-    )
+def _version_page_rows() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related(
+        "family", "parent", "created_by", "validation_job"
+    ).prefetch_related("children", "aliases")
+
+
+def model_version_get(*, family: str, version: str) -> ModelVersion:
+    """The version `family:version` with what its page shows, or VersionNotFound. (Not to be
+    confused with `evalsite.datasets.selectors.version_get`, a held-out set's version.)"""
+    row = _version_page_rows().filter(family__name=family, version=version).first()
+    if row is None:
+        raise VersionNotFound(f"No model version {family}:{version}.")
+    return row
+
+
+def model_version_by_id(pk: int) -> ModelVersion:
+    """The version with this id (what the API's version document shows), or VersionNotFound."""
+    row = _version_page_rows().filter(pk=pk).first()
+    if row is None:
+        raise VersionNotFound(f"No model version with id {pk}.")
+    return row
+
+
+def family_version(family: ModelFamily, version: str) -> ModelVersion:
+    """The family's version called `version`, or VersionNotFound."""
+    row = family.versions.filter(version=version).first()
+    if row is None:
+        raise VersionNotFound(f"{family.name} has no version {version!r}.")
+    return row
+
+
+def family_alias(family: ModelFamily, name: str) -> Alias:
+    """The family's alias called `name` with its version, or VersionNotFound."""
+    alias = family.aliases.select_related("family", "version").filter(name=name).first()
+    if alias is None:
+        raise VersionNotFound(f"{family.name} has no alias {name!r}.")
+    return alias
 
 
 def version_lineage(version: ModelVersion) -> list[ModelVersion]:

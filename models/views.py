@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -26,23 +26,9 @@ from models.forms import (
     UploadForm,
     max_upload_bytes,
 )
-from models.models import PRODUCTION, ModelFamily, ModelFormat, ModelVersion, VersionStatus
+from models.models import PRODUCTION, ModelFormat, VersionStatus
 from models.services.tokens import token_expiry
 from pipelines.spec.declared import DIGEST_FIELDS
-
-
-def _family(name: str) -> ModelFamily:
-    fam = selectors.family_get(name)
-    if fam is None:
-        raise Http404(f"No model family {name!r}.")
-    return fam
-
-
-def _version(family: str, version: str) -> ModelVersion:
-    row = selectors.model_version_get(family=family, version=version)
-    if row is None:
-        raise Http404(f"No model version {family}:{version}.")
-    return row
 
 
 @researcher_required
@@ -52,7 +38,7 @@ def family_list(request: HttpRequest) -> HttpResponse:
 
 @researcher_required
 def family_detail(request: HttpRequest, family: str) -> HttpResponse:
-    fam = _family(family)
+    fam = selectors.family_get(family)
     return render(request, "registry/family.html", _family_context(request, fam, None))
 
 
@@ -72,7 +58,7 @@ def _family_context(request: HttpRequest, fam: Any, form: AliasMoveForm | None) 
 @researcher_required
 @require_POST
 def alias_move(request: AuthenticatedHttpRequest, family: str) -> HttpResponse:
-    fam = _family(family)
+    fam = selectors.family_get(family)
     ready = list(fam.versions.filter(status=VersionStatus.READY).values_list("version", flat=True))
     form = AliasMoveForm(request.POST, versions=ready)
     if form.is_valid():
@@ -96,7 +82,7 @@ def alias_move(request: AuthenticatedHttpRequest, family: str) -> HttpResponse:
 
 @researcher_required
 def version_detail(request: HttpRequest, family: str, version: str) -> HttpResponse:
-    row = _version(family, version)
+    row = selectors.model_version_get(family=family, version=version)
     context = {
         "v": row,
         "spec_pretty": json.dumps(_spec_for_display(row.spec), indent=2),
@@ -132,7 +118,7 @@ def _spec_for_display(spec: dict[str, Any]) -> dict[str, Any]:
 @researcher_required
 @require_POST
 def version_convert(request: AuthenticatedHttpRequest, family: str, version: str) -> HttpResponse:
-    row = _version(family, version)
+    row = selectors.model_version_get(family=family, version=version)
     form = ConvertForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a conversion target: onnx or coreml.")

@@ -35,7 +35,8 @@ from django.db.models import Count
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.models import DatasetVersion
 from evalsite.datasets.selectors import dataset_version_resolve
-from evalsite.evals.models import EvalRun, RunStatus
+from evalsite.evals.models import EvalRun
+from evalsite.evals.selectors import primary_run
 from models.errors import VersionNotFound
 from models.models import CANDIDATE, PRODUCTION
 from models.selectors import model_version_resolve
@@ -71,14 +72,6 @@ INSTANCE_ITEMS = 40
 Log = Callable[[str], object]
 
 
-def _primary_run(version_id: int, dataset_version: DatasetVersion) -> EvalRun | None:
-    return (
-        EvalRun.objects.filter(model_version=version_id, dataset_version=dataset_version,
-                               status=RunStatus.DONE, is_default_config=True)
-        .order_by("-finished_at", "-pk").first()
-    )  # fmt: skip
-
-
 def demo_pair(set_name: str = DEMO_SET) -> tuple[DatasetVersion, EvalRun, EvalRun] | str:
     """(set version, candidate run, production run), or why there is none yet."""
     try:
@@ -89,7 +82,10 @@ def demo_pair(set_name: str = DEMO_SET) -> tuple[DatasetVersion, EvalRun, EvalRu
         return str(exc)
     if candidate.pk == production.pk:
         return f"{candidate.ref} is both candidate and production"
-    runs = [_primary_run(v.pk, dataset_version) for v in (candidate, production)]
+    runs = [
+        primary_run(model_version=v, dataset_version=dataset_version)
+        for v in (candidate, production)
+    ]
     if runs[0] is None or runs[1] is None:
         return f"{candidate.ref} or {production.ref} has no finished run on {dataset_version.spec}"
     return dataset_version, runs[0], runs[1]

@@ -12,6 +12,7 @@ from django import forms
 from evalsite.core.formfields import DecimalNumberField, WholeNumberField
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, RunStatus
+from pipelines.parse import InvalidInput
 from ratings.models import (
     DEFAULT_ALPHA,
     DEFAULT_GOLD_SHARE,
@@ -94,7 +95,7 @@ VOTES_MAX = 64
 VOTES_MAX_BYTES = VOTES_MAX * SUBMIT_MAX_BYTES // 8
 
 
-class SubmitInvalid(ValueError):
+class SubmitInvalid(InvalidInput):
     """A submit body that cannot be parsed; str(exc) names the field and what is expected."""
 
 

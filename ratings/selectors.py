@@ -16,8 +16,23 @@ from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, Quer
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from evalsite.core.errors import NotFound
 from evalsite.evals.models import EvalRun
 from ratings.models import SIMULATED_GROUP, Assignment, Campaign, CampaignSnapshot, Rating, Task
+
+
+class CampaignNotFound(NotFound):
+    """No campaign with this id (of the asked mode)."""
+
+
+def campaign_get(pk: int, *, mode: str | None = None) -> Campaign:
+    """The campaign with its set version, or CampaignNotFound; with `mode`, only one of it (an
+    attribute-labelling page never shows a rating campaign)."""
+    rows = Campaign.objects.select_related("dataset_version__dataset").filter(pk=pk)
+    campaign = rows.filter(mode=mode).first() if mode is not None else rows.first()
+    if campaign is None:
+        raise CampaignNotFound(f"No campaign #{pk}.")
+    return campaign
 
 
 def simulated_usernames(*, usernames: Iterable[str]) -> set[str]:

@@ -7,8 +7,9 @@ it answers 404.
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 
+from evalsite.core.errors import NotFound
 from pipelines.parse import InvalidNumber, parse_id, parse_int
 
 
@@ -27,11 +28,11 @@ def query_id(request: HttpRequest, key: str) -> int | None:
 
 
 def path_int(text: str, *, name: str, lo: int | None = None, hi: int | None = None) -> int:
-    """A number inside a URL path segment (`instance-3`): Http404 when it is not one."""
+    """A number inside a URL path segment (`instance-3`): NotFound (404) when it is not one."""
     try:
         return parse_int(text, name=name, lo=lo, hi=hi)
     except InvalidNumber as exc:
-        raise Http404(str(exc)) from None
+        raise NotFound(str(exc)) from None
 
 
 __all__ = ["path_int", "query_id", "query_int"]

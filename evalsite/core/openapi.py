@@ -8,24 +8,45 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from evalsite.core.scopes import SCOPES, view_scope
 
+#: Built inline: a declared attribute named `fields` would shadow `Serializer.fields`.
+ERROR_DETAIL = inline_serializer(
+    name="ErrorDetail",
+    fields={
+        "code": serializers.CharField(
+            help_text="a stable word to branch on: invalid, refused, not_authenticated, "
+            "authentication_failed, permission_denied, not_found, conflict, throttled, "
+            "server_error, …"
+        ),
+        "message": serializers.CharField(help_text="what is wrong, for a person to read"),
+        "fields": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            required=False,
+            help_text="each bad input field with its messages (only when fields are named)",
+        ),
+    },
+)
+
 
 class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    detail = serializers.CharField(help_text="what is wrong, for a person to read")
+    """The one error body of every endpoint (`evalsite.core.errors.error_body`)."""
+
+    error = ERROR_DETAIL
     exit_code = serializers.IntegerField(
         required=False, help_text="release doors: the release_report / release_decide exit code"
     )
 
 
 ERRORS = {
-    400: "bad input: `detail`, or each bad field with its messages",
-    401: "no token, a wrong token, or an expired one (`detail` says which)",
-    403: "the user's role or the token's scopes do not allow this (`detail` names the scope)",
-    404: "no such object",
+    400: "bad input: `error.message`, and `error.fields` with each bad field's messages",
+    401: "no token, a wrong token, or an expired one (`error.message` says which)",
+    403: "the user's role or the token's scopes do not allow this (`error.message` names the "
+    "scope)",
+    404: "no such object (`error.code` is `not_found`)",
 }
 
 

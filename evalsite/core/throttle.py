@@ -21,11 +21,13 @@ from typing import Any
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.request import Request
+
+from evalsite.core.answers import json_error
 
 # Recorded as the "username" of failed token attempts (parentheses: never a real username).
 TOKEN_ATTEMPT = "(api token)"
@@ -60,7 +62,7 @@ def lockout_response(
 ) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE: 429 with the reason, as JSON for API clients, else the page."""
     if "/api/" in request.path or request.headers.get("x-requested-with") == "XMLHttpRequest":
-        return JsonResponse({"detail": cooloff_message()}, status=429)
+        return json_error(429, cooloff_message())
     context = {"failure_limit": settings.LOGIN_FAILURE_LIMIT, "cooloff_timedelta":
                settings.AXES_COOLOFF_TIME}  # fmt: skip
     return render(request, "registration/locked_out.html", context, status=429)

@@ -13,11 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from evalsite.core.answers import json_error
 from evalsite.core.clientaddr import client_address
 from evalsite.core.models import TokenPolicy
 from evalsite.core.throttle import GuardedTokenAuthentication
@@ -76,8 +77,8 @@ class TokensOnlyForTheApiMiddleware:
         cls = getattr(view_func, "cls", None)
         if cls is not None and issubclass(cls, APIView):
             return None
-        return JsonResponse(
-            {"detail": "API tokens work only on the REST API (see /api/docs/); this is a web "
-             "page: sign in with a browser session"},
-            status=403,
-        )  # fmt: skip
+        return json_error(
+            403,
+            "API tokens work only on the REST API (see /api/docs/); this is a web page: sign in "
+            "with a browser session",
+        )

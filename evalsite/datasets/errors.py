@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalsite.core.errors import NotFound
+
 
 def entry(file: str, reason: str, action: str) -> dict[str, str]:
     return {"file": file, "reason": reason, "action": action}
@@ -25,6 +27,10 @@ class ImportRejected(Exception):
         self.entries = entries
         self.report = {**(report or {}), "fatal": entries}
         super().__init__("; ".join(format_entry(e) for e in entries))
+
+
+class DatasetNotFound(NotFound):
+    """No set, set version, item or import with that name or id; the message says which."""
 
 
 class VersionSpecError(LookupError):

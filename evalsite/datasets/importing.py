@@ -10,7 +10,6 @@ Order of work, chosen so that a fatal problem writes nothing:
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import time
 import zipfile
@@ -34,6 +33,7 @@ from evalsite.datasets.models import (
 )
 from evalsite.datasets.validation import Plan, PlannedItem, plan_import
 from evalsite.datasets.writing import ImportResult, version_create, version_unchanged
+from pipelines.hashing import sha256_chunks
 from pipelines.imaging import ItemOutcome, ItemTask, pool_init, process_item
 
 Progress = Callable[[int, int], None]
@@ -201,10 +201,7 @@ def _reporting(
 
 def content_hash(triples: list[tuple[str, str, str]]) -> str:
     """sha256 over the sorted (stem, image sha256, mask sha256) of the stored files."""
-    h = hashlib.sha256()
-    for stem, image_sha, mask_sha in sorted(triples):
-        h.update(f"{stem}\t{image_sha}\t{mask_sha}\n".encode())
-    return h.hexdigest()
+    return sha256_chunks(f"{stem}\t{i}\t{m}\n".encode() for stem, i, m in sorted(triples))
 
 
 __all__ = ["ImportResult", "content_hash", "dataset_import"]

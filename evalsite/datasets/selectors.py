@@ -12,7 +12,7 @@ from django.db.models import Count, Prefetch, QuerySet
 
 from evalsite.core import names
 from evalsite.datasets import vocab
-from evalsite.datasets.errors import VersionSpecError
+from evalsite.datasets.errors import DatasetNotFound, VersionSpecError
 from evalsite.datasets.models import (
     AttributeRevision,
     AttributeSource,
@@ -52,8 +52,11 @@ def set_name_problem(name: str) -> str | None:
     return None
 
 
-def dataset_get(*, name: str) -> Dataset | None:
-    return Dataset.objects.filter(name=name).first()
+def dataset_get(*, name: str) -> Dataset:
+    dataset = Dataset.objects.filter(name=name).first()
+    if dataset is None:
+        raise DatasetNotFound(f"no set named {name!r}")
+    return dataset
 
 
 def dataset_versions(*, dataset: Dataset) -> QuerySet[DatasetVersion]:
@@ -95,11 +98,11 @@ def dataset_version_resolve(spec: str) -> DatasetVersion:
     )
 
 
-def version_get(*, dataset: Dataset, prefix: str) -> DatasetVersion | None:
+def version_get(*, dataset: Dataset, prefix: str) -> DatasetVersion:
     try:
         return dataset_version_resolve(f"{dataset.name}:{prefix}")
     except VersionSpecError:
-        return None
+        raise DatasetNotFound(f"no version {dataset.name}:{prefix}") from None
 
 
 def revision_pick(
@@ -198,14 +201,18 @@ def version_licences(*, version: DatasetVersion) -> list[tuple[str, int]]:
     return sorted(((k, n) for k, n in counter.items() if k), key=lambda kv: -kv[1])
 
 
-def item_get(*, item_id: int) -> Item | None:
-    return Item.objects.filter(pk=item_id).first()
+def item_get(*, item_id: int) -> Item:
+    item = Item.objects.filter(pk=item_id).first()
+    if item is None:
+        raise DatasetNotFound(f"no item #{item_id}")
+    return item
 
 
-def import_get(*, import_id: int) -> DatasetImport | None:
-    return (
-        DatasetImport.objects.select_related("version__dataset", "job").filter(pk=import_id).first()
-    )
+def import_get(*, import_id: int) -> DatasetImport:
+    imp = DatasetImport.objects.select_related("version__dataset", "job").filter(pk=import_id)
+    if (row := imp.first()) is None:
+        raise DatasetNotFound(f"no import #{import_id}")
+    return row
 
 
 def import_recent(*, limit: int = 10) -> QuerySet[DatasetImport]:

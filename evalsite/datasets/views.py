@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from evalsite.core.inputs import query_int
 from evalsite.core.roles import researcher_required, signed_in
 from evalsite.datasets import selectors, services
+from evalsite.datasets.errors import DatasetNotFound
 from evalsite.datasets.forms import UploadForm
 
 # Derived copies only: originals (and their EXIF) are never served by the site.
@@ -36,8 +37,6 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 @researcher_required
 def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
     dataset = selectors.dataset_get(name=name)
-    if dataset is None:
-        raise Http404(f"no set named {name!r}")
     return render(
         request,
         "datasets/detail.html",
@@ -48,9 +47,7 @@ def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
 @researcher_required
 def version_detail(request: HttpRequest, name: str, prefix: str) -> HttpResponse:
     dataset = selectors.dataset_get(name=name)
-    version = selectors.version_get(dataset=dataset, prefix=prefix) if dataset else None
-    if version is None:
-        raise Http404(f"no version {name}:{prefix}")
+    version = selectors.version_get(dataset=dataset, prefix=prefix)
     revision = selectors.revision_pick(version=version, number=query_int(request, "rev", lo=1))
     bucket = request.GET.get("bucket") or None
     page = selectors.version_items_page(
@@ -81,14 +78,14 @@ def version_detail(request: HttpRequest, name: str, prefix: str) -> HttpResponse
 @researcher_required
 def item_file(request: HttpRequest, item_id: int, kind: str) -> FileResponse:
     field = SERVED_KINDS.get(kind)
-    item = selectors.item_get(item_id=item_id) if field else None
-    if item is None or field is None:
-        raise Http404("no such file")
+    if field is None:
+        raise DatasetNotFound(f"no file kind {kind!r}")
+    item = selectors.item_get(item_id=item_id)
     stored = getattr(item, field)
     try:
         handle = stored.open("rb")
     except FileNotFoundError:
-        raise Http404("the stored file is missing") from None
+        raise DatasetNotFound("the stored file is missing") from None
     response = FileResponse(handle, content_type=mimetypes.guess_type(stored.name)[0])
     # Content-addressed: the bytes behind this URL never change, so browsers may keep them.
     response["Cache-Control"] = "private, max-age=31536000, immutable"
@@ -113,8 +110,6 @@ def upload(request: HttpRequest) -> HttpResponse:
 @researcher_required
 def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     imp = selectors.import_get(import_id=import_id)
-    if imp is None:
-        raise Http404("no such import")
     return render(request, "datasets/import.html", {"imp": imp})
 
 
@@ -130,8 +125,6 @@ def _version_url(imp: object) -> str | None:
 def import_progress(request: HttpRequest, import_id: int) -> JsonResponse:
     """Polled by the upload page: counts straight from the database row."""
     imp = selectors.import_get(import_id=import_id)
-    if imp is None:
-        raise Http404("no such import")
     return JsonResponse(
         {
             "status": imp.status,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
@@ -19,7 +19,6 @@ from evalsite.evals.models import (
     RunComparison,
     RunStatus,
 )
-from evalsite.evals.services.runs import DEFAULT_RUNTIME
 from models.models import ModelVersion
 from pipelines.metrics.registry import by_column
 from pipelines.parse import DIGITS, parse_id
@@ -59,31 +58,37 @@ def runs_for_model_version(version: ModelVersion) -> QuerySet[EvalRun]:
     return run_queryset().filter(model_version=version)
 
 
-def primary_run(*, model_version: ModelVersion, dataset_version: DatasetVersion) -> EvalRun | None:
-    """The latest finished run with the default runtime and post-processing config."""
-    return (
-        run_queryset()
-        .filter(
-            model_version=model_version,
-            dataset_version=dataset_version,
-            status=RunStatus.DONE,
-            runtime=DEFAULT_RUNTIME,
-            is_default_config=True,
-        )
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
+def primary_run_ids(
+    *,
+    model_version_ids: Collection[int] | None = None,
+    dataset_version_ids: Collection[int] | None = None,
+) -> dict[tuple[int, int], int]:
+    """The primary run's id per (model version, set version), optionally only for these ids.
+
+    The one rule for "primary": the newest finished run with the default runtime and
+    post-processing (a worker's, or an imported one of a version the workers cannot run); the
+    release report, the leaderboard, the gate and the run page all stand on it.
+    """
+    rows = EvalRun.objects.filter(status=RunStatus.DONE, is_default_config=True)
+    if model_version_ids is not None:
+        rows = rows.filter(model_version_id__in=model_version_ids)
+    if dataset_version_ids is not None:
+        rows = rows.filter(dataset_version_id__in=dataset_version_ids)
+    seen: dict[tuple[int, int], int] = {}
+    ordered = rows.order_by("-finished_at", "-pk")
+    for pk, mv, dv in ordered.values_list("pk", "model_version_id", "dataset_version_id"):
+        seen.setdefault((mv, dv), pk)
+    return seen
 
 
-def primary_finished_run(*, model_version_id: int, dataset_version_id: int) -> EvalRun | None:
-    """The newest finished run with the default post-processing (worker or imported): the run a
-    release report and the leaderboard stand on for this version on this set version."""
-    return (
-        EvalRun.objects.filter(
-            model_version_id=model_version_id, dataset_version_id=dataset_version_id,
-            status=RunStatus.DONE, is_default_config=True,
-        ).order_by("-finished_at", "-pk").first()
-    )  # fmt: skip
+def primary_run(
+    *, model_version: ModelVersion | int, dataset_version: DatasetVersion | int
+) -> EvalRun | None:
+    """The primary run of one version on one set version (`primary_run_ids`), or None."""
+    mv = model_version if isinstance(model_version, int) else model_version.pk
+    dv = dataset_version if isinstance(dataset_version, int) else dataset_version.pk
+    pk = primary_run_ids(model_version_ids=[mv], dataset_version_ids=[dv]).get((mv, dv))
+    return None if pk is None else run_queryset().filter(pk=pk).first()
 
 
 def run_comparison_get(*, baseline: EvalRun, candidate: EvalRun) -> RunComparison | None:
@@ -94,19 +99,6 @@ def run_comparison_get(*, baseline: EvalRun, candidate: EvalRun) -> RunCompariso
             candidate_digest=candidate.output_digest,
         ).first()
     )  # fmt: skip
-
-
-def primary_run_ids() -> set[int]:
-    """Ids of every primary run (one per version × set version), for retention."""
-    seen: dict[tuple[int, int], int] = {}
-    rows = (
-        EvalRun.objects.filter(status=RunStatus.DONE, is_default_config=True)
-        .order_by("-finished_at", "-pk")
-        .values_list("pk", "model_version_id", "dataset_version_id")
-    )
-    for pk, mv, dv in rows:
-        seen.setdefault((mv, dv), pk)
-    return set(seen.values())
 
 
 def waiting_note(run: EvalRun, queues: dict[str, dict[str, Any]] | None = None) -> str:

@@ -1,7 +1,8 @@
 """REST: `GET /fairness/api/runs/<id>/` — the stored fairness JSON (docs/contracts/reports.md).
 
-409 with "no person attributes — annotate or import a manifest" when the run's set has none;
-202 while the report is being computed (a GET never computes). `POST` with optional
+409 (the one error shape, `evalsite.core.errors`) with "no person attributes — annotate or import
+a manifest" when the run's set has none; 202 `{"status": "computing", "message"}` while the report
+is being computed (a GET never computes). `POST` with optional
 `min_group_size`, `margin`, `skin_tone_groups` computes (and stores) a report with those
 settings and returns it; a bad setting is a 400 naming the field. Auth as the other APIs: token or
 session, researcher and up.
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.answers import api_error
 from evalsite.core.formfields import ApiDecimalNumber, ApiWholeNumber
 from evalsite.core.roles import CanResearch
 from evalsite.core.scopes import EVALUATE, ScopeMap
@@ -41,8 +43,9 @@ class RunFairness(APIView):
         state = fairness_state(run=run_get(pk))
         if state.report is not None:
             return Response(state.report.data)
-        code = status.HTTP_202_ACCEPTED if state.pending else status.HTTP_409_CONFLICT
-        return Response({"detail": state.message}, status=code)
+        if state.pending:  # not an error: the report is on its way
+            return Response({"status": "computing", "message": state.message}, status=202)
+        return api_error(409, state.message, code="no_report")
 
     def post(self, request: Request, pk: int) -> Response:
         run = run_get(pk)
@@ -52,12 +55,10 @@ class RunFairness(APIView):
         try:
             settings = settings_for(run=run, **v)
         except ValueError as exc:
-            field = "skin_tone_groups" if "skin-tone" in str(exc) else "non_field_errors"
-            return Response({field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            fields = {"skin_tone_groups": [str(exc)]} if "skin-tone" in str(exc) else None
+            return api_error(400, str(exc), fields=fields)
         try:
             report = fairness_report_compute(run=run, settings=settings)
-        except NoPersonAttributes as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except (NoPersonAttributes, ValueError) as exc:
+            return api_error(409, str(exc))
         return Response(report.data)

@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.answers import api_error
 from evalsite.core.formfields import ApiWholeNumber
 from evalsite.core.roles import CanRelease, CanResearch, signed_in
 from evalsite.core.scopes import DECIDE, REPORT, ScopeMap
@@ -141,8 +142,7 @@ class ReportCollection(APIView):
                 user=signed_in(request.user), enqueue=not v["wait"],
             )  # fmt: skip
         except ReleaseError as exc:
-            return Response({"detail": str(exc), "exit_code": 1},
-                            status=status.HTTP_400_BAD_REQUEST)  # fmt: skip
+            return api_error(400, str(exc), exit_code=1)
         if v["wait"]:
             try:
                 report = release_report_run_now(report=report)
@@ -176,11 +176,11 @@ class ReportDecision(APIView):
                 reason=v["reason"], move_production=v["move_production"], override=v["override"],
             )  # fmt: skip
         except PermissionDenied as exc:
-            return Response({"detail": str(exc), "exit_code": 1}, status=403)
+            return api_error(403, str(exc), exit_code=1)
         except EvidenceMoved as exc:
-            return Response({"detail": str(exc), "exit_code": exc.exit_code}, status=409)
+            return api_error(409, str(exc), exit_code=exc.exit_code)
         except ReleaseError as exc:
-            return Response({"detail": str(exc), "exit_code": exc.exit_code}, status=400)
+            return api_error(400, str(exc), exit_code=exc.exit_code)
         decision = ReleaseDecisionModel.objects.select_related(
             "decided_by", "alias_move__to_version__family"
         ).get(pk=decision.pk)
@@ -196,5 +196,5 @@ class ReportRebuild(APIView):
         try:
             new = release_report_rebuild(report=report_get(pk), user=signed_in(request.user))
         except ReleaseError as exc:
-            return Response({"detail": str(exc), "exit_code": 1}, status=400)
+            return api_error(400, str(exc), exit_code=1)
         return Response(report_document(report_get(new.pk), request), status=201)

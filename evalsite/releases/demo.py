@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from evalsite.evals.selectors import primary_run
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.models import ReleaseReport, ReportStatus
 from evalsite.releases.selectors import release_report_payload, report_staleness
 from evalsite.releases.services.leaderboard import leaderboard_refresh
 from evalsite.releases.services.refs import ReportRefs, resolve_refs
 from evalsite.releases.services.reports import (
-    primary_run_of,
     release_report_create,
     release_report_run_now,
 )
@@ -44,7 +44,7 @@ DEMO_CANDIDATE = "subject-lift:candidate"
 def _demo_campaign(refs: ReportRefs) -> Any:
     from ratings.demo import demo_campaign
 
-    runs = [primary_run_of(model_version=v, dataset_version=refs.dataset_version)
+    runs = [primary_run(model_version=v, dataset_version=refs.dataset_version)
             for v in (refs.candidate, refs.baseline)]  # fmt: skip
     if runs[0] is None or runs[1] is None:
         return None

@@ -22,4 +22,4 @@ class OverrideRequired(ReleaseError):
 
 
 class ReportNotFound(NotFound):
-    """No release report with that id (pages answer 404, the API a 404 body)."""
+    """No release report (or release gate) with that id (pages answer 404, the API a 404 body)."""

@@ -22,12 +22,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.answers import api_error
 from evalsite.core.roles import CanResearch, signed_in
 from evalsite.core.scopes import EVALUATE, REPORT, UPLOAD, ScopeMap, require_token_scope
 from evalsite.releases.api import suite_specs
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.models import GateStatus, ReleaseGate, ReportStatus
-from evalsite.releases.selectors import release_report_payload
+from evalsite.releases.selectors import gate_get, release_report_payload
 from evalsite.releases.services.gate import (
     GateConflict,
     gate_fingerprint,
@@ -39,7 +40,7 @@ from models import services as registry
 from models.api.serializers import NameSerializerField
 from models.errors import RegistryError, VersionNotFound
 from models.selectors import model_version_resolve
-from pipelines.hashing import sha256_bytes
+from pipelines.hashing import sha256_chunks
 
 
 class GateRequest(serializers.Serializer):  # type: ignore[type-arg]
@@ -128,8 +129,9 @@ class GateCollection(APIView):
         user = signed_in(request.user)
         upload = v.get("file")
         key = request.headers.get("Idempotency-Key", "") or v["key"]
-        file_digest = sha256_bytes(upload.read()) if upload is not None else ""
-        if upload is not None:
+        file_digest = ""
+        if upload is not None:  # in blocks: a model file may be gigabytes
+            file_digest = sha256_chunks(upload.chunks())
             upload.seek(0)
         fields = {k: v.get(k) for k in ("candidate", "family", "version", "spec", "baseline",
                                         "dataset")}  # fmt: skip
@@ -152,11 +154,9 @@ class GateCollection(APIView):
                 baseline_ref=refs.baseline.ref, datasets=refs.dataset_versions,
             )  # fmt: skip
         except GateConflict as exc:
-            return Response({"detail": str(exc), "exit_code": 1}, status=status.HTTP_409_CONFLICT)
-        except (ReleaseError, RegistryError) as exc:
-            return Response({"detail": str(exc), "exit_code": 1}, status=400)
-        except VersionNotFound as exc:
-            return Response({"detail": str(exc), "exit_code": 1}, status=400)
+            return api_error(409, str(exc), exit_code=1)
+        except (ReleaseError, RegistryError, VersionNotFound) as exc:
+            return api_error(400, str(exc), exit_code=1)
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         body = gate_document(gate, request)
         return Response(body, status=code, headers={"Location": body["url"]})
@@ -167,11 +167,4 @@ class GateDetail(APIView):
     required_scope: ScopeMap = {"GET": None}
 
     def get(self, request: Request, pk: int) -> Response:
-        gate = (
-            ReleaseGate.objects.select_related("candidate__family", "report__baseline__family")
-            .filter(pk=pk)
-            .first()
-        )
-        if gate is None:
-            return Response({"detail": f"no gate {pk}"}, status=status.HTTP_404_NOT_FOUND)
-        return Response(gate_document(gate, request))
+        return Response(gate_document(gate_get(pk), request))

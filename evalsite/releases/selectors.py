@@ -13,6 +13,7 @@ from evalsite.releases.models import (
     LeaderboardRow,
     LeaderboardState,
     ReleaseDecision,
+    ReleaseGate,
     ReleaseReport,
     ReportStatus,
 )
@@ -131,6 +132,18 @@ def report_get(pk: int) -> ReleaseReport:
     if report is None:
         raise ReportNotFound(f"No release report #{pk}.")
     return report
+
+
+def gate_get(pk: int) -> ReleaseGate:
+    """The release gate with its candidate and report, or ReportNotFound."""
+    gate = (
+        ReleaseGate.objects.select_related("candidate__family", "report__baseline__family")
+        .filter(pk=pk)
+        .first()
+    )
+    if gate is None:
+        raise ReportNotFound(f"No release gate #{pk}.")
+    return gate
 
 
 def report_list(*, limit: int = 100) -> list[ReleaseReport]:

@@ -52,7 +52,7 @@ def call(url: str, headers: dict[str, str], data: bytes | None = None) -> tuple[
         try:
             return exc.code, json.loads(text)
         except ValueError:
-            return exc.code, {"detail": text[:500]}
+            return exc.code, {"error": {"code": "not_json", "message": text[:500]}}
 
 
 def main() -> int:

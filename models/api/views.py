@@ -7,7 +7,6 @@ that may not do this (e.g. a researcher moving `production`), 404 for unknown fa
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import PermissionDenied
@@ -15,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from evalsite.core.answers import api_error
 from evalsite.core.roles import CanResearch, signed_in
 from evalsite.core.scopes import ALIAS, UPLOAD, scoped
 from models import selectors, services
@@ -25,16 +25,8 @@ from models.api.serializers import (
     VersionUploadSerializer,
 )
 from models.errors import RegistryError
-from models.models import ModelFamily, ModelVersion
 
 PERMISSIONS = [IsAuthenticated, CanResearch]
-
-
-def _family(name: str) -> ModelFamily:
-    fam = selectors.family_get(name)
-    if fam is None:
-        raise Http404(f"No model family {name!r}.")
-    return fam
 
 
 @scoped({"GET": None})
@@ -61,7 +53,7 @@ def family_versions(request: Request, family: str) -> Response:
     POST `version`, `external=true` [notes, parent, provenance] registers an external version.
     """
     if request.method == "GET":
-        fam = _family(family)
+        fam = selectors.family_get(family)
         rows = selectors.family_versions(fam).prefetch_related("children")
         return Response(VersionSerializer(rows, many=True, context={"request": request}).data)
     form = VersionUploadSerializer(data=request.data)
@@ -83,7 +75,7 @@ def family_versions(request: Request, family: str) -> Response:
             provenance=data.get("provenance", ""),
         )
     except RegistryError as exc:
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return api_error(400, str(exc))
     body = VersionSerializer(result.version, context={"request": request}).data
     return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
@@ -92,14 +84,7 @@ def family_versions(request: Request, family: str) -> Response:
 @api_view(["GET"])
 @permission_classes(PERMISSIONS)
 def version_detail(request: Request, pk: int) -> Response:
-    row = (
-        ModelVersion.objects.select_related("family", "parent")
-        .prefetch_related("aliases", "children")
-        .filter(pk=pk)
-        .first()
-    )
-    if row is None:
-        raise Http404(f"No model version with id {pk}.")
+    row = selectors.model_version_by_id(pk)
     return Response(VersionSerializer(row, context={"request": request}).data)
 
 
@@ -108,17 +93,12 @@ def version_detail(request: Request, pk: int) -> Response:
 @permission_classes(PERMISSIONS)
 def alias_detail(request: Request, family: str, name: str) -> Response:
     """GET: where the alias points and its history. POST {version, reason}: move it."""
-    fam = _family(family)
+    fam = selectors.family_get(family)
     if request.method == "GET":
-        alias = fam.aliases.select_related("family", "version").filter(name=name).first()
-        if alias is None:
-            raise Http404(f"{family} has no alias {name!r}.")
-        return Response(AliasSerializer(alias).data)
+        return Response(AliasSerializer(selectors.family_alias(fam, name)).data)
     form = AliasMoveSerializer(data=request.data)
     form.is_valid(raise_exception=True)
-    version = fam.versions.filter(version=form.validated_data["version"]).first()
-    if version is None:
-        raise Http404(f"{family} has no version {form.validated_data['version']!r}.")
+    version = selectors.family_version(fam, form.validated_data["version"])
     try:
         alias = services.alias_move(
             family=fam,
@@ -130,5 +110,5 @@ def alias_detail(request: Request, family: str, name: str) -> Response:
     except DjangoPermissionDenied as exc:
         raise PermissionDenied(str(exc)) from exc
     except RegistryError as exc:
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return api_error(400, str(exc))
     return Response(AliasSerializer(alias).data)

@@ -26,12 +26,13 @@ page):
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from pipelines.hashing import sha256_arrays
 
 #: OpenCV's setRNGSeed takes a C int; seeds are folded into [0, 2**31).
 SEED_MODULUS = 2**31
@@ -39,11 +40,7 @@ SEED_MODULUS = 2**31
 
 def image_seed(image: np.ndarray) -> int:
     """A seed derived from the pixels (and shape) of ``image``: same photo → same seed."""
-    arr = np.ascontiguousarray(image)
-    digest = hashlib.sha256()
-    digest.update(repr((arr.shape, arr.dtype.str)).encode())
-    digest.update(arr.tobytes())
-    return int.from_bytes(digest.digest()[:8], "little") % SEED_MODULUS
+    return int.from_bytes(bytes.fromhex(sha256_arrays(image))[:8], "little") % SEED_MODULUS
 
 
 def seed_opencv(image: np.ndarray) -> int:

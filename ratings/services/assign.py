@@ -31,6 +31,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
+from evalsite.core.errors import Conflict, NotFound, Refused
 from ratings.models import (
     REASON_KEYS,
     SHOWN_CHOICES,
@@ -66,15 +67,15 @@ MAX_SECONDS = 3600.0  # a page left open overnight is not 9 hours of work
 LEASE_LOCK_SPACE = 0x52415445
 
 
-class RatingError(ValueError):
+class RatingError(Refused):
     """A submit that cannot be stored; the message says what to fix."""
 
 
-class CampaignClosed(RatingError):
+class CampaignClosed(RatingError, Conflict):
     """The campaign is not open (closed or still a draft): ratings are refused, not stored."""
 
 
-class AssignmentNotFound(LookupError):
+class AssignmentNotFound(NotFound):
     """No assignment with this token belongs to this annotator."""
 
 

@@ -24,13 +24,14 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from evalsite.core.errors import NotFound
+from evalsite.core.answers import json_error
+from evalsite.core.errors import SERVER_ERROR, NotFound, status_of
 from evalsite.core.roles import AuthenticatedHttpRequest, annotator_required
 from evalsite.evals.models import ItemResult
 from evalsite.evals.services.artefacts import item_view, min_instance_area
@@ -43,7 +44,6 @@ from ratings.models import REASON_HOTKEYS, REASON_TAGS, Assignment, Campaign, Mo
 from ratings.services.assign import (
     QUEUE_DEPTH,
     AssignmentNotFound,
-    CampaignClosed,
     RatingError,
     assignment_queue,
     held_queue,
@@ -119,24 +119,23 @@ def see_other(url: str) -> HttpResponseRedirect:
 
 
 def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Annotators never see a debug or error page: any failure is a short JSON answer.
-
-    Details (and a traceback) go to the server log only; the body says nothing about models,
-    files or settings, whatever DEBUG is.
+    """Annotators never see a debug or error page: any failure is a short JSON answer in the one
+    error shape (`evalsite.core.errors`). A domain error (no such task, a closed campaign, a
+    refused or malformed submit) answers its status from `STATUS_OF` with its message; anything
+    else a 500 with a fixed message, the details (and a traceback) in the server log only —
+    the body says nothing about models, files or settings, whatever DEBUG is.
     """
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except Http404:
-            return JsonResponse({"error": "not found"}, status=404)
-        except Exception:
+        except Exception as exc:
+            mapped = status_of(exc)
+            if mapped is not None:
+                return json_error(mapped[0], str(exc), code=mapped[1])
             logger.exception("annotator view %s failed for user %s", view.__name__, request.user.pk)
-            return JsonResponse(
-                {"error": "the server could not handle this request; nothing was stored"},
-                status=500,
-            )
+            return json_error(500, SERVER_ERROR)
 
     return wrapped
 
@@ -232,7 +231,7 @@ def lease_view(request: AuthenticatedHttpRequest) -> JsonResponse:
             depth = parse_depth(data.get("depth"))
         except (ValueError, RecursionError) as exc:
             message = str(exc) if isinstance(exc, SubmitInvalid) else "the body is not valid JSON"
-            return JsonResponse({"error": message}, status=400)
+            return json_error(400, message, code="invalid")
     return JsonResponse(annotator_state(request.user, depth=depth))
 
 
@@ -251,21 +250,12 @@ def start_view(request: AuthenticatedHttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 def submit_view(request: AuthenticatedHttpRequest) -> JsonResponse:
-    try:
-        body = parse_submit(read_body(request), request.content_type or "")
-    except SubmitInvalid as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
-    try:
-        submitted = rating_submit(
-            user=request.user, token=body.token, choice=body.choice, score=body.score,
-            reasons=body.reasons, seconds=body.seconds,
-        )  # fmt: skip
-    except AssignmentNotFound as exc:
-        return JsonResponse({"error": str(exc)}, status=404)
-    except CampaignClosed as exc:
-        return JsonResponse({"error": str(exc)}, status=409)
-    except RatingError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+    # A malformed body, someone else's task, a closed campaign: answered by `json_errors`.
+    body = parse_submit(read_body(request), request.content_type or "")
+    submitted = rating_submit(
+        user=request.user, token=body.token, choice=body.choice, score=body.score,
+        reasons=body.reasons, seconds=body.seconds,
+    )  # fmt: skip
     return JsonResponse(annotator_state(request.user, prefer=submitted.rating.campaign))
 
 
@@ -281,10 +271,7 @@ def votes_view(request: AuthenticatedHttpRequest) -> JsonResponse:
     annotator's task, a closed campaign) is answered with its reason so the page drops it and
     says so; anything else fails the request, and the page retries the whole batch later.
     """
-    try:
-        votes, depth = parse_votes(read_body(request), request.content_type or "")
-    except SubmitInvalid as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+    votes, depth = parse_votes(read_body(request), request.content_type or "")
     results: list[dict[str, Any]] = []
     prefer: Campaign | None = None
     for vote in votes:
@@ -302,12 +289,9 @@ def _store_vote(user: User, vote: SubmitInput) -> tuple[dict[str, Any], Campaign
             user=user, token=vote.token, choice=vote.choice, score=vote.score,
             reasons=vote.reasons, seconds=vote.seconds,
         )  # fmt: skip
-    except AssignmentNotFound as exc:
-        return {"token": vote.token, "status": 404, "error": str(exc)}, None
-    except CampaignClosed as exc:
-        return {"token": vote.token, "status": 409, "error": str(exc)}, None
-    except RatingError as exc:
-        return {"token": vote.token, "status": 400, "error": str(exc)}, None
+    except (AssignmentNotFound, RatingError) as exc:  # this vote can never be stored
+        status = (status_of(exc) or (400, ""))[0]  # both are in STATUS_OF: 404, 409 or 400
+        return {"token": vote.token, "status": status, "error": str(exc)}, None
     return {"token": vote.token, "status": 201 if submitted.created else 200}, (
         submitted.rating.campaign
     )
@@ -332,7 +316,7 @@ def _image(assignment: Assignment, slot: str) -> tuple[bytes, str] | None:
         try:
             return path.read_bytes(), CONTENT_TYPES.get(path.suffix.lower(), "image/png")
         except OSError as exc:
-            raise Http404("image not available") from exc
+            raise NotFound("image not available") from exc
     side_a = slot == "single" or (slot == "left") == assignment.left_is_a
     run_id = task.run_a_id if side_a else task.run_b_id
     artefacts, run_postprocess = (
@@ -351,7 +335,7 @@ def _image(assignment: Assignment, slot: str) -> tuple[bytes, str] | None:
                          min_instance_area=min_instance_area(run_postprocess))  # fmt: skip
         return view.render()
     except (NotFound, OSError, ValueError) as exc:
-        raise Http404("image not available") from exc
+        raise NotFound("image not available") from exc
 
 
 def _tap_image(assignment: Assignment) -> bytes:
@@ -361,12 +345,12 @@ def _tap_image(assignment: Assignment) -> bytes:
     instances = task.item.instances or []
     k = task.instance or 0
     if not 1 <= k <= len(instances):
-        raise Http404("image not available")
+        raise NotFound("image not available")
     try:
         photo = load_image_rgb(task.item.web.path)
         mask = read_gray8(Path(settings.MEDIA_ROOT) / instances[k - 1]["mask"])
     except (OSError, ValueError) as exc:
-        raise Http404("image not available") from exc
+        raise NotFound("image not available") from exc
     return jpeg_bytes(highlight_instance(photo, mask))
 
 
@@ -380,9 +364,9 @@ def image_view(request: AuthenticatedHttpRequest, token: str, slot: str) -> Http
         .first()
     )
     if assignment is None:
-        raise Http404("no such image")
+        raise NotFound("no such image")
     if slot not in _slots(assignment.campaign.mode):
-        raise Http404("no such image")
+        raise NotFound("no such image")
     if slot == "tap":
         response = HttpResponse(_tap_image(assignment), content_type="image/jpeg")
         response["Cache-Control"] = IMAGE_CACHE

@@ -16,20 +16,19 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from evalsite.core.answers import json_error
 from evalsite.core.formfields import WholeNumberField
 from evalsite.core.roles import annotator_required, researcher_required, signed_in
 from evalsite.datasets.models import DatasetVersion
-from ratings.forms import parse_seconds
+from ratings.forms import SubmitInvalid, parse_seconds
 from ratings.models import DEFAULT_OVERLAP, Assignment, Campaign, CampaignStatus, Mode
+from ratings.selectors import campaign_get
 from ratings.services.assign import (
-    AssignmentNotFound,
-    CampaignClosed,
-    RatingError,
     held_queue,
     inbox,
 )
@@ -141,24 +140,19 @@ def attribute_submit_view(request: HttpRequest) -> JsonResponse:
             raise ValueError("expected a JSON object")
         token = str(body.get("token", ""))
         seconds = parse_seconds(body.get("seconds", 0))  # finite, bounded, else 400
-    except (ValueError, TypeError) as exc:
-        return JsonResponse({"error": f"body: {exc}"}, status=400)
-    except Exception as exc:  # RequestDataTooBig as SubmitInvalid
-        return JsonResponse({"error": str(exc)}, status=400)
-    try:
-        submitted = attribute_label_submit(
-            user=signed_in(request.user),
-            token=token,
-            skin_tone=body.get("skin_tone"),
-            perceived_gender=body.get("perceived_gender"),
-            seconds=seconds,
-        )
-    except AssignmentNotFound as exc:
-        return JsonResponse({"error": str(exc)}, status=404)
-    except CampaignClosed as exc:
-        return JsonResponse({"error": str(exc)}, status=409)
-    except RatingError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+    except SubmitInvalid:
+        raise  # a body too large: its message, from `json_errors`
+    except (ValueError, TypeError, RecursionError) as exc:
+        message = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)
+        return json_error(400, f"body: {message}", code="invalid")
+    # Someone else's task, a closed campaign, a refused label: answered by `json_errors`.
+    submitted = attribute_label_submit(
+        user=signed_in(request.user),
+        token=token,
+        skin_tone=body.get("skin_tone"),
+        perceived_gender=body.get("perceived_gender"),
+        seconds=seconds,
+    )
     return JsonResponse(attribute_state(signed_in(request.user), prefer=submitted.rating.campaign))
 
 
@@ -207,17 +201,11 @@ def attribute_campaign_new_view(request: HttpRequest) -> HttpResponse:
     return render(request, "ratings/attributes_new.html", {"form": form})
 
 
-def _attribute_campaign(pk: int) -> Campaign:
-    return get_object_or_404(
-        Campaign.objects.select_related("dataset_version__dataset"), pk=pk, mode=Mode.ATTRIBUTES
-    )
-
-
 @researcher_required
 @require_GET
 def attribute_campaign_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Aggregated labels, agreement and annotator QC, read from the stored ratings."""
-    campaign = _attribute_campaign(pk)
+    campaign = campaign_get(pk, mode=Mode.ATTRIBUTES)
     results = attribute_results(campaign=campaign)
     return render(
         request,
@@ -234,7 +222,7 @@ def attribute_campaign_view(request: HttpRequest, pk: int) -> HttpResponse:
 @researcher_required
 @require_POST
 def attribute_campaign_status_view(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = _attribute_campaign(pk)
+    campaign = campaign_get(pk, mode=Mode.ATTRIBUTES)
     try:
         attribute_campaign_set_status(campaign=campaign, status=request.POST.get("status", ""))
     except AttributeCampaignError as exc:
@@ -245,7 +233,7 @@ def attribute_campaign_status_view(request: HttpRequest, pk: int) -> HttpRespons
 @researcher_required
 @require_POST
 def attribute_campaign_accept_view(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = _attribute_campaign(pk)
+    campaign = campaign_get(pk, mode=Mode.ATTRIBUTES)
     try:
         revision = attribute_campaign_accept(campaign=campaign, user=signed_in(request.user))
     except AttributeCampaignError as exc:

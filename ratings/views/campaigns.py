@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from evalsite.core.errors import NotFound
 from evalsite.core.roles import AuthenticatedHttpRequest, researcher_required
 from pipelines import csvsafe
 from ratings import selectors
@@ -94,7 +95,7 @@ def campaign_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
 @researcher_required
 def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The stored report with its age; nothing is computed here (see ratings.services.reports)."""
-    campaign = get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk)
+    campaign = selectors.campaign_get(pk)
     snapshot = selectors.campaign_snapshot_get(campaign=campaign)
     report = snapshot.payload if snapshot is not None and snapshot.computed_at else None
     return render(
@@ -106,7 +107,7 @@ def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def campaign_recompute_view(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Recompute now": the report from every rating so far, in this request."""
-    campaign = get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk)
+    campaign = selectors.campaign_get(pk)
     snapshot = campaign_snapshot_refresh(campaign=campaign)
     messages.success(
         request,
@@ -118,7 +119,7 @@ def campaign_recompute_view(request: HttpRequest, pk: int) -> HttpResponse:
 @researcher_required
 @require_POST
 def campaign_status_view(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = get_object_or_404(Campaign, pk=pk)
+    campaign = selectors.campaign_get(pk)
     action = request.POST.get("action", "")
     if action in {CampaignStatus.OPEN, CampaignStatus.CLOSED, CampaignStatus.DRAFT}:
         campaign_set_status(campaign=campaign, status=action)
@@ -170,7 +171,7 @@ def _csv_rows(campaign: Campaign) -> list[dict[str, Any]]:
 
 @researcher_required
 def campaign_export_view(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
-    campaign = get_object_or_404(Campaign.objects.select_related("dataset_version__dataset"), pk=pk)
+    campaign = selectors.campaign_get(pk)
     if fmt == "csv":
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="campaign-{pk}-ratings.csv"'
@@ -189,4 +190,4 @@ def campaign_export_view(request: HttpRequest, pk: int, fmt: str) -> HttpRespons
         response = JsonResponse(body, json_dumps_params={"indent": 1, "default": str})
         response["Content-Disposition"] = f'attachment; filename="campaign-{pk}.json"'
         return response
-    raise Http404("export as .csv or .json")
+    raise NotFound("export as .csv or .json")

@@ -103,3 +103,17 @@ def test_the_docs_page_uses_platform_assets_under_the_script_policy() -> None:
     for src in scripts:
         assert client.get(src).status_code == 200, src
     assert Client().get("/api/schema/").status_code in (401, 403)
+
+
+def test_the_error_schema_is_the_one_error_shape_the_api_answers() -> None:
+    doc = schema()
+    error = doc["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"error", "exit_code"} and error["required"] == ["error"]
+    detail = doc["components"]["schemas"]["ErrorDetail"]
+    assert set(detail["properties"]) == {"code", "message", "fields"}
+    assert set(detail["required"]) == {"code", "message"}
+    # and an actual answer has exactly that shape
+    client = Client()
+    client.force_login(user_with("researcher"))
+    body = client.get("/runs/api/runs/4242/").json()
+    assert set(body) == {"error"} and set(body["error"]) <= set(detail["properties"])

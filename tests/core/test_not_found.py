@@ -32,11 +32,11 @@ def test_a_page_answers_404() -> None:
 def test_the_api_answers_404_json_with_the_message() -> None:
     response = _client().get("/runs/api/runs/4242/")
     assert response.status_code == 404
-    assert response.json() == {"detail": "No run #4242."}
+    assert response.json() == {"error": {"code": "not_found", "message": "No run #4242."}}
 
 
 def test_the_command_prints_the_message() -> None:
-    with pytest.raises(CommandError, match="no run #4242"):
+    with pytest.raises(CommandError, match="--reproduce: No run #4242"):
         call_command("run_eval", "--reproduce", "4242")
 
 
@@ -45,4 +45,6 @@ def test_a_missing_release_report_is_a_404_page_and_a_404_api_body() -> None:
     client.force_login(user_with("release_manager"))
     assert client.get("/releases/reports/4242/").status_code == 404
     response = client.get("/releases/api/reports/4242/")
-    assert response.status_code == 404 and response.json() == {"detail": "No release report #4242."}
+    assert response.status_code == 404
+    error = {"code": "not_found", "message": "No release report #4242."}
+    assert response.json() == {"error": error}

@@ -30,15 +30,15 @@ def test_a_ci_token_of_a_manager_cannot_decide_move_aliases_or_create_campaigns(
     key = api_token_create(user=manager, scopes="upload,evaluate").key
     c = client_for(key)
     decide = c.post("/releases/api/reports/1/decision/", {"decision": "approve", "reason": "x"})
-    assert decide.status_code == 403 and "'decide' scope" in decide.json()["detail"]
+    assert decide.status_code == 403 and "'decide' scope" in decide.json()["error"]["message"]
     move = c.post("/models/api/families/f/aliases/production/", {"version": "1", "reason": "r"})
-    assert move.status_code == 403 and "'alias' scope" in move.json()["detail"]
+    assert move.status_code == 403 and "'alias' scope" in move.json()["error"]["message"]
     report = c.post("/releases/api/reports/", {"candidate": "f:1", "dataset": "s"})
-    assert report.status_code == 403 and "'report' scope" in report.json()["detail"]
+    assert report.status_code == 403 and "'report' scope" in report.json()["error"]["message"]
     # campaigns are created on web pages: any token is refused there, with the reason
     for page in ("/rate/campaigns/new/", "/releases/reports/1/decide/", "/models/f/aliases/move/"):
         refused = c.post(page, {"name": "c"})
-        assert refused.status_code == 403 and "REST API" in refused.json()["detail"], page
+        assert refused.status_code == 403 and "REST API" in refused.json()["error"]["message"], page
     # reads and the token's own scopes pass the scope check (then the view answers)
     assert c.get("/models/api/families/").status_code == 200
     upload = c.post("/models/api/families/f/versions/", {})
@@ -71,7 +71,7 @@ def test_an_expired_token_gets_a_401_naming_the_expiry_and_uses_are_recorded() -
     assert TokenPolicy.objects.get(token=token).last_used_from == "10.9.8.8"
     TokenPolicy.objects.filter(token=token).update(expires_at=timezone.now() - timedelta(1))
     answer = client_for(token.key).get("/models/api/families/")
-    assert answer.status_code == 401 and "expired at" in answer.json()["detail"]
+    assert answer.status_code == 401 and "expired at" in answer.json()["error"]["message"]
 
 
 def test_the_command_creates_shows_and_revokes() -> None:

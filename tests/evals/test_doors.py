@@ -122,7 +122,7 @@ def test_api_explains_a_bad_model_reference(tmp_path, version):
         "/runs/api/runs/", {"model": "fake:production", "dataset": dv.spec}, format="json"
     )
     assert reply.status_code == 400
-    assert "has no alias 'production'" in reply.json()["model"][0]
+    assert "has no alias 'production'" in reply.json()["error"]["fields"]["model"][0]
 
 
 # --- pages ---------------------------------------------------------------------------------

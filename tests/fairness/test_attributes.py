@@ -177,7 +177,7 @@ def test_the_labelling_page_is_blind_and_keyboard_ready(client: Any):
         json.dumps({"token": token, "skin_tone": "11", "perceived_gender": "woman"}),
         content_type="application/json",
     )
-    assert bad.status_code == 400 and "Monk swatch" in bad.json()["error"]
+    assert bad.status_code == 400 and "Monk swatch" in bad.json()["error"]["message"]
     ok = client.post(
         "/rate/attributes/api/submit",
         json.dumps({"token": token, "skin_tone": "7", "perceived_gender": "man", "seconds": 1.2}),

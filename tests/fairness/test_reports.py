@@ -194,11 +194,12 @@ def test_api_serves_the_stored_report_409_without_attributes_and_202_while_compu
         "6-10",
     }
     bad = client.post(url, {"skin_tone_groups": "1-3,5-10"}, format="json")
-    assert bad.status_code == 400 and "tone 4 is in no group" in bad.json()["skin_tone_groups"][0]
+    assert bad.status_code == 400
+    assert "tone 4 is in no group" in bad.json()["error"]["fields"]["skin_tone_groups"][0]
 
     bare = build_world(attributes=False, n=40)
     res = client.get(f"/fairness/api/runs/{bare.runs[0].pk}/")
-    assert res.status_code == 409 and res.json()["detail"] == NO_PERSON_ATTRIBUTES
+    assert res.status_code == 409 and res.json()["error"]["message"] == NO_PERSON_ATTRIBUTES
     anonymous = APIClient().get(url)
     assert anonymous.status_code in (401, 403)
 

@@ -65,11 +65,11 @@ def test_api_token_guessing_is_throttled_per_address(rita: User) -> None:
         assert client.get(API).status_code == 401
     client.credentials(HTTP_AUTHORIZATION=f"Token {'9' * 40}")
     locking = client.get(API)  # the 20th wrong token locks the address
-    assert locking.status_code == 429 and "Too many" in locking.json()["detail"]
+    assert locking.status_code == 429 and "Too many" in locking.json()["error"]["message"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {good}")
     refused = client.get(API)
     assert refused.status_code == 429
-    assert "Too many failed sign-in attempts" in refused.json()["detail"]
+    assert "Too many failed sign-in attempts" in refused.json()["error"]["message"]
     other = APIClient(REMOTE_ADDR="10.1.1.2")
     other.credentials(HTTP_AUTHORIZATION=f"Token {good}")
     assert other.get(API).status_code == 200, "other addresses and the user are not locked"

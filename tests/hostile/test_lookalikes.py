@@ -71,7 +71,7 @@ def test_look_alike_aliases_are_a_400(lift: ModelVersion, name: str, words: str)
         {"version": "1.2.0", "reason": "ship it"},
     )
     assert response.status_code == 400, response.content
-    assert words in response.json()["detail"]
+    assert words in response.json()["error"]["message"]
     assert list(Alias.objects.values_list("name", flat=True)) == ["beta"]
     assert not AliasMove.objects.exists()
 

@@ -99,7 +99,7 @@ def test_hostile_submit_bodies_are_refused_and_store_nothing(
     response = _client(ann).post(SUBMIT, make(_token(ann)), content_type=content_type)
     assert response.status_code == status, response.content[:300]
     assert response["Content-Type"] == "application/json"
-    assert words in response.json()["error"]
+    assert words in response.json()["error"]["message"]
     _nothing_stored()
 
 
@@ -109,7 +109,7 @@ def test_rate_score_bool_is_refused_in_an_absolute_campaign(world: World) -> Non
     payload = {"token": _token(ann), "score": True, "seconds": 1}
     response = _client(ann).post(SUBMIT, payload, content_type=JSON)
     assert response.status_code == 400
-    assert "score: expected a whole number" in response.json()["error"]
+    assert "score: expected a whole number" in response.json()["error"]["message"]
     _nothing_stored()
 
 
@@ -119,7 +119,7 @@ def test_rate_other_users_token_is_404_and_leaves_their_task(world: World) -> No
     token = _token(victim)
     _token(attacker)
     response = _client(attacker).post(SUBMIT, body(token), content_type=JSON)
-    assert response.status_code == 404 and "not yours" in response.json()["error"]
+    assert response.status_code == 404 and "not yours" in response.json()["error"]["message"]
     _nothing_stored()
 
 
@@ -130,7 +130,7 @@ def test_rate_closed_campaign_refuses_ratings(world: World) -> None:
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.CLOSED)
     response = _client(ann).post(SUBMIT, body(token), content_type=JSON)
     assert response.status_code == 409
-    assert "campaign is closed" in response.json()["error"]
+    assert "campaign is closed" in response.json()["error"]["message"]
     _nothing_stored()
 
 
@@ -149,7 +149,10 @@ def test_rate_server_error_is_json_without_details_even_in_debug(
     text = response.content.decode()
     assert "SECRET_KEY" not in text and "Traceback" not in text and "settings" not in text
     assert response.json() == {
-        "error": "the server could not handle this request; nothing was stored"
+        "error": {
+            "code": "server_error",
+            "message": "the server could not handle this request; nothing was stored",
+        }
     }
     _nothing_stored()
 

@@ -102,7 +102,7 @@ def test_spec_several_problems_are_all_reported(tmp_path: Path, media: Path) -> 
 def test_spec_not_json_is_a_400_and_writes_nothing(tmp_path: Path) -> None:
     response = _upload(_api(), Path(tm.write_pt2(tmp_path / "m.pt2")), "{nope")
     assert response.status_code == 400
-    assert "The spec is not valid JSON" in response.json()["spec"][0]
+    assert "The spec is not valid JSON" in response.json()["error"]["fields"]["spec"][0]
     assert not ModelVersion.objects.exists() and not ModelFamily.objects.exists()
 
 
@@ -119,7 +119,7 @@ def test_spec_nan_is_refused_at_every_door(tmp_path: Path, media: Path) -> None:
     assert response.status_code == 400
     assert "NaN is not valid JSON; spec numbers must be finite" in response.content.decode()
     api = _upload(_api(), Path(tm.write_pt2(tmp_path / "n.pt2")), json.dumps(spec))
-    assert api.status_code == 400 and "not valid JSON" in api.json()["spec"][0]
+    assert api.status_code == 400 and "not valid JSON" in api.json()["error"]["fields"]["spec"][0]
     model = Path(tm.write_pt2(tmp_path / "c.pt2"))
     tm.write_spec(model, spec)
     with pytest.raises(CommandError) as err:
@@ -133,7 +133,7 @@ def test_api_version_newline_is_a_400_naming_the_field(tmp_path: Path) -> None:
     path = Path(tm.write_pt2(tmp_path / "m.pt2"))
     response = _upload(_api(), path, tm.spec_for("torch_export"), version="1.0.0\n")
     assert response.status_code == 400
-    assert "control character" in response.json()["version"][0]
+    assert "control character" in response.json()["error"]["fields"]["version"][0]
     assert not ModelVersion.objects.exists()
 
 
@@ -174,14 +174,14 @@ def test_look_alike_aliases_cannot_impersonate_production(
         {"version": "1.0.0", "reason": "ship it"},
     )
     assert response.status_code == status, response.content
-    assert words in response.json()["detail"]
+    assert words in response.json()["error"]["message"]
     assert not Alias.objects.exists() and not AliasMove.objects.exists()
 
 
 def test_api_run_bad_json_is_a_400() -> None:
     response = _api().post("/runs/api/runs/", "{nope", content_type="application/json")
     assert response.status_code == 400
-    assert "JSON parse error" in response.json()["detail"]
+    assert "JSON parse error" in response.json()["error"]["message"]
     assert not EvalRun.objects.exists()
 
 

@@ -222,7 +222,7 @@ def test_no_post_route_answers_500_to_deep_or_huge_json(fixture: Fixture) -> Non
                 failures.append(f"{where}: refused, but rows were written")
             if route.pattern in JSON_ROUTES:
                 ok = response.status_code == 400 and response["Content-Type"] == "application/json"
-                detail = response.json().get("detail", "") if ok else response.content[:300]
+                detail = response.json()["error"]["message"] if ok else response.content[:300]
                 if REASON[body] not in str(detail):
                     failures.append(f"{where}: expected 400 '{REASON[body]}', got {detail!r}")
     assert not failures, "\n".join(failures)

@@ -281,7 +281,7 @@ def test_absolute_mode_shows_one_cutout_takes_scores_and_reports_means(world: Wo
         json.dumps({"token": state["current"]["token"], "choice": "left"}),
         content_type="application/json",
     )
-    assert bad.status_code == 400 and "score" in bad.json()["error"]
+    assert bad.status_code == 400 and "score" in bad.json()["error"]["message"]
     ok = c.post(
         reverse("ratings:submit"),
         json.dumps({"token": state["current"]["token"], "score": 4}),

@@ -126,7 +126,7 @@ def test_a_malformed_batch_stores_nothing_and_says_why(
     raw = json.dumps(body).replace("1e+999", "1e999")
     response = c.post(reverse("ratings:votes"), raw, content_type=JSON)
     assert response.status_code == 400
-    assert message in response.json()["error"]
+    assert message in response.json()["error"]["message"]
     assert Rating.objects.count() == 0
 
 

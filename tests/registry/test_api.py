@@ -69,14 +69,14 @@ def test_post_a_pickle_is_recorded_as_rejected_with_the_reason(tiny, researcher,
 
 def test_bad_input_is_a_400_naming_the_field(tiny, researcher, no_broker):
     client = client_for(researcher)
-    [message] = upload(client, tiny["pt2"], version="latest").json()["version"]
+    [message] = upload(client, tiny["pt2"], version="latest").json()["error"]["fields"]["version"]
     assert "a version starts with a digit" in message and "'latest'" in message
     with open(tiny["pt2"], "rb") as fh:
         response = client.post(
             VERSIONS, {"version": "1.0.0", "file": fh, "spec": "{nope"}, format="multipart"
         )
     assert response.status_code == 400
-    assert "The spec is not valid JSON" in response.json()["spec"][0]
+    assert "The spec is not valid JSON" in response.json()["error"]["fields"]["spec"][0]
 
 
 def test_upload_over_the_size_limit_is_refused_with_the_limit(
@@ -87,7 +87,8 @@ def test_upload_over_the_size_limit_is_refused_with_the_limit(
     big.write_bytes(b"\0" * (1024 * 1024 + 1))
     response = upload(client_for(researcher), big)
     assert response.status_code == 400
-    assert "the upload limit is 1 MB (MAX_UPLOAD_MB)" in response.json()["file"][0]
+    [message] = response.json()["error"]["fields"]["file"]
+    assert "the upload limit is 1 MB (MAX_UPLOAD_MB)" in message
     assert not ModelVersion.objects.exists()
 
 
@@ -110,7 +111,7 @@ def test_alias_move_by_api_obeys_the_production_rule_and_keeps_history(researche
     assert ok.status_code == 200 and ok.json()["version"] == "1.1.0"
     denied = rc.post(url + "production/", {"version": "1.1.0", "reason": "ship it"})
     assert denied.status_code == 403
-    assert "Only release managers and admins" in denied.json()["detail"]
+    assert "Only release managers and admins" in denied.json()["error"]["message"]
     mc = client_for(manager)
     assert mc.post(url + "production/", {"version": "1.0.0", "reason": "first"}).status_code == 200
     moved = mc.post(url + "production/", {"version": "1.1.0", "reason": "release 1.1"})
@@ -132,7 +133,7 @@ def test_moving_an_alias_to_a_rejected_version_is_a_400(researcher):
     )
     assert (
         response.status_code == 400
-        and "only ready (validated) versions" in response.json()["detail"]
+        and "only ready (validated) versions" in response.json()["error"]["message"]
     )
 
 

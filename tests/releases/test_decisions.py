@@ -271,7 +271,7 @@ def test_api_decision_answers_201_409_400_403() -> None:
     assert listed[second.pk]["rebuild"].endswith(f"/releases/api/reports/{second.pk}/rebuild/")
     url2 = reverse("releases:api_decision", args=[second.pk])
     resp = client.post(url2, {**body, "override": "x"}, content_type="application/json")
-    assert resp.status_code == 409 and "production points to" in resp.json()["detail"]
+    assert resp.status_code == 409 and "production points to" in resp.json()["error"]["message"]
     resp = client.post(reverse("releases:api_rebuild", args=[second.pk]))
     assert resp.status_code == 201 and resp.json()["id"] != second.pk
 

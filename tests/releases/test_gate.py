@@ -88,7 +88,7 @@ def test_a_retry_with_the_same_key_gets_the_same_gate_and_another_body_409() -> 
     changed = {**body, "baseline": "subject-lift:1.1.0"}
     other = client.post("/releases/api/gate/", changed, content_type="application/json",
                         HTTP_IDEMPOTENCY_KEY="build-77")  # fmt: skip
-    assert other.status_code == 409 and "different request" in other.json()["detail"]
+    assert other.status_code == 409 and "different request" in other.json()["error"]["message"]
     # the key is per user: another user's same key is a new gate
     mine = Client(
         HTTP_AUTHORIZATION=f"Token {api_token_create(user=user_with('researcher', 'b')).key}"
@@ -118,10 +118,10 @@ def test_the_gate_needs_the_evaluate_and_report_scopes() -> None:
     body = {"candidate": "subject-lift:candidate", "dataset": world.version.spec}
     no_eval = ci_client("upload,report").post("/releases/api/gate/", body,
                                               content_type="application/json")  # fmt: skip
-    assert no_eval.status_code == 403 and "'evaluate' scope" in no_eval.json()["detail"]
+    assert no_eval.status_code == 403 and "'evaluate' scope" in no_eval.json()["error"]["message"]
     no_report = ci_client("upload,evaluate").post("/releases/api/gate/", body,
                                                   content_type="application/json")  # fmt: skip
-    assert no_report.status_code == 403 and "'report' scope" in no_report.json()["detail"]
+    assert no_report.status_code == 403 and "'report' scope" in no_report.json()["error"]["message"]
     assert not ReleaseGate.objects.exists()
 
 
@@ -148,7 +148,7 @@ def test_an_upload_through_the_gate_needs_the_upload_scope_and_valid_spec_json()
                 "dataset": [world.version.spec]}  # fmt: skip
 
     refused = ci_client("evaluate,report").post("/releases/api/gate/", form("{}"))
-    assert refused.status_code == 403 and "'upload' scope" in refused.json()["detail"]
+    assert refused.status_code == 403 and "'upload' scope" in refused.json()["error"]["message"]
     bad = ci_client().post("/releases/api/gate/", form("{nope"))
     assert bad.status_code == 400 and "not valid JSON" in bad.content.decode()
     assert not ReleaseGate.objects.exists()

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.answers import api_error
 from evalsite.core.roles import CanResearch, signed_in
 from evalsite.core.scopes import EVALUATE, ScopeMap
 from evalsite.datasets.errors import VersionSpecError
@@ -61,11 +62,11 @@ class RunCollection(_Base):
         try:
             version = model_version_resolve(v["model"], require_ready=True)
         except VersionNotFound as exc:
-            return Response({"model": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            return api_error(400, str(exc), fields={"model": [str(exc)]})
         try:
             dataset_version = dataset_version_resolve(v["dataset"])
         except VersionSpecError as exc:
-            return Response({"dataset": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            return api_error(400, str(exc), fields={"dataset": [str(exc)]})
         try:
             run = eval_run_start(
                 model_version=version,
@@ -76,7 +77,7 @@ class RunCollection(_Base):
                 user=signed_in(request.user),
             )
         except EvalError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            return api_error(400, str(exc))
         body = run_status_document(run_get(run.pk))
         body["url"] = request.build_absolute_uri(run.get_absolute_url())
         return Response(body, status=status.HTTP_201_CREATED)
@@ -106,7 +107,7 @@ class RunReproduce(_Base):
         try:
             new = eval_run_reproduce(run=run_get(pk), user=signed_in(request.user))
         except EvalError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            return api_error(400, str(exc))
         body = run_status_document(run_get(new.pk))
         body["url"] = request.build_absolute_uri(new.get_absolute_url())
         return Response(body, status=status.HTTP_201_CREATED)

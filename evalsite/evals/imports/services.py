@@ -16,8 +16,6 @@ progress read from the rows.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +41,7 @@ from evalsite.evals.services.runs import (
     start_environment,
 )
 from models.models import ModelFormat, ModelVersion
+from pipelines.hashing import sha256_bytes, sha256_file, sha256_json
 from pipelines.imports import imported_postresult, read_prediction
 
 IMPORT_JOB = "evals.import"
@@ -63,8 +62,8 @@ def predictions_digest(files: dict[str, Path]) -> str:
     """sha256 over the sorted `stem:sha256(bytes)` lines: identifies the imported predictions."""
     lines = []
     for stem in sorted(files):
-        lines.append(f"{stem}:{hashlib.sha256(files[stem].read_bytes()).hexdigest()}")
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+        lines.append(f"{stem}:{sha256_file(files[stem])}")
+    return sha256_bytes("\n".join(lines).encode())
 
 
 def _config_hash(version: ModelVersion, dataset_version: DatasetVersion, digest: str) -> str:
@@ -73,8 +72,7 @@ def _config_hash(version: ModelVersion, dataset_version: DatasetVersion, digest:
         "dataset": dataset_version.content_hash,
         "imported_predictions": digest,
     }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return sha256_json(document)
 
 
 def parity_reference(*, version: ModelVersion, dataset_version: DatasetVersion) -> EvalRun | None:

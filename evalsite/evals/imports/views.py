@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.core.answers import api_error
 from evalsite.core.formfields import ApiWholeNumber
 from evalsite.core.roles import CanResearch, researcher_required, signed_in
 from evalsite.core.scopes import EVALUATE, ScopeMap
@@ -115,11 +116,11 @@ class RunImport(APIView):
         try:
             version = model_version_resolve(v.pop("model"), require_ready=True)
         except VersionNotFound as exc:
-            return Response({"model": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            return api_error(400, str(exc), fields={"model": [str(exc)]})
         try:
             dataset_version = dataset_version_resolve(v.pop("dataset"))
         except VersionSpecError as exc:
-            return Response({"dataset": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            return api_error(400, str(exc), fields={"dataset": [str(exc)]})
         try:
             parity_id = v.pop("parity_run", None)
             parity = None
@@ -135,10 +136,9 @@ class RunImport(APIView):
                 **v,
             )
         except ImportRefused as exc:
-            body = {"detail": str(exc), "problems": exc.problems}
-            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+            return api_error(400, str(exc), problems=exc.problems)
         except EvalError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            return api_error(400, str(exc))
         body = run_status_document(run_get(run.pk))
         body["url"] = request.build_absolute_uri(run.get_absolute_url())
         return Response(body, status=status.HTTP_201_CREATED)

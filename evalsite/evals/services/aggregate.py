@@ -9,7 +9,6 @@ which per-item scalars cannot.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -34,6 +33,7 @@ from evalsite.evals.services.reproduce import reproduction_refresh
 from evalsite.evals.services.runs import eval_run_fail
 from evalsite.evals.services.scores import evaluation_of
 from evalsite.evals.signals import run_finished
+from pipelines.hashing import sha256_bytes
 from pipelines.metrics import MetricAggregator
 from pipelines.metrics.instances import summarise as summarise_instances
 from pipelines.metrics.io import Pair, load_pair, read_gray8
@@ -184,7 +184,7 @@ def outputs_digest(item_shas: Mapping[str, str]) -> str:
     "stem:failed", so a run that failed an image never matches one that scored it.
     """
     lines = sorted(f"{key}:{sha or 'failed'}" for key, sha in item_shas.items())
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return sha256_bytes("\n".join(lines).encode())
 
 
 def item_digests(run: EvalRun) -> tuple[dict[int, str], str]:

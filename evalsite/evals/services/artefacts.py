@@ -18,7 +18,6 @@ rewrote the alpha. Runs made before this stored those files; they are served as 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import cv2
 import numpy as np
 
 from evalsite.core.errors import NotFound
-from pipelines.hashing import sha256_file
+from pipelines.hashing import sha256_bytes, sha256_file
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.cutout import (
     WEB_MAX_SIDE,
@@ -100,7 +99,7 @@ def file_stem(stem: str) -> str:
     plain = stem not in {"", ".", ".."} and not any(c in stem for c in "/\\\0")
     if plain and len(stem.encode("utf-8")) <= MAX_FILE_STEM_BYTES:
         return stem
-    return "item-" + hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return "item-" + sha256_bytes(stem.encode("utf-8", "surrogatepass"))[:32]
 
 
 def write_item_artefacts(run_id: int, stem: str, post: PostResult) -> dict[str, object]:

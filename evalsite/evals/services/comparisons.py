@@ -143,15 +143,13 @@ def production_run_for(run: EvalRun) -> EvalRun | None:
     """The primary run of the version `production` points to, on the run's set version (None
     when the family has no production alias, it points to this run's version, or it has no
     finished run there)."""
-    from evalsite.evals.selectors import primary_finished_run
+    from evalsite.evals.selectors import primary_run
     from models.models import PRODUCTION, Alias
 
     alias = Alias.objects.filter(family=run.model_version.family_id, name=PRODUCTION).first()
     if alias is None or alias.version_id == run.model_version_id:
         return None
-    return primary_finished_run(
-        model_version_id=alias.version_id, dataset_version_id=run.dataset_version_id
-    )
+    return primary_run(model_version=alias.version_id, dataset_version=run.dataset_version_id)
 
 
 def run_comparison_after_run_done(*, run: EvalRun) -> None:

@@ -7,8 +7,6 @@ reuses a finished run with the same hash instead of evaluating again).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import socket
 import subprocess
@@ -27,6 +25,7 @@ from evalsite.evals.errors import EvalError
 from evalsite.evals.models import EvalRun, RunSource, RunStatus
 from models.models import ModelFormat, ModelVersion, VersionStatus
 from pipelines.chunking import chunk_bounds
+from pipelines.hashing import sha256_json
 from pipelines.runners import RUNTIMES, queue_for_format
 
 EVAL_JOB = "evals.run"
@@ -100,8 +99,7 @@ def model_identity(version: ModelVersion) -> str:
     """What makes a model's numbers what they are: its file digest, or the builtin runner + spec."""
     if version.sha256:
         return version.sha256
-    spec = json.dumps(version.spec or {}, sort_keys=True, separators=(",", ":"))
-    return "spec:" + hashlib.sha256(spec.encode()).hexdigest()
+    return "spec:" + sha256_json(version.spec or {})
 
 
 def config_hash(
@@ -113,8 +111,7 @@ def config_hash(
         "runtime": runtime,
         "postprocess": post,
     }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return sha256_json(document)
 
 
 def queue_for(version: ModelVersion) -> str:

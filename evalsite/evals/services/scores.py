@@ -11,7 +11,6 @@ missing, stale or unreadable file costs only time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from evalsite.evals.services.artefacts import file_stem, run_folder
+from pipelines.hashing import sha256_arrays
 from pipelines.metrics import SCALAR_KEYS, evaluate_pair
 
 #: Hidden beside `alpha/` and `alpha_ungated/`, which stay exactly what `predict --out` writes.
@@ -27,11 +27,7 @@ FOLDER = ".evaluations"
 
 
 def _digest(pred_u8: np.ndarray, gt: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for arr in (pred_u8, gt.astype(bool, copy=False)):
-        h.update(repr((arr.shape, arr.dtype.str)).encode())
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
+    return sha256_arrays(pred_u8, gt.astype(bool, copy=False))
 
 
 def _path(run_id: int, stem: str, key: str) -> Path:

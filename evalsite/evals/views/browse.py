@@ -15,7 +15,6 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
@@ -26,6 +25,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from evalsite.core.errors import NotFound
 from evalsite.core.roles import researcher_required
 from evalsite.evals.export import results_csv, run_results_document
 from evalsite.evals.models import SORTABLE_METRICS
@@ -148,16 +148,16 @@ def run_file_view(request: HttpRequest, pk: int, item_id: int, role: str) -> Htt
     if role in ITEM_FILES:
         field = getattr(result.item, ITEM_FILES[role])
         if not field:
-            raise Http404("This item has no such file.")
+            raise NotFound("This item has no such file.")
         path = Path(settings.MEDIA_ROOT) / field.name
     elif role in RUN_FILES:
         rel = (result.artefacts or {}).get(role)
         if not rel:
-            raise Http404("This result has no such file (the item failed).")
+            raise NotFound("This result has no such file (the item failed).")
         try:
             path = resolve(str(rel))
         except ValueError:
-            raise Http404("Not a run file.") from None
+            raise NotFound("Not a run file.") from None
     else:  # rendered now from the photo and the alpha file; nothing is written
         view = item_view(result.artefacts, result.item.image.path, role,
                          min_instance_area=min_instance_area(run.postprocess))  # fmt: skip
@@ -171,7 +171,7 @@ def run_file_view(request: HttpRequest, pk: int, item_id: int, role: str) -> Htt
         response["Cache-Control"] = VIEW_CACHE
         return response
     if not path.is_file():
-        raise Http404("The file is gone (artefacts of old runs are purged).")
+        raise NotFound("The file is gone (artefacts of old runs are purged).")
     return FileResponse(path.open("rb"))
 
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evalsite.evals.selectors import primary_run, primary_run_ids
 from evalsite.releases.models import ReleaseReport, ReportStatus
 from evalsite.releases.services.gather import newest_revision, revision_of
-from evalsite.releases.services.reports import primary_run_of
 
 
 def campaign_generation(campaign_id: int | None) -> int | None:
@@ -83,7 +83,6 @@ class EvidenceNow:
 
     def prefetch(self, reports: Sequence[ReleaseReport]) -> EvidenceNow:
         from evalsite.datasets.models import AttributeRevision
-        from evalsite.evals.models import EvalRun, RunStatus
         from ratings.models import CampaignSnapshot
 
         versions, sets, campaigns = set(), set(), set()
@@ -98,21 +97,7 @@ class EvidenceNow:
         for mv in versions:  # absent = no primary run
             for dv in sets:
                 self.runs.setdefault((mv, dv), None)
-        rows = (
-            EvalRun.objects.filter(
-                model_version__in=versions,
-                dataset_version__in=sets,
-                status=RunStatus.DONE,
-                is_default_config=True,
-            )
-            .order_by("-finished_at", "-pk")
-            .values_list("pk", "model_version_id", "dataset_version_id")
-        )
-        seen: set[tuple[int, int]] = set()
-        for pk, mv, dv in rows:  # the same rule as primary_run_of: newest first
-            if (mv, dv) not in seen:
-                seen.add((mv, dv))
-                self.runs[(mv, dv)] = pk
+        self.runs.update(primary_run_ids(model_version_ids=versions, dataset_version_ids=sets))
         for dv in sets:
             self.revisions.setdefault(dv, None)
         revs = AttributeRevision.objects.filter(version__in=sets).order_by("-number")
@@ -128,7 +113,7 @@ class EvidenceNow:
     def primary_run(self, version: Any, dv_id: int) -> int | None:
         key = (version.pk, dv_id)
         if key not in self.runs:
-            run = primary_run_of(model_version=version, dataset_version=dv_id)
+            run = primary_run(model_version=version, dataset_version=dv_id)
             self.runs[key] = run.pk if run else None
         return self.runs[key]
 

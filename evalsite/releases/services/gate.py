@@ -11,8 +11,6 @@ under the same key a `GateConflict` (409).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +24,7 @@ from evalsite.core.models import Job
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.errors import EvalError
 from evalsite.evals.models import FINISHED_STATUSES, EvalRun, RunStatus
-from evalsite.evals.selectors import primary_finished_run
+from evalsite.evals.selectors import primary_run
 from evalsite.evals.services.runs import eval_run_start
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.jobs import GATE_JOB
@@ -36,6 +34,7 @@ from evalsite.releases.services.reports import release_report_create, release_re
 from models.errors import RegistryError
 from models.models import ModelVersion, VersionStatus
 from models.services.validation import model_version_validate
+from pipelines.hashing import sha256_json
 
 RUN_WAIT_SECONDS = 6 * 3600
 
@@ -45,7 +44,7 @@ class GateConflict(ReleaseError):
 
 
 def gate_fingerprint(fields: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    return sha256_json(fields)
 
 
 def release_gate_existing(*, user: User, key: str, fingerprint: str) -> ReleaseGate | None:
@@ -115,7 +114,7 @@ def _evaluated(
 ) -> tuple[EvalRun, bool]:
     """(run, reused): the primary finished run, else one in flight with the same inputs, else a
     new run; run here (chunks a worker took are waited for)."""
-    done = primary_finished_run(model_version_id=version.pk, dataset_version_id=dv.pk)
+    done = primary_run(model_version=version, dataset_version=dv)
     if done is not None:
         return done, True
     run = (

@@ -88,7 +88,7 @@ def leaderboard_fingerprint() -> str:
 
 
 def _rows() -> list[LeaderboardRow]:
-    ids = primary_run_ids()
+    ids = set(primary_run_ids().values())
     runs = list(
         EvalRun.objects.filter(pk__in=ids)
         .select_related("model_version__family", "dataset_version")

@@ -19,7 +19,7 @@ from evalsite.core.jobs import job_create, job_run_here
 from evalsite.core.models import Job
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun
-from evalsite.evals.selectors import biased_evidence, primary_finished_run
+from evalsite.evals.selectors import biased_evidence, primary_run
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.jobs import REPORT_JOB
 from evalsite.releases.models import (
@@ -37,15 +37,6 @@ from pipelines.release import GateSettings, build_suite_report
 from pipelines.release.evidence import report_with_biased_evidence
 
 log = logging.getLogger(__name__)
-
-
-def primary_run_of(
-    *, model_version: ModelVersion, dataset_version: DatasetVersion | int
-) -> EvalRun | None:
-    """The newest finished run with the default post-processing (worker or imported): the same
-    rule as the leaderboard's rows (`evalsite.evals.selectors.primary_run_ids`)."""
-    dv_id = dataset_version if isinstance(dataset_version, int) else dataset_version.pk
-    return primary_finished_run(model_version_id=model_version.pk, dataset_version_id=dv_id)
 
 
 def gate_settings_for(model_version: ModelVersion) -> GateSettings:
@@ -92,7 +83,7 @@ def release_report_create(
     for dataset_version in suite:
         pair = {}
         for side, version in (("candidate", candidate), ("baseline", baseline)):
-            run = primary_run_of(model_version=version, dataset_version=dataset_version)
+            run = primary_run(model_version=version, dataset_version=dataset_version)
             if run is None:
                 raise ReleaseError(
                     f"the {side} {version.ref} has no finished run on {dataset_version.spec}; "

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from evalsite.core.errors import command_error
 from models import selectors, services
 from models.errors import ConversionFailed, RegistryError, VersionNotFound
 from models.management.commands.register_model import BAD_ARGS, REJECTED, describe, user_arg
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         try:
             source = selectors.model_version_resolve(opts["ref"], require_ready=True)
         except VersionNotFound as exc:
-            raise CommandError(str(exc), returncode=BAD_ARGS) from exc
+            raise command_error(exc, returncode=BAD_ARGS) from None
         try:
             child = services.model_version_convert_now(
                 source_id=source.pk, target=opts["to"], user=user

@@ -24,7 +24,7 @@
       body: JSON.stringify(payload)
     }).then(function (r) {
       return r.json().then(function (body) {
-        if (!r.ok) { throw new Error(body.error || "could not save"); }
+        if (!r.ok) { throw new Error((body.error && body.error.message) || "could not save"); }
         return body;
       });
     });

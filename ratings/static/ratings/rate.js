@@ -108,7 +108,7 @@
       }
       return response.json().then(function (body) {
         if (!response.ok) {
-          const err = new Error(body.error || ("error " + response.status));
+          const err = new Error((body.error && body.error.message) || ("error " + response.status));
           err.status = response.status;
           throw err;
         }

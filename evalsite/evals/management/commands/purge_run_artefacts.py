@@ -31,7 +31,7 @@ class Command(BaseCommand):
         if days < 0:
             raise CommandError("--older-than-days must be 0 or more")
         cutoff = timezone.now() - timedelta(days=days)
-        keep = primary_run_ids()
+        keep = set(primary_run_ids().values())
         candidates = (
             EvalRun.objects.filter(
                 status__in=FINISHED_STATUSES,

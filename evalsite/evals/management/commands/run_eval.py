@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from evalsite.core.errors import command_error
 from evalsite.core.models import Job
 from evalsite.core.selectors import workers_by_queue
 from evalsite.datasets.errors import VersionSpecError
@@ -92,10 +93,8 @@ class Command(BaseCommand):
             )
         try:
             original = run_get(opts["reproduce"])
-        except RunNotFound:
-            raise CommandError(
-                f"--reproduce: no run #{opts['reproduce']}", returncode=EXIT_FAILED
-            ) from None
+        except RunNotFound as exc:
+            raise command_error(exc, returncode=EXIT_FAILED, prefix="--reproduce: ") from None
         try:
             run = eval_run_reproduce(run=original)
         except EvalError as exc:
@@ -115,7 +114,7 @@ class Command(BaseCommand):
         try:
             version = model_version_resolve(opts["model"], require_ready=True)
         except VersionNotFound as exc:
-            raise CommandError(f"--model: {exc}", returncode=EXIT_FAILED) from None
+            raise command_error(exc, returncode=EXIT_FAILED, prefix="--model: ") from None
         try:
             dataset_version = dataset_version_resolve(opts["dataset"])
         except VersionSpecError as exc:

@@ -15,7 +15,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evalsite.evals.models import EvalRun
+from evalsite.core.errors import command_error
+from evalsite.evals.errors import RunNotFound
+from evalsite.evals.selectors import run_get
 from evalsite.fairness.inputs import NoPersonAttributes
 from evalsite.fairness.presenters import judged_groups
 from evalsite.fairness.services import fairness_report_compute, settings_for
@@ -51,13 +53,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        run = (
-            EvalRun.objects.select_related("dataset_version__dataset")
-            .filter(pk=opts["run"])
-            .first()
-        )
-        if run is None:
-            raise CommandError(f"--run: no run #{opts['run']}", returncode=1)
+        try:
+            run = run_get(opts["run"])
+        except RunNotFound as exc:
+            raise command_error(exc, prefix="--run: ") from None
         try:
             settings = settings_for(
                 run=run,
