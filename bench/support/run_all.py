@@ -25,6 +25,8 @@ from bench.support.stamp import ROOT, stamp
 
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
+#: Where a bench's output goes while it runs; renamed to bench/results/<name>.txt when it ends.
+PARTIAL = ".{}.txt.partial"
 
 
 def _shown(path: Path) -> str:
@@ -44,7 +46,7 @@ def run(name: str) -> tuple[int, list[str]]:
     script = BENCH / f"{name}.py"
     command = [_shown(Path(sys.executable)), _shown(script)]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    partial = RESULTS / f".{name}.txt.partial"
+    partial = RESULTS / PARTIAL.format(name)
     misses: list[str] = []
     started = time.perf_counter()
     with partial.open("w") as out:

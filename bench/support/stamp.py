@@ -10,6 +10,7 @@ import datetime
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +29,17 @@ def _git(*args: str) -> str:
         return ""
 
 
-def stamp(command: list[str]) -> str:
+def stamp(command: list[str] | None = None) -> str:
     """`commit abc1234, 2026-12-07 00:05 UTC, load average 7.4, 2 CPUs, command: …`.
 
-    "+ local changes" when files other than the results differ from the commit, so a
-    figure is never credited to a commit that did not produce it.
+    `command` defaults to this process's own (interpreter and arguments). "+ local changes" when
+    files other than the results differ from the commit, so a figure is never credited to a
+    commit that did not produce it.
     """
+    if command is None:
+        python = Path(sys.executable)
+        command = [str(python.relative_to(ROOT) if python.is_relative_to(ROOT) else python)]
+        command += sys.argv
     commit = _git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = _git("status", "--porcelain", "--", ".", ":!bench/results")
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
