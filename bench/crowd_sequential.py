@@ -13,10 +13,10 @@ Prints (not a test), each figure judged against its goal:
    pair is decided: uniform assignment vs adaptive (:mod:`pipelines.stats.routing`, 10 % uniform
    control stratum), 200 campaigns each. Goal: the adaptive median >= 30 % fewer votes, with a
    share of campaigns holding any wrong decision <= alpha for both.
-4. ``monitor()`` on one pair's 10 000 votes (median of 7; goal < 100 ms).
+4. ``monitor()`` on one pair's 10 000 votes, 7 times (every run judged: goal < 100 ms).
 
-Writes ``bench/results/crowd_sequential.txt`` (stamped with commit, date and load); exit 1 on a
-missed goal.
+Exit 1 on a missed goal (``make bench BENCH=crowd_sequential`` writes
+``bench/results/crowd_sequential.txt``).
 
     .venv/bin/python bench/crowd_sequential.py [--campaigns 2000] [--routed 200] [--seed 0]
 """
@@ -24,10 +24,8 @@ missed goal.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +34,7 @@ from scipy.stats import binomtest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support.stamp import stamp  # noqa: E402
+from bench.support.judge import Judge  # noqa: E402
 from pipelines.stats import routing  # noqa: E402
 from pipelines.stats.sequential import decision_paths, monitor  # noqa: E402
 from pipelines.stats.sequential_online import OnlineDecisions  # noqa: E402
@@ -125,10 +123,9 @@ def route_campaigns(
     return total, float(wrong.any(axis=1).mean()), int(running.sum())
 
 
-def run(args: argparse.Namespace) -> bool:
+def run(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
-    ok = True
-    print(stamp())
+    judge = Judge()
     start = time.perf_counter()
 
     print(f"1. equal models: {args.campaigns} campaigns x 2000 votes, alpha = {ALPHA}")
@@ -140,13 +137,11 @@ def run(args: argparse.Namespace) -> bool:
         naive.append(naive_bootstrap_peeking(x, rng) * len(chunk))
     rate, naive_rate = false / args.campaigns, sum(naive) / args.campaigns
     ci = binomtest(false, args.campaigns).proportion_ci(0.95, method="exact")
-    good = rate <= ALPHA
-    ok &= good
     print(
         f"   false decisions, betting sequence checked after every vote: {rate:.2%} "
-        f"(95% CI {ci.low:.2%}-{ci.high:.2%}; goal <= {ALPHA:.0%}: {'OK' if good else 'MISSED'})"
-        f"; naive bootstrap with peeking: {naive_rate:.2%}"
+        f"(95% CI {ci.low:.2%}-{ci.high:.2%}); naive bootstrap with peeking: {naive_rate:.2%}"
     )
+    judge.goal("false decisions, equal models", 100 * rate, 100 * ALPHA, unit="%")
 
     print(f"   ({time.perf_counter() - start:.0f} s)")
     print(f"2. true preference 0.60: {args.campaigns} campaigns, margin 0.05, up to 5000 votes")
@@ -157,13 +152,12 @@ def run(args: argparse.Namespace) -> bool:
         stops.append(stop)
     code, stop = np.concatenate(codes), np.concatenate(stops)
     right = float(np.mean(code == 1))
-    good = right >= 0.95
-    ok &= good
     print(
-        f"   right decision (candidate): {right:.2%} (goal >= 95%: {'OK' if good else 'MISSED'}); "
+        f"   right decision (candidate): {right:.2%}; "
         f"wrong direction {np.mean(code == 2):.2%}; median votes {np.median(stop[code == 1]):.0f} "
         f"(p90 {np.percentile(stop[code == 1], 90):.0f})"
     )
+    judge.goal("right decisions at a preference of 0.60", 100 * right, 95, "higher", "%")
 
     print(f"   ({time.perf_counter() - start:.0f} s)")
     print(
@@ -174,36 +168,28 @@ def run(args: argparse.Namespace) -> bool:
     for name, adaptive in (("uniform", False), ("adaptive", True)):
         total, wrong, cut = route_campaigns(args.routed, adaptive, rng)
         results[name] = (total, wrong)
-        good = wrong <= ALPHA and cut == 0
-        ok &= good
         spread = f"p10 {np.percentile(total, 10):.0f}, p90 {np.percentile(total, 90):.0f}"
-        verdict = "OK" if good else "MISSED"
         print(
             f"   {name:<8s} median {np.median(total):6.0f} votes ({spread}); campaigns with a "
-            f"wrong decision {wrong:.1%} (goal <= {ALPHA:.0%}: {verdict})"
-            + (f"; {cut} cut off at {MAX_ROUTED_VOTES} votes" if cut else "")
+            f"wrong decision {wrong:.1%}; {cut} cut off at {MAX_ROUTED_VOTES} votes"
         )
+        judge.goal(f"{name}: campaigns with a wrong decision", 100 * wrong,
+                   100 * ALPHA, unit="%")  # fmt: skip
+        judge.check(f"{name}: every campaign decided within {MAX_ROUTED_VOTES} votes", cut == 0)
     saved = 1 - np.median(results["adaptive"][0]) / np.median(results["uniform"][0])
-    good = saved >= 0.30
-    ok &= good
-    print(
-        f"   adaptive needs {saved:.0%} fewer votes than uniform (goal >= 30%: "
-        f"{'OK' if good else 'MISSED'})"
-    )
+    print(f"   adaptive needs {saved:.0%} fewer votes than uniform (medians)")
+    judge.goal("votes saved by adaptive assignment", 100 * saved, 30, "higher", "%")
     votes = draw(rng, (1, 10_000), 0.52)[0]
     times = []
     for _ in range(7):
         t0 = time.perf_counter()
         monitor(votes, ALPHA, 0.05)
         times.append(time.perf_counter() - t0)
-    good = np.median(times) < MONITOR_GOAL_S
-    ok &= good
-    print(
-        f"4. monitor() on 10000 votes: median {np.median(times) * 1000:.1f} ms of 7 "
-        f"(goal < {MONITOR_GOAL_S * 1000:.0f} ms: {'OK' if good else 'MISSED'})"
-    )
-    print(f"{'ALL GOALS MET' if ok else 'GOAL MISSED'} in {time.perf_counter() - start:.0f} s")
-    return ok
+    print(f"4. monitor() on 10000 votes, 7 runs: {' '.join(f'{t * 1000:.1f}' for t in times)} ms")
+    judge.goal("monitor() on 10000 votes, every run (max)", max(times) * 1000,
+               MONITOR_GOAL_S * 1000, unit="ms")  # fmt: skip
+    print(f"({time.perf_counter() - start:.0f} s)")
+    return judge.finish()
 
 
 def main() -> int:
@@ -212,15 +198,7 @@ def main() -> int:
     parser.add_argument("--routed", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        ok = run(args)
-    text = buffer.getvalue()
-    print(text, end="")
-    results = ROOT / "bench" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "crowd_sequential.txt").write_text(text)
-    return 0 if ok else 1
+    return run(args)
 
 
 if __name__ == "__main__":

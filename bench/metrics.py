@@ -12,10 +12,10 @@ shift and noise), then in the same run:
 The command computes every metric of metrics.md, the cutout-quality ones (sad, mse_alpha, grad,
 conn, boundary_iou) included; the reference computes only PySODMetrics' five, so the goal
 (GOAL_SPEEDUP: at least 10× faster end to end) is judged with our extra work counted against us.
-The output is written to bench/results/metrics.txt, stamped with commit, date and load; exit
-status 1 when the numbers differ or the goal is missed.
+Exit status 1 when the numbers differ or the goal is missed.
 
-Not a test (it takes about a minute): `make bench` or `.venv/bin/python bench/metrics.py`.
+Not a test (it takes about a minute): `make bench BENCH=metrics` (writes bench/results/metrics.txt)
+or `.venv/bin/python bench/metrics.py`.
 PySODMetrics is a test-only dependency; scikit-image, which its package __init__ imports but none
 of these five metrics uses, is stubbed when absent.
 """
@@ -37,15 +37,14 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.support.judge import Judge
 from bench.support.pysod import SOD_KEYS, load_pysod
-from bench.support.stamp import stamp
 
 ROOT = Path(__file__).resolve().parent.parent
 PASCAL_MASKS = ROOT.parent / "shared" / "data" / "pascal-s" / "masks"
 HEIGHT, WIDTH = 3024, 4032
 N_PAIRS = 8
 GOAL_SPEEDUP = 10.0
-RESULTS = ROOT / "bench" / "results" / "metrics.txt"
 NEW_KEYS = ("sad", "mse_alpha", "grad", "conn", "boundary_iou")
 
 
@@ -137,41 +136,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=None, help="passed to the command")
     args = parser.parse_args()
-    lines = [stamp()]
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         folder = Path(tmp)
         make_pairs(folder)
         source = "PASCAL-S masks upscaled" if PASCAL_MASKS.is_dir() else "synthetic shapes"
-        lines.append(f"{N_PAIRS} pairs of {WIDTH}×{HEIGHT} ({source}); {os.cpu_count()} CPU cores")
+        print(f"{N_PAIRS} pairs of {WIDTH}×{HEIGHT} ({source}); {os.cpu_count()} CPU cores")
         ours_s, ours = run_command(folder, args.workers)
         ref_s, ref = run_pysod(folder)
-        worst, wf, ok = compare(ours, ref)
+        worst, wf, agree = compare(ours, ref)
     speedup = ref_s / ours_s
     carried = all(ours["summary"].get(k) is not None for k in NEW_KEYS)
-    met = speedup >= GOAL_SPEEDUP
-    lines += [
+    print(
         f"python -m pipelines.metrics (end to end, all metrics incl. {', '.join(NEW_KEYS)}): "
-        f"{ours_s:.2f} s",
-        f"PySODMetrics (load + MAE/S/E/F/wF): {ref_s:.2f} s",
-        f"speed-up: {speedup:.1f}× (goal >= {GOAL_SPEEDUP:.0f}×: {'OK' if met else 'MISSED'})",
-        f"max |diff| SOD summaries and curves: {worst:.2e} (tolerance 1e-6)",
-        f"|diff| weighted F: {wf:.2e} (tolerance 1e-4)",
-        f"cutout-quality keys in the summary: {'yes' if carried else 'NO'}",
-    ]
-    load = os.getloadavg()[0]
-    if load > (os.cpu_count() or 1):
-        lines.append(f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores — "
-                     "busy machine: the goal is defined on a quiet one")  # fmt: skip
-    ok = ok and carried and met
-    lines.append("ALL GOALS MET" if ok else "GOAL MISSED")
-    text = "\n".join(lines)
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text + "\n")
-    if not ok:
-        print("numbers differ beyond tolerance or the goal was missed", file=sys.stderr)
-        return 1
-    return 0
+        f"{ours_s:.2f} s"
+    )
+    print(f"PySODMetrics (load + MAE/S/E/F/wF), same run: {ref_s:.2f} s")
+    print(f"speed-up: {speedup:.1f}×")
+    print(f"max |diff| SOD summaries and curves: {worst:.2e} (tolerance 1e-6)")
+    print(f"|diff| weighted F: {wf:.2e} (tolerance 1e-4)")
+    judge = Judge()
+    judge.goal("speed-up vs PySODMetrics, end to end", speedup, GOAL_SPEEDUP, "higher", "×")
+    judge.check("SOD summaries, curves and weighted F agree with PySODMetrics", agree)
+    judge.check("cutout-quality keys in the summary", carried)
+    return judge.finish()
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
-from support.rating_browser import pct, server_timing_ms  # bench/ is sys.path[0] for a script
+from support.judge import pct  # bench/ is sys.path[0] for a script
+from support.pages import server_timing_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -425,9 +426,7 @@ def main() -> int:
         django.setup()
         from django.core.management import call_command
         from django.db import connection, connections
-        from support.stamp import stamp
 
-        print(stamp())
         print(
             f"database: {connection.vendor} ({db_url.split('@')[-1]}), CONN_MAX_AGE "
             f"{connection.settings_dict['CONN_MAX_AGE']}"

@@ -17,6 +17,9 @@ import random
 from pathlib import Path
 from typing import Any
 
+from support.judge import pct
+from support.pages import server_timing_ms
+
 KEY_GOAL_MS = 50.0
 LOGIN_GOAL_MS = 500.0
 KEYS = 40
@@ -78,14 +81,6 @@ def seed_browser_campaign(media_root: Path, password: str, n_items: int = 60) ->
     user = User.objects.create_user("browserann", password=password)
     user.groups.add(Group.objects.get(name=ANNOTATOR))
     return user.username
-
-
-def server_timing_ms(header: str) -> float | None:
-    """The app's duration in a `Server-Timing: app;dur=12.34` header value (None without one)."""
-    for part in header.split(";"):
-        if part.startswith("dur="):
-            return float(part[4:])
-    return None
 
 
 def measure(base: str, username: str, password: str) -> dict[str, Any]:
@@ -152,12 +147,6 @@ def measure(base: str, username: str, password: str) -> dict[str, Any]:
         "login_wall_ms": float(login_wall),
         "pressed": pressed,
     }
-
-
-def pct(values: list[float], p: float) -> float:
-    """The nearest-rank percentile `p` of `values` (both rating benches judge with it)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
 def report(figures: dict[str, Any], stored: dict[str, str]) -> tuple[list[str], bool]:

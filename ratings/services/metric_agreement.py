@@ -62,16 +62,17 @@ def _whole_image_metrics() -> list[str]:
 
 
 def _image_values(
-    rows: list[tuple[int, int, int, int]], metrics: list[str]
+    rows: list[tuple[int, int, int, int]], metrics: list[str], version_id: int
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """rows = (item, run_a, run_b, instance): each side's stored per-image value per metric."""
     runs = {r for _, a, b, _ in rows for r in (a, b)}
-    items = {i for i, *_ in rows}
     columns = [BY_NAME[m].column or m for m in metrics]
+    # The campaign's set, not its items one by one: a large campaign's item list exceeds the
+    # database's bound-parameter limit (SQLite 250 000 here, PostgreSQL 65 535).
     stored = {
         (run, item): vals
         for run, item, *vals in ItemResult.objects.filter(
-            run_id__in=runs, item_id__in=items
+            run_id__in=runs, item__version_id=version_id
         ).values_list("run_id", "item_id", *columns)
     }
 
@@ -89,13 +90,12 @@ def _image_values(
 
 
 def _instance_values(
-    rows: list[tuple[int, int, int, int]],
+    rows: list[tuple[int, int, int, int]], version_id: int
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     runs = {r for _, a, b, _ in rows for r in (a, b)}
-    items = {i for i, *_ in rows}
     pairs: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
     for run, item, scores in ItemResult.objects.filter(
-        run_id__in=runs, item_id__in=items
+        run_id__in=runs, item__version_id=version_id
     ).values_list("run_id", "item_id", "instance_scores"):
         if int((scores or {}).get("gt_count") or 0):
             pairs[run, item] = {int(p["gt"]): p for p in scores.get("pairs") or []}
@@ -137,16 +137,18 @@ def metric_agreement_section(
     people = people_side(a_votes.astype(np.int64), b_votes.astype(np.int64))
     fields = ("pk", "item_id", "run_a_id", "run_b_id", "instance", "item__stem", "instance_a",
               "instance_b")  # fmt: skip
+    # Every task of the campaign rather than the table's ids one by one (see _image_values).
     info = {
         pk: (item, a, b, k or 0, stem, ka, kb)
-        for pk, item, a, b, k, stem, ka, kb in Task.objects.filter(
-            pk__in=table.task.tolist()
-        ).values_list(*fields)
+        for pk, item, a, b, k, stem, ka, kb in Task.objects.filter(campaign=campaign).values_list(
+            *fields
+        )
     }
     rows = [info[int(t)][:4] for t in table.task]
     instances = campaign.mode == Mode.INSTANCES
     metrics = list(INSTANCE_METRICS) if instances else _whole_image_metrics()
-    values = _instance_values(rows) if instances else _image_values(rows, metrics)
+    version = campaign.dataset_version_id
+    values = _instance_values(rows, version) if instances else _image_values(rows, metrics, version)
     sides = {
         m: metric_side(va, vb, lower_is_better=BY_NAME[m].lower_is_better)
         for m, (va, vb) in values.items()
