@@ -315,6 +315,12 @@ class CampaignSnapshot(models.Model):
         default=0, help_text="highest rating id the payload covers"
     )
     payload = models.JSONField(default=dict, blank=True)
+    agreement_codes = models.BinaryField(
+        default=b"",
+        blank=True,
+        help_text="per decided task and metric, whether the metric sides with people "
+        "(pipelines.stats.metric_agreement.codes_pack); pooled per family, never shown",
+    )
     dirty = models.BooleanField(
         default=True, db_index=True, help_text="ratings arrived after the payload was computed"
     )

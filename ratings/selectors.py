@@ -82,7 +82,7 @@ def campaign_rows() -> QuerySet[Campaign]:
 def campaign_snapshot_get(*, campaign: Campaign) -> CampaignSnapshot | None:
     """The stored report of the campaign (payload shape: `ratings.services.reports`), or None
     before its first computation."""
-    return CampaignSnapshot.objects.filter(campaign=campaign).first()
+    return CampaignSnapshot.objects.filter(campaign=campaign).defer("agreement_codes").first()
 
 
 def rating_rows(campaign: Campaign) -> list[dict[str, Any]]:

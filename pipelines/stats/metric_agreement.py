@@ -218,3 +218,30 @@ def sentence(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str], *, to
 
 __all__ = ["ABSTAIN", "AGREE", "DISAGREE", "MetricAgreement", "agreement_table", "disagreements",
            "item_codes", "metric_side", "people_side", "pool_codes", "sentence"]  # fmt: skip
+
+
+def codes_pack(codes: Mapping[str, ArrayLike]) -> bytes:
+    """A campaign's codes as compact bytes (a JSON line of metric → length, then one byte per
+    code, zlib-compressed): stored beside its report, not inside it, so a page reading the report
+    never parses a code per item."""
+    import json
+    import zlib
+
+    arrays = {m: np.asarray(c, dtype=np.uint8) for m, c in codes.items()}
+    header = json.dumps({m: int(a.size) for m, a in arrays.items()}).encode()
+    return zlib.compress(header + b"\n" + b"".join(a.tobytes() for a in arrays.values()))
+
+
+def codes_unpack(data: bytes | memoryview) -> dict[str, NDArray[np.int64]]:
+    """`codes_pack`'s bytes back as {metric: codes}; empty bytes are no codes."""
+    import json
+    import zlib
+
+    if not data:
+        return {}
+    header, _, body = zlib.decompress(bytes(data)).partition(b"\n")
+    out, start = {}, 0
+    for metric, size in json.loads(header).items():
+        out[metric] = np.frombuffer(body, dtype=np.uint8, count=size, offset=start).astype(np.int64)
+        start += size
+    return out

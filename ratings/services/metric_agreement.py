@@ -18,7 +18,8 @@ the leaderboard):
 
     {rule, unit, decided, undecided, rounds, level, best: name | null, sentence,
      table: [MetricAgreement.as_dict() + label, direction],   (ranked, best first)
-     codes: {metric: [2 agree | 1 abstain | 0 disagree per decided task]},
+     codes: {metric: [2 agree | 1 abstain | 0 disagree per decided task]},  (computed here;
+            stored apart, in CampaignSnapshot.agreement_codes, for family pooling)
      gallery: [{task, item, item_id, stem, a, a_id, b, b_id, instance, instance_a, instance_b,
                 votes: {a, b, tie, both_bad}, people, metric, value_a, value_b,
                 file_a, file_b (evals:file roles; null = the run missed the instance)}]}
@@ -36,6 +37,7 @@ from pipelines.payloads.campaign import AgreementRow, PeopleMetrics
 from pipelines.stats.campaign import TaskTable
 from pipelines.stats.metric_agreement import (
     agreement_table,
+    codes_unpack,
     disagreements,
     item_codes,
     metric_side,
@@ -213,13 +215,15 @@ def family_metric_agreement(
     )
     modes = dict(campaigns.values_list("pk", "mode"))
     parts: dict[str, list[tuple[int, dict[str, Any]]]] = {"image": [], "instances": []}
-    for campaign_id, payload in CampaignSnapshot.objects.filter(
+    for campaign_id, payload, packed in CampaignSnapshot.objects.filter(
         campaign_id__in=list(modes), computed_at__isnull=False
-    ).values_list("campaign_id", "payload"):
+    ).values_list("campaign_id", "payload", "agreement_codes"):
         section = (payload or {}).get("metric_agreement") or {}
         if section.get("decided"):
             key = "instances" if modes[campaign_id] == Mode.INSTANCES else "image"
-            parts[key].append((campaign_id, section["codes"]))
+            # Snapshots stored before the codes had their own column keep them in the section.
+            codes = codes_unpack(packed) or section.get("codes") or {}
+            parts[key].append((campaign_id, codes))
     out: dict[str, PeopleMetrics | None] = {}
     for key, found in parts.items():
         found.sort()

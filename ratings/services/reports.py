@@ -61,8 +61,9 @@ Payload shape (`pipelines.payloads.campaign.CampaignPayload`, version 1, typed t
       S = {annotator (null for the crowd), decisive, left, share, ci, p_value, p_adjusted,
            flagged} (ratings.services.habits; flagged raters are for review, never dropped)
     metric_agreement: which metric predicts people (ratings.services.metric_agreement: ranked
-      table with bootstrap intervals, per-task codes for pooling, gallery of the best metric's
-      strongest disagreements with people)
+      table with bootstrap intervals, gallery of the best metric's strongest disagreements with
+      people; its per-task codes for pooling are stored apart, in the snapshot's
+      `agreement_codes`)
     absolute mode only —
     absolute: [{run, run_id, n, estimate, low, high}]
 """
@@ -97,6 +98,7 @@ from pipelines.payloads.campaign import (
 from pipelines.stats import annotator_qc, dawid_skene, flagged_annotators
 from pipelines.stats.campaign import ABSOLUTE_VALUES, PAIRWISE_VALUES, TaskTable
 from pipelines.stats.campaign_report import CampaignStatistics, campaign_statistics
+from pipelines.stats.metric_agreement import codes_pack
 from ratings import selectors
 from ratings.models import Campaign, CampaignSnapshot, Mode, Rating, Stratum, Task, is_pairwise
 from ratings.services.habits import habits_section
@@ -166,8 +168,14 @@ def campaign_snapshot_refresh(*, campaign: Campaign, rounds: int = ROUNDS) -> Ca
     started = time.perf_counter()
     last_id = Rating.objects.filter(campaign=campaign).aggregate(m=Max("pk"))["m"] or 0
     payload = campaign_report_compute(campaign=campaign, last_rating_id=last_id, rounds=rounds)
+    doc = payload.to_dict()
+    # The per-item metric-agreement codes (one per decided task and metric: megabytes at a
+    # million ratings) go to their own column, so the page that reads the report parses none.
+    section = doc.get("metric_agreement")
+    codes = section.pop("codes", {}) if isinstance(section, dict) else {}
     fields = {
-        "payload": payload.to_dict(),
+        "payload": doc,
+        "agreement_codes": codes_pack(codes),
         "computed_at": timezone.now(),
         "ratings_count": payload.computed_from["ratings"],
         "last_rating_id": last_id,

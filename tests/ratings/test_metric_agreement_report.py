@@ -11,9 +11,12 @@ from django.test import Client
 from django.urls import reverse
 
 from evalsite.evals.models import ItemResult
-from ratings.models import Campaign, Rating, Stratum
+from pipelines.stats.metric_agreement import codes_pack, codes_unpack
+from ratings.models import Campaign, CampaignSnapshot, Rating, Stratum
+from ratings.selectors import campaign_snapshot_get
 from ratings.services.assign import assignment_queue, rating_submit
 from ratings.services.campaigns import campaign_create
+from ratings.services.metric_agreement import family_metric_agreement
 from ratings.services.reports import campaign_snapshot_refresh
 from tests.ratings.builders import World, build_world
 
@@ -51,8 +54,8 @@ def test_the_snapshot_ranks_metrics_by_agreement_and_matches_a_per_vote_referenc
                                runs=world.runs, items_per_pair=10, gold_ratio=0.0,
                                open_now=True)  # fmt: skip
     _vote_all(campaign, world, lambda task, user: "b" if user != world.annotators[2] else "tie")
-    payload = campaign_snapshot_refresh(campaign=campaign, rounds=300).payload
-    section = payload["metric_agreement"]
+    snapshot = campaign_snapshot_refresh(campaign=campaign, rounds=300)
+    section = snapshot.payload["metric_agreement"]
     table = {r["metric"]: r for r in section["table"]}
     assert section["best"] == "mae" and section["table"][0]["rank"] == 1
     # reference: one task at a time from the stored ratings
@@ -71,7 +74,11 @@ def test_the_snapshot_ranks_metrics_by_agreement_and_matches_a_per_vote_referenc
     assert table["mae"]["share"] == 1.0
     # metrics with no stored value abstain everywhere: exactly a coin
     assert table["sad"]["share"] == 0.5 and table["sad"]["abstain"] == decided
-    assert len(section["codes"]["iou"]) == decided
+    # the per-task codes live in their own column, not in the report the page parses
+    assert "codes" not in section
+    codes = codes_unpack(snapshot.agreement_codes)
+    assert len(codes["iou"]) == decided and set(codes["mae"].tolist()) == {2}
+    assert share(codes["iou"]) == pytest.approx(table["iou"]["share"])
     # the best metric never disagrees with people here: its gallery is empty
     assert section["gallery"] == []
 
@@ -108,3 +115,37 @@ def test_the_campaign_page_shows_the_table_and_the_disagreement_gallery(
     assert shown["task"] == contrarian.pk and shown["people"] != shown["metric"]
     assert reverse("evals:file", args=[contrarian.run_a_id, contrarian.item_id, "web_cutout"]) \
         in html  # fmt: skip
+
+
+def share(codes: Any) -> float:
+    """A metric's agreement share from its codes (2 agree, 1 abstain, 0 disagree)."""
+    return float(np.mean(codes) / 2)
+
+
+def test_the_family_pools_the_stored_codes_and_the_page_never_loads_them(
+    big_world: World,
+) -> None:
+    world = big_world
+    campaign = campaign_create(name="pooled", dataset_version=world.version, runs=world.runs,
+                               items_per_pair=10, gold_ratio=0.0, open_now=True)  # fmt: skip
+    _vote_all(campaign, world, lambda task, user: "a")
+    snapshot = campaign_snapshot_refresh(campaign=campaign, rounds=200)
+    family = world.runs[0].model_version.family.name
+    pooled = family_metric_agreement(family=family, rounds=200)["image"]
+    assert pooled is not None and pooled.campaigns == (campaign.pk,)
+    stored = codes_unpack(snapshot.agreement_codes)
+    for row in pooled.table:
+        assert row.share == pytest.approx(share(stored[row.metric]))
+
+    # the campaign page's snapshot leaves the codes in the database
+    page_snapshot = campaign_snapshot_get(campaign=campaign)
+    assert page_snapshot is not None and "agreement_codes" in page_snapshot.get_deferred_fields()
+
+    # a snapshot stored before the codes had their own column is pooled from its section
+    doc = dict(snapshot.payload)
+    doc["metric_agreement"] = {**doc["metric_agreement"],
+                               "codes": {m: c.tolist() for m, c in stored.items()}}  # fmt: skip
+    CampaignSnapshot.objects.filter(pk=snapshot.pk).update(payload=doc, agreement_codes=b"")
+    legacy = family_metric_agreement(family=family, rounds=200)["image"]
+    assert legacy is not None and legacy.table == pooled.table
+    assert codes_unpack(codes_pack({})) == {} and codes_unpack(b"") == {}
