@@ -24,12 +24,13 @@ skips it).
 
 Photos: PASCAL-S (about 0.2 MP) — the first `--items` pairs of ../shared/data/pascal-s when that
 folder exists, else fixtures/sets/pascal-s-demo repeated with flips. Everything runs in a
-throw-away VAR_DIR (its own SQLite file, filesystem broker and media). Exit status 1 on a missed
+throw-away VAR_DIR (its own SQLite file, filesystem broker and media; with DATABASE_URL set to
+PostgreSQL, a private database there: bench/support/workers.py). Exit status 1 on a missed
 goal, or when per-image results or output digests differ between runs of one set or from
 `pipelines.metrics` recomputed on the stored alpha PNGs.
 
 Not a test: ``.venv/bin/python bench/throughput.py [--items 120] [--rounds 3] [--pairs 1]``;
-writes bench/results/throughput.txt.
+`make bench` keeps its output, stamped, in bench/results/throughput.txt.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import argparse
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,10 +49,15 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support.stamp import stamp  # noqa: E402
+from bench.support.judge import Judge  # noqa: E402
+from bench.support.workers import (  # noqa: E402
+    setup_django,
+    start_workers,
+    stop_workers,
+    teardown_database,
+    wait_live,
+)
 
-RESULTS = ROOT / "bench" / "results" / "throughput.txt"
-QUEUES = "default,torch,onnx"
 SHARED_SET = ROOT.parent / "shared" / "data" / "pascal-s"
 DEMO_SET = ROOT / "fixtures" / "sets" / "pascal-s-demo"
 MODEL = ROOT / "fixtures" / "models" / "subject-lift-1.0.0.pt2"
@@ -60,24 +65,10 @@ EFFICIENCY_GOAL = 0.5
 SCALING_GOAL = 1.8
 #: Upscaling factor of the large photos: a 500×375 PASCAL-S photo becomes 4000×3000 (12 MP).
 LARGE_SCALE = 8
-LINES: list[str] = []
 
 
 def out(line: str = "") -> None:
     print(line, flush=True)
-    LINES.append(line)
-
-
-def setup_django(var_dir: Path) -> None:
-    os.environ["VAR_DIR"] = str(var_dir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "evalsite.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 #: Copies of each demo pair differ by a flip (identical files would be stored, and imported, once).
@@ -178,54 +169,6 @@ def set_paths(dataset_version: Any) -> list[Path]:
     return [Path(i.image.path) for i in Item.objects.filter(version=dataset_version).order_by("pk")]
 
 
-def start_workers(
-    n: int, threads: int, var_dir: Path, prefetch: bool
-) -> list[subprocess.Popen[bytes]]:
-    env = dict(os.environ)
-    env.update({"EVAL_RUNNER_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-                "EVAL_PREFETCH": "1" if prefetch else "0",
-                "WORKER_HEARTBEAT_SECONDS": "1"})  # fmt: skip
-    procs = []
-    for i in range(n):
-        log = open(var_dir / f"worker-{n}-{i}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
-        cmd = [sys.executable, "-m", "celery", "-A", "evalsite", "worker", "-Q", QUEUES, "-c",
-               "1", "-n", f"bench{i}-{os.getpid()}@%h", "-l", "warning", "--without-mingle",
-               "--without-gossip"]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log,
-                                      start_new_session=True))  # fmt: skip
-    return procs
-
-
-def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-    from evalsite.core.models import WorkerHeartbeat
-
-    WorkerHeartbeat.objects.all().delete()
-
-
-def wait_live(n: int, timeout: float = 120) -> float:
-    """Seconds until `n` workers report live (once the sandbox has imported torch:
-    evalsite.core.bootsteps.SandboxReadyStep); printed, not counted in images/s."""
-    from evalsite.core.selectors import workers_by_queue
-
-    began = time.monotonic()
-    while time.monotonic() < began + timeout:
-        if workers_by_queue()["torch"]["live"] >= n:
-            return time.monotonic() - began
-        time.sleep(0.1)
-    raise SystemExit(f"{n} worker(s) did not come up in {timeout:.0f} s")
-
-
 #: (dataset version id, run id) of every measured run, for the integrity check.
 RUNS: list[tuple[int, int]] = []
 
@@ -235,7 +178,9 @@ def measure(version: Any, dataset_version: Any, *, workers: int, chunk_size: int
     from evalsite.evals.models import EvalRun, RunStatus
     from evalsite.evals.services.runs import eval_run_start
 
-    procs = start_workers(workers, 1, var_dir, prefetch)
+    procs = start_workers(workers, var_dir=var_dir, tag=f"{workers}-{time.monotonic_ns()}",
+                          env={"EVAL_RUNNER_THREADS": "1", "OMP_NUM_THREADS": "1",
+                               "EVAL_PREFETCH": "1" if prefetch else "0"})  # fmt: skip
     try:
         startup = wait_live(workers)
         run = eval_run_start(
@@ -308,13 +253,12 @@ def main() -> int:
     parser.add_argument("--chunk-size", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the temporary VAR_DIR")
     args = parser.parse_args()
-    missed: list[str] = []
+    judge = Judge()
     var_dir = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     # SIGTERM unwinds like Ctrl-C, so the finally blocks stop the workers this script started.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    out(stamp())
     try:
-        setup_django(var_dir)
+        setup_django(var_dir, private_db="bench_throughput")
         dataset_version, label = bench_set(var_dir, args.items)
         version = bench_model()
         paths = set_paths(dataset_version)
@@ -325,13 +269,10 @@ def main() -> int:
             bare = bare_ips(paths, threads=1)
             r = measure(version, dataset_version, workers=1, chunk_size=args.chunk_size,
                         var_dir=var_dir, prefetch=True)  # fmt: skip
-            eff = r["ips"] / bare
-            ok = eff >= EFFICIENCY_GOAL
             out(f"round {k}: bare model loop {bare:6.2f} images/s; platform, 1 worker, prefetch "
-                f"on: {describe(r)}\n  efficiency {eff:.2f} ({'meets' if ok else 'misses'} the "
-                f"{EFFICIENCY_GOAL} goal)")  # fmt: skip
-            if not ok:
-                missed.append(f"round {k}: efficiency {eff:.2f} < {EFFICIENCY_GOAL}")
+                f"on: {describe(r)}")  # fmt: skip
+            judge.goal(f"round {k}: platform / bare model loop", round(r["ips"] / bare, 2),
+                       EFFICIENCY_GOAL, "higher")  # fmt: skip
         if args.large:
             big = large_set(var_dir, args.large)
             bare = bare_ips(set_paths(big), threads=1)
@@ -346,29 +287,22 @@ def main() -> int:
                           var_dir=var_dir, prefetch=False)  # fmt: skip
             two = measure(version, dataset_version, workers=2, chunk_size=args.chunk_size,
                           var_dir=var_dir, prefetch=False)  # fmt: skip
-            ratio = two["ips"] / one["ips"]
-            ok = ratio >= SCALING_GOAL
             out(f"\nscaling pair {k} (1 thread per worker, prefetch off): 1 worker "
-                f"{one['ips']:.2f}, 2 workers {two['ips']:.2f} images/s = {ratio:.2f}× "
-                f"({'meets' if ok else 'misses'} the {SCALING_GOAL}× goal)")  # fmt: skip
-            if not ok:
-                missed.append(f"scaling pair {k}: {ratio:.2f}× < {SCALING_GOAL}×")
+                f"{one['ips']:.2f}, 2 workers {two['ips']:.2f} images/s")  # fmt: skip
+            judge.goal(f"scaling pair {k}: 2 workers / 1 worker", round(two["ips"] / one["ips"], 2),
+                       SCALING_GOAL, "higher", "×")  # fmt: skip
         load, cores = os.getloadavg()[0], os.cpu_count() or 1
         out(f"\nload average (1 min) at the end: {load:.1f} on {cores} cores")
         errors = integrity_errors()
-        out(f"integrity: {len(RUNS)} runs, "
-            + ("per-image results and output digests identical per set, equal to pipelines"
-               if not errors else "; ".join(errors[:5])))  # fmt: skip
-        missed += errors
+        judge.check(f"integrity, {len(RUNS)} runs: per-image results and output digests identical "
+                    "per set, equal to pipelines", not errors, "; ".join(errors[:5]))  # fmt: skip
     finally:
+        teardown_database()
         if args.keep:
             print(f"kept {var_dir}")
         else:
             shutil.rmtree(var_dir, ignore_errors=True)
-    out("MISSED: " + "; ".join(missed[:6]) if missed else "ALL GOALS MET")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(LINES) + "\n")
-    return 1 if missed else 0
+    return judge.finish()
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def test_api_megabyte_notes_or_provenance_are_a_400(field: str) -> None:
         format="json",
     )
     assert response.status_code == 400
-    assert "no more than 10000 characters" in str(response.json()[field])
+    assert "no more than 10000 characters" in str(response.json()["error"]["fields"][field])
     assert not ModelFamily.objects.exists() and not ModelVersion.objects.exists()
 
 
