@@ -206,7 +206,7 @@ def test_run_eval_reproduce_and_its_mistakes(version, dataset, fake_model, run_i
         call_command("run_eval", "--reproduce", str(original.pk), "--model", "fake:1.0.0",
                      stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
     assert caught.value.returncode == 1
-    with pytest.raises(CommandError, match="--reproduce: no run #9999"):
+    with pytest.raises(CommandError, match="--reproduce: No run #9999"):
         call_command("run_eval", "--reproduce", "9999", stdout=io.StringIO())
     with pytest.raises(CommandError, match=r"--model is required \(or --reproduce RUN\)"):
         call_command("run_eval", "--dataset", dataset.spec, stdout=io.StringIO())

@@ -94,5 +94,5 @@ def test_api_external_with_a_file_or_a_normal_upload_without_one_is_a_400(api):
     assert response.status_code == 400
     assert "no runnable file and no spec" in response.content.decode()
     response = api.post(url, {"version": "1.0"}, format="multipart")
-    assert response.status_code == 400 and "file" in response.json()
+    assert response.status_code == 400 and "file" in response.json()["error"]["fields"]
     assert not ModelVersion.objects.exists()
