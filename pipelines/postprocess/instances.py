@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipelines.masks import pred_foreground
+
 #: Smallest instance as a share of the image area. 0.2 %: at 512×512 that is ~500 px (a 22×22 blob),
 #: at 12 MP ~24 000 px; smaller regions are, in practice, stray speckles of a soft alpha rather than
 #: subjects (a person at the far edge of a group photo still covers more than this).
 MIN_INSTANCE_AREA_FRACTION = 0.002
-#: Binarisation of the 8-bit alpha, the metrics' rule (v / 255 > 0.5, i.e. 128 and above).
-FOREGROUND_MIN_VALUE = 128
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def separate_instances(
     """
     if alpha_png.ndim != 2 or alpha_png.dtype != np.uint8:
         raise ValueError(f"alpha_png must be H×W uint8, got {alpha_png.shape} {alpha_png.dtype}")
-    fg = alpha_png >= FOREGROUND_MIN_VALUE
+    fg = pred_foreground(alpha_png)
     h, w = alpha_png.shape
     min_area = max(1, int(np.ceil(min_area_fraction * h * w)))
     if instance_map is None:

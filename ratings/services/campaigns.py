@@ -29,6 +29,7 @@ from PIL import Image
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services.artefacts import resolve
+from pipelines.masks import pred_foreground
 from pipelines.metrics.functional import mask_iou
 from ratings.models import (
     GOLD_SHARE_BAND,
@@ -49,7 +50,6 @@ from ratings.services.reports import campaign_snapshot_mark_dirty
 #: A budget above this is a typo (a paid crowd never casts ten million votes on one campaign), and
 #: would not fit the database column.
 MAX_VOTE_BUDGET = 10_000_000
-ALPHA_ON = 128  # alpha ≥ 128 counts as foreground, as the metrics binarise predictions
 
 
 class CampaignError(ValueError):
@@ -83,7 +83,7 @@ class _Masks:
         if rel not in self._cache:
             try:
                 with Image.open(resolve(rel)) as img:
-                    self._cache[rel] = np.asarray(img.convert("L")) >= ALPHA_ON
+                    self._cache[rel] = pred_foreground(np.asarray(img.convert("L")))
             except (OSError, ValueError):
                 self._cache[rel] = None
         return self._cache[rel]

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from pipelines.imaging import ItemOutcome, ItemTask, process_item
-from pipelines.masks import gt_foreground
+from pipelines.masks import gt_foreground, pred_foreground
+from pipelines.metrics.functional import binarise
 from tests.datasets.builders import box_mask, jpeg_bytes, photo, png_bytes
 
 #: The import's default decompression-bomb limit (DATASET_MAX_PIXELS).
@@ -177,3 +178,9 @@ def test_instance_mask_of_another_size_drops_the_items_instances(tmp_path):
 )
 def test_gt_foreground_is_above_127_on_the_8_bit_scale(values, expected):
     assert gt_foreground(values).tolist() == expected
+
+
+def test_pred_foreground_is_the_metrics_binarisation_on_every_8_bit_value():
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert (pred_foreground(values) == binarise(values).astype(bool)).all()
+    assert pred_foreground(values).ravel().tolist().index(True) == 128

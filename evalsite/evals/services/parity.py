@@ -16,15 +16,12 @@ import numpy as np
 
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunSource, RunStatus
 from evalsite.evals.services.artefacts import media_root
+from pipelines.masks import pred_foreground
 from pipelines.metrics.functional import binary_iou
 from pipelines.metrics.io import read_gray8
 
 #: Parity rows kept on the run (the worst first); the summary numbers cover every image.
 PARITY_ROWS = 200
-
-
-#: Binarisation of the reference side: the metrics' rule for predictions (v / 255 > 0.5).
-FOREGROUND_MIN_VALUE = 128
 
 
 def parity_role(source: EvalRun, other: EvalRun) -> str:
@@ -57,7 +54,7 @@ def parity_between(source: EvalRun, other: EvalRun, *, role: str | None = None) 
         conf = None
         if base.confidence is not None and r.confidence is not None:
             conf = abs(base.confidence - r.confidence)
-        iou = binary_iou(b, a >= FOREGROUND_MIN_VALUE)
+        iou = binary_iou(b, pred_foreground(a))
         rows.append({"stem": r.item.stem, "iou": iou,
                      "max_abs_diff": diff, "confidence_diff": conf})  # fmt: skip
     rows.sort(key=lambda row: (row["iou"], -row["max_abs_diff"]))
