@@ -19,8 +19,8 @@ bare loop and then the platform, and efficiency = platform / bare of that round;
 
 Also printed, not judged: the same ratio for a few 12 MP photos (bench photos upscaled 8×, saved
 as JPEG), where decoding, guided upsampling and scoring at full resolution are the platform's
-work; and 1 → 2 workers at one thread each, prefetch off (goal ≥ 1.8× in every pair; `--pairs 0`
-skips it).
+work. Judged too: 1 → 2 workers at one thread each, prefetch off (goal ≥ 1.8× in every pair;
+`--pairs 0` skips it).
 
 Photos: PASCAL-S (about 0.2 MP) — the first `--items` pairs of ../shared/data/pascal-s when that
 folder exists, else fixtures/sets/pascal-s-demo repeated with flips. Everything runs in a

@@ -27,6 +27,8 @@ Codes stored per item and metric (so that campaigns can be pooled later without 
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -224,9 +226,6 @@ def codes_pack(codes: Mapping[str, ArrayLike]) -> bytes:
     """A campaign's codes as compact bytes (a JSON line of metric → length, then one byte per
     code, zlib-compressed): stored beside its report, not inside it, so a page reading the report
     never parses a code per item."""
-    import json
-    import zlib
-
     arrays = {m: np.asarray(c, dtype=np.uint8) for m, c in codes.items()}
     header = json.dumps({m: int(a.size) for m, a in arrays.items()}).encode()
     return zlib.compress(header + b"\n" + b"".join(a.tobytes() for a in arrays.values()))
@@ -234,9 +233,6 @@ def codes_pack(codes: Mapping[str, ArrayLike]) -> bytes:
 
 def codes_unpack(data: bytes | memoryview) -> dict[str, NDArray[np.int64]]:
     """`codes_pack`'s bytes back as {metric: codes}; empty bytes are no codes."""
-    import json
-    import zlib
-
     if not data:
         return {}
     header, _, body = zlib.decompress(bytes(data)).partition(b"\n")
