@@ -98,6 +98,18 @@ class Strength:
         )
 
 
+#: The four outcome rates of one side against another, each an `Estimate`.
+OUTCOMES = ("win", "tie", "loss", "both_bad")
+
+
+def _outcomes_from(doc: Mapping[str, Any], what: str, where: str) -> dict[str, Estimate]:
+    return {k: Estimate.from_dict(need(doc, k, what=what), f"{where} {k}") for k in OUTCOMES}
+
+
+def _outcomes_dict(rates: PairRates | VsReference) -> dict[str, Any]:
+    return {k: getattr(rates, k).to_dict() for k in OUTCOMES}
+
+
 @dataclass(frozen=True)
 class PairRates:
     """Rates of run a against run b (win = a better)."""
@@ -118,15 +130,13 @@ class PairRates:
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "a_id": self.a_id, "b": self.b, "b_id": self.b_id,
                 "votes": self.votes, "items": self.items, "enough": self.enough,
-                "needed": self.needed, "win": self.win.to_dict(), "tie": self.tie.to_dict(),
-                "loss": self.loss.to_dict(), "both_bad": self.both_bad.to_dict()}  # fmt: skip
+                "needed": self.needed, **_outcomes_dict(self)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], ids: Mapping[str, int]) -> PairRates:
         a, b = str(need(doc, "a", what=f"{WHAT} pair")), str(need(doc, "b", what=f"{WHAT} pair"))
         what = f"{WHAT} pair {a!r} vs {b!r}"
-        rates = {k: Estimate.from_dict(need(doc, k, what=what), f"pair {a!r} vs {b!r} {k}")
-                 for k in ("win", "tie", "loss", "both_bad")}  # fmt: skip
+        rates = _outcomes_from(doc, what, f"pair {a!r} vs {b!r}")
         return cls(
             a=a, a_id=_run_id(doc, "a_id", a, ids), b=b, b_id=_run_id(doc, "b_id", b, ids),
             votes=_int(need(doc, "votes", what=what), "votes"),
@@ -153,16 +163,14 @@ class VsReference:
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run, "run_id": self.run_id, "votes": self.votes,
-                "enough": self.enough, "needed": self.needed, "win": self.win.to_dict(),
-                "tie": self.tie.to_dict(), "loss": self.loss.to_dict(),
-                "both_bad": self.both_bad.to_dict()}  # fmt: skip
+                "enough": self.enough, "needed": self.needed,
+                **_outcomes_dict(self)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], ids: Mapping[str, int]) -> VsReference:
         run = str(need(doc, "run", what=f"{WHAT} vs_reference"))
         what = f"{WHAT} vs_reference {run!r}"
-        rates = {k: Estimate.from_dict(need(doc, k, what=what), f"{run!r} vs reference {k}")
-                 for k in ("win", "tie", "loss", "both_bad")}  # fmt: skip
+        rates = _outcomes_from(doc, what, f"{run!r} vs reference")
         return cls(
             run=run, run_id=_run_id(doc, "run_id", run, ids),
             votes=_int(need(doc, "votes", what=what), "votes"),
