@@ -166,5 +166,6 @@ def test_fairness_compare_page_reads_the_stored_comparison(django_capture_on_com
     run_compare_jobs(django_capture_on_commit_callbacks)
     page = client.get(url)
     stored = RunComparison.objects.get().payload["fairness"]
-    assert page.context["paired"] == stored and stored["n"] == 60
+    assert page.context["paired"].to_dict() == stored and stored["n"] == 60
+    assert stored["version"] == 1 and (stored["baseline"], stored["candidate"]) == (a.pk, b.pk)
     assert 'id="fairness-paired"' in page.content.decode()
