@@ -48,6 +48,7 @@ from evalsite.core.faults import (
     is_infrastructure_error,
 )
 from evalsite.core.models import Chunk, Job, JobStatus
+from pipelines.payloads import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,9 @@ class ChunkLost(Exception):
 def job_create(
     *,
     kind: str,
-    chunks: Iterable[dict[str, Any]],
+    chunks: Iterable[JsonObject],
     queue: str = "default",
-    payload: dict[str, Any] | None = None,
+    payload: JsonObject | None = None,
     created_by: User | None = None,
     max_attempts: int | None = None,
     send: bool = True,

@@ -191,6 +191,11 @@ class ItemResult(models.Model):
     def __str__(self) -> str:
         return f"run {self.run_id} item {self.item_id} ({self.status})"
 
+    @property
+    def has_alpha(self) -> bool:
+        """Whether the result stored an alpha PNG (a failed item, or a purged run, has none)."""
+        return bool((self.artefacts or {}).get("alpha"))
+
 
 class ComparisonStatus(models.TextChoices):
     QUEUED = "queued"

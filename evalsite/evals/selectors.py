@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from evalsite.core.jobs import job_progress
-from evalsite.core.selectors import workers_by_queue
+from evalsite.core.selectors import NO_WORKERS, QueueWorkers, workers_by_queue
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.errors import RunNotFound
 from evalsite.evals.models import (
@@ -121,12 +121,12 @@ def run_pair_get(a: str, b: str, *, usage: str = "Give two run ids") -> tuple[Ev
     return run_get(ids[0]), run_get(ids[1])
 
 
-def waiting_note(run: EvalRun, queues: dict[str, dict[str, Any]] | None = None) -> str:
+def waiting_note(run: EvalRun, queues: dict[str, QueueWorkers] | None = None) -> str:
     """Why an unfinished run is not moving: no live worker consumes its queue ("" otherwise)."""
     if run.is_finished:
         return ""
     queues = workers_by_queue() if queues is None else queues
-    if queues.get(run.queue, {}).get("live"):
+    if queues.get(run.queue, NO_WORKERS).live:
         return ""
     if run.queue == "coreml":
         return COREML_WAITING

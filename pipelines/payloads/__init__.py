@@ -10,8 +10,18 @@ version 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
+
+#: A JSON value as a JSONField stores it. Functions one app calls on another's behalf with a
+#: document only the callee interprets (a job's chunk payload, a run's post-processing settings)
+#: take this, not `Any`: the caller may only hand over JSON. Read-only containers, so a
+#: `list[int]` or `dict[str, str]` is one.
+JsonValue: TypeAlias = (
+    "str | int | float | bool | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
+)
+#: A JSON object (`{...}`).
+JsonObject: TypeAlias = "Mapping[str, JsonValue]"
 
 
 class PayloadError(ValueError):
