@@ -48,6 +48,13 @@ def need(doc: Mapping[str, Any], key: str, *, what: str) -> Any:
     return doc[key]
 
 
+def integer(value: Any, *, what: str) -> int:
+    """`value` when it is a JSON integer (not a bool), else a PayloadError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PayloadError(f"{what} must be an integer, got {value!r}")
+    return value
+
+
 def optional_float(value: Any, *, what: str) -> float | None:
     if value is None:
         return None

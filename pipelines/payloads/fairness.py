@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.fairness.grouping import display_group
-from pipelines.payloads import PayloadError, need, optional_float, version_of
+from pipelines.payloads import PayloadError, integer, need, optional_float, version_of
 
 FAIRNESS_PAYLOAD_VERSION = 1
 SUPPORTED = (1,)
@@ -195,12 +195,6 @@ PAIRED_WHAT = "paired fairness"
 PAIRED_GROUP_KEYS = ("attribute", "group", "n", "too_small", "metrics")
 
 
-def _run_id(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PayloadError(f"{PAIRED_WHAT}: {what} must be a run id, got {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class PairedFairness:
     """Per-group paired deltas candidate - baseline of two runs on one set version: what the
@@ -256,8 +250,8 @@ class PairedFairness:
         version = version_of(doc, what=PAIRED_WHAT, supported=(PAIRED_FAIRNESS_VERSION,))
         baseline, candidate = doc.get("baseline"), doc.get("candidate")
         runs = (
-            None if baseline is None else _run_id(baseline, "baseline"),
-            None if candidate is None else _run_id(candidate, "candidate"),
+            None if baseline is None else integer(baseline, what=f"{PAIRED_WHAT}: baseline"),
+            None if candidate is None else integer(candidate, what=f"{PAIRED_WHAT}: candidate"),
         )
         if "message" in doc:
             return cls(

@@ -65,3 +65,8 @@ def test_a_group_row_missing_its_metrics_is_named():
     del row["groups"][0]["metrics"]
     with pytest.raises(PayloadError, match=r"paired fairness group: missing key 'metrics'"):
         PairedFairness.from_dict(row)
+
+
+def test_a_run_id_that_is_not_an_integer_is_named():
+    with pytest.raises(PayloadError, match=r"paired fairness: candidate must be an integer"):
+        PairedFairness.from_dict({**_legacy_row(), "candidate": "4"})
