@@ -8,10 +8,14 @@ on the source (`ast`), so they also see imports inside functions:
 * every name an app imports from another app (`from <app>.x import f`, or `from <app> import x`
   then `x.f`) is resolved to its `def`/`class` there; its annotations must not mention `Any`
   (variadic `*args`/`**kwargs` that pass through to a framework are left alone);
-* no module indexes another app's stored JSON (`row.payload["key"]`, `run.summary.get(...)`) by
-  the names of the JSON fields that app's models declare and its own models do not.
+* no module indexes another app's stored JSON (`row.payload["key"]`, `(row.payload or {}).get`)
+  by the names of the JSON fields that app's models declare and its own models do not. This one
+  works on names, not types, so it leaves alone what is plainly not another app's row: a job
+  handler's `chunk`/`job` (the kind's own payload, which core only carries), the request, and
+  an object's own attributes (`self.…`). A field name both apps declare is not checked.
 
-`checker_finds_*` tests plant a violation in a few lines of source and show the check names it.
+The `test_the_checker_finds_*` tests plant violations in a few lines of source and show the
+checks naming them.
 """
 
 from __future__ import annotations
