@@ -19,6 +19,7 @@ from django.conf import settings
 from models import services
 from models.errors import RegistryError
 from models.models import CANDIDATE, PRODUCTION, Alias, ModelFamily, VersionStatus
+from pipelines.payloads import JsonObject
 
 FAMILY = "subject-lift"
 PREVIOUS_CANDIDATE = "previous-candidate"
@@ -64,7 +65,7 @@ def _register(
     log: Callable[[str], None],
     version: str,
     path: Path | None,
-    spec: dict[str, object],
+    spec: JsonObject,
     card: str,
     alias: str | None,
     notes: str = "",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Model, Prefetch, QuerySet
 
 from evalsite.core.models import Job
 from evalsite.core.providers import RUNS_OF_MODEL_VERSION, provider
@@ -101,10 +99,10 @@ def conversion_jobs(version: ModelVersion) -> list[Job]:
     return list(Job.objects.filter(kind=CONVERT_JOB, payload__source_id=version.pk)[:10])
 
 
-def version_runs(version: ModelVersion) -> list[Any]:
+def version_runs(version: ModelVersion) -> list[Model]:
     """Runs of this version, from the provider the evals app registers (evalsite.core.providers;
     a missing one raises ProviderMissing rather than showing no runs)."""
-    return list(provider(RUNS_OF_MODEL_VERSION)(version))
+    return list(provider(RUNS_OF_MODEL_VERSION)(version.pk))
 
 
 def model_version_resolve(ref: str, *, require_ready: bool = False) -> ModelVersion:

@@ -8,7 +8,7 @@ read that payload, so what a manager sees and what they download cannot drift ap
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -83,6 +83,41 @@ def campaign_snapshot_get(*, campaign: Campaign) -> CampaignSnapshot | None:
     """The stored report of the campaign (payload shape: `ratings.services.reports`), or None
     before its first computation."""
     return CampaignSnapshot.objects.filter(campaign=campaign).defer("agreement_codes").first()
+
+
+def campaign_find(pk: int) -> Campaign | None:
+    """The campaign, or None (a release reference names it by id)."""
+    return Campaign.objects.filter(pk=pk).first()
+
+
+def campaign_comparing(*, pairs: Sequence[tuple[int, int]]) -> Campaign | None:
+    """The newest campaign that compares both runs of one of the pairs (first pair first)."""
+    for a, b in pairs:
+        found = Campaign.objects.filter(runs=a).filter(runs=b).order_by("-created_at", "-pk")
+        if (campaign := found.first()) is not None:
+            return campaign
+    return None
+
+
+def campaign_run_ids(campaign: Campaign) -> set[int]:
+    """The ids of the runs the campaign compares."""
+    return set(campaign.runs.values_list("pk", flat=True))
+
+
+def snapshot_generations(*, campaign_ids: Collection[int]) -> dict[int, int]:
+    """Per campaign, its snapshot generation now (0 before its first snapshot): a release
+    report that read an older one is stale."""
+    out = dict.fromkeys(campaign_ids, 0)
+    rows = CampaignSnapshot.objects.filter(campaign_id__in=list(campaign_ids))
+    out.update(dict(rows.values_list("campaign_id", "generation")))
+    return out
+
+
+def snapshots_fingerprint() -> str:
+    """How many snapshots there are and when the newest was computed: changes whenever a
+    snapshot is (re)computed (the leaderboard rebuilds on it)."""
+    agg = CampaignSnapshot.objects.aggregate(n=Count("pk"), last=Max("computed_at"))
+    return f"{agg['n']}:{agg['last'].isoformat() if agg['last'] else '-'}"
 
 
 def rating_rows(campaign: Campaign) -> list[dict[str, Any]]:

@@ -133,7 +133,7 @@ def wait_live(n: int, timeout: float = 120) -> float:
 
     began = time.monotonic()
     while time.monotonic() < began + timeout:
-        if workers_by_queue()["torch"]["live"] >= n:
+        if workers_by_queue()["torch"].live >= n:
             return time.monotonic() - began
         time.sleep(0.1)
     raise SystemExit(f"{n} worker(s) did not come up in {timeout:.0f} s")

@@ -22,7 +22,7 @@ class WholeNumberField(forms.IntegerField):
     def __init__(self, *, max_value: int = MAX_ID, **kwargs: Any) -> None:
         super().__init__(max_value=max_value, **kwargs)
 
-    def to_python(self, value: Any) -> int | None:
+    def to_python(self, value: object) -> int | None:
         if value in self.empty_values:
             return None
         if isinstance(value, int) and not isinstance(value, bool):
@@ -46,7 +46,7 @@ class WholeNumberField(forms.IntegerField):
 class DecimalNumberField(forms.FloatField):
     """A finite ASCII decimal number (`0.5`, `1e-3`); inf, nan and `1e999` are refused."""
 
-    def to_python(self, value: Any) -> float | None:  # type: ignore[override]
+    def to_python(self, value: object) -> float | None:  # type: ignore[override]
         if value in self.empty_values:
             return None
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -69,7 +69,7 @@ class ApiWholeNumber(serializers.IntegerField):
     def __init__(self, *, max_value: int = MAX_ID, **kwargs: Any) -> None:
         super().__init__(max_value=max_value, **kwargs)
 
-    def to_internal_value(self, data: Any) -> int:
+    def to_internal_value(self, data: object) -> int:
         try:
             if isinstance(data, str):
                 return parse_int(data.strip(), name=self.field_name or "value", signed=True,
@@ -84,7 +84,7 @@ class ApiDecimalNumber(serializers.FloatField):
     """A finite JSON number, or a string of an ASCII decimal; `"nan"` and `"inf"` (which float()
     reads and a range check lets through: nan compares false) are refused."""
 
-    def to_internal_value(self, data: Any) -> float:
+    def to_internal_value(self, data: object) -> float:
         try:
             if isinstance(data, str):
                 return parse_decimal(data, name=self.field_name or "value")

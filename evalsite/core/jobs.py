@@ -1,4 +1,4 @@
-"""Crash-safe job primitive: create, claim, heartbeat, complete, fail, reap, cancel.
+"""Crash-safe job primitive: create, claim, heartbeat, complete, fail, cancel.
 
 Every long job in the platform (dataset import, model validation, evaluation) is a `Job` of a
 registered kind, split into `Chunk`s. Invariants:
@@ -18,6 +18,9 @@ registered kind, split into `Chunk`s. Invariants:
   and the task layer resumes an interrupted chunk without consuming an attempt (up to
   JOB_MAX_INTERRUPTIONS in a row, then it counts like any failure).
 * Chunk handlers must be idempotent (write results with unique keys, overwrite on retry).
+
+The reaper (`evalsite/core/reaper.py`) sits on top of this module and calls only its public
+functions; this module never imports the reaper, so either can change its internals alone.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from evalsite.core.faults import (
     is_infrastructure_error,
 )
 from evalsite.core.models import Chunk, Job, JobStatus
+from pipelines.payloads import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +98,9 @@ class ChunkLost(Exception):
 def job_create(
     *,
     kind: str,
-    chunks: Iterable[dict[str, Any]],
+    chunks: Iterable[JsonObject],
     queue: str = "default",
-    payload: dict[str, Any] | None = None,
+    payload: JsonObject | None = None,
     created_by: User | None = None,
     max_attempts: int | None = None,
     send: bool = True,
@@ -499,16 +503,6 @@ def job_run_here(*, job: Job) -> bool:
             raise
         ran_all = chunk_complete(chunk, result) and ran_all
     return ran_all
-
-
-# --- reaper ------------------------------------------------------------------------------
-
-
-def jobs_reap() -> dict[str, int]:
-    """The reaper's pass (evalsite.core.reaper.reap): expired leases, stuck jobs, lost hooks."""
-    from evalsite.core.reaper import reap
-
-    return reap()
 
 
 def job_progress(job: Job) -> dict[str, int]:

@@ -235,7 +235,7 @@ class NameFormField(forms.CharField):
         kwargs.setdefault("strip", False)  # "production\n" is refused, not silently trimmed
         super().__init__(**kwargs)
 
-    def clean(self, value: Any) -> str:
+    def clean(self, value: object) -> str:
         value = super().clean(value)
         if value in self.empty_values and not self.required:
             return ""
@@ -253,7 +253,7 @@ class NameSerializerField(serializers.CharField):
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data: Any) -> str:
+    def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
             label = _a(_LABEL[self.kind]).capitalize()
             raise serializers.ValidationError(f"{label} must be a string.")

@@ -11,17 +11,23 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, PermissionsMixin, User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 ANNOTATOR = "annotator"
 RESEARCHER = "researcher"
 RELEASE_MANAGER = "release_manager"
 ROLES = (ANNOTATOR, RESEARCHER, RELEASE_MANAGER)
+
+#: Whoever a request is from (`request.user`), or nobody (a request without the auth middleware).
+Someone = AbstractBaseUser | AnonymousUser | None
 
 
 class AuthenticatedHttpRequest(HttpRequest):
@@ -47,35 +53,35 @@ def ensure_role_groups() -> None:
         Group.objects.get_or_create(name=name)
 
 
-def _groups(user: Any) -> set[str]:
-    if not getattr(user, "is_authenticated", False):
+def _groups(user: Someone) -> set[str]:
+    if not isinstance(user, PermissionsMixin) or not user.is_authenticated:
         return set()
-    cached = getattr(user, "_role_cache", None)
+    cached: set[str] | None = getattr(user, "_role_cache", None)
     if cached is None:
         cached = set(user.groups.values_list("name", flat=True))
-        user._role_cache = cached
+        user._role_cache = cached  # type: ignore[attr-defined]  # per request's user object
     return cached
 
 
-def is_admin(user: Any) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and user.is_superuser)
+def is_admin(user: Someone) -> bool:
+    return isinstance(user, PermissionsMixin) and user.is_authenticated and user.is_superuser
 
 
-def can_release(user: Any) -> bool:
+def can_release(user: Someone) -> bool:
     """Move `production`, record release decisions."""
     return is_admin(user) or RELEASE_MANAGER in _groups(user)
 
 
-def can_research(user: Any) -> bool:
+def can_research(user: Someone) -> bool:
     """See sets/models/runs/results; import sets, upload models, start runs, create campaigns."""
     return can_release(user) or RESEARCHER in _groups(user)
 
 
-def can_rate(user: Any) -> bool:
+def can_rate(user: Someone) -> bool:
     return ANNOTATOR in _groups(user)
 
 
-def role_names(user: Any) -> list[str]:
+def role_names(user: Someone) -> list[str]:
     names = sorted(_groups(user) & set(ROLES))
     if is_admin(user):
         names.append("admin")
@@ -83,7 +89,7 @@ def role_names(user: Any) -> list[str]:
 
 
 def _require(
-    check: Callable[[Any], bool],
+    check: Callable[[Someone], bool],
 ) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @login_required
@@ -109,7 +115,7 @@ class CanResearch(BasePermission):
 
     message = "This API needs the researcher, release_manager or admin role."
 
-    def has_permission(self, request: Any, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         from evalsite.core.scopes import check_token_scope
 
         return can_research(request.user) and check_token_scope(request, view)
@@ -118,7 +124,7 @@ class CanResearch(BasePermission):
 class CanRelease(BasePermission):
     message = "Only release managers and admins may do this."
 
-    def has_permission(self, request: Any, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         from evalsite.core.scopes import check_token_scope
 
         return can_release(request.user) and check_token_scope(request, view)

@@ -10,9 +10,18 @@ not scoped: the user's role alone decides.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
+
+if TYPE_CHECKING:  # roles imports this module inside its permission checks
+    from evalsite.core.roles import Someone
+
+V = TypeVar("V", bound=Callable[..., object])
 
 UPLOAD = "upload"  # register model versions
 EVALUATE = "evaluate"  # start, cancel, reproduce and import runs; compute fairness reports
@@ -36,7 +45,7 @@ ScopeMap = dict[str, str | None]  # HTTP method → the scope it needs (None: an
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def role_scopes(user: Any) -> list[str]:
+def role_scopes(user: Someone) -> list[str]:
     """Every scope the user's role allows (a token never holds more)."""
     from evalsite.core.roles import can_release, can_research
 
@@ -67,7 +76,7 @@ def view_scope(view: Any, method: str) -> tuple[bool, str | None]:
     return True, mapping[method.upper()]
 
 
-def check_token_scope(request: Any, view: Any) -> bool:
+def check_token_scope(request: Request, view: APIView) -> bool:
     """True when the request is not token-authenticated or its token holds the scope; else
     PermissionDenied naming the missing scope (the 403 body says what to ask for)."""
     policy = getattr(request, "token_policy", None)
@@ -82,7 +91,7 @@ def check_token_scope(request: Any, view: Any) -> bool:
     return require_token_scope(request, scope)
 
 
-def require_token_scope(request: Any, scope: str | None) -> bool:
+def require_token_scope(request: Request, scope: str | None) -> bool:
     """For a view whose need depends on the body (the gate with a file also needs `upload`)."""
     policy = getattr(request, "token_policy", None)
     auth = getattr(request, "auth", None)
@@ -97,13 +106,16 @@ def require_token_scope(request: Any, scope: str | None) -> bool:
     return True
 
 
-def scoped(mapping: ScopeMap, body: dict[str, Any] | None = None) -> Any:
+def scoped(
+    mapping: ScopeMap, body: Mapping[str, type[BaseSerializer]] | None = None
+) -> Callable[[V], V]:
     """For `@api_view` functions (put it above `@api_view`): declare their `required_scope` and
     the serializer of each method's body (`request_serializers`, for the OpenAPI schema)."""
 
-    def decorate(view: Any) -> Any:
-        view.cls.required_scope = mapping
-        view.cls.request_serializers = body or {}
+    def decorate(view: V) -> V:
+        cls = view.cls  # type: ignore[attr-defined]  # the APIView class @api_view made
+        cls.required_scope = mapping
+        cls.request_serializers = dict(body or {})
         return view
 
     return decorate

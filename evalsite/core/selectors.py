@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -62,15 +63,31 @@ def live_workers() -> list[WorkerHeartbeat]:
     return list(WorkerHeartbeat.objects.filter(last_seen__gte=cutoff))
 
 
-def workers_by_queue(workers: list[WorkerHeartbeat] | None = None) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class QueueWorkers:
+    """The live workers that consume one queue; `note` says what is missing when none does."""
+
+    live: int
+    workers: tuple[str, ...]
+    note: str = ""
+
+    def as_dict(self) -> dict[str, int | list[str] | str]:
+        """As /healthz reports it (`note` only for a queue nobody consumes)."""
+        out: dict[str, int | list[str] | str] = {"live": self.live, "workers": list(self.workers)}
+        return {**out, "note": self.note} if not self.live else out
+
+
+#: What a queue's entry is when no worker consumes it.
+NO_WORKERS = QueueWorkers(0, (), "no live worker")
+
+
+def workers_by_queue(workers: list[WorkerHeartbeat] | None = None) -> dict[str, QueueWorkers]:
     workers = live_workers() if workers is None else workers
-    out: dict[str, dict[str, Any]] = {}
+    out = {}
     for queue in settings.WORKER_QUEUES:
-        names = sorted(w.hostname for w in workers if queue in w.queues)
-        entry: dict[str, Any] = {"live": len(names), "workers": names}
-        if not names:
-            entry["note"] = QUEUE_HINTS.get(queue, "no live worker")
-        out[queue] = entry
+        names = tuple(sorted(w.hostname for w in workers if queue in w.queues))
+        note = "" if names else QUEUE_HINTS.get(queue, NO_WORKERS.note)
+        out[queue] = QueueWorkers(len(names), names, note)
     return out
 
 
@@ -96,13 +113,13 @@ def health() -> tuple[dict[str, Any], int]:
     queues = workers_by_queue()
     beat = beat_status()
     degraded = [name for name, ok in (("broker", broker["ok"]), ("beat", beat["ok"])) if not ok]
-    degraded += [f"queue:{q}" for q, info in queues.items() if not info["live"] and q != "coreml"]
+    degraded += [f"queue:{q}" for q, info in queues.items() if not info.live and q != "coreml"]
     body = {
         "status": "degraded" if degraded else "ok",
         "degraded": degraded,
         "database": db,
         "broker": broker,
-        "queues": queues,
+        "queues": {name: info.as_dict() for name, info in queues.items()},
         "beat": beat,
     }
     return body, 200

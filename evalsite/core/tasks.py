@@ -18,7 +18,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import close_old_connections
 
-from evalsite.core import faults, jobs
+from evalsite.core import faults, jobs, reaper
 from evalsite.core.models import Chunk
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def reap_jobs() -> dict[str, int]:
     """Beat sends this to the `maintenance` queue, whose worker runs no chunks (never starved)."""
     close_old_connections()
     try:
-        return jobs.jobs_reap()
+        return reaper.reap()
     except Exception as exc:
         if faults.is_infrastructure_error(exc):  # the next period tries again; say why, briefly
             faults.close_broken_connection()

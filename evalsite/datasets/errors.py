@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalsite.core.errors import NotFound
+from pipelines.payloads import JsonObject
 
 
 def entry(file: str, reason: str, action: str) -> dict[str, str]:
@@ -23,9 +24,10 @@ def format_entry(e: dict[str, str]) -> str:
 class ImportRejected(Exception):
     """A fatal import problem: nothing was written (no rows, no stored files)."""
 
-    def __init__(self, entries: list[dict[str, str]], report: dict[str, Any] | None = None):
+    def __init__(self, entries: list[dict[str, str]], report: JsonObject | None = None):
         self.entries = entries
-        self.report = {**(report or {}), "fatal": entries}
+        #: The import's validation report (stored as JSON on the import row), with the entries.
+        self.report: dict[str, Any] = {**(report or {}), "fatal": entries}
         super().__init__("; ".join(format_entry(e) for e in entries))
 
 

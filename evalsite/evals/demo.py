@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from evalsite.core.selectors import workers_by_queue
+from evalsite.core.selectors import NO_WORKERS, workers_by_queue
 from evalsite.datasets.models import Dataset, DatasetVersion
 from evalsite.env import env_float
 from evalsite.evals.models import EvalRun, RunStatus
@@ -137,7 +137,7 @@ def wait_for_runs(runs: list[EvalRun], log: Log) -> None:
                 line += f" — mean IoU {metrics['iou']:.4f}" if "iou" in metrics else ""
                 line += f" — {run.error}" if run.error else ""
                 pending.discard(run.pk)
-            elif not queues.get(run.queue, {}).get("live"):
+            elif not queues.get(run.queue, NO_WORKERS).live:
                 line += f" — {progress['waiting']} (not waiting for it)"
                 pending.discard(run.pk)
             if last.get(run.pk) != line:

@@ -191,6 +191,11 @@ class ItemResult(models.Model):
     def __str__(self) -> str:
         return f"run {self.run_id} item {self.item_id} ({self.status})"
 
+    @property
+    def has_alpha(self) -> bool:
+        """Whether the result stored an alpha PNG (a failed item, or a purged run, has none)."""
+        return bool((self.artefacts or {}).get("alpha"))
+
 
 class ComparisonStatus(models.TextChoices):
     QUEUED = "queued"
@@ -206,9 +211,10 @@ class RunComparison(models.Model):
     once it is done, so in practice a row never goes stale; a re-scored run gets a new row).
     ``payload``: ``{"n", "rounds", "level", "seed", "dropped", "metrics": {name: {"n",
     "baseline", "candidate", "delta", "ci", "improved", "regressed", "lower_is_better",
-    "excludes_zero"}}, "fairness": per-group paired deltas (`evalsite.fairness.selectors.
-    fairness_paired`) or {"message"}}`` — the metrics from the same bootstrap as the release
-    report (one draw of items shared by both runs and every metric, `paired_deltas`).
+    "excludes_zero"}}, "fairness": per-group paired deltas}`` — the metrics from the same
+    bootstrap as the release report (one draw of items shared by both runs and every metric,
+    `paired_deltas`); the fairness section is the typed `pipelines.payloads.fairness.
+    PairedFairness` (`to_dict()`), read through `evalsite.evals.selectors.run_comparison_fairness`.
     """
 
     baseline = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="+")

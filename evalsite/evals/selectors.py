@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from evalsite.core.jobs import job_progress
-from evalsite.core.selectors import workers_by_queue
+from evalsite.core.selectors import NO_WORKERS, QueueWorkers, workers_by_queue
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.errors import RunNotFound
 from evalsite.evals.models import (
@@ -21,7 +21,8 @@ from evalsite.evals.models import (
 )
 from models.models import ModelVersion
 from pipelines.metrics.registry import by_column
-from pipelines.parse import DIGITS, parse_id
+from pipelines.parse import DIGITS, InvalidNumber, parse_id
+from pipelines.payloads.fairness import PairedFairness
 from pipelines.release.evidence import RoleOverlap, overlap_by_role
 
 COREML_WAITING = "waiting for a macOS worker"
@@ -53,7 +54,7 @@ def run_list(
     return list(qs[:limit])
 
 
-def runs_for_model_version(version: ModelVersion) -> QuerySet[EvalRun]:
+def runs_for_model_version(version: ModelVersion | int) -> QuerySet[EvalRun]:
     """Runs of a version, newest first (the registry's version page lists them)."""
     return run_queryset().filter(model_version=version)
 
@@ -101,12 +102,31 @@ def run_comparison_get(*, baseline: EvalRun, candidate: EvalRun) -> RunCompariso
     )  # fmt: skip
 
 
-def waiting_note(run: EvalRun, queues: dict[str, dict[str, Any]] | None = None) -> str:
+def run_comparison_fairness(comparison: RunComparison | None) -> PairedFairness | None:
+    """The per-group paired deltas stored with a comparison (the fairness compare page shows
+    them), None while none are stored (no comparison yet, or its job has not finished)."""
+    if comparison is None or "fairness" not in (comparison.payload or {}):
+        return None
+    return PairedFairness.from_dict(comparison.payload["fairness"])
+
+
+def run_pair_get(a: str, b: str, *, usage: str = "Give two run ids") -> tuple[EvalRun, EvalRun]:
+    """Runs `a` (baseline) and `b` (candidate) from their ids as a form or query gives them:
+    InvalidNumber with `usage` and what was wrong (pages answer 400), RunNotFound for a missing
+    run (404)."""
+    try:
+        ids = parse_id(a, name="a"), parse_id(b, name="b")
+    except InvalidNumber as exc:
+        raise InvalidNumber(f"{usage} ({exc})") from None
+    return run_get(ids[0]), run_get(ids[1])
+
+
+def waiting_note(run: EvalRun, queues: dict[str, QueueWorkers] | None = None) -> str:
     """Why an unfinished run is not moving: no live worker consumes its queue ("" otherwise)."""
     if run.is_finished:
         return ""
     queues = workers_by_queue() if queues is None else queues
-    if queues.get(run.queue, {}).get("live"):
+    if queues.get(run.queue, NO_WORKERS).live:
         return ""
     if run.queue == "coreml":
         return COREML_WAITING
@@ -282,7 +302,7 @@ def compare_pair(a: str, b: str) -> tuple[EvalRun, EvalRun]:
     message to show when the input names no such pair.
     """
     if DIGITS.fullmatch(a) and DIGITS.fullmatch(b):  # ASCII digits: ids (else model refs)
-        return run_get(parse_id(a, name="a")), run_get(parse_id(b, name="b"))
+        return run_pair_get(a, b)
     from models.errors import VersionNotFound
     from models.selectors import model_version_resolve
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipelines.fairness.grouping import display_group
 from pipelines.metrics.registry import label
 from pipelines.metrics.registry import lower_is_better as registry_lower
+from pipelines.payloads.fairness import PairedFairness
 
 ATTRIBUTE_LABELS = {
     "skin_tone": "skin tone (Monk)",
@@ -19,7 +21,7 @@ def _cell(metric: str, v: dict[str, Any]) -> dict[str, Any]:
     return {"metric": metric, "label": label(metric), **v}
 
 
-def _row(g: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
+def _row(g: Mapping[str, Any], metrics: list[str]) -> dict[str, Any]:
     """One group's table row: its labels, size and a cell per metric (in `metrics` order)."""
     return {
         "attribute": ATTRIBUTE_LABELS.get(g["attribute"], g["attribute"]),
@@ -30,7 +32,7 @@ def _row(g: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
     }
 
 
-def judged_groups(groups: list[dict[str, Any]]) -> dict[str, Any]:
+def judged_groups(groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """How many groups reached the minimum size (were judged) and how many did not.
 
     "No flags" means something only when at least one group was judged; with none, the report
@@ -133,14 +135,14 @@ def report_context(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compare_context(paired: dict[str, Any]) -> dict[str, Any]:
-    groups = paired["groups"]
-    metrics: list[str] = list(groups[0]["metrics"]) if groups else []
+def compare_context(paired: PairedFairness) -> dict[str, Any]:
+    groups = list(paired.groups)
+    metrics = paired.metrics
     rows = [_row(g, metrics) for g in groups]
     return {
         "judgement": judged_groups(groups),
         "paired": paired,
         "rows": rows,
-        "synthetic": paired["synthetic_labels"],
+        "synthetic": paired.synthetic_labels,
         "metric_labels": [label(m) for m in metrics],
     }

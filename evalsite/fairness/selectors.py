@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from django.db.models import Count, Max
 
 from evalsite.datasets.selectors import revision_pick
 from evalsite.evals.models import EvalRun, RunStatus
@@ -15,7 +16,12 @@ from evalsite.fairness.inputs import (
 )
 from evalsite.fairness.models import FairnessReport
 from pipelines.fairness import paired_attribute_deltas
-from pipelines.payloads.fairness import FairnessSummary, RunFairness
+from pipelines.payloads.fairness import (
+    PAIRED_FAIRNESS_VERSION,
+    FairnessSummary,
+    PairedFairness,
+    RunFairness,
+)
 
 
 @dataclass
@@ -69,6 +75,13 @@ def fairness_summaries(*, runs: list[EvalRun]) -> dict[int, RunFairness]:
     return out
 
 
+def fairness_fingerprint() -> str:
+    """How many reports are stored and when the newest was: changes whenever one is stored (the
+    leaderboard, which shows their summaries, rebuilds on it)."""
+    agg = FairnessReport.objects.aggregate(n=Count("pk"), last=Max("created_at"))
+    return f"{agg['n']}:{agg['last'].isoformat() if agg['last'] else '-'}"
+
+
 def fairness_paired(
     *,
     baseline: EvalRun,
@@ -76,7 +89,7 @@ def fairness_paired(
     rounds: int = 2000,
     min_group_size: int = 30,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> PairedFairness:
     """Per-group paired deltas candidate - baseline on the person items both runs scored.
 
     Raises NoPersonAttributes; ValueError when the runs are on different set versions.
@@ -104,21 +117,22 @@ def fairness_paired(
         if common
         else []
     )
-    return {
-        "baseline": baseline.pk,
-        "candidate": candidate.pk,
-        "n": len(common),
-        "min_group_size": min_group_size,
-        "attribute_revision": base.revision.number,
-        "synthetic_labels": base.synthetic_labels,
-        "groups": rows,
-    }
+    return PairedFairness(
+        version=PAIRED_FAIRNESS_VERSION,
+        baseline=baseline.pk,
+        candidate=candidate.pk,
+        n=len(common),
+        min_group_size=min_group_size,
+        attribute_revision=base.revision.number,
+        synthetic_labels=base.synthetic_labels,
+        groups=tuple(rows),
+    )
 
 
-def fairness_paired_section(*, baseline: EvalRun, candidate: EvalRun) -> dict[str, Any]:
+def fairness_paired_section(*, baseline: EvalRun, candidate: EvalRun) -> PairedFairness:
     """What a run comparison stores for the fairness compare page (so that page, a GET, computes
-    nothing): `fairness_paired`, or ``{"message"}`` when the set has no person attributes."""
+    nothing): `fairness_paired`, or one whose `message` says the set has no person attributes."""
     try:
         return fairness_paired(baseline=baseline, candidate=candidate)
     except NoPersonAttributes as exc:
-        return {"message": str(exc)}
+        return PairedFairness.unavailable(str(exc), baseline=baseline.pk, candidate=candidate.pk)

@@ -129,7 +129,7 @@ def gallery_images(report: ReleaseReport, *, inline: bool) -> dict[str, dict[str
             entry["gt"] = reverse("datasets:item_file", args=[item_id, "overlay"])
         for side, run_id in runs.items():
             result = results.get((run_id, item_id))
-            if result is None or not (result.artefacts or {}).get("alpha"):
+            if result is None or not result.has_alpha:
                 entry[side] = ""
             elif inline:
                 entry[side] = _cutout_uri(result, item)

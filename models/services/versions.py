@@ -31,6 +31,7 @@ from models.models import (
 from models.services.staging import ModelFileCheck, model_file_check, spec_check, staged_path
 from models.services.validation import model_version_validate, validation_job_create
 from pipelines.hashing import sha256_file
+from pipelines.payloads import JsonObject
 
 ValidateMode = Literal["inline", "job", "none"]
 #: What an external version's pages and run-start refusals say about it.
@@ -59,14 +60,14 @@ def model_version_register(
     *,
     family: str,
     version: str,
-    file: Path | File[Any] | None,
-    spec: dict[str, Any] | None,
+    file: Path | File[bytes] | None,
+    spec: JsonObject | None,
     user: User | None = None,
     parent: str | None = None,
     notes: str = "",
     card: str = "",
     original_filename: str = "",
-    conversion: dict[str, Any] | None = None,
+    conversion: JsonObject | None = None,
     validate: ValidateMode = "job",
     external: bool = False,
     provenance: str = "",
@@ -112,15 +113,16 @@ def model_version_register(
         verdict = ModelFileCheck(ModelFormat.EXTERNAL, "")
         row, created = _write(fam, version, verdict, None, "none", user, fields)
         return Registration(row, created=created)
+    doc: dict[str, Any] | None = dict(spec) if spec is not None else None
     if file is None:
-        verdict = _builtin_check(spec)
+        verdict = _builtin_check(doc)
         row, created = _write(
             fam, version, verdict, None, validate, user, {**fields, "sha256": "", "size": 0}
         )
     else:
         with staged_path(file) as path:
             name = Path(original_filename or getattr(file, "name", "") or path.name).name
-            verdict = model_file_check(path, spec, display_name=name)
+            verdict = model_file_check(path, doc, display_name=name)
             fields.update(
                 sha256=sha256_file(path), size=path.stat().st_size, original_filename=name
             )

@@ -10,8 +10,18 @@ version 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
+
+#: A JSON value as a JSONField stores it. Functions one app calls on another's behalf with a
+#: document only the callee interprets (a job's chunk payload, a run's post-processing settings)
+#: take this, not `Any`: the caller may only hand over JSON. Read-only containers, so a
+#: `list[int]` or `dict[str, str]` is one.
+JsonValue: TypeAlias = (
+    "str | int | float | bool | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
+)
+#: A JSON object (`{...}`).
+JsonObject: TypeAlias = "Mapping[str, JsonValue]"
 
 
 class PayloadError(ValueError):
@@ -36,6 +46,13 @@ def need(doc: Mapping[str, Any], key: str, *, what: str) -> Any:
     if key not in doc:
         raise PayloadError(f"{what}: missing key {key!r}")
     return doc[key]
+
+
+def integer(value: Any, *, what: str) -> int:
+    """`value` when it is a JSON integer (not a bool), else a PayloadError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PayloadError(f"{what} must be an integer, got {value!r}")
+    return value
 
 
 def optional_float(value: Any, *, what: str) -> float | None:

@@ -1,5 +1,6 @@
 """`FairnessReport.data`: a run's stored fairness report (the fairness JSON of the report
-contracts), and its per-metric summary.
+contracts), and its per-metric summary; `PairedFairness`: two runs' per-group paired deltas,
+stored with their comparison (see the class).
 
 The fairness app builds `FairnessPayload` (`evalsite.fairness.services`) and stores `to_dict()`
 in `data`, and `summary.to_dict()` in the row's `summary` column (the same numbers, so the
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.fairness.grouping import display_group
-from pipelines.payloads import PayloadError, need, optional_float, version_of
+from pipelines.payloads import PayloadError, integer, need, optional_float, version_of
 
 FAIRNESS_PAYLOAD_VERSION = 1
 SUPPORTED = (1,)
@@ -125,7 +126,7 @@ class FairnessSummary:
             )
         return cls(out)
 
-    def get(self, metric: str) -> MetricSummary:
+    def metric(self, metric: str) -> MetricSummary:
         return self.metrics.get(metric) or MetricSummary(None, None)
 
 
@@ -184,4 +185,90 @@ class FairnessPayload:
             flags=flags,
             summary=FairnessSummary.from_dict(need(doc, "summary", what=WHAT)),
             sections={k: v for k, v in doc.items() if k not in TYPED_KEYS},
+        )
+
+
+PAIRED_FAIRNESS_VERSION = 1
+PAIRED_WHAT = "paired fairness"
+#: The keys of a group row the fairness compare page reads (`pipelines.fairness.
+#: paired_attribute_deltas`); the per-metric cells travel as stored.
+PAIRED_GROUP_KEYS = ("attribute", "group", "n", "too_small", "metrics")
+
+
+@dataclass(frozen=True)
+class PairedFairness:
+    """Per-group paired deltas candidate - baseline of two runs on one set version: what the
+    fairness compare page shows. The fairness app computes it
+    (`evalsite.fairness.selectors.fairness_paired`), the evals app stores `to_dict()` with the
+    runs' comparison (`RunComparison.payload["fairness"]`) and reads it back for that page
+    through `evalsite.evals.selectors.run_comparison_fairness`.
+
+    `message` says why there are no deltas (the set has no person attributes); the numbers are
+    then empty. Rows stored before this class carried no version, and the message rows only
+    ``{"message"}``: both read as version 1.
+    """
+
+    version: int
+    baseline: int | None
+    candidate: int | None
+    n: int
+    min_group_size: int
+    attribute_revision: int | None
+    synthetic_labels: bool
+    #: `paired_attribute_deltas` rows, each with `PAIRED_GROUP_KEYS`.
+    groups: tuple[Mapping[str, Any], ...]
+    message: str = ""
+
+    @classmethod
+    def unavailable(cls, message: str, *, baseline: int, candidate: int) -> PairedFairness:
+        return cls(PAIRED_FAIRNESS_VERSION, baseline, candidate, 0, 0, None, False, (), message)
+
+    @property
+    def available(self) -> bool:
+        return not self.message
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics of the group rows, in their stored order."""
+        return list(self.groups[0]["metrics"]) if self.groups else []
+
+    def to_dict(self) -> dict[str, Any]:
+        head = {"version": self.version, "baseline": self.baseline, "candidate": self.candidate}
+        if self.message:
+            return {**head, "message": self.message}
+        return {
+            **head,
+            "n": self.n,
+            "min_group_size": self.min_group_size,
+            "attribute_revision": self.attribute_revision,
+            "synthetic_labels": self.synthetic_labels,
+            "groups": [dict(g) for g in self.groups],
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> PairedFairness:
+        version = version_of(doc, what=PAIRED_WHAT, supported=(PAIRED_FAIRNESS_VERSION,))
+        baseline, candidate = doc.get("baseline"), doc.get("candidate")
+        runs = (
+            None if baseline is None else integer(baseline, what=f"{PAIRED_WHAT}: baseline"),
+            None if candidate is None else integer(candidate, what=f"{PAIRED_WHAT}: candidate"),
+        )
+        if "message" in doc:
+            return cls(
+                version, *runs, 0, 0, None, False, (), str(doc["message"]) or "no per-group deltas"
+            )
+        groups = tuple(dict(g) for g in need(doc, "groups", what=PAIRED_WHAT))
+        for g in groups:
+            for key in PAIRED_GROUP_KEYS:
+                need(g, key, what=f"{PAIRED_WHAT} group")
+        revision = need(doc, "attribute_revision", what=PAIRED_WHAT)
+        return cls(
+            version=version,
+            baseline=runs[0],
+            candidate=runs[1],
+            n=int(need(doc, "n", what=PAIRED_WHAT)),
+            min_group_size=int(need(doc, "min_group_size", what=PAIRED_WHAT)),
+            attribute_revision=None if revision is None else int(revision),
+            synthetic_labels=bool(need(doc, "synthetic_labels", what=PAIRED_WHAT)),
+            groups=groups,
         )

@@ -111,8 +111,8 @@ def test_without_the_job_lock_the_race_leaves_the_job_open_and_the_reaper_finish
     assert set(Chunk.objects.filter(job=job).values_list("status", flat=True)) == {"done"}
 
     # ... and one reaper pass finishes it, running its hook once (a second pass does nothing)
-    assert jobs.jobs_reap()["finished_jobs"] == 1
-    assert jobs.jobs_reap()["finished_jobs"] == 0
+    assert reaper.reap()["finished_jobs"] == 1
+    assert reaper.reap()["finished_jobs"] == 0
     job.refresh_from_db()
     assert job.status == JobStatus.DONE and done_lines(tmp_path) == [str(job.pk)]
 
@@ -130,12 +130,12 @@ def test_a_hook_lost_with_its_worker_is_run_by_the_reaper_exactly_once(tmp_path,
     assert job.status == JobStatus.DONE and job.hook_ran_at is None and not done_lines(tmp_path)
 
     # When the reaper runs within its grace period, it leaves the hook to the worker
-    assert jobs.jobs_reap()["hooks"] == 0
+    assert reaper.reap()["hooks"] == 0
 
     # Then once the grace period is over it runs the hook, once, however often it passes
     Job.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(seconds=10))
-    assert jobs.jobs_reap()["hooks"] == 1
-    assert jobs.jobs_reap()["hooks"] == 0
+    assert reaper.reap()["hooks"] == 1
+    assert reaper.reap()["hooks"] == 0
     assert done_lines(tmp_path) == [str(job.pk)]
 
 
@@ -181,7 +181,7 @@ def test_a_done_hook_that_keeps_failing_fails_the_job_after_bounded_tries(tmp_pa
         # Then no further try happens, however often the reaper passes
         Job.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(hours=1))
         _expire_hook_claim(job, settings)
-        assert jobs.jobs_reap()["hooks"] == 0
+        assert reaper.reap()["hooks"] == 0
     assert poison.call_count == 3
 
     # And the job failed with the exception's message, which its failed hook passed on once
@@ -235,7 +235,7 @@ def test_a_run_whose_job_finished_without_its_summary_is_finalised_by_the_reaper
     assert EvalRun.objects.get(pk=run.pk).status == RunStatus.RUNNING
 
     # When the reaper passes (no page is opened)
-    stats = jobs.jobs_reap()
+    stats = reaper.reap()
 
     # Then the job is done and the run has its summary, computed once
     assert stats["finished_jobs"] == 1
@@ -369,20 +369,20 @@ def test_reaper_resends_only_chunks_the_broker_holds_no_message_for(tmp_path, no
     Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=5))
     no_broker.reset_mock()
     with mock.patch.object(reaper, "broker_queue_depths", return_value={"default": 1}):
-        stats = jobs.jobs_reap()
+        stats = reaper.reap()
     # Then two are resent now (not after 300 s), the oldest first
     assert stats["resent"] == 2 and no_broker.call_count == 2
     # and nothing is resent while every pending chunk has its message
     Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=5))
     with mock.patch.object(reaper, "broker_queue_depths", return_value={"default": 3}):
-        assert jobs.jobs_reap()["resent"] == 0
+        assert reaper.reap()["resent"] == 0
     # not even for a backlog older than the resend interval while its messages are queued
     Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=900))
     with mock.patch.object(reaper, "broker_queue_depths", return_value={"default": 3}):
-        assert jobs.jobs_reap()["resent"] == 0
+        assert reaper.reap()["resent"] == 0
     # only when the broker cannot be asked does the resend interval apply
     with mock.patch.object(reaper, "broker_queue_depths", return_value=None):
-        assert jobs.jobs_reap()["resent"] == 3
+        assert reaper.reap()["resent"] == 3
 
 
 @pytest.mark.no_services

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 import tests.jobkinds  # noqa: F401 - registers the test job kind
-from evalsite.core import jobs
+from evalsite.core import jobs, reaper
 from evalsite.core.models import Chunk, Job, JobStatus, ServiceHeartbeat
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.no_services]
@@ -71,7 +71,7 @@ def test_a_stale_owner_cannot_complete_a_reclaimed_chunk(tmp_path):
     stale = jobs.chunk_claim(chunk_id=job.chunks.get().pk, worker="old")
     assert stale
     Chunk.objects.filter(pk=stale.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert jobs.jobs_reap()["requeued"] == 1
+    assert reaper.reap()["requeued"] == 1
     fresh = jobs.chunk_claim(chunk_id=stale.pk, worker="new")
     assert fresh and fresh.attempts == 2
     assert not jobs.chunk_complete(stale)
@@ -86,7 +86,7 @@ def test_a_stale_owner_cannot_fail_or_requeue_a_reclaimed_chunk(tmp_path, no_bro
     stale = jobs.chunk_claim(chunk_id=job.chunks.get().pk, worker="old")
     assert stale
     Chunk.objects.filter(pk=stale.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    jobs.jobs_reap()
+    reaper.reap()
     fresh = jobs.chunk_claim(chunk_id=stale.pk, worker="new")
     assert fresh
     sends = no_broker.call_count
@@ -122,7 +122,7 @@ def test_reaper_fails_a_chunk_whose_worker_died_too_often(tmp_path):
     chunk = jobs.chunk_claim(chunk_id=job.chunks.get().pk, worker="host:1:abc")
     assert chunk
     Chunk.objects.filter(pk=chunk.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    stats = jobs.jobs_reap()
+    stats = reaper.reap()
     assert stats["failed"] == 1
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
@@ -137,9 +137,9 @@ def test_reaper_resends_chunks_whose_message_was_lost(tmp_path, no_broker, setti
     job = make_job(tmp_path, n=1)
     no_broker.reset_mock()
     with mock.patch("evalsite.core.reaper.broker_queue_depths", return_value=None):
-        assert jobs.jobs_reap()["resent"] == 0
+        assert reaper.reap()["resent"] == 0
         Chunk.objects.filter(job=job).update(enqueued_at=timezone.now() - timedelta(seconds=61))
-        assert jobs.jobs_reap()["resent"] == 1
+        assert reaper.reap()["resent"] == 1
     assert no_broker.call_count == 1
 
 

@@ -10,6 +10,7 @@ from evalsite.core import providers
 from evalsite.core.providers import (
     PAIRED_FAIRNESS,
     RUNS_OF_MODEL_VERSION,
+    Provided,
     ProviderMissing,
     provide,
     provider,
@@ -36,12 +37,12 @@ def test_the_fairness_app_answers_and_listens_to_the_apps_below_it_at_startup() 
 
 def test_a_missing_provider_raises_and_names_the_registered_ones() -> None:
     with pytest.raises(ProviderMissing, match=r"no provider 'nope'.*runs_of_model_version"):
-        provider("nope")
+        provider(Provided("nope"))
 
 
 def test_a_second_provider_for_one_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(providers, "_PROVIDERS", {})
-    provide("x", len)
-    provide("x", len)  # the same function again (ready() twice) is fine
+    provide(Provided("x"), len)
+    provide(Provided("x"), len)  # the same function again (ready() twice) is fine
     with pytest.raises(ValueError, match="already registered"):
-        provide("x", print)
+        provide(Provided("x"), print)

@@ -166,5 +166,21 @@ def test_fairness_compare_page_reads_the_stored_comparison(django_capture_on_com
     run_compare_jobs(django_capture_on_commit_callbacks)
     page = client.get(url)
     stored = RunComparison.objects.get().payload["fairness"]
-    assert page.context["paired"] == stored and stored["n"] == 60
+    assert page.context["paired"].to_dict() == stored and stored["n"] == 60
+    assert stored["version"] == 1 and (stored["baseline"], stored["candidate"]) == (a.pk, b.pk)
     assert 'id="fairness-paired"' in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "usage"),
+    [
+        ("get", "fairness:compare", "Give two run ids: /fairness/compare/?a=<id>&b=<id>"),
+        ("post", "evals:compare_intervals", "Give two run ids (a, b) to compute intervals for"),
+    ],
+)
+def test_both_compare_doors_answer_400_naming_the_bad_run_id(method: str, url: str, usage: str):
+    res = getattr(_client(), method)(reverse(url), {"a": "x1", "b": "2"})
+
+    assert res.status_code == 400 and res["Content-Type"].startswith("text/plain")
+    text = res.content.decode()
+    assert text.startswith(f"{usage} (") and "'x1'" in text, text

@@ -145,4 +145,4 @@ def test_reproduce_through_a_worker_reports_every_image_identical(tmp_path, star
 def _worker_live(queue: str) -> bool:
     from evalsite.core.selectors import workers_by_queue
 
-    return bool(workers_by_queue().get(queue, {}).get("live"))
+    return bool(workers_by_queue()[queue].live)

@@ -118,4 +118,4 @@ def _frozen_mid_chunk(worker: WorkerProcess, job_id: int, timeout: float = 120) 
 def _worker_live(queue: str) -> bool:
     from evalsite.core.selectors import workers_by_queue
 
-    return bool(workers_by_queue()[queue]["live"])
+    return bool(workers_by_queue()[queue].live)

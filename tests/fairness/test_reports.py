@@ -246,7 +246,7 @@ def test_compare_page_shows_paired_group_deltas(client: Any, django_capture_on_c
     stored_comparison(world.runs[0], worse, django_capture_on_commit_callbacks)
     page = client.get(url)
     assert page.status_code == 200
-    rows = page.context["paired"]["groups"]
+    rows = page.context["paired"].groups
     dark = next(r for r in rows if r["attribute"] == "skin_tone" and r["group"] == "8-10")
     assert dark["metrics"]["iou"]["ci"][1] < 0 and dark["metrics"]["iou"]["delta_gap"] < 0
 

@@ -122,7 +122,7 @@ def test_a_legacy_fairness_report_reads_as_version_1_and_round_trips():
     payload = FairnessPayload.from_dict(doc)
     assert payload.version == 1 and payload.sections["n"] == 120
     assert payload.to_dict() == {**doc, "version": 1}
-    worst = payload.summary.get("iou").worst_group
+    worst = payload.summary.metric("iou").worst_group
     assert worst is not None and worst.name == display_group(worst.attribute, worst.group)
     assert "8-10" in worst.group  # the harmed tones are the worst group
 

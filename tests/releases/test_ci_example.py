@@ -52,7 +52,7 @@ def release_report_exit(candidate: str) -> int:
 def _worker_live(queue: str) -> bool:
     from evalsite.core.selectors import workers_by_queue
 
-    return bool(workers_by_queue().get(queue, {}).get("live"))
+    return bool(workers_by_queue()[queue].live)
 
 
 def test_the_example_pipeline_exits_with_the_verdicts_code(live_server: Any, start_worker: Any):

@@ -312,7 +312,7 @@ def test_a_report_whose_builder_died_is_finished_by_the_reaper_not_left_running(
 
     from django.utils import timezone
 
-    from evalsite.core import jobs
+    from evalsite.core import jobs, reaper
     from evalsite.releases.models import ReportStatus
 
     # Given a report the CLI created and claimed (enqueue=False: it builds it itself), whose
@@ -335,7 +335,7 @@ def test_a_report_whose_builder_died_is_finished_by_the_reaper_not_left_running(
         Chunk.objects.filter(pk=chunk.pk).update(
             lease_expires_at=timezone.now() - timedelta(seconds=1)
         )
-        assert jobs.jobs_reap()["requeued"] == 1
+        assert reaper.reap()["requeued"] == 1
     # (the requeue's send runs once the reaper's transaction commits)
     assert send.call_count >= 1
     assert send.call_args.kwargs["args"] == [chunk.pk]

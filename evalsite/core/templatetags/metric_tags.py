@@ -47,12 +47,10 @@ def metric_definition(name: str) -> str:
 
 
 @register.filter
-def lookup(mapping: Any, key: Any) -> Any:
+def lookup(mapping: object, key: object) -> object:
     """`mapping[key]` (None when absent), for tables whose columns come from the registry."""
-    try:
-        return mapping.get(key)
-    except AttributeError:
-        return None
+    get = getattr(mapping, "get", None)
+    return get(key) if callable(get) else None
 
 
 @register.filter

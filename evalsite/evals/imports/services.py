@@ -43,6 +43,7 @@ from evalsite.evals.services.runs import (
 from models.models import ModelFormat, ModelVersion
 from pipelines.hashing import sha256_bytes, sha256_file, sha256_json
 from pipelines.imports import imported_postresult, read_prediction
+from pipelines.payloads import JsonObject
 
 IMPORT_JOB = "evals.import"
 IMPORT_QUEUE = "default"
@@ -298,7 +299,7 @@ def _create_job(run: EvalRun, checked: CheckedImport, user: User | None) -> None
         .values_list("pk", "stem")
     )
     latency = checked.latency or {}
-    chunks = []
+    chunks: list[JsonObject] = []
     for i in range(0, len(rows), IMPORT_CHUNK_SIZE):
         part = rows[i : i + IMPORT_CHUNK_SIZE]
         chunks.append({

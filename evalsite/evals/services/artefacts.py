@@ -30,6 +30,7 @@ import numpy as np
 from evalsite.core.errors import NotFound
 from pipelines.hashing import sha256_bytes, sha256_file
 from pipelines.metrics.io import read_gray8
+from pipelines.payloads import JsonObject
 from pipelines.postprocess.cutout import (
     WEB_MAX_SIDE,
     encode_png,
@@ -198,28 +199,29 @@ def _resolve_or_missing(relative: str) -> Path:
 
 
 def item_view(
-    artefacts: dict[str, Any] | None,
+    artefacts: JsonObject | None,
     photo_path: str | Path,
     role: str,
     *,
     min_instance_area: float = MIN_INSTANCE_AREA_FRACTION,
 ) -> ItemView:
     """The picture `role` of a result, checked: a known role, an instance the result has."""
-    artefacts = artefacts or {}
+    stored: dict[str, Any] = dict(artefacts or {})  # the result's own JSON (paths)
     if role.startswith(("instance-", "instance_web-")):
-        count = len(artefacts.get("instances") or [])
+        count = len(stored.get("instances") or [])
         n = role.partition("-")[2]
         if not (n.isascii() and n.isdigit() and len(n) <= 6 and 1 <= int(n) <= count):
             raise NotFound("No such instance.")
     elif role not in VIEW_ROLES:
         raise NotFound(f"Unknown file {role!r}.")
-    return ItemView(artefacts, Path(photo_path), role, min_instance_area)
+    return ItemView(stored, Path(photo_path), role, min_instance_area)
 
 
-def min_instance_area(postprocess: dict[str, Any] | None) -> float:
+def min_instance_area(postprocess: JsonObject | None) -> float:
     """The smallest instance (share of the photo) a run with these post-processing settings
     (`EvalRun.postprocess`) split its outputs at."""
-    return float((postprocess or {}).get("min_instance_area", MIN_INSTANCE_AREA_FRACTION))
+    value = (postprocess or {}).get("min_instance_area", MIN_INSTANCE_AREA_FRACTION)
+    return float(value) if isinstance(value, int | float | str) else MIN_INSTANCE_AREA_FRACTION
 
 
 def render_view(

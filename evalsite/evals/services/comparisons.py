@@ -125,7 +125,9 @@ def run_comparison_compute(*, comparison_id: int) -> dict[str, Any]:
         "level": DEFAULT_LEVEL,
         "seed": s.seed,
         "metrics": metrics,
-        "fairness": provider(PAIRED_FAIRNESS)(baseline=row.baseline, candidate=row.candidate),
+        "fairness": provider(PAIRED_FAIRNESS)(
+            baseline=row.baseline, candidate=row.candidate
+        ).to_dict(),
     }
     RunComparison.objects.filter(pk=row.pk).update(
         status=ComparisonStatus.DONE, payload=payload, error="", computed_at=timezone.now()

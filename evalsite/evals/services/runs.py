@@ -26,6 +26,7 @@ from evalsite.evals.models import EvalRun, RunSource, RunStatus
 from models.models import ModelFormat, ModelVersion, VersionStatus
 from pipelines.chunking import chunk_bounds
 from pipelines.hashing import sha256_json
+from pipelines.payloads import JsonObject
 from pipelines.runners import RUNTIMES, queue_for_format
 
 EVAL_JOB = "evals.run"
@@ -173,7 +174,7 @@ def eval_run_start(
     dataset_version: DatasetVersion,
     user: User | None = None,
     runtime: str = DEFAULT_RUNTIME,
-    postprocess: dict[str, Any] | None = None,
+    postprocess: JsonObject | None = None,
     parity: bool = False,
     chunk_size: int = CHUNK_SIZE,
     parity_of: EvalRun | None = None,
@@ -193,7 +194,7 @@ def eval_run_start(
             "import_predictions` or on the run import page"
         )
     runtime_check(model_version, runtime)
-    post = postprocess_normalise(postprocess)
+    post = postprocess_normalise(dict(postprocess) if postprocess is not None else None)
     queue = queue_for(model_version)
     if chunk_size < 1:
         raise EvalError("chunk_size must be at least 1")
@@ -217,7 +218,7 @@ def eval_run_start(
             created_by=user if getattr(user, "is_authenticated", False) else None,
             environment=start_environment(),
         )
-        chunks = [
+        chunks: list[JsonObject] = [
             {"run_id": run.pk, "item_ids": item_ids[start:stop]}
             for start, stop in chunk_bounds(len(item_ids), chunk_size)
         ]

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -18,10 +18,9 @@ from django.views.decorators.http import require_POST
 from evalsite.core.roles import researcher_required
 from evalsite.evals.latency import total_latency
 from evalsite.evals.models import ComparisonStatus, EvalRun
-from evalsite.evals.selectors import run_comparison_get, run_get
+from evalsite.evals.selectors import run_comparison_get, run_pair_get
 from evalsite.evals.services.comparisons import ComparisonRefused, run_comparison_request
 from pipelines.metrics.registry import label
-from pipelines.parse import InvalidNumber, parse_id
 
 
 def intervals_context(a: EvalRun, b: EvalRun) -> dict[str, Any]:
@@ -47,14 +46,11 @@ def intervals_context(a: EvalRun, b: EvalRun) -> dict[str, Any]:
 @researcher_required
 @require_POST
 def compare_intervals_view(request: HttpRequest) -> HttpResponse:
-    try:
-        ids = [parse_id(request.POST.get(key, ""), name=key) for key in ("a", "b")]
-    except InvalidNumber as exc:
-        return HttpResponseBadRequest(
-            f"Give two run ids (a, b) to compute intervals for ({exc}).",
-            content_type="text/plain; charset=utf-8",
-        )
-    a, b = run_get(ids[0]), run_get(ids[1])
+    a, b = run_pair_get(
+        request.POST.get("a", ""),
+        request.POST.get("b", ""),
+        usage="Give two run ids (a, b) to compute intervals for",
+    )
     try:
         row = run_comparison_request(baseline=a, candidate=b, user=request.user)
     except ComparisonRefused as exc:

@@ -23,14 +23,9 @@ def campaign_generation(campaign_id: int | None) -> int | None:
     """The campaign's snapshot generation now (0 before any snapshot), None without a campaign."""
     if campaign_id is None:
         return None
-    from ratings.models import CampaignSnapshot
+    from ratings.selectors import snapshot_generations
 
-    gen = (
-        CampaignSnapshot.objects.filter(campaign_id=campaign_id)
-        .values_list("generation", flat=True)
-        .first()
-    )
-    return int(gen or 0)
+    return snapshot_generations(campaign_ids=[campaign_id])[campaign_id]
 
 
 def report_evidence(*, report: ReleaseReport, generation: int | None) -> dict[str, Any]:
@@ -83,7 +78,7 @@ class EvidenceNow:
 
     def prefetch(self, reports: Sequence[ReleaseReport]) -> EvidenceNow:
         from evalsite.datasets.models import AttributeRevision
-        from ratings.models import CampaignSnapshot
+        from ratings.selectors import snapshot_generations
 
         versions, sets, campaigns = set(), set(), set()
         for r in reports:
@@ -104,10 +99,7 @@ class EvidenceNow:
         for pk, dv, number in revs.values_list("pk", "version_id", "number"):
             if self.revisions.get(dv) is None:
                 self.revisions[dv] = (pk, number)
-        for c in campaigns:
-            self.generations[c] = 0
-        snaps = CampaignSnapshot.objects.filter(campaign_id__in=campaigns)
-        self.generations.update(dict(snaps.values_list("campaign_id", "generation")))
+        self.generations.update(snapshot_generations(campaign_ids=campaigns))
         return self
 
     def primary_run(self, version: Any, dv_id: int) -> int | None:

@@ -6,11 +6,7 @@ up by item, so the report can be rebuilt from the same arrays.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
-import numpy as np
-from django.contrib.auth.models import User
+from typing import TYPE_CHECKING, Any
 
 from evalsite.datasets.models import AttributeRevision, AttributeSource, ItemAttribute
 from evalsite.evals.models import (
@@ -21,6 +17,9 @@ from evalsite.evals.models import (
 from evalsite.evals.pairing import NothingToPair, paired_results
 from evalsite.evals.summary import run_summary
 from pipelines.release import CrowdVotes, ReleaseInputs
+
+if TYPE_CHECKING:  # the report's campaign is a foreign key; its data is read through ratings
+    from ratings.models import Campaign
 
 NOT_APPLICABLE = "not_applicable"
 
@@ -88,44 +87,16 @@ def latency_side(run: EvalRun) -> dict[str, Any]:
     return out
 
 
-def crowd_votes(campaign: Any, *, candidate_run: int, baseline_run: int) -> CrowdVotes | None:
-    """Non-gold votes between the two runs (annotators the campaign report excludes left out), in
-    candidate orientation: 0 candidate better, 1 baseline better, 2 tie, 3 both bad; in arrival
-    order, with the campaign's alpha, margin and number of pairs, so the crowd gate's sequential
-    decision is the one the campaign page shows for this pair."""
+def crowd_votes(
+    campaign: Campaign | None, *, candidate_run: int, baseline_run: int
+) -> CrowdVotes | None:
+    """The campaign's votes on the two runs, from the ratings app (`ratings.services.votes`);
+    None without a campaign."""
     if campaign is None:
         return None
-    from ratings.models import SIMULATED_GROUP, Rating, Stratum
-    from ratings.services.reports import excluded_annotators
+    from ratings.services.votes import crowd_votes as campaign_votes
 
-    pair = (candidate_run, baseline_run)
-    rows = list(
-        Rating.objects.filter(campaign=campaign, task__run_a__in=pair, task__run_b__in=pair)
-        .exclude(task__stratum=Stratum.GOLD)
-        .exclude(annotator__username__in=excluded_annotators(campaign=campaign))
-        .exclude(outcome="")
-        .order_by("pk")
-        .values_list("task__item_id", "task__run_a_id", "outcome", "task__stratum", "reasons",
-                     "annotator_id")
-    )  # fmt: skip
-    simulated = set(
-        User.objects.filter(groups__name=SIMULATED_GROUP, pk__in={r[5] for r in rows})
-        .values_list("pk", flat=True)
-    )  # fmt: skip
-    code = {"a": 0, "b": 1, "tie": 2, "both_bad": 3}
-    swap = {0: 1, 1: 0, 2: 2, 3: 3}
-    outcome = [code[o] if run_a == candidate_run else swap[code[o]] for _, run_a, o, *_ in rows]
-    return CrowdVotes(
-        campaign=campaign.pk,
-        items=np.array([r[0] for r in rows], np.int64),
-        outcome=np.array(outcome, np.int64),
-        stratum=np.array([r[3] for r in rows], dtype=str),
-        reasons=[list(r[4] or []) for r in rows],
-        simulated=np.array([r[5] in simulated for r in rows], bool),
-        alpha=campaign.alpha,
-        margin=campaign.margin,
-        pairs=math.comb(campaign.runs.count(), 2),
-    )
+    return campaign_votes(campaign=campaign, candidate_run=candidate_run, baseline_run=baseline_run)
 
 
 def gather(report: Any) -> list[ReleaseInputs]:
@@ -136,14 +107,16 @@ def gather(report: Any) -> list[ReleaseInputs]:
     campaign = report.campaign
     crowd_set = None
     if campaign is not None:
-        compared = set(campaign.runs.values_list("pk", flat=True))
+        from ratings.selectors import campaign_run_ids
+
+        compared = campaign_run_ids(campaign)
         crowd_set = next(
             (rs.pk for rs in sets if {rs.candidate_run_id, rs.baseline_run_id} <= compared), None
         )
     return [gather_set(report, rs, campaign if rs.pk == crowd_set else None) for rs in sets]
 
 
-def gather_set(report: Any, report_set: Any, campaign: Any) -> ReleaseInputs:
+def gather_set(report: Any, report_set: Any, campaign: Campaign | None) -> ReleaseInputs:
     """Pair the two runs' per-image results on one set version by item and collect its inputs."""
     cand_run, base_run = report_set.candidate_run, report_set.baseline_run
     dataset_version = report_set.dataset_version

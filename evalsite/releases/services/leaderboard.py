@@ -26,7 +26,7 @@ from evalsite.datasets.models import AttributeRevision
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.selectors import primary_run_ids
 from evalsite.evals.summary import run_summary
-from evalsite.fairness.selectors import fairness_summaries
+from evalsite.fairness.selectors import fairness_fingerprint, fairness_summaries
 from evalsite.releases.models import LeaderboardRow, LeaderboardState
 from evalsite.releases.services.leaderboard_uncertainty import (
     METRICS,
@@ -49,17 +49,10 @@ ROW_FIELDS = (
 )  # fmt: skip
 
 
-def _fairness_fingerprint() -> str:
-    from evalsite.fairness.models import FairnessReport
-
-    agg = FairnessReport.objects.aggregate(n=Count("pk"), last=Max("created_at"))
-    return f"{agg['n']}:{agg['last'].isoformat() if agg['last'] else '-'}"
-
-
 def _fairness(fairness: RunFairness | None) -> tuple[str, float | None, float | None]:
     """Worst group (words), its IoU and the largest harmful IoU gap, from the stored fairness
     report's summary (evalsite.fairness)."""
-    iou = fairness.summary.get("iou") if fairness is not None else None
+    iou = fairness.summary.metric("iou") if fairness is not None else None
     if iou is None:
         return "", None, None
     worst, largest = iou.worst_group, iou.largest_gap
@@ -71,19 +64,17 @@ def _fairness(fairness: RunFairness | None) -> tuple[str, float | None, float | 
 
 
 def leaderboard_fingerprint() -> str:
-    from ratings.models import CampaignSnapshot
+    from ratings.selectors import snapshots_fingerprint
 
     runs = EvalRun.objects.filter(status=RunStatus.DONE).aggregate(
         n=Count("pk"), last=Max("finished_at"), top=Max("pk")
     )
-    snaps = CampaignSnapshot.objects.aggregate(n=Count("pk"), last=Max("computed_at"))
     revs = AttributeRevision.objects.aggregate(n=Count("pk"), last=Max("pk"))
     moves = AliasMove.objects.aggregate(n=Count("pk"), last=Max("pk"))
     last = runs["last"].isoformat() if runs["last"] else "-"
-    snap = snaps["last"].isoformat() if snaps["last"] else "-"
     return (
-        f"r{runs['n']}:{runs['top']}:{last}|c{snaps['n']}:{snap}|a{revs['n']}:{revs['last']}"
-        f"|m{moves['n']}:{moves['last']}|f{_fairness_fingerprint()}"
+        f"r{runs['n']}:{runs['top']}:{last}|c{snapshots_fingerprint()}|a{revs['n']}:{revs['last']}"
+        f"|m{moves['n']}:{moves['last']}|f{fairness_fingerprint()}"
     )[:200]
 
 

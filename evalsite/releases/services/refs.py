@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.models import DatasetVersion
@@ -14,13 +14,16 @@ from models.errors import VersionNotFound
 from models.models import PRODUCTION, ModelVersion
 from models.selectors import model_version_resolve
 
+if TYPE_CHECKING:  # a report's campaign is a foreign key; its data is read through ratings
+    from ratings.models import Campaign
+
 
 @dataclass(frozen=True)
 class ReportRefs:
     candidate: ModelVersion
     baseline: ModelVersion
     dataset_version: DatasetVersion  # the first (quality) set of the suite
-    campaign: Any
+    campaign: Campaign | None
     dataset_versions: tuple[DatasetVersion, ...] = ()  # the whole suite, in order
 
 
@@ -54,9 +57,9 @@ def resolve_refs(
             raise ReleaseError(str(exc)) from None
     camp = None
     if campaign is not None:
-        from ratings.models import Campaign
+        from ratings.selectors import campaign_find
 
-        camp = Campaign.objects.filter(pk=campaign).first()
+        camp = campaign_find(campaign)
         if camp is None:
             raise ReleaseError(f"no campaign {campaign}")
     return ReportRefs(cand, base, suite[0], camp, tuple(suite))

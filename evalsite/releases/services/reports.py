@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -35,6 +35,10 @@ from pipelines.payloads.campaign import PeopleMetrics
 from pipelines.payloads.release_report import RELEASE_REPORT_VERSION, ReleaseReportPayload
 from pipelines.release import GateSettings, build_suite_report
 from pipelines.release.evidence import report_with_biased_evidence
+from ratings.selectors import campaign_comparing, campaign_run_ids
+
+if TYPE_CHECKING:  # a report's campaign is a foreign key; its data is read through ratings
+    from ratings.models import Campaign
 
 log = logging.getLogger(__name__)
 
@@ -43,24 +47,12 @@ def gate_settings_for(model_version: ModelVersion) -> GateSettings:
     return gate_settings_of(GateConfig.objects.filter(family=model_version.family_id).first())
 
 
-def default_campaign(*, pairs: Sequence[tuple[int, int]]) -> Any:
-    """The newest campaign that compares both runs of one of the pairs (first pair first)."""
-    from ratings.models import Campaign
-
-    for pair in pairs:
-        qs = Campaign.objects.filter(runs=pair[0]).filter(runs=pair[1])
-        found = qs.order_by("-created_at", "-pk").first()
-        if found is not None:
-            return found
-    return None
-
-
 def release_report_create(
     *,
     candidate: ModelVersion,
     baseline: ModelVersion,
     dataset_versions: Sequence[DatasetVersion],
-    campaign: Any = None,
+    campaign: Campaign | None = None,
     user: User | None = None,
     enqueue: bool = True,
 ) -> ReleaseReport:
@@ -94,9 +86,9 @@ def release_report_create(
         runs.append(pair)
     pairs = [(p["candidate"].pk, p["baseline"].pk) for p in runs]
     if campaign is None:
-        campaign = default_campaign(pairs=pairs)
+        campaign = campaign_comparing(pairs=pairs)
     else:
-        compared = set(campaign.runs.values_list("pk", flat=True))
+        compared = campaign_run_ids(campaign)
         if not any(set(pair) <= compared for pair in pairs):
             raise ReleaseError(
                 f"campaign {campaign.pk} does not compare {candidate.ref} with {baseline.ref} "

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -45,10 +45,10 @@ def describe(version: ModelVersion) -> str:
     return line
 
 
-def user_arg(username: str | None) -> Any:
+def user_arg(username: str | None) -> User | None:
     if not username:
         return None  # the operator at the server's shell
-    user = get_user_model().objects.filter(username=username).first()
+    user = User.objects.filter(username=username).first()
     if user is None:
         raise CommandError(f"--user {username}: no such user", returncode=BAD_ARGS)
     return user

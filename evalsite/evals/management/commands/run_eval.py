@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from evalsite.core.errors import command_error
 from evalsite.core.models import Job
-from evalsite.core.selectors import workers_by_queue
+from evalsite.core.selectors import NO_WORKERS, workers_by_queue
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.errors import EvalError, RunNotFound
@@ -139,9 +139,9 @@ class Command(BaseCommand):
             run = eval_run_reconcile(run=run_get(run.pk))
             if run.is_finished:
                 return _after_finishing_step(run)
-            live = workers_by_queue().get(run.queue, {})
-            if not live.get("live"):
-                note = live.get("note", "no live worker")
+            live = workers_by_queue().get(run.queue, NO_WORKERS)
+            if not live.live:
+                note = live.note
                 raise CommandError(
                     f"no live worker consumes the {run.queue!r} queue ({note}); run #{run.pk} "
                     f"stays queued and starts when one connects "
