@@ -76,14 +76,17 @@ def _insert(model: Any, columns: list[str], rows: list[tuple[Any, ...]]) -> None
 def seed(n_ratings: int) -> tuple[int, int]:
     """The campaign's rows straight into the database; returns (campaign id, researcher id)."""
     import numpy as np
-    from django.contrib.auth.models import Group, User
     from django.db import transaction
     from django.utils import timezone
-    from support.seed import fake_set, finished_runs  # bench/ is sys.path[0] for a script
+    from support.seed import (  # bench/ is sys.path[0] for a script
+        fake_set,
+        finished_runs,
+        open_campaign,
+        researcher_and_raters,
+    )
 
-    from evalsite.core.roles import RESEARCHER, ensure_role_groups
     from evalsite.datasets.models import Item
-    from ratings.models import Assignment, Campaign, CampaignStatus, Rating, Stratum, Task
+    from ratings.models import Assignment, Rating, Stratum, Task
 
     rng = np.random.default_rng(0)
     n_tasks = -(-n_ratings // OVERLAP)
@@ -91,25 +94,16 @@ def seed(n_ratings: int) -> tuple[int, int]:
     n_items = -(-n_tasks // len(pairs))
     now = timezone.now()
     with transaction.atomic():
-        ensure_role_groups()
-        researcher = User.objects.create_user("bench-researcher")
-        researcher.groups.add(*Group.objects.filter(name=RESEARCHER))
-        User.objects.bulk_create(User(username=f"ann{i:03d}") for i in range(ANNOTATORS))
-        user_ids = np.array([u.pk for u in User.objects.filter(username__startswith="ann")])
+        researcher, raters = researcher_and_raters(ANNOTATORS)
+        user_ids = np.array(raters)
         version = fake_set("campaign-bench", n_items)
         item_ids = np.array(
             Item.objects.filter(version=version).order_by("pk").values_list("pk", flat=True)
         )
         runs = finished_runs(version, "campaign-bench-model", RUNS)
-        campaign = Campaign.objects.create(
-            name="campaign bench",
-            dataset_version=version,
-            overlap=OVERLAP,
-            items_per_pair=n_items,
-            status=CampaignStatus.OPEN,
-            reference_run=runs[0],
+        campaign = open_campaign(
+            "campaign bench", version, runs, overlap=OVERLAP, items_per_pair=n_items
         )
-        campaign.runs.set(runs)
         task_rows = []
         for t in range(n_tasks):
             a, b = pairs[t % len(pairs)]

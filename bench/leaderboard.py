@@ -124,39 +124,26 @@ def _summary(rng: Any, quality: float) -> dict[str, Any]:
 def seed(n_ratings: int) -> tuple[int, int]:
     """Runs, a campaign and its ratings; returns (campaign id, researcher id)."""
     import numpy as np
-    from django.contrib.auth.models import Group, User
     from django.db import transaction
     from django.utils import timezone
+    from support.seed import (  # bench/ is sys.path[0] for a script
+        fake_set,
+        open_campaign,
+        researcher_and_raters,
+    )
 
-    from evalsite.core.roles import RESEARCHER, ensure_role_groups
-    from evalsite.datasets.models import Dataset, DatasetVersion, Item
+    from evalsite.datasets.models import Item
     from evalsite.evals.models import EvalRun, RunStatus
     from models.models import PRODUCTION, Alias, ModelFamily, ModelVersion, VersionStatus
-    from ratings.models import Assignment, Campaign, CampaignStatus, Rating, Task
+    from ratings.models import Assignment, Rating, Task
 
     rng = np.random.default_rng(0)
     now = timezone.now()
     with transaction.atomic():
-        ensure_role_groups()
-        researcher = User.objects.create_user("bench-researcher")
-        researcher.groups.add(*Group.objects.filter(name=RESEARCHER))
-        User.objects.bulk_create(User(username=f"ann{i:03d}") for i in range(ANNOTATORS))
-        user_ids = np.array(User.objects.filter(username__startswith="ann").values_list(
-            "pk", flat=True))  # fmt: skip
+        researcher, raters = researcher_and_raters(ANNOTATORS)
+        user_ids = np.array(raters)
         n_items = 300
-        versions = []
-        for s in range(SETS):
-            ds = Dataset.objects.create(name=f"bench-set-{s}")
-            dv = DatasetVersion.objects.create(dataset=ds, content_hash=f"{s}" * 64,
-                                               item_count=n_items)  # fmt: skip
-            Item.objects.bulk_create(
-                Item(version=dv, stem=f"item{i:04d}", image="x.png", image_sha256="0" * 64,
-                     mask="m.png", mask_sha256="0" * 64, web="w.jpg", web_overlay="o.jpg",
-                     thumb="t.jpg", thumb_overlay="to.jpg", width=64, height=64,
-                     fg_fraction=0.2, size_bucket="medium")
-                for i in range(n_items)
-            )  # fmt: skip
-            versions.append(dv)
+        versions = [fake_set(f"bench-set-{s}", n_items) for s in range(SETS)]
         runs = []
         for f in range(FAMILIES):
             family = ModelFamily.objects.create(name=f"bench-family-{f}")
@@ -176,10 +163,9 @@ def seed(n_ratings: int) -> tuple[int, int]:
         first = list(EvalRun.objects.filter(dataset_version=versions[0],
                                             model_version__family__name="bench-family-0")
                      .order_by("pk")[:4])  # fmt: skip
-        campaign = Campaign.objects.create(
-            name="leaderboard bench", dataset_version=versions[0], overlap=OVERLAP,
-            items_per_pair=n_items, status=CampaignStatus.OPEN, reference_run=first[0])  # fmt: skip
-        campaign.runs.set(first)
+        campaign = open_campaign(
+            "leaderboard bench", versions[0], first, overlap=OVERLAP, items_per_pair=n_items
+        )
         item_ids = list(Item.objects.filter(version=versions[0]).values_list("pk", flat=True))
         pairs = [(a, b) for a in range(4) for b in range(a + 1, 4)]
         n_tasks = -(-n_ratings // OVERLAP)

@@ -137,11 +137,15 @@ def server_env(tmp: Path, db_url: str, conn_max_age: int | None = None) -> dict[
 def seed(n_tasks: int, overlap: int, n_annotators: int) -> dict[str, Any]:
     """Campaign rows straight into the database (Django is set up in this process)."""
     from django.contrib.auth.models import Group, User
-    from support.seed import fake_set, finished_runs  # bench/ is sys.path[0] for a script
+    from support.seed import (  # bench/ is sys.path[0] for a script
+        fake_set,
+        finished_runs,
+        open_campaign,
+    )
 
     from evalsite.core.roles import ANNOTATOR, ensure_role_groups
     from evalsite.datasets.models import Item
-    from ratings.models import Campaign, CampaignStatus, Stratum, Task
+    from ratings.models import Stratum, Task
 
     ensure_role_groups()
     group = Group.objects.get(name=ANNOTATOR)
@@ -152,16 +156,9 @@ def seed(n_tasks: int, overlap: int, n_annotators: int) -> dict[str, Any]:
         users.append(user.username)
     version = fake_set("load-bench", n_tasks)
     runs = finished_runs(version, "load-bench-model", 2)
-    campaign = Campaign.objects.create(
-        name="load bench",
-        dataset_version=version,
-        overlap=overlap,
-        items_per_pair=n_tasks,
-        status=CampaignStatus.OPEN,
-        reference_run=runs[0],
-        gold_ratio=0.1,
+    campaign = open_campaign(
+        "load bench", version, runs, overlap=overlap, items_per_pair=n_tasks, gold_ratio=0.1
     )
-    campaign.runs.set(runs)
     items = list(Item.objects.filter(version=version).order_by("pk"))
     order = list(range(n_tasks))
     random.Random(0).shuffle(order)

@@ -109,42 +109,51 @@ def demo_campaign(
 
 
 def after_start(log: Log) -> None:
-    whole_image_campaign_step(log)
     scripted = [simulated_rater_ensure(username=name) for name in SCRIPTED_RATERS]
     clickers = [simulated_rater_ensure(username=name) for name in RANDOM_CLICKERS]
+    whole_image_campaign_step(log, scripted, clickers)
     instance_campaign_step(log, scripted, clickers)
 
 
-def whole_image_campaign_step(log: Log) -> None:
-    pair = demo_pair()
+def _campaign_ready(
+    log: Log, what: str, *, set_name: str, mode: str, name: str, items_per_pair: int,
+    instructions: str,
+) -> Campaign | None:  # fmt: skip
+    """The demo's `what` campaign, candidate vs production on `set_name`: the one made before,
+    else a new open one; None (the log says why) while there is no pair or it cannot be made."""
+    pair = demo_pair(set_name)
     if isinstance(pair, str):
-        log(f"==> rating campaign: skipped ({pair})")
-        return
+        log(f"==> {what} campaign: skipped ({pair})")
+        return None
     dataset_version, candidate_run, production_run = pair
     runs = [candidate_run, production_run]
-    campaign = demo_campaign(dataset_version, runs)
+    campaign = demo_campaign(dataset_version, runs, mode)
+    if campaign is not None:
+        log(f"==> {what} campaign: reusing #{campaign.pk} ({campaign.status})")
+        return campaign
+    try:
+        campaign = campaign_create(
+            name=name, dataset_version=dataset_version, runs=runs, mode=mode, overlap=OVERLAP,
+            items_per_pair=items_per_pair, disagreement_share=DISAGREEMENT_SHARE,
+            gold_ratio=GOLD_RATIO, min_gold=MIN_GOLD, seed=CAMPAIGN_SEED, open_now=True,
+            instructions=instructions,
+        )  # fmt: skip
+    except CampaignError as exc:
+        log(f"==> {what} campaign: not created ({exc})")
+        return None
+    log(f"==> {what} campaign #{campaign.pk} open: {candidate_run.model_version.ref} vs "
+        f"{production_run.model_version.ref} on {dataset_version.spec}")  # fmt: skip
+    return campaign
+
+
+def whole_image_campaign_step(log: Log, scripted: list[Any], clickers: list[Any]) -> None:
+    campaign = _campaign_ready(
+        log, "rating", set_name=DEMO_SET, mode=Mode.PAIRWISE, name=CAMPAIGN_NAME,
+        items_per_pair=ITEMS_PER_PAIR,
+        instructions="Pick the cutout you would rather use: look at hair, hands and edges.",
+    )  # fmt: skip
     if campaign is None:
-        try:
-            campaign = campaign_create(
-                name=CAMPAIGN_NAME,
-                dataset_version=dataset_version,
-                runs=runs,
-                overlap=OVERLAP,
-                items_per_pair=ITEMS_PER_PAIR,
-                disagreement_share=DISAGREEMENT_SHARE,
-                gold_ratio=GOLD_RATIO,
-                min_gold=MIN_GOLD,
-                seed=CAMPAIGN_SEED,
-                open_now=True,
-                instructions="Pick the cutout you would rather use: look at hair, hands and edges.",
-            )
-        except CampaignError as exc:
-            log(f"==> rating campaign: not created ({exc})")
-            return
-        log(f"==> rating campaign #{campaign.pk} open: {candidate_run.model_version.ref} vs "
-            f"{production_run.model_version.ref} on {dataset_version.spec}")  # fmt: skip
-    else:
-        log(f"==> rating campaign: reusing #{campaign.pk} ({campaign.status})")
+        return
     strata = dict(
         campaign.tasks.values_list("stratum").annotate(n=Count("pk")).values_list("stratum", "n")
     )
@@ -153,8 +162,6 @@ def whole_image_campaign_step(log: Log) -> None:
     if gold < campaign.min_gold:
         log(f"    note: {gold} gold tasks, fewer than the {campaign.min_gold} scored gold ratings "
             "QC needs to flag anyone")  # fmt: skip
-    scripted = [simulated_rater_ensure(username=name) for name in SCRIPTED_RATERS]
-    clickers = [simulated_rater_ensure(username=name) for name in RANDOM_CLICKERS]
     seeded = simulated_votes_seed(
         campaign=campaign, scripted=scripted, clickers=clickers, seed=DEFAULT_SEED
     )
@@ -190,30 +197,14 @@ def _agreement_text(payload: dict[str, Any]) -> str:
 
 def instance_campaign_step(log: Log, scripted: list[Any], clickers: list[Any]) -> None:
     """The instance-lift campaign on the groups set, seeded with the same simulated raters."""
-    pair = demo_pair(INSTANCE_SET)
-    if isinstance(pair, str):
-        log(f"==> instance-lift campaign: skipped ({pair})")
-        return
-    dataset_version, candidate_run, production_run = pair
-    runs = [candidate_run, production_run]
-    campaign = demo_campaign(dataset_version, runs, Mode.INSTANCES)
+    campaign = _campaign_ready(
+        log, "instance-lift", set_name=INSTANCE_SET, mode=Mode.INSTANCES,
+        name=INSTANCE_CAMPAIGN_NAME, items_per_pair=INSTANCE_ITEMS,
+        instructions="One person is outlined in the photo: pick the side that lifted "
+        "that person better (whole person, clean edges, nobody else).",
+    )  # fmt: skip
     if campaign is None:
-        try:
-            campaign = campaign_create(
-                name=INSTANCE_CAMPAIGN_NAME, dataset_version=dataset_version, runs=runs,
-                mode=Mode.INSTANCES, overlap=OVERLAP, items_per_pair=INSTANCE_ITEMS,
-                disagreement_share=DISAGREEMENT_SHARE, gold_ratio=GOLD_RATIO, min_gold=MIN_GOLD,
-                seed=CAMPAIGN_SEED, open_now=True,
-                instructions="One person is outlined in the photo: pick the side that lifted "
-                "that person better (whole person, clean edges, nobody else).",
-            )  # fmt: skip
-        except CampaignError as exc:
-            log(f"==> instance-lift campaign: not created ({exc})")
-            return
-        log(f"==> instance-lift campaign #{campaign.pk} open: {candidate_run.model_version.ref} "
-            f"vs {production_run.model_version.ref} on {dataset_version.spec}")  # fmt: skip
-    else:
-        log(f"==> instance-lift campaign: reusing #{campaign.pk} ({campaign.status})")
+        return
     seeded = simulated_votes_seed(
         campaign=campaign, scripted=scripted, clickers=clickers, seed=DEFAULT_SEED
     )

@@ -82,6 +82,29 @@ def _m(name: str, label: str, definition: str, **kw: Any) -> Metric:
     return Metric(name=name, label=label, definition=definition, **kw)
 
 
+def _threshold_sweep(x: str, measure: str, **image_max: Any) -> tuple[Metric, ...]:
+    """The four summaries of a measure (`x`: "F" or "E"; `measure` as the definitions name it)
+    swept over 256 thresholds: each image's best threshold averaged over images (flagged with
+    `image_max`), the max and the mean of the set's mean curve, and the adaptive threshold."""
+    k = x.lower()
+    return (
+        _m(f"image_max_{k}", f"mean per-image max {x}",
+           f"Each image's {measure} at its own best threshold, averaged over images.",
+           aggregation=f"mean over images of each image's best-threshold {x}",
+           column=f"max_{k}", item_label=f"max {x}", stored=True, **image_max),
+        _m(f"max_{k}", f"max {x} (set curve)",
+           f"Best {measure} over 256 thresholds of the {x} curve averaged over images.",
+           aggregation=f"max of the set's mean {x} curve"),
+        _m(f"mean_{k}", f"mean {x} (set curve)",
+           f"Mean over 256 thresholds of the {x}-measure curve averaged over images.",
+           aggregation=f"mean of the set's mean {x} curve",
+           item_label=f"mean {x} over thresholds"),
+        _m(f"adaptive_{k}", f"adaptive {x}",
+           f"{x}-measure at the threshold 2 × mean prediction (capped at 1).",
+           column=f"adaptive_{k}"),
+    )  # fmt: skip
+
+
 METRICS: tuple[Metric, ...] = (
     _m("iou", "IoU", "Intersection over union of the thresholded prediction and the mask.",
        column="iou", stored=True, leaderboard=True, fairness=True, slices=True),
@@ -101,30 +124,8 @@ METRICS: tuple[Metric, ...] = (
        column="s_measure", stored=True, leaderboard=True, slices=True),
     _m("weighted_f", "weighted F", "Weighted F-measure (PySODMetrics, beta = 1).",
        column="weighted_f", stored=True, slices=True),
-    _m("image_max_f", "mean per-image max F",
-       "Each image's F-measure (beta² = 0.3) at its own best threshold, averaged over images.",
-       aggregation="mean over images of each image's best-threshold F",
-       column="max_f", item_label="max F", stored=True, leaderboard=True),
-    _m("max_f", "max F (set curve)",
-       "Best F-measure (beta² = 0.3) over 256 thresholds of the F curve averaged over images.",
-       aggregation="max of the set's mean F curve"),
-    _m("mean_f", "mean F (set curve)",
-       "Mean over 256 thresholds of the F-measure curve averaged over images.",
-       aggregation="mean of the set's mean F curve", item_label="mean F over thresholds"),
-    _m("adaptive_f", "adaptive F",
-       "F-measure at the threshold 2 × mean prediction (capped at 1).", column="adaptive_f"),
-    _m("image_max_e", "mean per-image max E",
-       "Each image's E-measure at its own best threshold, averaged over images.",
-       aggregation="mean over images of each image's best-threshold E",
-       column="max_e", item_label="max E", stored=True),
-    _m("max_e", "max E (set curve)",
-       "Best E-measure over 256 thresholds of the E curve averaged over images.",
-       aggregation="max of the set's mean E curve"),
-    _m("mean_e", "mean E (set curve)",
-       "Mean over 256 thresholds of the E-measure curve averaged over images.",
-       aggregation="mean of the set's mean E curve", item_label="mean E over thresholds"),
-    _m("adaptive_e", "adaptive E",
-       "E-measure at the threshold 2 × mean prediction (capped at 1).", column="adaptive_e"),
+    *_threshold_sweep("F", "F-measure (beta² = 0.3)", leaderboard=True),
+    *_threshold_sweep("E", "E-measure"),
     _m("boundary_iou", "boundary IoU",
        "IoU of the thresholded prediction's and the mask's boundary bands (2 % of the diagonal).",
        column="boundary_iou", stored=True, fairness=True, slices=True),

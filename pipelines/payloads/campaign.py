@@ -102,81 +102,76 @@ class Strength:
 OUTCOMES = ("win", "tie", "loss", "both_bad")
 
 
-def _outcomes_from(doc: Mapping[str, Any], what: str, where: str) -> dict[str, Estimate]:
-    return {k: Estimate.from_dict(need(doc, k, what=what), f"{where} {k}") for k in OUTCOMES}
+@dataclass(frozen=True)
+class _Tally:
+    """What a pair and a run-vs-reference both hold: their votes, whether those are `enough`
+    (of `needed`) to show numbers, and the four outcome rates."""
+
+    votes: int
+    enough: bool
+    needed: int
+    win: Estimate
+    tie: Estimate
+    loss: Estimate
+    both_bad: Estimate
+
+    def _tally_dict(self) -> dict[str, Any]:
+        return {"votes": self.votes, "enough": self.enough, "needed": self.needed,
+                **{k: getattr(self, k).to_dict() for k in OUTCOMES}}  # fmt: skip
 
 
-def _outcomes_dict(rates: PairRates | VsReference) -> dict[str, Any]:
-    return {k: getattr(rates, k).to_dict() for k in OUTCOMES}
+def _tally_from(doc: Mapping[str, Any], what: str, where: str) -> dict[str, Any]:
+    """`_Tally`'s fields, read from a stored pair or run-vs-reference."""
+    return {
+        "votes": _int(need(doc, "votes", what=what), "votes"),
+        "enough": bool(need(doc, "enough", what=what)),
+        "needed": _int(need(doc, "needed", what=what), "needed"),
+        **{k: Estimate.from_dict(need(doc, k, what=what), f"{where} {k}") for k in OUTCOMES},
+    }
 
 
 @dataclass(frozen=True)
-class PairRates:
+class PairRates(_Tally):
     """Rates of run a against run b (win = a better)."""
 
     a: str
     a_id: int
     b: str
     b_id: int
-    votes: int
     items: int
-    enough: bool
-    needed: int
-    win: Estimate
-    tie: Estimate
-    loss: Estimate
-    both_bad: Estimate
 
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "a_id": self.a_id, "b": self.b, "b_id": self.b_id,
-                "votes": self.votes, "items": self.items, "enough": self.enough,
-                "needed": self.needed, **_outcomes_dict(self)}  # fmt: skip
+                "items": self.items, **self._tally_dict()}  # fmt: skip
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], ids: Mapping[str, int]) -> PairRates:
         a, b = str(need(doc, "a", what=f"{WHAT} pair")), str(need(doc, "b", what=f"{WHAT} pair"))
         what = f"{WHAT} pair {a!r} vs {b!r}"
-        rates = _outcomes_from(doc, what, f"pair {a!r} vs {b!r}")
         return cls(
             a=a, a_id=_run_id(doc, "a_id", a, ids), b=b, b_id=_run_id(doc, "b_id", b, ids),
-            votes=_int(need(doc, "votes", what=what), "votes"),
             items=_int(need(doc, "items", what=what), "items"),
-            enough=bool(need(doc, "enough", what=what)),
-            needed=_int(need(doc, "needed", what=what), "needed"),
-            **rates,
+            **_tally_from(doc, what, f"pair {a!r} vs {b!r}"),
         )  # fmt: skip
 
 
 @dataclass(frozen=True)
-class VsReference:
+class VsReference(_Tally):
     """One run against the campaign's reference run (win = the run better)."""
 
     run: str
     run_id: int
-    votes: int
-    enough: bool
-    needed: int
-    win: Estimate
-    tie: Estimate
-    loss: Estimate
-    both_bad: Estimate
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "run_id": self.run_id, "votes": self.votes,
-                "enough": self.enough, "needed": self.needed,
-                **_outcomes_dict(self)}  # fmt: skip
+        return {"run": self.run, "run_id": self.run_id, **self._tally_dict()}
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], ids: Mapping[str, int]) -> VsReference:
         run = str(need(doc, "run", what=f"{WHAT} vs_reference"))
         what = f"{WHAT} vs_reference {run!r}"
-        rates = _outcomes_from(doc, what, f"{run!r} vs reference")
         return cls(
             run=run, run_id=_run_id(doc, "run_id", run, ids),
-            votes=_int(need(doc, "votes", what=what), "votes"),
-            enough=bool(need(doc, "enough", what=what)),
-            needed=_int(need(doc, "needed", what=what), "needed"),
-            **rates,
+            **_tally_from(doc, what, f"{run!r} vs reference"),
         )  # fmt: skip
 
 

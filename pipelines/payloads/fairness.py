@@ -37,54 +37,58 @@ def _pair(value: Any, what: str) -> tuple[float | None, float | None]:
 
 
 @dataclass(frozen=True)
-class WorstGroup:
+class _GroupEstimate:
+    """A group of one attribute and a number about it with its interval, stored under the
+    keys its subclass names (`value`, `interval`)."""
+
     attribute: str
     group: str
-    mean: float | None
-    ci: tuple[float | None, float | None]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"attribute": self.attribute, "group": self.group, "mean": self.mean,
-                "ci": list(self.ci)}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, doc: Mapping[str, Any], metric: str) -> WorstGroup:
-        what = f"{WHAT} summary of {metric!r} worst_group"
-        return cls(
-            attribute=str(need(doc, "attribute", what=what)),
-            group=str(need(doc, "group", what=what)),
-            mean=optional_float(need(doc, "mean", what=what), what=what),
-            ci=_pair(need(doc, "ci", what=what), what),
-        )
 
     @property
     def name(self) -> str:
         """The group in words ("Monk 8-10")."""
         return display_group(self.attribute, self.group)
 
+    def _dict(self, value: str, interval: str) -> dict[str, Any]:
+        return {"attribute": self.attribute, "group": self.group,
+                value: getattr(self, value), interval: list(getattr(self, interval))}  # fmt: skip
+
+    @staticmethod
+    def _read(doc: Mapping[str, Any], what: str, value: str, interval: str) -> dict[str, Any]:
+        return {
+            "attribute": str(need(doc, "attribute", what=what)),
+            "group": str(need(doc, "group", what=what)),
+            value: optional_float(need(doc, value, what=what), what=what),
+            interval: _pair(need(doc, interval, what=what), what),
+        }
+
 
 @dataclass(frozen=True)
-class LargestGap:
-    attribute: str
-    group: str
+class WorstGroup(_GroupEstimate):
+    mean: float | None
+    ci: tuple[float | None, float | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._dict("mean", "ci")
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], metric: str) -> WorstGroup:
+        return cls(**cls._read(doc, f"{WHAT} summary of {metric!r} worst_group", "mean", "ci"))
+
+
+@dataclass(frozen=True)
+class LargestGap(_GroupEstimate):
     gap: float | None
     gap_ci: tuple[float | None, float | None]
     flagged: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"attribute": self.attribute, "group": self.group, "gap": self.gap,
-                "gap_ci": list(self.gap_ci), "flagged": self.flagged}  # fmt: skip
+        return {**self._dict("gap", "gap_ci"), "flagged": self.flagged}
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], metric: str) -> LargestGap:
         what = f"{WHAT} summary of {metric!r} largest_gap"
-        return cls(
-            attribute=str(need(doc, "attribute", what=what)),
-            group=str(need(doc, "group", what=what)),
-            gap=optional_float(need(doc, "gap", what=what), what=what),
-            gap_ci=_pair(need(doc, "gap_ci", what=what), what),
-            flagged=bool(doc.get("flagged", False)),
-        )
+        return cls(**cls._read(doc, what, "gap", "gap_ci"), flagged=bool(doc.get("flagged", False)))
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,12 @@ def _finite_matrix(values: ArrayLike, name: str) -> FloatArray:
     return arr
 
 
+def _interval(point: float, samples: ArrayLike, level: float, rounds: int) -> Interval:
+    """`point` with the percentile interval of its bootstrap `samples`."""
+    low, high = percentile_interval(samples, level)
+    return Interval(float(point), float(low), float(high), level, rounds)
+
+
 def bootstrap_mean_samples(
     values: ArrayLike, *, rounds: int = DEFAULT_ROUNDS, seed: Seed = 0
 ) -> FloatArray:
@@ -149,8 +155,8 @@ def bootstrap_mean(
     arr = _finite_matrix(values, "values")
     if arr.ndim != 1:
         raise ValueError("bootstrap_mean takes one value per unit; use bootstrap_means for columns")
-    low, high = percentile_interval(bootstrap_mean_samples(arr, rounds=rounds, seed=seed), level)
-    return Interval(float(arr.mean()), float(low), float(high), level, rounds)
+    samples = bootstrap_mean_samples(arr, rounds=rounds, seed=seed)
+    return _interval(arr.mean(), samples, level, rounds)
 
 
 def bootstrap_means(
@@ -194,8 +200,7 @@ def bootstrap_statistic(
         for row in resample_indices(n, size, rng):
             samples[done] = statistic(arr[row])
             done += 1
-    low, high = percentile_interval(samples, level)
-    return Interval(float(statistic(arr)), float(low), float(high), level, rounds)
+    return _interval(statistic(arr), samples, level, rounds)
 
 
 def paired_bootstrap(
@@ -271,8 +276,7 @@ def cluster_bootstrap_mean(
     sums = np.bincount(inverse, weights=vals)
     sizes = np.bincount(inverse).astype(np.float64)
     ratios = [(c @ sums) / (c @ sizes) for c in iter_count_chunks(len(sums), rounds, seed)]
-    low, high = percentile_interval(np.concatenate(ratios), level)
-    return Interval(float(vals.mean()), float(low), float(high), level, rounds)
+    return _interval(vals.mean(), np.concatenate(ratios), level, rounds)
 
 
 def cluster_bootstrap(
@@ -301,8 +305,7 @@ def cluster_bootstrap(
     for r in range(rounds):
         drawn = rng.integers(0, len(members), size=len(members))
         samples[r] = statistic(arr[np.concatenate([members[c] for c in drawn])])
-    low, high = percentile_interval(samples, level)
-    return Interval(float(statistic(arr)), float(low), float(high), level, rounds)
+    return _interval(statistic(arr), samples, level, rounds)
 
 
 def stack_columns(columns: Mapping[str, ArrayLike], names: list[str]) -> FloatArray:

@@ -36,6 +36,7 @@ from ratings.models import (
 )
 from ratings.services.assign import (
     MAX_SECONDS,
+    QUEUE_DEPTH,
     AssignmentNotFound,
     CampaignClosed,
     Queue,
@@ -99,7 +100,9 @@ def attribute_campaign_set_status(*, campaign: Campaign, status: str) -> Campaig
     return campaign
 
 
-def attribute_queue(*, user: User, prefer: Campaign | None = None) -> Queue:
+def attribute_queue(
+    *, user: User, prefer: Campaign | None = None, depth: int = QUEUE_DEPTH
+) -> Queue:
     """The annotator's live attribute assignments, topped up (a write: POST only): the preferred
     campaign (by default the one the annotator holds a live lease in), then open ones oldest
     first (claims, leases and k per task are ratings.services.assign's)."""
@@ -113,7 +116,7 @@ def attribute_queue(*, user: User, prefer: Campaign | None = None) -> Queue:
     if prefer is not None:
         open_campaigns.sort(key=lambda c: c.pk != prefer.pk)
     for campaign in open_campaigns:
-        queue = assignment_queue(user=user, campaign=campaign)
+        queue = assignment_queue(user=user, campaign=campaign, depth=depth)
         if queue.assignments:
             return queue
     return Queue(None, [])

@@ -14,24 +14,19 @@ headers; images are the metadata-free web copies, read from disk and sent withou
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from evalsite.core.answers import json_error
-from evalsite.core.errors import SERVER_ERROR, NotFound, status_of
+from evalsite.core.errors import NotFound, status_of
 from evalsite.core.roles import AuthenticatedHttpRequest, annotator_required
 from evalsite.evals.models import ItemResult
 from evalsite.evals.services.artefacts import item_view, min_instance_area
@@ -46,12 +41,20 @@ from ratings.services.assign import (
     AssignmentNotFound,
     RatingError,
     assignment_queue,
-    held_queue,
     inbox,
     rating_submit,
 )
+from ratings.views.queue import (
+    TaskPage,
+    annotator_get,
+    annotator_post,
+    held_state,
+    json_errors,
+    leased_state,
+    read_body,
+    see_other,
+)
 
-logger = logging.getLogger(__name__)
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 IMAGE_CACHE = "private, max-age=3600"  # per-assignment URLs never change content
 #: What a side that missed the selected subject shows: one transparent pixel (the page says
@@ -111,82 +114,26 @@ def _empty_outputs(assignments: list[Assignment]) -> dict[tuple[int, int], bool]
     return {(run, item): gated or count == 0 for run, item, gated, count in rows}
 
 
-def see_other(url: str) -> HttpResponseRedirect:
-    """303: the browser follows a form POST with a GET of `url` (a reload never re-posts)."""
-    response = HttpResponseRedirect(url)
-    response.status_code = 303
-    return response
-
-
-def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Annotators never see a debug or error page: any failure is a short JSON answer in the one
-    error shape (`evalsite.core.errors`). A domain error (no such task, a closed campaign, a
-    refused or malformed submit) answers its status from `STATUS_OF` with its message; anything
-    else a 500 with a fixed message, the details (and a traceback) in the server log only —
-    the body says nothing about models, files or settings, whatever DEBUG is.
-    """
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except Exception as exc:
-            mapped = status_of(exc)
-            if mapped is not None:
-                return json_error(mapped[0], str(exc), code=mapped[1])
-            logger.exception("annotator view %s failed for user %s", view.__name__, request.user.pk)
-            return json_error(500, SERVER_ERROR)
-
-    return wrapped
-
-
-def _state(
-    campaign: Campaign | None,
-    assignments: list[Assignment],
-    done: int,
-    total: int,
-    available: bool,
-) -> dict[str, Any]:
-    """The page's state: current task, the preloaded one, progress, instructions, and whether a
-    lease POST would find more work (`available`)."""
-    if campaign is None:
-        return {"current": None, "upcoming": None, "queue": [], "progress": None, "mode": None,
-                "instructions": "", "available": False}  # fmt: skip
+def _tasks(campaign: Campaign, assignments: list[Assignment]) -> list[dict[str, Any]]:
     empty = _empty_outputs(assignments)
-    queue = [_task(a, campaign.mode, empty) for a in assignments]
-    return {
-        "mode": campaign.mode,
-        "instructions": campaign.instructions,
-        "current": queue[0] if queue else None,
-        "upcoming": queue[1] if len(queue) > 1 else None,
-        "queue": queue,
-        "progress": {"done": done, "total": total},
-        "available": available,
-    }
+    return [_task(a, campaign.mode, empty) for a in assignments]
 
 
-def annotator_state(
-    user: User, prefer: Campaign | None = None, depth: int = QUEUE_DEPTH
-) -> dict[str, Any]:
-    """Lease up to the queue depth (writes: POST handlers only) and answer the state."""
-    q = assignment_queue(user=user, prefer=prefer, depth=depth)
-    return _state(q.campaign, q.assignments, q.done, q.total, q.total > q.done + len(q.assignments))
+#: The rating page: its state also carries the campaign's mode and the whole queue (the
+#: script holds `depth` tasks ahead).
+RATING = TaskPage(
+    attributes=False,
+    lease=assignment_queue,
+    tasks=_tasks,
+    extra=lambda campaign, tasks: {"mode": campaign.mode if campaign else None, "queue": tasks},
+)
 
 
-def held_state(user: User) -> dict[str, Any]:
-    """The state of what the annotator holds now, leasing nothing (GET handlers)."""
-    h = held_queue(user=user, attributes=False)
-    return _state(h.campaign, h.assignments, h.done, h.total, h.available)
-
-
-@annotator_required
-@json_errors
-@never_cache
-@require_GET
+@annotator_get
 def next_task(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The rating page with the held task; with none held, its "Start rating" form (the script
     leases at once); with no work anywhere, the "nothing waiting" page."""
-    state = held_state(request.user)
+    state = held_state(RATING, request.user)
     entries = inbox(user=request.user)
     if state["mode"] is None:
         return render(request, "ratings/next.html", {"inbox": entries})
@@ -204,18 +151,12 @@ def next_task(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@annotator_required
-@json_errors
-@never_cache
-@require_GET
+@annotator_get
 def state_view(request: AuthenticatedHttpRequest) -> JsonResponse:
-    return JsonResponse(held_state(request.user))
+    return JsonResponse(held_state(RATING, request.user))
 
 
-@annotator_required
-@json_errors
-@never_cache
-@require_POST
+@annotator_post
 def lease_view(request: AuthenticatedHttpRequest) -> JsonResponse:
     """Lease the annotator's next tasks (up to the queue depth; none while they hold enough).
 
@@ -232,23 +173,17 @@ def lease_view(request: AuthenticatedHttpRequest) -> JsonResponse:
         except (ValueError, RecursionError) as exc:
             message = str(exc) if isinstance(exc, SubmitInvalid) else "the body is not valid JSON"
             return json_error(400, message, code="invalid")
-    return JsonResponse(annotator_state(request.user, depth=depth))
+    return JsonResponse(leased_state(RATING, request.user, depth=depth))
 
 
-@annotator_required
-@json_errors
-@never_cache
-@require_POST
+@annotator_post
 def start_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The "Start rating" form without script: lease, then back to the page (POST/redirect/GET)."""
     assignment_queue(user=request.user)
     return see_other(reverse("ratings:next"))
 
 
-@annotator_required
-@json_errors
-@never_cache
-@require_POST
+@annotator_post
 def submit_view(request: AuthenticatedHttpRequest) -> JsonResponse:
     # A malformed body, someone else's task, a closed campaign: answered by `json_errors`.
     body = parse_submit(read_body(request), request.content_type or "")
@@ -256,13 +191,10 @@ def submit_view(request: AuthenticatedHttpRequest) -> JsonResponse:
         user=request.user, token=body.token, choice=body.choice, score=body.score,
         reasons=body.reasons, seconds=body.seconds,
     )  # fmt: skip
-    return JsonResponse(annotator_state(request.user, prefer=submitted.rating.campaign))
+    return JsonResponse(leased_state(RATING, request.user, prefer=submitted.rating.campaign))
 
 
-@annotator_required
-@json_errors
-@never_cache
-@require_POST
+@annotator_post
 def votes_view(request: AuthenticatedHttpRequest) -> JsonResponse:
     """Store a batch of votes from the page's outbox, in order, and answer the next state.
 
@@ -279,7 +211,10 @@ def votes_view(request: AuthenticatedHttpRequest) -> JsonResponse:
         results.append(outcome[0])
         prefer = outcome[1] or prefer
     return JsonResponse(
-        {"results": results, "state": annotator_state(request.user, prefer=prefer, depth=depth)}
+        {
+            "results": results,
+            "state": leased_state(RATING, request.user, prefer=prefer, depth=depth),
+        }
     )
 
 
@@ -295,14 +230,6 @@ def _store_vote(user: User, vote: SubmitInput) -> tuple[dict[str, Any], Campaign
     return {"token": vote.token, "status": 201 if submitted.created else 200}, (
         submitted.rating.campaign
     )
-
-
-def read_body(request: HttpRequest) -> bytes:
-    """The raw body, or SubmitInvalid when it is larger than Django accepts (no 500 either)."""
-    try:
-        return request.body
-    except RequestDataTooBig:
-        raise SubmitInvalid("the body is too large for a submit") from None
 
 
 def _image(assignment: Assignment, slot: str) -> tuple[bytes, str] | None:

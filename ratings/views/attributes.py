@@ -14,7 +14,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,10 +27,7 @@ from evalsite.datasets.models import DatasetVersion
 from ratings.forms import SubmitInvalid, parse_seconds
 from ratings.models import DEFAULT_OVERLAP, Assignment, Campaign, CampaignStatus, Mode
 from ratings.selectors import campaign_get
-from ratings.services.assign import (
-    held_queue,
-    inbox,
-)
+from ratings.services.assign import inbox
 from ratings.services.attributes import (
     GENDER_KEYS,
     TONE_KEYS,
@@ -43,47 +39,29 @@ from ratings.services.attributes import (
     attribute_queue,
     attribute_results,
 )
-from ratings.views.annotate import json_errors, read_body, see_other
+from ratings.views.queue import (
+    TaskPage,
+    annotator_get,
+    annotator_post,
+    held_state,
+    leased_state,
+    read_body,
+    see_other,
+)
 
 MONK = [(str(t), key) for key, t in sorted(TONE_KEYS.items(), key=lambda kv: int(kv[1]))]
 
 
-def _task(assignment: Assignment) -> dict[str, Any]:
-    return {
-        "token": assignment.token,
-        "photo": reverse("ratings:image", args=[assignment.token, "photo"]),
-    }
+def _tasks(_campaign: Campaign, assignments: list[Assignment]) -> list[dict[str, Any]]:
+    """A photo to label: its token and its opaque image URL, nothing else."""
+    return [
+        {"token": a.token, "photo": reverse("ratings:image", args=[a.token, "photo"])}
+        for a in assignments
+    ]
 
 
-def _state(
-    campaign: Campaign | None,
-    assignments: list[Assignment],
-    done: int,
-    total: int,
-    available: bool,
-) -> dict[str, Any]:
-    if campaign is None:
-        return {"current": None, "upcoming": None, "progress": None, "instructions": "",
-                "available": False}  # fmt: skip
-    return {
-        "current": _task(assignments[0]) if assignments else None,
-        "upcoming": _task(assignments[1]) if len(assignments) > 1 else None,
-        "progress": {"done": done, "total": total},
-        "instructions": campaign.instructions,
-        "available": available,
-    }
-
-
-def attribute_state(user: User, prefer: Campaign | None = None) -> dict[str, Any]:
-    """Lease up to the queue depth (writes: POST handlers only) and answer the state."""
-    q = attribute_queue(user=user, prefer=prefer)
-    return _state(q.campaign, q.assignments, q.done, q.total, q.total > q.done + len(q.assignments))
-
-
-def attribute_held_state(user: User) -> dict[str, Any]:
-    """The state of what the annotator holds now, leasing nothing (GET handlers)."""
-    h = held_queue(user=user, attributes=True)
-    return _state(h.campaign, h.assignments, h.done, h.total, h.available)
+#: The attribute-labelling page: its state holds the current and the preloaded photo only.
+ATTRIBUTES = TaskPage(attributes=True, lease=attribute_queue, tasks=_tasks)
 
 
 @annotator_required
@@ -94,7 +72,7 @@ def attribute_rate_view(request: HttpRequest) -> HttpResponse:
         request,
         "ratings/attributes_rate.html",
         {
-            "state": attribute_held_state(signed_in(request.user)),
+            "state": held_state(ATTRIBUTES, signed_in(request.user)),
             "inbox": inbox(user=signed_in(request.user)),
             "monk": MONK,
             "genders": [(key, g) for key, g in GENDER_KEYS.items()],
@@ -102,37 +80,25 @@ def attribute_rate_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@annotator_required
-@json_errors
-@never_cache
-@require_GET
+@annotator_get
 def attribute_state_view(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(attribute_held_state(signed_in(request.user)))
+    return JsonResponse(held_state(ATTRIBUTES, signed_in(request.user)))
 
 
-@annotator_required
-@json_errors
-@never_cache
-@require_POST
+@annotator_post
 def attribute_lease_view(request: HttpRequest) -> JsonResponse:
     """Lease the annotator's next photos (up to the queue depth; none while they hold enough)."""
-    return JsonResponse(attribute_state(signed_in(request.user)))
+    return JsonResponse(leased_state(ATTRIBUTES, signed_in(request.user)))
 
 
-@annotator_required
-@json_errors
-@never_cache
-@require_POST
+@annotator_post
 def attribute_start_view(request: HttpRequest) -> HttpResponse:
     """The "Start labelling" form without script: lease, then back to the page."""
     attribute_queue(user=signed_in(request.user))
     return see_other(reverse("ratings:attr_rate"))
 
 
-@annotator_required
-@json_errors
-@never_cache
-@require_POST
+@annotator_post
 def attribute_submit_view(request: HttpRequest) -> JsonResponse:
     try:
         body = json.loads(read_body(request) or b"{}")
@@ -153,7 +119,9 @@ def attribute_submit_view(request: HttpRequest) -> JsonResponse:
         perceived_gender=body.get("perceived_gender"),
         seconds=seconds,
     )
-    return JsonResponse(attribute_state(signed_in(request.user), prefer=submitted.rating.campaign))
+    return JsonResponse(
+        leased_state(ATTRIBUTES, signed_in(request.user), prefer=submitted.rating.campaign)
+    )
 
 
 class AttributeCampaignForm(forms.Form):

@@ -21,6 +21,7 @@ from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
 from evalsite.evals.errors import EvalError
 from evalsite.evals.export import run_results_document, run_status_document
+from evalsite.evals.models import EvalRun
 from evalsite.evals.selectors import run_get, run_list
 from evalsite.evals.services.reproduce import eval_run_reproduce
 from evalsite.evals.services.runs import (
@@ -41,6 +42,13 @@ class RunStartSerializer(serializers.Serializer):  # type: ignore[type-arg]
     runtime = serializers.ChoiceField(choices=ALL_RUNTIMES, default=DEFAULT_RUNTIME)
     postprocess = serializers.DictField(required=False, default=dict)
     parity = serializers.BooleanField(required=False, default=False)
+
+
+def run_created(request: Request, run: EvalRun) -> Response:
+    """201: a run just started or queued, as its status document with its page's URL."""
+    body = run_status_document(run_get(run.pk))
+    body["url"] = request.build_absolute_uri(run.get_absolute_url())
+    return Response(body, status=status.HTTP_201_CREATED)
 
 
 class _Base(APIView):
@@ -78,9 +86,7 @@ class RunCollection(_Base):
             )
         except EvalError as exc:
             return api_error(400, str(exc))
-        body = run_status_document(run_get(run.pk))
-        body["url"] = request.build_absolute_uri(run.get_absolute_url())
-        return Response(body, status=status.HTTP_201_CREATED)
+        return run_created(request, run)
 
 
 class RunStatus(_Base):
@@ -108,9 +114,7 @@ class RunReproduce(_Base):
             new = eval_run_reproduce(run=run_get(pk), user=signed_in(request.user))
         except EvalError as exc:
             return api_error(400, str(exc))
-        body = run_status_document(run_get(new.pk))
-        body["url"] = request.build_absolute_uri(new.get_absolute_url())
-        return Response(body, status=status.HTTP_201_CREATED)
+        return run_created(request, new)
 
 
 class RunCancel(_Base):

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from evalsite.core.jobs import ChunkLost, job_create
+from evalsite.core.jobs import ChunkLost
 from evalsite.core.models import Chunk
 from evalsite.core.text import text_problems
 from evalsite.datasets.models import AttributeRevision, DatasetVersion, Item
@@ -38,6 +38,7 @@ from evalsite.evals.services.runs import (
     DEFAULT_RUNTIME,
     eval_run_mark_running,
     model_identity,
+    run_job_attach,
     start_environment,
 )
 from models.models import ModelFormat, ModelVersion
@@ -307,15 +308,7 @@ def _create_job(run: EvalRun, checked: CheckedImport, user: User | None) -> None
             "item_ids": [pk for pk, _ in part],
             "latency": {str(pk): latency[stem] for pk, stem in part if stem in latency},
         })  # fmt: skip
-    job = job_create(
-        kind=IMPORT_JOB,
-        chunks=chunks,
-        queue=IMPORT_QUEUE,
-        payload={"run_id": run.pk},
-        created_by=run.created_by,
-    )
-    EvalRun.objects.filter(pk=run.pk).update(job=job)
-    run.job = job
+    run_job_attach(run, kind=IMPORT_JOB, chunks=chunks, queue=IMPORT_QUEUE)
 
 
 def import_chunk_run(chunk: Chunk) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,13 +20,12 @@ from evalsite.core.scopes import EVALUATE, ScopeMap
 from evalsite.core.text import NOTE_MAX
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.selectors import dataset_version_resolve
+from evalsite.evals.api.views import run_created
 from evalsite.evals.errors import EvalError
-from evalsite.evals.export import run_status_document
 from evalsite.evals.imports.checks import ImportRefused
 from evalsite.evals.imports.forms import ImportForm
 from evalsite.evals.imports.services import parity_run_get
 from evalsite.evals.imports.upload import eval_run_import_upload
-from evalsite.evals.selectors import run_get
 from models.errors import VersionNotFound
 from models.forms import check_upload_size, max_upload_bytes
 from models.selectors import model_version_resolve
@@ -139,6 +138,4 @@ class RunImport(APIView):
             return api_error(400, str(exc), problems=exc.problems)
         except EvalError as exc:
             return api_error(400, str(exc))
-        body = run_status_document(run_get(run.pk))
-        body["url"] = request.build_absolute_uri(run.get_absolute_url())
-        return Response(body, status=status.HTTP_201_CREATED)
+        return run_created(request, run)

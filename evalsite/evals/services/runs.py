@@ -222,15 +222,7 @@ def eval_run_start(
             {"run_id": run.pk, "item_ids": item_ids[start:stop]}
             for start, stop in chunk_bounds(len(item_ids), chunk_size)
         ]
-        job = job_create(
-            kind=EVAL_JOB,
-            chunks=chunks,
-            queue=queue,
-            payload={"run_id": run.pk},
-            created_by=run.created_by,
-        )
-        EvalRun.objects.filter(pk=run.pk).update(job=job)
-        run.job = job
+        run_job_attach(run, kind=EVAL_JOB, chunks=chunks, queue=queue)
         if parity:
             for child in parity_children(model_version):
                 eval_run_start(
@@ -242,6 +234,17 @@ def eval_run_start(
                     parity_of=run,
                 )
     return run
+
+
+def run_job_attach(run: EvalRun, *, kind: str, chunks: list[dict[str, Any]], queue: str) -> None:
+    """Create the job that does `run`'s work (`chunks`, in the caller's transaction) and link
+    the run to it."""
+    job = job_create(
+        kind=kind, chunks=chunks, queue=queue, payload={"run_id": run.pk},
+        created_by=run.created_by,
+    )  # fmt: skip
+    EvalRun.objects.filter(pk=run.pk).update(job=job)
+    run.job = job
 
 
 def parity_children(version: ModelVersion) -> list[ModelVersion]:

@@ -107,21 +107,8 @@ class Command(BaseCommand):
             self._external(opts, user)
             return
         file, spec, card = self._inputs(opts)
-        try:
-            result = services.model_version_register(
-                family=opts["family"],
-                version=opts["version"],
-                file=file,
-                spec=spec,
-                user=user,
-                parent=opts["parent"],
-                notes=opts["notes"],
-                card=card,
-                validate="job" if opts["no_wait"] else "inline",
-                provenance=opts["provenance"],
-            )
-        except RegistryError as exc:
-            raise CommandError(str(exc), returncode=BAD_ARGS) from exc
+        validate = "job" if opts["no_wait"] else "inline"
+        result = self._register(opts, user, file=file, spec=spec, card=card, validate=validate)
         version = result.version
         if not result.created:
             self.stdout.write(f"unchanged: {version.ref} already holds this file")
@@ -153,25 +140,22 @@ class Command(BaseCommand):
                 f"--external takes no {names}: an external version has no runnable file",
                 returncode=BAD_ARGS,
             )
-        try:
-            result = services.model_version_register(
-                family=opts["family"],
-                version=opts["version"],
-                file=None,
-                spec=None,
-                user=user,
-                parent=opts["parent"],
-                notes=opts["notes"],
-                external=True,
-                provenance=opts["provenance"],
-            )
-        except RegistryError as exc:
-            raise CommandError(str(exc), returncode=BAD_ARGS) from exc
+        result = self._register(opts, user, file=None, spec=None, external=True)
         if not result.created:
             self.stdout.write(f"unchanged: {result.version.ref} is already registered")
         self.stdout.write(describe(result.version))
         if opts["alias"]:
             self._alias(result.version, opts["alias"], opts["reason"], user)
+
+    def _register(self, opts: dict[str, Any], user: Any, **what: Any) -> services.Registration:
+        """Register the version the options name, from `what` (its file and spec, or none)."""
+        try:
+            return services.model_version_register(
+                family=opts["family"], version=opts["version"], user=user,
+                parent=opts["parent"], notes=opts["notes"], provenance=opts["provenance"], **what,
+            )  # fmt: skip
+        except RegistryError as exc:
+            raise CommandError(str(exc), returncode=BAD_ARGS) from exc
 
     def _inputs(self, opts: dict[str, Any]) -> tuple[Path | None, dict[str, Any] | None, str]:
         if opts["builtin"]:
