@@ -238,3 +238,45 @@ def test_prefetch_gives_the_same_results_and_failures_as_one_image_at_a_time(
     assert ahead == one_at_a_time
     assert ahead[stems[1]][0] == ahead[stems[3]][0] == ResultStatus.FAILED
     assert sum(status == ResultStatus.OK for status, _, _ in ahead.values()) == len(stems) - 2
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_the_next_chunks_first_image_predicted_ahead_changes_no_result(
+    tmp_path,
+    fake_model,  # noqa: F811
+    settings,
+    in_order,
+):
+    """With prefetch on, a chunk's last image is scored while the model predicts the first image
+    of the job's next pending chunk; the next chunk on this worker starts from that output. Taken
+    in another order, the guess is dropped and the image predicted again. Either way every row
+    is the one a chunk computes one image at a time."""
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=6, empty=1)
+
+    def rows(prefetch: bool, order: slice) -> dict[int, tuple[str, dict[str, float]]]:
+        settings.EVAL_PREFETCH = prefetch
+        run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=2)
+        for chunk in list(Chunk.objects.filter(job_id=run.job_id).order_by("index"))[order]:
+            claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="w")
+            assert claimed is not None
+            eval_chunk_run(claimed)
+        return {
+            r.item_id: (r.status, r.metrics, r.alpha_sha256)
+            for r in ItemResult.objects.filter(run=run)
+        }
+
+    items = dv.items.count()
+    one_at_a_time = rows(False, slice(None))
+    fake_model.predicted = 0
+    ahead = rows(True, slice(None) if in_order else slice(None, None, -1))
+    assert ahead == {
+        # the same item ids: the runs share the set version
+        item_id: one_at_a_time[item_id]
+        for item_id in ahead
+    }
+    assert len(ahead) == items and all(status == ResultStatus.OK for status, _, _ in ahead.values())
+    # In order each guess is used. Last chunk first, each chunk guesses the lowest pending one
+    # (the first): the chunks between drop that guess, and the first chunk uses it.
+    chunks = -(-items // 2)
+    assert fake_model.predicted == (items if in_order else items + chunks - 2)

@@ -196,17 +196,20 @@ def outputs_digest(item_shas: Mapping[str, str]) -> str:
 
 
 def item_digests(run: EvalRun) -> tuple[dict[int, str], str]:
-    """(sha256 of each item's stored alpha PNG by ItemResult id, the run's outputs digest)."""
+    """(sha256 of the stored alpha PNG by ItemResult id, for the rows that lack it; the run's
+    outputs digest)."""
     rows = ItemResult.objects.filter(run=run).values_list(
         "pk", "item__stem", "status", "artefacts", "alpha_sha256"
     )
-    by_pk: dict[int, str] = {}
+    missing: dict[int, str] = {}
     by_stem: dict[str, str] = {}
     for pk, stem, status, files, written in rows:
         # The chunk hashed the bytes it wrote; rows from before that are hashed from the file.
         sha = (written or alpha_sha256(files["alpha"])) if status == ResultStatus.OK else ""
-        by_pk[pk] = by_stem[stem] = sha
-    return by_pk, outputs_digest(by_stem)
+        by_stem[stem] = sha
+        if sha != written:
+            missing[pk] = sha
+    return missing, outputs_digest(by_stem)
 
 
 class NoResults(Exception):

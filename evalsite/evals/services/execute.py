@@ -29,7 +29,7 @@ from PIL import Image, ImageOps
 
 from evalsite.core.faults import is_storage_fault
 from evalsite.core.jobs import ChunkLost
-from evalsite.core.models import Chunk
+from evalsite.core.models import Chunk, JobStatus
 from evalsite.datasets.models import Item
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services import runner as runners
@@ -332,6 +332,54 @@ def _close(state: ChunkState, *, broken: bool = False) -> None:
         state.session = None
 
 
+#: The first image of the job's next pending chunk, predicted while this chunk scores its last
+#: one (EVAL_PREFETCH): (run id, item id, the session that predicted it, its output). Without
+#: it every chunk starts with the model's pipeline empty, its first image predicted while the
+#: worker waits and its last scored while the model idles: with the tail's small chunks that
+#: was a sixth of a 120-image run. One worker process runs one chunk at a time, so one slot.
+_AHEAD: list[tuple[int, int, runners.Session, Predicted]] = []
+
+
+def _next_first_item(chunk: Chunk) -> Item | None:
+    """The first item of the job's lowest pending chunk: the one a worker takes next, unless
+    another worker is faster (then the guess is dropped unused)."""
+    payload = (
+        Chunk.objects.filter(job_id=chunk.job_id, status=JobStatus.PENDING)
+        .order_by("index")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    ids = (payload or {}).get("item_ids") or []
+    return Item.objects.filter(pk=ids[0]).first() if ids else None
+
+
+def _predict_ahead(state: ChunkState, item: Item) -> Predicted | None:
+    """`predict_item` for a chunk not claimed yet: any failure is that chunk's to meet and
+    report itself, so here it only means "no guess"."""
+    try:
+        return predict_item(state, item)
+    except Exception:
+        return None
+
+
+def _predicted_ahead(state: ChunkState, item: Item) -> Predicted | None:
+    """This item's output if the worker's previous chunk predicted it for this run with the
+    session this chunk uses (the same model process: the same output); the slot is emptied
+    either way."""
+    kept = _AHEAD.pop() if _AHEAD else None
+    if kept is None or kept[:2] != (state.run.pk, item.pk):
+        return None
+    try:
+        state.session = state.session or _open(state)
+    except Exception:  # cannot load: the first image's own prediction says why
+        return None
+    if state.session is not kept[2] or not state.session.alive:
+        return None
+    if state.spec is None:
+        state.spec = _parsed_spec(json.dumps(state.run.model_version.spec, sort_keys=True))
+    return kept[3]
+
+
 def _still_wanted(run_id: int, chunk: Chunk) -> bool:
     """False once the run was cancelled or this chunk was taken away (lease lost)."""
     if EvalRun.objects.filter(pk=run_id, status=RunStatus.CANCELLED).exists():
@@ -392,16 +440,25 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
         ):
             writer = pool if pipelined and spare_core else _Inline()
             next_up: Future[Predicted | dict[str, Any]] | None = None
+            first = _predicted_ahead(state, todo[0]) if pipelined and todo else None
+            guess: tuple[Item, Future[Predicted | None]] | None = None
             writing: tuple[Item, dict[str, Any], Future[Any]] | None = None
             for n, item in enumerate(todo):
                 if time.monotonic() - asked >= STILL_WANTED_SECONDS:
                     if not _still_wanted(run_id, chunk):
                         raise ChunkLost("run cancelled or chunk taken over")
                     asked = time.monotonic()
-                got = next_up.result() if next_up else _predict_guarded(state, item)
+                if next_up:
+                    got = next_up.result()
+                else:
+                    got = first if n == 0 and first else _predict_guarded(state, item)
                 next_up = None
                 if pipelined and n + 1 < len(todo):
                     next_up = ahead.submit(_predict_guarded, state, todo[n + 1])
+                elif pipelined and state.session is not None and not state.load_error:
+                    upcoming = _next_first_item(chunk)  # the last image: guess the next chunk's
+                    if upcoming is not None:
+                        guess = (upcoming, ahead.submit(_predict_ahead, state, upcoming))
                 fields, item_curves, post = _score_guarded(state, item, got)
                 fields["attempt"] = chunk.attempts
                 if item_curves is not None:
@@ -417,6 +474,13 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
                 rows.append((item, fields))
             if writing is not None:
                 _write_guarded(run_id, *writing)
+        if guess is not None and state.session is not None:
+            predicted = guess[1].result()
+            if predicted is not None:
+                _AHEAD[:] = [(run_id, guess[0].pk, state.session, predicted)]
+            elif not state.session.alive:  # the guess killed the model process: this chunk's
+                state.restarts += 1
+                _close(state, broken=True)
     finally:
         _close(state)
     ok = sum(fields["status"] == ResultStatus.OK for _, fields in rows)
