@@ -412,7 +412,8 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     run = EvalRun.objects.select_related("model_version__family").get(pk=run_id)
     if run.status == RunStatus.CANCELLED:
         raise ChunkLost("run was cancelled")
-    eval_run_mark_running(run_id=run_id)
+    if run.status == RunStatus.QUEUED:  # the run's first chunk (a write less for the others)
+        eval_run_mark_running(run_id=run_id)
     random.seed(SEED)
     np.random.seed(SEED)
     threads = runners.runner_threads()
@@ -422,7 +423,8 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     state = ChunkState(run=run, attempt=chunk.attempts)
     rows: list[tuple[Item, dict[str, Any]]] = []
     curves: dict[int, Curves] = {}
-    asked = -STILL_WANTED_SECONDS
+    # Just claimed, and the run just read: the first question is due a second from now.
+    asked = time.monotonic()
     todo = [items[i] for i in chunk.payload["item_ids"] if i in items]  # deleted: nothing to do
     pipelined = bool(settings.EVAL_PREFETCH)
     # Files on a writer thread only where the model runtime leaves a core to it: next to a
@@ -491,7 +493,7 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
                 items=((item.pk, *curves[item.pk]) for item, fields in rows
                        if fields["status"] == ResultStatus.OK and item.pk in curves))  # fmt: skip
     save_results(run_id, rows)
-    if state.device:
+    if state.device and not run.device:
         EvalRun.objects.filter(pk=run_id, device="").update(device=state.device)
     return {
         "ok": ok,
