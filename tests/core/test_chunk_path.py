@@ -104,31 +104,111 @@ def test_a_chunk_writes_its_results_in_one_statement_and_a_retry_overwrites_them
     assert {r.item_id: r.metrics for r in rows} == first
 
 
-def test_finalising_reuses_the_chunks_evaluation_of_exactly_the_same_arrays(tmp_path):
+def _reference(run_id: int) -> tuple[dict, dict, dict, str]:
+    """What `python -m pipelines.metrics` gives on the run's stored folders (gated summary,
+    ungated summary, curves) and the outputs digest hashed from the stored files."""
+    import hashlib
+
+    from evalsite.evals.services.aggregate import outputs_digest
+    from pipelines.metrics import MetricAggregator
+    from pipelines.metrics.io import Pair, load_pair
+    from pipelines.metrics.registry import image_means
+
+    media = Path(settings.MEDIA_ROOT)
+    rows = ItemResult.objects.filter(run_id=run_id).select_related("item").order_by("item__stem")
+    aggs = {"alpha": MetricAggregator(), "alpha_ungated": MetricAggregator()}
+    shas = {}
+    for r in rows:
+        shas[r.item.stem] = hashlib.sha256((media / r.artefacts["alpha"]).read_bytes()).hexdigest()
+        for key, agg in aggs.items():
+            pred, gt, _ = load_pair(
+                Pair(r.item.stem, media / r.artefacts[key], Path(r.item.mask.path))
+            )
+            agg.update(pred, gt, name=r.item.stem)
+    gated, ungated = aggs["alpha"].compute(), aggs["alpha_ungated"].compute()
+    return (
+        {**gated["summary"], **image_means(gated["per_image"])},
+        {**ungated["summary"], **image_means(ungated["per_image"])},
+        {**gated["curves"], "ungated": ungated["curves"]},
+        outputs_digest(shas),
+    )
+
+
+@pytest.mark.parametrize("lost", ["alpha files", "kept curves"])
+def test_finalising_reads_the_stored_numbers_and_equals_pipelines_on_the_folders(
+    tmp_path,
+    fake_model,  # noqa: F811
+    run_inline,  # noqa: F811
+    django_capture_on_commit_callbacks,
+    lost,
+):
+    """Finalising needs no alpha file: the chunks kept the rows, curves and digests it averages.
+    Without the kept curves it evaluates the stored files instead, to the same numbers."""
+    import shutil
     from unittest import mock
 
-    from evalsite.evals.services import scores
+    from evalsite.evals.services import aggregate
+    from evalsite.evals.services.scores import FOLDER
 
-    rng = np.random.default_rng(1)
-    pred = rng.integers(0, 256, size=(40, 30), dtype=np.uint8)
-    gt = rng.random((40, 30)) > 0.5
-    result = evaluate_pair(pred, gt)
-    scores.evaluation_save(run_id=7, stem="a", key="alpha", pred_u8=pred, gt=gt, result=result)
-    with mock.patch.object(scores, "evaluate_pair") as recompute:
-        reused = scores.evaluation_of(run_id=7, stem="a", key="alpha", pred_u8=pred, gt=gt)
-    recompute.assert_not_called()
-    assert {k: v for k, v in reused.items() if k != "curves"} == {
-        k: float(v) for k, v in result.items() if k != "curves"
-    }
-    for key, curve in result["curves"].items():
-        assert np.array_equal(np.asarray(reused["curves"][key]), curve)
-    # other pixels (a stale file) or no file: computed now, never the stored numbers
-    other = pred.copy()
-    other[0, 0] ^= 1
-    fresh = scores.evaluation_of(run_id=7, stem="a", key="alpha", pred_u8=other, gt=gt)
-    assert fresh["mae"] == evaluate_pair(other, gt)["mae"]
-    missing = scores.evaluation_of(run_id=7, stem="b", key="alpha", pred_u8=pred, gt=gt)
-    assert missing["iou"] == result["iou"]
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=6, empty=1)
+    run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=2)
+    chunks = list(Chunk.objects.filter(job_id=run.job_id).order_by("index"))
+    run_inline(run, only=len(chunks) - 1)
+    last = jobs.chunk_claim(chunk_id=chunks[-1].pk, worker="inline")
+    assert last is not None
+    result = eval_chunk_run(last)
+    assert ItemResult.objects.filter(run=run, gated=True).exists()  # the ungated files differ
+    metrics, ungated, curves, digest = _reference(run.pk)
+    folder = Path(settings.MEDIA_ROOT) / "runs" / str(run.pk)
+
+    if lost == "alpha files":
+        shutil.rmtree(folder / "alpha")
+        shutil.rmtree(folder / "alpha_ungated")
+        with (
+            mock.patch.object(aggregate, "evaluate_pair") as evaluate,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            jobs.chunk_complete(last, result)
+        evaluate.assert_not_called()
+    else:
+        shutil.rmtree(folder / FOLDER)
+        with django_capture_on_commit_callbacks(execute=True):
+            jobs.chunk_complete(last, result)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE, run.error
+    assert run.summary["metrics"] == metrics
+    assert run.summary["ungated_metrics"] == ungated
+    assert run.curves == curves
+    assert run.output_digest == digest
+
+
+def test_a_stale_attempts_curves_are_not_used(
+    tmp_path,
+    fake_model,  # noqa: F811
+):
+    """Curves written by another attempt than the row's are ignored (the files are evaluated)."""
+    from unittest import mock
+
+    from evalsite.evals.services import aggregate
+    from evalsite.evals.services.scores import curves_load
+
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=3, empty=0)
+    run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=3)
+    claimed = jobs.chunk_claim(chunk_id=Chunk.objects.get(job_id=run.job_id).pk, worker="w")
+    assert claimed is not None
+    eval_chunk_run(claimed)
+    rows = list(ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem"))
+    kept = curves_load(run_id=run.pk)
+    assert {r.item_id for r in rows} == set(kept) and {c.attempt for c in kept.values()} == {1}
+    expected = aggregate._score(rows)
+    ItemResult.objects.filter(run=run).update(attempt=2)  # rows of a later attempt
+    rows = list(ItemResult.objects.filter(run=run).select_related("item").order_by("item__stem"))
+    with mock.patch.object(aggregate, "evaluate_pair", wraps=evaluate_pair) as evaluate:
+        assert aggregate._score(rows) == expected
+    assert evaluate.call_count == len(rows)  # every item from its files
 
 
 def test_prefetch_gives_the_same_results_and_failures_as_one_image_at_a_time(
@@ -158,3 +238,45 @@ def test_prefetch_gives_the_same_results_and_failures_as_one_image_at_a_time(
     assert ahead == one_at_a_time
     assert ahead[stems[1]][0] == ahead[stems[3]][0] == ResultStatus.FAILED
     assert sum(status == ResultStatus.OK for status, _, _ in ahead.values()) == len(stems) - 2
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_the_next_chunks_first_image_predicted_ahead_changes_no_result(
+    tmp_path,
+    fake_model,  # noqa: F811
+    settings,
+    in_order,
+):
+    """With prefetch on, a chunk's last image is scored while the model predicts the first image
+    of the job's next pending chunk; the next chunk on this worker starts from that output. Taken
+    in another order, the guess is dropped and the image predicted again. Either way every row
+    is the one a chunk computes one image at a time."""
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=6, empty=1)
+
+    def rows(prefetch: bool, order: slice) -> dict[int, tuple[str, dict[str, float]]]:
+        settings.EVAL_PREFETCH = prefetch
+        run = eval_run_start(model_version=version, dataset_version=dv, chunk_size=2)
+        for chunk in list(Chunk.objects.filter(job_id=run.job_id).order_by("index"))[order]:
+            claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="w")
+            assert claimed is not None
+            eval_chunk_run(claimed)
+        return {
+            r.item_id: (r.status, r.metrics, r.alpha_sha256)
+            for r in ItemResult.objects.filter(run=run)
+        }
+
+    items = dv.items.count()
+    one_at_a_time = rows(False, slice(None))
+    fake_model.predicted = 0
+    ahead = rows(True, slice(None) if in_order else slice(None, None, -1))
+    assert ahead == {
+        # the same item ids: the runs share the set version
+        item_id: one_at_a_time[item_id]
+        for item_id in ahead
+    }
+    assert len(ahead) == items and all(status == ResultStatus.OK for status, _, _ in ahead.values())
+    # In order each guess is used. Last chunk first, each chunk guesses the lowest pending one
+    # (the first): the chunks between drop that guess, and the first chunk uses it.
+    chunks = -(-items // 2)
+    assert fake_model.predicted == (items if in_order else items + chunks - 2)

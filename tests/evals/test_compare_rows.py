@@ -96,3 +96,16 @@ def test_compare_page_rows_carry_both_results_of_the_page():
         assert row["a"].item_id == row["b"].item_id == row["item"].pk
         assert row["va"] == row["a"].iou and row["vb"] == row["b"].iou
         assert row["delta"] == pytest.approx(row["vb"] - row["va"])
+
+
+def test_compare_row_links_are_the_reversed_urls():
+    from django.urls import reverse
+
+    from evalsite.evals.views.browse import item_links
+
+    links = item_links(7)
+    for item_id in (0, 1, 10, 123456):
+        assert links(item_id) == (
+            reverse("evals:item", args=[7, item_id]),
+            reverse("evals:file", args=[7, item_id, "web_cutout"]),
+        )

@@ -5,8 +5,8 @@ checks the whole folder first (stems, PNG decoding, sizes, latency CSV; `checks.
 with every problem before anything is written. Then the prediction files are kept as sent under
 `runs/<id>/imported/`, and each item goes through `execute.score_output` — the function a worker
 run calls after its model and post-processing — so files, metrics, instances, cutouts and web
-copies come from the same code; `aggregate.eval_run_finalise` then recomputes the summary from the
-stored PNGs as for any run.
+copies come from the same code; `aggregate.eval_run_finalise` then builds the summary from the
+stored rows and curves as for any run.
 
 Modes: "inline" (CLI, demo) scores everything in one transaction in this process, so any failure
 leaves nothing at all; "job" (web, API; the zip door is `upload.py`) creates the run and chunks on
@@ -32,7 +32,7 @@ from evalsite.evals.imports.checks import CheckedImport, ImportRefused, predicti
 from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
 from evalsite.evals.services.aggregate import eval_run_finalise
 from evalsite.evals.services.artefacts import run_folder
-from evalsite.evals.services.execute import score_output
+from evalsite.evals.services.execute import Curves, score_output
 from evalsite.evals.services.runs import (
     DEFAULT_MIN_INSTANCE_AREA,
     DEFAULT_RUNTIME,
@@ -41,6 +41,7 @@ from evalsite.evals.services.runs import (
     run_job_attach,
     start_environment,
 )
+from evalsite.evals.services.scores import curves_save
 from models.models import ModelFormat, ModelVersion
 from pipelines.hashing import sha256_bytes, sha256_file, sha256_json
 from pipelines.imports import imported_postresult, read_prediction
@@ -120,7 +121,9 @@ def _latency(row: dict[str, float] | None, device: str) -> dict[str, Any]:
     return {**row, "device": device or UNSTATED_DEVICE}
 
 
-def _score_item(run: EvalRun, item: Item, path: Path, latency: dict[str, Any]) -> dict[str, Any]:
+def _score_item(
+    run: EvalRun, item: Item, path: Path, latency: dict[str, Any]
+) -> tuple[dict[str, Any], Curves]:
     prediction = read_prediction(path)
     min_area = float(run.postprocess.get("min_instance_area", DEFAULT_MIN_INSTANCE_AREA))
     post = imported_postresult(prediction.alpha, min_instance_area=min_area)
@@ -287,10 +290,14 @@ def _staged(run: EvalRun, stem: str) -> Path:
 
 def _score_all(run: EvalRun, checked: CheckedImport) -> None:
     items = run.dataset_version.items.filter(stem__in=list(checked.files)).order_by("pk")
+    curves = []
     for item in items:
         latency = _latency((checked.latency or {}).get(item.stem), run.device)
-        fields = _score_item(run, item, _staged(run, item.stem), latency)
+        fields, item_curves = _score_item(run, item, _staged(run, item.stem), latency)
         ItemResult.objects.update_or_create(run=run, item=item, defaults=fields)
+        curves.append((item.pk, *item_curves))
+    attempt = ItemResult._meta.get_field("attempt").get_default()  # the rows' attempt
+    curves_save(run_id=run.pk, name="import", attempt=attempt, items=curves)
 
 
 def _create_job(run: EvalRun, checked: CheckedImport, user: User | None) -> None:
@@ -321,14 +328,17 @@ def import_chunk_run(chunk: Chunk) -> dict[str, Any]:
     latency = chunk.payload.get("latency") or {}
     items = {i.pk: i for i in Item.objects.filter(pk__in=chunk.payload["item_ids"])}
     ok = 0
+    curves = []
     with transaction.atomic():
         for item_id in chunk.payload["item_ids"]:
             item = items.get(item_id)
             if item is None:
                 continue
             row = _latency(latency.get(str(item_id)), run.device)
-            fields = _score_item(run, item, _staged(run, item.stem), row)
+            fields, item_curves = _score_item(run, item, _staged(run, item.stem), row)
             fields["attempt"] = chunk.attempts
             ItemResult.objects.update_or_create(run_id=run_id, item=item, defaults=fields)
+            curves.append((item.pk, *item_curves))
             ok += 1
+        curves_save(run_id=run_id, name=f"chunk-{chunk.pk}", attempt=chunk.attempts, items=curves)
     return {"ok": ok, "failed": 0, "warmups": 0, "restarts": 0, "device": run.device}

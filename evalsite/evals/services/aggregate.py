@@ -1,10 +1,14 @@
-"""Finishing a run: recompute the summary from the stored PNGs and publish it.
+"""Finishing a run: aggregate what its chunks stored and publish the summary.
 
-Why recompute instead of averaging the per-item rows: the page must equal what `python -m
-pipelines.predict` + `python -m pipelines.metrics` give on a folder, so the summary is computed by
-the same `MetricAggregator` over the same 8-bit PNGs the run stored (gated and ungated), paired
-with the items' ground-truth masks; it also yields the dataset-level curves (mean PR / F curves),
-which per-item scalars cannot.
+The summary is the same `MetricAggregator` `python -m pipelines.metrics` runs on a folder, fed
+the run's stored per-image evaluations: each row's scalars (`ItemResult.metrics` / `ungated`,
+computed by the chunk on exactly the arrays the 8-bit PNGs hold) and each item's threshold
+curves, which per-image scalars cannot give (the set's mean PR / F / E curves), kept by the
+chunk (`scores.curves_save`). So the page equals the command on the `alpha/` and
+`alpha_ungated/` folders without finalising decoding them again: that re-read was a per-run cost
+paid after the last image. An item whose curves are missing or come from another attempt than
+its row is evaluated from its stored PNGs instead (same function, same arrays), as is every item
+of a run scored before the curves were kept.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +34,10 @@ from evalsite.evals.services.comparisons import run_comparison_after_run_done
 from evalsite.evals.services.parity import parity_refresh
 from evalsite.evals.services.reproduce import reproduction_refresh
 from evalsite.evals.services.runs import eval_run_fail
-from evalsite.evals.services.scores import evaluation_of
+from evalsite.evals.services.scores import ItemCurves, curves_dict, curves_load
 from evalsite.evals.signals import run_finished
 from pipelines.hashing import sha256_bytes
-from pipelines.metrics import MetricAggregator
+from pipelines.metrics import SCALAR_KEYS, MetricAggregator, evaluate_pair
 from pipelines.metrics.instances import summarise as summarise_instances
 from pipelines.metrics.io import Pair, load_pair, read_gray8
 from pipelines.metrics.registry import image_means
@@ -44,51 +47,56 @@ from pipelines.stats.latency import latency_summary
 
 log = logging.getLogger(__name__)
 
-#: Threads reading the stored files while finalising, which waits on reading them (two PNG
-#: decodes, a JSON and a digest per item; the decodes release the GIL): with 2, the throughput
-#: bench's 120 items took 0.22-0.30 s instead of 0.33-0.36 s on 2 cores. Sums keep their order.
-SCORE_THREADS = 2
-
 
 def _score(results: Iterable[ItemResult]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`MetricAggregator` outputs over the stored gated and ungated PNGs: (gated, ungated).
+    """`MetricAggregator` outputs over the run's gated and ungated outputs: (gated, ungated).
 
-    Items are read on `SCORE_THREADS` threads and added to the aggregators in their order, so
-    the sums are the same as one item at a time; both are what `python -m pipelines.metrics`
-    gives on the `alpha/` and `alpha_ungated/` folders. The threads read files only: `results`
-    must come with their items (`select_related("item")`), or each thread would open a database
-    connection of its own that nothing closes.
+    Items are added in the order given, so the sums are the ones `python -m pipelines.metrics`
+    makes on the `alpha/` and `alpha_ungated/` folders (sorted by name). `results` must come
+    with their items (`select_related("item")`).
     """
     aggs = {"alpha": MetricAggregator(), "alpha_ungated": MetricAggregator()}
     items = list(results)
-    with ThreadPoolExecutor(max_workers=SCORE_THREADS, thread_name_prefix="score") as pool:
-        for r, (gated, ungated) in zip(items, pool.map(_evaluations, items), strict=True):
-            aggs["alpha"].add(r.item.stem, gated)
-            aggs["alpha_ungated"].add(r.item.stem, ungated)
+    kept = curves_load(run_id=items[0].run_id) if items else {}
+    for r in items:
+        gated, ungated = _stored(r, kept.get(r.item_id)) or _evaluations(r)
+        aggs["alpha"].add(r.item.stem, gated)
+        aggs["alpha_ungated"].add(r.item.stem, ungated)
     return aggs["alpha"].compute(), aggs["alpha_ungated"].compute()
 
 
+def _stored(
+    r: ItemResult, curves: ItemCurves | None
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """An item's (gated, ungated) evaluation from its row and kept curves, when both come from
+    the same attempt and the row has every metric (else None: evaluate the files)."""
+    if curves is None or curves.attempt != r.attempt:
+        return None
+    if not all(k in r.metrics and k in r.ungated for k in SCALAR_KEYS):
+        return None  # scored before a metric was added
+    return (
+        {**r.metrics, "curves": curves_dict(curves.gated)},
+        {**r.ungated, "curves": curves_dict(curves.ungated)},
+    )
+
+
 def _evaluations(r: ItemResult) -> tuple[dict[str, Any], dict[str, Any]]:
-    """An item's (gated, ungated) evaluation from its stored files.
+    """An item's (gated, ungated) evaluation computed from its stored files.
 
     The mask is decoded once for both, and an ungated file with the same bytes as the gated one
-    (the item was not gated) is the same prediction, so it is neither decoded nor looked up
-    again — its evaluation is the gated one.
+    (the item was not gated) is the same prediction, so its evaluation is the gated one.
     """
     root = media_root()
     stem, gated_path = r.item.stem, root / r.artefacts["alpha"]
     ungated_path = root / r.artefacts["alpha_ungated"]
     pred_u8, gt, _ = load_pair(Pair(stem, gated_path, Path(r.item.mask.path)))
-    # the chunk's evaluation of exactly these arrays, else evaluate_pair now (scores.py)
-    gated = evaluation_of(run_id=r.run_id, stem=stem, key="alpha", pred_u8=pred_u8, gt=gt)
+    gated = evaluate_pair(pred_u8, gt)
     if _same_bytes(gated_path, ungated_path):
         return gated, gated
     pred_u8 = read_gray8(ungated_path)
     if pred_u8.shape != gt.shape:  # what load_pair says about a mismatched pair
         load_pair(Pair(stem, ungated_path, Path(r.item.mask.path)))
-    ungated = evaluation_of(run_id=r.run_id, stem=stem, key="alpha_ungated", pred_u8=pred_u8,
-                            gt=gt)  # fmt: skip
-    return gated, ungated
+    return gated, evaluate_pair(pred_u8, gt)
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
@@ -188,14 +196,20 @@ def outputs_digest(item_shas: Mapping[str, str]) -> str:
 
 
 def item_digests(run: EvalRun) -> tuple[dict[int, str], str]:
-    """(sha256 of each item's stored alpha PNG by ItemResult id, the run's outputs digest)."""
-    rows = ItemResult.objects.filter(run=run).values_list("pk", "item__stem", "status", "artefacts")
-    by_pk: dict[int, str] = {}
+    """(sha256 of the stored alpha PNG by ItemResult id, for the rows that lack it; the run's
+    outputs digest)."""
+    rows = ItemResult.objects.filter(run=run).values_list(
+        "pk", "item__stem", "status", "artefacts", "alpha_sha256"
+    )
+    missing: dict[int, str] = {}
     by_stem: dict[str, str] = {}
-    for pk, stem, status, files in rows:
-        sha = alpha_sha256(files["alpha"]) if status == ResultStatus.OK else ""
-        by_pk[pk] = by_stem[stem] = sha
-    return by_pk, outputs_digest(by_stem)
+    for pk, stem, status, files, written in rows:
+        # The chunk hashed the bytes it wrote; rows from before that are hashed from the file.
+        sha = (written or alpha_sha256(files["alpha"])) if status == ResultStatus.OK else ""
+        by_stem[stem] = sha
+        if sha != written:
+            missing[pk] = sha
+    return missing, outputs_digest(by_stem)
 
 
 class NoResults(Exception):

@@ -103,9 +103,11 @@ def file_stem(stem: str) -> str:
     return "item-" + sha256_bytes(stem.encode("utf-8", "surrogatepass"))[:32]
 
 
-def write_item_artefacts(run_id: int, stem: str, post: PostResult) -> dict[str, object]:
-    """Write an item's scored alpha PNGs; returns its `ItemResult.artefacts`: MEDIA_ROOT-relative
-    paths by role, and one entry per instance (whose crops are rendered on request)."""
+def write_item_artefacts(run_id: int, stem: str, post: PostResult) -> tuple[dict[str, object], str]:
+    """Write an item's scored alpha PNGs; returns its `ItemResult.artefacts` (MEDIA_ROOT-relative
+    paths by role, and one entry per instance, whose crops are rendered on request) and its
+    `ItemResult.alpha_sha256`, hashed from the bytes written (the run's digest then reads no
+    file back)."""
     stem = file_stem(stem)
     root = run_folder(run_id)
     rel = f"runs/{run_id}"
@@ -116,11 +118,12 @@ def write_item_artefacts(run_id: int, stem: str, post: PostResult) -> dict[str, 
         root / "alpha_ungated" / f"{stem}.png",
         alpha_png if gated_equals_ungated else encode_png(post.ungated_png),
     )
-    return {
+    files: dict[str, object] = {
         "alpha": f"{rel}/alpha/{stem}.png",
         "alpha_ungated": f"{rel}/alpha_ungated/{stem}.png",
         "instances": [{"n": n} for n in range(1, post.instance_count + 1)],
     }
+    return files, sha256_bytes(alpha_png)
 
 
 def remove_item_artefacts(run_id: int, stem: str) -> None:

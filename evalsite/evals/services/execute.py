@@ -1,4 +1,5 @@
-"""Running one chunk of a run: predict, post-process, write alpha PNGs, score, upsert `ItemResult`s.
+"""Running one chunk of a run: predict, post-process, write alpha PNGs, score, upsert `ItemResult`s
+and keep the items' threshold curves for finalising (`scores.curves_save`).
 
 Why one sandboxed session per chunk: loading a model (and importing torch / onnxruntime) costs far
 more than one image, so the child process loads once and predicts the whole chunk; it runs under
@@ -28,7 +29,7 @@ from PIL import Image, ImageOps
 
 from evalsite.core.faults import is_storage_fault
 from evalsite.core.jobs import ChunkLost
-from evalsite.core.models import Chunk
+from evalsite.core.models import Chunk, JobStatus
 from evalsite.datasets.models import Item
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services import runner as runners
@@ -39,7 +40,7 @@ from evalsite.evals.services.artefacts import (
 )
 from evalsite.evals.services.instances import instance_scores
 from evalsite.evals.services.runs import eval_run_mark_running
-from evalsite.evals.services.scores import evaluation_save
+from evalsite.evals.services.scores import curves_array, curves_save
 from pipelines.masks import gt_foreground
 from pipelines.metrics import evaluate_pair
 from pipelines.metrics.instances import item_columns
@@ -142,11 +143,16 @@ def predict_item(state: ChunkState, item: Item) -> Predicted:
     return Predicted(photo=photo, raw=raw, alpha=_check_output(raw.alpha, spec))
 
 
+#: An item's (gated, ungated) threshold curves, `scores.curves_array` each.
+Curves = tuple[np.ndarray, np.ndarray]
+
+
 def score_item(
     state: ChunkState, item: Item, predicted: Predicted
-) -> tuple[dict[str, Any], PostResult]:
-    """Post-process and score: the item's `ItemResult` fields but its files, and the output to
-    write them from (`write_item_artefacts`; the chunk may write them on another thread)."""
+) -> tuple[dict[str, Any], Curves, PostResult]:
+    """Post-process and score: the item's `ItemResult` fields but its files, its curves, and the
+    output to write the files from (`write_item_artefacts`; the chunk may write them on another
+    thread)."""
     run, raw, photo = state.run, predicted.raw, predicted.photo
     post_cfg = run.postprocess
     assert state.spec is not None  # set by predict_item
@@ -170,41 +176,39 @@ def score_item(
     }
     latency["total"] = sum(latency.values())
     latency["device"] = state.device
-    return score_post(run_id=run.pk, item=item, post=post, latency=latency), post
+    fields, curves = score_post(item=item, post=post, latency=latency)
+    return fields, curves, post
 
 
 def score_output(
     *, run_id: int, item: Item, post: PostResult, latency: dict[str, Any]
-) -> dict[str, Any]:
-    """Write an item's files and score them: the fields of its `ItemResult` (ok).
+) -> tuple[dict[str, Any], Curves]:
+    """Write an item's files and score them: the fields of its `ItemResult` (ok) and its curves.
 
     Shared by worker runs and imported runs (whose `post` wraps the imported PNG), so both are
     stored, scored, split into instances and made browsable by the same code.
     """
-    files = write_item_artefacts(run_id, item.stem, post)
-    return {**score_post(run_id=run_id, item=item, post=post, latency=latency), "artefacts": files}
+    files, sha = write_item_artefacts(run_id, item.stem, post)
+    fields, curves = score_post(item=item, post=post, latency=latency)
+    return {**fields, "artefacts": files, "alpha_sha256": sha}, curves
 
 
 def score_post(
-    *, run_id: int, item: Item, post: PostResult, latency: dict[str, Any]
-) -> dict[str, Any]:
+    *, item: Item, post: PostResult, latency: dict[str, Any]
+) -> tuple[dict[str, Any], Curves]:
     """Score a post-processed output against the item's mask: its `ItemResult` fields but the
-    files. The arrays scored are exactly the ones `write_item_artefacts` stores as 8-bit PNGs."""
+    files, and its (gated, ungated) curves for `scores.curves_save`. The arrays scored are
+    exactly the ones `write_item_artefacts` stores as 8-bit PNGs."""
     gt = gt_foreground(read_gray8(Path(item.mask.path)))
     gated_full = evaluate_pair(post.alpha_png, gt)
     # Not gated: the ungated file holds the gated pixels (artefacts write the same bytes).
     ungated_pred = post.ungated_png if post.gated else post.alpha_png
     ungated_full = evaluate_pair(ungated_pred, gt) if post.gated else gated_full
-    evaluation_save(run_id=run_id, stem=item.stem, key="alpha", pred_u8=post.alpha_png, gt=gt,
-                    result=gated_full)  # fmt: skip
-    if post.gated:  # else the files hold the same bytes and finalising reuses the gated one
-        evaluation_save(run_id=run_id, stem=item.stem, key="alpha_ungated", pred_u8=ungated_pred,
-                        gt=gt, result=ungated_full)  # fmt: skip
     gated = _metric_row(gated_full)
     ungated = gated if not post.gated else _metric_row(ungated_full)
     instances = instance_scores(item, post.instances)
     per_image = {**gated, **item_columns(instances)}
-    return {
+    fields = {
         "status": ResultStatus.OK,
         "error": "",
         **{k: per_image[k] for k in SORTABLE_METRICS},
@@ -216,7 +220,10 @@ def score_post(
         "instance_count": post.instance_count,
         "latency": latency,
         "artefacts": {},
+        "alpha_sha256": "",
     }
+    gated_curves = curves_array(gated_full)
+    return fields, (gated_curves, curves_array(ungated_full) if post.gated else gated_curves)
 
 
 def _failed(reason: str) -> dict[str, Any]:
@@ -233,6 +240,7 @@ def _failed(reason: str) -> dict[str, Any]:
         "instance_count": 0,
         "latency": {},
         "artefacts": {},
+        "alpha_sha256": "",
     }
 
 
@@ -280,20 +288,21 @@ def _item_fault(state: ChunkState, item: Item, exc: OSError | ValueError) -> dic
 
 def _score_guarded(
     state: ChunkState, item: Item, got: Predicted | dict[str, Any]
-) -> tuple[dict[str, Any], PostResult | None]:
-    """`score_item`, or the failed item's fields (and no output to write)."""
+) -> tuple[dict[str, Any], Curves | None, PostResult | None]:
+    """`score_item`, or the failed item's fields (and no curves, no output to write)."""
     if isinstance(got, dict):
-        return got, None
+        return got, None, None
     try:
         return score_item(state, item, got)
     except (OSError, ValueError) as exc:
-        return _item_fault(state, item, exc), None
+        return _item_fault(state, item, exc), None, None
 
 
 def _write_guarded(run_id: int, item: Item, fields: dict[str, Any], files: Future[Any]) -> None:
-    """Put the item's written files into its fields, or fail the item when writing failed."""
+    """Put the item's written files (and their digest) into its fields, or fail the item when
+    writing failed."""
     try:
-        fields["artefacts"] = files.result()
+        fields["artefacts"], fields["alpha_sha256"] = files.result()
     except (OSError, ValueError) as exc:
         if is_storage_fault(exc):  # the disk's fault: the chunk is retried, the item not failed
             remove_item_artefacts(run_id, item.stem)
@@ -321,6 +330,54 @@ def _close(state: ChunkState, *, broken: bool = False) -> None:
     if state.session is not None:
         runners.session_release(state.session, broken=broken)
         state.session = None
+
+
+#: The first image of the job's next pending chunk, predicted while this chunk scores its last
+#: one (EVAL_PREFETCH): (run id, item id, the session that predicted it, its output). Without
+#: it every chunk starts with the model's pipeline empty, its first image predicted while the
+#: worker waits and its last scored while the model idles: with the tail's small chunks that
+#: was a sixth of a 120-image run. One worker process runs one chunk at a time, so one slot.
+_AHEAD: list[tuple[int, int, runners.Session, Predicted]] = []
+
+
+def _next_first_item(chunk: Chunk) -> Item | None:
+    """The first item of the job's lowest pending chunk: the one a worker takes next, unless
+    another worker is faster (then the guess is dropped unused)."""
+    payload = (
+        Chunk.objects.filter(job_id=chunk.job_id, status=JobStatus.PENDING)
+        .order_by("index")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    ids = (payload or {}).get("item_ids") or []
+    return Item.objects.filter(pk=ids[0]).first() if ids else None
+
+
+def _predict_ahead(state: ChunkState, item: Item) -> Predicted | None:
+    """`predict_item` for a chunk not claimed yet: any failure is that chunk's to meet and
+    report itself, so here it only means "no guess"."""
+    try:
+        return predict_item(state, item)
+    except Exception:
+        return None
+
+
+def _predicted_ahead(state: ChunkState, item: Item) -> Predicted | None:
+    """This item's output if the worker's previous chunk predicted it for this run with the
+    session this chunk uses (the same model process: the same output); the slot is emptied
+    either way."""
+    kept = _AHEAD.pop() if _AHEAD else None
+    if kept is None or kept[:2] != (state.run.pk, item.pk):
+        return None
+    try:
+        state.session = state.session or _open(state)
+    except Exception:  # cannot load: the first image's own prediction says why
+        return None
+    if state.session is not kept[2] or not state.session.alive:
+        return None
+    if state.spec is None:
+        state.spec = _parsed_spec(json.dumps(state.run.model_version.spec, sort_keys=True))
+    return kept[3]
 
 
 def _still_wanted(run_id: int, chunk: Chunk) -> bool:
@@ -355,7 +412,8 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     run = EvalRun.objects.select_related("model_version__family").get(pk=run_id)
     if run.status == RunStatus.CANCELLED:
         raise ChunkLost("run was cancelled")
-    eval_run_mark_running(run_id=run_id)
+    if run.status == RunStatus.QUEUED:  # the run's first chunk (a write less for the others)
+        eval_run_mark_running(run_id=run_id)
     random.seed(SEED)
     np.random.seed(SEED)
     threads = runners.runner_threads()
@@ -364,7 +422,9 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     items = {i.pk: i for i in Item.objects.filter(pk__in=chunk.payload["item_ids"])}
     state = ChunkState(run=run, attempt=chunk.attempts)
     rows: list[tuple[Item, dict[str, Any]]] = []
-    asked = -STILL_WANTED_SECONDS
+    curves: dict[int, Curves] = {}
+    # Just claimed, and the run just read: the first question is due a second from now.
+    asked = time.monotonic()
     todo = [items[i] for i in chunk.payload["item_ids"] if i in items]  # deleted: nothing to do
     pipelined = bool(settings.EVAL_PREFETCH)
     # Files on a writer thread only where the model runtime leaves a core to it: next to a
@@ -382,18 +442,29 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
         ):
             writer = pool if pipelined and spare_core else _Inline()
             next_up: Future[Predicted | dict[str, Any]] | None = None
+            first = _predicted_ahead(state, todo[0]) if pipelined and todo else None
+            guess: tuple[Item, Future[Predicted | None]] | None = None
             writing: tuple[Item, dict[str, Any], Future[Any]] | None = None
             for n, item in enumerate(todo):
                 if time.monotonic() - asked >= STILL_WANTED_SECONDS:
                     if not _still_wanted(run_id, chunk):
                         raise ChunkLost("run cancelled or chunk taken over")
                     asked = time.monotonic()
-                got = next_up.result() if next_up else _predict_guarded(state, item)
+                if next_up:
+                    got = next_up.result()
+                else:
+                    got = first if n == 0 and first else _predict_guarded(state, item)
                 next_up = None
                 if pipelined and n + 1 < len(todo):
                     next_up = ahead.submit(_predict_guarded, state, todo[n + 1])
-                fields, post = _score_guarded(state, item, got)
+                elif pipelined and state.session is not None and not state.load_error:
+                    upcoming = _next_first_item(chunk)  # the last image: guess the next chunk's
+                    if upcoming is not None:
+                        guess = (upcoming, ahead.submit(_predict_ahead, state, upcoming))
+                fields, item_curves, post = _score_guarded(state, item, got)
                 fields["attempt"] = chunk.attempts
+                if item_curves is not None:
+                    curves[item.pk] = item_curves
                 if writing is not None:  # the previous image's files (written meanwhile)
                     _write_guarded(run_id, *writing)
                     writing = None
@@ -405,12 +476,24 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
                 rows.append((item, fields))
             if writing is not None:
                 _write_guarded(run_id, *writing)
+        if guess is not None and state.session is not None:
+            predicted = guess[1].result()
+            if predicted is not None:
+                _AHEAD[:] = [(run_id, guess[0].pk, state.session, predicted)]
+            elif not state.session.alive:  # the guess killed the model process: this chunk's
+                state.restarts += 1
+                _close(state, broken=True)
     finally:
         _close(state)
     ok = sum(fields["status"] == ResultStatus.OK for _, fields in rows)
     failed = sum(fields["status"] == ResultStatus.FAILED for _, fields in rows)
+    # The curves before the rows: a row is never there without the curves of its attempt
+    # (a crash in between leaves curves no row refers to, and the retry replaces them).
+    curves_save(run_id=run_id, name=f"chunk-{chunk.pk}", attempt=chunk.attempts,
+                items=((item.pk, *curves[item.pk]) for item, fields in rows
+                       if fields["status"] == ResultStatus.OK and item.pk in curves))  # fmt: skip
     save_results(run_id, rows)
-    if state.device:
+    if state.device and not run.device:
         EvalRun.objects.filter(pk=run_id, device="").update(device=state.device)
     return {
         "ok": ok,

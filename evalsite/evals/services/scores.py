@@ -1,69 +1,95 @@
-"""Each item's full evaluation, computed once by its chunk and reused when the run is finalised.
+"""Each item's threshold curves, kept by the chunk that scored it for the run's finalising step.
 
-Why: finalising recomputed `evaluate_pair` (every metric and its 256-threshold curves) for every
-stored PNG, twice (gated and ungated), after the chunks had just computed the same numbers: a
-sixth of a run's wall time on the demo set. The chunk now keeps its result beside the PNGs, keyed
-by a digest of the exact prediction and mask arrays it scored; finalising uses it when the arrays
-it loads from the files have the same digest, and evaluates from scratch otherwise. So the page
-still equals `python -m pipelines.metrics` on the folder (same arrays, same function), and a
-missing, stale or unreadable file costs only time.
+Why: a run's summary averages every image's 256-threshold precision, recall, F and E curves (the
+set's curves, max F, mean E, …). The per-image scalars are in the `ItemResult` rows already, but
+the curves are not, and recomputing them meant decoding every stored alpha PNG and mask again
+when the run was finalised: a per-run cost paid after the last image. So each chunk keeps its
+items' curves in one file beside the PNGs, `runs/<id>/.evaluations/chunk-<chunk id>.npz`, tagged
+with the chunk attempt that computed them; finalising takes an item's curves from there when the
+attempt is the one that wrote its row (so curves and row come from one computation of the same
+arrays, which are the arrays the PNGs hold) and evaluates the stored PNGs otherwise (a lost file,
+a run scored before this): a missing or stale file costs only time, never a different number.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evalsite.evals.services.artefacts import file_stem, run_folder
-from pipelines.hashing import sha256_arrays
-from pipelines.metrics import SCALAR_KEYS, evaluate_pair
+from evalsite.evals.services.artefacts import run_folder
+from pipelines.metrics.functional import CURVE_KEYS
 
 #: Hidden beside `alpha/` and `alpha_ungated/`, which stay exactly what `predict --out` writes.
 FOLDER = ".evaluations"
 
 
-def _digest(pred_u8: np.ndarray, gt: np.ndarray) -> str:
-    return sha256_arrays(pred_u8, gt.astype(bool, copy=False))
+@dataclass(frozen=True)
+class ItemCurves:
+    """One item's curves, (len(CURVE_KEYS), 256) float64 each, in `CURVE_KEYS` order."""
+
+    gated: np.ndarray
+    ungated: np.ndarray
+    attempt: int
 
 
-def _path(run_id: int, stem: str, key: str) -> Path:
-    return run_folder(run_id) / FOLDER / f"{file_stem(stem)}.{key}.json"
+def curves_array(result: Mapping[str, Any]) -> np.ndarray:
+    """The curves of an `evaluate_pair` result as one (len(CURVE_KEYS), 256) float64 array."""
+    return np.stack([np.asarray(result["curves"][k], dtype=np.float64) for k in CURVE_KEYS])
 
 
-def evaluation_save(
-    *, run_id: int, stem: str, key: str, pred_u8: np.ndarray, gt: np.ndarray, result: dict[str, Any]
+def curves_dict(curves: np.ndarray) -> dict[str, np.ndarray]:
+    """`evaluate_pair`'s `curves` entry from a `curves_array` (the same float64 values)."""
+    return {k: curves[i] for i, k in enumerate(CURVE_KEYS)}
+
+
+def curves_save(
+    *, run_id: int, name: str, attempt: int, items: Iterable[tuple[int, np.ndarray, np.ndarray]]
 ) -> None:
-    """Keep `evaluate_pair(pred_u8, gt)`'s result for the finalising step (atomic write)."""
-    doc = {
-        "digest": _digest(pred_u8, gt),
-        "result": {
-            **{k: float(v) for k, v in result.items() if k != "curves"},
-            "curves": {
-                k: np.asarray(v, dtype=np.float64).tolist() for k, v in result["curves"].items()
-            },
-        },
-    }
-    path = _path(run_id, stem, key)
+    """Keep (item id, gated curves, ungated curves) of a chunk's scored items; atomic, so a
+    retried chunk replaces its file whole and a crash never leaves half of one."""
+    rows = list(items)
+    if not rows:
+        return
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        item_ids=np.array([r[0] for r in rows], dtype=np.int64),
+        attempt=np.array(attempt, dtype=np.int64),
+        gated=np.stack([r[1] for r in rows]),
+        ungated=np.stack([r[2] for r in rows]),
+    )
+    path = run_folder(run_id) / FOLDER / f"{name}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc))
+    tmp.write_bytes(buf.getvalue())
     os.replace(tmp, path)
 
 
-def evaluation_of(
-    *, run_id: int, stem: str, key: str, pred_u8: np.ndarray, gt: np.ndarray
-) -> dict[str, Any]:
-    """The stored evaluation of exactly these arrays, or `evaluate_pair` computed now."""
+def curves_load(*, run_id: int) -> dict[int, ItemCurves]:
+    """Every item's kept curves in a run, by item id; an unreadable file counts as missing."""
+    found: dict[int, ItemCurves] = {}
+    for path in sorted((run_folder(run_id) / FOLDER).glob("*.npz")):
+        found.update(_read(path))
+    return found
+
+
+def _read(path: Path) -> dict[int, ItemCurves]:
+    shape = (len(CURVE_KEYS), 256)
     try:
-        doc = json.loads(_path(run_id, stem, key).read_text())
-        result: dict[str, Any] = doc["result"]
-        # A file written before a metric was added lacks its key: evaluate again.
-        if doc.get("digest") == _digest(pred_u8, gt) and all(k in result for k in SCALAR_KEYS):
-            return result
+        with np.load(path, allow_pickle=False) as data:
+            ids, attempt = data["item_ids"], int(data["attempt"])
+            gated, ungated = data["gated"], data["ungated"]
     except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return evaluate_pair(pred_u8, gt)
+        return {}
+    if gated.shape != (len(ids), *shape) or ungated.shape != gated.shape:
+        return {}
+    return {
+        int(i): ItemCurves(gated=gated[n], ungated=ungated[n], attempt=attempt)
+        for n, i in enumerate(ids)
+    }

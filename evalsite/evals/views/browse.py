@@ -222,7 +222,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             "metrics": SORTABLE_METRICS,
             "lower_is_better": by_column(metric).lower_is_better,
             "page": page,
-            "rows": compare_page_rows(a, list(page), metric=metric),
+            "rows": _with_links(compare_page_rows(a, list(page), metric=metric), a.pk, b.pk),
             "summary": [(*row, within.get(row[0])) for row in summary],
             "outputs": identical_outputs(a, b),
             "noise_runs": (noise_a, noise_b),
@@ -234,6 +234,23 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             **intervals_context(a, b),  # stored by the evals.compare job; never computed here
         },
     )
+
+
+def item_links(run_id: int) -> Any:
+    """`(item id) -> (item page URL, web cutout URL)` of a run's results, reversed once: a page of
+    100 compare rows reversed 400 URLs, a tenth of its time; the item id is the last path
+    segment of both routes, so it is put in place of a reversed placeholder."""
+    page = reverse("evals:item", args=[run_id, 0]).removesuffix("0/")
+    cutout = reverse("evals:file", args=[run_id, 0, "web_cutout"]).removesuffix("0/web_cutout")
+    return lambda item_id: (f"{page}{int(item_id)}/", f"{cutout}{int(item_id)}/web_cutout")
+
+
+def _with_links(rows: list[dict[str, Any]], a_id: int, b_id: int) -> list[dict[str, Any]]:
+    links_a, links_b = item_links(a_id), item_links(b_id)
+    for row in rows:
+        row["a_page"], row["a_cutout"] = links_a(row["item"].pk)
+        row["b_page"], row["b_cutout"] = links_b(row["item"].pk)
+    return rows
 
 
 @researcher_required
