@@ -236,7 +236,7 @@ def eval_run_start(
     return run
 
 
-def run_job_attach(run: EvalRun, *, kind: str, chunks: list[dict[str, Any]], queue: str) -> None:
+def run_job_attach(run: EvalRun, *, kind: str, chunks: list[JsonObject], queue: str) -> None:
     """Create the job that does `run`'s work (`chunks`, in the caller's transaction) and link
     the run to it."""
     job = job_create(
