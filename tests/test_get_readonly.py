@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.evals.factories import user_with
-from tests.ratings.builders import World, build_world
+from tests.ratings.builders import World, build_world, open_campaign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -107,18 +107,10 @@ class Seeded:
 @pytest.fixture
 def seeded(tmp_path: Path, settings: Any) -> Seeded:
     from ratings.services.attributes import attribute_campaign_create
-    from ratings.services.campaigns import campaign_create
 
     settings.MEDIA_ROOT = tmp_path / "media"
     world = build_world(tmp_path)
-    campaign = campaign_create(
-        name="Read-only check",
-        dataset_version=world.version,
-        runs=world.runs,
-        items_per_pair=4,
-        gold_ratio=0.15,
-        open_now=True,
-    )
+    campaign = open_campaign(world, name="Read-only check", gold_ratio=0.15)
     labels = attribute_campaign_create(
         name="Read-only labels", dataset_version=world.version, overlap=1, open_now=True
     )

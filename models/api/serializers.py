@@ -13,6 +13,16 @@ from models.forms import check_upload_size, parse_spec_text
 from models.models import Alias, AliasMove, ModelVersion
 
 
+def upload_size_checked(value: Any) -> Any:
+    """An uploaded file within the upload limit (`check_upload_size`'s limit and message, as the
+    field's 400), for a serializer's `validate_file`."""
+    try:
+        check_upload_size(value)
+    except forms.ValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from exc
+    return value
+
+
 class VersionUploadSerializer(serializers.Serializer):
     version = NameSerializerField(kind="version")
     file = serializers.FileField(required=False)
@@ -54,11 +64,7 @@ class VersionUploadSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
     def validate_file(self, value: Any) -> Any:
-        try:
-            check_upload_size(value)
-        except forms.ValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
-        return value
+        return upload_size_checked(value)
 
     def validate_spec(self, value: Any) -> dict[str, Any]:
         if isinstance(value, str):

@@ -25,7 +25,7 @@ from pipelines.metrics.io import read_gray8
 from pipelines.metrics.registry import by_column
 from pipelines.postprocess.cutout import rgba_cutout
 from tests.evals.conftest import fake_model, run_inline  # noqa: F401 - fixtures
-from tests.evals.factories import tiny_set, tiny_spec, version_row
+from tests.evals.factories import fake_run_done, tiny_set, tiny_spec, version_row
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -40,13 +40,10 @@ def test_per_image_results_equal_a_reference_computed_from_the_stored_files(
     fake_model,  # noqa: F811
     run_inline,  # noqa: F811
 ):
-    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
-    dv = tiny_set(tmp_path, n=6, empty=1)
-    run = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=3))
-    assert run.status == RunStatus.DONE, run.error
+    run, rows = fake_run_done(run_inline, tmp_path, n=6, empty=1)
     media = Path(settings.MEDIA_ROOT)
-    rows = list(ItemResult.objects.filter(run=run).select_related("item"))
-    assert len(rows) == dv.items.count() and all(r.status == ResultStatus.OK for r in rows)
+    assert len(rows) == run.dataset_version.items.count()
+    assert all(r.status == ResultStatus.OK for r in rows)
     for row in rows:
         # metrics: the reference is `pipelines.metrics` on the stored 8-bit alpha and the mask
         alpha = read_gray8(media / row.artefacts["alpha"])

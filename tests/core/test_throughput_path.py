@@ -20,7 +20,7 @@ from pipelines.metrics import MetricAggregator
 from pipelines.metrics.io import Pair, load_pair
 from pipelines.metrics.registry import image_means
 from tests.evals.conftest import fake_model, item_key, run_inline  # noqa: F401 - fixtures
-from tests.evals.factories import tiny_set, tiny_spec, version_row
+from tests.evals.factories import fake_run_done, tiny_set, tiny_spec, version_row
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -71,11 +71,7 @@ def test_the_summary_equals_pipelines_metrics_over_the_gated_and_ungated_folders
     fake_model,  # noqa: F811
     run_inline,  # noqa: F811
 ):
-    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
-    dv = tiny_set(tmp_path, n=6, empty=2)
-    run = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=3))
-    assert run.status == RunStatus.DONE, run.error
-    rows = list(ItemResult.objects.filter(run=run).select_related("item"))
+    run, rows = fake_run_done(run_inline, tmp_path, n=6, empty=2)
     assert any(r.gated for r in rows) and not all(r.gated for r in rows)  # both paths are taken
     media = Path(settings.MEDIA_ROOT) / f"runs/{run.pk}"
     for key, folder in (("metrics", "alpha"), ("ungated_metrics", "alpha_ungated")):

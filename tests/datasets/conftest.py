@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from evalsite.datasets.models import Dataset, DatasetVersion, Item, ItemAttribute
+from tests.media import media_root
 
 
 @pytest.fixture(autouse=True)
@@ -16,10 +17,7 @@ def media(request: Any, tmp_path: Path, settings: Any) -> Path:
     """A private MEDIA_ROOT, except for real-worker tests (the worker reads settings_test's)."""
     if request.node.get_closest_marker("worker"):
         return Path(settings.MEDIA_ROOT)
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = root
-    return root
+    return media_root(tmp_path, settings)
 
 
 def media_files(root: Path) -> list[Path]:

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalsite.core import jobs
-from evalsite.core.models import Chunk
 from evalsite.evals.models import EvalRun, RunComparison
 from evalsite.evals.services.comparisons import COMPARE_JOB, run_comparison_request
+from tests.inline import run_pending_inline
 
 
 def run_compare_jobs(capture: Any) -> int:
     """Execute every pending comparison chunk in this process, hooks included; returns how many."""
-    done = 0
-    for chunk in Chunk.objects.filter(job__kind=COMPARE_JOB, status="pending").order_by("pk"):
-        claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline")
-        assert claimed is not None
-        result = jobs.job_kind(COMPARE_JOB).run_chunk(claimed)
-        with capture(execute=True):
-            jobs.chunk_complete(claimed, result)
-        done += 1
-    return done
+    return run_pending_inline(COMPARE_JOB, capture)
 
 
 def stored_comparison(baseline: EvalRun, candidate: EvalRun, capture: Any) -> RunComparison:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
-from evalsite.core import jobs
-from evalsite.core.models import Chunk
+from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun
 from evalsite.evals.services import runner as runners
-from evalsite.evals.services.execute import eval_chunk_run, load_photo
+from evalsite.evals.services.execute import load_photo
+from models.models import ModelVersion
 from pipelines.runners.base import RawOutput
+from tests.evals.factories import tiny_set, tiny_spec, version_row
+from tests.inline import run_job_inline
 
 
 def photo_key(photo: np.ndarray) -> str:
@@ -106,19 +109,24 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeModel]:
 
 
 @pytest.fixture
+def version() -> ModelVersion:
+    """A ready row of the fake model (the `fake_model` fixture's session never opens a file)."""
+    return version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+
+
+@pytest.fixture
+def dv(tmp_path: Path) -> DatasetVersion:
+    """A tiny set: five photos with a subject, one without."""
+    return tiny_set(tmp_path, n=5, empty=1)
+
+
+@pytest.fixture
 def run_inline(
     django_capture_on_commit_callbacks: Any,
 ) -> Iterator[Callable[[EvalRun], EvalRun]]:
     """Execute every pending chunk of a run in this process, as a worker would, hooks included."""
 
     def run(run: EvalRun, *, only: int | None = None) -> EvalRun:
-        chunks = Chunk.objects.filter(job_id=run.job_id, status="pending").order_by("index")
-        for chunk in list(chunks)[: only or None]:
-            claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline")
-            assert claimed is not None
-            result = eval_chunk_run(claimed)
-            with django_capture_on_commit_callbacks(execute=True):
-                jobs.chunk_complete(claimed, result)
-        return EvalRun.objects.get(pk=run.pk)
+        return run_job_inline(run, django_capture_on_commit_callbacks, only=only)
 
     yield run

@@ -7,15 +7,21 @@ datasets service, so items carry the stored files, sizes and buckets the runs re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.test import Client
 from PIL import Image
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from evalsite.core.services import user_ensure
 from evalsite.datasets.importing import dataset_import
 from evalsite.datasets.models import DatasetVersion
+from evalsite.evals.models import EvalRun, ItemResult, RunStatus
+from evalsite.evals.services.runs import eval_run_start
 from models.models import ModelVersion, VersionStatus
 from models.services import model_version_register
 from pipelines.spec import build_spec
@@ -114,6 +120,50 @@ def tiny_set(tmp_path: Path, name: str = "tiny-set", n: int = 6, empty: int = 1)
     folder = write_set_folder(tmp_path / name, n, empty=empty)
     result = dataset_import(path=folder, name=name)
     return DatasetVersion.objects.select_related("dataset").get(pk=result.version.pk)
+
+
+def done_run_row(
+    model_version: ModelVersion, dataset_version: DatasetVersion, config: str
+) -> EvalRun:
+    """A finished run row with no results yet (a builder fabricates them)."""
+    return EvalRun.objects.create(
+        model_version=model_version, dataset_version=dataset_version, queue="torch",
+        config_hash=config, status=RunStatus.DONE,
+    )  # fmt: skip
+
+
+def fake_run_done(
+    run_inline: Callable[[EvalRun], EvalRun], tmp_path: Path, *, n: int = 6, empty: int = 1,
+    chunk_size: int = 3,
+) -> tuple[EvalRun, list[ItemResult]]:  # fmt: skip
+    """The fake model (the `fake_model` fixture) over a tiny set of `n` items (`empty` of them
+    with no subject), executed inline to done: the run and its results with their items."""
+    version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
+    dv = tiny_set(tmp_path, n=n, empty=empty)
+    run = run_inline(
+        eval_run_start(model_version=version, dataset_version=dv, chunk_size=chunk_size)
+    )
+    assert run.status == RunStatus.DONE, run.error
+    return run, list(ItemResult.objects.filter(run=run).select_related("item"))
+
+
+def signed_in_client(user: Any, **kw: Any) -> Client:
+    """A test client (`kw`: its options) signed in as `user`."""
+    client = Client(**kw)
+    client.force_login(user)
+    return client
+
+
+def token_client(user: Any) -> APIClient:
+    """A REST client that sends a new API token of `user`."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def client_as(role: str, username: str | None = None) -> Client:
+    """A test client signed in as `user_with(role, username)`."""
+    return signed_in_client(user_with(role, username))
 
 
 def user_with(role: str, username: str | None = None) -> Any:

@@ -20,11 +20,11 @@ from evalsite.evals.services.comparisons import (
     run_comparison_after_run_done,
     run_comparison_request,
 )
-from evalsite.releases.services.reports import release_report_build, release_report_create
+from evalsite.releases.services.reports import release_report_build
 from pipelines.stats.latency import latency_summary
 from tests.evals.comparisons import run_compare_jobs
 from tests.evals.factories import user_with
-from tests.releases.builders import build_release_world
+from tests.releases.builders import build_release_world, world_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -87,9 +87,7 @@ def test_intervals_are_the_release_reports_from_the_same_draw(django_capture_on_
     run_comparison_request(baseline=world.baseline, candidate=world.candidate)
     run_compare_jobs(django_capture_on_commit_callbacks)
     stored = RunComparison.objects.get().payload["metrics"]
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    report = world_report(world, enqueue=False)
     payload = release_report_build(report_id=report.pk).payload
     assert set(stored) == set(payload["metrics"])
     for name, m in payload["metrics"].items():

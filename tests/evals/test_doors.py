@@ -16,14 +16,9 @@ from rest_framework.test import APIClient
 from evalsite.evals.models import EvalRun, ItemResult, RunStatus
 from evalsite.evals.services.runs import eval_run_start
 from tests.evals.conftest import item_key
-from tests.evals.factories import tiny_set, tiny_spec, user_with, version_row
+from tests.evals.factories import tiny_set, user_with
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
-
-
-@pytest.fixture
-def version():
-    return version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
 
 
 @pytest.fixture

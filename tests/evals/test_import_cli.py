@@ -23,7 +23,7 @@ from evalsite.evals.services.runs import eval_run_start
 from models.services import model_version_register
 from pipelines.metrics import evaluate_pair
 from pipelines.metrics.io import read_gray8
-from tests.evals.factories import tiny_set, tiny_spec, version_row
+from tests.evals.factories import tiny_set
 from tests.evals.importing import clear_run_folders, nothing_created, write_predictions
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
@@ -32,16 +32,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 @pytest.fixture(autouse=True)
 def _fresh_media():
     clear_run_folders()
-
-
-@pytest.fixture
-def dv(tmp_path):
-    return tiny_set(tmp_path, n=5, empty=1)
-
-
-@pytest.fixture
-def version():
-    return version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
 
 
 def run_cli(*args: str) -> tuple[str, str]:

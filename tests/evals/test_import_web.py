@@ -12,21 +12,20 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from evalsite.core import jobs
 from evalsite.core.models import Chunk
-from evalsite.evals.imports.services import IMPORT_CHUNK_SIZE, import_chunk_run
+from evalsite.evals.imports.services import IMPORT_CHUNK_SIZE
 from evalsite.evals.models import EvalRun, RunSource, RunStatus
 from models.services import model_version_register
-from tests.evals.factories import tiny_set, tiny_spec, user_with, version_row
+from tests.evals.factories import token_client, user_with
 from tests.evals.importing import (
     clear_run_folders,
     nothing_created,
     write_predictions,
     zip_folder,
 )
+from tests.inline import run_job_inline
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -45,16 +44,6 @@ def scratch(tmp_path: Path, settings) -> Path:
 
 
 @pytest.fixture
-def dv(tmp_path):
-    return tiny_set(tmp_path, n=5, empty=1)
-
-
-@pytest.fixture
-def version():
-    return version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
-
-
-@pytest.fixture
 def researcher():
     return user_with("researcher")
 
@@ -64,13 +53,7 @@ def score_inline(django_capture_on_commit_callbacks):
     """Run every pending chunk of an imported run here, as a worker would, hooks included."""
 
     def run(run: EvalRun) -> EvalRun:
-        for chunk in Chunk.objects.filter(job_id=run.job_id, status="pending").order_by("index"):
-            claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline")
-            assert claimed is not None
-            result = import_chunk_run(claimed)
-            with django_capture_on_commit_callbacks(execute=True):
-                jobs.chunk_complete(claimed, result)
-        return EvalRun.objects.get(pk=run.pk)
+        return run_job_inline(run, django_capture_on_commit_callbacks)
 
     return run
 
@@ -248,9 +231,7 @@ def test_external_version_form_and_page(client, researcher):
 
 @pytest.fixture
 def api(researcher) -> APIClient:
-    c = APIClient()
-    c.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=researcher).key}")
-    return c
+    return token_client(researcher)
 
 
 def test_api_import_for_ci(api, tmp_path, dv, score_inline):

@@ -19,16 +19,10 @@ from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services import execute
 from evalsite.evals.services.aggregate import eval_run_finalise
 from evalsite.evals.services.runs import eval_run_start
-from models.models import ModelVersion
 from tests.evals.conftest import item_key
-from tests.evals.factories import tiny_model, tiny_set, tiny_spec, version_row
+from tests.evals.factories import tiny_model, tiny_set
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.no_services]
-
-
-@pytest.fixture
-def version() -> ModelVersion:
-    return version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
 
 
 def disk_full_on(calls: set[int]) -> Any:

@@ -24,12 +24,9 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from evalsite.core import jobs
-from evalsite.core.models import Chunk
 from evalsite.evals.errors import EvalError
 from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
 from evalsite.evals.services.aggregate import outputs_digest
-from evalsite.evals.services.execute import eval_chunk_run
 from evalsite.evals.services.reproduce import eval_run_reproduce
 from evalsite.evals.services.runs import eval_run_start
 from pipelines.metrics.functional import binary_iou
@@ -37,19 +34,10 @@ from pipelines.metrics.io import read_gray8
 from pipelines.metrics.registry import run_metrics
 from tests.evals import conftest as evals_conftest
 from tests.evals.conftest import item_key
-from tests.evals.factories import tiny_set, tiny_spec, user_with, version_row
+from tests.evals.factories import tiny_spec, user_with, version_row
+from tests.inline import run_job_inline
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
-
-
-@pytest.fixture
-def version():
-    return version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
-
-
-@pytest.fixture
-def dataset(tmp_path):
-    return tiny_set(tmp_path, n=5, empty=1)
 
 
 @pytest.fixture
@@ -57,16 +45,8 @@ def run_reversed(django_capture_on_commit_callbacks: Any) -> Callable[[EvalRun],
     """Execute a run's chunks last first, each with its items in reverse order."""
 
     def run(run: EvalRun) -> EvalRun:
-        chunks = list(Chunk.objects.filter(job_id=run.job_id, status="pending").order_by("-index"))
-        for chunk in chunks:
-            payload = {**chunk.payload, "item_ids": chunk.payload["item_ids"][::-1]}
-            Chunk.objects.filter(pk=chunk.pk).update(payload=payload)
-            claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline-reversed")
-            assert claimed is not None
-            result = eval_chunk_run(claimed)
-            with django_capture_on_commit_callbacks(execute=True):
-                jobs.chunk_complete(claimed, result)
-        return EvalRun.objects.get(pk=run.pk)
+        capture = django_capture_on_commit_callbacks
+        return run_job_inline(run, capture, reverse=True, worker="inline-reversed")
 
     return run
 
@@ -76,9 +56,9 @@ def file_sha(relative: str) -> str:
 
 
 def test_each_item_stores_its_alpha_sha_and_the_run_a_digest_over_them(
-    version, dataset, fake_model, run_inline
+    version, dv, fake_model, run_inline
 ):
-    run = run_inline(eval_run_start(model_version=version, dataset_version=dataset, chunk_size=4))
+    run = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=4))
     assert run.status == RunStatus.DONE
     rows = list(ItemResult.objects.filter(run=run).select_related("item"))
     assert len(rows) == 6
@@ -89,19 +69,15 @@ def test_each_item_stores_its_alpha_sha_and_the_run_a_digest_over_them(
 
 
 def test_digest_ignores_chunk_size_and_order_and_marks_failures(
-    version, dataset, fake_model, run_inline, run_reversed
+    version, dv, fake_model, run_inline, run_reversed
 ):
-    forward = run_inline(
-        eval_run_start(model_version=version, dataset_version=dataset, chunk_size=2)
-    )
-    backward = run_reversed(
-        eval_run_start(model_version=version, dataset_version=dataset, chunk_size=5)
-    )
+    forward = run_inline(eval_run_start(model_version=version, dataset_version=dv, chunk_size=2))
+    backward = run_reversed(eval_run_start(model_version=version, dataset_version=dv, chunk_size=5))
     assert forward.output_digest and forward.output_digest == backward.output_digest
     # a run that fails one image never carries the same digest
-    victim = dataset.items.order_by("stem").first()
+    victim = dv.items.order_by("stem").first()
     fake_model.behaviour[item_key(victim)] = "raise"
-    failing = run_inline(eval_run_start(model_version=version, dataset_version=dataset))
+    failing = run_inline(eval_run_start(model_version=version, dataset_version=dv))
     assert failing.status == RunStatus.DONE and failing.output_digest != forward.output_digest
     shas = dict(ItemResult.objects.filter(run=failing).values_list("item__stem", "alpha_sha256"))
     assert shas[victim.stem] == ""
@@ -122,9 +98,9 @@ def test_alpha_pngs_are_encoded_without_metadata_and_repeat_byte_for_byte():
 
 
 def test_reproduce_reports_identical_outputs_end_to_end(
-    version, dataset, fake_model, run_inline, client
+    version, dv, fake_model, run_inline, client
 ):
-    original = run_inline(eval_run_start(model_version=version, dataset_version=dataset))
+    original = run_inline(eval_run_start(model_version=version, dataset_version=dv))
     researcher = user_with("researcher")
     client.force_login(researcher)
 
@@ -150,10 +126,10 @@ def test_reproduce_reports_identical_outputs_end_to_end(
 
 
 def test_reproduction_reports_different_images_with_iou_and_noise(
-    version, dataset, fake_model, run_inline, monkeypatch
+    version, dv, fake_model, run_inline, monkeypatch
 ):
-    original = run_inline(eval_run_start(model_version=version, dataset_version=dataset))
-    victim = dataset.items.exclude(stem__startswith="none").order_by("stem").first()
+    original = run_inline(eval_run_start(model_version=version, dataset_version=dv))
+    victim = dv.items.exclude(stem__startswith="none").order_by("stem").first()
     key = item_key(victim)
     predict = evals_conftest._FakeSession.predict
 
@@ -183,8 +159,8 @@ def test_reproduction_reports_different_images_with_iou_and_noise(
     assert noise["mean_delta"] == pytest.approx(abs(before.iou - after.iou) / 6)
 
 
-def test_reproduce_refuses_unfinished_and_imported_runs(version, dataset, fake_model, run_inline):
-    queued = eval_run_start(model_version=version, dataset_version=dataset)
+def test_reproduce_refuses_unfinished_and_imported_runs(version, dv, fake_model, run_inline):
+    queued = eval_run_start(model_version=version, dataset_version=dv)
     with pytest.raises(EvalError, match=rf"run #{queued.pk} is queued; only a finished"):
         eval_run_reproduce(run=queued)
     done = run_inline(queued)
@@ -195,8 +171,8 @@ def test_reproduce_refuses_unfinished_and_imported_runs(version, dataset, fake_m
     assert not EvalRun.objects.filter(reproduce_of=queued).exists()
 
 
-def test_run_eval_reproduce_and_its_mistakes(version, dataset, fake_model, run_inline):
-    original = run_inline(eval_run_start(model_version=version, dataset_version=dataset))
+def test_run_eval_reproduce_and_its_mistakes(version, dv, fake_model, run_inline):
+    original = run_inline(eval_run_start(model_version=version, dataset_version=dv))
     out = io.StringIO()
     call_command("run_eval", "--reproduce", str(original.pk), "--json", stdout=out,
                  stderr=io.StringIO())  # fmt: skip
@@ -209,11 +185,11 @@ def test_run_eval_reproduce_and_its_mistakes(version, dataset, fake_model, run_i
     with pytest.raises(CommandError, match="--reproduce: No run #9999"):
         call_command("run_eval", "--reproduce", "9999", stdout=io.StringIO())
     with pytest.raises(CommandError, match=r"--model is required \(or --reproduce RUN\)"):
-        call_command("run_eval", "--dataset", dataset.spec, stdout=io.StringIO())
+        call_command("run_eval", "--dataset", dv.spec, stdout=io.StringIO())
 
 
-def test_api_reproduce_and_the_stored_verdict(version, dataset, fake_model, run_inline):
-    original = run_inline(eval_run_start(model_version=version, dataset_version=dataset))
+def test_api_reproduce_and_the_stored_verdict(version, dv, fake_model, run_inline):
+    original = run_inline(eval_run_start(model_version=version, dataset_version=dv))
     client = APIClient()
     token, _ = Token.objects.get_or_create(user=user_with("researcher"))
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
@@ -231,8 +207,8 @@ def test_api_reproduce_and_the_stored_verdict(version, dataset, fake_model, run_
     assert anonymous.status_code == 401
 
 
-def test_exports_carry_the_digests(version, dataset, fake_model, run_inline, client):
-    run = run_inline(eval_run_start(model_version=version, dataset_version=dataset))
+def test_exports_carry_the_digests(version, dv, fake_model, run_inline, client):
+    run = run_inline(eval_run_start(model_version=version, dataset_version=dv))
     client.force_login(user_with("researcher"))
     text = client.get(reverse("evals:csv", args=[run.pk])).content.decode()
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -244,11 +220,11 @@ def test_exports_carry_the_digests(version, dataset, fake_model, run_inline, cli
 
 
 def test_compare_page_counts_identical_outputs_and_marks_deltas_within_noise(
-    version, dataset, fake_model, run_inline, client, monkeypatch
+    version, dv, fake_model, run_inline, client, monkeypatch
 ):
-    a = run_inline(eval_run_start(model_version=version, dataset_version=dataset))
+    a = run_inline(eval_run_start(model_version=version, dataset_version=dv))
     other = version_row("fake", "2.0.0", fmt="torch_export", spec=tiny_spec())
-    victim = dataset.items.exclude(stem__startswith="none").order_by("stem").first()
+    victim = dv.items.exclude(stem__startswith="none").order_by("stem").first()
     key = item_key(victim)
     predict = evals_conftest._FakeSession.predict
 
@@ -259,7 +235,7 @@ def test_compare_page_counts_identical_outputs_and_marks_deltas_within_noise(
         return out
 
     monkeypatch.setattr(evals_conftest._FakeSession, "predict", drifting)
-    b = run_inline(eval_run_start(model_version=other, dataset_version=dataset))
+    b = run_inline(eval_run_start(model_version=other, dataset_version=dv))
     client.force_login(user_with("researcher"))
     url = reverse("evals:compare") + f"?a={a.pk}&b={b.pk}"
     page = client.get(url).content.decode()

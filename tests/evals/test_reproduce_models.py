@@ -19,14 +19,12 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from evalsite.core import jobs
-from evalsite.core.models import Chunk
 from evalsite.evals.models import EvalRun, ItemResult, RunStatus
 from evalsite.evals.services import runner as runners
-from evalsite.evals.services.execute import eval_chunk_run
 from evalsite.evals.services.runs import eval_run_start
 from pipelines.runners.builtin import builtin_spec
 from tests.evals.factories import register_ready, tiny_set
+from tests.inline import run_job_inline
 from tests.workers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,18 +50,7 @@ def photo_set(tmp_path: Path) -> Any:
 
 def execute(run: EvalRun, capture: Any, *, reverse: bool) -> EvalRun:
     """Run the chunks in this process through the real sandboxed session (as a worker would)."""
-    order = "-index" if reverse else "index"
-    chunks = list(Chunk.objects.filter(job_id=run.job_id).order_by(order))
-    for chunk in chunks:
-        if reverse:
-            payload = {**chunk.payload, "item_ids": chunk.payload["item_ids"][::-1]}
-            Chunk.objects.filter(pk=chunk.pk).update(payload=payload)
-        claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline")
-        assert claimed is not None
-        result = eval_chunk_run(claimed)
-        with capture(execute=True):
-            jobs.chunk_complete(claimed, result)
-    return EvalRun.objects.get(pk=run.pk)
+    return run_job_inline(run, capture, reverse=reverse)
 
 
 def shas(run: EvalRun) -> dict[str, str]:

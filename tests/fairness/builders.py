@@ -23,8 +23,8 @@ from evalsite.datasets.models import (
     Item,
     ItemAttribute,
 )
-from evalsite.evals.models import EvalRun, ItemResult, RunStatus
-from tests.evals.factories import tiny_spec, user_with, version_row
+from evalsite.evals.models import EvalRun, ItemResult
+from tests.evals.factories import done_run_row, tiny_spec, user_with, version_row
 
 GENDERS = ("woman", "man", "woman", "man", "other")
 _COUNTER = itertools.count(1)
@@ -132,13 +132,7 @@ def add_run(
 ) -> EvalRun:
     model = model or f"1.0.{next(_COUNTER)}"
     mv = version_row("subject-lift", model, fmt="torch_export", spec=tiny_spec())
-    run = EvalRun.objects.create(
-        model_version=mv,
-        dataset_version=version,
-        queue="torch",
-        config_hash=f"cfg-{model}-{seed}",
-        status=RunStatus.DONE,
-    )
+    run = done_run_row(mv, version, f"cfg-{model}-{seed}")
     rng = np.random.default_rng(seed)
     rows = []
     for i, item in enumerate(items):

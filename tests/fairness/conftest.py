@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
+from tests.media import media_root
+
 
 @pytest.fixture(autouse=True)
 def media(tmp_path: Path, settings: Any) -> Path:
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = root
-    return root
+    return media_root(tmp_path, settings)

@@ -14,8 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
-from evalsite.core import jobs
-from evalsite.core.models import Chunk, Job
+from evalsite.core.models import Job
 from evalsite.datasets.importing import dataset_import
 from evalsite.datasets.writing import attribute_revision_create
 from evalsite.evals.services.runs import eval_run_start
@@ -25,21 +24,9 @@ from evalsite.fairness.services import FAIRNESS_JOB, fairness_report_compute, se
 from tests.evals.conftest import fake_model, run_inline  # noqa: F401 (fixtures)
 from tests.evals.factories import tiny_spec, version_row, write_set_folder
 from tests.fairness.builders import build_world
+from tests.inline import run_pending_inline
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
-
-
-def run_fairness_jobs(capture: Any) -> int:
-    """Execute every pending fairness chunk inline, as a worker would; returns how many ran."""
-    done = 0
-    for chunk in Chunk.objects.filter(job__kind=FAIRNESS_JOB, status="pending").order_by("pk"):
-        claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline")
-        assert claimed is not None
-        result = jobs.job_kind(FAIRNESS_JOB).run_chunk(claimed)
-        with capture(execute=True):
-            jobs.chunk_complete(claimed, result)
-        done += 1
-    return done
 
 
 def test_a_planted_gap_is_stored_flagged_and_described_in_words():
@@ -91,7 +78,7 @@ def test_the_run_done_hook_enqueues_a_job_that_stores_the_report(
     run = run_inline(run)
     assert run.status == "done"
     assert Job.objects.filter(kind=FAIRNESS_JOB).count() == 1
-    assert run_fairness_jobs(django_capture_on_commit_callbacks) == 1
+    assert run_pending_inline(FAIRNESS_JOB, django_capture_on_commit_callbacks) == 1
     report = FairnessReport.objects.get(run=run)
     assert report.data["n"] == 8 and all(g["too_small"] for g in report.data["groups"])
     assert report.data["flags"] == []
@@ -106,7 +93,7 @@ def test_the_run_done_hook_enqueues_a_job_that_stores_the_report(
             note="test",
         )
     assert revision.number == 2 and revision.source == "annotated"
-    assert run_fairness_jobs(django_capture_on_commit_callbacks) == 1
+    assert run_pending_inline(FAIRNESS_JOB, django_capture_on_commit_callbacks) == 1
     latest = FairnessReport.objects.get(run=run, attribute_revision=revision)
     assert {g["group"] for g in latest.data["groups"] if g["attribute"] == "skin_tone"} == {"8-10"}
     assert latest.data["attribute_revision"] == {"number": 2, "source": "annotated"}

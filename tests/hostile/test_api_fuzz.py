@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from evalsite.evals.models import EvalRun
 from models.models import Alias, AliasMove, ModelVersion
+from tests.evals.factories import token_client
 from tests.ratings.builders import World, build_world
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
@@ -67,8 +66,7 @@ def world(db: Any, tmp_path: Path, settings: Any) -> World:
 def test_no_body_makes_the_runs_api_answer_500(world: World) -> None:
     user = User.objects.create_user("fuzz", password="pw-fuzz")
     user.groups.set(Group.objects.filter(name="researcher"))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client = token_client(user)
     runs_before = EvalRun.objects.count()
     dataset = world.version.dataset.name
     for template, content_type in BODIES:

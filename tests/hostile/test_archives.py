@@ -19,14 +19,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from evalsite.datasets.models import DatasetImport, DatasetVersion, ImportStatus
 from evalsite.datasets.services import dataset_import_run, dataset_import_upload
 from tests.datasets.builders import jpeg_bytes, make_set, photo, png_bytes, zip_folder
 from tests.datasets.conftest import assert_nothing_written, media_files
-from tests.evals.factories import tiny_set, tiny_spec, user_with, version_row
+from tests.evals.factories import tiny_set, tiny_spec, token_client, user_with, version_row
 from tests.evals.importing import clear_run_folders, nothing_created, write_predictions
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
@@ -187,9 +185,7 @@ def _post_web(dv: Any, version: Any, data: bytes) -> Any:
 
 
 def _post_api(dv: Any, version: Any, data: bytes) -> Any:
-    api = APIClient()
-    user = user_with("researcher", "api-researcher")
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api = token_client(user_with("researcher", "api-researcher"))
     return api.post(reverse("evals:api-run-import"), {
         "model": version.ref, "dataset": dv.spec,
         "file": SimpleUploadedFile("preds.zip", data),

@@ -16,15 +16,14 @@ from django.core.management.base import CommandError
 
 from tests.datasets.builders import jpeg_bytes, make_set, photo, write_manifest, zip_folder
 from tests.datasets.conftest import assert_nothing_written
+from tests.media import media_root
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 
 @pytest.fixture(autouse=True)
 def media(tmp_path: Path, settings: Any) -> Path:
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = root
+    root = media_root(tmp_path, settings)
     scratch = tmp_path / "scratch"  # the importer's temporary folders land here, so we can look
     scratch.mkdir()
     settings.TEMP_ROOT = scratch

@@ -15,7 +15,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from evalsite.core.names import NameRejected, canonical_name, lookalike_check
@@ -23,7 +22,7 @@ from evalsite.datasets.importing import dataset_import
 from evalsite.datasets.models import Dataset, DatasetImport, DatasetVersion
 from models.models import Alias, AliasMove, ModelFamily, ModelVersion
 from tests.datasets.builders import make_set, zip_folder
-from tests.evals.factories import user_with
+from tests.evals.factories import token_client, user_with
 from tests.registry.factories import VersionFactory
 
 pytestmark = [pytest.mark.django_db]
@@ -38,10 +37,7 @@ def isolated(tmp_path: Path, settings: Any) -> Any:
 
 
 def _api() -> APIClient:
-    client = APIClient()
-    user = user_with("researcher", "api-researcher")
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+    return token_client(user_with("researcher", "api-researcher"))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from django.urls import reverse
 from ratings.models import Assignment, Campaign, CampaignStatus, Mode, Rating
 from ratings.services.assign import assignment_queue
 from ratings.services.campaigns import campaign_create
+from tests.evals.factories import signed_in_client
 from tests.ratings.builders import World, build_world
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
@@ -37,9 +38,7 @@ def _campaign(world: World, mode: str = Mode.PAIRWISE) -> Campaign:
 
 
 def _client(user: Any) -> Client:
-    client = Client(raise_request_exception=False)
-    client.force_login(user)
-    return client
+    return signed_in_client(user, raise_request_exception=False)
 
 
 def _token(user: Any) -> str:

@@ -14,11 +14,11 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from evalsite.evals.models import EvalRun
 from models.models import Alias, AliasMove, ModelFamily, ModelVersion
+from tests.evals.factories import token_client
 from tests.registry import tiny_models as tm
 from tests.registry.factories import VersionFactory
 
@@ -47,10 +47,7 @@ def _user(name: str, role: str) -> User:
 
 
 def _api(role: str = "researcher") -> APIClient:
-    client = APIClient()
-    user = _user(f"api-{role}", role)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+    return token_client(_user(f"api-{role}", role))
 
 
 def _files(media: Path) -> list[Path]:

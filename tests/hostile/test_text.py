@@ -16,7 +16,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from evalsite.core.text import NOTE_MAX, text_problem
@@ -25,7 +24,7 @@ from evalsite.evals.models import EvalRun
 from models.models import Alias, AliasMove, ModelFamily, ModelVersion
 from pipelines import csvsafe
 from tests.datasets.builders import make_set
-from tests.evals.factories import tiny_set, tiny_spec, user_with, version_row
+from tests.evals.factories import tiny_set, tiny_spec, token_client, user_with, version_row
 from tests.evals.importing import clear_run_folders, nothing_created, write_predictions, zip_folder
 from tests.ratings.builders import build_world
 from tests.registry.factories import VersionFactory
@@ -45,10 +44,7 @@ def isolated(tmp_path: Path, settings: Any) -> Any:
 
 
 def _api() -> APIClient:
-    client = APIClient()
-    user = user_with("researcher", "api-researcher")
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+    return token_client(user_with("researcher", "api-researcher"))
 
 
 def test_the_limit_message_says_how_long_and_how_long_it_may_be() -> None:

@@ -9,6 +9,7 @@ the truth on odd ones; a third run, when asked for, erodes the truth a little.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ from django.conf import settings
 from PIL import Image
 
 from evalsite.datasets.models import DatasetVersion, Item
-from evalsite.evals.models import EvalRun, ItemResult, RunStatus
+from evalsite.evals.models import EvalRun, ItemResult
 from models.models import PRODUCTION, Alias
 from pipelines.metrics.functional import mask_iou
-from tests.evals.factories import tiny_set, tiny_spec, user_with, version_row
+from ratings.models import Campaign
+from ratings.services.campaigns import campaign_create
+from tests.evals.factories import done_run_row, tiny_set, tiny_spec, user_with, version_row
 
 MODEL_NAMES = ("subject-lift",)
 VERSIONS = ("1.0.0", "2.0.0", "3.0.0")
@@ -81,19 +84,22 @@ def build_world(
     tmp_path: Path, *, n: int = 8, runs: int = 2, annotators: int = 3, name: str = "rate-set"
 ) -> World:
     version = tiny_set(tmp_path, name=name, n=n, empty=0)
+    return world_of(version, fabricate_results, runs=runs, annotators=annotators, config="cfghash")
+
+
+def world_of(
+    version: DatasetVersion, fabricate: Callable[[EvalRun, int], None], *, runs: int,
+    annotators: int, config: str,
+) -> World:  # fmt: skip
+    """Finished runs of subject-lift's versions on `version` (the first one `production`), each
+    given its results by `fabricate(run, kind)`, a researcher and `annotators` annotators."""
     built = []
     for kind in range(runs):
         mv = version_row(MODEL_NAMES[0], VERSIONS[kind], fmt="torch_export", spec=tiny_spec())
         if kind == 0:
             Alias.objects.create(family=mv.family, name=PRODUCTION, version=mv)
-        run = EvalRun.objects.create(
-            model_version=mv,
-            dataset_version=version,
-            queue="torch",
-            config_hash=f"cfghash{kind:02d}deadbeef",
-            status=RunStatus.DONE,
-        )
-        fabricate_results(run, kind)
+        run = done_run_row(mv, version, f"{config}{kind:02d}deadbeef")
+        fabricate(run, kind)
         built.append(run)
     return World(
         version=version,
@@ -101,3 +107,13 @@ def build_world(
         researcher=user_with("researcher", "res"),
         annotators=[user_with("annotator", f"ann{i}") for i in range(annotators)],
     )
+
+
+def open_campaign(world: World, **kw: Any) -> Campaign:
+    """A campaign over the world's set and runs, open now, without gold unless `kw` (any of
+    `campaign_create`'s arguments) asks for it."""
+    args: dict[str, Any] = {
+        "name": "c", "dataset_version": world.version, "runs": world.runs, "items_per_pair": 4,
+        "gold_ratio": 0.0, "open_now": True, **kw,
+    }  # fmt: skip
+    return campaign_create(**args)

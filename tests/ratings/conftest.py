@@ -8,15 +8,13 @@ from typing import Any
 import pytest
 
 from tests.evals import conftest as evals_conftest
+from tests.media import media_root
 from tests.ratings.builders import World, build_world
 
 
 @pytest.fixture(autouse=True)
 def media(tmp_path: Path, settings: Any) -> Path:
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = root
-    return root
+    return media_root(tmp_path, settings)
 
 
 @pytest.fixture

@@ -19,17 +19,15 @@ from PIL import Image
 
 from evalsite.datasets.importing import dataset_import
 from evalsite.datasets.models import DatasetVersion, Item
-from evalsite.evals.models import EvalRun, ItemResult, RunStatus
-from models.models import PRODUCTION, Alias
+from evalsite.evals.models import EvalRun, ItemResult
 from pipelines.metrics.functional import mask_iou
 from pipelines.metrics.instances import match_instances
 from pipelines.metrics.io import read_gray8
 from pipelines.metrics.matting import boundary_iou
 from pipelines.postprocess.cutout import instance_cutouts
 from pipelines.postprocess.instances import separate_instances
-from tests.evals.factories import tiny_spec, user_with, version_row
 from tests.evals.test_instance_runs import small_groups_set
-from tests.ratings.builders import VERSIONS, World
+from tests.ratings.builders import World, world_of
 
 
 def _instances(item: Item) -> list[np.ndarray]:
@@ -85,19 +83,4 @@ def _fabricate(run: EvalRun, kind: int) -> None:
 def build_instance_world(tmp_path: Path, *, annotators: int = 3, name: str = "groups") -> World:
     result = dataset_import(path=small_groups_set(tmp_path), name=name)
     version = DatasetVersion.objects.select_related("dataset").get(pk=result.version.pk)
-    runs = []
-    for kind in range(2):
-        mv = version_row("subject-lift", VERSIONS[kind], fmt="torch_export", spec=tiny_spec())
-        if kind == 0:
-            Alias.objects.create(family=mv.family, name=PRODUCTION, version=mv)
-        run = EvalRun.objects.create(model_version=mv, dataset_version=version, queue="torch",
-                                     config_hash=f"instcfg{kind:02d}deadbeef",
-                                     status=RunStatus.DONE)  # fmt: skip
-        _fabricate(run, kind)
-        runs.append(run)
-    return World(
-        version=version,
-        runs=runs,
-        researcher=user_with("researcher", "res"),
-        annotators=[user_with("annotator", f"ann{i}") for i in range(annotators)],
-    )
+    return world_of(version, _fabricate, runs=2, annotators=annotators, config="instcfg")

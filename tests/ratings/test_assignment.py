@@ -14,27 +14,13 @@ from ratings.services.assign import (
     assignment_queue,
     rating_submit,
 )
-from ratings.services.campaigns import campaign_create
-from tests.ratings.builders import World
+from tests.ratings.builders import World, open_campaign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 
-def _campaign(world: World, **kw: object):  # type: ignore[no-untyped-def]
-    args = {
-        "name": "c",
-        "dataset_version": world.version,
-        "runs": world.runs,
-        "items_per_pair": 4,
-        "gold_ratio": 0.0,
-        "open_now": True,
-        **kw,
-    }
-    return campaign_create(**args)
-
-
 def test_queue_holds_current_and_preloaded_and_survives_a_reload(world: World) -> None:
-    campaign = _campaign(world)
+    campaign = open_campaign(world)
     ann = world.annotators[0]
     q = assignment_queue(user=ann)
     queue = q.assignments
@@ -45,7 +31,7 @@ def test_queue_holds_current_and_preloaded_and_survives_a_reload(world: World) -
 
 
 def test_no_task_gets_more_than_k_live_claims(world: World) -> None:
-    campaign = _campaign(world, overlap=2)
+    campaign = open_campaign(world, overlap=2)
     for ann in world.annotators:  # 3 annotators, k = 2, 4 tasks: the third finds 0 fresh ones
         for _ in range(4):
             queue = assignment_queue(user=ann).assignments
@@ -61,7 +47,7 @@ def test_no_task_gets_more_than_k_live_claims(world: World) -> None:
 def test_expired_lease_frees_the_slot_and_the_late_submit_is_kept_and_flagged(
     world: World,
 ) -> None:
-    campaign = _campaign(world, overlap=1, items_per_pair=1)
+    campaign = open_campaign(world, overlap=1, items_per_pair=1)
     first, second = world.annotators[:2]
     (mine,) = assignment_queue(user=first).assignments
     assert assignment_queue(user=second).assignments == []
@@ -77,7 +63,7 @@ def test_expired_lease_frees_the_slot_and_the_late_submit_is_kept_and_flagged(
 
 
 def test_a_double_submit_stores_one_rating(world: World) -> None:
-    _campaign(world)
+    open_campaign(world)
     ann = world.annotators[0]
     queue = assignment_queue(user=ann).assignments
     one = rating_submit(user=ann, token=queue[0].token, choice="right", reasons=["edges"])
@@ -90,7 +76,7 @@ def test_a_double_submit_stores_one_rating(world: World) -> None:
 
 
 def test_choice_is_mapped_to_run_identity(world: World) -> None:
-    _campaign(world)
+    open_campaign(world)
     ann = world.annotators[0]
     queue = assignment_queue(user=ann).assignments
     a = queue[0]
@@ -99,7 +85,7 @@ def test_choice_is_mapped_to_run_identity(world: World) -> None:
 
 
 def test_someone_elses_token_and_bad_values_are_refused(world: World) -> None:
-    _campaign(world)
+    open_campaign(world)
     ann, other = world.annotators[:2]
     queue = assignment_queue(user=ann).assignments
     with pytest.raises(AssignmentNotFound):
@@ -112,7 +98,7 @@ def test_someone_elses_token_and_bad_values_are_refused(world: World) -> None:
 
 
 def test_absolute_mode_takes_scores(world: World) -> None:
-    _campaign(world, mode="absolute", items_per_pair=2)
+    open_campaign(world, mode="absolute", items_per_pair=2)
     ann = world.annotators[0]
     queue = assignment_queue(user=ann).assignments
     with pytest.raises(RatingError, match="score"):
@@ -121,7 +107,7 @@ def test_absolute_mode_takes_scores(world: World) -> None:
 
 
 def test_progress_counts_done_of_available(world: World) -> None:
-    campaign = _campaign(world)
+    campaign = open_campaign(world)
     ann = world.annotators[0]
     q = assignment_queue(user=ann)
     assert (q.campaign, q.done, q.total) == (campaign, 0, 4)
@@ -131,5 +117,5 @@ def test_progress_counts_done_of_available(world: World) -> None:
 
 
 def test_draft_and_closed_campaigns_hand_out_nothing(world: World) -> None:
-    _campaign(world, open_now=False)
+    open_campaign(world, open_now=False)
     assert assignment_queue(user=world.annotators[0]).campaign is None

@@ -19,12 +19,11 @@ import pytest
 from django.db import connection
 
 from ratings.models import Assignment, Rating
-from ratings.services.campaigns import campaign_create
 from ratings.services.reports import campaign_snapshot_refresh
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
 from tests.evals.factories import user_with
 from tests.ratings.blind import forbidden, leaks
-from tests.ratings.builders import build_world
+from tests.ratings.builders import build_world, open_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
 
@@ -72,15 +71,8 @@ def test_annotator_rates_with_the_keyboard_blind_and_manager_sees_scores_change(
     settings.RATINGS_MIN_PAIR_VOTES = 1  # a handful of votes: show the numbers anyway
     world = build_world(tmp_path, n=10, annotators=1)
     user_with("release_manager", "mgr")
-    campaign = campaign_create(
-        name="Browser campaign",
-        dataset_version=world.version,
-        runs=world.runs,
-        items_per_pair=8,
-        gold_ratio=0.15,
-        open_now=True,
-        instructions="Pick the cleaner lift.",
-    )
+    campaign = open_campaign(world, name="Browser campaign", items_per_pair=8, gold_ratio=0.15,
+                             instructions="Pick the cleaner lift.")  # fmt: skip
     words = forbidden(world)
     seen: list[tuple[str, str]] = []
     posts: list[str] = []
@@ -208,10 +200,7 @@ def test_without_script_start_rating_leases_by_post_and_redirects_back(
     held task's images; reloading re-posts nothing. Then, with script, the keys rate it."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     world = build_world(tmp_path, n=6, annotators=1)
-    campaign_create(
-        name="No script", dataset_version=world.version, runs=world.runs, items_per_pair=4,
-        gold_ratio=0.0, open_now=True, mode="absolute",
-    )  # fmt: skip
+    open_campaign(world, name="No script", mode="absolute")
     ann = world.annotators[0]
     with playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

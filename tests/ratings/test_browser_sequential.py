@@ -12,11 +12,10 @@ import pytest
 from evalsite.core.services import user_ensure
 from ratings.models import Assignment
 from ratings.services.assign import assignment_queue, rating_submit
-from ratings.services.campaigns import campaign_create
 from ratings.services.reports import campaign_snapshot_refresh
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
 from tests.evals.factories import user_with
-from tests.ratings.builders import build_world
+from tests.ratings.builders import build_world, open_campaign
 from tests.ratings.test_browser import _progress, _rate_key, playwright
 
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
@@ -41,11 +40,14 @@ def test_a_decided_pair_stops_coming_and_the_page_shows_decision_and_votes_saved
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     world = build_world(tmp_path, n=8, runs=3, annotators=6)
     user_with("release_manager", "mgr")
-    campaign = campaign_create(
-        name="Until decided", dataset_version=world.version, runs=world.runs, items_per_pair=8,
-        disagreement_share=0.0, gold_ratio=0.0, overlap=4, open_now=True,
+    campaign = open_campaign(
+        world,
+        name="Until decided",
+        items_per_pair=8,
+        disagreement_share=0.0,
+        overlap=4,
         stopping="until_decided",
-    )  # fmt: skip
+    )
     production, challenger = world.runs[0].pk, world.runs[1].pk
     _seed_votes(campaign, world.annotators[:2], production, challenger)  # 16 of its 32
     pair = next(

@@ -17,7 +17,7 @@ from evalsite.core.services import user_ensure
 from ratings.models import Assignment, Rating, Task
 from ratings.services.assign import QUEUE_DEPTH, assignment_queue, rating_submit
 from ratings.services.campaigns import campaign_create
-from tests.ratings.builders import build_world
+from tests.ratings.builders import build_world, open_campaign
 from tests.threads import run_in_threads
 
 pytestmark = pytest.mark.no_services
@@ -32,15 +32,7 @@ def test_racing_annotators_never_exceed_k_and_never_duplicate(
     transactional_db: Any, tmp_path: Path
 ) -> None:
     world = build_world(tmp_path, n=6, annotators=1)
-    campaign = campaign_create(
-        name="race",
-        dataset_version=world.version,
-        runs=world.runs,
-        items_per_pair=3,
-        gold_ratio=0.0,
-        overlap=2,
-        open_now=True,
-    )
+    campaign = open_campaign(world, name="race", items_per_pair=3, overlap=2)
     users = [
         user_ensure(username=f"racer{i}", password="pw", roles=["annotator"])
         for i in range(THREADS)
@@ -72,10 +64,7 @@ def test_one_annotators_racing_lease_posts_lease_once(
     """THREADS lease POSTs (and start-form POSTs) of one annotator at once: the annotator ends up
     holding QUEUE_DEPTH assignments, and every answer shows the same current task."""
     world = build_world(tmp_path, n=12, annotators=1)
-    campaign_create(
-        name="tabs", dataset_version=world.version, runs=world.runs, items_per_pair=12,
-        gold_ratio=0.0, overlap=1, open_now=True,
-    )  # fmt: skip
+    open_campaign(world, name="tabs", items_per_pair=12, overlap=1)
     ann = world.annotators[0]
     clients = {}
     for i in range(THREADS):
@@ -151,10 +140,9 @@ def test_racing_annotators_never_claim_past_the_vote_budget(
     16 free slots: the budget count and the claim are one step (campaign row locked on
     PostgreSQL, SQLite's write lock), so exactly 5 slots are taken, never more."""
     world = build_world(tmp_path, n=8, annotators=1)
-    campaign = campaign_create(
-        name="budget", dataset_version=world.version, runs=world.runs, items_per_pair=8,
-        gold_ratio=0.0, overlap=2, open_now=True, stopping="until_decided", vote_budget=5,
-    )  # fmt: skip
+    campaign = open_campaign(
+        world, name="budget", items_per_pair=8, overlap=2, stopping="until_decided", vote_budget=5
+    )
     users = [
         user_ensure(username=f"budget{i}", password="pw", roles=["annotator"])
         for i in range(THREADS)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from ratings.models import Mode, Rating
-from ratings.services.campaigns import campaign_create
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
 from tests.ratings.blind import forbidden, leaks
+from tests.ratings.builders import open_campaign
 from tests.ratings.instance_world import build_instance_world
 from tests.ratings.test_browser import _progress, _rate_key, playwright
 
@@ -23,9 +23,7 @@ def test_annotator_rates_instance_lifts_with_the_keyboard_blind(
 ) -> None:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM reads beside Playwright's loop
     world = build_instance_world(tmp_path, annotators=1)
-    campaign_create(name="Instance lifts", dataset_version=world.version, runs=world.runs,
-                    mode=Mode.INSTANCES, items_per_pair=4, gold_ratio=0.0,
-                    open_now=True)  # fmt: skip
+    open_campaign(world, name="Instance lifts", mode=Mode.INSTANCES)
     words = forbidden(world)
     seen: list[str] = []
 

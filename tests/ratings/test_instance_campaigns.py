@@ -10,18 +10,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
 from evalsite.evals.models import ItemResult
 from ratings.models import Assignment, Campaign, Mode, Rating, Stratum, Task
 from ratings.services.assign import assignment_queue, rating_submit
-from ratings.services.campaigns import CampaignError, campaign_create
+from ratings.services.campaigns import CampaignError
 from ratings.services.reports import campaign_snapshot_refresh
 from ratings.services.simulated import simulated_rater_ensure, simulated_votes_seed
+from tests.evals.factories import signed_in_client
 from tests.ratings.blind import forbidden, leaks
-from tests.ratings.builders import World, build_world
+from tests.ratings.builders import World, build_world, open_campaign
 from tests.ratings.instance_world import build_instance_world
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
@@ -33,23 +33,9 @@ def iworld(db: Any, tmp_path: Path) -> World:
 
 
 def _open(world: World, **kw: Any) -> Campaign:
-    args: dict[str, Any] = {
-        "name": "Which lift of the selected person?",
-        "dataset_version": world.version,
-        "runs": world.runs,
-        "mode": Mode.INSTANCES,
-        "items_per_pair": 6,
-        "gold_ratio": 0.15,
-        "open_now": True,
-        **kw,
-    }
-    return campaign_create(**args)
-
-
-def _client(user: Any) -> Client:
-    c = Client()
-    c.force_login(user)
-    return c
+    args = {"name": "Which lift of the selected person?", "mode": Mode.INSTANCES,
+            "items_per_pair": 6, "gold_ratio": 0.15, **kw}  # fmt: skip
+    return open_campaign(world, **args)
 
 
 def test_tasks_select_one_instance_and_carry_each_runs_matched_lift(iworld: World) -> None:
@@ -82,7 +68,7 @@ def test_a_set_without_instance_masks_is_refused_and_nothing_is_written(
 
 
 def test_the_form_creates_an_instance_campaign_through_the_same_service(iworld: World) -> None:
-    c = _client(iworld.researcher)
+    c = signed_in_client(iworld.researcher)
     resp = c.post(reverse("ratings:create"), {
         "name": "Instances via the form", "dataset_version": iworld.version.pk,
         "runs": [r.pk for r in iworld.runs], "mode": "instances", "overlap": 3,
@@ -98,7 +84,7 @@ def test_the_form_creates_an_instance_campaign_through_the_same_service(iworld: 
 def test_the_rating_page_shows_the_selected_subject_and_both_lifts_blind(iworld: World) -> None:
     campaign = _open(iworld)
     ann = iworld.annotators[0]
-    c = _client(ann)
+    c = signed_in_client(ann)
     leased = c.post(reverse("ratings:lease"))
     assert leased.status_code == 200
     state = leased.json()
@@ -192,7 +178,7 @@ def test_the_demo_step_opens_an_instance_campaign_whose_page_ranks_the_metrics(
     assert any("which metric predicts people: instance" in line for line in lines), lines
     demo.after_start(lines.append)  # idempotent
     assert Campaign.objects.filter(mode=Mode.INSTANCES).count() == 1
-    c = _client(world.researcher)
+    c = signed_in_client(world.researcher)
     page = c.get(reverse("ratings:campaign", args=[campaign.pk])).content.decode()
     assert 'id="metric-agreement"' in page and "instance IoU" in page
 

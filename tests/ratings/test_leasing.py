@@ -8,37 +8,21 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from ratings.models import Assignment, Campaign
 from ratings.services.assign import QUEUE_DEPTH, assignment_queue, rating_submit
 from ratings.services.attributes import attribute_campaign_create
-from ratings.services.campaigns import campaign_create
+from tests.evals.factories import signed_in_client
 from tests.ratings.blind import forbidden, leaks
-from tests.ratings.builders import World
+from tests.ratings.builders import World, open_campaign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 
-def _client(user: Any, **kw: Any) -> Client:
-    c = Client(**kw)
-    c.force_login(user)
-    return c
-
-
 def _open(world: World, **kw: Any) -> Campaign:
-    args = {
-        "name": "Leases",
-        "dataset_version": world.version,
-        "runs": world.runs,
-        "items_per_pair": 4,
-        "gold_ratio": 0.0,
-        "open_now": True,
-        **kw,
-    }
-    return campaign_create(**args)
+    return open_campaign(world, **{"name": "Leases", **kw})
 
 
 def _csrf(html: str) -> str:
@@ -50,7 +34,7 @@ def _csrf(html: str) -> str:
 def test_the_pages_gets_lease_nothing_and_say_work_is_waiting(world: World) -> None:
     _open(world)
     attribute_campaign_create(name="Labels", dataset_version=world.version, open_now=True)
-    c = _client(world.annotators[0])
+    c = signed_in_client(world.annotators[0])
     page = c.get(reverse("ratings:next")).content.decode()
     assert 'action="/rate/start/"' in page and "Start rating" in page
     assert "0 of 4" in page  # progress is read, not leased
@@ -65,7 +49,7 @@ def test_the_pages_gets_lease_nothing_and_say_work_is_waiting(world: World) -> N
 
 def test_a_lease_post_leases_up_to_the_depth_once_and_the_get_shows_it(world: World) -> None:
     _open(world)
-    c = _client(world.annotators[0])
+    c = signed_in_client(world.annotators[0])
     first = c.post(reverse("ratings:lease"))
     assert first.status_code == 200
     assert Assignment.objects.count() == QUEUE_DEPTH
@@ -79,37 +63,36 @@ def test_a_lease_post_leases_up_to_the_depth_once_and_the_get_shows_it(world: Wo
     assert c.get(reverse("ratings:lease")).status_code == 405  # never on a GET
 
 
-def test_the_start_form_needs_its_csrf_token_and_redirects_back_to_the_page(
-    world: World,
+@pytest.mark.parametrize(
+    ("page", "start", "lease", "shown", "form"),
+    [
+        ("ratings:next", "ratings:start", "ratings:lease", "/rate/i/{}/left", 'id="start"'),
+        ("ratings:attr_rate", "ratings:attr_start", "ratings:attr_lease",
+         'src="/rate/i/{}/photo"', 'id="attr-start"'),
+    ],
+    ids=["rating", "labelling"],
+)  # fmt: skip
+def test_a_start_form_needs_its_csrf_token_leases_once_and_redirects_back_to_its_page(
+    world: World, page: str, start: str, lease: str, shown: str, form: str
 ) -> None:
+    # Given work on both pages (a rating and a labelling campaign)
     _open(world)
-    c = _client(world.annotators[0], enforce_csrf_checks=True)
-    html = c.get(reverse("ratings:next")).content.decode()
-    assert c.post(reverse("ratings:start")).status_code == 403
-    assert c.post(reverse("ratings:lease")).status_code == 403
-    assert not Assignment.objects.exists()
-    posted = c.post(reverse("ratings:start"), {"csrfmiddlewaretoken": _csrf(html)})
-    assert posted.status_code == 303 and posted["Location"] == reverse("ratings:next")
-    held = list(Assignment.objects.all())
-    assert len(held) == QUEUE_DEPTH
-    page = c.get(posted["Location"]).content.decode()
-    assert f"/rate/i/{held[0].token}/left" in page and 'id="start"' not in page
-    assert c.post(reverse("ratings:start"), {"csrfmiddlewaretoken": _csrf(page)}).status_code == 303
-    assert Assignment.objects.count() == QUEUE_DEPTH  # a second press leases nothing more
-
-
-def test_the_labelling_start_form_leases_by_post_and_redirects_back(world: World) -> None:
     attribute_campaign_create(name="Labels", dataset_version=world.version, open_now=True)
-    c = _client(world.annotators[0], enforce_csrf_checks=True)
-    html = c.get(reverse("ratings:attr_rate")).content.decode()
+    c = signed_in_client(world.annotators[0], enforce_csrf_checks=True)
+    html = c.get(reverse(page)).content.decode()
+    assert c.post(reverse(start)).status_code == 403
+    assert c.post(reverse(lease)).status_code == 403
     assert not Assignment.objects.exists()
-    posted = c.post(reverse("ratings:attr_start"), {"csrfmiddlewaretoken": _csrf(html)})
-    assert posted.status_code == 303 and posted["Location"] == reverse("ratings:attr_rate")
+    # When the form is sent, then this page's tasks are leased and the page shows the first
+    posted = c.post(reverse(start), {"csrfmiddlewaretoken": _csrf(html)})
+    assert posted.status_code == 303 and posted["Location"] == reverse(page)
     held = list(Assignment.objects.all())
     assert len(held) == QUEUE_DEPTH
-    page = c.get(posted["Location"]).content.decode()
-    assert f'src="/rate/i/{held[0].token}/photo"' in page and 'id="attr-start"' not in page
-    state = c.post(reverse("ratings:attr_lease"), HTTP_X_CSRFTOKEN=_csrf(page)).json()
+    shows = c.get(posted["Location"]).content.decode()
+    assert shown.format(held[0].token) in shows and form not in shows
+    # and a second press, or the script's lease, leases nothing more
+    assert c.post(reverse(start), {"csrfmiddlewaretoken": _csrf(shows)}).status_code == 303
+    state = c.post(reverse(lease), HTTP_X_CSRFTOKEN=_csrf(shows)).json()
     assert state["current"]["token"] == held[0].token
     assert Assignment.objects.count() == QUEUE_DEPTH
 
@@ -117,7 +100,7 @@ def test_the_labelling_start_form_leases_by_post_and_redirects_back(world: World
 def test_without_work_the_lease_says_so_and_the_start_form_lands_on_nothing_waiting(
     world: World,
 ) -> None:
-    c = _client(world.annotators[0])
+    c = signed_in_client(world.annotators[0])
     state = c.post(reverse("ratings:lease")).json()
     assert state["current"] is None and state["available"] is False
     posted = c.post(reverse("ratings:start"))
@@ -133,7 +116,7 @@ def test_holding_one_task_the_get_shows_it_and_a_lease_adds_the_preloaded_one(
     ann = world.annotators[0]
     first, second = assignment_queue(user=ann).assignments
     Assignment.objects.filter(pk=second.pk).update(leased_until=timezone.now() - timedelta(1))
-    c = _client(ann)
+    c = signed_in_client(ann)
     state = c.get(reverse("ratings:state")).json()
     assert state["current"]["token"] == first.token and state["upcoming"] is None
     assert state["available"] is True  # the page's script leases the preloaded task
@@ -149,7 +132,7 @@ def test_leases_held_in_a_newer_campaign_are_shown_and_kept_before_older_work(
     newer = _open(world, name="newer")
     ann = world.annotators[0]
     held = assignment_queue(user=ann, campaign=newer).assignments
-    c = _client(ann)
+    c = signed_in_client(ann)
     assert c.get(reverse("ratings:state")).json()["current"]["token"] == held[0].token
     assert c.post(reverse("ratings:lease")).json()["current"]["token"] == held[0].token
     assert not Assignment.objects.filter(campaign=older).exists()

@@ -15,10 +15,9 @@ from pipelines.stats.metric_agreement import codes_pack, codes_unpack
 from ratings.models import Campaign, CampaignSnapshot, Rating, Stratum
 from ratings.selectors import campaign_snapshot_get
 from ratings.services.assign import assignment_queue, rating_submit
-from ratings.services.campaigns import campaign_create
 from ratings.services.metric_agreement import family_metric_agreement
 from ratings.services.reports import campaign_snapshot_refresh
-from tests.ratings.builders import World, build_world
+from tests.ratings.builders import World, build_world, open_campaign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -50,9 +49,7 @@ def test_the_snapshot_ranks_metrics_by_agreement_and_matches_a_per_vote_referenc
     for r in ItemResult.objects.all():
         r.mae = 0.01 if r.run_id == world.runs[1].pk else 0.2
         r.save(update_fields=["mae"])
-    campaign = campaign_create(name="who predicts", dataset_version=world.version,
-                               runs=world.runs, items_per_pair=10, gold_ratio=0.0,
-                               open_now=True)  # fmt: skip
+    campaign = open_campaign(world, name="who predicts", items_per_pair=10)
     _vote_all(campaign, world, lambda task, user: "b" if user != world.annotators[2] else "tie")
     snapshot = campaign_snapshot_refresh(campaign=campaign, rounds=300)
     section = snapshot.payload["metric_agreement"]
@@ -87,8 +84,7 @@ def test_the_campaign_page_shows_the_table_and_the_disagreement_gallery(
     big_world: World,
 ) -> None:
     world = big_world
-    campaign = campaign_create(name="page", dataset_version=world.version, runs=world.runs,
-                               items_per_pair=10, gold_ratio=0.0, open_now=True)  # fmt: skip
+    campaign = open_campaign(world, name="page", items_per_pair=10)
     # people follow IoU except on one item, where all three strongly prefer IoU's loser
     contrarian = campaign.tasks.exclude(iou_a=F("iou_b")).order_by("pk").first()
     assert contrarian is not None
@@ -126,8 +122,7 @@ def test_the_family_pools_the_stored_codes_and_the_page_never_loads_them(
     big_world: World,
 ) -> None:
     world = big_world
-    campaign = campaign_create(name="pooled", dataset_version=world.version, runs=world.runs,
-                               items_per_pair=10, gold_ratio=0.0, open_now=True)  # fmt: skip
+    campaign = open_campaign(world, name="pooled", items_per_pair=10)
     _vote_all(campaign, world, lambda task, user: "a")
     snapshot = campaign_snapshot_refresh(campaign=campaign, rounds=200)
     family = world.runs[0].model_version.family.name

@@ -18,9 +18,8 @@ import pytest
 
 from ratings.models import Rating
 from ratings.services.attributes import attribute_campaign_create
-from ratings.services.campaigns import campaign_create
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
-from tests.ratings.builders import build_world
+from tests.ratings.builders import build_world, open_campaign
 from tests.ratings.test_browser import playwright
 
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
@@ -67,10 +66,7 @@ def test_thirty_keys_on_a_slow_link_store_thirty_ratings_and_a_reload_loses_none
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM reads beside Playwright's loop
     world = build_world(tmp_path, n=44, annotators=1)
     ann = world.annotators[0]
-    campaign_create(
-        name="Fast raters", dataset_version=world.version, runs=world.runs,
-        items_per_pair=44, gold_ratio=0.1, open_now=True,
-    )  # fmt: skip
+    open_campaign(world, name="Fast raters", items_per_pair=44, gold_ratio=0.1)
     attribute_campaign_create(name="Label people", dataset_version=world.version, open_now=True)
     rng = random.Random(7)
     pressed: list[tuple[str, str]] = []
@@ -137,10 +133,7 @@ def test_votes_wait_while_offline_and_rating_pauses_until_they_are_saved(
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     world = build_world(tmp_path, n=12, annotators=1)
     ann = world.annotators[0]
-    campaign_create(
-        name="Offline", dataset_version=world.version, runs=world.runs,
-        items_per_pair=12, gold_ratio=0.0, open_now=True,
-    )  # fmt: skip
+    open_campaign(world, name="Offline", items_per_pair=12)
     pressed: list[tuple[str, str]] = []
     with playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -9,44 +9,30 @@ import json
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
 from ratings.models import Campaign, CampaignStatus, Rating
 from ratings.selectors import campaign_snapshot_get
 from ratings.services.assign import assignment_queue, rating_submit
-from ratings.services.campaigns import campaign_create, campaign_set_exclusion
+from ratings.services.campaigns import campaign_set_exclusion
 from ratings.services.reports import campaign_snapshot_refresh
+from tests.evals.factories import signed_in_client
 from tests.ratings.blind import forbidden, leaks
-from tests.ratings.builders import World
+from tests.ratings.builders import World, open_campaign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 
-def _client(user: Any) -> Client:
-    c = Client()
-    c.force_login(user)
-    return c
-
-
 def _open(world: World, **kw: Any) -> Campaign:
-    args = {
-        "name": "Hair edges",
-        "dataset_version": world.version,
-        "runs": world.runs,
-        "items_per_pair": 6,
-        "gold_ratio": 0.15,
-        "open_now": True,
-        **kw,
-    }
-    return campaign_create(**args)
+    args = {"name": "Hair edges", "items_per_pair": 6, "gold_ratio": 0.15, **kw}
+    return open_campaign(world, **args)
 
 
 def test_the_rating_page_and_its_json_and_images_are_blind(world: World) -> None:
     _open(world)
     ann = world.annotators[0]
-    c = _client(ann)
+    c = signed_in_client(ann)
     page = c.get(reverse("ratings:next"))
     html = page.content.decode()
     assert page.status_code == 200 and 'id="rate-state"' in html
@@ -84,9 +70,9 @@ def test_tokens_of_others_and_unknown_slots_are_404(world: World) -> None:
     _open(world)
     mine, other = world.annotators[:2]
     queue = assignment_queue(user=mine).assignments
-    c = _client(other)
+    c = signed_in_client(other)
     assert c.get(reverse("ratings:image", args=[queue[0].token, "left"])).status_code == 404
-    own = _client(mine)
+    own = signed_in_client(mine)
     assert own.get(reverse("ratings:image", args=[queue[0].token, "alpha"])).status_code == 404
     bad = c.post(
         reverse("ratings:submit"),
@@ -98,7 +84,7 @@ def test_tokens_of_others_and_unknown_slots_are_404(world: World) -> None:
 
 
 def test_without_tasks_the_annotator_is_told_so(world: World) -> None:
-    page = _client(world.annotators[0]).get(reverse("ratings:next"))
+    page = signed_in_client(world.annotators[0]).get(reverse("ratings:next"))
     assert "No rating tasks are waiting" in page.content.decode()
 
 
@@ -106,7 +92,7 @@ def test_roles_keep_annotators_out_of_campaign_pages_and_researchers_out_of_rati
     world: World,
 ) -> None:
     campaign = _open(world)
-    ann = _client(world.annotators[0])
+    ann = signed_in_client(world.annotators[0])
     for name, args in [
         ("ratings:campaigns", []),
         ("ratings:campaign", [campaign.pk]),
@@ -114,7 +100,7 @@ def test_roles_keep_annotators_out_of_campaign_pages_and_researchers_out_of_rati
         ("ratings:create", []),
     ]:
         assert ann.get(reverse(name, args=args)).status_code == 403
-    res = _client(world.researcher)
+    res = signed_in_client(world.researcher)
     assert res.get(reverse("ratings:next")).status_code == 403
 
 
@@ -135,7 +121,7 @@ def test_campaign_page_shows_progress_agreement_qc_and_scores(world: World, sett
     campaign = _open(world)
     # Everybody prefers run 0 (the truth) whatever side it is on.
     _rate_everything(world, lambda a: "left" if a.left_is_a else "right")
-    res = _client(world.researcher)
+    res = signed_in_client(world.researcher)
     before = res.get(reverse("ratings:campaign", args=[campaign.pk])).content.decode()
     assert "Recompute now" in before and "Krippendorff" not in before  # not computed yet
     assert res.post(reverse("ratings:recompute", args=[campaign.pk])).status_code == 302
@@ -171,14 +157,14 @@ def test_too_few_votes_show_no_strength_and_say_how_many(world: World, settings:
     cand = bt["strengths"][1]
     assert cand["enough"] is False and cand["estimate"] is None and cand["low"] is None
     assert bt["pairs"][0]["win"] == {"estimate": None, "low": None, "high": None}
-    html = _client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
+    html = signed_in_client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
     assert f"not enough votes ({cand['votes']} of 500)" in html.content.decode()
 
 
 def test_exports_have_one_row_per_rating_with_run_identity(world: World) -> None:
     campaign = _open(world)
     _rate_everything(world, lambda a: "tie")
-    res = _client(world.researcher)
+    res = signed_in_client(world.researcher)
     text = res.get(reverse("ratings:export", args=[campaign.pk, "csv"])).content.decode()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == Rating.objects.count() > 0
@@ -195,7 +181,7 @@ def test_exports_have_one_row_per_rating_with_run_identity(world: World) -> None
 
 
 def test_researcher_creates_opens_and_toggles_a_campaign(world: World) -> None:
-    res = _client(world.researcher)
+    res = signed_in_client(world.researcher)
     resp = res.post(
         reverse("ratings:create"),
         {
@@ -264,13 +250,13 @@ def test_a_gold_failing_annotator_is_flagged_and_the_switch_shows_the_effect(
     assert report["scores_other_setting"] == included["scores"]["all"]
     campaign_set_exclusion(campaign=campaign, exclude_flagged=True)
     campaign_snapshot_refresh(campaign=campaign, rounds=50)
-    html = _client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
+    html = signed_in_client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
     assert "flagged" in html.content.decode() and "show with them" in html.content.decode()
 
 
 def test_absolute_mode_shows_one_cutout_takes_scores_and_reports_means(world: World) -> None:
     campaign = _open(world, mode="absolute", items_per_pair=3)
-    c = _client(world.annotators[0])
+    c = signed_in_client(world.annotators[0])
     page = c.get(reverse("ratings:next")).content.decode()
     assert 'data-slot="single"' in page and 'data-slot="left"' not in page
     state = c.post(reverse("ratings:lease")).json()
@@ -289,5 +275,5 @@ def test_absolute_mode_shows_one_cutout_takes_scores_and_reports_means(world: Wo
     )
     assert ok.status_code == 200 and ok.json()["progress"]["done"] == 1
     campaign_snapshot_refresh(campaign=campaign, rounds=50)
-    html = _client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
+    html = signed_in_client(world.researcher).get(reverse("ratings:campaign", args=[campaign.pk]))
     assert "Mean scores (1–5)" in html.content.decode()

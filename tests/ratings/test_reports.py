@@ -18,8 +18,7 @@ from ratings import selectors, tasks
 from ratings.models import Campaign, CampaignSnapshot
 from ratings.services import reports
 from ratings.services.assign import assignment_queue, rating_submit
-from ratings.services.campaigns import campaign_create
-from tests.ratings.builders import World
+from tests.ratings.builders import World, open_campaign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -38,14 +37,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, float | None]]:
 
 
 def _campaign(world: World) -> Campaign:
-    return campaign_create(
-        name="Snapshots",
-        dataset_version=world.version,
-        runs=world.runs,
-        items_per_pair=6,
-        gold_ratio=0.15,
-        open_now=True,
-    )
+    return open_campaign(world, name="Snapshots", items_per_pair=6, gold_ratio=0.15)
 
 
 def _rate(world: World, n: int | None = None) -> int:

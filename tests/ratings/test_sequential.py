@@ -16,7 +16,7 @@ from ratings.services.assign import assignment_queue, rating_submit
 from ratings.services.campaigns import campaign_create
 from ratings.services.reports import campaign_snapshot_refresh
 from ratings.services.serving import side_left_is_a
-from tests.ratings.builders import World, build_world
+from tests.ratings.builders import World, build_world, open_campaign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -138,10 +138,7 @@ def test_sides_are_drawn_from_the_seed_per_task_and_annotator(world: World) -> N
 def test_each_annotator_gets_gold_first_and_early_beyond_k(db: Any, tmp_path: Path) -> None:
     # Given 2 gold tasks with k = 1: gold is not held to k, so every annotator is scored
     world = build_world(tmp_path, n=24, annotators=3)
-    campaign = campaign_create(
-        name="g", dataset_version=world.version, runs=world.runs, items_per_pair=12,
-        gold_ratio=0.15, overlap=1, open_now=True,
-    )  # fmt: skip
+    campaign = open_campaign(world, name="g", items_per_pair=12, gold_ratio=0.15, overlap=1)
     assert Task.objects.filter(campaign=campaign, stratum=Stratum.GOLD).count() == 2
     for user in world.annotators:
         strata = [a.task.stratum for a in _rate(world, user, campaign, 4)]
@@ -156,10 +153,7 @@ def test_habits_flag_a_left_clicker_and_a_contrarian_for_review(db: Any, tmp_pat
     # 48 items: the consensus is a per-pair model (not per item), so half of a contrarian's votes
     # (the equal items) look ordinary; with 24 items a third of side draws left it unflagged.
     world = build_world(tmp_path, n=48, annotators=7)
-    campaign = campaign_create(
-        name="h", dataset_version=world.version, runs=world.runs, items_per_pair=48,
-        gold_ratio=0.0, overlap=7, open_now=True,
-    )  # fmt: skip
+    campaign = open_campaign(world, name="h", items_per_pair=48, overlap=7)
     honest = world.annotators[:5]
     left_clicker, contrarian = world.annotators[5:]
     for user in world.annotators:

@@ -20,23 +20,15 @@ from ratings.forms import VOTES_MAX
 from ratings.models import Assignment, Campaign, CampaignStatus, Rating, Task
 from ratings.services.assign import MAX_QUEUE_DEPTH, inbox
 from ratings.services.attributes import attribute_campaign_create
-from ratings.services.campaigns import campaign_create
-from tests.ratings.builders import World
+from tests.evals.factories import signed_in_client
+from tests.ratings.builders import World, open_campaign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 JSON = "application/json"
 
 
-def _client(user: Any) -> Client:
-    c = Client()
-    c.force_login(user)
-    return c
-
-
 def _open(world: World, **kw: Any) -> Campaign:
-    args = {"name": "Outbox", "dataset_version": world.version, "runs": world.runs,
-            "items_per_pair": 8, "gold_ratio": 0.0, "open_now": True, **kw}  # fmt: skip
-    return campaign_create(**args)
+    return open_campaign(world, **{"name": "Outbox", "items_per_pair": 8, **kw})
 
 
 def _lease(c: Client, depth: int) -> dict[str, Any]:
@@ -53,7 +45,7 @@ def _votes(c: Client, votes: list[dict[str, Any]], depth: int = 4) -> Any:
 def test_a_batch_is_stored_in_order_and_a_resent_batch_stores_nothing_more(world: World) -> None:
     _open(world)
     ann = world.annotators[0]
-    c = _client(ann)
+    c = signed_in_client(ann)
     state = _lease(c, 5)
     queue = [t["token"] for t in state["queue"]]
     assert len(queue) == 5 == Assignment.objects.filter(annotator=ann).count()
@@ -83,16 +75,16 @@ def test_a_batch_is_stored_in_order_and_a_resent_batch_stores_nothing_more(world
 def test_votes_that_can_never_be_stored_are_answered_with_their_reason(world: World) -> None:
     campaign = _open(world)
     ann, other = world.annotators[0], world.annotators[1]
-    mine = [t["token"] for t in _lease(_client(ann), 3)["queue"]]
-    theirs = [t["token"] for t in _lease(_client(other), 2)["queue"]]
-    body = _votes(_client(ann), [{"token": mine[0], "choice": "left"},
+    mine = [t["token"] for t in _lease(signed_in_client(ann), 3)["queue"]]
+    theirs = [t["token"] for t in _lease(signed_in_client(other), 2)["queue"]]
+    body = _votes(signed_in_client(ann), [{"token": mine[0], "choice": "left"},
                                  {"token": theirs[0], "choice": "left"},
                                  {"token": mine[1], "choice": "right"}]).json()  # fmt: skip
     assert [r["status"] for r in body["results"]] == [201, 404, 201]
     assert "not yours" in body["results"][1]["error"]
     assert Rating.objects.filter(annotator=other).count() == 0
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.CLOSED)
-    closed = _votes(_client(ann), [{"token": mine[2], "choice": "left"}]).json()
+    closed = _votes(signed_in_client(ann), [{"token": mine[2], "choice": "left"}]).json()
     assert closed["results"][0]["status"] == 409 and "closed" in closed["results"][0]["error"]
     assert Rating.objects.filter(annotator=ann).count() == 2
 
@@ -118,7 +110,7 @@ def test_a_malformed_batch_stores_nothing_and_says_why(
 ) -> None:
     _open(world)
     ann = world.annotators[0]
-    c = _client(ann)
+    c = signed_in_client(ann)
     token = _lease(c, 2)["queue"][0]["token"]
     for vote in body["votes"] if isinstance(body["votes"], list) else []:
         if isinstance(vote, dict) and vote.get("token") == "a":
@@ -132,7 +124,7 @@ def test_a_malformed_batch_stores_nothing_and_says_why(
 
 def test_lease_depth_is_bounded_and_the_form_body_keeps_the_default(world: World) -> None:
     _open(world)
-    c = _client(world.annotators[0])
+    c = signed_in_client(world.annotators[0])
     for bad in ('{"depth": 0}', '{"depth": "8"}', '{"depth": 99}', '{"other": 1}', "[", "[]"):
         response = c.post(reverse("ratings:lease"), bad, content_type=JSON)
         assert response.status_code == 400, bad
@@ -151,7 +143,7 @@ def test_the_inbox_lists_every_open_task_kind_with_counts(world: World) -> None:
     assert set(entries) == {"pairwise", "attributes"}
     assert entries["attributes"].tasks == len(world.version.items.all())
     before = entries["pairwise"].tasks
-    c = _client(ann)
+    c = signed_in_client(ann)
     token = _lease(c, 2)["queue"][0]["token"]
     assert {e.mode: e.tasks for e in inbox(user=ann)}["pairwise"] == before  # held count too
     _votes(c, [{"token": token, "choice": "left"}])
@@ -166,7 +158,7 @@ def test_an_output_that_shows_no_subject_is_flagged_on_its_side(world: World) ->
     ann = world.annotators[0]
     ItemResult.objects.update(instance_count=1)
     ItemResult.objects.filter(run=world.runs[1]).update(gated=True, instance_count=0)
-    state = _lease(_client(ann), 3)
+    state = _lease(signed_in_client(ann), 3)
     for task in state["queue"]:
         a = Assignment.objects.select_related("task").get(token=task["token"])
         empty_side = "right" if a.left_is_a == (a.task.run_a_id == world.runs[0].pk) else "left"

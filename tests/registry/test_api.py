@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from models.models import Alias, AliasMove, ModelVersion, VersionStatus
 from models.services import model_version_validate
+from tests.evals.factories import token_client
 from tests.registry.factories import VersionFactory
 from tests.registry.tiny_models import spec_for
 
@@ -22,12 +23,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 VERSIONS = "/models/api/families/subject-lift/versions/"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def upload(client, path: Path, version="1.2.0", spec=None):
@@ -42,7 +37,7 @@ def upload(client, path: Path, version="1.2.0", spec=None):
 def test_post_version_queues_validation_and_get_shows_the_status(
     tiny, researcher, no_broker, django_capture_on_commit_callbacks
 ):
-    client = client_for(researcher)
+    client = token_client(researcher)
     with django_capture_on_commit_callbacks(execute=True):
         response = upload(client, tiny["pt2"])
     assert response.status_code == 201, response.content
@@ -60,7 +55,7 @@ def test_post_version_queues_validation_and_get_shows_the_status(
 
 
 def test_post_a_pickle_is_recorded_as_rejected_with_the_reason(tiny, researcher, no_broker):
-    response = upload(client_for(researcher), tiny["pickle"])
+    response = upload(token_client(researcher), tiny["pickle"])
     assert response.status_code == 201
     assert response.json()["status"] == "rejected"
     assert "pickled checkpoint" in response.json()["rejection_reason"]
@@ -68,7 +63,7 @@ def test_post_a_pickle_is_recorded_as_rejected_with_the_reason(tiny, researcher,
 
 
 def test_bad_input_is_a_400_naming_the_field(tiny, researcher, no_broker):
-    client = client_for(researcher)
+    client = token_client(researcher)
     [message] = upload(client, tiny["pt2"], version="latest").json()["error"]["fields"]["version"]
     assert "a version starts with a digit" in message and "'latest'" in message
     with open(tiny["pt2"], "rb") as fh:
@@ -85,7 +80,7 @@ def test_upload_over_the_size_limit_is_refused_with_the_limit(
     settings.MAX_UPLOAD_MB = 1
     big = tmp_path / "big.pt2"
     big.write_bytes(b"\0" * (1024 * 1024 + 1))
-    response = upload(client_for(researcher), big)
+    response = upload(token_client(researcher), big)
     assert response.status_code == 400
     [message] = response.json()["error"]["fields"]["file"]
     assert "the upload limit is 1 MB (MAX_UPLOAD_MB)" in message
@@ -98,7 +93,7 @@ def test_no_credentials_is_401_and_annotators_get_403(tiny, annotator):
     bad = APIClient()
     bad.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
     assert bad.get("/models/api/families/").status_code == 401
-    annotator_client = client_for(annotator)
+    annotator_client = token_client(annotator)
     assert annotator_client.get("/models/api/families/").status_code == 403
     assert upload(annotator_client, tiny["pt2"]).status_code == 403
 
@@ -106,13 +101,13 @@ def test_no_credentials_is_401_and_annotators_get_403(tiny, annotator):
 def test_alias_move_by_api_obeys_the_production_rule_and_keeps_history(researcher, manager):
     v1, v2 = VersionFactory(version="1.0.0"), VersionFactory(version="1.1.0")
     url = "/models/api/families/subject-lift/aliases/"
-    rc = client_for(researcher)
+    rc = token_client(researcher)
     ok = rc.post(url + "candidate/", {"version": "1.1.0", "reason": "better IoU"})
     assert ok.status_code == 200 and ok.json()["version"] == "1.1.0"
     denied = rc.post(url + "production/", {"version": "1.1.0", "reason": "ship it"})
     assert denied.status_code == 403
     assert "Only release managers and admins" in denied.json()["error"]["message"]
-    mc = client_for(manager)
+    mc = token_client(manager)
     assert mc.post(url + "production/", {"version": "1.0.0", "reason": "first"}).status_code == 200
     moved = mc.post(url + "production/", {"version": "1.1.0", "reason": "release 1.1"})
     history = moved.json()["history"]
@@ -128,7 +123,7 @@ def test_alias_move_by_api_obeys_the_production_rule_and_keeps_history(researche
 
 def test_moving_an_alias_to_a_rejected_version_is_a_400(researcher):
     VersionFactory(version="2.0.0", status=VersionStatus.REJECTED)
-    response = client_for(researcher).post(
+    response = token_client(researcher).post(
         "/models/api/families/subject-lift/aliases/candidate/", {"version": "2.0.0", "reason": "x"}
     )
     assert (

@@ -10,7 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from models.models import ModelVersion
-from tests.registry.test_api import client_for, upload
+from tests.evals.factories import token_client
+from tests.registry.test_api import upload
 from tests.registry.tiny_models import spec_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
@@ -47,7 +48,7 @@ def test_the_cli_refuses_a_bad_selected_digest(tiny, tmp_path):
 
 
 def test_the_api_refuses_a_bad_selected_digest(tiny, researcher, no_broker):
-    response = upload(client_for(researcher), tiny["pt2"], spec=bad_spec())
+    response = upload(token_client(researcher), tiny["pt2"], spec=bad_spec())
     assert response.status_code == 201  # recorded as rejected, like any refused upload
     assert response.json()["status"] == "rejected"
     assert BAD_FIELD in response.json()["rejection_reason"]

@@ -8,13 +8,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from evalsite.core.services import user_ensure
 from models.errors import RegistryError
 from models.models import ModelFormat, ModelVersion, VersionStatus
 from models.services import model_version_register
+from tests.evals.factories import token_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -71,9 +71,7 @@ def test_an_external_version_string_cannot_be_reused_by_a_builtin():
 @pytest.fixture
 def api() -> APIClient:
     user = user_ensure(username="res", password="pw-res", roles=["researcher"])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+    return token_client(user)
 
 
 def test_api_registers_an_external_version(api):

@@ -15,8 +15,11 @@ from typing import Any
 import numpy as np
 from django.utils import timezone
 
+from bench.support.seed import placeholder_item
 from evalsite.datasets.models import AttributeRevision, Item, ItemAttribute
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, RunStatus
+from evalsite.releases.models import ReleaseReport
+from evalsite.releases.services.reports import release_report_create
 from models.models import CANDIDATE, PRODUCTION, Alias
 from pipelines.payloads.run_summary import RUN_SUMMARY_VERSION, Counts, Gating, Latency, RunSummary
 from tests.datasets.factories import DatasetVersionFactory
@@ -64,25 +67,11 @@ def _run(mv: Any, dv: Any, ious: np.ndarray, items: list[Item], *, age: int, p99
 
 
 def _items(dv: Any, n: int) -> list[Item]:
-    return [
-        Item.objects.create(
-            version=dv,
-            stem=f"img{k:03d}",
-            image=f"x/{k}.png",
-            image_sha256=f"{k:064d}",
-            mask=f"m/{k}.png",
-            mask_sha256="0" * 64,
-            web="w.jpg",
-            web_overlay="wo.jpg",
-            thumb="t.jpg",
-            thumb_overlay="to.jpg",
-            width=64,
-            height=48,
-            fg_fraction=0.2,
-            size_bucket="medium",
-        )
+    return Item.objects.bulk_create(
+        placeholder_item(dv, f"img{k:03d}", image=f"x/{k}.png", image_sha256=f"{k:064d}",
+                         web_overlay="wo.jpg", height=48)
         for k in range(n)
-    ]
+    )  # fmt: skip
 
 
 def build_release_world(
@@ -177,3 +166,11 @@ def newer_run(world: ReleaseWorld, side: str = "baseline") -> EvalRun:
     items = sorted(world.items, key=lambda i: i.stem)
     return _run(old.model_version, world.version, ious, items, age=0, p99=30.0,
                 postprocess=old.postprocess)  # fmt: skip
+
+
+def world_report(world: ReleaseWorld, **kw: Any) -> ReleaseReport:
+    """A release report of the world's candidate against its baseline on its set (`kw`: any
+    other argument of `release_report_create`)."""
+    args = {"candidate": world.candidate.model_version, "baseline": world.baseline.model_version,
+            "dataset_versions": [world.version], **kw}  # fmt: skip
+    return release_report_create(**args)

@@ -15,16 +15,14 @@ from evalsite.releases.services.reports import release_report_build, release_rep
 from models.models import PRODUCTION, Alias
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, login
 from tests.evals.factories import user_with
-from tests.releases.builders import build_release_world
+from tests.releases.builders import build_release_world, world_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.no_services]
 
 
 def _world() -> Any:
     world = build_release_world(loss=None)
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    report = world_report(world, enqueue=False)
     report = release_report_build(report_id=report.pk)
     leaderboard_refresh()
     return world, report

@@ -25,13 +25,12 @@ from evalsite.releases.services.decisions import gate_config_update, release_dec
 from evalsite.releases.services.evidence import report_staleness
 from evalsite.releases.services.reports import (
     release_report_build,
-    release_report_create,
     release_report_rebuild,
 )
 from models.models import PRODUCTION, Alias, AliasMove, ModelFamily
 from models.services import api_token_create
 from tests.evals.factories import tiny_spec, user_with, version_row
-from tests.releases.builders import add_votes, build_release_world, newer_run
+from tests.releases.builders import add_votes, build_release_world, newer_run, world_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -45,10 +44,7 @@ def passing_world() -> Any:
 
 
 def built(world: Any, **kwargs: Any) -> ReleaseReport:
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False,
-                                   **kwargs)  # fmt: skip
+    report = world_report(world, enqueue=False, **kwargs)
     return release_report_build(report_id=report.pk)
 
 

@@ -14,7 +14,8 @@ from evalsite.releases.models import ReleaseReport
 from models.models import CANDIDATE, Alias
 from ratings.models import Campaign
 from ratings.services.assign import assignment_queue, rating_submit
-from tests.evals.factories import tiny_set
+from tests.evals.factories import done_run_row, tiny_set
+from tests.media import media_root
 from tests.ratings.builders import World, build_world, fabricate_results
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
@@ -22,10 +23,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
 @pytest.fixture(autouse=True)
 def media(tmp_path: Path, settings: Any) -> Path:
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = root
-    return root
+    return media_root(tmp_path, settings)
 
 
 def gates_text(payload: dict) -> str:
@@ -36,7 +34,6 @@ def _people_set(tmp_path: Path, world: World, name: str) -> None:
     """A set with synthetic person attributes (groups of 27-45, above the gates' minimum of 20)
     and a run of each of the world's versions on it."""
     from evalsite.datasets.models import AttributeRevision, ItemAttribute
-    from evalsite.evals.models import EvalRun, RunStatus
 
     version = tiny_set(tmp_path / "people", name=name, n=90, empty=0)
     revision = AttributeRevision.objects.create(version=version, number=1, source="synthetic")
@@ -46,10 +43,7 @@ def _people_set(tmp_path: Path, world: World, name: str) -> None:
         for k, item in enumerate(version.items.order_by("stem"))
     ])  # fmt: skip
     for kind, run in enumerate(world.runs):
-        people_run = EvalRun.objects.create(
-            model_version=run.model_version, dataset_version=version, queue="torch",
-            config_hash=f"people{kind:02d}deadbeef", status=RunStatus.DONE,
-        )  # fmt: skip
+        people_run = done_run_row(run.model_version, version, f"people{kind:02d}deadbeef")
         fabricate_results(people_run, kind)
 
 

@@ -13,10 +13,10 @@ from evalsite.evals.export import run_results_document
 from evalsite.evals.models import EvalRun
 from evalsite.releases.models import GateConfig, LeaderboardRow
 from evalsite.releases.services.leaderboard import leaderboard_refresh
-from evalsite.releases.services.reports import release_report_build, release_report_create
+from evalsite.releases.services.reports import release_report_build
 from pipelines.stats.latency import latency_summary
 from tests.evals.factories import user_with
-from tests.releases.builders import build_release_world
+from tests.releases.builders import build_release_world, world_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -74,9 +74,7 @@ def test_leaderboard_cell_shows_max_with_n():
 def test_release_report_latency_section_and_gate_name_the_max():
     world = _thirty_image_world()
     GateConfig.objects.create(family=world.candidate.model_version.family, latency_budget_ms=85)
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    report = world_report(world, enqueue=False)
     payload = release_report_build(report_id=report.pk).payload
     cand = payload["latency"]["candidate"]
     assert (cand["n"], cand["tail"], cand["p99"], cand["max"]) == (30, "max", None, 90.0)
@@ -92,9 +90,7 @@ def test_release_report_latency_section_and_gate_name_the_max():
 
 def test_release_report_csv_export_names_the_tail_and_n():
     world = _thirty_image_world()
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    report = world_report(world, enqueue=False)
     release_report_build(report_id=report.pk)
     res = _client("release_manager").get(reverse("releases:report_csv", args=[report.pk]))
     lines = [ln for ln in res.content.decode().splitlines() if ln.startswith("latency,")]

@@ -13,9 +13,9 @@ from django.urls import reverse
 from evalsite.evals.models import EvalRun
 from evalsite.releases.models import LeaderboardRow
 from evalsite.releases.services.leaderboard import leaderboard_refresh
-from evalsite.releases.services.reports import release_report_build, release_report_create
+from evalsite.releases.services.reports import release_report_build
 from tests.evals.factories import user_with
-from tests.releases.builders import add_votes, build_release_world
+from tests.releases.builders import add_votes, build_release_world, world_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -75,9 +75,7 @@ def test_filters_and_sorting():
 
 def test_home_is_the_leaderboard_with_the_newest_verdict_and_annotators_still_rate():
     world = build_release_world(loss=-0.08)
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    report = world_report(world, enqueue=False)
     release_report_build(report_id=report.pk)
     leaderboard_refresh()
     page = _client("release_manager").get("/").content.decode()
@@ -156,9 +154,7 @@ def test_by_default_the_leaderboard_shows_the_set_the_newest_report_judged_quali
     world = build_release_world(loss=None)
     other = add_set(world)
     for quality in (world.version, other.version):  # the second report is the newest
-        report = release_report_create(candidate=world.candidate.model_version,
-                                       baseline=world.baseline.model_version,
-                                       dataset_versions=[quality], enqueue=False)  # fmt: skip
+        report = world_report(world, dataset_versions=[quality], enqueue=False)
         release_report_build(report_id=report.pk)
         leaderboard_refresh(force=True)
         page = _client("release_manager").get("/").content.decode()

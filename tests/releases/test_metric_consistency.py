@@ -30,14 +30,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from evalsite.core import jobs
-from evalsite.core.models import Chunk
 from evalsite.datasets.importing import dataset_import
 from evalsite.datasets.models import DatasetVersion, ItemAttribute
 from evalsite.evals.models import EvalRun, RunStatus
 from evalsite.evals.services import runner as runners
 from evalsite.evals.services.comparisons import run_comparison_compute, run_comparison_request
-from evalsite.evals.services.execute import eval_chunk_run
 from evalsite.evals.services.runs import eval_run_start
 from evalsite.fairness.services import fairness_report_compute
 from evalsite.releases.models import ReleaseReport
@@ -54,6 +51,7 @@ from pipelines.metrics.registry import (
 )
 from pipelines.runners.builtin import builtin_spec
 from tests.evals.factories import register_ready, user_with
+from tests.inline import run_job_inline
 from tests.releases.builders import build_release_world
 from tests.releases.consistency_pages import (
     get,
@@ -134,13 +132,7 @@ def _register(version: str) -> ModelVersion:
 
 def _execute(run: EvalRun, capture: Any) -> EvalRun:
     """Every chunk in this process through the real sandboxed session, as a worker would."""
-    for chunk in Chunk.objects.filter(job_id=run.job_id).order_by("index"):
-        claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="inline")
-        assert claimed is not None
-        result = eval_chunk_run(claimed)
-        with capture(execute=True):
-            jobs.chunk_complete(claimed, result)
-    return EvalRun.objects.get(pk=run.pk)
+    return run_job_inline(run, capture)
 
 
 def _report(cand: ModelVersion, base: ModelVersion, sets: list[DatasetVersion]) -> ReleaseReport:

@@ -13,7 +13,7 @@ from evalsite.releases.export import export_html
 from evalsite.releases.models import GateConfig, ReleaseReport
 from evalsite.releases.services.reports import release_report_build, release_report_create
 from tests.evals.factories import user_with
-from tests.releases.builders import build_release_world
+from tests.releases.builders import build_release_world, world_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -44,9 +44,7 @@ def test_release_managers_set_gates_per_family_and_researchers_cannot():
     bad = mgr.post(url, {**body, "metric_margins": '{"nope": 1}'})
     assert bad.status_code == 400
     assert "metric_margins: unknown metric(s) nope" in bad.content.decode()
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    report = world_report(world, enqueue=False)
     gates = {g["name"]: g for g in release_report_build(report_id=report.pk).payload["gates"]}
     assert gates["IoU non-inferiority"]["threshold"] == -0.02
     assert gates["latency budget"]["status"] == "pass"  # candidate p99 30 ms <= 35 ms

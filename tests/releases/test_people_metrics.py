@@ -12,11 +12,11 @@ from django.urls import reverse
 from evalsite.evals.models import ItemResult
 from evalsite.releases.models import LeaderboardState
 from evalsite.releases.services.leaderboard import leaderboard_refresh
-from evalsite.releases.services.reports import release_report_build, release_report_create
+from evalsite.releases.services.reports import release_report_build
 from pipelines.metrics.registry import leaderboard_metrics
 from ratings.services.reports import campaign_snapshot_refresh
 from tests.evals.factories import user_with
-from tests.releases.builders import add_votes, build_release_world
+from tests.releases.builders import add_votes, build_release_world, world_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -36,10 +36,7 @@ def rated():
 
 def test_the_release_report_ranks_metrics_for_its_campaign_and_the_family(rated) -> None:
     world, campaign = rated
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], campaign=campaign,
-                                   enqueue=False)  # fmt: skip
+    report = world_report(world, campaign=campaign, enqueue=False)
     payload = release_report_build(report_id=report.pk).payload
     section = payload["people_metrics"]
     stored = campaign.snapshot.payload["metric_agreement"]

@@ -18,11 +18,11 @@ from evalsite.core.models import Chunk
 from evalsite.releases.errors import ReleaseError
 from evalsite.releases.export import render_export
 from evalsite.releases.models import GateConfig, ReleaseDecision, ReleaseReport
-from evalsite.releases.services.reports import release_report_build, release_report_create
+from evalsite.releases.services.reports import release_report_build
 from models.models import PRODUCTION, Alias, AliasMove
 from models.services import api_token_create
-from tests.evals.factories import user_with
-from tests.releases.builders import add_votes, build_release_world
+from tests.evals.factories import client_as, user_with
+from tests.releases.builders import add_votes, build_release_world, world_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_services]
 
@@ -36,6 +36,24 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 def _args(world: Any) -> list[str]:
     return ["--candidate", "subject-lift:candidate", "--dataset", world.version.spec]
+
+
+def _report_page(report: ReleaseReport) -> str:
+    """The report's page as a researcher sees it."""
+    response = client_as("researcher").get(reverse("releases:report", args=[report.pk]))
+    return response.content.decode()
+
+
+def _queued_and_claimed(world: Any, capture: Any) -> tuple[ReleaseReport, Chunk]:
+    """The world's report queued (its message not sent) and its one chunk, claimed as a worker
+    would claim it."""
+    from evalsite.core import jobs
+
+    with capture(execute=False):
+        report = world_report(world)
+    claimed = jobs.chunk_claim(chunk_id=Chunk.objects.get(job=report.job).pk, worker="test")
+    assert claimed is not None
+    return report, claimed
 
 
 def test_cli_fails_the_fairness_gate_naming_the_group_and_exits_3(tmp_path: Path):
@@ -81,24 +99,18 @@ def test_cli_says_why_and_exits_1_when_a_version_has_no_run():
 def test_crowd_section_with_votes_and_below_the_minimum():
     world = build_release_world(loss=None)
     add_votes(world, control=12, candidate_share=0.7)
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    report = world_report(world, enqueue=False)
     report = release_report_build(report_id=report.pk)
     crowd = report.payload["crowd"]
     assert crowd["note"] == "not enough votes (12 of 50)" and crowd["win_rate"] is None
-    client = Client()
-    client.force_login(user_with("researcher"))
-    page = client.get(reverse("releases:report", args=[report.pk])).content.decode()
+    page = _report_page(report)
     assert "not enough votes (12 of 50)" in page
 
 
 def test_crowd_win_rate_from_the_control_stratum_only():
     world = build_release_world(loss=None)
     campaign, choices = add_votes(world, control=80, candidate_share=0.7, other=40)
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    report = world_report(world, enqueue=False)
     assert report.campaign_id == campaign.pk  # the newest campaign over both runs by default
     crowd = release_report_build(report_id=report.pk).payload["crowd"]
     control = list(choices[:80])
@@ -116,13 +128,7 @@ def test_report_job_runs_through_the_job_primitive_and_is_immutable(
     from evalsite.core import jobs
 
     world = build_release_world(loss=-0.08)
-    with django_capture_on_commit_callbacks(execute=False):
-        report = release_report_create(candidate=world.candidate.model_version,
-                                       baseline=world.baseline.model_version,
-                                       dataset_versions=[world.version])  # fmt: skip
-    chunk = Chunk.objects.get(job=report.job)
-    claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="test")
-    assert claimed is not None
+    report, claimed = _queued_and_claimed(world, django_capture_on_commit_callbacks)
     result = jobs.job_kind(claimed.job.kind).run_chunk(claimed)
     jobs.chunk_complete(claimed, result)
     report.refresh_from_db()
@@ -153,17 +159,14 @@ def test_api_builds_with_wait_and_answers_the_exit_code():
 
 
 def _built(world: Any) -> ReleaseReport:
-    report = release_report_create(candidate=world.candidate.model_version,
-                                   baseline=world.baseline.model_version,
-                                   dataset_versions=[world.version], enqueue=False)  # fmt: skip
+    report = world_report(world, enqueue=False)
     return release_report_build(report_id=report.pk)
 
 
 def test_manager_approves_and_production_moves_in_the_same_transaction():
     world = build_release_world(loss=None)
     report = _built(world)
-    client = Client()
-    client.force_login(user_with("release_manager", "mgr"))
+    client = client_as("release_manager", "mgr")
     resp = client.post(
         reverse("releases:decide", args=[report.pk]),
         {"decision": "approve", "reason": "better on every group", "move_production": "on",
@@ -191,8 +194,7 @@ def test_manager_approves_and_production_moves_in_the_same_transaction():
 def test_researcher_cannot_decide_and_is_told_why():
     world = build_release_world(loss=None)
     report = _built(world)
-    client = Client()
-    client.force_login(user_with("researcher"))
+    client = client_as("researcher")
     resp = client.post(
         reverse("releases:decide", args=[report.pk]),
         {"decision": "approve", "reason": "x", "move_production": "on"},
@@ -209,8 +211,7 @@ def test_researcher_cannot_decide_and_is_told_why():
 def test_a_decision_needs_a_reason_and_only_approval_moves_production():
     world = build_release_world(loss=None)
     report = _built(world)
-    client = Client()
-    client.force_login(user_with("release_manager", "mgr"))
+    client = client_as("release_manager", "mgr")
     url = reverse("releases:decide", args=[report.pk])
     resp = client.post(url, {"decision": "reject", "reason": "  ", "move_production": "on"})
     assert resp.status_code == 400 and not ReleaseDecision.objects.exists()
@@ -247,8 +248,7 @@ def test_offline_html_loads_nothing_and_rerenders_identically_from_the_json(tmp_
 def test_csv_export_is_neutralised_against_formulas():
     world = build_release_world(loss=-0.08)
     report = _built(world)
-    client = Client()
-    client.force_login(user_with("researcher"))
+    client = client_as("researcher")
     text = client.get(reverse("releases:report_csv", args=[report.pk])).content.decode()
     import csv
 
@@ -265,13 +265,7 @@ def test_a_failed_report_job_records_why_on_the_report(django_capture_on_commit_
 
     world = build_release_world(loss=None)
     ItemResult.objects.filter(run=world.candidate).update(status="failed", iou=None)
-    with django_capture_on_commit_callbacks(execute=False):
-        report = release_report_create(candidate=world.candidate.model_version,
-                                       baseline=world.baseline.model_version,
-                                       dataset_versions=[world.version])  # fmt: skip
-    chunk = Chunk.objects.get(job=report.job)
-    claimed = jobs.chunk_claim(chunk_id=chunk.pk, worker="test")
-    assert claimed is not None
+    report, claimed = _queued_and_claimed(world, django_capture_on_commit_callbacks)
     with pytest.raises(ReleaseError) as exc:  # what evalsite.core.tasks.run_chunk catches
         jobs.job_kind(claimed.job.kind).run_chunk(claimed)
     assert exc.value.retryable is False
@@ -280,9 +274,7 @@ def test_a_failed_report_job_records_why_on_the_report(django_capture_on_commit_
     report.refresh_from_db()
     assert report.status == "failed" and "share no successfully scored item" in report.error
     assert jobs.job_progress(report.job)["failed"] == 1
-    client = Client()
-    client.force_login(user_with("researcher"))
-    page = client.get(reverse("releases:report", args=[report.pk])).content.decode()
+    page = _report_page(report)
     assert "share no successfully scored item" in page
 
 
@@ -292,8 +284,7 @@ def test_approval_cannot_move_production_to_a_version_that_is_not_ready():
     world = build_release_world(loss=None)
     report = _built(world)
     ModelVersion.objects.filter(pk=world.candidate.model_version_id).update(status="rejected")
-    client = Client()
-    client.force_login(user_with("release_manager", "mgr"))
+    client = client_as("release_manager", "mgr")
     resp = client.post(
         reverse("releases:decide", args=[report.pk]),
         {"decision": "approve", "reason": "ok", "move_production": "on", "override": "known"},
@@ -322,9 +313,7 @@ def test_a_report_whose_builder_died_is_finished_by_the_reaper_not_left_running(
         mock.patch("evalsite.core.tasks.run_chunk.apply_async") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        report = release_report_create(candidate=world.candidate.model_version,
-                                       baseline=world.baseline.model_version,
-                                       dataset_versions=[world.version], enqueue=False)  # fmt: skip
+        report = world_report(world, enqueue=False)
         assert report.job_id is not None and send.call_count == 0
         chunk = Chunk.objects.get(job=report.job)
         dead = jobs.chunk_claim(chunk_id=chunk.pk, worker="cli-host:4242:dead")

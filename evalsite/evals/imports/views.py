@@ -26,8 +26,9 @@ from evalsite.evals.imports.checks import ImportRefused
 from evalsite.evals.imports.forms import ImportForm
 from evalsite.evals.imports.services import parity_run_get
 from evalsite.evals.imports.upload import eval_run_import_upload
+from models.api.serializers import upload_size_checked
 from models.errors import VersionNotFound
-from models.forms import check_upload_size, max_upload_bytes
+from models.forms import max_upload_bytes
 from models.selectors import model_version_resolve
 from models.views import form_errors
 
@@ -92,13 +93,7 @@ class ImportSerializer(serializers.Serializer):  # type: ignore[type-arg]
     parity_run = ApiWholeNumber(required=False, min_value=1)
 
     def validate_file(self, value: Any) -> Any:
-        from django import forms
-
-        try:
-            check_upload_size(value)
-        except forms.ValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
-        return value
+        return upload_size_checked(value)
 
 
 class RunImport(APIView):

@@ -12,6 +12,7 @@ the primary run of the version `production` points to on the same set version.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -95,26 +96,11 @@ def run_comparison_compute(*, comparison_id: int) -> dict[str, Any]:
     row = RunComparison.objects.select_related("baseline", "candidate").get(pk=comparison_id)
     paired = paired_results(baseline=row.baseline, candidate=row.candidate)
     s = REPORT_SETTINGS
-    deltas = paired_deltas(
-        paired.baseline,
-        paired.candidate,
-        margin=s.improvement_margin,
-        rounds=s.rounds,
-        level=DEFAULT_LEVEL,
-        seed=s.seed,
-    )
+    deltas_of = partial(paired_deltas, margin=s.improvement_margin, rounds=s.rounds,
+                        level=DEFAULT_LEVEL, seed=s.seed)  # fmt: skip
+    deltas = deltas_of(paired.baseline, paired.candidate)
     if paired.instance_baseline:  # the release report's instance deltas, from the same seed
-        deltas = {
-            **deltas,
-            **paired_deltas(
-                paired.instance_baseline,
-                paired.instance_candidate,
-                margin=s.improvement_margin,
-                rounds=s.rounds,
-                level=DEFAULT_LEVEL,
-                seed=s.seed,
-            ),
-        }
+        deltas = {**deltas, **deltas_of(paired.instance_baseline, paired.instance_candidate)}
     metrics = {}
     for name, d in deltas.items():
         metrics[name] = {**d.as_dict(), "excludes_zero": bool(d.low > 0 or d.high < 0)}

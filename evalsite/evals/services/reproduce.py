@@ -32,7 +32,7 @@ from evalsite.evals.models import (
     RunStatus,
 )
 from evalsite.evals.services.parity import parity_between
-from evalsite.evals.services.runs import eval_run_start
+from evalsite.evals.services.runs import eval_run_rerun
 from pipelines.metrics.registry import BY_NAME, image_key_label, run_metrics, stored_metrics
 from pipelines.stats.noise import delta_within_noise, run_to_run_noise
 
@@ -52,14 +52,7 @@ def eval_run_reproduce(*, run: EvalRun, user: User | None = None) -> EvalRun:
             f"run #{run.pk} is {run.status}; only a finished (done) run can be reproduced"
         )
     with transaction.atomic():  # the chunks are enqueued on commit, with reproduce_of set
-        new = eval_run_start(
-            model_version=run.model_version,
-            dataset_version=run.dataset_version,
-            user=user,
-            runtime=run.runtime,
-            postprocess=run.postprocess,
-            chunk_size=run.chunk_size,
-        )
+        new = eval_run_rerun(run=run, user=user)
         EvalRun.objects.filter(pk=new.pk).update(reproduce_of=run)
         new.reproduce_of = run
     return new
