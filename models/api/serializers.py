@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
 from rest_framework import serializers
 
 from evalsite.core.names import NameSerializerField
@@ -13,7 +14,7 @@ from models.forms import check_upload_size, parse_spec_text
 from models.models import Alias, AliasMove, ModelVersion
 
 
-def upload_size_checked(value: Any) -> Any:
+def upload_size_checked(value: UploadedFile) -> UploadedFile:
     """An uploaded file within the upload limit (`check_upload_size`'s limit and message, as the
     field's 400), for a serializer's `validate_file`."""
     try:
