@@ -22,9 +22,9 @@ def test_the_server_is_a_real_process_that_stores_objects_in_a_fresh_bucket(
     s3_server: MotoServer, s3: S3Endpoint
 ) -> None:
     assert s3_server.proc.poll() is None and s3.url.startswith("http://127.0.0.1:")
-    assert s3.keys() == [], "a test's bucket starts empty"
+    assert s3.object_keys() == [], "a test's bucket starts empty"
     s3.client().put_object(Bucket=s3.bucket, Key="a/b.png", Body=b"bytes")
-    assert s3.keys() == ["a/b.png"]
+    assert s3.object_keys() == ["a/b.png"]
     assert s3.client().get_object(Bucket=s3.bucket, Key="a/b.png")["Body"].read() == b"bytes"
     assert s3.env() == {
         "STORAGE_URL": f"s3://{s3.bucket}",
@@ -71,7 +71,7 @@ def test_fail_next_answers_exactly_k_requests_with_503_then_serves_again(
 
     assert client.get_object(Bucket=s3.bucket, Key="k")["Body"].read() == b"v"
     assert s3_proxy.failed == 3
-    assert s3.keys() == ["k"]
+    assert s3.object_keys() == ["k"]
 
 
 def test_unreachable_for_refuses_connections_until_the_time_is_up(
@@ -93,4 +93,4 @@ def test_unreachable_for_refuses_connections_until_the_time_is_up(
         time.sleep(0.05)
     assert time.monotonic() - began >= 1.4
     assert client.get_object(Bucket=s3.bucket, Key="k")["Body"].read() == b"v"
-    assert s3.keys() == ["k"], "the server itself kept its objects"
+    assert s3.object_keys() == ["k"], "the server itself kept its objects"

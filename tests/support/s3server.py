@@ -92,7 +92,7 @@ class S3Endpoint:
             config=config,
         )
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         """Every key in the bucket (under the prefix, if any)."""
         client = self.client()
         found: list[str] = []
