@@ -44,6 +44,7 @@ __all__ = [
     "save_file",
     "storage",
     "stored_sha256",
+    "upload",
     "worker_cache",
 ]
 
@@ -120,9 +121,10 @@ def local_path(name: str, *, sha256: str | None = None) -> Path:
     return worker_cache().get(name, sha256=sha256, fetch=fetch, version=version)
 
 
-def open_read(name: str) -> IO[bytes]:
-    """The stored file, open for reading (streamed from the bucket, not cached)."""
-    st = storage()
+def open_read(name: str, *, st: Storage | None = None) -> IO[bytes]:
+    """The stored file, open for reading (streamed from the bucket, not cached); `st`: another
+    storage than the configured one (`storage_migrate`)."""
+    st = st or storage()
     fs = _fs(st)
     if fs is not None:
         return open(fs.path(name), "rb")
@@ -242,20 +244,26 @@ def save_file(name: str, source: Path, *, sha256: str | None = None, move: bool 
         shutil.copyfile(source, tmp)
         os.replace(tmp, path)
         return name
-    _s3_client(st).upload_file(
-        str(source),
-        st.bucket_name,  # type: ignore[attr-defined]
-        _s3_key(st, name),
-        ExtraArgs=_put_params(name, sha256 or sha256_file(source)),
-    )
+    upload(st, name, source, sha256=sha256 or sha256_file(source))
     if move:
         Path(source).unlink(missing_ok=True)
     return name
 
 
-def stored_sha256(name: str) -> str | None:
+def upload(st: Storage, name: str, source: Path, *, sha256: str) -> None:
+    """Put a local file into the bucket of `st` under `name`, its sha256 in the metadata
+    (multipart for large files)."""
+    _s3_client(st).upload_file(
+        str(source),
+        st.bucket_name,  # type: ignore[attr-defined]
+        _s3_key(st, name),
+        ExtraArgs=_put_params(name, sha256),
+    )
+
+
+def stored_sha256(name: str, *, st: Storage | None = None) -> str | None:
     """The sha256 kept in a bucket object's metadata (None on the filesystem, or without one)."""
-    st = storage()
+    st = st or storage()
     if _fs(st) is not None:
         return None
     try:
