@@ -18,11 +18,12 @@ BUCKET = "evalsite-test"
 
 
 def s3_storages(url: str = f"s3://{BUCKET}/media") -> dict[str, Any]:
+    default = storages_from_url(
+        "STORAGE_URL", url, endpoint_url=None, region="us-east-1",
+        access_key="testing", secret_key_="testing",
+    )  # fmt: skip
     return {
-        "default": storages_from_url(
-            "STORAGE_URL", url, endpoint_url=None, region="us-east-1",
-            access_key="testing", secret_key_="testing",
-        ),  # fmt: skip
+        "default": default,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
 

@@ -131,9 +131,9 @@ def test_a_corrupt_object_fails_naming_the_file_and_hashes(s3_store):  # noqa: F
 
 
 def test_a_missing_object_is_file_not_found_naming_it(s3_store):  # noqa: F811
-    with pytest.raises(FileNotFoundError, match="cas/00/00/gone.png"):
+    with pytest.raises(FileNotFoundError, match=r"cas/00/00/gone\.png"):
         files.local_path("cas/00/00/gone.png", sha256="0" * 64)
-    with pytest.raises(FileNotFoundError, match="runs/1/alpha/gone.png"):
+    with pytest.raises(FileNotFoundError, match=r"runs/1/alpha/gone\.png"):
         files.open_read("runs/1/alpha/gone.png")
     assert not files.exists("runs/1/alpha/gone.png")
     files.delete("runs/1/alpha/gone.png")  # deleting nothing is fine

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.conf import settings
 from django.urls import reverse
 from PIL import Image
 
@@ -34,7 +33,11 @@ def start(version: Any, dv: Any) -> EvalRun:
 
 
 def test_a_run_on_a_bucket_equals_the_same_run_on_the_filesystem(
-    tmp_path, settings, s3_bucket, fake_model, run_inline  # noqa: F811
+    tmp_path,
+    settings,
+    s3_bucket,
+    fake_model,
+    run_inline,  # noqa: F811
 ):
     version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
     on_disk = run_inline(start(version, tiny_set(tmp_path / "fs", name="set-fs")))
@@ -61,7 +64,10 @@ def test_a_run_on_a_bucket_equals_the_same_run_on_the_filesystem(
 
 
 def test_a_corrupt_object_fails_its_item_naming_the_file_and_the_rest_is_scored(
-    tmp_path, s3_store, fake_model, run_inline  # noqa: F811
+    tmp_path,
+    s3_store,
+    fake_model,
+    run_inline,  # noqa: F811
 ):
     version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
     dv = tiny_set(tmp_path, name="set-corrupt")
@@ -83,7 +89,11 @@ def test_a_corrupt_object_fails_its_item_naming_the_file_and_the_rest_is_scored(
 
 
 def test_pages_stream_set_and_run_pictures_from_the_bucket(
-    tmp_path, client, s3_store, fake_model, run_inline  # noqa: F811
+    tmp_path,
+    client,
+    s3_store,
+    fake_model,
+    run_inline,  # noqa: F811
 ):
     version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
     run = run_inline(start(version, tiny_set(tmp_path, name="set-pages")))

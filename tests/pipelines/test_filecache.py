@@ -1,4 +1,4 @@
-"""The worker's file cache: verified downloads, atomic placement, LRU by bytes, several processes."""
+"""The worker's file cache: verified downloads, atomic placement, LRU by bytes, processes."""
 
 from __future__ import annotations
 
@@ -122,7 +122,9 @@ def test_processes_downloading_at_once_never_see_partial_files_and_stay_under_th
     assert not cache.path_for("old.bin").exists()
     assert list((tmp_path / TMP).iterdir()) == []
     names = {p.name for d in (tmp_path / OBJECTS).iterdir() for p in d.iterdir()}
-    expected = {cache.path_for(k, sha256_bytes(k[0].encode() * 100)).name for k in ("a.bin", "b.bin")}
+    expected = {
+        cache.path_for(k, sha256_bytes(k[0].encode() * 100)).name for k in ("a.bin", "b.bin")
+    }
     assert names == expected
 
 
