@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from tests/objectstore.py and tests/evals/conftest.py
 """The storage seam (`evalsite.core.files`) on the filesystem and on an S3 bucket (moto)."""
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def test_filesystem_store_writes_under_media_root_and_local_path_is_the_file_its
 # --- a bucket ---------------------------------------------------------------------------------
 
 
-def test_bucket_store_round_trip_with_sha256_metadata(s3_store):  # noqa: F811
+def test_bucket_store_round_trip_with_sha256_metadata(s3_store):
     name = "runs/7/alpha/item.png"
     files.save_bytes(name, b"alpha")
     assert keys(s3_store) == ["media/runs/7/alpha/item.png"]  # under the URL's prefix
@@ -107,7 +108,7 @@ def test_bucket_store_round_trip_with_sha256_metadata(s3_store):  # noqa: F811
     assert not Path(settings.MEDIA_ROOT).exists()  # nothing went to the local disk
 
 
-def test_bucket_files_are_fetched_once_into_the_worker_cache_and_verified(s3_store):  # noqa: F811
+def test_bucket_files_are_fetched_once_into_the_worker_cache_and_verified(s3_store):
     data = b"photo"
     sha = sha256_bytes(data)
     name = f"cas/{sha[:2]}/{sha[2:4]}/{sha}.jpg"
@@ -120,7 +121,7 @@ def test_bucket_files_are_fetched_once_into_the_worker_cache_and_verified(s3_sto
     assert files.worker_cache().usage() == (len(data), 1)
 
 
-def test_a_corrupt_object_fails_naming_the_file_and_hashes(s3_store):  # noqa: F811
+def test_a_corrupt_object_fails_naming_the_file_and_hashes(s3_store):
     sha = sha256_bytes(b"the real bytes")
     name = f"cas/{sha[:2]}/{sha[2:4]}/{sha}.png"
     s3_store.put_object(Bucket=BUCKET, Key="media/" + name, Body=b"flipped bits")
@@ -130,7 +131,7 @@ def test_a_corrupt_object_fails_naming_the_file_and_hashes(s3_store):  # noqa: F
     assert files.worker_cache().usage() == (0, 0)
 
 
-def test_a_missing_object_is_file_not_found_naming_it(s3_store):  # noqa: F811
+def test_a_missing_object_is_file_not_found_naming_it(s3_store):
     with pytest.raises(FileNotFoundError, match=r"cas/00/00/gone\.png"):
         files.local_path("cas/00/00/gone.png", sha256="0" * 64)
     with pytest.raises(FileNotFoundError, match=r"runs/1/alpha/gone\.png"):
@@ -139,7 +140,7 @@ def test_a_missing_object_is_file_not_found_naming_it(s3_store):  # noqa: F811
     files.delete("runs/1/alpha/gone.png")  # deleting nothing is fine
 
 
-def test_save_file_and_delete_prefix_in_a_bucket(s3_store, tmp_path):  # noqa: F811
+def test_save_file_and_delete_prefix_in_a_bucket(s3_store, tmp_path):
     source = tmp_path / "model.onnx"
     source.write_bytes(b"onnx")
     files.save_file("models/m/1/model.onnx", source)

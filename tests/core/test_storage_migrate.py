@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from tests/objectstore.py and tests/evals/conftest.py
 """`manage.py storage_migrate --to s3://…`: copies MEDIA_ROOT into a bucket, verified, resumable."""
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def migrate(url: str) -> str:
 
 
 def test_it_copies_every_stored_file_with_its_sha256_and_skips_work_in_progress(
-    media, s3_bucket  # noqa: F811
+    media,
+    s3_bucket,
 ):
     said = migrate(f"s3://{BUCKET}/prod")
     assert keys(s3_bucket) == sorted(f"prod/{name}" for name in media)
@@ -56,7 +58,9 @@ def test_it_copies_every_stored_file_with_its_sha256_and_skips_work_in_progress(
 
 
 def test_a_second_run_copies_only_what_is_missing_or_different(
-    media, s3_bucket, settings  # noqa: F811
+    media,
+    s3_bucket,
+    settings,
 ):
     migrate(f"s3://{BUCKET}")
     # a half-finished earlier copy: one object missing, one with other bytes
@@ -72,7 +76,10 @@ def test_a_second_run_copies_only_what_is_missing_or_different(
 
 
 def test_after_the_switch_the_platform_reads_the_same_names_from_the_bucket(
-    media, s3_bucket, settings, tmp_path  # noqa: F811
+    media,
+    s3_bucket,
+    settings,
+    tmp_path,
 ):
     from evalsite.datasets.storage import item_file
 
@@ -95,7 +102,10 @@ def test_after_the_switch_the_platform_reads_the_same_names_from_the_bucket(
     ],
 )
 def test_a_bad_url_or_bucket_is_refused_with_a_clear_message(
-    media, s3_bucket, url, says  # noqa: F811
+    media,
+    s3_bucket,
+    url,
+    says,
 ):
     with pytest.raises(CommandError) as caught:
         migrate(url)

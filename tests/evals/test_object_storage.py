@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from tests/objectstore.py and tests/evals/conftest.py
 """Evaluation runs with the set, model and run files in an S3 bucket (moto, in-process): the same
 results and digest as on the filesystem, nothing on the local disk but the worker's cache, a
 corrupt or missing object fails only its item, and pages stream pictures from the bucket."""
@@ -37,7 +38,7 @@ def test_a_run_on_a_bucket_equals_the_same_run_on_the_filesystem(
     settings,
     s3_bucket,
     fake_model,
-    run_inline,  # noqa: F811
+    run_inline,
 ):
     version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
     on_disk = run_inline(start(version, tiny_set(tmp_path / "fs", name="set-fs")))
@@ -67,7 +68,7 @@ def test_a_corrupt_object_fails_its_item_naming_the_file_and_the_rest_is_scored(
     tmp_path,
     s3_store,
     fake_model,
-    run_inline,  # noqa: F811
+    run_inline,
 ):
     version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
     dv = tiny_set(tmp_path, name="set-corrupt")
@@ -93,7 +94,7 @@ def test_pages_stream_set_and_run_pictures_from_the_bucket(
     client,
     s3_store,
     fake_model,
-    run_inline,  # noqa: F811
+    run_inline,
 ):
     version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
     run = run_inline(start(version, tiny_set(tmp_path, name="set-pages")))
