@@ -27,6 +27,7 @@ CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_from_url(
 CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 MEDIA_ROOT = TEST_DIR / "media"
+WORKER_CACHE_DIR = TEST_DIR / "worker-cache"
 TEMP_ROOT = TEST_DIR / "tmp"  # never the system temp folder, which other programs share
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Queues of concurrent test sessions on one Redis must not mix.

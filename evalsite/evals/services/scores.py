@@ -12,13 +12,12 @@ missing, stale or unreadable file costs only time.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evalsite.evals.services.artefacts import file_stem, run_folder
+from evalsite.core import files
+from evalsite.evals.services.artefacts import file_stem, run_prefix
 from pipelines.hashing import sha256_arrays
 from pipelines.metrics import SCALAR_KEYS, evaluate_pair
 
@@ -30,8 +29,8 @@ def _digest(pred_u8: np.ndarray, gt: np.ndarray) -> str:
     return sha256_arrays(pred_u8, gt.astype(bool, copy=False))
 
 
-def _path(run_id: int, stem: str, key: str) -> Path:
-    return run_folder(run_id) / FOLDER / f"{file_stem(stem)}.{key}.json"
+def _name(run_id: int, stem: str, key: str) -> str:
+    return f"{run_prefix(run_id)}/{FOLDER}/{file_stem(stem)}.{key}.json"
 
 
 def evaluation_save(
@@ -47,11 +46,7 @@ def evaluation_save(
             },
         },
     }
-    path = _path(run_id, stem, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, path)
+    files.save_bytes(_name(run_id, stem, key), json.dumps(doc).encode())
 
 
 def evaluation_of(
@@ -59,7 +54,7 @@ def evaluation_of(
 ) -> dict[str, Any]:
     """The stored evaluation of exactly these arrays, or `evaluate_pair` computed now."""
     try:
-        doc = json.loads(_path(run_id, stem, key).read_text())
+        doc = json.loads(files.read_bytes(_name(run_id, stem, key)))
         result: dict[str, Any] = doc["result"]
         # A file written before a metric was added lacks its key: evaluate again.
         if doc.get("digest") == _digest(pred_u8, gt) and all(k in result for k in SCALAR_KEYS):
