@@ -102,6 +102,9 @@ def register_model(family: str) -> Any:
 
 def measure(version: Any, dataset_version: Any, *, var_dir: Path, chunk_size: int,
             endpoint: S3Endpoint | None, worker_env: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    from django.db.models import Max
+
+    from evalsite.core.models import Chunk
     from evalsite.evals.models import EvalRun, RunStatus
     from evalsite.evals.services.runs import eval_run_start
 
@@ -122,12 +125,18 @@ def measure(version: Any, dataset_version: Any, *, var_dir: Path, chunk_size: in
     if run.status != RunStatus.DONE:
         raise SystemExit(f"run #{run.pk} {run.status}: {run.error}")
     elapsed = (run.finished_at - run.created_at).total_seconds()
+    # Where the time went: the chunks (fetch, predict, write), then the finishing step that reads
+    # every alpha back to aggregate and digest the run.
+    last_chunk = Chunk.objects.filter(job_id=run.job_id).aggregate(last=Max("finished_at"))["last"]
     n = run.summary["counts"]["ok"]
-    return {"run": run, "ips": n / elapsed, "elapsed": elapsed, "items": n, "startup": startup}
+    return {"run": run, "ips": n / elapsed, "elapsed": elapsed, "items": n, "startup": startup,
+            "chunks": (last_chunk - run.created_at).total_seconds(),
+            "finalise": (run.finished_at - last_chunk).total_seconds()}  # fmt: skip
 
 
 def describe(r: dict[str, Any]) -> str:
-    return (f"{r['ips']:6.2f} images/s ({r['items']} in {r['elapsed']:.1f} s; worker live "
+    return (f"{r['ips']:6.2f} images/s ({r['items']} in {r['elapsed']:.1f} s: chunks "
+            f"{r['chunks']:.1f} s, finishing step {r['finalise']:.1f} s; worker live "
             f"{r['startup']:.1f} s after start)")  # fmt: skip
 
 
