@@ -18,6 +18,9 @@ Cold-cache fetch: the demo set's photos and masks (fixtures/sets/pascal-s-demo, 
 bucket) fetched into an empty cache through the worker's own read path
 (`evalsite.datasets.storage.item_file`: download, sha256 check, rename into place); reported.
 
+Also printed: each run's time split into its chunks and the finishing step (which reads every
+alpha back), and what one PUT, HEAD and GET of an alpha-sized object costs on the test server.
+
 Integrity (exit status 1 when it fails): every S3 run has the same per-image results and output
 digest as the filesystem runs of the same photos, and the worker's cache ended under its cap.
 
@@ -42,7 +45,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support.judge import Judge  # noqa: E402
+from bench.support.judge import Judge, pct  # noqa: E402
 from bench.support.workers import (  # noqa: E402
     setup_django,
     start_workers,
@@ -163,6 +166,27 @@ def cold_fetch(endpoint: S3Endpoint, var_dir: Path) -> tuple[float, int, int]:
     return seconds, sum(p.stat().st_size for p in paths), len(paths)
 
 
+def round_trips(endpoint: S3Endpoint, count: int = 50) -> str:
+    """p50 / p90 of single PUT, HEAD and GET requests of a 30 KB object (an alpha PNG's size):
+    what each request a run makes costs on this server and machine."""
+    client = endpoint.client()
+    body = bytes(30_000)
+    calls = {
+        "PUT": lambda key: client.put_object(Bucket=endpoint.bucket, Key=key, Body=body),
+        "HEAD": lambda key: client.head_object(Bucket=endpoint.bucket, Key=key),
+        "GET": lambda key: client.get_object(Bucket=endpoint.bucket, Key=key)["Body"].read(),
+    }
+    shown = []
+    for name, call in calls.items():
+        ms = []
+        for i in range(count):
+            began = time.perf_counter()
+            call(f"round-trip/{i}")
+            ms.append((time.perf_counter() - began) * 1000)
+        shown.append(f"{name} p50 {pct(ms, 50):.1f} ms, p90 {pct(ms, 90):.1f} ms")
+    return "; ".join(shown)
+
+
 def cache_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -204,6 +228,7 @@ def main() -> int:
             f"capped at {CACHE_MAX_MB} MB\n")  # fmt: skip
 
         seconds, size, count = cold_fetch(endpoint, var_dir)
+        out(f"one request of 30 KB to the test server: {round_trips(endpoint)}")
         out(f"cold cache: the demo set's {count} files ({size / 2**20:.1f} MB) fetched in "
             f"{seconds:.2f} s ({size / 2**20 / seconds:.1f} MB/s)\n")  # fmt: skip
 
