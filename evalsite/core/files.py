@@ -43,6 +43,7 @@ __all__ = [
     "save_bytes",
     "save_file",
     "storage",
+    "storage_probe",
     "stored_sha256",
     "upload",
     "worker_cache",
@@ -274,3 +275,50 @@ def stored_sha256(name: str, *, st: Storage | None = None) -> str | None:
         raise
     value = head.get("Metadata", {}).get(SHA256_META)
     return str(value) if value else None
+
+
+#: How long a worker's storage probe waits for the bucket before calling it unreachable: the
+#: probe runs beside the heartbeat, which must not wait on a storage outage.
+PROBE_TIMEOUT_SECONDS = 3.0
+
+
+def storage_probe() -> dict[str, Any]:
+    """What a worker reports in its heartbeat about storage: which backend, whether this machine
+    reaches it now (the bucket answers, or MEDIA_ROOT is writable), and its cache's use."""
+    st = storage()
+    fs = _fs(st)
+    cache = worker_cache()
+    held, count = cache.usage()
+    out: dict[str, Any] = {
+        "backend": "file" if fs is not None else "s3",
+        "cache_bytes": held,
+        "cache_files": count,
+        "cache_limit_bytes": cache.max_bytes,
+    }
+    if fs is not None:
+        folder = Path(fs.location)
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # FileSystemStorage creates MEDIA_ROOT on the first write
+        out["reachable"] = os.access(folder, os.W_OK)
+        if not out["reachable"]:
+            out["error"] = f"{fs.location} is not writable here"
+        return out
+    from botocore.config import Config
+
+    try:
+        client = st._create_session().client(  # type: ignore[attr-defined]
+            "s3",
+            endpoint_url=st.endpoint_url,  # type: ignore[attr-defined]
+            region_name=st.region_name,  # type: ignore[attr-defined]
+            config=Config(
+                connect_timeout=PROBE_TIMEOUT_SECONDS,
+                read_timeout=PROBE_TIMEOUT_SECONDS,
+                retries={"max_attempts": 1},
+            ),
+        )
+        client.head_bucket(Bucket=st.bucket_name)  # type: ignore[attr-defined]
+        out["reachable"] = True
+    except Exception as exc:
+        out["reachable"] = False
+        out["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return out

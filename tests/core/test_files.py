@@ -206,3 +206,35 @@ def test_read_through_a_stream_decodes_like_a_path(tmp_path):
     path = tmp_path / "a.png"
     path.write_bytes(buf.getvalue())
     assert (read_gray8(io.BytesIO(buf.getvalue())) == read_gray8(path)).all()
+
+
+# --- what a worker reports: backend, reachability, cache use ----------------------------------
+
+
+def test_the_probe_reports_a_reachable_bucket_and_the_cache_use(s3_store, settings):
+    files.save_bytes("cas/aa/bb/x.png", b"x")
+    files.local_path("cas/aa/bb/x.png")
+    probe = files.storage_probe()
+    assert probe["backend"] == "s3" and probe["reachable"] is True
+    assert probe["cache_files"] == 1 and probe["cache_bytes"] == 1
+    assert probe["cache_limit_bytes"] == settings.WORKER_CACHE_MAX_MB * 2**20
+
+
+def test_the_probe_reports_an_unreachable_bucket_quickly(settings, tmp_path):
+    import time
+
+    from tests.objectstore import s3_storages
+
+    settings.STORAGES = s3_storages()
+    settings.STORAGES["default"]["OPTIONS"]["endpoint_url"] = "http://127.0.0.1:9"  # discard port
+    settings.WORKER_CACHE_DIR = tmp_path / "cache"
+    began = time.monotonic()
+    probe = files.storage_probe()
+    assert probe["reachable"] is False and "EndpointConnectionError" in probe["error"]
+    assert time.monotonic() - began < 2 * files.PROBE_TIMEOUT_SECONDS + 1
+
+
+def test_the_probe_on_the_filesystem_checks_media_root_is_writable(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "not-yet" / "media"
+    probe = files.storage_probe()
+    assert probe["backend"] == "file" and probe["reachable"] is True
