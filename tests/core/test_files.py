@@ -105,6 +105,13 @@ def test_bucket_store_round_trip_with_sha256_metadata(s3_store):
     files.save_bytes(name, b"alpha, rewritten")  # a retried chunk overwrites the same key
     assert files.fingerprint(name) != before
     assert files.local_path(name).read_bytes() == b"alpha, rewritten"  # never a stale copy
+    # what this worker wrote is in its cache already: reading it back costs no download
+    files.save_bytes("runs/7/alpha/fresh.png", b"fresh")
+    held = files.worker_cache().usage()
+    assert files.local_path("runs/7/alpha/fresh.png").read_bytes() == b"fresh"
+    assert files.worker_cache().usage() == held
+    s3_store.put_object(Bucket=BUCKET, Key="media/" + name, Body=b"other machine's bytes")
+    assert files.local_path(name).read_bytes() == b"other machine's bytes"  # ETag changed
     assert not Path(settings.MEDIA_ROOT).exists()  # nothing went to the local disk
 
 
@@ -112,7 +119,7 @@ def test_bucket_files_are_fetched_once_into_the_worker_cache_and_verified(s3_sto
     data = b"photo"
     sha = sha256_bytes(data)
     name = f"cas/{sha[:2]}/{sha[2:4]}/{sha}.jpg"
-    files.save_bytes(name, data)
+    s3_store.put_object(Bucket=BUCKET, Key="media/" + name, Body=data)  # another machine's
     first = files.local_path(name, sha256=sha)
     assert first.read_bytes() == data and first.suffix == ".jpg"
     assert str(first).startswith(str(settings.WORKER_CACHE_DIR))
