@@ -43,6 +43,7 @@ __all__ = [
     "save_bytes",
     "save_file",
     "storage",
+    "storage_probe",
     "stored_sha256",
     "upload",
     "worker_cache",
@@ -219,12 +220,21 @@ def save_bytes(name: str, data: bytes) -> str:
         tmp.write_bytes(data)
         os.replace(tmp, path)
         return name
-    _s3_client(st).put_object(
+    put = _s3_client(st).put_object(
         Bucket=st.bucket_name,  # type: ignore[attr-defined]
         Key=_s3_key(st, name),
         Body=data,
         **_put_params(name, sha256_bytes(data)),
     )
+    # Keep what this worker just wrote in its cache under the object's ETag, so a later
+    # `local_path` here (finalising reads every alpha) costs a HEAD and no download.
+    etag = str(put.get("ETag", "")).strip('"')
+    if etag:
+
+        def fetch(fh: BinaryIO) -> None:
+            fh.write(data)
+
+        worker_cache().get(name, sha256=None, fetch=fetch, version=f"{len(data):x}-{etag}")
     return name
 
 
@@ -274,3 +284,62 @@ def stored_sha256(name: str, *, st: Storage | None = None) -> str | None:
         raise
     value = head.get("Metadata", {}).get(SHA256_META)
     return str(value) if value else None
+
+
+#: How long a worker's storage probe waits for the bucket before calling it unreachable: the
+#: probe runs beside the heartbeat, which must not wait on a storage outage.
+PROBE_TIMEOUT_SECONDS = 3.0
+
+
+_probe_clients: dict[tuple[Any, ...], Any] = {}
+
+
+def _probe_client(st: Any) -> Any:
+    """A client with short timeouts and no retries, made once per storage configuration (making
+    a boto3 client costs tens of milliseconds of CPU; the probe runs every few seconds)."""
+    from botocore.config import Config
+
+    ident = (st.endpoint_url, st.region_name, st.access_key, st.bucket_name)
+    if ident not in _probe_clients:
+        _probe_clients[ident] = st._create_session().client(
+            "s3",
+            endpoint_url=st.endpoint_url,
+            region_name=st.region_name,
+            config=Config(
+                connect_timeout=PROBE_TIMEOUT_SECONDS,
+                read_timeout=PROBE_TIMEOUT_SECONDS,
+                retries={"max_attempts": 1},
+            ),
+        )
+    return _probe_clients[ident]
+
+
+def storage_probe() -> dict[str, Any]:
+    """What a worker reports in its heartbeat about storage: which backend, whether this machine
+    reaches it now (the bucket answers, or MEDIA_ROOT is writable), and its cache's use."""
+    st = storage()
+    fs = _fs(st)
+    cache = worker_cache()
+    held, count = cache.usage()
+    out: dict[str, Any] = {
+        "backend": "file" if fs is not None else "s3",
+        "cache_bytes": held,
+        "cache_files": count,
+        "cache_limit_bytes": cache.max_bytes,
+    }
+    if fs is not None:
+        folder = Path(fs.location)
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # FileSystemStorage creates MEDIA_ROOT on the first write
+        out["reachable"] = os.access(folder, os.W_OK)
+        if not out["reachable"]:
+            out["error"] = f"{fs.location} is not writable here"
+        return out
+    try:
+        client = _probe_client(st)
+        client.head_bucket(Bucket=st.bucket_name)  # type: ignore[attr-defined]
+        out["reachable"] = True
+    except Exception as exc:
+        out["reachable"] = False
+        out["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return out

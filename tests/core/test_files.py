@@ -105,6 +105,13 @@ def test_bucket_store_round_trip_with_sha256_metadata(s3_store):
     files.save_bytes(name, b"alpha, rewritten")  # a retried chunk overwrites the same key
     assert files.fingerprint(name) != before
     assert files.local_path(name).read_bytes() == b"alpha, rewritten"  # never a stale copy
+    # what this worker wrote is in its cache already: reading it back costs no download
+    files.save_bytes("runs/7/alpha/fresh.png", b"fresh")
+    held = files.worker_cache().usage()
+    assert files.local_path("runs/7/alpha/fresh.png").read_bytes() == b"fresh"
+    assert files.worker_cache().usage() == held
+    s3_store.put_object(Bucket=BUCKET, Key="media/" + name, Body=b"other machine's bytes")
+    assert files.local_path(name).read_bytes() == b"other machine's bytes"  # ETag changed
     assert not Path(settings.MEDIA_ROOT).exists()  # nothing went to the local disk
 
 
@@ -112,7 +119,7 @@ def test_bucket_files_are_fetched_once_into_the_worker_cache_and_verified(s3_sto
     data = b"photo"
     sha = sha256_bytes(data)
     name = f"cas/{sha[:2]}/{sha[2:4]}/{sha}.jpg"
-    files.save_bytes(name, data)
+    s3_store.put_object(Bucket=BUCKET, Key="media/" + name, Body=data)  # another machine's
     first = files.local_path(name, sha256=sha)
     assert first.read_bytes() == data and first.suffix == ".jpg"
     assert str(first).startswith(str(settings.WORKER_CACHE_DIR))
@@ -206,3 +213,35 @@ def test_read_through_a_stream_decodes_like_a_path(tmp_path):
     path = tmp_path / "a.png"
     path.write_bytes(buf.getvalue())
     assert (read_gray8(io.BytesIO(buf.getvalue())) == read_gray8(path)).all()
+
+
+# --- what a worker reports: backend, reachability, cache use ----------------------------------
+
+
+def test_the_probe_reports_a_reachable_bucket_and_the_cache_use(s3_store, settings):
+    files.save_bytes("cas/aa/bb/x.png", b"x")
+    files.local_path("cas/aa/bb/x.png")
+    probe = files.storage_probe()
+    assert probe["backend"] == "s3" and probe["reachable"] is True
+    assert probe["cache_files"] == 1 and probe["cache_bytes"] == 1
+    assert probe["cache_limit_bytes"] == settings.WORKER_CACHE_MAX_MB * 2**20
+
+
+def test_the_probe_reports_an_unreachable_bucket_quickly(settings, tmp_path):
+    import time
+
+    from tests.objectstore import s3_storages
+
+    settings.STORAGES = s3_storages()
+    settings.STORAGES["default"]["OPTIONS"]["endpoint_url"] = "http://127.0.0.1:9"  # discard port
+    settings.WORKER_CACHE_DIR = tmp_path / "cache"
+    began = time.monotonic()
+    probe = files.storage_probe()
+    assert probe["reachable"] is False and "EndpointConnectionError" in probe["error"]
+    assert time.monotonic() - began < 2 * files.PROBE_TIMEOUT_SECONDS + 1
+
+
+def test_the_probe_on_the_filesystem_checks_media_root_is_writable(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "not-yet" / "media"
+    probe = files.storage_probe()
+    assert probe["backend"] == "file" and probe["reachable"] is True

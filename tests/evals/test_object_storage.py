@@ -113,3 +113,47 @@ def test_pages_stream_set_and_run_pictures_from_the_bucket(
     rgba = np.asarray(Image.open(io.BytesIO(cutout.content)))
     assert rgba.shape[2] == 4
     assert BUCKET not in cutout["ETag"] and "runs/" not in cutout["ETag"]
+
+
+def test_a_web_upload_of_a_set_is_kept_in_the_bucket_and_imported_by_a_worker(tmp_path, s3_store):
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from evalsite.datasets.models import DatasetImport
+    from evalsite.datasets.services import dataset_import_run, dataset_import_upload
+    from tests.evals.factories import write_set_folder
+
+    folder = write_set_folder(tmp_path / "upload", 3, empty=0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, arcname=path.relative_to(folder).as_posix())
+    upload = SimpleUploadedFile("set.zip", buf.getvalue(), content_type="application/zip")
+    imp = dataset_import_upload(name="uploaded", upload=upload, user=user_with("researcher"))
+    assert imp.upload.startswith("uploads/") and keys(s3_store, f"media/{imp.upload}")
+
+    assert dataset_import_run(import_id=imp.pk)["outcome"] == "created"
+    imp = DatasetImport.objects.get(pk=imp.pk)
+    assert imp.version is not None and imp.version.item_count == 3
+    assert keys(s3_store, "media/uploads/") == []  # the kept zip is gone once imported
+    assert len(keys(s3_store, "media/cas/")) >= 6  # photos and masks, and their web copies
+
+
+def test_a_model_file_in_the_bucket_is_cached_per_version_and_checked(tmp_path, s3_store):
+    from models.files import version_file
+    from pipelines.filecache import CorruptObject
+    from tests.evals.factories import export_tiny_model, register_ready
+
+    source = export_tiny_model(tmp_path / "tiny.pt2")
+    version = register_ready("tiny", "1.0.0", file=source, spec=tiny_spec())
+    assert keys(s3_store, f"media/{version.file.name}")
+    local = version_file(version)
+    assert local is not None and local.read_bytes() == source.read_bytes()
+    assert local.suffix == ".pt2"
+    s3_store.put_object(Bucket=BUCKET, Key=f"media/{version.file.name}", Body=b"tampered")
+    assert version_file(version) == local  # cached per version: not fetched again
+    files.worker_cache().path_for(version.file.name, version.sha256).unlink()
+    with pytest.raises(CorruptObject, match=version.sha256):
+        version_file(version)

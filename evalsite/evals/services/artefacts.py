@@ -30,7 +30,6 @@ import numpy as np
 
 from evalsite.core import files
 from evalsite.core.errors import NotFound
-from evalsite.datasets.storage import item_file
 from pipelines.hashing import sha256_bytes, sha256_file
 from pipelines.metrics.io import read_gray8
 from pipelines.postprocess.cutout import (
@@ -180,7 +179,8 @@ class ItemView:
                 return alpha_bytes, PNG
             if self.role == "web_alpha":
                 return web_copy(alpha), PNG
-            photo = load_image_rgb(item_file(self.photo))
+            with files.open_read(self.photo) as fh:  # streamed: a page keeps no local copy
+                photo = load_image_rgb(fh)
         except FileNotFoundError:
             raise NotFound("The file is gone (artefacts of old runs are purged).") from None
         return render_view(photo, alpha, self.role, min_instance_area=self.min_instance_area)
