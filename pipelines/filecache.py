@@ -11,10 +11,13 @@ How it stays correct with several pool processes and crashes:
 - placing a file and evicting others happen under an exclusive `fcntl` lock on one lock file;
   a hit touches the file under the shared lock, so it is never evicted between the check and
   the touch;
-- eviction removes the least recently used files (by modification time, which a hit renews)
-  until the new file fits under `max_bytes`. Files used within `protect_seconds` are kept (a
-  process may be about to open the path it was given), so the cache may exceed the cap for that
-  long when a single chunk needs more than the cap.
+- a ledger file holds the bytes and files held, updated under that lock, so placing a file does
+  not list the cache; only when a new file would not fit is the cache listed (and the ledger
+  recomputed from the listing, which also repairs it after a crash between a rename and its
+  update): the least recently used files (by modification time, which a hit renews) are removed
+  down to `low_water` of the cap, so the next misses place without listing again. Files used
+  within `protect_seconds` are kept (a process may be about to open the path it was given), so
+  the cache may exceed the cap for that long when a single chunk needs more than the cap.
 
 Pure: no Django. `evalsite.core.files` builds one from the settings.
 """
@@ -33,8 +36,8 @@ from typing import BinaryIO
 
 from pipelines.hashing import sha256_bytes, sha256_file
 
-#: Sub-folders of the cache root: placed files, downloads in progress, and the lock file.
-OBJECTS, TMP, LOCK = "objects", "tmp", ".lock"
+#: Sub-folders of the cache root: placed files, downloads in progress; the lock and ledger files.
+OBJECTS, TMP, LOCK, LEDGER = "objects", "tmp", ".lock", ".usage"
 #: A temporary download left by a killed process is removed by the next eviction after this long.
 STALE_TMP_SECONDS = 3600.0
 
@@ -50,12 +53,22 @@ class CorruptObject(ValueError):
 class FileCache:
     """`get(key, sha256=…, fetch=…)` returns a local path holding the key's bytes."""
 
-    def __init__(self, root: Path, max_bytes: int, *, protect_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int,
+        *,
+        protect_seconds: float = 30.0,
+        low_water: float = 0.9,
+    ) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
         self.root = Path(root)
         self.max_bytes = int(max_bytes)
         self.protect_seconds = protect_seconds
+        # Evicting to 90 % of the cap: measured, listing 1000 cached files under the lock cost
+        # ~45 ms, paid by every miss of a full cache when evicting only to make room.
+        self.low_water = low_water
         (self.root / OBJECTS).mkdir(parents=True, exist_ok=True)
         (self.root / TMP).mkdir(parents=True, exist_ok=True)
 
@@ -107,9 +120,7 @@ class FileCache:
                     raise CorruptObject(key, sha256, got)
             size = tmp.stat().st_size
             with self._lock(fcntl.LOCK_EX):
-                self._evict(needed=size, keep=target)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, target)  # another process's identical copy is simply replaced
+                self._place(tmp, target, size)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -124,27 +135,61 @@ class FileCache:
                     out.append((st.st_mtime, st.st_size, Path(entry.path)))
         return out
 
-    def _evict(self, *, needed: int, keep: Path) -> None:
-        """Remove least recently used files until `needed` more bytes fit (lock held)."""
-        entries = sorted(self._entries())
-        total = sum(size for _mtime, size, path in entries if path != keep)
+    def _read_ledger(self) -> tuple[int, int] | None:
+        try:
+            held, count = (self.root / LEDGER).read_text().split()
+            return max(0, int(held)), max(0, int(count))
+        except (OSError, ValueError):
+            return None
+
+    def _write_ledger(self, held: int, count: int) -> None:
+        tmp = self.root / f"{LEDGER}.{os.getpid()}"
+        tmp.write_text(f"{held} {count}")
+        os.replace(tmp, self.root / LEDGER)
+
+    def _place(self, tmp: Path, target: Path, size: int) -> None:
+        """Rename a verified download into place, evicting first if it would not fit (lock
+        held); another process's identical copy is simply replaced."""
+        ledger = self._read_ledger()
+        try:
+            old, existed = target.stat().st_size, 1
+        except FileNotFoundError:
+            old, existed = 0, 0
+        if ledger is None or ledger[0] - old + size > self.max_bytes:
+            held, count = self._evict(needed=size, keep=target)
+        else:
+            held, count = ledger[0] - old, ledger[1] - existed
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        self._write_ledger(held + size, count + 1)
+
+    def _evict(self, *, needed: int, keep: Path) -> tuple[int, int]:
+        """Remove least recently used files until `needed` more bytes fit under the low-water
+        mark (lock held); (bytes, files) left, `keep` not counted."""
+        entries = sorted(e for e in self._entries() if e[2] != keep)
+        total, count = sum(size for _mtime, size, _path in entries), len(entries)
+        goal = min(self.max_bytes, int(self.max_bytes * self.low_water))
         recent = time.time() - self.protect_seconds
         for mtime, size, path in entries:
-            if total + needed <= self.max_bytes:
+            if total + needed <= goal:
                 break
-            if path == keep or mtime > recent:
+            if mtime > recent:
                 continue
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-            total -= size
+            total, count = total - size, count - 1
         stale = time.time() - STALE_TMP_SECONDS
         for entry in os.scandir(self.root / TMP):
             with contextlib.suppress(FileNotFoundError):
                 if entry.stat().st_mtime < stale:
                     os.unlink(entry.path)
+        return total, count
 
     def usage(self) -> tuple[int, int]:
-        """(bytes, files) held now."""
+        """(bytes, files) held now (from the ledger; listed when there is none)."""
+        ledger = self._read_ledger()
+        if ledger is not None:
+            return ledger
         try:
             entries = self._entries()
         except OSError as exc:

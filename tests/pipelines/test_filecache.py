@@ -62,7 +62,7 @@ def test_a_partial_download_is_never_used(tmp_path):
 
 
 def test_least_recently_used_files_are_evicted_to_stay_under_the_cap(tmp_path):
-    cache = FileCache(tmp_path, 300, protect_seconds=0)
+    cache = FileCache(tmp_path, 300, protect_seconds=0, low_water=1.0)
     paths = {}
     for i, key in enumerate(["a.png", "b.png", "c.png"]):
         paths[key] = cache.get(key, sha256=None, fetch=writer(bytes([i]) * 100))
@@ -151,3 +151,19 @@ def test_two_processes_fetching_the_same_key_both_get_the_whole_file(tmp_path):
         p.join(30)
     assert [p.exitcode for p in procs] == [0, 0]
     assert FileCache(tmp_path, 10_000).usage() == (50_000, 1)
+
+
+def test_a_full_cache_evicts_to_its_low_water_mark_and_the_ledger_matches_a_listing(tmp_path):
+    cache = FileCache(tmp_path, 1000, protect_seconds=0, low_water=0.5)
+    for i in range(10):
+        cache.get(f"k{i}.png", sha256=None, fetch=writer(b"x" * 100))
+        os.utime(cache.path_for(f"k{i}.png"), (1000 + i, 1000 + i))
+    assert cache.usage() == (1000, 10)
+    cache.get("k10.png", sha256=None, fetch=writer(b"y" * 100))  # does not fit: evict to 500
+    assert cache.usage() == (500, 5)
+    listed = [p for d in (tmp_path / OBJECTS).iterdir() for p in d.iterdir()]
+    assert (sum(p.stat().st_size for p in listed), len(listed)) == cache.usage()
+    assert cache.path_for("k10.png").exists() and cache.path_for("k9.png").exists()
+    assert not cache.path_for("k5.png").exists()  # the oldest went first
+    (tmp_path / ".usage").unlink()  # a lost ledger is rebuilt from a listing
+    assert cache.usage() == (500, 5)
