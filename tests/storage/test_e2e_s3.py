@@ -63,7 +63,7 @@ class RemoteWorker:
 
     @property
     def cache(self) -> Path:
-        return self._test_dir / "worker-cache"
+        return self.home / "cache"
 
 
 def files_under(folder: Path) -> list[Path]:
@@ -132,6 +132,7 @@ def start_remote_worker(start_worker: Any, endpoint: S3Endpoint, tmp_path: Path)
     env = {
         **endpoint.env(),
         "VAR_DIR": str(home / "var"),
+        "WORKER_CACHE_DIR": str(home / "cache"),
         "WORKER_CACHE_MAX_MB": str(CACHE_MAX_MB),
         "SECRET_KEY": django_settings.SECRET_KEY,
     }
