@@ -2,8 +2,8 @@
 server (moto's standalone server, `tests/support/s3server.py`), and a real Celery worker that
 shares no folder with the web evaluates it.
 
-The worker's VAR_DIR (so its MEDIA_ROOT, temporary folder and cache) and its working directory are
-an empty folder of its own; the web's MEDIA_ROOT is another, which must stay empty. The reference
+The worker's VAR_DIR (so its MEDIA_ROOT and temporary folder), its cache and its working directory
+are empty folders of its own; the web's MEDIA_ROOT is another, which must stay empty. The reference
 is the same evaluation on the filesystem store, run in this process first.
 
 PostgreSQL + Redis: the worker and the web share only the database, the broker and the bucket.
