@@ -233,3 +233,119 @@ def secret_key(var_dir: Path) -> str:
         pass
     tmp.unlink(missing_ok=True)
     return key_file.read_text().strip()
+
+
+#: The backend of `s3://` storage: django-storages' S3 one (boto3), any S3-protocol server.
+S3_BACKEND = "storages.backends.s3.S3Storage"
+FILESYSTEM_BACKEND = "django.core.files.storage.FileSystemStorage"
+#: S3 bucket names: 3–63 characters, lower-case letters, digits, dots and hyphens, starting and
+#: ending with a letter or digit (the rule every S3-protocol server applies).
+_BUCKET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+
+
+def storage_url(name: str, url: str) -> tuple[str, str, str]:
+    """Validate `file://` or `s3://BUCKET[/PREFIX]`: (scheme, bucket, prefix)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ImproperlyConfigured(
+                f"{name}=file:// stores files under MEDIA_ROOT and takes no path (set MEDIA_ROOT "
+                f"to move it), got {url!r}"
+            )
+        return "file", "", ""
+    if scheme == "s3":
+        bucket, prefix = parts.netloc, parts.path.strip("/")
+        ok = (
+            3 <= len(bucket) <= 63
+            and set(bucket) <= _BUCKET_CHARS
+            and bucket[0].isalnum()
+            and bucket[-1].isalnum()
+            and ".." not in bucket
+        )
+        if not ok:
+            raise ImproperlyConfigured(
+                f"{name} must name a bucket (3-63 lower-case letters, digits, '.' or '-'), like "
+                f"s3://evalsite or s3://evalsite/prefix, got {url!r}"
+            )
+        bad_prefix = any(p in {"", ".", ".."} for p in prefix.split("/")) if prefix else False
+        if bad_prefix or parts.query or parts.fragment or "\\" in prefix:
+            raise ImproperlyConfigured(
+                f"{name} has an invalid prefix (folders separated by '/', no '.' or '..', no "
+                f"query), got {url!r}"
+            )
+        return "s3", bucket, prefix
+    raise ImproperlyConfigured(
+        f"{name} has an unsupported scheme {scheme!r} (use file:// or s3://BUCKET[/PREFIX]), "
+        f"got {url!r}"
+    )
+
+
+def env_http_url(name: str) -> str | None:
+    """An http(s):// URL (an S3 endpoint), or None when unset."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return None
+    parts = urlsplit(raw)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in {"http", "https"} or not parts.hostname or not port_ok:
+        raise ImproperlyConfigured(
+            f"{name} must be an http:// or https:// URL like http://127.0.0.1:9000, got {raw!r}"
+        )
+    return raw
+
+
+def storages_from_url(
+    name: str,
+    url: str,
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    access_key: str | None,
+    secret_key_: str | None,
+) -> dict[str, Any]:
+    """Django's `STORAGES["default"]` for a validated STORAGE_URL.
+
+    S3: no ACLs (the bucket's policy decides; many S3-protocol servers refuse ACLs), files
+    overwritten in place under their own key (keys are content- or id-addressed, so a retried
+    write puts the same bytes under the same key; a renamed copy would orphan the first), and
+    no querystring auth on URLs (pages never hand a key to a browser: views stream the bytes).
+    """
+    scheme, bucket, prefix = storage_url(name, url)
+    if scheme == "file":
+        # No location: FileSystemStorage follows settings.MEDIA_ROOT (and its overrides).
+        return {"BACKEND": FILESYSTEM_BACKEND}
+    options: dict[str, Any] = {
+        "bucket_name": bucket,
+        "location": prefix,
+        "default_acl": None,
+        "file_overwrite": True,
+        "querystring_auth": False,
+        "endpoint_url": endpoint_url,
+        "region_name": region,
+    }
+    if access_key is not None or secret_key_ is not None:
+        if not access_key or not secret_key_:
+            raise ImproperlyConfigured(
+                "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither (boto3 then "
+                "finds credentials itself: instance role, ~/.aws)"
+            )
+        options["access_key"] = access_key
+        options["secret_key"] = secret_key_
+    return {"BACKEND": S3_BACKEND, "OPTIONS": options}
+
+
+def env_region(name: str) -> str | None:
+    """An S3 region name (`us-east-1`, `eu-central-1`), or None when unset."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return None
+    if not (len(raw) <= 64 and raw[0].isalnum() and set(raw) <= _BUCKET_CHARS - {"."}):
+        raise ImproperlyConfigured(
+            f"{name} must be a region name like us-east-1 (lower-case letters, digits and '-'), "
+            f"got {raw!r}"
+        )
+    return raw

@@ -19,12 +19,15 @@ from evalsite.env import (
     database_from_url,
     env_bool,
     env_float,
+    env_http_url,
     env_int,
     env_list,
     env_networks,
     env_path,
+    env_region,
     env_str,
     secret_key,
+    storages_from_url,
     trusted_proxy_settings,
 )
 
@@ -179,6 +182,28 @@ STATICFILES_DIRS = [BASE_DIR / "evalsite" / "static"]
 WHITENOISE_USE_FINDERS = True  # serve from app folders without collectstatic (demo, tests)
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
+# Where every stored file lives (evalsite/core/files.py): file:// = MEDIA_ROOT on this machine (a
+# worker elsewhere must mount it), s3://BUCKET[/PREFIX] = an S3-protocol bucket every machine
+# reaches over HTTP (S3_ENDPOINT_URL for one that is not AWS). `manage.py storage_migrate` copies
+# MEDIA_ROOT into a bucket.
+STORAGE_URL = env_str("STORAGE_URL", "file://")
+S3_ENDPOINT_URL = env_http_url("S3_ENDPOINT_URL")
+S3_REGION = env_region("S3_REGION")
+STORAGES = {
+    "default": storages_from_url(
+        "STORAGE_URL",
+        STORAGE_URL,
+        endpoint_url=S3_ENDPOINT_URL,
+        region=S3_REGION,
+        access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
+        secret_key_=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+    ),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# A worker's local copies of stored files when storage is a bucket (pipelines/filecache.py):
+# set files by their sha256, model files per version; least recently used evicted past the cap.
+WORKER_CACHE_DIR = env_path("WORKER_CACHE_DIR", VAR_DIR / "worker-cache")
+WORKER_CACHE_MAX_MB = env_int("WORKER_CACHE_MAX_MB", 4096, minimum=1)
 
 # Scratch folders of imports, uploads and conversions: the system temp folder unless TEMP_ROOT
 # names another (created on first use; the tests give each run, and some each test, their own).

@@ -8,7 +8,7 @@ sessions, or a running demo, never share a queue or a database.
 
 import os
 
-from evalsite.env import broker_from_url, broker_transport, env_str
+from evalsite.env import broker_from_url, broker_transport, env_path, env_str
 from evalsite.settings import *  # noqa: F403
 from evalsite.settings import DATABASES, VAR_DIR
 
@@ -27,6 +27,8 @@ CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_from_url(
 CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 MEDIA_ROOT = TEST_DIR / "media"
+# A worker process started by a test may be given a cache of its own (the storage end-to-end).
+WORKER_CACHE_DIR = env_path("WORKER_CACHE_DIR", TEST_DIR / "worker-cache")
 TEMP_ROOT = TEST_DIR / "tmp"  # never the system temp folder, which other programs share
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Queues of concurrent test sessions on one Redis must not mix.

@@ -109,4 +109,4 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-pytest_plugins = ["tests.workers"]
+pytest_plugins = ["tests.workers", "tests.support.s3server"]

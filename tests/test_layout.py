@@ -184,9 +184,9 @@ def load_compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_describes_web_worker_beat_postgres_redis():
+def test_compose_describes_web_worker_beat_postgres_redis_and_object_storage():
     services = load_compose()["services"]
-    assert set(services) >= {"web", "worker", "beat", "postgres", "redis"}
+    assert set(services) >= {"web", "worker", "beat", "postgres", "redis", "minio"}
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker, "worker must scale"
     for name in ("web", "worker", "beat"):
@@ -194,12 +194,18 @@ def test_compose_describes_web_worker_beat_postgres_redis():
         assert env["DATABASE_URL"].startswith("postgres://")
         assert "@postgres:5432/" in env["DATABASE_URL"]
         assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
-        assert env["MEDIA_ROOT"] == "/data/media"
-        assert "media:/data/media" in services[name]["volumes"]
-        assert set(services[name]["depends_on"]) == {"postgres", "redis"}
+        # Stored files are in the bucket: no service shares a media folder with another.
+        assert env["STORAGE_URL"].startswith("s3://")
+        assert env["S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert "MEDIA_ROOT" not in env
+        assert not any("media" in v for v in services[name].get("volumes", []))
+        assert set(services[name]["depends_on"]) == {"postgres", "redis", "minio-bucket"}
     db_name = services["postgres"]["environment"]["POSTGRES_DB"]
     assert services["web"]["environment"]["DATABASE_URL"].endswith(f"/{db_name}")
-    assert {"media", "pgdata"} <= set(load_compose()["volumes"])
+    assert {"objects", "pgdata"} <= set(load_compose()["volumes"])
+    assert "media" not in load_compose()["volumes"]
+    for name in ("minio", "minio-bucket"):  # pinned to a release, never a moving tag
+        assert re.fullmatch(r"minio/\w+:RELEASE\.[\dT:-]+Z", services[name]["image"])
 
 
 def test_dockerfile_copies_only_existing_paths():

@@ -107,6 +107,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         include: str = "tests.jobkinds",
         extra_env: dict[str, str] | None = None,
         concurrency: int = 1,
+        cwd: Path = ROOT,
     ) -> WorkerProcess:
         n = len(started)
         log = tmp_path / f"worker-{n}.log"
@@ -138,7 +139,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         env.update(extra_env or {})
         proc = subprocess.Popen(
             cmd,
-            cwd=ROOT,
+            cwd=cwd,  # the project is importable from anywhere: worker_env sets PYTHONPATH
             env=env,
             stdout=open(log, "wb"),  # noqa: SIM115
             stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 import celery
@@ -23,7 +24,9 @@ from django.utils import timezone
 log = logging.getLogger(__name__)
 
 
-def write_heartbeat(hostname: str, queues: list[str], started_at: Any) -> None:
+def write_heartbeat(
+    hostname: str, queues: list[str], started_at: Any, storage: dict[str, Any] | None = None
+) -> None:
     from evalsite.core.models import WorkerHeartbeat
 
     try:
@@ -36,6 +39,7 @@ def write_heartbeat(hostname: str, queues: list[str], started_at: Any) -> None:
                 "platform": sys.platform,
                 "started_at": started_at,
                 "last_seen": timezone.now(),
+                "storage": storage or {},
             },
         )
     except Exception as exc:  # the DB may be briefly locked or down; the next beat tries again
@@ -83,18 +87,30 @@ class WorkerHeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
         super().__init__(parent, **kwargs)
         self.timer_ref: Any = None
         self.started_at = timezone.now()
+        self.storage: dict[str, Any] = {}
+        self.probing = threading.Event()
 
     def start(self, parent: Any) -> None:
         hostname = parent.hostname
         queues = [q.name for q in parent.app.amqp.queues.consume_from.values()]
 
         def beat() -> None:
-            write_heartbeat(hostname, queues, self.started_at)
+            write_heartbeat(hostname, queues, self.started_at, self.storage)
 
+        self.storage = _probe()
         beat()
         self.timer_ref = parent.timer.call_repeatedly(settings.WORKER_HEARTBEAT_SECONDS, beat)
+        self.probing.clear()
+        threading.Thread(target=self._probe_loop, name="storage-probe", daemon=True).start()
+
+    def _probe_loop(self) -> None:
+        """Probe storage on a thread of its own: an unreachable bucket makes a probe wait for its
+        timeout, which must not delay the heartbeat (the worker would look dead)."""
+        while not self.probing.wait(settings.WORKER_HEARTBEAT_SECONDS):
+            self.storage = _probe()
 
     def stop(self, parent: Any) -> None:
+        self.probing.set()
         if self.timer_ref is not None:
             self.timer_ref.cancel()
             self.timer_ref = None
@@ -107,6 +123,16 @@ class WorkerHeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
             WorkerHeartbeat.objects.filter(hostname=parent.hostname).delete()
         except Exception:
             log.exception("could not remove worker heartbeat")
+
+
+def _probe() -> dict[str, Any]:
+    from evalsite.core.files import storage_probe
+
+    try:
+        return storage_probe()
+    except Exception as exc:  # a probe must never stop the heartbeat
+        log.warning("storage probe failed: %s", exc)
+        return {"reachable": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 @worker_process_init.connect

@@ -38,9 +38,30 @@ def is_infrastructure_error(exc: BaseException) -> bool:
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
+def is_object_storage_fault(exc: BaseException) -> bool:
+    """The object storage (`STORAGE_URL=s3://…`) is unreachable or failing: no connection, a
+    closed connection, a timeout, or a 5xx answer. A missing object (404) or a corrupt one is
+    the item's, not the storage's: those fail the item."""
+    try:
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+    except ImportError:  # no S3 client installed: no object storage either
+        return False
+    for e in _chain(exc):
+        if isinstance(e, BotoConnectionError | HTTPClientError):
+            return True  # EndpointConnectionError, ConnectTimeout, ConnectionClosed, ReadTimeout
+        if isinstance(e, ClientError):
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if int(status) >= 500:
+                return True
+    return False
+
+
 def is_storage_fault(exc: BaseException) -> bool:
-    """The worker's storage failed (disk full, read-only, I/O error)."""
-    return any(isinstance(e, OSError) and e.errno in STORAGE_ERRNOS for e in _chain(exc))
+    """The worker's storage failed (disk full, read-only, I/O error), or the object storage it
+    reads and writes through is unreachable (`is_object_storage_fault`)."""
+    local = any(isinstance(e, OSError) and e.errno in STORAGE_ERRNOS for e in _chain(exc))
+    return local or is_object_storage_fault(exc)
 
 
 def infrastructure_fault(exc: BaseException) -> str | None:
@@ -56,7 +77,11 @@ def storage_fault_text(exc: BaseException, worker: str, detail: str) -> str:
     full = any(
         isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in _chain(exc)
     )
-    what = "disk full" if full else "storage failing"
+    what = (
+        "disk full" if full
+        else "object storage unreachable" if is_object_storage_fault(exc)
+        else "storage failing"
+    )  # fmt: skip
     return f"{what} on worker {worker} (retried {settings.JOB_MAX_INTERRUPTIONS} times): {detail}"
 
 

@@ -94,6 +94,8 @@ class WorkerHeartbeat(models.Model):
     platform = models.CharField(max_length=32, blank=True)
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField(db_index=True)
+    #: `evalsite.core.files.storage_probe`: backend, whether this worker reaches it, cache use.
+    storage = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["hostname"]

@@ -114,15 +114,28 @@ def health() -> tuple[dict[str, Any], int]:
     beat = beat_status()
     degraded = [name for name, ok in (("broker", broker["ok"]), ("beat", beat["ok"])) if not ok]
     degraded += [f"queue:{q}" for q, info in queues.items() if not info.live and q != "coreml"]
+    workers = worker_storage()
+    degraded += [
+        f"storage:{w['hostname']}" for w in workers if w["storage"].get("reachable") is False
+    ]
     body = {
         "status": "degraded" if degraded else "ok",
         "degraded": degraded,
         "database": db,
         "broker": broker,
         "queues": {name: info.as_dict() for name, info in queues.items()},
+        "workers": workers,
         "beat": beat,
     }
     return body, 200
+
+
+def worker_storage(workers: list[WorkerHeartbeat] | None = None) -> list[dict[str, Any]]:
+    """Per live worker: its queues and what its last heartbeat said about storage (backend,
+    reachable, cache bytes/limit; `evalsite.core.files.storage_probe`)."""
+    workers = live_workers() if workers is None else workers
+    return [{"hostname": w.hostname, "queues": list(w.queues), "storage": dict(w.storage or {})}
+            for w in workers]  # fmt: skip
 
 
 def inspect_active(timeout: float = 1.0) -> dict[str, Any] | None:

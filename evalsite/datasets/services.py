@@ -8,7 +8,6 @@ and run it in a worker with progress written to the row.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -47,16 +46,13 @@ def dataset_import_upload(
     problem = selectors.set_name_problem(name)
     if problem:
         raise ValueError(problem)
-    target = storage.upload_path()
-    with open(target, "wb") as fh:
-        for chunk in upload.chunks():
-            fh.write(chunk)
+    target = storage.upload_store(upload.chunks())
     try:
         with transaction.atomic():
             imp = DatasetImport.objects.create(
                 name=name,
                 description=description,
-                upload=str(target),
+                upload=target,
                 original_filename=(upload.name or "")[:255],
                 created_by=user,
             )
@@ -71,7 +67,7 @@ def dataset_import_upload(
             )
             imp.save(update_fields=["job"])
     except BaseException:
-        target.unlink(missing_ok=True)
+        storage.upload_remove(target)
         raise
     return imp
 
@@ -106,17 +102,17 @@ def dataset_import_run(*, import_id: int) -> dict[str, Any]:
         status=ImportStatus.RUNNING, phase="checking", error=""
     )
     imp = DatasetImport.objects.get(pk=import_id)
-    upload = Path(imp.upload)
-    source = f"web upload {imp.original_filename or upload.name}"
+    source = f"web upload {imp.original_filename or storage.upload_label(imp.upload)}"
     try:
-        result = dataset_import(
-            path=upload,
-            name=imp.name,
-            user=imp.created_by,
-            description=imp.description,
-            source_label=source,
-            progress=_progress_writer(import_id),
-        )
+        with storage.upload_local(imp.upload) as upload:
+            result = dataset_import(
+                path=upload,
+                name=imp.name,
+                user=imp.created_by,
+                description=imp.description,
+                source_label=source,
+                progress=_progress_writer(import_id),
+            )
     except (ImportRejected, InvalidInput) as exc:
         DatasetImport.objects.filter(pk=import_id).update(
             status=ImportStatus.FAILED,
@@ -126,7 +122,7 @@ def dataset_import_run(*, import_id: int) -> dict[str, Any]:
             error=str(exc),
             finished_at=timezone.now(),
         )
-        upload.unlink(missing_ok=True)
+        storage.upload_remove(imp.upload)
         return {"outcome": "rejected"}
     DatasetImport.objects.filter(pk=import_id).update(
         status=ImportStatus.DONE,
@@ -137,7 +133,7 @@ def dataset_import_run(*, import_id: int) -> dict[str, Any]:
         report=result.report,
         finished_at=timezone.now(),
     )
-    upload.unlink(missing_ok=True)
+    storage.upload_remove(imp.upload)
     return {"outcome": result.outcome, "version": result.version.pk}
 
 
@@ -149,4 +145,4 @@ def dataset_import_upload_failed(*, import_id: int, reason: str) -> None:
     DatasetImport.objects.filter(pk=import_id).update(
         status=ImportStatus.FAILED, phase="failed", error=reason, finished_at=timezone.now()
     )
-    Path(imp.upload).unlink(missing_ok=True)
+    storage.upload_remove(imp.upload)

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
+from evalsite.core import files
 from evalsite.core.inputs import query_int
 from evalsite.core.roles import researcher_required, signed_in
 from evalsite.datasets import selectors, services
@@ -82,8 +83,8 @@ def item_file(request: HttpRequest, item_id: int, kind: str) -> FileResponse:
         raise DatasetNotFound(f"no file kind {kind!r}")
     item = selectors.item_get(item_id=item_id)
     stored = getattr(item, field)
-    try:
-        handle = stored.open("rb")
+    try:  # streamed from the store (MEDIA_ROOT or the bucket), permission-checked above
+        handle = files.open_read(stored.name)
     except FileNotFoundError:
         raise DatasetNotFound("the stored file is missing") from None
     response = FileResponse(handle, content_type=mimetypes.guess_type(stored.name)[0])

@@ -14,10 +14,10 @@ import io
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from evalsite.core import files
 from evalsite.core.errors import NotFound
 from evalsite.datasets.models import Item
 from evalsite.evals.models import ItemResult
@@ -80,11 +80,13 @@ def figures(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return figs
 
 
-def _data_uri(path: Path) -> str:
-    if not path.is_file():
+def _data_uri(name: str) -> str:
+    try:
+        data = files.read_bytes(name)
+    except (FileNotFoundError, ValueError):
         return ""
-    mime = "image/jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "image/png"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+    mime = "image/jpeg" if Path(name).suffix.lower() in (".jpg", ".jpeg") else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _cutout_uri(result: ItemResult, item: Item) -> str:
@@ -92,7 +94,7 @@ def _cutout_uri(result: ItemResult, item: Item) -> str:
     from PIL import Image
 
     try:
-        data, _ = item_view(result.artefacts, item.image.path, "web_cutout").render()
+        data, _ = item_view(result.artefacts, item.image.name, "web_cutout").render()
     except (NotFound, OSError):
         return ""
     with Image.open(io.BytesIO(data)) as im:
@@ -114,7 +116,6 @@ def gallery_images(report: ReleaseReport, *, inline: bool) -> dict[str, dict[str
         (r.run_id, r.item_id): r
         for r in ItemResult.objects.filter(run_id__in=runs.values(), item_id__in=ids)
     }
-    media = Path(settings.MEDIA_ROOT)
     out: dict[str, dict[str, str]] = {}
     for item_id in ids:
         item = items.get(item_id)
@@ -122,8 +123,8 @@ def gallery_images(report: ReleaseReport, *, inline: bool) -> dict[str, dict[str
             continue
         entry: dict[str, str] = {}
         if inline:
-            entry["photo"] = _data_uri(media / str(item.thumb.name))
-            entry["gt"] = _data_uri(media / str(item.thumb_overlay.name))
+            entry["photo"] = _data_uri(str(item.thumb.name))
+            entry["gt"] = _data_uri(str(item.thumb_overlay.name))
         else:
             entry["photo"] = reverse("datasets:item_file", args=[item_id, "thumb"])
             entry["gt"] = reverse("datasets:item_file", args=[item_id, "overlay"])

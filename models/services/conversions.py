@@ -18,6 +18,7 @@ from evalsite.core.jobs import job_create
 from evalsite.core.models import Job
 from evalsite.core.tempdirs import temp_folder
 from models.errors import ConversionFailed, RegistryError
+from models.files import version_file
 from models.models import ModelFormat, ModelVersion, VersionStatus
 from models.services.versions import model_version_register
 
@@ -112,7 +113,7 @@ def _convert(source: ModelVersion, target: str, folder: Path) -> tuple[Path, dic
     try:
         child_spec = run_in_sandbox(
             fn,
-            str(source.file.path),
+            str(version_file(source)),
             source.spec,
             str(out),
             source_version=source.ref,

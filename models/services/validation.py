@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from evalsite.core.jobs import job_create
 from evalsite.core.models import Job
+from models.files import version_file
 from models.models import ModelFormat, ModelVersion, VersionStatus
 
 VALIDATE_JOB = "registry.validate"
@@ -106,7 +107,8 @@ def _run_checks(
 ) -> tuple[bool, str, dict[str, Any], str]:
     from pipelines.sandbox import validate_model
 
-    path = version.file.path if version.file else None
+    local = version_file(version)
+    path = str(local) if local is not None else None
     report = validate_model(
         path,
         version.spec,
@@ -130,7 +132,7 @@ def _coreml_checks_without_runtime(
     """
     from pipelines.convert import check_coreml_normalisation
 
-    check = check_coreml_normalisation(version.file.path, version.spec)
+    check = check_coreml_normalisation(str(version_file(version)), version.spec)
     data = {
         **data,
         "ok": bool(check.ok),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import cv2
 import numpy as np
@@ -70,12 +71,13 @@ def pair_files(pred_dir: Path, gt_dir: Path) -> tuple[list[Pair], list[dict[str,
     return pairs, errors
 
 
-def read_gray8(path: Path) -> np.ndarray:
-    """Read an image as 2-D uint8 by the conversion rules above; PairError when unreadable."""
+def read_gray8(path: Path | IO[bytes]) -> np.ndarray:
+    """Read an image (a path, or an open binary file) as 2-D uint8 by the conversion rules
+    above; PairError when unreadable."""
     try:
         with Image.open(path) as im:
             mode, size = im.mode, im.size
-            if mode == "L" and im.format == "PNG":
+            if mode == "L" and im.format == "PNG" and isinstance(path, str | Path):
                 # Same values as Pillow, decoded faster; fall through on anything unexpected.
                 fast = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
                 if fast is not None and fast.dtype == np.uint8 and fast.shape == size[::-1]:

@@ -7,12 +7,13 @@ Why EXIF: phone photos store pixels sideways plus an orientation tag; the contra
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps
 
 
-def load_image_rgb(path: str | Path) -> np.ndarray:
+def load_image_rgb(path: str | Path | IO[bytes]) -> np.ndarray:
     """H×W×3 uint8 RGB array of the upright photo (alpha channels dropped, greyscale expanded)."""
     with Image.open(path) as im:
         upright = ImageOps.exif_transpose(im) or im

@@ -28,7 +28,7 @@ from PIL import Image
 
 from evalsite.datasets.models import DatasetVersion
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunStatus
-from evalsite.evals.services.artefacts import resolve
+from evalsite.evals.services.artefacts import run_file
 from pipelines.masks import pred_foreground
 from pipelines.metrics.functional import mask_iou
 from ratings.models import (
@@ -82,7 +82,7 @@ class _Masks:
     def get(self, rel: str) -> np.ndarray | None:
         if rel not in self._cache:
             try:
-                with Image.open(resolve(rel)) as img:
+                with Image.open(run_file(rel)) as img:
                     self._cache[rel] = pred_foreground(np.asarray(img.convert("L")))
             except (OSError, ValueError):
                 self._cache[rel] = None

@@ -13,18 +13,19 @@ headers; images are the metadata-free web copies, read from disk and sent withou
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from evalsite.core import files
 from evalsite.core.answers import json_error
 from evalsite.core.errors import NotFound, status_of
 from evalsite.core.roles import AuthenticatedHttpRequest, annotator_required
@@ -239,9 +240,9 @@ def _image(assignment: Assignment, slot: str) -> tuple[bytes, str] | None:
     writes nothing, and the browser keeps the picture under IMAGE_CACHE."""
     task = assignment.task
     if slot in ("photo", "thumb"):
-        path = Path(task.item.web.path if slot == "photo" else task.item.thumb.path)
-        try:
-            return path.read_bytes(), CONTENT_TYPES.get(path.suffix.lower(), "image/png")
+        name = str(task.item.web.name if slot == "photo" else task.item.thumb.name)
+        try:  # read through the store: the annotator sees this view's URL, never a key
+            return files.read_bytes(name), CONTENT_TYPES.get(Path(name).suffix.lower(), "image/png")
         except OSError as exc:
             raise NotFound("image not available") from exc
     side_a = slot == "single" or (slot == "left") == assignment.left_is_a
@@ -258,7 +259,7 @@ def _image(assignment: Assignment, slot: str) -> tuple[bytes, str] | None:
             return None  # the run missed the selected subject: an empty cutout
         role = f"instance_web-{n}"
     try:
-        view = item_view(artefacts, task.item.image.path, role,
+        view = item_view(artefacts, task.item.image.name, role,
                          min_instance_area=min_instance_area(run_postprocess))  # fmt: skip
         return view.render()
     except (NotFound, OSError, ValueError) as exc:
@@ -274,8 +275,8 @@ def _tap_image(assignment: Assignment) -> bytes:
     if not 1 <= k <= len(instances):
         raise NotFound("image not available")
     try:
-        photo = load_image_rgb(task.item.web.path)
-        mask = read_gray8(Path(settings.MEDIA_ROOT) / instances[k - 1]["mask"])
+        photo = load_image_rgb(io.BytesIO(files.read_bytes(str(task.item.web.name))))
+        mask = read_gray8(io.BytesIO(files.read_bytes(str(instances[k - 1]["mask"]))))
     except (OSError, ValueError) as exc:
         raise NotFound("image not available") from exc
     return jpeg_bytes(highlight_instance(photo, mask))

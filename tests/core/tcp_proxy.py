@@ -1,4 +1,5 @@
-"""A loopback TCP proxy the fault tests put in front of PostgreSQL, to cut and restore it.
+"""A loopback TCP proxy the fault tests put in front of PostgreSQL, to cut and restore it (and,
+with the HTTP-aware subclass in `tests/support/s3server.py`, in front of the test S3 server).
 
 `cut()` closes every open connection (the server "goes away" mid-query) and answers new ones
 by closing them at once (the server is unreachable); `restore()` lets connections through again.
@@ -44,8 +45,12 @@ class TcpProxy:
             self.accepted += 1
             with self._lock:
                 self._sockets.update((client, upstream))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            self._bridge(client, upstream)
+
+    def _bridge(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Copy bytes both ways, one thread each (a subclass may read the requests instead)."""
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:

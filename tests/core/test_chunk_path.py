@@ -57,7 +57,7 @@ def test_per_image_results_equal_a_reference_computed_from_the_stored_files(
         }
         # cutouts (rendered on request): decode to exactly the photo with the stored alpha
         photo = load_photo(row.item.image.path)
-        data, _ = item_view(row.artefacts, row.item.image.path, "cutout").render()
+        data, _ = item_view(row.artefacts, row.item.image.name, "cutout").render()
         cutout = decode(io.BytesIO(data))
         assert cutout.shape == (*photo.shape[:2], 4)
         assert np.array_equal(cutout, rgba_cutout(photo, alpha))

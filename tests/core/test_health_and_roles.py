@@ -123,3 +123,27 @@ def test_anonymous_users_are_sent_to_login():
 
     response = Client().get("/system/")
     assert response.status_code == 302 and response.url.startswith("/login/")
+
+
+def test_healthz_shows_each_workers_storage_and_cache_and_degrades_when_one_cannot_reach_it(
+    client,
+):
+    ok = {"backend": "s3", "reachable": True, "cache_bytes": 10, "cache_files": 1,
+          "cache_limit_bytes": 100}  # fmt: skip
+    beat_worker("w1@a", ["default", "torch", "onnx", "maintenance"])
+    beat_worker("mac@b", ["coreml"])
+    WorkerHeartbeat.objects.filter(hostname="w1@a").update(storage=ok)
+    WorkerHeartbeat.objects.filter(hostname="mac@b").update(
+        storage={**ok, "reachable": False, "error": "EndpointConnectionError: no route"}
+    )
+    ServiceHeartbeat.objects.create(name="beat", last_seen=timezone.now())
+    body = client.get("/healthz").json()
+    by_host = {w["hostname"]: w for w in body["workers"]}
+    assert by_host["w1@a"]["storage"] == ok
+    assert by_host["w1@a"]["queues"] == ["default", "torch", "onnx", "maintenance"]
+    assert by_host["mac@b"]["storage"]["reachable"] is False
+    assert body["degraded"] == ["storage:mac@b"]
+    client.force_login(make_user("root", superuser=True))
+    html = client.get("/system/").content.decode().replace("\xa0", " ")
+    assert "s3: reachable" in html and "10 bytes of 100 bytes (1 files)" in html
+    assert "s3: unreachable (EndpointConnectionError: no route)" in html

@@ -46,6 +46,13 @@ def run_check(**env: str) -> subprocess.CompletedProcess[str]:
         ({"TRUSTED_PROXY_HOPS": "²"}, "TRUSTED_PROXY_HOPS must be an integer"),
         ({"LOGIN_FAILURE_LIMIT": "١٢"}, "LOGIN_FAILURE_LIMIT must be an integer"),
         ({"DATASET_ZIP_MAX_RATIO": "inf"}, "DATASET_ZIP_MAX_RATIO must be a finite number"),
+        ({"STORAGE_URL": "ftp://files"}, "STORAGE_URL has an unsupported scheme 'ftp'"),
+        ({"STORAGE_URL": "s3://Bad_Bucket"}, "STORAGE_URL must name a bucket"),
+        ({"S3_ENDPOINT_URL": "localhost:9000"}, "S3_ENDPOINT_URL must be an http:// or https://"),
+        ({"S3_REGION": "US East"}, "S3_REGION must be a region name"),
+        ({"STORAGE_URL": "s3://bucket", "AWS_ACCESS_KEY_ID": "AK"}, "AWS_SECRET_ACCESS_KEY"),
+        ({"WORKER_CACHE_MAX_MB": "0"}, "WORKER_CACHE_MAX_MB must be >= 1"),
+        ({"WORKER_CACHE_DIR": "cache"}, "WORKER_CACHE_DIR must be an absolute path"),
     ],
 )
 def test_bad_environment_stops_manage_check_naming_the_variable(env, named):

@@ -172,9 +172,9 @@ def test_a_folder_that_does_not_exist_is_named(tmp_path, dv, version):
 
 
 def _alpha_dir(run: EvalRun) -> Path:
-    from evalsite.evals.services.artefacts import run_folder
+    from django.conf import settings
 
-    return run_folder(run.pk) / "alpha"
+    return Path(settings.MEDIA_ROOT) / "runs" / str(run.pk) / "alpha"
 
 
 # --- bad input: exit 1, the file named, nothing created ---------------------------------------

@@ -94,5 +94,5 @@ def test_a_file_an_older_run_stored_is_served_as_stored(run):
     stored = Path(settings.MEDIA_ROOT) / rel
     stored.parent.mkdir(parents=True)
     stored.write_bytes(b"\x89PNG stored earlier")
-    view = item_view({**r.artefacts, "web_cutout": rel}, r.item.image.path, "web_cutout")
+    view = item_view({**r.artefacts, "web_cutout": rel}, r.item.image.name, "web_cutout")
     assert view.render() == (b"\x89PNG stored earlier", "image/png")

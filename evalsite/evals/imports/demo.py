@@ -25,10 +25,12 @@ from evalsite.core.tempdirs import temp_folder
 from evalsite.datasets.errors import VersionSpecError
 from evalsite.datasets.models import DatasetVersion
 from evalsite.datasets.selectors import dataset_version_resolve
+from evalsite.datasets.storage import item_file
 from evalsite.evals.errors import EvalError
 from evalsite.evals.imports.services import eval_run_import
 from evalsite.evals.models import EvalRun, RunSource, RunStatus
 from models.errors import ConversionFailed, RegistryError
+from models.files import version_file
 from models.models import ModelFormat, ModelVersion, VersionStatus
 from pipelines.imports import latency_csv_from_report
 
@@ -71,12 +73,12 @@ def _predict(child: ModelVersion, dv: DatasetVersion, work: Path) -> dict[str, o
     photos.mkdir()
     for item in dv.items.all():
         suffix = Path(item.image.name or "").suffix
-        shutil.copyfile(item.image.path, photos / f"{item.stem}{suffix}")
+        shutil.copyfile(item_file(item.image), photos / f"{item.stem}{suffix}")
     spec = work / "model.spec.json"
     spec.write_text(json.dumps(child.spec))
     report = work / "report.json"
     command = [
-        sys.executable, "-m", "pipelines.predict", "--model", child.file.path,
+        sys.executable, "-m", "pipelines.predict", "--model", str(version_file(child)),
         "--spec", str(spec), "--images", str(photos), "--out", str(out),
         "--runtime", "onnx-cpu", "--json", str(report),
     ]  # fmt: skip

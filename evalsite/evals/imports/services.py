@@ -16,13 +16,13 @@ progress read from the rows.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Literal
 
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from evalsite.core import files
 from evalsite.core.jobs import ChunkLost
 from evalsite.core.models import Chunk
 from evalsite.core.text import text_problems
@@ -31,7 +31,7 @@ from evalsite.datasets.selectors import revision_pick
 from evalsite.evals.imports.checks import CheckedImport, ImportRefused, predictions_check
 from evalsite.evals.models import EvalRun, ItemResult, RunSource, RunStatus
 from evalsite.evals.services.aggregate import eval_run_finalise
-from evalsite.evals.services.artefacts import run_folder
+from evalsite.evals.services.artefacts import run_file, run_prefix
 from evalsite.evals.services.execute import Curves, score_output
 from evalsite.evals.services.runs import (
     DEFAULT_MIN_INSTANCE_AREA,
@@ -191,7 +191,7 @@ def eval_run_import(
                 _create_job(run, checked, user)
     except BaseException:
         if run_id is not None:
-            shutil.rmtree(run_folder(run_id), ignore_errors=True)
+            files.delete_prefix(run_prefix(run_id))
         raise
     return run
 
@@ -278,14 +278,16 @@ def _create_run(
 
 def _stage(run: EvalRun, checked: CheckedImport) -> None:
     """Keep the prediction files exactly as sent (the run scores these bytes)."""
-    target = run_folder(run.pk) / IMPORTED_FOLDER
-    target.mkdir(parents=True, exist_ok=True)
     for stem, path in checked.files.items():
-        shutil.copyfile(path, target / f"{stem}.png")
+        files.save_file(_staged_name(run, stem), Path(path))
+
+
+def _staged_name(run: EvalRun, stem: str) -> str:
+    return f"{run_prefix(run.pk)}/{IMPORTED_FOLDER}/{stem}.png"
 
 
 def _staged(run: EvalRun, stem: str) -> Path:
-    return run_folder(run.pk) / IMPORTED_FOLDER / f"{stem}.png"
+    return run_file(_staged_name(run, stem))
 
 
 def _score_all(run: EvalRun, checked: CheckedImport) -> None:

@@ -23,13 +23,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from evalsite.core.models import Chunk
+from evalsite.datasets.storage import item_file
 from evalsite.evals.models import (
     EvalRun,
     ItemResult,
     ResultStatus,
     RunStatus,
 )
-from evalsite.evals.services.artefacts import alpha_sha256, media_root
+from evalsite.evals.services.artefacts import alpha_sha256, run_file
 from evalsite.evals.services.comparisons import run_comparison_after_run_done
 from evalsite.evals.services.parity import parity_refresh
 from evalsite.evals.services.reproduce import reproduction_refresh
@@ -86,16 +87,16 @@ def _evaluations(r: ItemResult) -> tuple[dict[str, Any], dict[str, Any]]:
     The mask is decoded once for both, and an ungated file with the same bytes as the gated one
     (the item was not gated) is the same prediction, so its evaluation is the gated one.
     """
-    root = media_root()
-    stem, gated_path = r.item.stem, root / r.artefacts["alpha"]
-    ungated_path = root / r.artefacts["alpha_ungated"]
-    pred_u8, gt, _ = load_pair(Pair(stem, gated_path, Path(r.item.mask.path)))
+    stem, gated_path = r.item.stem, run_file(r.artefacts["alpha"])
+    ungated_path = run_file(r.artefacts["alpha_ungated"])
+    mask_path = item_file(r.item.mask)
+    pred_u8, gt, _ = load_pair(Pair(stem, gated_path, mask_path))
     gated = evaluate_pair(pred_u8, gt)
     if _same_bytes(gated_path, ungated_path):
         return gated, gated
     pred_u8 = read_gray8(ungated_path)
     if pred_u8.shape != gt.shape:  # what load_pair says about a mismatched pair
-        load_pair(Pair(stem, ungated_path, Path(r.item.mask.path)))
+        load_pair(Pair(stem, ungated_path, mask_path))
     return gated, evaluate_pair(pred_u8, gt)
 
 

@@ -1,11 +1,13 @@
-"""Files a run keeps per item, under MEDIA_ROOT/runs/<run_id>/, laid out like `predict`'s folders,
-and the pictures rendered from them when someone looks.
+"""Files a run keeps per item, stored as `runs/<run_id>/…` (`evalsite.core.files`: under
+MEDIA_ROOT, or keys in the bucket), laid out like `predict`'s folders, and the pictures rendered
+from them when someone looks.
 
 Why this layout: `runs/<id>/alpha/` is exactly what `python -m pipelines.predict --out` writes
 (one 8-bit `<stem>.png` per image, gated) and `alpha_ungated/` what `--no-gate` writes, so
 `python -m pipelines.metrics --pred runs/<id>/alpha --gt <masks>` reproduces the run page. Writes
-go to a temporary name and are renamed, so a retried chunk overwrites a file atomically and a
-crash never leaves half a PNG that a later aggregation would read.
+go to a temporary name and are renamed (a bucket replaces an object whole), so a retried chunk
+overwrites a file atomically and a crash never leaves half a PNG that a later aggregation would
+read; the names are the run's id and the item's stem, so a retry writes the same names.
 
 Why cutouts, overlays and web copies are rendered on request and not stored: they are a pure
 function of the stored photo and the stored alpha PNG, most of them are never opened (a reviewer
@@ -18,8 +20,7 @@ rewrote the alpha. Runs made before this stored those files; they are served as 
 
 from __future__ import annotations
 
-import os
-import shutil
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from evalsite.core import files
 from evalsite.core.errors import NotFound
 from pipelines.hashing import sha256_bytes, sha256_file
 from pipelines.metrics.io import read_gray8
@@ -65,21 +67,15 @@ def cutout_png(image: np.ndarray) -> bytes:
     return encode_png(image, CUTOUT_PNG_PARAMS)
 
 
-def media_root() -> Path:
-    from django.conf import settings
-
-    return Path(settings.MEDIA_ROOT)
-
-
-def run_folder(run_id: int) -> Path:
-    return media_root() / "runs" / str(run_id)
+def run_prefix(run_id: int) -> str:
+    """The stored name of a run's folder: its files are `runs/<id>/…`."""
+    return f"runs/{run_id}"
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def run_file(relative: str) -> Path:
+    """A local path of a stored run file (on the filesystem the file itself; with a bucket this
+    worker's cached copy, kept per ETag since a retried chunk may rewrite it)."""
+    return files.local_path(run_name(relative))
 
 
 def overlay(photo_rgb: np.ndarray, alpha_png: np.ndarray) -> np.ndarray:
@@ -109,29 +105,27 @@ def write_item_artefacts(run_id: int, stem: str, post: PostResult) -> tuple[dict
     `ItemResult.alpha_sha256`, hashed from the bytes written (the run's digest then reads no
     file back)."""
     stem = file_stem(stem)
-    root = run_folder(run_id)
-    rel = f"runs/{run_id}"
+    rel = run_prefix(run_id)
     alpha_png = encode_png(post.alpha_png)
-    _write(root / "alpha" / f"{stem}.png", alpha_png)
+    files.save_bytes(f"{rel}/alpha/{stem}.png", alpha_png)
     gated_equals_ungated = post.alpha_png is post.ungated_png or not post.gated
-    _write(
-        root / "alpha_ungated" / f"{stem}.png",
+    files.save_bytes(
+        f"{rel}/alpha_ungated/{stem}.png",
         alpha_png if gated_equals_ungated else encode_png(post.ungated_png),
     )
-    files: dict[str, object] = {
+    stored: dict[str, object] = {
         "alpha": f"{rel}/alpha/{stem}.png",
         "alpha_ungated": f"{rel}/alpha_ungated/{stem}.png",
         "instances": [{"n": n} for n in range(1, post.instance_count + 1)],
     }
-    return files, sha256_bytes(alpha_png)
+    return stored, sha256_bytes(alpha_png)
 
 
 def remove_item_artefacts(run_id: int, stem: str) -> None:
     """Drop an item's files (it failed on a retry): the folders must hold only scored outputs."""
     stem = file_stem(stem)
-    root = run_folder(run_id)
     for name in (f"alpha/{stem}.png", f"alpha_ungated/{stem}.png"):
-        (root / name).unlink(missing_ok=True)
+        files.delete(f"{run_prefix(run_id)}/{name}")
 
 
 #: Pictures of a result rendered from the photo and the alpha PNG when asked for (besides
@@ -142,20 +136,21 @@ PNG, JPEG = "image/png", "image/jpeg"
 
 @dataclass(frozen=True)
 class ItemView:
-    """A result's picture: where its alpha is and how to render `role` from it."""
+    """A result's picture: where its alpha is and how to render `role` from it. `photo` is the
+    stored name of the item's photo."""
 
     artefacts: dict[str, Any]
-    photo_path: Path
+    photo: str
     role: str
     min_instance_area: float
 
-    def _alpha_path(self) -> Path:
+    def _alpha_name(self) -> str:
         rel = self.artefacts.get("alpha")
         if not rel:
             raise NotFound("This result has no such file (the item failed).")
-        return _resolve_or_missing(str(rel))
+        return _name_or_missing(str(rel))
 
-    def _stored(self) -> Path | None:
+    def _stored(self) -> str | None:
         """The file an older run stored for this role, if it is there."""
         if self.role.startswith(("instance-", "instance_web-")):
             kind, _, n = self.role.partition("-")
@@ -165,45 +160,46 @@ class ItemView:
             rel = self.artefacts.get(self.role)
         if not rel:
             return None
-        path = _resolve_or_missing(str(rel))
-        return path if path.is_file() else None
+        name = _name_or_missing(str(rel))
+        return name if files.exists(name) else None
 
     def etag(self) -> str:
         """Changes whenever the alpha file does (a retried chunk), so a cached copy is current."""
         try:
-            st = self._alpha_path().stat()
+            stamp = files.fingerprint(self._alpha_name())
         except OSError:
             raise NotFound("The file is gone (artefacts of old runs are purged).") from None
-        return f'"{st.st_size:x}-{st.st_mtime_ns:x}-{self.role}"'
+        return f'"{stamp}-{self.role}"'
 
     def render(self) -> tuple[bytes, str]:
         """(bytes, content type); the same pixels a run used to store for the role."""
         stored = self._stored()
         if stored is not None:
-            return stored.read_bytes(), JPEG if stored.suffix == ".jpg" else PNG
-        alpha_path = self._alpha_path()
+            return files.read_bytes(stored), JPEG if stored.endswith(".jpg") else PNG
         try:
-            alpha = read_gray8(alpha_path)
+            alpha_bytes = files.read_bytes(self._alpha_name())
+            alpha = read_gray8(io.BytesIO(alpha_bytes))
             if self.role == "web_alpha" and max(alpha.shape) <= WEB_MAX_SIDE:
-                return alpha_path.read_bytes(), PNG
+                return alpha_bytes, PNG
             if self.role == "web_alpha":
                 return web_copy(alpha), PNG
-            photo = load_image_rgb(self.photo_path)
+            with files.open_read(self.photo) as fh:  # streamed: a page keeps no local copy
+                photo = load_image_rgb(fh)
         except FileNotFoundError:
             raise NotFound("The file is gone (artefacts of old runs are purged).") from None
         return render_view(photo, alpha, self.role, min_instance_area=self.min_instance_area)
 
 
-def _resolve_or_missing(relative: str) -> Path:
+def _name_or_missing(relative: str) -> str:
     try:
-        return resolve(relative)
+        return run_name(relative)
     except ValueError:
         raise NotFound("Not a run file.") from None
 
 
 def item_view(
     artefacts: JsonObject | None,
-    photo_path: str | Path,
+    photo: str | None,
     role: str,
     *,
     min_instance_area: float = MIN_INSTANCE_AREA_FRACTION,
@@ -217,7 +213,7 @@ def item_view(
             raise NotFound("No such instance.")
     elif role not in VIEW_ROLES:
         raise NotFound(f"Unknown file {role!r}.")
-    return ItemView(stored, Path(photo_path), role, min_instance_area)
+    return ItemView(stored, str(photo or ""), role, min_instance_area)
 
 
 def min_instance_area(postprocess: JsonObject | None) -> float:
@@ -255,21 +251,24 @@ def alpha_sha256(relative: str) -> str:
     alpha PNGs were run-length coded stored other bytes for the same pixels: their digests differ
     from a new run's although every per-image number is the same.)
     """
-    return sha256_file(media_root() / relative)
+    if files.is_local():
+        return sha256_file(files.local_path(run_name(relative)))
+    return sha256_bytes(files.read_bytes(run_name(relative)))
 
 
-def resolve(relative: str) -> Path:
-    """Absolute path of a stored artefact; refuses anything outside MEDIA_ROOT/runs."""
-    root = (media_root() / "runs").resolve()
-    path = (media_root() / relative).resolve()
-    if root not in path.parents:
+def run_name(relative: str) -> str:
+    """The stored name of a run artefact, checked: refuses anything outside `runs/`."""
+    parts = relative.split("/")
+    if (
+        len(parts) < 3
+        or parts[0] != "runs"
+        or any(p in {"", ".", ".."} for p in parts)
+        or "\\" in relative
+        or "\0" in relative
+    ):
         raise ValueError(f"{relative!r} is not a run artefact")
-    return path
+    return relative
 
 
 def purge_run_folder(run_id: int) -> bool:
-    folder = run_folder(run_id)
-    if not folder.exists():
-        return False
-    shutil.rmtree(folder)
-    return True
+    return files.delete_prefix(run_prefix(run_id))

@@ -31,6 +31,7 @@ from evalsite.core.faults import is_storage_fault
 from evalsite.core.jobs import ChunkLost
 from evalsite.core.models import Chunk, JobStatus
 from evalsite.datasets.models import Item
+from evalsite.datasets.storage import item_file
 from evalsite.evals.models import SORTABLE_METRICS, EvalRun, ItemResult, ResultStatus, RunStatus
 from evalsite.evals.services import runner as runners
 from evalsite.evals.services.artefacts import (
@@ -136,7 +137,7 @@ def predict_item(state: ChunkState, item: Item) -> Predicted:
     spec = state.run.model_version.spec
     if state.spec is None:  # parsed (schema-checked) once per spec and process, not per image
         state.spec = _parsed_spec(json.dumps(spec, sort_keys=True))
-    photo = load_photo(item.image.path)
+    photo = load_photo(item_file(item.image))
     if state.session is None:
         state.session = _open(state)
     raw = state.session.predict(photo)
@@ -199,7 +200,7 @@ def score_post(
     """Score a post-processed output against the item's mask: its `ItemResult` fields but the
     files, and its (gated, ungated) curves for `scores.curves_save`. The arrays scored are
     exactly the ones `write_item_artefacts` stores as 8-bit PNGs."""
-    gt = gt_foreground(read_gray8(Path(item.mask.path)))
+    gt = gt_foreground(read_gray8(item_file(item.mask)))
     gated_full = evaluate_pair(post.alpha_png, gt)
     # Not gated: the ungated file holds the gated pixels (artefacts write the same bytes).
     ungated_pred = post.ungated_png if post.gated else post.alpha_png

@@ -4,12 +4,10 @@ IoU >= 0.5, per-instance IoU and Boundary IoU, missed and extra instances, count
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
 from evalsite.datasets.models import Item
+from evalsite.datasets.storage import item_file
 from pipelines.masks import gt_foreground
 from pipelines.metrics.instances import item_scores
 from pipelines.metrics.io import read_gray8
@@ -20,7 +18,6 @@ def instance_scores(item: Item, predicted: Instances) -> dict[str, Any]:
     """{} when the item has no instance masks; else `pipelines.metrics.instances.item_scores`."""
     if not item.instances:
         return {}
-    root = Path(settings.MEDIA_ROOT)
-    gt = [gt_foreground(read_gray8(root / inst["mask"])) for inst in item.instances]
+    gt = [gt_foreground(read_gray8(item_file(inst["mask"]))) for inst in item.instances]
     pred = [predicted.mask(i.label) for i in predicted.items]
     return item_scores(gt, pred, predicted.labels.shape)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from evalsite.evals.models import EvalRun, ItemResult, ResultStatus, RunSource, RunStatus
-from evalsite.evals.services.artefacts import media_root
+from evalsite.evals.services.artefacts import run_file
 from pipelines.masks import pred_foreground
 from pipelines.metrics.functional import binary_iou
 from pipelines.metrics.io import read_gray8
@@ -36,7 +36,6 @@ def parity_between(source: EvalRun, other: EvalRun, *, role: str | None = None) 
     ``role``: the artefact to compare (default :func:`parity_role`); reproductions compare the
     gated ``alpha``, the file their digests cover.
     """
-    root = media_root()
     role = role or parity_role(source, other)
     mine = {r.item_id: r for r in ItemResult.objects.filter(run=source, status=ResultStatus.OK)}
     rows: list[dict[str, Any]] = []
@@ -44,8 +43,8 @@ def parity_between(source: EvalRun, other: EvalRun, *, role: str | None = None) 
         base = mine.get(r.item_id)
         if base is None:
             continue
-        a = read_gray8(root / base.artefacts[role])
-        b = read_gray8(root / r.artefacts[role])
+        a = read_gray8(run_file(base.artefacts[role]))
+        b = read_gray8(run_file(r.artefacts[role]))
         if a.shape != b.shape:
             rows.append({"stem": r.item.stem, "iou": 0.0, "max_abs_diff": 1.0,
                          "confidence_diff": None, "note": "output sizes differ"})  # fmt: skip

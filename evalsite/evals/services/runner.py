@@ -84,8 +84,11 @@ class SandboxSession:
 
         limits = sandbox_limits()
         self.threads = threads if threads is not None else runner_threads()
+        from models.files import version_file
+
+        model_path = version_file(version)
         self._runner = SandboxedRunner(
-            version.file.path if version.file else None,
+            str(model_path) if model_path is not None else None,
             version.spec,
             runtime,
             # No total CPU budget: a chunk legitimately spends minutes of CPU; the memory limit

@@ -14,15 +14,14 @@ a run scored before this): a missing or stale file costs only time, never a diff
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evalsite.evals.services.artefacts import run_folder
+from evalsite.core import files
+from evalsite.evals.services.artefacts import run_prefix
 from pipelines.metrics.functional import CURVE_KEYS
 
 #: Hidden beside `alpha/` and `alpha_ungated/`, which stay exactly what `predict --out` writes.
@@ -64,25 +63,22 @@ def curves_save(
         gated=np.stack([r[1] for r in rows]),
         ungated=np.stack([r[2] for r in rows]),
     )
-    path = run_folder(run_id) / FOLDER / f"{name}.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    files.save_bytes(f"{run_prefix(run_id)}/{FOLDER}/{name}.npz", buf.getvalue())
 
 
 def curves_load(*, run_id: int) -> dict[int, ItemCurves]:
     """Every item's kept curves in a run, by item id; an unreadable file counts as missing."""
     found: dict[int, ItemCurves] = {}
-    for path in sorted((run_folder(run_id) / FOLDER).glob("*.npz")):
-        found.update(_read(path))
+    for name in files.names_under(f"{run_prefix(run_id)}/{FOLDER}"):
+        if name.endswith(".npz"):
+            found.update(_read(name))
     return found
 
 
-def _read(path: Path) -> dict[int, ItemCurves]:
+def _read(name: str) -> dict[int, ItemCurves]:
     shape = (len(CURVE_KEYS), 256)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(io.BytesIO(files.read_bytes(name)), allow_pickle=False) as data:
             ids, attempt = data["item_ids"], int(data["attempt"])
             gated, ungated = data["gated"], data["ungated"]
     except (OSError, ValueError, KeyError, TypeError):

@@ -8,10 +8,9 @@ files by (run, item, role), never by path.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import mimetypes
 from typing import Any
 
-from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
@@ -25,6 +24,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from evalsite.core import files
 from evalsite.core.errors import NotFound
 from evalsite.core.roles import researcher_required
 from evalsite.evals.export import results_csv, run_results_document
@@ -44,7 +44,7 @@ from evalsite.evals.selectors import (
     run_biased_evidence,
     run_get,
 )
-from evalsite.evals.services.artefacts import item_view, min_instance_area, resolve
+from evalsite.evals.services.artefacts import item_view, min_instance_area, run_name
 from evalsite.evals.services.reproduce import within_run_noise
 from evalsite.evals.views.compare import intervals_context
 from pipelines.metrics.registry import by_column, run_metrics, stored_metrics
@@ -149,17 +149,17 @@ def run_file_view(request: HttpRequest, pk: int, item_id: int, role: str) -> Htt
         field = getattr(result.item, ITEM_FILES[role])
         if not field:
             raise NotFound("This item has no such file.")
-        path = Path(settings.MEDIA_ROOT) / field.name
+        name = str(field.name)
     elif role in RUN_FILES:
         rel = (result.artefacts or {}).get(role)
         if not rel:
             raise NotFound("This result has no such file (the item failed).")
         try:
-            path = resolve(str(rel))
+            name = run_name(str(rel))
         except ValueError:
             raise NotFound("Not a run file.") from None
     else:  # rendered now from the photo and the alpha file; nothing is written
-        view = item_view(result.artefacts, result.item.image.path, role,
+        view = item_view(result.artefacts, result.item.image.name, role,
                          min_instance_area=min_instance_area(run.postprocess))  # fmt: skip
         etag = view.etag()
         if etag in request.headers.get("If-None-Match", ""):
@@ -170,9 +170,11 @@ def run_file_view(request: HttpRequest, pk: int, item_id: int, role: str) -> Htt
         response["ETag"] = etag
         response["Cache-Control"] = VIEW_CACHE
         return response
-    if not path.is_file():
-        raise NotFound("The file is gone (artefacts of old runs are purged).")
-    return FileResponse(path.open("rb"))
+    try:  # streamed from the store: a bucket's key never reaches the browser
+        handle = files.open_read(name)
+    except FileNotFoundError:
+        raise NotFound("The file is gone (artefacts of old runs are purged).") from None
+    return FileResponse(handle, content_type=mimetypes.guess_type(name)[0])
 
 
 @researcher_required

@@ -1,0 +1,372 @@
+"""Every stored file is written and read here, through Django's default storage (`STORAGE_URL`).
+
+Two backends: the filesystem under MEDIA_ROOT (the embedded default: names are paths relative to
+it, the layout unchanged) and an S3-protocol bucket (django-storages + boto3), which lets workers
+on other machines share no disk. Names are content-addressed (`cas/aa/bb/<sha256><ext>`) or
+id-addressed (`runs/<id>/…`, `models/<family>/<version>/…`), never a user's file name, so two
+workers writing the same name write the same bytes and a retried write overwrites in place.
+
+Reading: `local_path` gives a path a library can open (the file itself on the filesystem; with a
+bucket, a copy in this worker's cache, `pipelines.filecache`, verified by its sha256 when the
+caller knows it); `open_read` / `read_bytes` stream without a local copy (pages, one-off reads).
+Writing: `save_bytes` / `save_file` are atomic on the filesystem (temporary name, then rename),
+and store each object's sha256 in its metadata in a bucket (`storage_migrate` resumes by it).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, Storage, storages
+
+from pipelines.filecache import CorruptObject, FileCache
+from pipelines.hashing import sha256_bytes, sha256_file
+
+#: Object metadata key holding the sha256 of an object's bytes (S3 stores it as x-amz-meta-sha256).
+SHA256_META = "sha256"
+
+__all__ = [
+    "CorruptObject",
+    "delete",
+    "delete_prefix",
+    "exists",
+    "fingerprint",
+    "is_local",
+    "local_path",
+    "open_read",
+    "read_bytes",
+    "save_bytes",
+    "save_file",
+    "storage",
+    "storage_probe",
+    "stored_sha256",
+    "upload",
+    "worker_cache",
+]
+
+
+def storage() -> Storage:
+    """The configured default storage (`STORAGES["default"]`)."""
+    return storages["default"]
+
+
+def is_local() -> bool:
+    """True when stored files are on this machine's filesystem (`file://`)."""
+    return isinstance(storage(), FileSystemStorage)
+
+
+def _fs(st: Storage) -> FileSystemStorage | None:
+    return st if isinstance(st, FileSystemStorage) else None
+
+
+def _s3_key(st: Any, name: str) -> str:
+    from storages.utils import clean_name
+
+    return str(st._normalize_name(clean_name(name)))
+
+
+def _s3_client(st: Any) -> Any:
+    return st.connection.meta.client
+
+
+def _not_found(exc: Exception) -> bool:
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status == 404 or code in {"404", "NoSuchKey", "NotFound"}
+
+
+@functools.lru_cache(maxsize=4)
+def _cache(root: str, max_bytes: int) -> FileCache:
+    return FileCache(Path(root), max_bytes)
+
+
+def worker_cache() -> FileCache:
+    """This machine's cache of stored files (`WORKER_CACHE_DIR`, `WORKER_CACHE_MAX_MB`)."""
+    return _cache(str(settings.WORKER_CACHE_DIR), settings.WORKER_CACHE_MAX_MB * 2**20)
+
+
+def local_path(name: str, *, sha256: str | None = None) -> Path:
+    """A local path holding the stored file `name`.
+
+    Filesystem: the file's own path (no copy, no check). Bucket: this worker's cached copy,
+    downloaded on first use and verified against `sha256` when given (a mismatch raises
+    `CorruptObject` naming the file); a missing object raises `FileNotFoundError` naming it.
+    Give `sha256` for names whose bytes never change (set files, model files): the cache keeps a
+    copy per (name, sha256); without it a copy is kept per (name, ETag), asked for each time.
+    """
+    st = storage()
+    fs = _fs(st)
+    if fs is not None:
+        return Path(fs.path(name))
+
+    def fetch(fh: BinaryIO) -> None:
+        try:
+            _s3_client(st).download_fileobj(st.bucket_name, _s3_key(st, name), fh)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if _not_found(exc):
+                raise FileNotFoundError(f"stored file {name} is missing") from exc
+            raise
+
+    # Without a sha256 the name's bytes may have been rewritten since a copy was cached (a
+    # retried chunk's alpha): the object's ETag, one HEAD, keys the copy instead.
+    version = "" if sha256 is not None else fingerprint(name)
+    return worker_cache().get(name, sha256=sha256, fetch=fetch, version=version)
+
+
+def open_read(name: str, *, st: Storage | None = None) -> IO[bytes]:
+    """The stored file, open for reading (streamed from the bucket, not cached); `st`: another
+    storage than the configured one (`storage_migrate`)."""
+    st = st or storage()
+    fs = _fs(st)
+    if fs is not None:
+        return open(fs.path(name), "rb")
+    try:
+        body = _s3_client(st).get_object(Bucket=st.bucket_name, Key=_s3_key(st, name))["Body"]  # type: ignore[attr-defined]
+    except Exception as exc:
+        if _not_found(exc):
+            raise FileNotFoundError(f"stored file {name} is missing") from exc
+        raise
+    return body  # type: ignore[no-any-return]
+
+
+def read_bytes(name: str) -> bytes:
+    with open_read(name) as fh:
+        return fh.read()
+
+
+def exists(name: str) -> bool:
+    return bool(storage().exists(name))
+
+
+def delete(name: str) -> None:
+    """Remove a stored file; nothing happens when it is not there."""
+    st = storage()
+    fs = _fs(st)
+    if fs is not None:
+        Path(fs.path(name)).unlink(missing_ok=True)
+        return
+    st.delete(name)
+
+
+def _s3_keys(st: Any, prefix: str) -> Iterator[list[str]]:
+    """The bucket's keys under the folder `prefix`, a listing page at a time."""
+    pages = (
+        _s3_client(st)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=st.bucket_name, Prefix=_s3_key(st, prefix).rstrip("/") + "/")
+    )
+    for page in pages:
+        yield [obj["Key"] for obj in page.get("Contents", ())]
+
+
+def names_under(prefix: str) -> list[str]:
+    """The stored names of the files in the folder `prefix` and below it, sorted."""
+    prefix = prefix.rstrip("/") + "/"
+    st = storage()
+    fs = _fs(st)
+    if fs is not None:
+        folder = Path(fs.path(prefix))
+        if not folder.is_dir():
+            return []
+        return sorted(
+            prefix + p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+        )
+    location = str(getattr(st, "location", "") or "").strip("/")
+    strip = len(location) + 1 if location else 0
+    return sorted(key[strip:] for keys in _s3_keys(st, prefix) for key in keys)
+
+
+def delete_prefix(prefix: str) -> bool:
+    """Remove every stored file under the folder `prefix`; True when there was any."""
+    prefix = prefix.rstrip("/") + "/"
+    st = storage()
+    fs = _fs(st)
+    if fs is not None:
+        folder = Path(fs.path(prefix))
+        if not folder.exists():
+            return False
+        shutil.rmtree(folder)
+        return True
+    client, found = _s3_client(st), False
+    for keys in _s3_keys(st, prefix):
+        if keys:
+            found = True
+            client.delete_objects(
+                Bucket=st.bucket_name,  # type: ignore[attr-defined]
+                Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+            )
+    return found
+
+
+def fingerprint(name: str) -> str:
+    """Changes whenever the stored file does (size and mtime, or the object's ETag): an HTTP
+    ETag for pictures rendered from it. `FileNotFoundError` when it is not there."""
+    st = storage()
+    fs = _fs(st)
+    if fs is not None:
+        stat = os.stat(fs.path(name))
+        return f"{stat.st_size:x}-{stat.st_mtime_ns:x}"
+    try:
+        head = _s3_client(st).head_object(Bucket=st.bucket_name, Key=_s3_key(st, name))  # type: ignore[attr-defined]
+    except Exception as exc:
+        if _not_found(exc):
+            raise FileNotFoundError(f"stored file {name} is missing") from exc
+        raise
+    return f"{int(head['ContentLength']):x}-{str(head.get('ETag', '')).strip(chr(34))}"
+
+
+def _atomic_target(fs: FileSystemStorage, name: str) -> tuple[Path, Path]:
+    path = Path(fs.path(name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _put_params(name: str, sha256: str) -> dict[str, Any]:
+    import mimetypes
+
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return {"ContentType": content_type, "Metadata": {SHA256_META: sha256}}
+
+
+def save_bytes(name: str, data: bytes) -> str:
+    """Store `data` under `name` (replacing what was there, atomically); returns `name`."""
+    st = storage()
+    fs = _fs(st)
+    if fs is not None:
+        path, tmp = _atomic_target(fs, name)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return name
+    put = _s3_client(st).put_object(
+        Bucket=st.bucket_name,  # type: ignore[attr-defined]
+        Key=_s3_key(st, name),
+        Body=data,
+        **_put_params(name, sha256_bytes(data)),
+    )
+    # Keep what this worker just wrote in its cache under the object's ETag, so a later
+    # `local_path` here (finalising reads every alpha) costs a HEAD and no download.
+    etag = str(put.get("ETag", "")).strip('"')
+    if etag:
+
+        def fetch(fh: BinaryIO) -> None:
+            fh.write(data)
+
+        worker_cache().get(name, sha256=None, fetch=fetch, version=f"{len(data):x}-{etag}")
+    return name
+
+
+def save_file(name: str, source: Path, *, sha256: str | None = None, move: bool = False) -> str:
+    """Store the local file `source` under `name`; `move` lets a filesystem store take the file
+    itself by rename (same filesystem) instead of copying. Returns `name`."""
+    st = storage()
+    fs = _fs(st)
+    if fs is not None:
+        path, tmp = _atomic_target(fs, name)
+        if move:
+            try:
+                os.replace(source, path)
+                return name
+            except OSError:  # another filesystem: copy below
+                pass
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+        return name
+    upload(st, name, source, sha256=sha256 or sha256_file(source))
+    if move:
+        Path(source).unlink(missing_ok=True)
+    return name
+
+
+def upload(st: Storage, name: str, source: Path, *, sha256: str) -> None:
+    """Put a local file into the bucket of `st` under `name`, its sha256 in the metadata
+    (multipart for large files)."""
+    _s3_client(st).upload_file(
+        str(source),
+        st.bucket_name,  # type: ignore[attr-defined]
+        _s3_key(st, name),
+        ExtraArgs=_put_params(name, sha256),
+    )
+
+
+def stored_sha256(name: str, *, st: Storage | None = None) -> str | None:
+    """The sha256 kept in a bucket object's metadata (None on the filesystem, or without one)."""
+    st = st or storage()
+    if _fs(st) is not None:
+        return None
+    try:
+        head = _s3_client(st).head_object(Bucket=st.bucket_name, Key=_s3_key(st, name))  # type: ignore[attr-defined]
+    except Exception as exc:
+        if _not_found(exc):
+            return None
+        raise
+    value = head.get("Metadata", {}).get(SHA256_META)
+    return str(value) if value else None
+
+
+#: How long a worker's storage probe waits for the bucket before calling it unreachable: the
+#: probe runs beside the heartbeat, which must not wait on a storage outage.
+PROBE_TIMEOUT_SECONDS = 3.0
+
+
+_probe_clients: dict[tuple[Any, ...], Any] = {}
+
+
+def _probe_client(st: Any) -> Any:
+    """A client with short timeouts and no retries, made once per storage configuration (making
+    a boto3 client costs tens of milliseconds of CPU; the probe runs every few seconds)."""
+    from botocore.config import Config
+
+    ident = (st.endpoint_url, st.region_name, st.access_key, st.bucket_name)
+    if ident not in _probe_clients:
+        _probe_clients[ident] = st._create_session().client(
+            "s3",
+            endpoint_url=st.endpoint_url,
+            region_name=st.region_name,
+            config=Config(
+                connect_timeout=PROBE_TIMEOUT_SECONDS,
+                read_timeout=PROBE_TIMEOUT_SECONDS,
+                retries={"max_attempts": 1},
+            ),
+        )
+    return _probe_clients[ident]
+
+
+def storage_probe() -> dict[str, Any]:
+    """What a worker reports in its heartbeat about storage: which backend, whether this machine
+    reaches it now (the bucket answers, or MEDIA_ROOT is writable), and its cache's use."""
+    st = storage()
+    fs = _fs(st)
+    cache = worker_cache()
+    held, count = cache.usage()
+    out: dict[str, Any] = {
+        "backend": "file" if fs is not None else "s3",
+        "cache_bytes": held,
+        "cache_files": count,
+        "cache_limit_bytes": cache.max_bytes,
+    }
+    if fs is not None:
+        folder = Path(fs.location)
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # FileSystemStorage creates MEDIA_ROOT on the first write
+        out["reachable"] = os.access(folder, os.W_OK)
+        if not out["reachable"]:
+            out["error"] = f"{fs.location} is not writable here"
+        return out
+    try:
+        client = _probe_client(st)
+        client.head_bucket(Bucket=st.bucket_name)  # type: ignore[attr-defined]
+        out["reachable"] = True
+    except Exception as exc:
+        out["reachable"] = False
+        out["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return out
