@@ -69,19 +69,25 @@ class WorkerProcess:
         os.killpg(self.proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc, timeout=15)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM a process started in its own group, then SIGKILL whatever of the group is left
+    (a worker's pool children, a server's threads) after `timeout` seconds."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=timeout)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def purge_broker() -> None:

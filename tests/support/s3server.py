@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from typing import Any, BinaryIO
 import pytest
 
 from tests.core.tcp_proxy import TcpProxy
+from tests.workers import stop_process_group
 
 #: moto accepts any credentials; these only have to look like keys to the clients.
 ACCESS_KEY = "testing-access-key"
@@ -167,16 +167,7 @@ class MotoServer:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc, timeout=10)
         self.proc.wait()
 
 
