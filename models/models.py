@@ -7,6 +7,9 @@ uploaded -> validating -> ready | rejected. Versions start with a digit and alia
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePosixPath
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -67,8 +70,14 @@ class ModelFamily(models.Model):
 
 
 def version_upload_to(instance: ModelVersion, filename: str) -> str:
-    """MEDIA_ROOT/models/<family>/<version>/<file>: one folder per immutable version."""
-    return f"models/{instance.family.name}/{instance.version}/{filename}"
+    """models/<family>/<version>/model<.ext>: one folder per immutable version, named by the
+    registry's validated names only. The uploader's file name stays in `original_filename`: a
+    stored key never carries it (two workers or a bucket listing see the same safe key), and only
+    its extension is kept, when it is a plain one, because a Core ML archive is told by `.zip`."""
+    suffix = PurePosixPath(filename).suffix.lower()
+    if not re.fullmatch(r"\.[a-z0-9]{1,12}", suffix):
+        suffix = ".bin"
+    return f"models/{instance.family.name}/{instance.version}/model{suffix}"
 
 
 class ModelVersion(models.Model):

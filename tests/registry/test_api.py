@@ -168,3 +168,25 @@ def test_the_api_doc_curl_examples_work_against_a_live_server(
     assert moved.returncode == 0, moved.stderr
     assert json.loads(moved.stdout)["version"] == "1.2.0"
     assert AliasMove.objects.get().reason == "beats 1.1.0 on PASCAL-S"
+
+
+def test_the_stored_key_carries_the_registry_names_never_the_uploaders_file_name(
+    tiny, researcher, no_broker, tmp_path
+):
+    # Given a model file uploaded under a name that says which model it is, and one with an
+    # extension that is not a plain one
+    named = tmp_path / "Secret Candidate v7 (lab).pt2"
+    shutil.copy(tiny["pt2"], named)
+    odd = tmp_path / "weights.p t2!"
+    shutil.copy(tiny["pt2"], odd)
+    client = token_client(researcher)
+
+    # When both are registered
+    first = upload(client, named, version="1.3.0").json()
+    second = upload(client, odd, version="1.4.0").json()
+
+    # Then each is stored under its family and version only, the upload name kept as a field
+    rows = {v.version: v for v in ModelVersion.objects.filter(pk__in=[first["id"], second["id"]])}
+    assert rows["1.3.0"].file.name == "models/subject-lift/1.3.0/model.pt2"
+    assert rows["1.3.0"].original_filename == named.name
+    assert rows["1.4.0"].file.name == "models/subject-lift/1.4.0/model.bin"
