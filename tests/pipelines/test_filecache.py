@@ -99,7 +99,9 @@ def _worker(root: str, key: str, size: int, start, placed, wait_for) -> None:
 def test_processes_downloading_at_once_never_see_partial_files_and_stay_under_the_cap(tmp_path):
     # Given a cache that holds two of three files, and process A whose download is still in
     # progress while process B places its file (and evicts to make room)
-    ctx = mp.get_context("fork")
+    # spawn, not fork: the test process runs threads (test servers, proxies) whose locks a
+    # forked child would inherit held, and hang on
+    ctx = mp.get_context("spawn")
     a_started, a_placed = ctx.Event(), ctx.Event()
     b_started, b_placed = ctx.Event(), ctx.Event()
     cache = FileCache(tmp_path, 250, protect_seconds=0)
@@ -142,7 +144,7 @@ def _same_key(root: str, barrier) -> None:
 
 
 def test_two_processes_fetching_the_same_key_both_get_the_whole_file(tmp_path):
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)
     procs = [ctx.Process(target=_same_key, args=(str(tmp_path), barrier)) for _ in range(2)]
     for p in procs:

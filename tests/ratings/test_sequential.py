@@ -37,10 +37,10 @@ def _until_decided(world: World, **kw: Any):  # type: ignore[no-untyped-def]
     return campaign_create(**args)
 
 
-def _answer(assignment: Assignment, production: int) -> str:
+def _answer(assignment: Assignment, production: int, rival: int) -> str:
     """Production (run 0) always wins on the pair with run 1; every other pair is a tie."""
     task = assignment.task
-    if {task.run_a_id, task.run_b_id} != {production, production + 1}:
+    if {task.run_a_id, task.run_b_id} != {production, rival}:
         return "tie"
     production_left = (task.run_a_id == production) == assignment.left_is_a
     return "left" if production_left else "right"
@@ -54,7 +54,9 @@ def _rate(world: World, user: Any, campaign: Any, n: int) -> list[Assignment]:
         if not queue:
             break
         a = queue[0]
-        rating_submit(user=user, token=a.token, choice=_answer(a, world.runs[0].pk))
+        rating_submit(
+            user=user, token=a.token, choice=_answer(a, world.runs[0].pk, world.runs[1].pk)
+        )
         rated.append(a)
     return rated
 

@@ -290,4 +290,4 @@ def _freeze_mid_run(worker: WorkerProcess, run: EvalRun, total: int, timeout: fl
 def _worker_live(queue: str) -> bool:
     from evalsite.core.selectors import workers_by_queue
 
-    return bool(workers_by_queue()[queue]["live"])
+    return bool(workers_by_queue()[queue].live)
