@@ -21,12 +21,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 def compose_env() -> dict[str, str]:
-    """The web service's environment in docker-compose.yml, `${VAR:-default}` → default."""
+    """The web service's environment in docker-compose.yml: `${VAR:-default}` → default, and a
+    variable the operator must set (`${VAR:?why}`) → a stand-in value."""
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     env = {}
     for key, value in doc["x-app-env"].items():
         text = str(value)
-        text = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", text)
+        text = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", text)
+        text = re.sub(r"\$\{[A-Z0-9_]+:\?[^}]*\}", "operator-set-value", text)
+        assert "${" not in text, f"{key}: {text} is not a form this reader knows"
         env[key] = text
     return env
 
