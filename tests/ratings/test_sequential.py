@@ -88,9 +88,17 @@ def test_a_decided_pair_gets_no_more_tasks_and_open_pairs_still_do(db: Any, tmp_
     world = build_world(tmp_path, n=8, runs=3, annotators=6)
     campaign = _until_decided(world)
     decided_pair = (world.runs[0].pk, world.runs[1].pk)
-    # When enough votes arrive for production to win its pair with run 1, and a recompute runs
-    for user in world.annotators:
-        _rate(world, user, campaign, 8)
+    # When enough votes arrive for production to win its pair with run 1, and a recompute runs:
+    # annotators rate in turns until that pair holds more than the 10 control votes the monitor
+    # needs at α = 0.05 (which pair a task comes from follows the seed and the ids, so a fixed
+    # number of ratings each can leave the pair short)
+    pair_votes = Rating.objects.filter(campaign=campaign, task__run_a__in=decided_pair,
+                                       task__run_b__in=decided_pair)  # fmt: skip
+    for _ in range(12):
+        for user in world.annotators:
+            _rate(world, user, campaign, 1)
+        if pair_votes.count() >= 12:
+            break
     section = campaign_snapshot_refresh(campaign=campaign, rounds=20).payload["sequential"]
     by_pair = {(p["a_id"], p["b_id"]): p for p in section["pairs"]}
     assert by_pair[decided_pair]["decision"] == "baseline"
