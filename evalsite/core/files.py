@@ -19,6 +19,7 @@ import functools
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -85,6 +86,18 @@ def _not_found(exc: Exception) -> bool:
     return status == 404 or code in {"404", "NoSuchKey", "NotFound"}
 
 
+@contextmanager
+def _missing_is_file_not_found(name: str) -> Iterator[None]:
+    """A bucket's "no such key" answer as the `FileNotFoundError` a filesystem read would raise,
+    naming the stored file; every other error passes through."""
+    try:
+        yield
+    except Exception as exc:
+        if _not_found(exc):
+            raise FileNotFoundError(f"stored file {name} is missing") from exc
+        raise
+
+
 @functools.lru_cache(maxsize=4)
 def _cache(root: str, max_bytes: int) -> FileCache:
     return FileCache(Path(root), max_bytes)
@@ -110,12 +123,8 @@ def local_path(name: str, *, sha256: str | None = None) -> Path:
         return Path(fs.path(name))
 
     def fetch(fh: BinaryIO) -> None:
-        try:
+        with _missing_is_file_not_found(name):
             _s3_client(st).download_fileobj(st.bucket_name, _s3_key(st, name), fh)  # type: ignore[attr-defined]
-        except Exception as exc:
-            if _not_found(exc):
-                raise FileNotFoundError(f"stored file {name} is missing") from exc
-            raise
 
     # Without a sha256 the name's bytes may have been rewritten since a copy was cached (a
     # retried chunk's alpha): the object's ETag, one HEAD, keys the copy instead.
@@ -130,12 +139,8 @@ def open_read(name: str, *, st: Storage | None = None) -> IO[bytes]:
     fs = _fs(st)
     if fs is not None:
         return open(fs.path(name), "rb")
-    try:
+    with _missing_is_file_not_found(name):
         body = _s3_client(st).get_object(Bucket=st.bucket_name, Key=_s3_key(st, name))["Body"]  # type: ignore[attr-defined]
-    except Exception as exc:
-        if _not_found(exc):
-            raise FileNotFoundError(f"stored file {name} is missing") from exc
-        raise
     return body  # type: ignore[no-any-return]
 
 
@@ -216,12 +221,8 @@ def fingerprint(name: str) -> str:
     if fs is not None:
         stat = os.stat(fs.path(name))
         return f"{stat.st_size:x}-{stat.st_mtime_ns:x}"
-    try:
+    with _missing_is_file_not_found(name):
         head = _s3_client(st).head_object(Bucket=st.bucket_name, Key=_s3_key(st, name))  # type: ignore[attr-defined]
-    except Exception as exc:
-        if _not_found(exc):
-            raise FileNotFoundError(f"stored file {name} is missing") from exc
-        raise
     return f"{int(head['ContentLength']):x}-{str(head.get('ETag', '')).strip(chr(34))}"
 
 
@@ -254,7 +255,8 @@ def save_bytes(name: str, data: bytes) -> str:
         **_put_params(name, sha256_bytes(data)),
     )
     # Keep what this worker just wrote in its cache under the object's ETag, so a later
-    # `local_path` here (finalising reads every alpha) costs a HEAD and no download.
+    # `local_path` here (parity, a finalising step without a chunk's curves) costs a HEAD and no
+    # download.
     etag = str(put.get("ETag", "")).strip('"')
     if etag:
 
