@@ -132,11 +132,16 @@ def _parsed_spec(canonical: str) -> ModelSpec:
     return parse_spec(json.loads(canonical))
 
 
+def _spec_parse(state: ChunkState) -> None:
+    """The run's spec, parsed (schema-checked) once per spec and process, not per image."""
+    if state.spec is None:
+        state.spec = _parsed_spec(json.dumps(state.run.model_version.spec, sort_keys=True))
+
+
 def predict_item(state: ChunkState, item: Item) -> Predicted:
     """Load the photo and run the model; raises on a bad output or a crashed session."""
     spec = state.run.model_version.spec
-    if state.spec is None:  # parsed (schema-checked) once per spec and process, not per image
-        state.spec = _parsed_spec(json.dumps(spec, sort_keys=True))
+    _spec_parse(state)
     photo = load_photo(item_file(item.image))
     if state.session is None:
         state.session = _open(state)
@@ -376,8 +381,7 @@ def _predicted_ahead(state: ChunkState, item: Item) -> Predicted | None:
         return None
     if state.session is not kept[2] or not state.session.alive:
         return None
-    if state.spec is None:
-        state.spec = _parsed_spec(json.dumps(state.run.model_version.spec, sort_keys=True))
+    _spec_parse(state)
     return kept[3]
 
 
