@@ -119,13 +119,19 @@ def _real_sources() -> list[tuple[Path, Path, str]]:
 
 def _resampled(source: tuple[Path, Path, str], k: int, big: bool, out: Path) -> dict[str, str]:
     """Copy `k` of a real pair at a new size (12 MP when `big`), flipped on odd rounds; its
-    manifest row. Every copy has its own size, so no two files are identical."""
+    manifest row. Every copy has its own framing (up to 4 % trimmed from each side, drawn from
+    `k`): 12 MP copies all have one size, and two of the same photo were otherwise the same file,
+    which the import skips as a duplicate."""
     from PIL import Image
 
     image_path, mask_path, where = source
     rng = random.Random(k)
     with Image.open(image_path) as im, Image.open(mask_path) as m:
         image, mask = im.convert("RGB"), m.convert("L")
+    w, h = image.size
+    box = (round(w * rng.uniform(0, 0.04)), round(h * rng.uniform(0, 0.04)),
+           w - round(w * rng.uniform(0, 0.04)), h - round(h * rng.uniform(0, 0.04)))  # fmt: skip
+    image, mask = image.crop(box), mask.crop(box)
     if big:
         size = BIG_SIZE if image.width >= image.height else BIG_SIZE[::-1]
     else:

@@ -9,6 +9,7 @@ and light, so background luminance is identically distributed for every tone by 
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from .sources import (
 )
 
 # Kind codes mixed into per-item seeds; never renumber them (it would change every output).
-_COMPOSITE, _PERSON, _NEGATIVE, _PERSON_LAYOUT, _PERSON_STRATA = 1, 2, 3, 4, 5
+_COMPOSITE, _PERSON, _NEGATIVE, _PERSON_LAYOUT, _PERSON_STRATA, _NEGATIVE_ORDER = 1, 2, 3, 4, 5, 6
 #: Background L* targets for synthetic people are stratified over this range: dark rooms to bright
 #: walls, avoiding the extremes where an 8-bit gamma cannot reach the target.
 LUMINANCE_RANGE = (20.0, 85.0)
@@ -88,6 +89,12 @@ class _Sources:
 
 def _rng(seed: int, kind: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, kind, index])
+
+
+@functools.lru_cache(maxsize=8)
+def _background_order(seed: int, count: int) -> np.ndarray:
+    """The order background negatives take their source photos in (a permutation of `count`)."""
+    return np.random.default_rng([seed, _NEGATIVE_ORDER]).permutation(count)
 
 
 def _pick_fg(src: _Sources, rng: np.random.Generator) -> tuple[SourceItem, np.ndarray, np.ndarray]:
@@ -189,12 +196,23 @@ def _negative_item(src: _Sources, opts: GenerateOptions, i: int, index: int) -> 
         else PROCEDURAL_KINDS[(i // 2) % 3 if masked else i % 3]
     )
     if kind == "background":
-        item = masked[int(rng.integers(0, len(masked)))]
+        # Each background negative has a source photo of its own: a seeded shuffle walked in
+        # order, mirrored on the second pass. Drawn at random, a photo comes up twice in a few
+        # hundred negatives, and at its natural size its clean crop is the same one both times:
+        # two identical photos, the second of which an import skips as a duplicate.
+        k = i // 2
+        item = masked[int(_background_order(opts.seed, len(masked))[k % len(masked)])]
         rgb, m = load(item)
         assert m is not None  # ``masked`` only lists items with a mask
+        mirrored = bool((k // len(masked)) % 2)
+        if mirrored:
+            rgb, m = np.ascontiguousarray(rgb[:, ::-1]), np.ascontiguousarray(m[:, ::-1])
         size = opts.size or natural_size(rgb.shape)
         image, _ = make_negative(size, rng, kind, source=(rgb, m))
-        source = f"synthetic: negative bg={item.ref} (crop outside dilated mask, rest inpainted)"
+        source = (
+            f"synthetic: negative bg={item.ref}{' mirrored' if mirrored else ''} "
+            "(crop outside dilated mask, rest inpainted)"
+        )
         licence = licence_for(folder)
     else:
         size = opts.size or ((640, 480) if rng.random() < 0.5 else (480, 640))

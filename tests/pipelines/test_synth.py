@@ -242,6 +242,24 @@ def test_negatives_have_empty_masks_and_not_applicable_labels(folders, tmp_path)
     assert {"background", "procedural"} <= {t for r in rows for t in r["tags"].split(";")}
 
 
+def test_background_negatives_take_each_source_once_per_pass_and_are_all_different(
+    folders, tmp_path
+) -> None:
+    """Ten background negatives from five masked photos: each photo once, then each mirrored
+    once; no two images alike (drawn at random, a photo came up twice and, cropped at its
+    natural size, gave the same image twice, which an import skips as a duplicate)."""
+    fg, _ = folders  # the bg folder has no masks: background negatives come from fg
+    out = generate(fg, None, tmp_path / "o", n=20, seed=4, negatives=20)
+    rows = [r for r in _manifest(out) if "background" in r["tags"].split(";")]
+    assert len(rows) == 10
+    first = sorted(r["source"] for r in rows if " mirrored " not in r["source"])
+    mirrored = [r["source"] for r in rows if " mirrored " in r["source"]]
+    second = sorted(source.replace(" mirrored", "") for source in mirrored)
+    assert len(first) == len(set(first)) == 5 and first == second
+    images = [(out / r["image"]).read_bytes() for r in _manifest(out)]
+    assert len(set(images)) == len(images)
+
+
 def test_negative_kinds_and_background_crop_avoids_the_salient_object() -> None:
     rng = np.random.default_rng(0)
     for kind in ("noise", "gradient", "stripes"):
