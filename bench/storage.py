@@ -18,8 +18,10 @@ Cold-cache fetch: the demo set's photos and masks (fixtures/sets/pascal-s-demo, 
 bucket) fetched into an empty cache through the worker's own read path
 (`evalsite.datasets.storage.item_file`: download, sha256 check, rename into place); reported.
 
-Also printed: each run's time split into its chunks and the finishing step (which reads every
-alpha back), and what one PUT, HEAD and GET of an alpha-sized object costs on the test server.
+Also printed: each run's time split into its chunks and the finishing step (which reads the
+chunks' curves files), what one PUT, HEAD and GET of an alpha-sized object costs on the test
+server, and the CPU an image's two PUTs cost client and server together: with the server on
+the same cores, that CPU is taken from the evaluation, which is the ratio's floor here.
 
 Integrity (exit status 1 when it fails): every S3 run has the same per-image results and output
 digest as the filesystem runs of the same photos, and the worker's cache ended under its cap.
@@ -129,7 +131,7 @@ def measure(version: Any, dataset_version: Any, *, var_dir: Path, chunk_size: in
         raise SystemExit(f"run #{run.pk} {run.status}: {run.error}")
     elapsed = (run.finished_at - run.created_at).total_seconds()
     # Where the time went: the chunks (fetch, predict, write), then the finishing step that reads
-    # every alpha back to aggregate and digest the run.
+    # the chunks' curves files back to aggregate and digest the run.
     last_chunk = Chunk.objects.filter(job_id=run.job_id).aggregate(last=Max("finished_at"))["last"]
     n = run.summary["counts"]["ok"]
     return {"run": run, "ips": n / elapsed, "elapsed": elapsed, "items": n, "startup": startup,
@@ -166,9 +168,16 @@ def cold_fetch(endpoint: S3Endpoint, var_dir: Path) -> tuple[float, int, int]:
     return seconds, sum(p.stat().st_size for p in paths), len(paths)
 
 
-def round_trips(endpoint: S3Endpoint, count: int = 50) -> str:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def round_trips(endpoint: S3Endpoint, server_pid: int, count: int = 50) -> tuple[str, float]:
     """p50 / p90 of single PUT, HEAD and GET requests of a 30 KB object (an alpha PNG's size):
-    what each request a run makes costs on this server and machine."""
+    what each request a run makes costs on this server and machine; and the CPU milliseconds
+    one PUT costs this machine, client and server together (the server shares these cores)."""
     client = endpoint.client()
     body = bytes(30_000)
     calls = {
@@ -176,15 +185,21 @@ def round_trips(endpoint: S3Endpoint, count: int = 50) -> str:
         "HEAD": lambda key: client.head_object(Bucket=endpoint.bucket, Key=key),
         "GET": lambda key: client.get_object(Bucket=endpoint.bucket, Key=key)["Body"].read(),
     }
-    shown = []
+    shown, put_cpu_ms = [], 0.0
     for name, call in calls.items():
         ms = []
+        cpu = time.process_time(), process_cpu_seconds(server_pid)
         for i in range(count):
             began = time.perf_counter()
             call(f"round-trip/{i}")
             ms.append((time.perf_counter() - began) * 1000)
+        if name == "PUT":
+            client_ms = (time.process_time() - cpu[0]) * 1000 / count
+            server_ms = (process_cpu_seconds(server_pid) - cpu[1]) * 1000 / count
+            put_cpu_ms = client_ms + server_ms
+            name += f" (CPU: client {client_ms:.1f} ms, server {server_ms:.1f} ms)"
         shown.append(f"{name} p50 {pct(ms, 50):.1f} ms, p90 {pct(ms, 90):.1f} ms")
-    return "; ".join(shown)
+    return "; ".join(shown), put_cpu_ms
 
 
 def cache_bytes(folder: Path) -> int:
@@ -228,7 +243,8 @@ def main() -> int:
             f"capped at {CACHE_MAX_MB} MB\n")  # fmt: skip
 
         seconds, size, count = cold_fetch(endpoint, var_dir)
-        out(f"one request of 30 KB to the test server: {round_trips(endpoint)}")
+        trips, put_cpu_ms = round_trips(endpoint, server.proc.pid)
+        out(f"one request of 30 KB to the test server: {trips}")
         out(f"cold cache: the demo set's {count} files ({size / 2**20:.1f} MB) fetched in "
             f"{seconds:.2f} s ({size / 2**20 / seconds:.1f} MB/s)\n")  # fmt: skip
 
@@ -247,6 +263,12 @@ def main() -> int:
             out(f"round {k}: filesystem {describe(fs)}\n         S3, warm cache {describe(s3)}")
             judge.goal(f"round {k}: S3 (warm cache) / filesystem", round(s3["ips"] / fs["ips"], 2),
                        RATIO_GOAL, "higher")  # fmt: skip
+            # What the bucket costs an image in CPU on these cores (its two PUTs, alpha and
+            # ungated alpha, measured above), against the filesystem run's time per image.
+            per_image_ms = 1000 / fs["ips"]
+            out(f"         the two PUTs of an image: {2 * put_cpu_ms:.1f} ms of CPU here, client "
+                f"and test server together, against {per_image_ms:.1f} ms per image on the "
+                f"filesystem ({2 * put_cpu_ms / per_image_ms:.0%})")  # fmt: skip
 
         load, cores = os.getloadavg()[0], os.cpu_count() or 1
         out(f"\nload average (1 min) at the end: {load:.1f} on {cores} cores")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,8 +73,33 @@ def _s3_key(st: Any, name: str) -> str:
     return str(st._normalize_name(clean_name(name)))
 
 
+_client_lock = threading.Lock()
+
+
 def _s3_client(st: Any) -> Any:
-    return st.connection.meta.client
+    """One boto3 client per process for the storage `st`, shared by all its threads.
+
+    django-storages keeps a connection per thread, and making one costs about 190 ms of CPU
+    (a session loads and parses the service model): an evaluation chunk's writer thread is new
+    each chunk, so per-thread clients cost more than the chunk's uploads. boto3 clients are
+    thread-safe; resources, which django-storages keeps, are not. Keyed by pid: a forked pool
+    child must not share its parent's connection pool."""
+    held = st.__dict__.get("_evalsite_client")
+    if held is not None and held[0] == os.getpid():
+        return held[1]
+    with _client_lock:
+        held = st.__dict__.get("_evalsite_client")
+        if held is None or held[0] != os.getpid():
+            client = st._create_session().client(
+                "s3",
+                region_name=st.region_name,
+                use_ssl=st.use_ssl,
+                endpoint_url=st.endpoint_url,
+                config=st.client_config,
+                verify=st.verify,
+            )
+            held = st.__dict__["_evalsite_client"] = (os.getpid(), client)
+    return held[1]
 
 
 def _not_found(exc: Exception) -> bool:
@@ -248,22 +274,15 @@ def save_bytes(name: str, data: bytes) -> str:
         tmp.write_bytes(data)
         os.replace(tmp, path)
         return name
-    put = _s3_client(st).put_object(
+    # Not kept in this worker's cache: what a chunk writes is rarely read back here (finalising
+    # reads the chunks' curves, not the alphas), and in a cache bounded by bytes every alpha
+    # written would push out set photos that every run of the set reads.
+    _s3_client(st).put_object(
         Bucket=st.bucket_name,  # type: ignore[attr-defined]
         Key=_s3_key(st, name),
         Body=data,
         **_put_params(name, sha256_bytes(data)),
     )
-    # Keep what this worker just wrote in its cache under the object's ETag, so a later
-    # `local_path` here (parity, a finalising step without a chunk's curves) costs a HEAD and no
-    # download.
-    etag = str(put.get("ETag", "")).strip('"')
-    if etag:
-
-        def fetch(fh: BinaryIO) -> None:
-            fh.write(data)
-
-        worker_cache().get(name, sha256=None, fetch=fetch, version=f"{len(data):x}-{etag}")
     return name
 
 

@@ -105,11 +105,12 @@ def test_bucket_store_round_trip_with_sha256_metadata(s3_store):
     files.save_bytes(name, b"alpha, rewritten")  # a retried chunk overwrites the same key
     assert files.fingerprint(name) != before
     assert files.local_path(name).read_bytes() == b"alpha, rewritten"  # never a stale copy
-    # what this worker wrote is in its cache already: reading it back costs no download
-    files.save_bytes("runs/7/alpha/fresh.png", b"fresh")
+    # what a worker writes does not take room in its cache (set photos are what it reads again)
     held = files.worker_cache().usage()
-    assert files.local_path("runs/7/alpha/fresh.png").read_bytes() == b"fresh"
+    files.save_bytes("runs/7/alpha/fresh.png", b"fresh")
     assert files.worker_cache().usage() == held
+    assert files.local_path("runs/7/alpha/fresh.png").read_bytes() == b"fresh"
+    assert files.worker_cache().usage() == (held[0] + len(b"fresh"), held[1] + 1)
     s3_store.put_object(Bucket=BUCKET, Key="media/" + name, Body=b"other machine's bytes")
     assert files.local_path(name).read_bytes() == b"other machine's bytes"  # ETag changed
     assert not Path(settings.MEDIA_ROOT).exists()  # nothing went to the local disk

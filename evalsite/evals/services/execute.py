@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from django.conf import settings
 from PIL import Image, ImageOps
 
 from evalsite.core.faults import is_storage_fault
+from evalsite.core.files import is_local as storage_is_local
 from evalsite.core.jobs import ChunkLost
 from evalsite.core.models import Chunk, JobStatus
 from evalsite.datasets.models import Item
@@ -435,6 +437,12 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     # Files on a writer thread only where the model runtime leaves a core to it: next to a
     # runtime that already uses every core, a third busy thread only competes with its threads.
     spare_core = threads is not None and threads < (os.cpu_count() or 1)
+    # A bucket's PUT is a round trip the writer waits on, not work for a core: there, two writer
+    # threads and up to three images' files in flight, so one slow answer does not hold up the
+    # images behind it. On a disk, one writer, one image ahead: writing is encoding, which needs
+    # a core.
+    local = storage_is_local()
+    writers, in_flight = (1, 1) if local else (2, 3)
     try:
         # Pipelined (EVAL_PREFETCH): the model (in its sandboxed child) predicts image i+1 and,
         # with a core to spare, a writer thread encodes and writes image i-1's files while this
@@ -443,13 +451,13 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
         # not change.
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict") as ahead,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as pool,
+            ThreadPoolExecutor(max_workers=writers, thread_name_prefix="write") as pool,
         ):
             writer = pool if pipelined and spare_core else _Inline()
             next_up: Future[Predicted | dict[str, Any]] | None = None
             first = _predicted_ahead(state, todo[0]) if pipelined and todo else None
             guess: tuple[Item, Future[Predicted | None]] | None = None
-            writing: tuple[Item, dict[str, Any], Future[Any]] | None = None
+            writing: deque[tuple[Item, dict[str, Any], Future[Any]]] = deque()
             for n, item in enumerate(todo):
                 if time.monotonic() - asked >= STILL_WANTED_SECONDS:
                     if not _still_wanted(run_id, chunk):
@@ -470,17 +478,24 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
                 fields["attempt"] = chunk.attempts
                 if item_curves is not None:
                     curves[item.pk] = item_curves
-                if writing is not None:  # the previous image's files (written meanwhile)
-                    _write_guarded(run_id, *writing)
-                    writing = None
+                while len(writing) >= in_flight:  # earlier images' files (written meanwhile)
+                    _write_guarded(run_id, *writing.popleft())
                 if post is None or not isinstance(got, Predicted):  # failed: no stale files
                     remove_item_artefacts(run_id, item.stem)
                 else:
                     files = writer.submit(write_item_artefacts, run_id, item.stem, post)
-                    writing = (item, fields, files)
+                    writing.append((item, fields, files))
                 rows.append((item, fields))
-            if writing is not None:
-                _write_guarded(run_id, *writing)
+            # The curves file goes while the last images' files are still being written (in a
+            # bucket, each is a round trip); a curve of an item whose write then fails is never
+            # read, since finalising reads curves only for scored rows.
+            kept = writer.submit(functools.partial(
+                curves_save, run_id=run_id, name=f"chunk-{chunk.pk}", attempt=chunk.attempts,
+                items=[(item.pk, *curves[item.pk]) for item, fields in rows
+                       if fields["status"] == ResultStatus.OK and item.pk in curves]))  # fmt: skip
+            while writing:
+                _write_guarded(run_id, *writing.popleft())
+            kept.result()
         if guess is not None and state.session is not None:
             predicted = guess[1].result()
             if predicted is not None:
@@ -492,11 +507,8 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
         _close(state)
     ok = sum(fields["status"] == ResultStatus.OK for _, fields in rows)
     failed = sum(fields["status"] == ResultStatus.FAILED for _, fields in rows)
-    # The curves before the rows: a row is never there without the curves of its attempt
-    # (a crash in between leaves curves no row refers to, and the retry replaces them).
-    curves_save(run_id=run_id, name=f"chunk-{chunk.pk}", attempt=chunk.attempts,
-                items=((item.pk, *curves[item.pk]) for item, fields in rows
-                       if fields["status"] == ResultStatus.OK and item.pk in curves))  # fmt: skip
+    # The curves (kept above) before the rows: a row is never there without the curves of its
+    # attempt (a crash in between leaves curves no row refers to, and the retry replaces them).
     save_results(run_id, rows)
     if state.device and not run.device:
         EvalRun.objects.filter(pk=run_id, device="").update(device=state.device)

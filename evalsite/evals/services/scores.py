@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ from pipelines.metrics.functional import CURVE_KEYS
 
 #: Hidden beside `alpha/` and `alpha_ungated/`, which stay exactly what `predict --out` writes.
 FOLDER = ".evaluations"
+#: Curves files read at once from a bucket when a run is finalised.
+READERS = 8
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,14 @@ def curves_save(
 def curves_load(*, run_id: int) -> dict[int, ItemCurves]:
     """Every item's kept curves in a run, by item id; an unreadable file counts as missing."""
     found: dict[int, ItemCurves] = {}
-    for name in files.names_under(f"{run_prefix(run_id)}/{FOLDER}"):
-        if name.endswith(".npz"):
-            found.update(_read(name))
+    names = [n for n in files.names_under(f"{run_prefix(run_id)}/{FOLDER}") if n.endswith(".npz")]
+    if files.is_local() or len(names) < 2:
+        parts: Iterable[dict[int, ItemCurves]] = map(_read, names)
+    else:  # from a bucket each file is a round trip: several at once
+        with ThreadPoolExecutor(max_workers=min(READERS, len(names))) as pool:
+            parts = list(pool.map(_read, names))
+    for part in parts:
+        found.update(part)
     return found
 
 
