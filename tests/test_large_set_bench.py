@@ -46,13 +46,14 @@ def test_large_set_bench_runs_every_stage_small(tmp_path: Path) -> None:
     assert "set: 7 composites, 10 people, 1 negatives, 1 real, 1 real 12 MP" in text
     assert "— 20 items" in text  # the import took every generated item
     assert "20 paired items, 2000 rounds" in text
-    for worker in (1, 2):
-        assert f"worker {worker} tree resident memory, peak per tenth of the run" in text
+    for run, ref in ((1, "subject-lift:1.0.0"), (2, "subject-lift:1.1.0")):
+        for worker in (1, 2):  # judged per run: one model's work at a time
+            assert f"worker {worker} tree resident memory in run #{run} {ref}, peak per" in text
     assert "database size" in text
     pages = [m[1] for m in map(PAGE_LINE.match, lines) if m]
     assert sorted(pages) == sorted(PAGES)
     judged = [line for line in lines if line.startswith(("OK ", "MISSED "))]
-    assert len(judged) == 2 + 1 + len(PAGES)  # two memory verdicts, the report, each page
+    assert len(judged) == 4 + 1 + len(PAGES)  # two workers' memory in two runs, report, pages
     missed = [line for line in judged if line.startswith("MISSED")]
     assert (done.returncode == 1) == bool(missed)
     assert lines[-1] == (f"{len(missed)} GOAL(S) MISSED" if missed else "ALL GOALS MET")
