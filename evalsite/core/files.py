@@ -90,16 +90,22 @@ def _s3_client(st: Any) -> Any:
     with _client_lock:
         held = st.__dict__.get("_evalsite_client")
         if held is None or held[0] != os.getpid():
-            client = st._create_session().client(
-                "s3",
-                region_name=st.region_name,
-                use_ssl=st.use_ssl,
-                endpoint_url=st.endpoint_url,
-                config=st.client_config,
-                verify=st.verify,
-            )
-            held = st.__dict__["_evalsite_client"] = (os.getpid(), client)
+            held = st.__dict__["_evalsite_client"] = (os.getpid(), _new_client(st))
     return held[1]
+
+
+def _new_client(st: Any, config: Any = None) -> Any:
+    """A boto3 S3 client for the storage `st` (its endpoint, region, keys and TLS settings),
+    with `config` merged over the storage's own."""
+    base = st.client_config
+    return st._create_session().client(
+        "s3",
+        region_name=st.region_name,
+        use_ssl=st.use_ssl,
+        endpoint_url=st.endpoint_url,
+        config=base.merge(config) if config is not None else base,
+        verify=st.verify,
+    )
 
 
 def _not_found(exc: Exception) -> bool:
@@ -349,11 +355,9 @@ def _probe_client(st: Any) -> Any:
 
     ident = (st.endpoint_url, st.region_name, st.access_key, st.bucket_name)
     if ident not in _probe_clients:
-        _probe_clients[ident] = st._create_session().client(
-            "s3",
-            endpoint_url=st.endpoint_url,
-            region_name=st.region_name,
-            config=Config(
+        _probe_clients[ident] = _new_client(
+            st,
+            Config(
                 connect_timeout=PROBE_TIMEOUT_SECONDS,
                 read_timeout=PROBE_TIMEOUT_SECONDS,
                 retries={"max_attempts": 1},
