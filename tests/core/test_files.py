@@ -89,6 +89,37 @@ def test_filesystem_store_writes_under_media_root_and_local_path_is_the_file_its
     assert not files.exists(name)
 
 
+def test_filesystem_save_same_is_a_hard_link_replacing_what_was_there(tmp_path):
+    """An image whose gate changed nothing: its ungated alpha is the gated file's bytes, kept
+    once on disk, and the `alpha_ungated/` folder stays complete for `pipelines.metrics`."""
+    media = Path(settings.MEDIA_ROOT)
+    run = f"runs/{tmp_path.name}"
+    gated, ungated = f"{run}/alpha/x.png", f"{run}/alpha_ungated/x.png"
+    files.save_bytes(ungated, b"an earlier attempt's different bytes")
+    files.save_bytes(gated, b"png bytes")
+    assert files.save_same(ungated, gated, b"png bytes") == ungated
+    assert (media / ungated).read_bytes() == b"png bytes"
+    assert (media / ungated).stat().st_ino == (media / gated).stat().st_ino
+    assert not [p for p in (media / ungated).parent.iterdir() if p.name.endswith(".tmp")]
+    files.save_bytes(gated, b"a retry's bytes")  # a new file: the link keeps the old bytes
+    assert (media / ungated).read_bytes() == b"png bytes"
+
+
+def test_filesystem_save_same_writes_the_bytes_where_links_fail(tmp_path, monkeypatch):
+    import os
+
+    def no_links(*_):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    run = f"runs/{tmp_path.name}"
+    gated, ungated = f"{run}/alpha/y.png", f"{run}/alpha_ungated/y.png"
+    files.save_bytes(gated, b"png bytes")
+    assert files.save_same(ungated, gated, b"png bytes") == ungated
+    assert files.read_bytes(ungated) == b"png bytes"
+    assert (Path(settings.MEDIA_ROOT) / ungated).stat().st_nlink == 1
+
+
 # --- a bucket ---------------------------------------------------------------------------------
 
 
@@ -135,6 +166,49 @@ def test_threads_share_one_bucket_client_and_a_new_process_makes_its_own(s3_stor
     parent = os.getpid()
     monkeypatch.setattr(os, "getpid", lambda: parent + 1)
     assert files._s3_client(st) is not mine
+
+
+def test_bucket_save_same_stores_nothing_and_names_the_existing_object(s3_store):
+    files.save_bytes("runs/8/alpha/x.png", b"png bytes")
+    assert files.save_same("runs/8/alpha_ungated/x.png", "runs/8/alpha/x.png", b"png bytes") == (
+        "runs/8/alpha/x.png"
+    )
+    assert keys(s3_store) == ["media/runs/8/alpha/x.png"]
+
+
+def test_clients_after_the_first_reuse_the_storage_session_across_a_fork(s3_store, monkeypatch):
+    """`warm_up` runs in a worker's main process before it forks its pool: a pool process then
+    makes its client from the session its parent loaded (the service model parsed once)."""
+    import os
+
+    st = files.storage()
+    files.warm_up()
+    session = st._evalsite_session
+    made = []
+    monkeypatch.setattr(type(st), "_create_session", lambda self: made.append(self))
+    parent = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: parent + 1)  # as in a forked child
+    client = files._s3_client(st)
+    assert made == [] and st._evalsite_session is session
+    files.save_bytes("runs/9/alpha/z.png", b"z")
+    assert files.read_bytes("runs/9/alpha/z.png") == b"z" and files._s3_client(st) is client
+
+
+def test_a_worker_warms_the_storage_client_before_forking_its_pool(monkeypatch):
+    from celery import Celery
+    from celery.signals import worker_init
+
+    import evalsite.celery  # noqa: F401 - connects the receiver
+
+    calls = []
+    monkeypatch.setattr(files, "warm_up", lambda: calls.append(1))
+
+    # Sent as another app's worker would be: Celery's Django fix-up then leaves it alone.
+    class AnotherAppsWorker:
+        app = Celery("another-app")
+
+    worker_init.send(sender=AnotherAppsWorker())
+    assert calls == [1]
 
 
 def test_bucket_files_are_fetched_once_into_the_worker_cache_and_verified(s3_store):

@@ -43,6 +43,10 @@ def test_a_run_on_a_bucket_equals_the_same_run_on_the_filesystem(
     version = version_row("fake", "1.0.0", fmt="torch_export", spec=tiny_spec())
     on_disk = run_inline(start(version, tiny_set(tmp_path / "fs", name="set-fs")))
     assert on_disk.status == RunStatus.DONE, on_disk.error
+    disk_ungated = {
+        r.item.stem: files.read_bytes(r.artefacts["alpha_ungated"])
+        for r in ItemResult.objects.filter(run=on_disk).select_related("item")
+    }
 
     # Switch the store to the bucket; the local disk the worker sees is an empty folder.
     settings.STORAGES = s3_storages()
@@ -56,6 +60,16 @@ def test_a_run_on_a_bucket_equals_the_same_run_on_the_filesystem(
     assert results(in_bucket) == results(on_disk)
     assert in_bucket.output_digest and in_bucket.output_digest == on_disk.output_digest
     assert in_bucket.summary["metrics"] == on_disk.summary["metrics"]
+    assert in_bucket.summary["ungated_metrics"] == on_disk.summary["ungated_metrics"]
+    # One object per image whose gate changed nothing, named by its record for both roles; an
+    # ungated alpha of its own only where the gate changed the alpha.
+    rows = list(ItemResult.objects.filter(run=in_bucket).select_related("item"))
+    assert any(r.gated for r in rows) and not all(r.gated for r in rows)  # both paths taken
+    for r in rows:
+        assert (r.artefacts["alpha_ungated"] == r.artefacts["alpha"]) == (not r.gated), r.item.stem
+        assert files.read_bytes(r.artefacts["alpha_ungated"]) == disk_ungated[r.item.stem]
+    ungated_keys = [k for k in keys(s3_bucket) if f"runs/{in_bucket.pk}/alpha_ungated/" in k]
+    assert len(ungated_keys) == sum(r.gated for r in rows)
     stored = keys(s3_bucket)
     assert any(k.startswith("media/cas/") for k in stored)
     assert f"media/runs/{in_bucket.pk}/alpha/" in "\n".join(stored)

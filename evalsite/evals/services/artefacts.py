@@ -4,7 +4,10 @@ from them when someone looks.
 
 Why this layout: `runs/<id>/alpha/` is exactly what `python -m pipelines.predict --out` writes
 (one 8-bit `<stem>.png` per image, gated) and `alpha_ungated/` what `--no-gate` writes, so
-`python -m pipelines.metrics --pred runs/<id>/alpha --gt <masks>` reproduces the run page. Writes
+`python -m pipelines.metrics --pred runs/<id>/alpha --gt <masks>` reproduces the run page. Where
+the gate changed nothing (most images) the two are the same bytes: on the filesystem
+`alpha_ungated/<stem>.png` is a hard link to the gated file; in a bucket there is one object,
+and the result's record (`artefacts["alpha_ungated"]`, which every reader goes by) names it. Writes
 go to a temporary name and are renamed (a bucket replaces an object whole), so a retried chunk
 overwrites a file atomically and a crash never leaves half a PNG that a later aggregation would
 read; the names are the run's id and the item's stem, so a retry writes the same names.
@@ -107,15 +110,15 @@ def write_item_artefacts(run_id: int, stem: str, post: PostResult) -> tuple[dict
     stem = file_stem(stem)
     rel = run_prefix(run_id)
     alpha_png = encode_png(post.alpha_png)
-    files.save_bytes(f"{rel}/alpha/{stem}.png", alpha_png)
-    gated_equals_ungated = post.alpha_png is post.ungated_png or not post.gated
-    files.save_bytes(
-        f"{rel}/alpha_ungated/{stem}.png",
-        alpha_png if gated_equals_ungated else encode_png(post.ungated_png),
-    )
+    alpha = files.save_bytes(f"{rel}/alpha/{stem}.png", alpha_png)
+    ungated = f"{rel}/alpha_ungated/{stem}.png"
+    if post.alpha_png is post.ungated_png or not post.gated:  # the gate changed nothing
+        ungated = files.save_same(ungated, alpha, alpha_png)
+    else:
+        files.save_bytes(ungated, encode_png(post.ungated_png))
     stored: dict[str, object] = {
-        "alpha": f"{rel}/alpha/{stem}.png",
-        "alpha_ungated": f"{rel}/alpha_ungated/{stem}.png",
+        "alpha": alpha,
+        "alpha_ungated": ungated,
         "instances": [{"n": n} for n in range(1, post.instance_count + 1)],
     }
     return stored, sha256_bytes(alpha_png)

@@ -437,12 +437,13 @@ def eval_chunk_run(chunk: Chunk) -> dict[str, Any]:
     # Files on a writer thread only where the model runtime leaves a core to it: next to a
     # runtime that already uses every core, a third busy thread only competes with its threads.
     spare_core = threads is not None and threads < (os.cpu_count() or 1)
-    # A bucket's PUT is a round trip the writer waits on, not work for a core: there, two writer
-    # threads and up to three images' files in flight, so one slow answer does not hold up the
-    # images behind it. On a disk, one writer, one image ahead: writing is encoding, which needs
-    # a core.
+    # A bucket's PUT is a round trip the writer waits on, not work for a core: there, up to
+    # three images' files in flight, so one slow answer does not hold up the images behind it,
+    # and a fourth writer thread, so the chunk's curves file goes up beside its last images
+    # instead of after them. On a disk, one writer, one image ahead: writing is encoding, which
+    # needs a core.
     local = storage_is_local()
-    writers, in_flight = (1, 1) if local else (2, 3)
+    writers, in_flight = (1, 1) if local else (4, 3)
     try:
         # Pipelined (EVAL_PREFETCH): the model (in its sandboxed child) predicts image i+1 and,
         # with a core to spare, a writer thread encodes and writes image i-1's files while this
