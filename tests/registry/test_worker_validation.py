@@ -41,7 +41,10 @@ def test_worker_survives_a_memory_hog_and_validates_the_next_upload(tiny, start_
     hog.refresh_from_db()
     assert "out of memory" in hog.rejection_reason
     assert "3072 MB limit" in hog.rejection_reason
-    assert Job.objects.get(pk=hog.validation_job_id).status == JobStatus.DONE
+    # The verdict is the chunk's own write; the job is marked done once the chunk has returned.
+    job = Job.objects.filter(pk=hog.validation_job_id)
+    wait_for(lambda: job.get().is_finished, 30, "the hog's job to finish", worker)
+    assert job.get().status == JobStatus.DONE, job.get().error
 
     good = register(tiny["pt2"], "9.0.1")
     wait_for(lambda: status_of(good) == VersionStatus.READY, 120, "the next verdict", worker)
