@@ -75,17 +75,18 @@ def _s3_key(st: Any, name: str) -> str:
     return str(st._normalize_name(clean_name(name)))
 
 
-_client_lock = threading.Lock()
-_session_lock = threading.Lock()
+#: Held while a client or the session it is made from is made (`_s3_client` holds it around
+#: `_new_client`, hence re-entrant).
+_client_lock = threading.RLock()
 
 
-def _new_locks() -> None:
-    """A forked child starts with free locks, whatever its parent's threads held at the fork."""
-    global _client_lock, _session_lock
-    _client_lock, _session_lock = threading.Lock(), threading.Lock()
+def _new_lock() -> None:
+    """A forked child starts with a free lock, whatever its parent's threads held at the fork."""
+    global _client_lock
+    _client_lock = threading.RLock()
 
 
-os.register_at_fork(after_in_child=_new_locks)
+os.register_at_fork(after_in_child=_new_lock)
 
 
 def _s3_client(st: Any) -> Any:
@@ -116,7 +117,7 @@ def _new_client(st: Any, config: Any = None) -> Any:
     connection, so a forked child may use its parent's). Sessions are not thread-safe: clients
     are made under a lock."""
     base = st.client_config
-    with _session_lock:
+    with _client_lock:
         session = st.__dict__.get("_evalsite_session")
         if session is None:
             session = st.__dict__["_evalsite_session"] = st._create_session()
